@@ -1,0 +1,120 @@
+"""lmwidgets: prompt local language models side by side in JupyterLab.
+
+In a notebook::
+
+    %load_ext lmwidgets
+    %lm load                 # the embedded default model (SmolLM2-135M-Instruct)
+
+    %%prompt --out answer
+    What is the capital of France?
+
+``import lmwidgets`` is cheap: torch and transformers are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    AdapterError,
+    DatasetError,
+    DeviceError,
+    ExamplesError,
+    GenerationError,
+    InvalidArgumentError,
+    LmWidgetsError,
+    ModelLoadError,
+    ModelNotFoundError,
+    NameTakenError,
+    NoModelLoadedError,
+    OutOfMemoryError,
+    PromptError,
+    PromptTooLongError,
+    RecordError,
+    RemoteCodeError,
+    StrategyError,
+    UnknownModelError,
+    UnsafeWeightsError,
+)
+from .records import RECORD_MIME, records
+
+if TYPE_CHECKING:
+    from .api import load_model, models, prompt, unload_model
+    from .generation import GenerationSettings, StopSignal
+    from .registry import REGISTRY, LoadedModel
+    from .results import Comparison, Result
+
+_LAZY = {
+    "load_model": "api",
+    "unload_model": "api",
+    "models": "api",
+    "prompt": "api",
+    "Comparison": "results",
+    "Result": "results",
+    "GenerationSettings": "generation",
+    "StopSignal": "generation",
+    "LoadedModel": "registry",
+    "REGISTRY": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmwidgets' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext lmwidgets``: register ``%lm`` and ``%%prompt``."""
+    from .magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext lmwidgets``: remove the error display hook (magics stay registered)."""
+    from .magics import unregister
+
+    unregister(ipython)
+
+
+__all__ = [
+    "RECORD_MIME",
+    "REGISTRY",
+    "AdapterError",
+    "Comparison",
+    "DatasetError",
+    "DeviceError",
+    "ExamplesError",
+    "GenerationError",
+    "GenerationSettings",
+    "InvalidArgumentError",
+    "LmWidgetsError",
+    "LoadedModel",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "NameTakenError",
+    "NoModelLoadedError",
+    "OutOfMemoryError",
+    "PromptError",
+    "PromptTooLongError",
+    "RecordError",
+    "RemoteCodeError",
+    "Result",
+    "StopSignal",
+    "StrategyError",
+    "UnknownModelError",
+    "UnsafeWeightsError",
+    "__version__",
+    "load_ipython_extension",
+    "load_model",
+    "models",
+    "prompt",
+    "records",
+    "unload_ipython_extension",
+    "unload_model",
+]

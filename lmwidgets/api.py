@@ -1,0 +1,125 @@
+"""The Python API. The notebook magics (``%lm``, ``%%prompt``) are thin wrappers over it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import PromptError
+from .generation import GenerationSettings, StopSignal
+from .interpolate import interpolate
+from .loading import ProgressCallback, load_from_source, pick_device, pick_dtype
+from .registry import REGISTRY, LoadedModel, ModelRegistry
+from .results import Comparison
+from .sources import resolve_source
+from .ui_events import in_kernel
+
+
+def load_model(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback | None = None,
+    registry: ModelRegistry = REGISTRY,
+) -> LoadedModel:
+    """Load a model into the kernel and make it the current one.
+
+    ``source`` is None for the embedded default (SmolLM2-135M-Instruct), a local transformers
+    directory (safetensors), a ``.gguf`` file, or a hub id. ``device``: auto, cpu, cuda or
+    cuda:N; ``dtype``: auto, float32, bfloat16 or float16 (``auto`` is bfloat16 on CUDA, float32
+    on CPU). Loading a source that is already loaded on the same device and dtype returns the
+    loaded model (a no-op). Pickle weights and remote code are refused unless opted in.
+    """
+    resolved = resolve_source(source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    device_name = pick_device(device)
+    dtype_name = pick_dtype(dtype, device_name)
+    existing = registry.find(resolved.key, device_name, dtype_name)
+    if existing is not None and (name is None or name == existing.name):
+        registry.current = existing.name
+        return existing
+    if name is not None:
+        registry.check_free(name)
+    final_name = name or registry.unique_name(resolved.suggested_name)
+    loaded = load_from_source(
+        resolved,
+        name=final_name,
+        device=device_name,
+        dtype=dtype_name,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        progress=progress,
+    )
+    registry.add(loaded)
+    return loaded
+
+
+def unload_model(name: str, *, registry: ModelRegistry = REGISTRY) -> None:
+    """Unload ``name`` and free its memory (weights, adapters and caches)."""
+    registry.remove(name)
+
+
+def models(*, registry: ModelRegistry = REGISTRY) -> list[LoadedModel]:
+    """The loaded models, in load order."""
+    return list(registry)
+
+
+def prompt(
+    text: str,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    variables: Mapping[str, Any] | None = None,
+    display: bool | None = None,
+    stop: StopSignal | None = None,
+    registry: ModelRegistry = REGISTRY,
+    **strategy_options: Any,
+) -> Comparison:
+    """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
+
+    ``{name}`` fields are filled from ``variables`` (unknown names stay as written). The chat
+    template is applied when the model has one. Greedy by default; ``temperature > 0`` samples
+    (``seed`` makes it repeatable). With ``display`` (default: when running in a notebook
+    kernel) the answer streams into a live widget with a Stop button. Strategy options
+    (``strategy``, ``compare``, ``examples``, ``dataset``, ...) select columns, see
+    :func:`lmwidgets.strategies.build_variants`.
+    """
+    from .live import LiveView
+    from .runner import run_variants
+    from .strategies import build_variants
+
+    settings = GenerationSettings(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+    )
+    template = text if variables is None else interpolate(text, variables)
+    if not template.strip():
+        raise PromptError("The prompt is empty: write the prompt in the cell body.")
+    system_text = None if system is None else (system if variables is None else interpolate(system, variables))
+    plan = build_variants(
+        template,
+        registry=registry,
+        model=model,
+        system=system_text,
+        settings=settings,
+        variables=variables,
+        **strategy_options,
+    )
+    title = template.strip().splitlines()[0][:120] if template.strip() else ""
+    show = in_kernel() if display is None else display
+    view = LiveView(plan.variants, title, show=show) if (show or plan.force_view) else None
+    return run_variants(
+        plan.variants,
+        title=title,
+        view=view,
+        stop=stop,
+        batch_size=plan.batch_size,
+        finalize=plan.finish,
+    )

@@ -1,0 +1,96 @@
+"""Errors raised by lmwidgets.
+
+Every error a user can cause is an :class:`LmWidgetsError` subclass whose message names the
+culprit and says what to do. In a notebook they are shown as one short line (no traceback from
+library internals) and still fail the cell, so "Run all" stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LmWidgetsError(Exception):
+    """Base class of all lmwidgets errors."""
+
+
+class InvalidArgumentError(LmWidgetsError, ValueError):
+    """A flag or argument has a value outside its allowed range."""
+
+
+class ModelNotFoundError(LmWidgetsError):
+    """A model source (path, file or hub id) cannot be found or read."""
+
+
+class UnsafeWeightsError(LmWidgetsError):
+    """Weights are stored as pickle files, which can run code when loaded."""
+
+
+class RemoteCodeError(LmWidgetsError):
+    """A model or adapter needs custom code from its repository (``trust_remote_code``)."""
+
+
+class UnknownModelError(LmWidgetsError, KeyError):
+    """A model name that is not loaded."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class NoModelLoadedError(LmWidgetsError):
+    """A prompt was run before any model was loaded."""
+
+
+class NameTakenError(LmWidgetsError):
+    """A name (model or adapter) is already in use."""
+
+
+class DeviceError(LmWidgetsError):
+    """The requested device or dtype is not available on this machine."""
+
+
+class ModelLoadError(LmWidgetsError):
+    """Loading a model failed for a reason other than the ones above."""
+
+
+class PromptTooLongError(LmWidgetsError):
+    """The rendered prompt does not fit into the model's context window."""
+
+
+class PromptError(LmWidgetsError):
+    """A prompt cannot be rendered (for example an empty cell)."""
+
+
+class StrategyError(LmWidgetsError):
+    """A prompting strategy is unknown or misconfigured."""
+
+
+class ExamplesError(LmWidgetsError):
+    """Few-shot examples are missing or have the wrong shape."""
+
+
+class DatasetError(LmWidgetsError):
+    """A dataset is missing or has the wrong shape."""
+
+
+class AdapterError(LmWidgetsError):
+    """A LoRA adapter cannot be loaded, found or used."""
+
+
+class RecordError(LmWidgetsError):
+    """A saved run record cannot be read or re-run."""
+
+
+class GenerationError(LmWidgetsError):
+    """Generation failed part way. ``partial`` holds the :class:`Comparison` with the text so far."""
+
+    def __init__(self, message: str, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class OutOfMemoryError(GenerationError):
+    """The device ran out of memory during generation; the partial text is kept."""
+
+
+__all__ = [name for name in dir() if name.endswith("Error")]

@@ -1,0 +1,295 @@
+"""Batched, streaming, stoppable generation.
+
+All rows of one call run as **one** ``model.generate`` batch (left padding and an attention mask),
+so side-by-side variants cost roughly what one costs. A :class:`StopSignal` ends generation within
+a token; the text generated so far is kept. Rows may name peft adapters: they are routed per row
+with peft's ``adapter_names`` (``__base__`` for the base model).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import InvalidArgumentError
+
+BASE_ADAPTER = "__base__"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Generation settings; invalid values raise :class:`InvalidArgumentError` at construction.
+
+    ``temperature == 0`` is greedy decoding; ``> 0`` samples (with ``top_p`` nucleus
+    filtering). ``seed`` makes sampling reproducible; when sampling without a seed, a seed is
+    drawn and recorded so the run can be repeated.
+    """
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
+            raise InvalidArgumentError(
+                f"--max-new-tokens must be a whole number, not {self.max_new_tokens!r}."
+            )
+        if self.max_new_tokens < 1:
+            raise InvalidArgumentError(
+                f"--max-new-tokens must be at least 1, not {self.max_new_tokens}."
+            )
+        if not _finite(self.temperature) or self.temperature < 0:
+            raise InvalidArgumentError(
+                f"--temperature must be >= 0 (0 means greedy), not {self.temperature}."
+            )
+        if not _finite(self.top_p) or not 0 < self.top_p <= 1:
+            raise InvalidArgumentError(f"--top-p must be in (0, 1], not {self.top_p}.")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
+        ):
+            raise InvalidArgumentError(f"--seed must be a non-negative integer, not {self.seed!r}.")
+
+    @property
+    def sampling(self) -> bool:
+        """True when tokens are sampled rather than chosen greedily."""
+        return self.temperature > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for records)."""
+        return {**asdict(self), "do_sample": self.sampling}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class StopSignal:
+    """Set it (from a Stop button, another thread, a test) to end generation within a token."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str = "stopped") -> None:
+        """Ask generation to stop."""
+        self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._event.is_set()
+
+
+@dataclass
+class Row:
+    """One sequence of a batch: its prompt token ids and the adapter it runs with (None: base)."""
+
+    input_ids: list[int]
+    adapter: str | None = None
+
+
+@dataclass
+class RowOutput:
+    """What one row produced."""
+
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: str = "running"  # eos | length | stopped | error
+    first_token_seconds: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Whether this row stopped producing tokens."""
+        return self.finish_reason != "running"
+
+
+@dataclass
+class BatchOutcome:
+    """The outputs of one batch plus how it ended."""
+
+    outputs: list[RowOutput]
+    seconds: float
+    seed: int | None
+    error: BaseException | None = None
+
+
+class _RowStreamer:
+    """A transformers streamer that splits each step's tokens into per-row outputs."""
+
+    def __init__(self, n_rows: int, eos_ids: set[int], started: float, on_step) -> None:
+        self.outputs = [RowOutput() for _ in range(n_rows)]
+        self._eos = eos_ids
+        self._started = started
+        self._on_step = on_step
+        self._saw_prompt = False
+
+    def put(self, value) -> None:
+        if not self._saw_prompt:  # generate() first hands over the prompt
+            self._saw_prompt = True
+            return
+        now = time.perf_counter() - self._started
+        tokens = value.reshape(-1).tolist()
+        for output, token in zip(self.outputs, tokens, strict=False):
+            if output.finished:
+                continue
+            if output.first_token_seconds is None:
+                output.first_token_seconds = now
+            output.seconds = now
+            if token in self._eos:
+                output.finish_reason = "eos"
+            else:
+                output.token_ids.append(token)
+        self._on_step(self.outputs)
+
+    def end(self) -> None:
+        pass
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every token id that ends a sequence for this model."""
+    ids: set[int] = set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(int(i) for i in configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
+
+
+def _generation_config(model: Any, settings: GenerationSettings, pad_id: int, eos: set[int]):
+    from transformers import GenerationConfig
+
+    base = model.generation_config
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": settings.max_new_tokens,
+        "do_sample": settings.sampling,
+        "pad_token_id": pad_id,
+        "eos_token_id": sorted(eos) or None,
+        "bos_token_id": getattr(base, "bos_token_id", None),
+        "use_cache": True,
+    }
+    if settings.sampling:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+    return GenerationConfig(**kwargs)
+
+
+class _Stopper:
+    """A stopping criterion that ends every row once the signal is set."""
+
+    def __init__(self, signal: StopSignal) -> None:
+        self.signal = signal
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.signal.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error from torch (CUDA or CPU allocator)."""
+    if type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
+    )
+
+
+def release_memory(device: str) -> None:
+    """Free cached allocator memory after an error."""
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Row],
+    settings: GenerationSettings,
+    *,
+    device: str = "cpu",
+    stop: StopSignal | None = None,
+    on_step: Callable[[list[RowOutput]], None] | None = None,
+) -> BatchOutcome:
+    """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
+
+    ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
+    Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
+    the partial outputs and the error, and the caller decides how to report it.
+    """
+    import torch
+    from transformers import StoppingCriteriaList
+
+    if not rows:
+        return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
+    stop = stop or StopSignal()
+    eos = eos_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = min(eos) if eos else 0
+    width = max(len(row.input_ids) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        length = len(row.input_ids)
+        input_ids[index, width - length :] = torch.tensor(row.input_ids, dtype=torch.long)
+        attention[index, width - length :] = 1
+    input_ids = input_ids.to(device)
+    attention = attention.to(device)
+
+    seed = settings.seed
+    if settings.sampling and seed is None:
+        seed = random.randrange(2**31)
+    if seed is not None:
+        torch.manual_seed(seed)
+        if device.startswith("cuda"):
+            torch.cuda.manual_seed_all(seed)
+
+    started = time.perf_counter()
+    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
+    kwargs: dict[str, Any] = {}
+    if any(row.adapter for row in rows):
+        kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
+    error: BaseException | None = None
+    try:
+        with torch.inference_mode():
+            model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                generation_config=_generation_config(model, settings, pad_id, eos),
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
+                **kwargs,
+            )
+    except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:
+        if not (isinstance(exc, KeyboardInterrupt) or is_out_of_memory(exc)):
+            raise
+        error = exc
+        release_memory(device)
+    elapsed = time.perf_counter() - started
+    for output in streamer.outputs:
+        if output.finished:
+            continue
+        if error is not None:
+            output.finish_reason = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
+        elif stop.is_set():
+            output.finish_reason = "stopped"
+        else:
+            output.finish_reason = "length"
+        output.seconds = output.seconds or elapsed
+    return BatchOutcome(outputs=streamer.outputs, seconds=elapsed, seed=seed, error=error)

@@ -1,0 +1,330 @@
+"""Loading models: device and dtype choice, safe loading, the dequantized-GGUF cache, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .cache import cache_dir, sha256_file, sha256_files
+from .errors import (
+    DeviceError,
+    InvalidArgumentError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    RemoteCodeError,
+    UnsafeWeightsError,
+)
+from .registry import LoadedModel
+from .sources import ModelSource, check_directory, weight_files
+
+#: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
+ProgressCallback = Callable[[float, str], None]
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_GGUF_CACHE_VERSION = "1"
+
+
+def pick_device(device: str | None = "auto") -> str:
+    """``auto`` is ``cuda`` where a GPU exists, else ``cpu``; ``cuda:N`` is checked to exist."""
+    import torch
+
+    device = (device or "auto").strip().lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match:
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"--device {device} asks for a GPU, but torch sees no CUDA device here "
+                f"(torch {torch.__version__}). Use --device cpu or --device auto."
+            )
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
+        return device
+    raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+
+
+def pick_dtype(dtype: str | None, device: str) -> str:
+    """``auto`` is bfloat16 on CUDA, float32 on CPU."""
+    dtype = (dtype or "auto").strip().lower()
+    if dtype not in DTYPES:
+        raise InvalidArgumentError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}.")
+    if dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    return dtype
+
+
+class _BarProxy:
+    """A tqdm stand-in that forwards a library's progress bar to a :data:`ProgressCallback`."""
+
+    def __init__(self, iterable=None, total=None, desc=None, report=None, span=(0.0, 1.0), **_):
+        self.iterable = iterable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.desc = (desc or "Loading").rstrip(".: ")
+        self.n = 0
+        self._report = report
+        self._span = span
+        self._last = 0.0
+
+    def _emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._report is None or not self.total or (not force and now - self._last < 0.1):
+            return
+        self._last = now
+        lo, hi = self._span
+        self._report(lo + (hi - lo) * min(1.0, self.n / self.total), self.desc)
+
+    def __iter__(self):
+        for item in self.iterable or ():
+            yield item
+            self.update(1)
+        self._emit(force=True)
+
+    def update(self, n=1):
+        self.n += n
+        self._emit()
+
+    def close(self):
+        self._emit(force=True)
+
+    def set_description(self, desc=None, refresh=True):
+        self.desc = desc or self.desc
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def refresh(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+@contextlib.contextmanager
+def _route_progress(report: ProgressCallback | None, span: tuple[float, float]) -> Iterator[None]:
+    """Send transformers' progress bars (weights, GGUF de-quantization) to ``report``."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    def factory(*args, **kwargs):
+        return _BarProxy(*args, report=report, span=span, **kwargs)
+
+    def hook(_factory, args, kwargs):
+        return factory(*args, **kwargs)
+
+    previous_hook = hf_logging.set_tqdm_hook(hook)
+    previous_gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = factory
+    try:
+        yield
+    finally:
+        hf_logging.set_tqdm_hook(previous_hook)
+        if previous_gguf_tqdm is not None:
+            gguf_utils.tqdm = previous_gguf_tqdm
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _gguf_cache_path(digest: str) -> Path:
+    import transformers
+
+    major = transformers.__version__.split(".")[0]
+    return cache_dir() / "gguf" / f"{digest[:32]}-tf{major}-v{_GGUF_CACHE_VERSION}"
+
+
+def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
+    """Write a GGUF model's de-quantized float32 weights as a transformers directory, atomically."""
+    import copy
+
+    import safetensors.torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        config = copy.deepcopy(model.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "lmwidgets-cache.json").write_text(json.dumps({"complete": True}))
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another kernel wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _hub_snapshot(repo_id: str, allow_pickle: bool) -> tuple[Path, str | None]:
+    """Download (or find in the local hub cache) the files of a hub model; (dir, revision)."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "*.py"]
+    if allow_pickle:
+        patterns += ["*.bin"]
+    errors = []
+    for local_only in (False, True):
+        try:
+            path = Path(
+                snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_only)
+            )
+            revision = path.name if re.fullmatch(r"[0-9a-f]{40}", path.name) else None
+            return path, revision
+        except Exception as exc:  # network errors, missing repo, missing cache
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise ModelNotFoundError(
+        f"Cannot get {repo_id!r} from the hub, and it is not in the local hub cache. "
+        "Check the id and your network, or give a local directory or .gguf file. "
+        f"({errors[0].splitlines()[0][:200]})"
+    )
+
+
+def _load_tokenizer(directory: Path, gguf_file: str | None, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(directory), gguf_file=gguf_file, trust_remote_code=trust_remote_code
+    )
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_weights(directory: Path, gguf_file: str | None, dtype, *, allow_pickle, trust_remote_code):
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    elif not allow_pickle:
+        kwargs["use_safetensors"] = True
+    return AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
+
+
+def _translate_load_error(exc: BaseException, source: ModelSource) -> BaseException:
+    text = str(exc)
+    if "trust_remote_code" in text:
+        return RemoteCodeError(
+            f"{source.spec!r} needs custom code from its repository (trust_remote_code). If you "
+            "trust it, opt in with `%lm load SOURCE --trust-remote-code`."
+        )
+    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
+        return OutOfMemoryError(
+            f"Not enough memory to load {source.spec!r}. Unload other models (`%lm unload NAME`), "
+            "pick a smaller dtype (--dtype bfloat16) or a smaller model."
+        )
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    return ModelLoadError(f"Could not load {source.spec!r}: {first}")
+
+
+def load_from_source(
+    source: ModelSource,
+    *,
+    name: str,
+    device: str,
+    dtype: str,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback | None = None,
+) -> LoadedModel:
+    """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    torch_dtype = _torch_dtype(dtype)
+    directory = Path(source.location)
+    gguf_file = source.gguf_file
+    revision: str | None = None
+    from_cache = False
+    report(0.02, "Locating weights")
+    if source.kind == "hub":
+        directory, revision = _hub_snapshot(source.location, allow_pickle)
+        check_directory(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        if gguf_file:
+            report(0.05, "Hashing the GGUF file")
+            weights_sha256 = sha256_file(directory / gguf_file)
+            cached = _gguf_cache_path(weights_sha256)
+            if (cached / "lmwidgets-cache.json").is_file():
+                directory, gguf_file, from_cache = cached, None, True
+        else:
+            report(0.05, "Hashing weights")
+            safe, pickles = weight_files(directory)
+            weights_sha256 = sha256_files(safe or pickles) if (safe or pickles) else None
+        report(0.15, "Loading tokenizer")
+        tokenizer = _load_tokenizer(directory, gguf_file, trust_remote_code)
+        report(0.25, "Loading weights")
+        with _route_progress(report, (0.25, 0.85)):
+            load_dtype = torch.float32 if gguf_file else torch_dtype
+            model = _load_weights(
+                directory,
+                gguf_file,
+                load_dtype,
+                allow_pickle=allow_pickle,
+                trust_remote_code=trust_remote_code,
+            )
+        if gguf_file:
+            report(0.86, "Caching de-quantized weights")
+            with contextlib.suppress(OSError):
+                _save_dequantized(model, tokenizer, _gguf_cache_path(weights_sha256))
+        report(0.9, f"Moving to {device}")
+        model = model.to(device=device, dtype=torch_dtype)
+        model.eval()
+    except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError):
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
+        raise _translate_load_error(exc, source) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    n_params = sum(p.numel() for p in model.parameters())
+    memory = sum(p.numel() * p.element_size() for p in model.parameters())
+    memory += sum(b.numel() * b.element_size() for b in model.buffers())
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context is None:
+        limit = getattr(tokenizer, "model_max_length", None)
+        context = int(limit) if limit and limit < 10_000_000 else None
+    report(1.0, "Ready")
+    return LoadedModel(
+        name=name,
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        weights_sha256=weights_sha256,
+        revision=revision,
+        n_params=n_params,
+        memory_bytes=memory,
+        load_seconds=time.perf_counter() - started,
+        context_length=context,
+        from_cache=from_cache,
+    )

@@ -1,0 +1,249 @@
+"""The notebook magics: ``%lm`` (models) and ``%%prompt`` (run a prompt), thin over :mod:`.api`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import (
+    MagicArgumentParser,
+    argument,
+    magic_arguments,
+    parse_argstring,
+)
+from traitlets import Float, Int, Unicode
+
+from .errors import GenerationError, LmWidgetsError
+from .interpolate import interpolate
+from .safe_text import escape_html
+
+
+def _lm_parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(
+        prog="%lm",
+        description="Manage the language models loaded in this kernel.",
+        epilog=(
+            "Examples:\n"
+            "  %lm load                      the embedded default (SmolLM2-135M-Instruct)\n"
+            "  %lm load ./my-model --as mine a local transformers directory (safetensors)\n"
+            "  %lm load model.Q4_K_M.gguf    a GGUF file\n"
+            "  %lm load HuggingFaceTB/SmolLM2-360M-Instruct --dtype bfloat16\n"
+            "  %lm models                    list loaded models\n"
+            "  %lm unload mine               free a model's memory\n"
+            "Run `%lm COMMAND --help` for a command's options."
+        ),
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    load = commands.add_parser(
+        "load",
+        help="Load a model (default: the embedded SmolLM2-135M-Instruct).",
+        description=(
+            "Load a model into the kernel and make it the current model for %%prompt. SOURCE "
+            "is a local directory (safetensors), a .gguf file or a hub id; without SOURCE, the "
+            "embedded default SmolLM2-135M-Instruct. Loading the same source again is a no-op."
+        ),
+    )
+    load.add_argument("source", nargs="?", default=None, help="Directory, .gguf file or hub id.")
+    load.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
+    load.add_argument(
+        "--device", default=None, help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N."
+    )
+    load.add_argument(
+        "--dtype", default=None, help="auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."
+    )
+    load.add_argument(
+        "--allow-pickle", action="store_true", help="Allow pickle weights (*.bin): they can run code."
+    )
+    load.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="Run custom model code from the model's repository (only for sources you trust).",
+    )
+    load.add_argument("-h", "--help", action="store_true", help="Show this help.")
+
+    models = commands.add_parser("models", help="List the loaded models.")
+    models.add_argument("-h", "--help", action="store_true", help="Show this help.")
+
+    unload = commands.add_parser("unload", help="Unload a model and free its memory.")
+    unload.add_argument("name", nargs="?", help="The model's name (see `%lm models`).")
+    unload.add_argument("-h", "--help", action="store_true", help="Show this help.")
+    return parser
+
+
+_LM_PARSER = _lm_parser()
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    for action in _LM_PARSER._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)
+
+
+def _show(text: str, html: str | None = None) -> None:
+    from IPython.display import display
+
+    bundle = {"text/plain": text}
+    if html is not None:
+        bundle["text/html"] = html
+    display(bundle, raw=True)
+
+
+@magics_class
+class LmMagics(Magics):
+    """``%lm`` and ``%%prompt``. Defaults are configurable, e.g. ``%config LmMagics.max_new_tokens = 128``."""
+
+    max_new_tokens = Int(256, help="Default --max-new-tokens for %%prompt.").tag(config=True)
+    temperature = Float(0.0, help="Default --temperature for %%prompt (0 is greedy).").tag(config=True)
+    device = Unicode("auto", help="Default --device for %lm load.").tag(config=True)
+    dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
+
+    # %lm ---------------------------------------------------------------------------------
+    @line_magic
+    def lm(self, line: str = "") -> None:
+        try:
+            args = _LM_PARSER.parse_args(shlex.split(line))
+        except ValueError as exc:  # unbalanced quotes
+            raise LmWidgetsError(f"Cannot parse `%lm {line}`: {exc}") from None
+        if args.command is None:
+            print(_LM_PARSER.format_help())
+            return
+        if getattr(args, "help", False):
+            print(_subparser(args.command).format_help())
+            return
+        getattr(self, f"_lm_{args.command}")(args)
+
+    lm.__doc__ = _LM_PARSER.format_help()
+
+    def _lm_load(self, args: argparse.Namespace) -> None:
+        from . import api
+        from .progress import LoadProgress
+        from .registry import REGISTRY
+        from .sources import resolve_source
+
+        source = resolve_source(
+            args.source, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
+        )
+        before = set(REGISTRY.names())
+        progress = LoadProgress(args.name or source.suggested_name)
+        try:
+            loaded = api.load_model(
+                args.source,
+                name=args.name,
+                device=args.device or self.device,
+                dtype=args.dtype or self.dtype,
+                allow_pickle=args.allow_pickle,
+                trust_remote_code=args.trust_remote_code,
+                progress=progress,
+            )
+        except BaseException:
+            progress.failed("")
+            raise
+        if loaded.name in before:
+            _show(
+                f"Already loaded: {loaded.summary()}",
+                f"Already loaded: <code>{escape_html(loaded.summary())}</code>",
+            )
+        else:
+            progress.done(loaded.summary())
+
+    def _lm_models(self, args: argparse.Namespace) -> None:
+        from .registry import REGISTRY
+
+        loaded = list(REGISTRY)
+        if not loaded:
+            _show("No models loaded. Run `%lm load`.")
+            return
+        lines = [("* " if m.name == REGISTRY.current else "  ") + m.summary() for m in loaded]
+        rows = "".join(
+            f"<tr><td>{'★' if m.name == REGISTRY.current else ''}</td><td><code>{escape_html(m.name)}</code></td>"
+            f"<td>{escape_html(m.source.spec)}</td><td>{escape_html(m.summary())}</td></tr>"
+            for m in loaded
+        )
+        _show(
+            "\n".join(lines) + "\n(* = current model)",
+            f"<table><tr><th></th><th>name</th><th>source</th><th>summary</th></tr>{rows}</table>",
+        )
+
+    def _lm_unload(self, args: argparse.Namespace) -> None:
+        from . import api
+        from .registry import REGISTRY, format_bytes
+
+        if not args.name:
+            raise LmWidgetsError("Say which model to unload: `%lm unload NAME` (see `%lm models`).")
+        loaded = REGISTRY.get(args.name)
+        freed = loaded.memory_bytes
+        api.unload_model(args.name)
+        _show(f"Unloaded {args.name} (freed about {format_bytes(freed)}).")
+
+    # %%prompt ------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @argument("--model", "-m", default=None, help="Model name (default: the current model).")
+    @argument("--system", "-s", default=None, help="System prompt ({name} fields are filled).")
+    @argument("--max-new-tokens", "-n", type=int, default=None, help="Most new tokens (default 256).")
+    @argument("--temperature", "-t", type=float, default=None, help="0 (default) is greedy; > 0 samples.")
+    @argument("--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1).")
+    @argument("--seed", type=int, default=None, help="Seed for sampling (same seed, same text).")
+    @argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
+    @cell_magic
+    def prompt(self, line: str, cell: str) -> None:
+        """Run the cell body as a prompt and stream the answer into a live widget.
+
+        ``{name}`` fields in the body are filled from the notebook's variables; unknown names
+        stay as written (``{{`` and ``}}`` give literal braces). The model's chat template is
+        applied when it has one. Greedy by default.
+        """
+        try:
+            args = parse_argstring(self.prompt, line)
+        except ValueError as exc:
+            raise LmWidgetsError(f"Cannot parse `%%prompt {line}`: {exc}") from None
+        if args.help:
+            print(self.prompt.__doc__)
+            return
+        self._run_prompt(args, cell)
+
+    def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
+        from . import api
+
+        namespace = self.shell.user_ns
+        system = None if args.system is None else interpolate(args.system, namespace)
+        try:
+            comparison = api.prompt(
+                interpolate(cell, namespace),
+                model=args.model,
+                system=system,
+                max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else self.max_new_tokens,
+                temperature=args.temperature if args.temperature is not None else self.temperature,
+                top_p=args.top_p,
+                seed=args.seed,
+                display=True,
+                **options,
+            )
+        except GenerationError as exc:
+            if args.out and exc.partial is not None:
+                namespace[args.out] = exc.partial
+            raise
+        if args.out:
+            namespace[args.out] = comparison
+
+
+def _short_error(shell, etype, value, tb, tb_offset=None):
+    """Show an LmWidgetsError as one red line (the cell still fails); ``%tb`` has the rest."""
+    name = etype.__name__
+    return [f"\x1b[0;31m{name}\x1b[0m: {value}", "\x1b[2m(run %tb for the full traceback)\x1b[0m"]
+
+
+def register(ipython: Any) -> None:
+    """Register the magics and the short error display."""
+    ipython.register_magics(LmMagics)
+    ipython.set_custom_exc((LmWidgetsError,), _short_error)
+
+
+def unregister(ipython: Any) -> None:
+    """Remove the short error display."""
+    ipython.set_custom_exc((), None)

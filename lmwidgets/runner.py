@@ -1,0 +1,323 @@
+"""Running variants: prepare every prompt, generate them batched, stream into the live view.
+
+A *variant* is one column of a comparison: the messages to send, the model (and adapter) to send
+them to, and how to read the answer. Variants that share a model and generation settings run as
+one batch; everything is validated before the first token is generated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat import Message, encode, render_text
+from .errors import GenerationError, OutOfMemoryError, PromptTooLongError
+from .generation import GenerationSettings, Row, RowOutput, StopSignal, generate_batch
+from .records import library_versions, now_iso
+from .registry import LoadedModel
+from .results import Comparison, Result
+from .safe_text import STATIC_TEXT_LIMIT
+from .ui_events import UiPump
+
+#: ``postprocess(texts) -> (text, answer, extras)``: turns a variant's sample texts into a column.
+Postprocess = Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]
+
+_RECORD_TEXT_LIMIT = 4 * STATIC_TEXT_LIMIT
+
+
+def _single_text(texts: list[str]) -> tuple[str, str | None, dict[str, Any]]:
+    return texts[0], None, {}
+
+
+@dataclass
+class Variant:
+    """One column to generate: a label, the chat messages, the model, adapter and settings."""
+
+    label: str
+    messages: list[Message]
+    loaded: LoadedModel
+    settings: GenerationSettings
+    strategy: str = "zero-shot"
+    strategy_info: dict[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+    template: str = ""
+    samples: int = 1
+    postprocess: Postprocess = _single_text
+    item: dict[str, Any] | None = None
+    input: str | None = None
+    expected: str | None = None
+    # Filled by prepare():
+    prompt_text: str = ""
+    input_ids: list[int] = field(default_factory=list)
+    max_new_tokens: int = 0
+
+
+def prepare(variant: Variant, notes: list[str]) -> None:
+    """Render and tokenize the variant's prompt; check it fits the model's context."""
+    loaded = variant.loaded
+    variant.prompt_text = render_text(loaded.tokenizer, variant.messages)
+    variant.input_ids = encode(loaded.tokenizer, variant.prompt_text)
+    variant.max_new_tokens = variant.settings.max_new_tokens
+    context = loaded.context_length
+    if context is None:
+        return
+    length = len(variant.input_ids)
+    if length >= context:
+        raise PromptTooLongError(
+            f"The prompt for {variant.label!r} has {length:,} tokens, but {loaded.name} reads at "
+            f"most {context:,}. Shorten the prompt (fewer examples with --shots, a shorter system "
+            "text) or load a model with a longer context."
+        )
+    if length + variant.max_new_tokens > context:
+        variant.max_new_tokens = context - length
+        note = (
+            f"{variant.label}: --max-new-tokens lowered to {variant.max_new_tokens} so that the "
+            f"prompt ({length} tokens) and the answer fit {loaded.name}'s context of {context}."
+        )
+        if note not in notes:
+            notes.append(note)
+
+
+def adapter_record(loaded: LoadedModel, adapter: str | None) -> dict[str, Any] | None:
+    """What a record says about an adapter (None for the base model)."""
+    if adapter is None:
+        return None
+    info = loaded.adapters.get(adapter)
+    return info.record() if hasattr(info, "record") else {"name": adapter}
+
+
+def _record(variant: Variant, text: str, answer, outputs: list[RowOutput], seed, extras) -> dict:
+    loaded = variant.loaded
+    tokens = sum(len(o.token_ids) for o in outputs)
+    seconds = max((o.seconds for o in outputs), default=0.0)
+    firsts = [o.first_token_seconds for o in outputs if o.first_token_seconds is not None]
+    shown = text[:_RECORD_TEXT_LIMIT]
+    generation = variant.settings.as_dict()
+    generation.update(
+        seed=seed,
+        seed_given=variant.settings.seed is not None,
+        max_new_tokens=variant.max_new_tokens,
+        max_new_tokens_asked=variant.settings.max_new_tokens,
+        samples=variant.samples,
+    )
+    return {
+        "schema": 1,
+        "created": now_iso(),
+        "variant": variant.label,
+        "model": loaded.record(),
+        "adapter": adapter_record(loaded, variant.adapter),
+        "strategy": {"name": variant.strategy, **variant.strategy_info},
+        "prompt": {
+            "template": variant.template,
+            "messages": variant.messages,
+            "rendered": variant.prompt_text,
+            "tokens": len(variant.input_ids),
+            "chat_template": loaded.has_chat_template,
+        },
+        "generation": generation,
+        "input": variant.item,
+        "expected": variant.expected,
+        "output": {
+            "text": shown,
+            "text_truncated": len(text) > len(shown),
+            "answer": answer,
+            "tokens": tokens,
+            "finish_reasons": [o.finish_reason for o in outputs],
+            **extras,
+        },
+        "timing": {
+            "seconds": round(seconds, 4),
+            "first_token_seconds": round(min(firsts), 4) if firsts else None,
+            "tokens_per_second": round(tokens / seconds, 3) if seconds > 0 else 0.0,
+        },
+        "versions": library_versions(),
+        "device": loaded.device,
+        "dtype": loaded.dtype,
+    }
+
+
+def _finish_reason(outputs: list[RowOutput]) -> str:
+    reasons = {o.finish_reason for o in outputs}
+    for reason in ("error", "stopped", "running", "length"):
+        if reason in reasons:
+            return "stopped" if reason == "running" else reason
+    return "eos"
+
+
+class _Stream:
+    """Maps batch rows to variants, decodes their text and pushes it to the live view."""
+
+    def __init__(self, variants: Sequence[Variant], view, interval: float) -> None:
+        self.variants = variants
+        self.view = view
+        self.interval = interval
+        self.outputs: list[list[RowOutput]] = [[] for _ in variants]
+        self._last = 0.0
+
+    def decode(self, index: int, streaming: bool = False) -> list[str]:
+        tokenizer = self.variants[index].loaded.tokenizer
+        texts = []
+        for output in self.outputs[index]:
+            text = tokenizer.decode(output.token_ids, skip_special_tokens=True)
+            if streaming:
+                text = text.rstrip("\ufffd")  # an unfinished multi-byte character
+            texts.append(text)
+        return texts
+
+    def live_text(self, index: int) -> str:
+        texts = self.decode(index, streaming=True)
+        if len(texts) <= 1:
+            return texts[0] if texts else ""
+        return "\n\n".join(f"── sample {i + 1} ──\n{t}" for i, t in enumerate(texts))
+
+    def push(self, force: bool = False) -> None:
+        if self.view is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self.view.update_running(self)
+
+
+def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int, int]]]:
+    """Batches of (variant index, sample index) rows that can run in one generate call."""
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for index, variant in enumerate(variants):
+        key = (id(variant.loaded), variant.settings, variant.max_new_tokens)
+        groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
+    batches = []
+    for rows in groups.values():
+        for start in range(0, len(rows), batch_size):
+            batches.append(rows[start : start + batch_size])
+    return batches
+
+
+def run_variants(
+    variants: Sequence[Variant],
+    *,
+    title: str = "",
+    view=None,
+    stop: StopSignal | None = None,
+    batch_size: int = 16,
+    update_interval: float = 0.1,
+    on_batch_done: Callable[[int, int], None] | None = None,
+    finalize: Callable[[Comparison], None] | None = None,
+) -> Comparison:
+    """Generate every variant (batched) and return the :class:`Comparison`.
+
+    ``view`` (a :class:`~lmwidgets.live.LiveView` or None) receives the streamed text. On an
+    out-of-memory error the partial comparison is kept and an :class:`OutOfMemoryError` carrying
+    it is raised; on a kernel interrupt the partial comparison is finalized and the interrupt
+    re-raised.
+    """
+    notes: list[str] = []
+    for variant in variants:
+        prepare(variant, notes)
+    stop = stop or StopSignal()
+    stream = _Stream(variants, view, update_interval)
+    batches = _group(variants, batch_size)
+    seeds: dict[int, int | None] = {}
+    error: BaseException | None = None
+    pump = UiPump()
+    if view is not None:
+        view.start(stream, stop, notes)
+    with pump:
+        for number, batch in enumerate(batches):
+            if stop.is_set():
+                break
+            first = variants[batch[0][0]]
+            rows = [Row(variants[v].input_ids, variants[v].adapter) for v, _ in batch]
+            for v, _ in batch:
+                stream.outputs[v] = []
+
+            def on_step(outputs: list[RowOutput], batch=batch) -> None:
+                for (v, s), output in zip(batch, outputs, strict=False):
+                    bucket = stream.outputs[v]
+                    while len(bucket) <= s:
+                        bucket.append(RowOutput())
+                    bucket[s] = output
+                pump.poll()
+                stream.push()
+
+            settings = first.settings
+            if first.max_new_tokens != settings.max_new_tokens:
+                settings = GenerationSettings(
+                    max_new_tokens=first.max_new_tokens,
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    seed=settings.seed,
+                )
+            outcome = generate_batch(
+                first.loaded.model,
+                first.loaded.tokenizer,
+                rows,
+                settings,
+                device=first.loaded.device,
+                stop=stop,
+                on_step=on_step,
+            )
+            on_step(outcome.outputs)
+            for v, _ in batch:
+                seeds[v] = outcome.seed
+            if on_batch_done is not None:
+                on_batch_done(number + 1, len(batches))
+            if outcome.error is not None:
+                error = outcome.error
+                break
+    results = []
+    for index, variant in enumerate(variants):
+        outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
+        for output in outputs:
+            if output.finish_reason == "running":
+                output.finish_reason = "stopped"
+        text, answer, extras = variant.postprocess(stream.decode(index))
+        reason = _finish_reason(outputs)
+        record = _record(variant, text, answer, outputs, seeds.get(index), extras)
+        tokens = record["output"]["tokens"]
+        results.append(
+            Result(
+                variant=variant.label,
+                text=text,
+                prompt=variant.prompt_text,
+                tokens=tokens,
+                seconds=record["timing"]["seconds"],
+                record=record,
+                answer=answer,
+                strategy=variant.strategy,
+                model=variant.loaded.name,
+                adapter=variant.adapter,
+                first_token_seconds=record["timing"]["first_token_seconds"],
+                finish_reason=reason,
+                error=None if reason != "error" else "out of memory",
+                input=variant.input,
+                expected=variant.expected,
+                extras=extras,
+            )
+        )
+    status = "done"
+    if error is not None:
+        status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
+    elif stop.is_set():
+        status = "stopped"
+    comparison = Comparison(results, title=title, status=status, notes=notes)
+    if finalize is not None:
+        finalize(comparison)
+    message = ""
+    if status == "error":
+        message = (
+            "Out of memory during generation: the text so far is kept. Try fewer columns, "
+            "a smaller --max-new-tokens, or unload other models (`%lm unload NAME`)."
+        )
+    if view is not None:
+        view.finish(comparison, message)
+    if isinstance(error, KeyboardInterrupt):
+        raise error
+    if error is not None:
+        raise OutOfMemoryError(message, partial=comparison) from error
+    return comparison
+
+
+__all__ = ["GenerationError", "Variant", "prepare", "run_variants"]

@@ -1,0 +1,93 @@
+"""The live comparison view: columns that stream tokens side by side, with a Stop button."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import LmWidgetsError
+from ..safe_text import WIDGET_TEXT_LIMIT, clean, truncate
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _asset(name: str) -> Path | str:
+    path = _STATIC / name
+    if not path.is_file():
+        raise LmWidgetsError(
+            f"The widget bundle {path} is missing: the JavaScript was not built. Run `make setup` "
+            "(or `npm --prefix js ci && npm --prefix js run build`)."
+        )
+    return path
+
+
+class PromptView(anywidget.AnyWidget):
+    """Columns of streamed text (one per variant) with stats and one Stop button for all.
+
+    The Python side owns the content (``columns``, ``status``); the browser only renders it as
+    text (never HTML) and sets ``stop_requested`` when the user clicks Stop.
+    """
+
+    _esm = traitlets.Any().tag(sync=True)
+    _css = traitlets.Any().tag(sync=True)
+
+    title = traitlets.Unicode("", help="Heading shown above the columns (the prompt's first line).").tag(sync=True)
+    columns = traitlets.List(
+        traitlets.Dict(),
+        help=(
+            "One dict per column: label, text, answer, status (running|eos|length|stopped|error), "
+            "stats (a one-line summary), note (e.g. what was cut)."
+        ),
+    ).tag(sync=True)
+    status = traitlets.Unicode(
+        "running", help="Run state: running, done, stopped or error."
+    ).tag(sync=True)
+    message = traitlets.Unicode("", help="An error or notice shown under the columns.").tag(sync=True)
+    progress = traitlets.Dict(
+        {}, help="Dataset progress: {'done': n, 'total': m}; empty when not a dataset run."
+    ).tag(sync=True)
+    stop_requested = traitlets.Bool(
+        False, help="Set by the Stop button; generation ends within a token."
+    ).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("_esm", _asset("prompt.js"))
+        kwargs.setdefault("_css", _asset("prompt.css"))
+        super().__init__(**kwargs)
+        self._on_stop: list = []
+
+    def on_stop(self, callback) -> None:
+        """Call ``callback()`` when the user clicks Stop."""
+        self._on_stop.append(callback)
+
+    @traitlets.observe("stop_requested")
+    def _stop_changed(self, change: dict) -> None:
+        if change["new"]:
+            for callback in self._on_stop:
+                callback()
+
+    @staticmethod
+    def column(
+        label: str,
+        text: str = "",
+        *,
+        answer: str | None = None,
+        status: str = "running",
+        stats: str = "",
+        note: str = "",
+    ) -> dict[str, Any]:
+        """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
+        shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
+        if cut:
+            note = (note + " " if note else "") + f"{cut:,} more characters not shown (see Result.text)."
+        return {
+            "label": clean(label),
+            "text": shown,
+            "answer": None if answer is None else clean(answer),
+            "status": status,
+            "stats": stats,
+            "note": note,
+        }
