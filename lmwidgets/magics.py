@@ -6,7 +6,7 @@ import argparse
 import shlex
 from typing import Any
 
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import (
     MagicArgumentParser,
     argument,
@@ -22,7 +22,7 @@ from .safe_text import escape_html
 
 def _lm_parser() -> MagicArgumentParser:
     parser = MagicArgumentParser(
-        prog="%lm",
+        prog="lm",
         description="Manage the language models loaded in this kernel.",
         epilog=(
             "Examples:\n"
@@ -190,8 +190,8 @@ class LmMagics(Magics):
     @argument("--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1).")
     @argument("--seed", type=int, default=None, help="Seed for sampling (same seed, same text).")
     @argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
-    @cell_magic
-    def prompt(self, line: str, cell: str) -> None:
+    @line_cell_magic
+    def prompt(self, line: str, cell: str | None = None) -> None:
         """Run the cell body as a prompt and stream the answer into a live widget.
 
         ``{name}`` fields in the body are filled from the notebook's variables; unknown names
@@ -205,6 +205,11 @@ class LmMagics(Magics):
         if args.help:
             print(self.prompt.__doc__)
             return
+        if cell is None:
+            raise LmWidgetsError(
+                "%%prompt is a cell magic: write `%%prompt [options]` on the first line of a "
+                "cell and the prompt below it (`%prompt --help` lists the options)."
+            )
         self._run_prompt(args, cell)
 
     def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
@@ -214,7 +219,7 @@ class LmMagics(Magics):
         system = None if args.system is None else interpolate(args.system, namespace)
         try:
             comparison = api.prompt(
-                interpolate(cell, namespace),
+                interpolate(cell.strip(), namespace),
                 model=args.model,
                 system=system,
                 max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else self.max_new_tokens,
@@ -234,8 +239,9 @@ class LmMagics(Magics):
 
 def _short_error(shell, etype, value, tb, tb_offset=None):
     """Show an LmWidgetsError as one red line (the cell still fails); ``%tb`` has the rest."""
-    name = etype.__name__
-    return [f"\x1b[0;31m{name}\x1b[0m: {value}", "\x1b[2m(run %tb for the full traceback)\x1b[0m"]
+    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}", "\x1b[2m(run %tb for the full traceback)\x1b[0m"]
+    shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
+    return stb
 
 
 def register(ipython: Any) -> None:

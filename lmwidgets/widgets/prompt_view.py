@@ -31,8 +31,8 @@ class PromptView(anywidget.AnyWidget):
     text (never HTML) and sets ``stop_requested`` when the user clicks Stop.
     """
 
-    _esm = traitlets.Any().tag(sync=True)
-    _css = traitlets.Any().tag(sync=True)
+    _esm = _asset("prompt.js")
+    _css = _asset("prompt.css")
 
     title = traitlets.Unicode("", help="Heading shown above the columns (the prompt's first line).").tag(sync=True)
     columns = traitlets.List(
@@ -54,10 +54,14 @@ class PromptView(anywidget.AnyWidget):
     ).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("_esm", _asset("prompt.js"))
-        kwargs.setdefault("_css", _asset("prompt.css"))
         super().__init__(**kwargs)
         self._on_stop: list = []
+
+    def __repr__(self) -> str:
+        return (
+            f"lmwidgets live view ({len(self.columns)} column(s), {self.status}); "
+            "the results follow as a static copy"
+        )
 
     def on_stop(self, callback) -> None:
         """Call ``callback()`` when the user clicks Stop."""

