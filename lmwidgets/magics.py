@@ -11,7 +11,6 @@ from IPython.core.magic_arguments import (
     MagicArgumentParser,
     argument,
     magic_arguments,
-    parse_argstring,
 )
 from traitlets import Float, Int, Unicode
 
@@ -199,7 +198,8 @@ class LmMagics(Magics):
         applied when it has one. Greedy by default.
         """
         try:
-            args = parse_argstring(self.prompt, line)
+            # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
+            args = self.prompt.parser.parse_args(shlex.split(line))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {line}`: {exc}") from None
         if args.help:

@@ -12,8 +12,8 @@ def run(shell, code):
 
 def test_load_prompt_and_out(shell, tiny_dir, capsys):
     assert run(shell, f"%lm load {tiny_dir} --as lmw_tiny").success
-    shell.user_ns["who"] = "world"
-    result = run(shell, "%%prompt --out lmw_r -n 6 --seed 1\nHello {who} {unknown}\n")
+    shell.user_ns["lmw_who"] = "world"
+    result = run(shell, "%%prompt --out lmw_r -n 6 --seed 1\nHello {lmw_who} {unknown}\n")
     assert result.success
     comparison = shell.user_ns["lmw_r"]
     assert isinstance(comparison, lmwidgets.Comparison)
@@ -93,3 +93,9 @@ def test_configurable_defaults(shell, tiny_dir):
     assert run(shell, "%%prompt --out lmw_cfg\nhi").success
     assert shell.user_ns["lmw_cfg"][0].record["generation"]["max_new_tokens"] == 4
     run(shell, "%config LmMagics.max_new_tokens = 256")
+
+
+def test_quoted_flag_values_lose_their_quotes(shell, tiny_dir):
+    run(shell, f"%lm load {tiny_dir} --as lmw_q")
+    assert run(shell, "%%prompt --system \"Be brief, {lmw_nobody}.\" --out lmw_sys -n 2\nhi").success
+    assert "<|im_start|>system\nBe brief, {lmw_nobody}.<|im_end|>" in shell.user_ns["lmw_sys"][0].prompt

@@ -1,0 +1,67 @@
+"""Integration tests with the real embedded default model (SmolLM2-135M-Instruct, GGUF)."""
+
+import pytest
+
+import lmwidgets
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smol():
+    from lmwidgets.registry import REGISTRY
+
+    loaded = lmwidgets.load_model(name="smol")
+    yield loaded
+    if "smol" in REGISTRY:
+        REGISTRY.remove("smol")
+
+
+def test_default_source_is_the_packaged_gguf():
+    from lmwidgets.sources import default_model_source
+
+    source = default_model_source()
+    assert source.kind == "gguf" and source.gguf_file.endswith(".gguf")
+
+
+def test_loads_offline_with_summary(smol, monkeypatch):
+    assert smol.source.spec == "default"
+    assert 130e6 < smol.n_params < 140e6
+    assert smol.dtype == "float32" and smol.device == "cpu"
+    assert smol.memory_bytes < 1e9  # the default model stays under 1 GB of weights in float32
+    assert len(smol.weights_sha256) == 64
+    assert smol.has_chat_template
+
+
+def test_answers_paris(smol):
+    comparison = lmwidgets.prompt(
+        "What is the capital of France? Answer in one word.", model="smol", max_new_tokens=16, display=False
+    )
+    assert "Paris" in comparison.text
+    assert comparison[0].finish_reason == "eos"
+
+
+def test_second_load_uses_the_dequantized_cache(smol):
+    again = lmwidgets.load_model(name="smol-again")
+    try:
+        assert again.from_cache
+        assert again.weights_sha256 == smol.weights_sha256
+        import torch
+
+        for (name, a), (_, b) in zip(smol.model.state_dict().items(), again.model.state_dict().items(), strict=True):
+            assert torch.equal(a, b), name
+    finally:
+        lmwidgets.unload_model("smol-again")
+
+
+def test_batched_equals_alone_on_the_default_model(smol):
+    from lmwidgets.chat import encode, render_text
+    from lmwidgets.generation import GenerationSettings, Row, generate_batch
+
+    prompts = ["Name a fruit.", "What is 2 + 2?", "Translate 'cat' to French.", "Say hello."]
+    rows = [Row(encode(smol.tokenizer, render_text(smol.tokenizer, [{"role": "user", "content": p}]))) for p in prompts]
+    settings = GenerationSettings(max_new_tokens=12)
+    batched = generate_batch(smol.model, smol.tokenizer, rows, settings).outputs
+    for row, output in zip(rows, batched, strict=True):
+        alone = generate_batch(smol.model, smol.tokenizer, [row], settings).outputs[0]
+        assert output.token_ids == alone.token_ids
