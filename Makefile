@@ -40,7 +40,7 @@ $(STAMP): $(PY) pyproject.toml Makefile $(JS_BUNDLE)
 	@touch $@
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=examples
+	$(VENV)/bin/jupyter lab --notebook-dir=examples $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Headless Chromium for the real-browser tests (Debian's package; CI runs as root).
 browser:

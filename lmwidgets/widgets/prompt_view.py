@@ -56,6 +56,39 @@ class PromptView(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._on_stop: list = []
+        self._stop_fired = False
+        self._watch_stop_while_busy()
+
+    def _watch_stop_while_busy(self) -> None:
+        """See a Stop click even while the cell that generates keeps the kernel busy.
+
+        ipykernel 7 routes each incoming comm message on its shell-channel thread, asking the
+        comm where to send it (``_reply_subshell_for``). Peeking there lets the Stop request
+        set the (thread-safe) stop signal at once; the message itself is delivered as usual.
+        On kernels without that hook, :mod:`lmwidgets.ui_events` processes the click instead.
+        """
+        comm = getattr(self, "comm", None)
+        if comm is None:
+            return
+        original = getattr(comm, "_reply_subshell_for", None)
+
+        def route(data, default):
+            try:
+                state = data.get("state") if isinstance(data, dict) else None
+                if isinstance(state, dict) and state.get("stop_requested") is True:
+                    self._fire_stop()
+            except Exception:  # never break message routing
+                pass
+            return original(data, default) if original is not None else default
+
+        comm._reply_subshell_for = route
+
+    def _fire_stop(self) -> None:
+        if self._stop_fired:
+            return
+        self._stop_fired = True
+        for callback in list(self._on_stop):
+            callback()
 
     def __repr__(self) -> str:
         return (
@@ -70,8 +103,7 @@ class PromptView(anywidget.AnyWidget):
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:
         if change["new"]:
-            for callback in self._on_stop:
-                callback()
+            self._fire_stop()
 
     @staticmethod
     def column(

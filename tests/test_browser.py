@@ -1,0 +1,51 @@
+"""JupyterLab in headless Chromium: the answer streams into the widget, and Stop works."""
+
+import pytest
+from lab_server import chromium_page, jupyter_lab, notebook_json, open_notebook, require_chromium, run_all_cells
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
+    require_chromium()
+    (tmp_path / "stream.ipynb").write_text(
+        notebook_json(
+            [
+                "%load_ext lmwidgets",
+                "%lm load",
+                "%%prompt --out r --max-new-tokens 1500\nCount from 1 to 500, separated by commas.",
+                "print('finish:', r[0].finish_reason, '| tokens:', r[0].tokens, '| status:', r.status)",
+            ]
+        )
+    )
+    with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
+        open_notebook(page, base, token, "stream.ipynb")
+        run_all_cells(page)
+        text = page.locator(".lmw-live .lmw-text").first
+        page.wait_for_function(
+            "() => { const t = document.querySelector('.lmw-live .lmw-text'); return t && t.textContent.length > 20; }",
+            timeout=180_000,
+        )
+        first = len(text.text_content())
+        page.wait_for_timeout(1500)
+        second = len(text.text_content())
+        assert second > first, "the text grows while generating (streaming)"
+        assert page.locator(".lmw-live .lmw-status").first.text_content() == "running"
+        # While the live widget shows, its static copy in the next output is hidden.
+        assert not page.locator(".lmw-static").first.is_visible()
+        page.locator(".lmw-live .lmw-stop").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+        )
+        kept = text.text_content()
+        assert len(kept) >= second
+        assert "1" in kept
+        output = page.locator(".jp-OutputArea-output", has_text="finish:")
+        output.wait_for(timeout=60_000)
+        line = output.first.text_content()
+        assert "finish: stopped" in line and "status: stopped" in line
+        tokens = int(line.split("tokens:")[1].split("|")[0])
+        assert 0 < tokens < 1500
+        assert page.locator(".lmw-live .lmw-stop").first.is_disabled()
+        page.screenshot(path=str(tmp_path / "stopped.png"))
+        assert page.dialogs == []
