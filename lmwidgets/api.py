@@ -85,7 +85,8 @@ def prompt(
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
 
-    ``{name}`` fields are filled from ``variables`` (unknown names stay as written). The chat
+    ``{name}`` fields are filled from ``variables`` (unknown names stay as written; with a
+    ``dataset``, each item's columns such as ``{input}`` come first). The chat
     template is applied when the model has one. Greedy by default; ``temperature > 0`` samples
     (``seed`` makes it repeatable). With ``display`` (default: when running in a notebook
     kernel) the answer streams into a live widget with a Stop button. Strategy options
@@ -99,22 +100,23 @@ def prompt(
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
     )
-    template = text if variables is None else interpolate(text, variables)
-    if not template.strip():
+    if not text or not text.strip():
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
-    system_text = None if system is None else (system if variables is None else interpolate(system, variables))
+    namespace = dict(variables or {})
+    system_text = None if system is None else interpolate(system, namespace)
     plan = build_variants(
-        template,
+        text.strip(),
         registry=registry,
         model=model,
         system=system_text,
         settings=settings,
-        variables=variables,
+        variables=namespace,
         **strategy_options,
     )
+    template = interpolate(text.strip(), namespace)
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
     show = in_kernel() if display is None else display
-    view = LiveView(plan.variants, title, show=show) if (show or plan.force_view) else None
+    view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
     return run_variants(
         plan.variants,
         title=title,

@@ -88,10 +88,16 @@ class StopSignal:
 
 @dataclass
 class Row:
-    """One sequence of a batch: its prompt token ids and the adapter it runs with (None: base)."""
+    """One sequence of a batch: prompt token ids, adapter (None: base) and its own sampling.
+
+    ``temperature``/``top_p`` override the batch settings for this row, so greedy and sampled
+    rows (a zero-shot column beside self-consistency samples) still share one batch.
+    """
 
     input_ids: list[int]
     adapter: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
 
 
 @dataclass
@@ -181,6 +187,34 @@ def _generation_config(model: Any, settings: GenerationSettings, pad_id: int, eo
     return GenerationConfig(**kwargs)
 
 
+class _PerRowSampling:
+    """A logits processor applying each row's temperature and top-p; temperature 0 is greedy.
+
+    Greedy rows keep only their arg-max token, so sampling picks it with certainty.
+    """
+
+    def __init__(self, temperatures: list[float], top_ps: list[float]) -> None:
+        self.temperatures = temperatures
+        self.top_ps = top_ps
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        scores = scores.float()
+        temps = torch.tensor(self.temperatures, device=scores.device).unsqueeze(1)
+        greedy = temps == 0
+        top = scores.argmax(dim=-1, keepdim=True)
+        one_hot = torch.full_like(scores, float("-inf")).scatter(1, top, 0.0)
+        scaled = scores / torch.where(greedy, torch.ones_like(temps), temps)
+        top_p = torch.tensor(self.top_ps, device=scores.device).unsqueeze(1)
+        ordered, order = scaled.sort(dim=-1, descending=True)
+        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+        drop_sorted = (cumulative - ordered.softmax(dim=-1)) >= top_p  # keep the first token
+        drop = drop_sorted.scatter(1, order, drop_sorted)
+        filtered = scaled.masked_fill(drop, float("-inf"))
+        return torch.where(greedy, one_hot, filtered)
+
+
 class _Stopper:
     """A stopping criterion that ends every row once the signal is set."""
 
@@ -225,8 +259,11 @@ def generate_batch(
     device: str = "cpu",
     stop: StopSignal | None = None,
     on_step: Callable[[list[RowOutput]], None] | None = None,
+    ignore_eos: bool = False,
 ) -> BatchOutcome:
     """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
+
+    ``ignore_eos`` makes every row produce exactly ``max_new_tokens`` (for benchmarks).
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
@@ -238,10 +275,10 @@ def generate_batch(
     if not rows:
         return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
     stop = stop or StopSignal()
-    eos = eos_token_ids(model, tokenizer)
+    eos = set() if ignore_eos else eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
-        pad_id = min(eos) if eos else 0
+        pad_id = min(eos_token_ids(model, tokenizer) or {0})
     width = max(len(row.input_ids) for row in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -252,9 +289,11 @@ def generate_batch(
     input_ids = input_ids.to(device)
     attention = attention.to(device)
 
+    temperatures = [settings.temperature if r.temperature is None else r.temperature for r in rows]
+    top_ps = [settings.top_p if r.top_p is None else r.top_p for r in rows]
     seed = settings.seed
-    if settings.sampling and seed is None:
-        seed = random.randrange(2**31)
+    if seed is None and any(t > 0 for t in temperatures):
+        seed = random.randrange(2**31)  # recorded, so the run can be repeated
     if seed is not None:
         torch.manual_seed(seed)
         if device.startswith("cuda"):
@@ -263,6 +302,17 @@ def generate_batch(
     started = time.perf_counter()
     streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
     kwargs: dict[str, Any] = {}
+    if len(set(zip(temperatures, top_ps, strict=True))) > 1:
+        from transformers import LogitsProcessorList
+
+        # Mixed sampling in one batch: sample every row through a per-row processor.
+        generation_config = _generation_config(model, settings, pad_id, eos)
+        generation_config.do_sample = True
+        generation_config.temperature, generation_config.top_p, generation_config.top_k = 1.0, 1.0, 0
+        kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampling(temperatures, top_ps)])
+    else:
+        uniform = GenerationSettings(settings.max_new_tokens, temperatures[0], top_ps[0], seed)
+        generation_config = _generation_config(model, uniform, pad_id, eos)
     if any(row.adapter for row in rows):
         kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
     error: BaseException | None = None
@@ -271,7 +321,7 @@ def generate_batch(
             model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
-                generation_config=_generation_config(model, settings, pad_id, eos),
+                generation_config=generation_config,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
                 **kwargs,

@@ -15,7 +15,6 @@ from IPython.core.magic_arguments import (
 from traitlets import Float, Int, Unicode
 
 from .errors import GenerationError, LmWidgetsError
-from .interpolate import interpolate
 from .safe_text import escape_html
 
 
@@ -100,6 +99,9 @@ class LmMagics(Magics):
     temperature = Float(0.0, help="Default --temperature for %%prompt (0 is greedy).").tag(config=True)
     device = Unicode("auto", help="Default --device for %lm load.").tag(config=True)
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
+    cot_instruction = Unicode(
+        "", help="Chain-of-thought instruction for cot/self-consistency (empty: the built-in one)."
+    ).tag(config=True)
 
     # %lm ---------------------------------------------------------------------------------
     @line_magic
@@ -189,6 +191,22 @@ class LmMagics(Magics):
     @argument("--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1).")
     @argument("--seed", type=int, default=None, help="Seed for sampling (same seed, same text).")
     @argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
+    @argument(
+        "--strategy",
+        default=None,
+        help="One strategy: zero-shot (default), few-shot, cot, self-consistency.",
+    )
+    @argument(
+        "--compare", "-c", default=None, help="Several strategies side by side, e.g. zero-shot,few-shot,cot."
+    )
+    @argument("--examples", "-e", default=None, help="Variable with few-shot examples (pairs, dicts or DataFrame).")
+    @argument("--shots", "-k", type=int, default=None, help="Use the first K examples.")
+    @argument("--samples", type=int, default=None, help="Self-consistency samples (default 5).")
+    @argument(
+        "--dataset", "-d", default=None, help="Variable with items (DataFrame or dicts with 'input', optional 'expected')."
+    )
+    @argument("--cot-instruction", default=None, help="Replace the chain-of-thought instruction.")
+    @argument("--batch-size", type=int, default=16, help="Rows per batched generation (default 16).")
     @line_cell_magic
     def prompt(self, line: str, cell: str | None = None) -> None:
         """Run the cell body as a prompt and stream the answer into a live widget.
@@ -212,20 +230,43 @@ class LmMagics(Magics):
             )
         self._run_prompt(args, cell)
 
+    def _variable(self, name: str | None, flag: str, error: type[LmWidgetsError]) -> Any:
+        if name is None:
+            return None
+        namespace = self.shell.user_ns
+        if name not in namespace:
+            raise error(f"{flag} {name}: no variable called {name!r} is defined in the notebook.")
+        return namespace[name]
+
     def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
         from . import api
+        from .errors import DatasetError, ExamplesError
 
         namespace = self.shell.user_ns
-        system = None if args.system is None else interpolate(args.system, namespace)
+        system = args.system
+        templates = {}
+        if args.cot_instruction is not None or self.cot_instruction:
+            templates["cot_instruction"] = args.cot_instruction or self.cot_instruction
+        options.update(
+            strategy=args.strategy,
+            compare=args.compare,
+            examples=self._variable(args.examples, "--examples", ExamplesError),
+            shots=args.shots,
+            samples=args.samples,
+            dataset=self._variable(args.dataset, "--dataset", DatasetError),
+            templates=templates or None,
+            batch_size=args.batch_size,
+        )
         try:
             comparison = api.prompt(
-                interpolate(cell.strip(), namespace),
+                cell,
                 model=args.model,
                 system=system,
                 max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else self.max_new_tokens,
                 temperature=args.temperature if args.temperature is not None else self.temperature,
                 top_p=args.top_p,
                 seed=args.seed,
+                variables=namespace,
                 display=True,
                 **options,
             )

@@ -186,7 +186,8 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     """Batches of (variant index, sample index) rows that can run in one generate call."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for index, variant in enumerate(variants):
-        key = (id(variant.loaded), variant.settings, variant.max_new_tokens)
+        # Sampling settings may differ per row; rows only need the same model, budget and seed.
+        key = (id(variant.loaded), variant.max_new_tokens, variant.settings.seed)
         groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
     batches = []
     for rows in groups.values():
@@ -224,12 +225,21 @@ def run_variants(
     pump = UiPump()
     if view is not None:
         view.start(stream, stop, notes)
+        view.progress(0, len(batches))
     with pump:
         for number, batch in enumerate(batches):
             if stop.is_set():
                 break
             first = variants[batch[0][0]]
-            rows = [Row(variants[v].input_ids, variants[v].adapter) for v, _ in batch]
+            rows = [
+                Row(
+                    variants[v].input_ids,
+                    variants[v].adapter,
+                    temperature=variants[v].settings.temperature,
+                    top_p=variants[v].settings.top_p,
+                )
+                for v, _ in batch
+            ]
             for v, _ in batch:
                 stream.outputs[v] = []
 
@@ -262,6 +272,8 @@ def run_variants(
             on_step(outcome.outputs)
             for v, _ in batch:
                 seeds[v] = outcome.seed
+            if view is not None:
+                view.progress(number + 1, len(batches))
             if on_batch_done is not None:
                 on_batch_done(number + 1, len(batches))
             if outcome.error is not None:

@@ -1,19 +1,165 @@
-"""Prompting strategies: how one prompt becomes the columns of a comparison."""
+"""Prompting strategies: how one prompt becomes the columns (and rows) of a comparison.
+
+``zero-shot``
+    The prompt as written.
+``few-shot``
+    Demonstrations before the question: for chat models alternating user/assistant turns, for
+    models without a chat template ``Input:``/``Output:`` blocks (:attr:`Templates.plain_example`).
+``cot``
+    Chain-of-thought: the question plus :attr:`Templates.cot_instruction`. When the examples carry
+    a ``rationale``, they are shown first as worked examples (few-shot CoT). The final answer is
+    extracted into ``Result.answer`` (rules in :mod:`lmwidgets.answers`).
+``self-consistency``
+    ``samples`` sampled chain-of-thought runs (temperature :attr:`Templates.sc_temperature` unless
+    ``--temperature`` is above 0) and a majority vote over their answers.
+
+Every variant of the same model runs in one batch; a dataset runs every (item, variant) pair.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .answers import extract_answer, is_correct, majority_vote
 from .chat import Message
-from .errors import StrategyError
+from .errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
 from .generation import GenerationSettings
-from .registry import ModelRegistry
+from .interpolate import interpolate
+from .registry import LoadedModel, ModelRegistry
 from .results import Comparison
 from .runner import Variant
 
-STRATEGIES = ("zero-shot",)
+STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency")
+DEFAULT_SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The wording each strategy adds. Override any field (``templates={...}`` in the API,
+    ``%config LmMagics.cot_instruction = ...`` or ``--cot-instruction`` in a notebook)."""
+
+    #: Appended to the question by ``cot`` and ``self-consistency``.
+    cot_instruction: str = (
+        "Let's think step by step, then give the final answer on a last line that starts "
+        "with 'The answer is:'."
+    )
+    #: The assistant turn of a worked example (few-shot CoT): ``{rationale}`` and ``{output}``.
+    cot_example: str = "{rationale}\nThe answer is: {output}"
+    #: One demonstration for models without a chat template.
+    plain_example: str = "Input: {input}\nOutput: {output}"
+    #: The question after the demonstrations, for models without a chat template.
+    plain_query: str = "Input: {input}\nOutput:"
+    #: Sampling temperature of self-consistency when the prompt is greedy.
+    sc_temperature: float = 0.7
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One demonstration: input, output and an optional rationale (for few-shot CoT)."""
+
+    input: str
+    output: str
+    rationale: str | None = None
+
+
+def _records_of(value: Any) -> list[Any] | None:
+    """Rows of a DataFrame-like object or a list; None when it is neither."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict("records")
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
+    """Examples from (input, output[, rationale]) tuples, dicts, or a DataFrame with those columns."""
+    rows = _records_of(value)
+    if rows is None:
+        raise ExamplesError(
+            f"{name} must be a list of (input, output) pairs, a list of dicts with 'input' and "
+            f"'output' keys, or a DataFrame with those columns, not {type(value).__name__}."
+        )
+    if not rows:
+        raise ExamplesError(f"{name} is empty: give at least one (input, output) example.")
+    examples = []
+    for index, row in enumerate(rows):
+        if isinstance(row, Mapping):
+            missing = [key for key in ("input", "output") if key not in row]
+            if missing:
+                raise ExamplesError(
+                    f"{name}[{index}] has no {' or '.join(repr(m) for m in missing)} key "
+                    f"(keys: {', '.join(map(str, row)) or 'none'})."
+                )
+            rationale = row.get("rationale")
+            examples.append(
+                Example(str(row["input"]), str(row["output"]), None if rationale is None else str(rationale))
+            )
+        elif isinstance(row, (list, tuple)) and len(row) in (2, 3):
+            examples.append(Example(str(row[0]), str(row[1]), str(row[2]) if len(row) == 3 else None))
+        else:
+            raise ExamplesError(
+                f"{name}[{index}] is {type(row).__name__} {str(row)[:60]!r}; each example must be "
+                "an (input, output) pair or a dict with 'input' and 'output'."
+            )
+    return examples
+
+
+def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]:
+    """Dataset items (dicts with an ``input`` and optionally ``expected``)."""
+    rows = _records_of(value)
+    if rows is None:
+        raise DatasetError(
+            f"{name} must be a DataFrame or a list of dicts with an 'input' column, "
+            f"not {type(value).__name__}."
+        )
+    if not rows:
+        raise DatasetError(f"{name} is empty.")
+    items = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DatasetError(f"{name}[{index}] is {type(row).__name__}, not a dict with an 'input'.")
+        if "input" not in row:
+            raise DatasetError(
+                f"{name} has no 'input' column (columns: {', '.join(map(str, row)) or 'none'}). "
+                "Rename the column that holds the questions to 'input'."
+            )
+        items.append({str(k): _json_value(v) for k, v in row.items()})
+    return items
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return value.item()  # numpy scalars
+    except AttributeError:
+        return str(value)
+
+
+def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) -> list[str]:
+    """The strategy names to run, validated."""
+    if strategy and compare:
+        raise StrategyError("Give either --strategy NAME or --compare A,B,..., not both.")
+    if compare:
+        names = [n.strip() for n in (compare.split(",") if isinstance(compare, str) else compare)]
+        names = [n for n in names if n]
+    else:
+        names = [(strategy or "zero-shot").strip()]
+    if not names:
+        raise StrategyError("--compare needs at least one strategy name.")
+    for name in names:
+        if name not in STRATEGIES:
+            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StrategyError(f"--compare lists {', '.join(duplicates)} more than once.")
+    return names
 
 
 @dataclass
@@ -22,7 +168,7 @@ class Plan:
 
     variants: list[Variant]
     batch_size: int = 16
-    force_view: bool = False
+    grid: bool = False
     finishers: list[Callable[[Comparison], None]] = field(default_factory=list)
 
     def finish(self, comparison: Comparison) -> None:
@@ -31,12 +177,102 @@ class Plan:
             finisher(comparison)
 
 
-def _messages(system: str | None, user: str) -> list[Message]:
-    messages: list[Message] = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": user})
-    return messages
+def _system(system: str | None) -> list[Message]:
+    return [{"role": "system", "content": system}] if system else []
+
+
+def _fill(pattern: str, **values: str) -> str:
+    """Fill ``{input}``-style fields of a strategy template; other braces stay as written."""
+    return interpolate(pattern, values)
+
+
+def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, templates: Templates):
+    """Chat turns (chat models) or one text block (plain models) of the demonstrations."""
+    answers = [
+        _fill(templates.cot_example, rationale=ex.rationale or "", output=ex.output) if cot else ex.output
+        for ex in examples
+    ]
+    if loaded.has_chat_template:
+        turns: list[Message] = []
+        for ex, answer in zip(examples, answers, strict=True):
+            turns += [{"role": "user", "content": ex.input}, {"role": "assistant", "content": answer}]
+        return turns
+    return "\n\n".join(_fill(templates.plain_example, input=ex.input, output=a) for ex, a in zip(examples, answers, strict=True))
+
+
+def strategy_messages(
+    name: str,
+    question: str,
+    loaded: LoadedModel,
+    *,
+    system: str | None,
+    examples: list[Example],
+    templates: Templates,
+) -> tuple[list[Message], dict[str, Any]]:
+    """The chat messages a strategy sends for ``question``, and what the record says about it."""
+    info: dict[str, Any] = {}
+    if name == "zero-shot":
+        return [*_system(system), {"role": "user", "content": question}], info
+    cot = name in ("cot", "self-consistency")
+    shots = examples
+    if cot:
+        shots = [ex for ex in examples if ex.rationale]
+        info["cot_instruction"] = templates.cot_instruction
+        question = f"{question}\n\n{templates.cot_instruction}"
+        if shots:
+            info["cot_example"] = templates.cot_example
+    if not shots:
+        return [*_system(system), {"role": "user", "content": question}], info
+    info["examples"] = [asdict(ex) for ex in shots]
+    demos = _demonstrations(loaded, shots, cot, templates)
+    if isinstance(demos, list):
+        return [*_system(system), *demos, {"role": "user", "content": question}], info
+    info["plain_example"] = templates.plain_example
+    info["plain_query"] = templates.plain_query
+    query = _fill(templates.plain_query, input=question)
+    return [*_system(system), {"role": "user", "content": f"{demos}\n\n{query}"}], info
+
+
+def _postprocess_for(name: str) -> Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]:
+    if name == "cot":
+        return lambda texts: (texts[0], extract_answer(texts[0]), {})
+
+    if name == "self-consistency":
+
+        def vote(texts: list[str]):
+            answers = [extract_answer(text) for text in texts]
+            winner, votes = majority_vote(answers)
+            top = max(votes.values(), default=0)
+            representative = next(
+                (t for t, a in zip(texts, answers, strict=True) if winner is not None and a == winner),
+                texts[0] if texts else "",
+            )
+            display = "\n\n".join(
+                f"── sample {i + 1} · answer: {a} ──\n{t}" for i, (t, a) in enumerate(zip(texts, answers, strict=True))
+            )
+            extras = {
+                "samples": [{"text": t, "answer": a} for t, a in zip(texts, answers, strict=True)],
+                "votes": votes,
+                "agreement": round(top / len(texts), 4) if texts else 0.0,
+                "display_text": display,
+            }
+            return representative, winner, extras
+
+        return vote
+    return lambda texts: (texts[0], None, {})
+
+
+def _score(comparison: Comparison) -> None:
+    """Correctness per result and accuracy per variant (dataset items with ``expected``)."""
+    totals: dict[str, list[bool]] = {}
+    for result in comparison.results:
+        if result.expected is None:
+            continue
+        answer = result.answer if result.answer is not None else extract_answer(result.text)
+        result.correct = is_correct(answer, result.expected)
+        result.record["correct"] = result.correct
+        totals.setdefault(result.variant, []).append(result.correct)
+    comparison.scores = {label: sum(marks) / len(marks) for label, marks in totals.items()}
 
 
 def build_variants(
@@ -47,20 +283,77 @@ def build_variants(
     system: str | None,
     settings: GenerationSettings,
     variables: Mapping[str, Any] | None = None,
-    strategy: str = "zero-shot",
+    strategy: str | None = None,
+    compare: str | Sequence[str] | None = None,
+    examples: Any = None,
+    shots: int | None = None,
+    samples: int | None = None,
+    dataset: Any = None,
+    templates: Templates | Mapping[str, Any] | None = None,
+    batch_size: int = 16,
 ) -> Plan:
-    """Expand a prompt into the variants (columns) to run."""
+    """Expand a prompt into the variants to run; every bad input is reported here, before any
+    generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
+    ``dataset``, from each item's columns (``{input}``)."""
     loaded = registry.get(model)
-    if strategy not in STRATEGIES:
-        raise StrategyError(
-            f"Unknown strategy {strategy!r}. Choose one of: {', '.join(STRATEGIES)}."
+    names = parse_strategies(strategy, compare)
+    if isinstance(templates, Mapping):
+        unknown = set(templates) - set(Templates.__dataclass_fields__)
+        if unknown:
+            raise StrategyError(f"Unknown template field(s): {', '.join(sorted(unknown))}.")
+        templates = Templates(**templates)
+    templates = templates or Templates()
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise InvalidArgumentError(f"--samples must be a whole number >= 1, not {samples!r}.")
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
+        raise InvalidArgumentError(f"--shots must be a whole number >= 0, not {shots!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"--batch-size must be a whole number >= 1, not {batch_size!r}.")
+    if not 0 < templates.sc_temperature:
+        raise InvalidArgumentError("The self-consistency temperature must be > 0.")
+    parsed_examples: list[Example] = []
+    if examples is not None:
+        parsed_examples = normalize_examples(examples)
+        if shots is not None:
+            parsed_examples = parsed_examples[:shots]
+    if "few-shot" in names and not parsed_examples:
+        raise ExamplesError(
+            "few-shot needs demonstrations: pass --examples VAR, a variable holding (input, "
+            "output) pairs, dicts with 'input'/'output', or a DataFrame with those columns."
+            + (" (--shots 0 leaves none.)" if shots == 0 else "")
         )
-    variant = Variant(
-        label=loaded.name,
-        messages=_messages(system, template),
-        loaded=loaded,
-        settings=settings,
-        strategy=strategy,
-        template=template,
-    )
-    return Plan(variants=[variant])
+    items = normalize_dataset(dataset) if dataset is not None else [None]
+    namespace = dict(variables or {})
+    variants: list[Variant] = []
+    for item in items:
+        question = interpolate(template, {**namespace, **(item or {})})
+        for name in names:
+            messages, info = strategy_messages(
+                name, question, loaded, system=system, examples=parsed_examples, templates=templates
+            )
+            run_settings, count = settings, 1
+            if name == "self-consistency":
+                count = samples or DEFAULT_SAMPLES
+                temperature = settings.temperature if settings.sampling else templates.sc_temperature
+                run_settings = replace(settings, temperature=temperature)
+                info["samples"] = count
+            variants.append(
+                Variant(
+                    label=loaded.name if (names == ["zero-shot"] and item is None) else name,
+                    messages=messages,
+                    loaded=loaded,
+                    settings=run_settings,
+                    strategy=name,
+                    strategy_info=info,
+                    template=template,
+                    samples=count,
+                    postprocess=_postprocess_for(name),
+                    item=item,
+                    input=None if item is None else str(item["input"]),
+                    expected=None if item is None or item.get("expected") is None else str(item["expected"]),
+                )
+            )
+    plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
+    if dataset is not None:
+        plan.finishers.append(_score)
+    return plan

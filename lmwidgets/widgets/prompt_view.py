@@ -46,6 +46,15 @@ class PromptView(anywidget.AnyWidget):
         "running", help="Run state: running, done, stopped or error."
     ).tag(sync=True)
     message = traitlets.Unicode("", help="An error or notice shown under the columns.").tag(sync=True)
+    layout = traitlets.Unicode(
+        "columns", help="'columns' (one column per variant) or 'grid' (dataset: rows are items)."
+    ).tag(sync=True)
+    labels = traitlets.List(
+        traitlets.Unicode(), help="Grid layout: the column headers (variant labels), in order."
+    ).tag(sync=True)
+    scores = traitlets.Dict(
+        {}, help="Grid layout: accuracy per variant label (0..1), shown under the headers."
+    ).tag(sync=True)
     progress = traitlets.Dict(
         {}, help="Dataset progress: {'done': n, 'total': m}; empty when not a dataset run."
     ).tag(sync=True)
@@ -114,6 +123,9 @@ class PromptView(anywidget.AnyWidget):
         status: str = "running",
         stats: str = "",
         note: str = "",
+        row: int = 0,
+        col: int = 0,
+        row_label: str = "",
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
@@ -126,4 +138,7 @@ class PromptView(anywidget.AnyWidget):
             "status": status,
             "stats": stats,
             "note": note,
+            "row": row,
+            "col": col,
+            "row_label": truncate(clean(row_label), 2000)[0],
         }

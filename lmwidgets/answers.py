@@ -1,0 +1,102 @@
+"""Extracting a final answer from a model's text, normalizing it, and voting.
+
+Extraction rules, in order (the first that matches wins):
+
+1. the last "The answer is X" / "The final answer is: X" (case-insensitive);
+2. the last "Answer: X" / "Final answer: X" at the start of a line;
+3. the last number in the text (``-1,234.5`` style);
+4. the last non-empty line.
+
+``X`` runs to the end of its line, without a trailing period. Normalization (for voting and for
+dataset accuracy) lowercases, drops surrounding punctuation, quotes and the articles a/an/the,
+collapses spaces, and writes numbers canonically (``1,000`` -> ``1000``, ``4.0`` -> ``4``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_ANSWER_IS = re.compile(r"(?:final\s+)?answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+_ANSWER_LINE = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def _clean(value: str) -> str:
+    value = value.strip().splitlines()[0] if value.strip() else ""
+    value = re.sub(r"[*_`]+", "", value).strip()
+    return value.rstrip(".,;:!").strip()
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer in ``text`` by the rules above, or None for empty text."""
+    if not text or not text.strip():
+        return None
+    matches = list(_ANSWER_IS.finditer(text))
+    if matches:
+        answer = _clean(matches[-1].group(1))
+        if answer:
+            return answer
+    matches = list(_ANSWER_LINE.finditer(text))
+    if matches:
+        answer = _clean(matches[-1].group(1))
+        if answer:
+            return answer
+    numbers = _NUMBER.findall(text)
+    if numbers:
+        return numbers[-1]
+    lines = [line for line in text.splitlines() if line.strip()]
+    return _clean(lines[-1]) if lines else None
+
+
+def _number(value: str) -> str | None:
+    compact = value.replace(",", "")
+    try:
+        number = float(compact)
+    except ValueError:
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def normalize(answer: object) -> str:
+    """A canonical form of an answer for comparison (see the module docstring)."""
+    if answer is None:
+        return ""
+    text = str(answer).strip().lower()
+    text = text.strip(" \t\n.,;:!?\"'`()[]{}*")
+    number = _number(text)
+    if number is not None:
+        return number
+    text = _ARTICLES.sub(" ", text)
+    text = re.sub(r"[^\w\s-]", " ", text)
+    return " ".join(text.split())
+
+
+def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:
+    """(the winning answer as first written, votes per normalized answer).
+
+    Empty answers do not vote. Ties go to the answer that reached the top count first.
+    """
+    votes: Counter[str] = Counter()
+    first_form: dict[str, str] = {}
+    for answer in answers:
+        key = normalize(answer)
+        if not key:
+            continue
+        votes[key] += 1
+        first_form.setdefault(key, str(answer))
+    if not votes:
+        return None, {}
+    top = max(votes.values())
+    winner = next(key for key in first_form if votes[key] == top)
+    return first_form[winner], dict(votes)
+
+
+def is_correct(answer: object, expected: object) -> bool:
+    """Normalized exact match (``expected`` may list alternatives separated by ``|``)."""
+    got = normalize(answer)
+    if not got:
+        return False
+    options = str(expected).split("|") if isinstance(expected, str) else [expected]
+    return any(got == normalize(option) for option in options)
