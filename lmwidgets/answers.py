@@ -7,9 +7,9 @@ Extraction rules, in order (the first that matches wins):
 3. the last number in the text (``-1,234.5`` style);
 4. the last non-empty line.
 
-``X`` runs to the end of its line, without a trailing period. Normalization (for voting and for
+``X`` runs to the end of its sentence (a period followed by a space) or line. Normalization (for voting and for
 dataset accuracy) lowercases, drops surrounding punctuation, quotes and the articles a/an/the,
-collapses spaces, and writes numbers canonically (``1,000`` -> ``1000``, ``4.0`` -> ``4``).
+collapses spaces (a lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` -> ``1000``, ``4.0`` -> ``4``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-_ANSWER_IS = re.compile(r"(?:final\s+)?answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+_ANSWER_IS = re.compile(
+    r"(?:final\s+)?answer\s+is\s*:?\s*([^\n]+?)(?=\.\s|\.$|\n|$)", re.IGNORECASE | re.MULTILINE
+)
 _ANSWER_LINE = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -68,9 +70,9 @@ def normalize(answer: object) -> str:
     number = _number(text)
     if number is not None:
         return number
-    text = _ARTICLES.sub(" ", text)
-    text = re.sub(r"[^\w\s-]", " ", text)
-    return " ".join(text.split())
+    text = " ".join(re.sub(r"[^\w\s-]", " ", text).split())
+    without_articles = " ".join(_ARTICLES.sub(" ", text).split())
+    return without_articles or text  # a lone "A" (a multiple-choice letter) stays
 
 
 def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:

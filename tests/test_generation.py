@@ -114,6 +114,9 @@ def test_run_variants_streams_and_counts(tiny):
         def update_running(self, stream):
             updates.append(stream.live_text(0))
 
+        def progress(self, done, total):
+            updates.append(("progress", done, total))
+
         def finish(self, comparison, message):
             updates.append(("final", comparison.status))
 
@@ -121,6 +124,7 @@ def test_run_variants_streams_and_counts(tiny):
     variant = Variant(label="a", messages=[{"role": "user", "content": "Hello"}], loaded=tiny, settings=settings)
     comparison = run_variants([variant], view=View(), update_interval=0.0)
     assert updates[-1] == ("final", "done")
+    assert ("progress", 0, 1) in updates and ("progress", 1, 1) in updates
     streamed = [u for u in updates if isinstance(u, str)]
     assert len(streamed) >= 2 and streamed[-1] == comparison.text.rstrip("\ufffd")
     result = comparison[0]
