@@ -49,3 +49,47 @@ def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
         assert page.locator(".lmw-live .lmw-stop").first.is_disabled()
         page.screenshot(path=str(tmp_path / "stopped.png"))
         assert page.dialogs == []
+
+
+def test_three_column_comparison_streams_into_every_column_and_stops(tmp_path):
+    require_chromium()
+    (tmp_path / "compare.ipynb").write_text(
+        notebook_json(
+            [
+                "%load_ext lmwidgets\n%lm load\ncounting = [('Count from 1 to 4.', '1, 2, 3, 4')]",
+                "%%prompt --compare zero-shot,few-shot,cot --examples counting --max-new-tokens 1500 --out cmp\n"
+                "Count from 1 to 500.",
+                "print('reasons:', [r.finish_reason for r in cmp], '| status:', cmp.status)",
+            ]
+        )
+    )
+    with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
+        open_notebook(page, base, token, "compare.ipynb")
+        run_all_cells(page)
+        page.wait_for_function(
+            """() => {
+                const texts = [...document.querySelectorAll('.lmw-live .lmw-text')];
+                return texts.length === 3 && texts.every(t => t.textContent.length > 8);
+            }""",
+            timeout=180_000,
+        )
+        labels = page.locator(".lmw-live .lmw-label").all_text_contents()
+        assert labels == ["zero-shot", "few-shot", "cot"]
+        lengths = [len(t) for t in page.locator(".lmw-live .lmw-text").all_text_contents()]
+        page.wait_for_timeout(1000)
+        later = [len(t) for t in page.locator(".lmw-live .lmw-text").all_text_contents()]
+        assert sum(later) > sum(lengths), "columns keep streaming"
+        page.locator(".lmw-live .lmw-stop").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+        )
+        statuses = [c.get_attribute("data-status") for c in page.locator(".lmw-live .lmw-col").all()]
+        notes = page.locator(".lmw-live .lmw-note").all_text_contents()
+        assert "stopped" in statuses and set(statuses) <= {"stopped", "eos"}, statuses
+        for status, note in zip(statuses, notes, strict=True):
+            assert ("incomplete: stopped" in note) == (status == "stopped")
+        output = page.locator(".jp-OutputArea-output", has_text="reasons:")
+        output.wait_for(timeout=60_000)
+        assert "status: stopped" in output.first.text_content()
+        page.screenshot(path=str(tmp_path / "compare.png"))
+        assert page.dialogs == []
