@@ -25,6 +25,7 @@ def load_model(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
+    prepack: bool | None = None,
     registry: ModelRegistry = REGISTRY,
 ) -> LoadedModel:
     """Load a model into the kernel and make it the current one.
@@ -53,6 +54,7 @@ def load_model(
         allow_pickle=allow_pickle,
         trust_remote_code=trust_remote_code,
         progress=progress,
+        prepack=prepack,
     )
     registry.add(loaded)
     return loaded

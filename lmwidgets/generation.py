@@ -263,7 +263,8 @@ def generate_batch(
 ) -> BatchOutcome:
     """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
 
-    ``ignore_eos`` makes every row produce exactly ``max_new_tokens`` (for benchmarks).
+    ``ignore_eos`` makes every row produce exactly ``max_new_tokens`` (for benchmarks): the
+    end-of-sequence tokens are masked out, as transformers' ``min_new_tokens`` does.
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
@@ -275,10 +276,10 @@ def generate_batch(
     if not rows:
         return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
     stop = stop or StopSignal()
-    eos = set() if ignore_eos else eos_token_ids(model, tokenizer)
+    eos = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
-        pad_id = min(eos_token_ids(model, tokenizer) or {0})
+        pad_id = min(eos) if eos else 0
     width = max(len(row.input_ids) for row in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -313,6 +314,8 @@ def generate_batch(
     else:
         uniform = GenerationSettings(settings.max_new_tokens, temperatures[0], top_ps[0], seed)
         generation_config = _generation_config(model, uniform, pad_id, eos)
+    if ignore_eos:
+        generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
     if any(row.adapter for row in rows):
         kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
     error: BaseException | None = None

@@ -251,8 +251,13 @@ def load_from_source(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
+    prepack: bool | None = None,
 ) -> LoadedModel:
-    """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`."""
+    """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`.
+
+    ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
+    :mod:`lmwidgets.cpu_kernels`.
+    """
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -299,6 +304,16 @@ def load_from_source(
         report(0.9, f"Moving to {device}")
         model = model.to(device=device, dtype=torch_dtype)
         model.eval()
+        packed = 0
+        if prepack is None and device == "cpu" and dtype == "float32":
+            from .cpu_kernels import worth_packing
+
+            prepack = worth_packing(model)
+        if prepack:
+            from .cpu_kernels import prepack_linear_layers
+
+            report(0.95, "Packing weights for fast CPU decoding")
+            packed = prepack_linear_layers(model)
     except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError):
         raise
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
@@ -308,6 +323,10 @@ def load_from_source(
     n_params = sum(p.numel() for p in model.parameters())
     memory = sum(p.numel() * p.element_size() for p in model.parameters())
     memory += sum(b.numel() * b.element_size() for b in model.buffers())
+    if packed:
+        from .cpu_kernels import packed_bytes
+
+        memory += packed_bytes(model)
     context = getattr(model.config, "max_position_embeddings", None)
     if context is None:
         limit = getattr(tokenizer, "model_max_length", None)
@@ -327,4 +346,5 @@ def load_from_source(
         load_seconds=time.perf_counter() - started,
         context_length=context,
         from_cache=from_cache,
+        prepacked_layers=packed,
     )

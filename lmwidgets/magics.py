@@ -61,6 +61,11 @@ def _lm_parser() -> MagicArgumentParser:
         action="store_true",
         help="Run custom model code from the model's repository (only for sources you trust).",
     )
+    load.add_argument(
+        "--no-prepack",
+        action="store_true",
+        help="Do not pack weights for fast CPU decoding (saves a copy of the weights in memory).",
+    )
     load.add_argument("-h", "--help", action="store_true", help="Show this help.")
 
     models = commands.add_parser("models", help="List the loaded models.")
@@ -140,6 +145,7 @@ class LmMagics(Magics):
                 allow_pickle=args.allow_pickle,
                 trust_remote_code=args.trust_remote_code,
                 progress=progress,
+                prepack=False if args.no_prepack else None,
             )
         except BaseException:
             progress.failed("")

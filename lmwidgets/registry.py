@@ -48,6 +48,7 @@ class LoadedModel:
     context_length: int | None
     kind: str = "text"
     from_cache: bool = False
+    prepacked_layers: int = 0
     adapters: dict[str, Any] = field(default_factory=dict)
     default_adapter: str | None = None
 
@@ -67,6 +68,7 @@ class LoadedModel:
         origin = {"gguf": "GGUF", "directory": "local", "hub": "hub"}.get(self.source.kind, "")
         cached = ", cached" if self.from_cache else ""
         kind = " · vision-language" if self.kind == "vision" else ""
+        kind += " · packed for CPU" if self.prepacked_layers else ""
         return (
             f"{self.name} · {self.architecture} ({origin}{cached}){kind} · "
             f"{format_count(self.n_params)} params · {self.device} · {self.dtype} · "
@@ -87,6 +89,7 @@ class LoadedModel:
             "parameters": self.n_params,
             "device": self.device,
             "dtype": self.dtype,
+            "cpu_prepacked": bool(self.prepacked_layers),
         }
 
 

@@ -206,13 +206,14 @@ def run_variants(
     update_interval: float = 0.1,
     on_batch_done: Callable[[int, int], None] | None = None,
     finalize: Callable[[Comparison], None] | None = None,
+    ignore_eos: bool = False,
 ) -> Comparison:
     """Generate every variant (batched) and return the :class:`Comparison`.
 
     ``view`` (a :class:`~lmwidgets.live.LiveView` or None) receives the streamed text. On an
     out-of-memory error the partial comparison is kept and an :class:`OutOfMemoryError` carrying
     it is raised; on a kernel interrupt the partial comparison is finalized and the interrupt
-    re-raised.
+    re-raised. ``ignore_eos`` makes every row generate exactly its token budget (benchmarks).
     """
     notes: list[str] = []
     for variant in variants:
@@ -268,6 +269,7 @@ def run_variants(
                 device=first.loaded.device,
                 stop=stop,
                 on_step=on_step,
+                ignore_eos=ignore_eos,
             )
             on_step(outcome.outputs)
             for v, _ in batch:

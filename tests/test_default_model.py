@@ -28,7 +28,10 @@ def test_loads_offline_with_summary(smol, monkeypatch):
     assert smol.source.spec == "default"
     assert 130e6 < smol.n_params < 140e6
     assert smol.dtype == "float32" and smol.device == "cpu"
-    assert smol.memory_bytes < 1e9  # the default model stays under 1 GB of weights in float32
+    weights = sum(p.numel() * p.element_size() for p in smol.model.parameters())
+    assert weights < 1e9  # the default model's float32 weights stay under 1 GB
+    # Packing for fast CPU decoding adds one copy of the linear weights, and the summary says so.
+    assert smol.prepacked_layers > 0 and weights < smol.memory_bytes < 2.2 * weights
     assert len(smol.weights_sha256) == 64
     assert smol.has_chat_template
 

@@ -1,0 +1,363 @@
+"""Benchmarks: lmwidgets against the plain transformers way of doing the same thing.
+
+    python -m benchmarks.run            # full run on the default model -> build/bench.json
+    python -m benchmarks.run --quick    # a smoke run on a tiny random model (CI)
+
+Each benchmark measures both sides in the same process, interleaved, and reports a ratio (these
+machines are shared and noisy, so absolute times mean little). Each also checks that lmwidgets'
+greedy output equals the baseline's, so speed never buys a different answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Measurement:
+    """One row of the results table."""
+
+    benchmark: str
+    baseline: float
+    lmwidgets: float
+    unit: str
+    ratio: float
+    target: str
+    met: bool
+    outputs_match: bool | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(quick: bool):
+    import lmwidgets
+
+    if quick:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from tiny_models import build_llama
+
+        directory = build_llama(Path(tempfile.mkdtemp()) / "tiny", layers=2, context=2048)
+        return lmwidgets.load_model(str(directory), name="bench-tiny")
+    return lmwidgets.load_model(name="bench-default")
+
+
+def _variants(loaded, n_tokens: int):
+    from lmwidgets.generation import GenerationSettings
+    from lmwidgets.registry import ModelRegistry
+    from lmwidgets.runner import prepare
+    from lmwidgets.strategies import build_variants
+
+    registry = ModelRegistry()
+    registry.add(loaded)
+    examples = [("What is 2 + 3?", "5"), ("What is 10 - 4?", "6")]
+    settings = GenerationSettings(max_new_tokens=n_tokens)
+    plan = build_variants(
+        "What is 7 + 8?",
+        registry=registry,
+        model=loaded.name,
+        system=None,
+        settings=settings,
+        compare="zero-shot,few-shot,cot",
+        examples=examples,
+    )
+    extra = build_variants(
+        "What is 7 + 8?", registry=registry, model=loaded.name, system="Answer briefly.", settings=settings
+    ).variants[0]
+    extra.label = "zero-shot+system"
+    variants = [*plan.variants, extra]
+    for variant in variants:
+        prepare(variant, [])
+    return variants
+
+
+def _plain_generate(loaded, input_ids: list[int], n_tokens: int, dense: bool = True) -> list[int]:
+    """The plain transformers way: one ``generate`` call for one prompt.
+
+    ``dense`` runs PyTorch's own linear layers (the untouched transformers model); without it
+    the model keeps lmwidgets' packed CPU kernels, to isolate another cost such as streaming.
+    """
+    import contextlib
+
+    import torch
+
+    from lmwidgets.cpu_kernels import dense_linear
+
+    ids = torch.tensor([input_ids], device=loaded.device)
+    kernels = dense_linear(loaded.model) if dense else contextlib.nullcontext()
+    with torch.inference_mode(), kernels:
+        out = loaded.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=n_tokens,
+            min_new_tokens=n_tokens,  # exactly n_tokens, like lmwidgets' ignore_eos
+            do_sample=False,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
+def _texts(loaded, token_lists):
+    return [loaded.tokenizer.decode(t, skip_special_tokens=True) for t in token_lists]
+
+
+def bench_side_by_side(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """4 variants in one batch (lmwidgets) vs one ``generate`` after another (baseline)."""
+    from lmwidgets.runner import run_variants
+
+    variants = _variants(loaded, n_tokens)
+    base_times, lmw_times = [], []
+    baseline_tokens = comparison = None
+    for _ in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        baseline_tokens = [_plain_generate(loaded, v.input_ids, n_tokens) for v in variants]
+        base_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        comparison = run_variants(variants, view=None, ignore_eos=True)
+        lmw_times.append(time.perf_counter() - started)
+    total = n_tokens * len(variants)
+    base_tps = total / statistics.median(base_times[1:])
+    lmw_tps = total / statistics.median(lmw_times[1:])
+    match = _texts(loaded, baseline_tokens) == [r.text for r in comparison.results]
+    ratio = lmw_tps / base_tps
+    return Measurement(
+        "side by side: 4 variants batched vs sequential generate",
+        round(base_tps, 2),
+        round(lmw_tps, 2),
+        "tok/s",
+        round(ratio, 2),
+        ">= 2.5x",
+        ratio >= 2.5,
+        match,
+        {"variants": [v.label for v in variants], "new_tokens_per_variant": n_tokens},
+    )
+
+
+class _HeadlessView:
+    """The live view's work without a notebook: a real widget model updated while streaming."""
+
+    def __init__(self, variants):
+        from lmwidgets.live import LiveView
+
+        self.view = LiveView(variants, "bench", show=False)
+        self.updates = 0
+
+    def start(self, stream, stop, notes):
+        self.view.start(stream, stop, notes)
+
+    def progress(self, done, total):
+        self.view.progress(done, total)
+
+    def update_running(self, stream):
+        self.updates += 1
+        self.view.update_running(stream)
+
+    def finish(self, comparison, message=""):
+        self.view.finish(comparison, message)
+
+
+def bench_streaming(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """Streaming into the widget (coalesced updates) vs plain ``generate``, one prompt.
+
+    Both sides use the same model and kernels, so the ratio is the cost of streaming alone.
+    """
+    from lmwidgets.runner import run_variants
+
+    variant = _variants(loaded, n_tokens)[0]
+    base_times, lmw_times, updates = [], [], []
+    baseline_tokens = comparison = None
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        baseline_tokens = _plain_generate(loaded, variant.input_ids, n_tokens, dense=False)
+        base_times.append(time.perf_counter() - started)
+        view = _HeadlessView([variant])
+        started = time.perf_counter()
+        comparison = run_variants([variant], view=view, ignore_eos=True)
+        lmw_times.append(time.perf_counter() - started)
+        updates.append(view.updates)
+    base, lmw = statistics.median(base_times[1:]), statistics.median(lmw_times[1:])
+    ratio = lmw / base
+    return Measurement(
+        "streaming into the widget vs plain generate (time)",
+        round(base, 3),
+        round(lmw, 3),
+        "s",
+        round(ratio, 3),
+        "<= 1.05x",
+        ratio <= 1.05,
+        _texts(loaded, [baseline_tokens]) == [comparison.results[0].text],
+        {"widget_updates": updates[-1], "updates_per_second": round(updates[-1] / lmw, 1)},
+    )
+
+
+def _bandwidth_bytes_per_second(dtype) -> float:
+    """Memory bandwidth from a large matrix-vector product (reads the whole matrix once)."""
+    import torch
+
+    matrix = torch.randn(8192, 8192).to(dtype)
+    vector = torch.randn(8192).to(dtype)
+    for _ in range(2):
+        matrix @ vector
+    times = []
+    for _ in range(8):
+        started = time.perf_counter()
+        matrix @ vector
+        times.append(time.perf_counter() - started)
+    return matrix.numel() * matrix.element_size() / min(times)
+
+
+def bench_roofline(loaded, n_tokens: int) -> Measurement:
+    """Batch-1 decode speed as a fraction of the memory-bandwidth bound."""
+    from lmwidgets.generation import GenerationSettings, Row, generate_batch
+
+    variant = _variants(loaded, n_tokens)[0]
+    best = 0.0
+    for _ in range(3):
+        outcome = generate_batch(
+            loaded.model,
+            loaded.tokenizer,
+            [Row(variant.input_ids)],
+            GenerationSettings(max_new_tokens=n_tokens),
+            device=loaded.device,
+            ignore_eos=True,
+        )
+        output = outcome.outputs[0]
+        decode = output.seconds - (output.first_token_seconds or 0.0)
+        if decode > 0:
+            best = max(best, (len(output.token_ids) - 1) / decode)
+    config = loaded.model.config
+    element = next(loaded.model.parameters()).element_size()
+    kv_per_token = 2 * config.num_hidden_layers * getattr(config, "num_key_value_heads", config.num_attention_heads) * (
+        config.hidden_size // config.num_attention_heads
+    ) * element
+    context = len(variant.input_ids) + n_tokens / 2
+    # Each weight is read once per token (the packed copy replaces the dense one in the matmuls).
+    weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    bytes_per_token = weights + kv_per_token * context
+    bandwidth = _bandwidth_bytes_per_second(next(loaded.model.parameters()).dtype)
+    bound = bandwidth / bytes_per_token
+    fraction = best / bound
+    return Measurement(
+        f"decode speed vs bandwidth bound (batch 1, {loaded.dtype})",
+        round(bound, 2),
+        round(best, 2),
+        "tok/s",
+        round(fraction, 3),
+        ">= 0.70 of bound",
+        fraction >= 0.7,
+        None,
+        {"bandwidth_GBps": round(bandwidth / 1e9, 2), "bytes_per_token_MB": round(bytes_per_token / 1e6, 1)},
+    )
+
+
+def bench_load_time() -> Measurement:
+    """Loading the default model in a fresh process: GGUF via transformers vs lmwidgets' cache."""
+    code_lmw = (
+        "import time, lmwidgets; t = time.perf_counter(); lmwidgets.load_model(); "
+        "print(time.perf_counter() - t)"
+    )
+    code_hf = (
+        "import time, torch; from transformers import AutoModelForCausalLM, AutoTokenizer; "
+        "from lmwidgets.sources import default_model_source as d; s = d(); t = time.perf_counter(); "
+        "AutoTokenizer.from_pretrained(s.location, gguf_file=s.gguf_file); "
+        "AutoModelForCausalLM.from_pretrained(s.location, gguf_file=s.gguf_file, dtype=torch.float32); "
+        "print(time.perf_counter() - t)"
+    )
+
+    def timed(code: str) -> float:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    timed(code_lmw)  # makes sure the cache exists
+    lmw = timed(code_lmw)
+    base = timed(code_hf)
+    return Measurement(
+        "load default model in a new process (cached de-quantized weights)",
+        round(base, 2),
+        round(lmw, 2),
+        "s",
+        round(lmw / base, 3),
+        "<= 5 s",
+        lmw <= 5.0,
+        None,
+    )
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _table(rows: list[Measurement]) -> str:
+    header = ("benchmark", "baseline", "lmwidgets", "ratio", "target", "met?", "same output?")
+    lines = [header]
+    for row in rows:
+        lines.append(
+            (
+                row.benchmark,
+                f"{row.baseline} {row.unit}",
+                f"{row.lmwidgets} {row.unit}",
+                f"{row.ratio}",
+                row.target,
+                "yes" if row.met else "NO",
+                {True: "yes", False: "NO", None: "-"}[row.outputs_match],
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Tiny model, few tokens: a smoke run.")
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
+    parser.add_argument("--tokens", type=int, default=None, help="New tokens per variant.")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.manual_seed(0)
+    tokens = args.tokens or (12 if args.quick else 64)
+    repeats = args.repeats or (1 if args.quick else 3)
+    loaded = _load(args.quick)
+    rows = [
+        bench_side_by_side(loaded, tokens, repeats),
+        bench_streaming(loaded, tokens * (1 if args.quick else 2), repeats),
+        bench_roofline(loaded, tokens),
+    ]
+    if not args.quick:
+        rows.append(bench_load_time())
+    from lmwidgets.records import library_versions
+
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "quick": args.quick,
+        "model": loaded.summary(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": library_versions(),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "results": [asdict(row) for row in rows],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(_table(rows))
+    print(f"\nmodel: {loaded.summary()}\npeak RSS: {report['peak_rss_mb']} MB\nwritten: {args.json}")
+    mismatched = [row.benchmark for row in rows if row.outputs_match is False]
+    if mismatched:
+        print(f"OUTPUT MISMATCH in: {', '.join(mismatched)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
