@@ -41,6 +41,7 @@ from .records import RECORD_MIME, records
 
 if TYPE_CHECKING:
     from .api import load_model, models, prompt, unload_model
+    from .replay import rerun
     from .generation import GenerationSettings, StopSignal
     from .registry import REGISTRY, LoadedModel
     from .results import Comparison, Result
@@ -50,6 +51,7 @@ _LAZY = {
     "unload_model": "api",
     "models": "api",
     "prompt": "api",
+    "rerun": "replay",
     "Comparison": "results",
     "Result": "results",
     "GenerationSettings": "generation",
@@ -115,6 +117,7 @@ __all__ = [
     "models",
     "prompt",
     "records",
+    "rerun",
     "unload_ipython_extension",
     "unload_model",
 ]

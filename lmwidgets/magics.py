@@ -30,6 +30,7 @@ def _lm_parser() -> MagicArgumentParser:
             "  %lm load HuggingFaceTB/SmolLM2-360M-Instruct --dtype bfloat16\n"
             "  %lm models                    list loaded models\n"
             "  %lm unload mine               free a model's memory\n"
+            "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
             "Run `%lm COMMAND --help` for a command's options."
         ),
     )
@@ -70,6 +71,19 @@ def _lm_parser() -> MagicArgumentParser:
 
     models = commands.add_parser("models", help="List the loaded models.")
     models.add_argument("-h", "--help", action="store_true", help="Show this help.")
+
+    rerun = commands.add_parser(
+        "rerun",
+        help="Re-run saved run records and report whether the texts match.",
+        description=(
+            "Re-run the records of a notebook (a path to an .ipynb file), a JSON export "
+            "(Comparison.to_json()), or a notebook variable holding a Comparison, Result or "
+            "records, and report per column whether the new text equals the saved one."
+        ),
+    )
+    rerun.add_argument("source", nargs="?", help="Notebook path, .json file or variable name.")
+    rerun.add_argument("--show", action="store_true", help="Also stream the re-run into a live view.")
+    rerun.add_argument("-h", "--help", action="store_true", help="Show this help.")
 
     unload = commands.add_parser("unload", help="Unload a model and free its memory.")
     unload.add_argument("name", nargs="?", help="The model's name (see `%lm models`).")
@@ -186,6 +200,19 @@ class LmMagics(Magics):
         freed = loaded.memory_bytes
         api.unload_model(args.name)
         _show(f"Unloaded {args.name} (freed about {format_bytes(freed)}).")
+
+    def _lm_rerun(self, args: argparse.Namespace) -> None:
+        from IPython.display import display
+
+        from .errors import RecordError
+        from .replay import rerun
+
+        if not args.source:
+            raise RecordError("Say what to re-run: `%lm rerun NOTEBOOK.ipynb` or `%lm rerun VARIABLE`.")
+        namespace = self.shell.user_ns
+        source = namespace[args.source] if args.source in namespace else args.source
+        report = rerun(source, display=args.show)
+        display(report)
 
     # %%prompt ------------------------------------------------------------------------------
     @magic_arguments()

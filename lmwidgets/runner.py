@@ -8,6 +8,7 @@ one batch; everything is validated before the first token is generated.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,9 @@ def adapter_record(loaded: LoadedModel, adapter: str | None) -> dict[str, Any] |
     return info.record() if hasattr(info, "record") else {"name": adapter}
 
 
-def _record(variant: Variant, text: str, answer, outputs: list[RowOutput], seed, extras) -> dict:
+def _record(
+    variant: Variant, text: str, answer, outputs: list[RowOutput], seed, extras, batch_size: int, run_id: str
+) -> dict:
     loaded = variant.loaded
     tokens = sum(len(o.token_ids) for o in outputs)
     seconds = max((o.seconds for o in outputs), default=0.0)
@@ -101,9 +104,11 @@ def _record(variant: Variant, text: str, answer, outputs: list[RowOutput], seed,
         max_new_tokens=variant.max_new_tokens,
         max_new_tokens_asked=variant.settings.max_new_tokens,
         samples=variant.samples,
+        batch_size=batch_size,
     )
     return {
         "schema": 1,
+        "run": run_id,
         "created": now_iso(),
         "variant": variant.label,
         "model": loaded.record(),
@@ -282,6 +287,7 @@ def run_variants(
                 error = outcome.error
                 break
     results = []
+    run_id = uuid.uuid4().hex[:16]
     for index, variant in enumerate(variants):
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
         for output in outputs:
@@ -289,7 +295,7 @@ def run_variants(
                 output.finish_reason = "stopped"
         text, answer, extras = variant.postprocess(stream.decode(index))
         reason = _finish_reason(outputs)
-        record = _record(variant, text, answer, outputs, seeds.get(index), extras)
+        record = _record(variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id)
         tokens = record["output"]["tokens"]
         results.append(
             Result(

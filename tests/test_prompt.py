@@ -42,6 +42,7 @@ def test_record_says_what_ran(tiny):
         "seed_given": True,
         "max_new_tokens_asked": 5,
         "samples": 1,
+        "batch_size": 16,
     }
     assert record["prompt"]["rendered"] == result.prompt
     assert set(record["versions"]) >= {"lmwidgets", "torch", "transformers", "peft"}
