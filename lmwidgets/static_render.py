@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .results import Comparison, Result
 
 _STATUS = {"done": "done", "stopped": "stopped (partial results)", "error": "failed (partial results)"}
-_CELL = "border:1px solid #ddd;padding:6px;vertical-align:top;text-align:left"
+_CELL = "border:1px solid #ddd;padding:6px;vertical-align:top;text-align:left;word-break:break-word"
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:0;font-family:monospace;font-size:12px"
 
 

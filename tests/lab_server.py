@@ -133,3 +133,13 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus", timeout=90_000)
     page.wait_for_timeout(1500)
+
+
+def shutdown_kernels(base: str, token: str) -> int:
+    """Shut down every kernel of the server (so a reopened notebook has no widget models)."""
+    request = urllib.request.Request(f"{base}/api/kernels?token={token}")
+    kernels = json.loads(urllib.request.urlopen(request, timeout=10).read())
+    for kernel in kernels:
+        delete = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(delete, timeout=30)
+    return len(kernels)
