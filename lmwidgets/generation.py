@@ -260,11 +260,14 @@ def generate_batch(
     stop: StopSignal | None = None,
     on_step: Callable[[list[RowOutput]], None] | None = None,
     ignore_eos: bool = False,
+    route_adapters: bool = False,
 ) -> BatchOutcome:
     """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
 
     ``ignore_eos`` makes every row produce exactly ``max_new_tokens`` (for benchmarks): the
     end-of-sequence tokens are masked out, as transformers' ``min_new_tokens`` does.
+    ``route_adapters`` (always on once a model has adapters) names every row's adapter, so a
+    base row never runs with whichever adapter peft considers active.
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
@@ -316,7 +319,7 @@ def generate_batch(
         generation_config = _generation_config(model, uniform, pad_id, eos)
     if ignore_eos:
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
-    if any(row.adapter for row in rows):
+    if route_adapters or any(row.adapter for row in rows):
         kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
     error: BaseException | None = None
     try:

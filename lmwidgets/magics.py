@@ -31,6 +31,7 @@ def _lm_parser() -> MagicArgumentParser:
             "  %lm models                    list loaded models\n"
             "  %lm unload mine               free a model's memory\n"
             "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
+            "  %lm adapter load ./lora --as pirate   attach a LoRA adapter (see %lm adapter --help)\n"
             "Run `%lm COMMAND --help` for a command's options."
         ),
     )
@@ -85,6 +86,32 @@ def _lm_parser() -> MagicArgumentParser:
     rerun.add_argument("--show", action="store_true", help="Also stream the re-run into a live view.")
     rerun.add_argument("-h", "--help", action="store_true", help="Show this help.")
 
+    adapter = commands.add_parser(
+        "adapter",
+        help="LoRA adapters: load, list, use, unload.",
+        description=(
+            "Attach peft LoRA adapters to a loaded model without reloading it, and compare them: "
+            "`%%prompt --adapters base,A,B` runs base and adapters side by side in one batch."
+        ),
+    )
+    adapter.add_argument("-h", "--help", action="store_true", help="Show this help.")
+    actions = adapter.add_subparsers(dest="action", metavar="ACTION")
+    a_load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
+    a_load.add_argument("path", help="A peft adapter directory (adapter_config.json + safetensors).")
+    a_load.add_argument("--as", dest="name", default=None, help="Name (default: the directory's name).")
+    a_load.add_argument("--model", default=None, help="The model to attach to (default: current).")
+    a_load.add_argument("--scale", type=float, default=1.0, help="Multiplies the adapter's effect (default 1).")
+    a_load.add_argument("--allow-pickle", action="store_true", help="Allow adapter_model.bin (pickle).")
+    a_list = actions.add_parser("list", help="List attached adapters.")
+    a_unload = actions.add_parser("unload", help="Detach an adapter and free it.")
+    a_unload.add_argument("name")
+    a_unload.add_argument("--model", default=None)
+    a_use = actions.add_parser("use", help="Default adapter for later prompts of a model ('base' for none).")
+    a_use.add_argument("name")
+    a_use.add_argument("--model", default=None)
+    for sub in (a_load, a_list, a_unload, a_use):
+        sub.add_argument("-h", "--help", action="store_true", help="Show this help.")
+
     unload = commands.add_parser("unload", help="Unload a model and free its memory.")
     unload.add_argument("name", nargs="?", help="The model's name (see `%lm models`).")
     unload.add_argument("-h", "--help", action="store_true", help="Show this help.")
@@ -94,11 +121,16 @@ def _lm_parser() -> MagicArgumentParser:
 _LM_PARSER = _lm_parser()
 
 
-def _subparser(name: str) -> argparse.ArgumentParser:
-    for action in _LM_PARSER._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices[name]
-    raise KeyError(name)
+def _subparser(*names: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = _LM_PARSER
+    for name in names:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parser = action.choices[name]
+                break
+        else:
+            raise KeyError(name)
+    return parser
 
 
 def _show(text: str, html: str | None = None) -> None:
@@ -126,14 +158,22 @@ class LmMagics(Magics):
     @line_magic
     def lm(self, line: str = "") -> None:
         try:
-            args = _LM_PARSER.parse_args(shlex.split(line))
+            tokens = shlex.split(line)
         except ValueError as exc:  # unbalanced quotes
             raise LmWidgetsError(f"Cannot parse `%lm {line}`: {exc}") from None
+        if "-h" in tokens or "--help" in tokens:  # before required arguments are checked
+            path = []
+            for token in tokens:
+                try:
+                    _subparser(*path, token)
+                except KeyError:
+                    break
+                path.append(token)
+            print(_subparser(*path).format_help())
+            return
+        args = _LM_PARSER.parse_args(tokens)
         if args.command is None:
             print(_LM_PARSER.format_help())
-            return
-        if getattr(args, "help", False):
-            print(_subparser(args.command).format_help())
             return
         getattr(self, f"_lm_{args.command}")(args)
 
@@ -201,6 +241,54 @@ class LmMagics(Magics):
         api.unload_model(args.name)
         _show(f"Unloaded {args.name} (freed about {format_bytes(freed)}).")
 
+    def _lm_adapter(self, args: argparse.Namespace) -> None:
+        from .adapters import load_adapter, unload_adapter, use_adapter
+        from .registry import REGISTRY
+
+        if args.action is None:
+            print(_subparser("adapter").format_help())
+            return
+        if args.action == "load":
+            loaded = REGISTRY.get(args.model)
+            info = load_adapter(loaded, args.path, name=args.name, scale=args.scale, allow_pickle=args.allow_pickle)
+            note = f" (ignored config keys: {', '.join(info.ignored_config_keys)})" if info.ignored_config_keys else ""
+            _show(f"Attached {info.summary()}{note}. Use it with `%%prompt --adapter {info.name}`.")
+            return
+        if args.action == "list":
+            infos = [info for model in REGISTRY for info in model.adapters.values()]
+            if not infos:
+                _show("No adapters attached. Attach one with `%lm adapter load PATH --as NAME`.")
+                return
+            rows = "".join(
+                f"<tr><td><code>{escape_html(i.name)}</code></td><td>{escape_html(i.model)}</td><td>{i.rank}</td>"
+                f"<td>{escape_html(', '.join(i.target_modules))}</td><td>{i.scale:g}</td><td>{i.parameters:,}</td></tr>"
+                for i in infos
+            )
+            _show(
+                "\n".join(i.summary() for i in infos),
+                "<table><tr><th>name</th><th>model</th><th>rank</th><th>targets</th><th>scale</th>"
+                f"<th>parameters</th></tr>{rows}</table>",
+            )
+            return
+        loaded = REGISTRY.get(args.model) if args.model else self._model_with_adapter(args.name)
+        if args.action == "unload":
+            info = unload_adapter(loaded, args.name)
+            _show(f"Detached {info.name} from {loaded.name}.")
+        else:
+            chosen = use_adapter(loaded, args.name)
+            _show(f"Prompts of {loaded.name} now run with {chosen or 'the base model (no adapter)'} by default.")
+
+    def _model_with_adapter(self, name: str):
+        from .adapters import BASE_NAMES
+        from .registry import REGISTRY
+
+        if name.lower() in BASE_NAMES:
+            return REGISTRY.get(None)
+        owners = [m for m in REGISTRY if name in m.adapters]
+        if len(owners) > 1:
+            raise LmWidgetsError(f"Several models have an adapter called {name!r}; add --model NAME.")
+        return owners[0] if owners else REGISTRY.get(None)
+
     def _lm_rerun(self, args: argparse.Namespace) -> None:
         from IPython.display import display
 
@@ -240,6 +328,8 @@ class LmMagics(Magics):
     )
     @argument("--cot-instruction", default=None, help="Replace the chain-of-thought instruction.")
     @argument("--batch-size", type=int, default=16, help="Rows per batched generation (default 16).")
+    @argument("--adapter", "-a", default=None, help="Run with this LoRA adapter ('base' for none).")
+    @argument("--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal.")
     @line_cell_magic
     def prompt(self, line: str, cell: str | None = None) -> None:
         """Run the cell body as a prompt and stream the answer into a live widget.
@@ -289,6 +379,8 @@ class LmMagics(Magics):
             dataset=self._variable(args.dataset, "--dataset", DatasetError),
             templates=templates or None,
             batch_size=args.batch_size,
+            adapter=args.adapter,
+            adapters=args.adapters,
         )
         try:
             comparison = api.prompt(

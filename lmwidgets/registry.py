@@ -51,6 +51,7 @@ class LoadedModel:
     prepacked_layers: int = 0
     adapters: dict[str, Any] = field(default_factory=dict)
     default_adapter: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_chat_template(self) -> bool:
@@ -169,6 +170,7 @@ class ModelRegistry:
         loaded.model = None
         loaded.tokenizer = None
         loaded.adapters.clear()
+        loaded.extras.clear()
         gc.collect()
         if device.startswith("cuda"):
             import torch

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters import generation_model
 from .chat import Message, encode, render_text
 from .errors import GenerationError, OutOfMemoryError, PromptTooLongError
 from .generation import GenerationSettings, Row, RowOutput, StopSignal, generate_batch
@@ -267,7 +268,7 @@ def run_variants(
                     seed=settings.seed,
                 )
             outcome = generate_batch(
-                first.loaded.model,
+                generation_model(first.loaded),
                 first.loaded.tokenizer,
                 rows,
                 settings,
@@ -275,6 +276,7 @@ def run_variants(
                 stop=stop,
                 on_step=on_step,
                 ignore_eos=ignore_eos,
+                route_adapters=bool(first.loaded.adapters),
             )
             on_step(outcome.outputs)
             for v, _ in batch:

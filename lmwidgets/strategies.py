@@ -162,6 +162,41 @@ def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) 
     return names
 
 
+def parse_adapters(
+    loaded: LoadedModel, adapter: str | None, adapters: str | Sequence[str] | None
+) -> list[str | None]:
+    """The adapter axis: ``[None]`` (the base or the model's default adapter), one adapter, or
+    several (``base`` is the model without adapters)."""
+    from .adapters import resolve_adapter
+
+    if adapter is not None and adapters is not None:
+        raise StrategyError("Give either --adapter NAME or --adapters A,B,..., not both.")
+    if adapters is None:
+        return [resolve_adapter(loaded, adapter if adapter is not None else loaded.default_adapter)]
+    names = [n.strip() for n in (adapters.split(",") if isinstance(adapters, str) else adapters)]
+    names = [n for n in names if n]
+    if not names:
+        raise StrategyError("--adapters needs at least one name (use 'base' for the model itself).")
+    resolved = [resolve_adapter(loaded, n) for n in names]
+    if len(set(resolved)) != len(resolved):
+        raise StrategyError("--adapters lists the same adapter (or base) more than once.")
+    return resolved
+
+
+def _label(loaded, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool) -> str:
+    """A column label naming what varies: the strategy, the adapter, or both."""
+    from .adapters import adapter_label
+
+    parts = []
+    if names != ["zero-shot"] or (dataset and not adapter_axis):
+        parts.append(strategy)
+    if adapter_axis:
+        parts.append(adapter_label(adapter))
+    if parts:
+        return " · ".join(parts)
+    return loaded.name if adapter is None else f"{loaded.name} · {adapter}"
+
+
 @dataclass
 class Plan:
     """The variants to run and what to do with the comparison afterwards."""
@@ -291,12 +326,15 @@ def build_variants(
     dataset: Any = None,
     templates: Templates | Mapping[str, Any] | None = None,
     batch_size: int = 16,
+    adapter: str | None = None,
+    adapters: str | Sequence[str] | None = None,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
     ``dataset``, from each item's columns (``{input}``)."""
     loaded = registry.get(model)
     names = parse_strategies(strategy, compare)
+    adapter_axis = parse_adapters(loaded, adapter, adapters)
     if isinstance(templates, Mapping):
         unknown = set(templates) - set(Templates.__dataclass_fields__)
         if unknown:
@@ -327,7 +365,7 @@ def build_variants(
     variants: list[Variant] = []
     for item in items:
         question = interpolate(template, {**namespace, **(item or {})})
-        for name in names:
+        for name, adapter_name in ((n, a) for n in names for a in adapter_axis):
             messages, info = strategy_messages(
                 name, question, loaded, system=system, examples=parsed_examples, templates=templates
             )
@@ -339,7 +377,8 @@ def build_variants(
                 info["samples"] = count
             variants.append(
                 Variant(
-                    label=loaded.name if (names == ["zero-shot"] and item is None) else name,
+                    label=_label(loaded, name, adapter_name, names, adapters is not None, item is not None),
+                    adapter=adapter_name,
                     messages=messages,
                     loaded=loaded,
                     settings=run_settings,

@@ -75,3 +75,21 @@ def build_llama(directory: Path, *, chat: bool = True, layers: int = 2, context:
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def build_lora(base_dir: Path, directory: Path, *, seed: int = 0, rank: int = 4, targets=("q_proj", "v_proj"), safe: bool = True) -> Path:
+    """Save a LoRA adapter with random (non-zero) weights for the model in ``base_dir``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), init_lora_weights=False)
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.3)
+    model.save_pretrained(str(directory), safe_serialization=safe)
+    return directory
