@@ -40,7 +40,8 @@ from .errors import (
 from .records import RECORD_MIME, records
 
 if TYPE_CHECKING:
-    from .api import load_model, models, prompt, unload_model
+    from .api import load_adapter, load_model, models, prompt, unload_adapter, unload_model
+    from .training import train_lora
     from .replay import rerun
     from .generation import GenerationSettings, StopSignal
     from .registry import REGISTRY, LoadedModel
@@ -52,6 +53,9 @@ _LAZY = {
     "models": "api",
     "prompt": "api",
     "rerun": "replay",
+    "load_adapter": "api",
+    "unload_adapter": "api",
+    "train_lora": "training",
     "Comparison": "results",
     "Result": "results",
     "GenerationSettings": "generation",
@@ -113,11 +117,14 @@ __all__ = [
     "UnsafeWeightsError",
     "__version__",
     "load_ipython_extension",
+    "load_adapter",
     "load_model",
     "models",
     "prompt",
     "records",
     "rerun",
+    "train_lora",
+    "unload_adapter",
     "unload_ipython_extension",
     "unload_model",
 ]

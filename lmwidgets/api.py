@@ -127,3 +127,28 @@ def prompt(
         batch_size=plan.batch_size,
         finalize=plan.finish,
     )
+
+
+def load_adapter(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    model: str | None = None,
+    scale: float = 1.0,
+    allow_pickle: bool = False,
+    registry: ModelRegistry = REGISTRY,
+):
+    """Attach a peft LoRA adapter directory to a loaded model (no reload; not activated).
+
+    Use it with ``prompt(..., adapter=NAME)`` or compare with ``adapters="base,NAME,..."``.
+    """
+    from .adapters import load_adapter as attach
+
+    return attach(registry.get(model), path, name=name, scale=scale, allow_pickle=allow_pickle)
+
+
+def unload_adapter(name: str, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
+    """Detach adapter ``name`` from ``model`` (default: the current model) and free it."""
+    from .adapters import unload_adapter as detach
+
+    return detach(registry.get(model), name)
