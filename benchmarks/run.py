@@ -199,6 +199,115 @@ def bench_streaming(loaded, n_tokens: int, repeats: int) -> Measurement:
     )
 
 
+def _random_adapter(loaded, directory: Path, seed: int, rank: int = 16) -> Path:
+    """Save a LoRA adapter with random weights for ``loaded`` (the model is left unchanged)."""
+    import torch
+    from peft import LoraConfig, PeftModelForCausalLM
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    wrapper = PeftModelForCausalLM(loaded.model, config, adapter_name="tmp")
+    try:
+        with torch.no_grad():
+            for name, param in wrapper.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.02)
+        state = get_peft_model_state_dict(wrapper, adapter_name="tmp")
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(directory / "adapter_model.safetensors"))
+        config.save_pretrained(str(directory))
+    finally:
+        loaded.model = wrapper.unload()
+    return directory
+
+
+def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
+    """Base + 3 adapters in one mixed batch vs ``set_adapter`` between runs; and the batch's cost
+    against the same batch on the model without adapters."""
+    import torch
+
+    from lmwidgets.adapters import generation_model, load_adapter, unload_adapter
+    from lmwidgets.generation import GenerationSettings, Row, generate_batch
+
+    variant = _variants(loaded, n_tokens)[0]
+    settings = GenerationSettings(max_new_tokens=n_tokens)
+    plain_rows = [Row(variant.input_ids) for _ in range(4)]
+
+    def plain_batch():
+        return generate_batch(loaded.model, loaded.tokenizer, plain_rows, settings, device=loaded.device, ignore_eos=True)
+
+    plain_batch()
+    plain_times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        plain_batch()
+        plain_times.append(time.perf_counter() - started)
+    root = Path(tempfile.mkdtemp())
+    names = ["a1", "a2", "a3"]
+    paths = [_random_adapter(loaded, root / name, seed) for seed, name in enumerate(names)]
+    attach_times = []
+    for path, name in zip(paths, names, strict=True):
+        started = time.perf_counter()
+        load_adapter(loaded, path, name=name)
+        attach_times.append(time.perf_counter() - started)
+    peft_model = generation_model(loaded)
+    mixed_rows = [Row(variant.input_ids, None), *(Row(variant.input_ids, n) for n in names)]
+    try:
+
+        def mixed():
+            return generate_batch(peft_model, loaded.tokenizer, mixed_rows, settings, device=loaded.device, ignore_eos=True, route_adapters=True)
+
+        def one_by_one():
+            outputs = []
+            with torch.inference_mode():
+                for name in [None, *names]:
+                    ids = torch.tensor([variant.input_ids], device=loaded.device)
+                    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id)
+                    if name is None:
+                        with peft_model.disable_adapter():
+                            out = peft_model.generate(**kwargs)
+                    else:
+                        peft_model.set_adapter(name)
+                        out = peft_model.generate(**kwargs)
+                    outputs.append(out[0, ids.shape[1]:].tolist())
+            return outputs
+
+        mixed()
+        mixed_times, seq_times = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            batch = mixed()
+            mixed_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            sequential = one_by_one()
+            seq_times.append(time.perf_counter() - started)
+    finally:
+        for name in names:
+            unload_adapter(loaded, name)
+    total = 4 * n_tokens
+    seq_tps, mixed_tps = total / statistics.median(seq_times), total / statistics.median(mixed_times)
+    same = [o.token_ids for o in batch.outputs] == sequential
+    cost = statistics.median(mixed_times) / statistics.median(plain_times)
+    return [
+        Measurement(
+            "adapters: base + 3 LoRA in one batch vs set_adapter between runs",
+            round(seq_tps, 2), round(mixed_tps, 2), "tok/s", round(mixed_tps / seq_tps, 2), ">= 2.5x",
+            mixed_tps / seq_tps >= 2.5, same, {"rank": 16, "targets": "q,k,v,o"},
+        ),
+        Measurement(
+            "adapters: mixed batch vs the same batch without adapters (time)",
+            round(statistics.median(plain_times), 3), round(statistics.median(mixed_times), 3), "s", round(cost, 3),
+            "<= 1.3x", cost <= 1.3, None,
+        ),
+        Measurement(
+            "adapters: attach a rank-16 adapter (no reload)",
+            1.0, round(max(attach_times), 3), "s", round(max(attach_times), 3), "< 1 s", max(attach_times) < 1.0, None,
+        ),
+    ]
+
+
 def _bandwidth_bytes_per_second(dtype) -> float:
     """Memory bandwidth from a large matrix-vector product (reads the whole matrix once)."""
     import torch
@@ -334,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_side_by_side(loaded, tokens, repeats),
         bench_streaming(loaded, tokens * (1 if args.quick else 2), repeats),
         bench_roofline(loaded, tokens),
+        *bench_adapters(loaded, tokens, repeats),
     ]
     if not args.quick:
         rows.append(bench_load_time())

@@ -107,9 +107,9 @@ def _read_config(directory: Path) -> tuple[dict[str, Any], list[str]]:
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type != "LORA":
         raise AdapterError(f"{str(directory)!r} is a {peft_type} adapter; lmwidgets attaches LoRA adapters.")
-    ignored = [key for key in _IGNORED_KEYS if key in config]
-    for key in ignored:
-        config.pop(key)
+    ignored = [key for key in _IGNORED_KEYS if config.get(key)]
+    for key in _IGNORED_KEYS:
+        config.pop(key, None)
     return config, ignored
 
 

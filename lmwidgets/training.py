@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,10 +85,7 @@ def train_lora(
     Only the answer tokens are learned (the prompt, rendered with the chat template, is masked).
     ``layers`` limits the adapter to some decoder layers (e.g. the last few, for speed).
     """
-    import torch
-    from peft import LoraConfig, PeftModelForCausalLM
-    from peft.utils import get_peft_model_state_dict
-    from safetensors.torch import save_file
+    from peft import LoraConfig
 
     from .strategies import normalize_examples
 
@@ -106,6 +104,18 @@ def train_lora(
         lora_dropout=0.0,
         base_model_name_or_path=loaded.source.spec,
     )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+        return _train(loaded, parsed, config, output_dir, steps, learning_rate, system, seed)
+
+
+def _train(loaded, parsed, config, output_dir, steps, learning_rate, system, seed) -> TrainedAdapter:
+    """The training loop of :func:`train_lora` (the model is restored in the finally block)."""
+    import torch
+    from peft import PeftModelForCausalLM
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
     existing = loaded.extras.get("peft_model")
     started = time.perf_counter()
     losses: list[float] = []
@@ -135,7 +145,8 @@ def train_lora(
                 out.loss.backward()
                 optimizer.step()
                 losses.append(float(out.loss.detach()))
-        state = get_peft_model_state_dict(peft_model, adapter_name=_TEMP)
+        # save_embedding_layers=False: no hub lookup of the base model's config (offline-safe).
+        state = get_peft_model_state_dict(peft_model, adapter_name=_TEMP, save_embedding_layers=False)
         target = Path(output_dir)
         target.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(target / "adapter_model.safetensors"))

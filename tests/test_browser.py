@@ -93,3 +93,41 @@ def test_three_column_comparison_streams_into_every_column_and_stops(tmp_path):
         assert "status: stopped" in output.first.text_content()
         page.screenshot(path=str(tmp_path / "compare.png"))
         assert page.dialogs == []
+
+
+def test_adapters_comparison_streams_in_jupyterlab(tmp_path):
+    require_chromium()
+    (tmp_path / "adapters.ipynb").write_text(
+        notebook_json(
+            [
+                "%load_ext lmwidgets\n%lm load\nimport lmwidgets\n"
+                "pairs = [('Count to 3.', 'Arr, 1, 2, 3, matey!'), ('Count to 2.', 'Arr, 1, 2, matey!')]\n"
+                "lmwidgets.train_lora(pairs, 'a1', steps=2, layers=[29])\n"
+                "lmwidgets.train_lora(pairs, 'a2', steps=4, layers=[28, 29], seed=1)",
+                "%lm adapter load a1 --as one\n%lm adapter load a2 --as two",
+                "%%prompt --adapters base,one,two --max-new-tokens 1500 --out ad\nCount from 1 to 500.",
+                "print('adapters:', [r.adapter for r in ad], '| status:', ad.status)",
+            ]
+        )
+    )
+    with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
+        open_notebook(page, base, token, "adapters.ipynb")
+        run_all_cells(page)
+        page.wait_for_function(
+            """() => {
+                const texts = [...document.querySelectorAll('.lmw-live .lmw-text')];
+                return texts.length === 3 && texts.every(t => t.textContent.length > 8);
+            }""",
+            timeout=240_000,
+        )
+        assert page.locator(".lmw-live .lmw-label").all_text_contents() == ["base", "one", "two"]
+        assert page.locator(".lmw-live .lmw-status").first.text_content() == "running"
+        page.locator(".lmw-live .lmw-stop").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+        )
+        output = page.locator(".jp-OutputArea-output", has_text="adapters:")
+        output.wait_for(timeout=60_000)
+        assert "[None, 'one', 'two'] | status: stopped" in output.first.text_content()
+        page.screenshot(path=str(tmp_path / "adapters.png"))
+        assert page.dialogs == []
