@@ -53,6 +53,8 @@ browser:
 	fi
 
 test: setup browser
+	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
+	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	LMWIDGETS_REQUIRE_BROWSER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

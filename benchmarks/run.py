@@ -71,7 +71,11 @@ def _variants(loaded, n_tokens: int):
         examples=examples,
     )
     extra = build_variants(
-        "What is 7 + 8?", registry=registry, model=loaded.name, system="Answer briefly.", settings=settings
+        "What is 7 + 8?",
+        registry=registry,
+        model=loaded.name,
+        system="Answer briefly.",
+        settings=settings,
     ).variants[0]
     extra.label = "zero-shot+system"
     variants = [*plan.variants, extra]
@@ -207,7 +211,12 @@ def _random_adapter(loaded, directory: Path, seed: int, rank: int = 16) -> Path:
     from safetensors.torch import save_file
 
     torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=rank,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+    )
     wrapper = PeftModelForCausalLM(loaded.model, config, adapter_name="tmp")
     try:
         with torch.no_grad():
@@ -216,7 +225,10 @@ def _random_adapter(loaded, directory: Path, seed: int, rank: int = 16) -> Path:
                     param.normal_(0, 0.02)
         state = get_peft_model_state_dict(wrapper, adapter_name="tmp")
         directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(directory / "adapter_model.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in state.items()},
+            str(directory / "adapter_model.safetensors"),
+        )
         config.save_pretrained(str(directory))
     finally:
         loaded.model = wrapper.unload()
@@ -236,7 +248,14 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
     plain_rows = [Row(variant.input_ids) for _ in range(4)]
 
     def plain_batch():
-        return generate_batch(loaded.model, loaded.tokenizer, plain_rows, settings, device=loaded.device, ignore_eos=True)
+        return generate_batch(
+            loaded.model,
+            loaded.tokenizer,
+            plain_rows,
+            settings,
+            device=loaded.device,
+            ignore_eos=True,
+        )
 
     plain_batch()
     plain_times = []
@@ -257,21 +276,36 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
     try:
 
         def mixed():
-            return generate_batch(peft_model, loaded.tokenizer, mixed_rows, settings, device=loaded.device, ignore_eos=True, route_adapters=True)
+            return generate_batch(
+                peft_model,
+                loaded.tokenizer,
+                mixed_rows,
+                settings,
+                device=loaded.device,
+                ignore_eos=True,
+                route_adapters=True,
+            )
 
         def one_by_one():
             outputs = []
             with torch.inference_mode():
                 for name in [None, *names]:
                     ids = torch.tensor([variant.input_ids], device=loaded.device)
-                    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False, pad_token_id=loaded.tokenizer.pad_token_id)
+                    kwargs = dict(
+                        input_ids=ids,
+                        attention_mask=torch.ones_like(ids),
+                        max_new_tokens=n_tokens,
+                        min_new_tokens=n_tokens,
+                        do_sample=False,
+                        pad_token_id=loaded.tokenizer.pad_token_id,
+                    )
                     if name is None:
                         with peft_model.disable_adapter():
                             out = peft_model.generate(**kwargs)
                     else:
                         peft_model.set_adapter(name)
                         out = peft_model.generate(**kwargs)
-                    outputs.append(out[0, ids.shape[1]:].tolist())
+                    outputs.append(out[0, ids.shape[1] :].tolist())
             return outputs
 
         mixed()
@@ -287,23 +321,43 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
         for name in names:
             unload_adapter(loaded, name)
     total = 4 * n_tokens
-    seq_tps, mixed_tps = total / statistics.median(seq_times), total / statistics.median(mixed_times)
+    seq_tps, mixed_tps = (
+        total / statistics.median(seq_times),
+        total / statistics.median(mixed_times),
+    )
     same = [o.token_ids for o in batch.outputs] == sequential
     cost = statistics.median(mixed_times) / statistics.median(plain_times)
     return [
         Measurement(
             "adapters: base + 3 LoRA in one batch vs set_adapter between runs",
-            round(seq_tps, 2), round(mixed_tps, 2), "tok/s", round(mixed_tps / seq_tps, 2), ">= 2.5x",
-            mixed_tps / seq_tps >= 2.5, same, {"rank": 16, "targets": "q,k,v,o"},
+            round(seq_tps, 2),
+            round(mixed_tps, 2),
+            "tok/s",
+            round(mixed_tps / seq_tps, 2),
+            ">= 2.5x",
+            mixed_tps / seq_tps >= 2.5,
+            same,
+            {"rank": 16, "targets": "q,k,v,o"},
         ),
         Measurement(
             "adapters: mixed batch vs the same batch without adapters (time)",
-            round(statistics.median(plain_times), 3), round(statistics.median(mixed_times), 3), "s", round(cost, 3),
-            "<= 1.3x", cost <= 1.3, None,
+            round(statistics.median(plain_times), 3),
+            round(statistics.median(mixed_times), 3),
+            "s",
+            round(cost, 3),
+            "<= 1.3x",
+            cost <= 1.3,
+            None,
         ),
         Measurement(
             "adapters: attach a rank-16 adapter (no reload)",
-            1.0, round(max(attach_times), 3), "s", round(max(attach_times), 3), "< 1 s", max(attach_times) < 1.0, None,
+            1.0,
+            round(max(attach_times), 3),
+            "s",
+            round(max(attach_times), 3),
+            "< 1 s",
+            max(attach_times) < 1.0,
+            None,
         ),
     ]
 
@@ -345,9 +399,13 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
             best = max(best, (len(output.token_ids) - 1) / decode)
     config = loaded.model.config
     element = next(loaded.model.parameters()).element_size()
-    kv_per_token = 2 * config.num_hidden_layers * getattr(config, "num_key_value_heads", config.num_attention_heads) * (
-        config.hidden_size // config.num_attention_heads
-    ) * element
+    kv_per_token = (
+        2
+        * config.num_hidden_layers
+        * getattr(config, "num_key_value_heads", config.num_attention_heads)
+        * (config.hidden_size // config.num_attention_heads)
+        * element
+    )
     context = len(variant.input_ids) + n_tokens / 2
     # Each weight is read once per token (the packed copy replaces the dense one in the matmuls).
     weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
@@ -364,7 +422,10 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
         ">= 0.70 of bound",
         fraction >= 0.7,
         None,
-        {"bandwidth_GBps": round(bandwidth / 1e9, 2), "bytes_per_token_MB": round(bytes_per_token / 1e6, 1)},
+        {
+            "bandwidth_GBps": round(bandwidth / 1e9, 2),
+            "bytes_per_token_MB": round(bytes_per_token / 1e6, 1),
+        },
     )
 
 
@@ -383,7 +444,9 @@ def bench_load_time() -> Measurement:
     )
 
     def timed(code: str) -> float:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         return float(out.stdout.strip().splitlines()[-1])
 
     timed(code_lmw)  # makes sure the cache exists
@@ -423,15 +486,24 @@ def _table(rows: list[Measurement]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="Tiny model, few tokens: a smoke run.")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
     parser.add_argument("--tokens", type=int, default=None, help="New tokens per variant.")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="Comma-separated subset: side,streaming,roofline,adapters,load (default: all).",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -439,13 +511,21 @@ def main(argv: list[str] | None = None) -> int:
     tokens = args.tokens or (12 if args.quick else 64)
     repeats = args.repeats or (1 if args.quick else 3)
     loaded = _load(args.quick)
-    rows = [
-        bench_side_by_side(loaded, tokens, repeats),
-        bench_streaming(loaded, tokens * (1 if args.quick else 2), repeats),
-        bench_roofline(loaded, tokens),
-        *bench_adapters(loaded, tokens, repeats),
-    ]
-    if not args.quick:
+    only = (
+        set(args.only.split(","))
+        if args.only
+        else {"side", "streaming", "roofline", "adapters", "load"}
+    )
+    rows: list[Measurement] = []
+    if "side" in only:
+        rows.append(bench_side_by_side(loaded, tokens, repeats))
+    if "streaming" in only:
+        rows.append(bench_streaming(loaded, tokens * (1 if args.quick else 2), repeats))
+    if "roofline" in only:
+        rows.append(bench_roofline(loaded, tokens))
+    if "adapters" in only:
+        rows.extend(bench_adapters(loaded, tokens, repeats))
+    if "load" in only and not args.quick:
         rows.append(bench_load_time())
     from lmwidgets.records import library_versions
 
@@ -461,7 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(_table(rows))
-    print(f"\nmodel: {loaded.summary()}\npeak RSS: {report['peak_rss_mb']} MB\nwritten: {args.json}")
+    print(
+        f"\nmodel: {loaded.summary()}\npeak RSS: {report['peak_rss_mb']} MB\nwritten: {args.json}"
+    )
     mismatched = [row.benchmark for row in rows if row.outputs_match is False]
     if mismatched:
         print(f"OUTPUT MISMATCH in: {', '.join(mismatched)}", file=sys.stderr)

@@ -41,11 +41,11 @@ from .records import RECORD_MIME, records
 
 if TYPE_CHECKING:
     from .api import load_adapter, load_model, models, prompt, unload_adapter, unload_model
-    from .training import train_lora
-    from .replay import rerun
     from .generation import GenerationSettings, StopSignal
     from .registry import REGISTRY, LoadedModel
+    from .replay import rerun
     from .results import Comparison, Result
+    from .training import train_lora
 
 _LAZY = {
     "load_model": "api",
@@ -116,8 +116,8 @@ __all__ = [
     "UnknownModelError",
     "UnsafeWeightsError",
     "__version__",
-    "load_ipython_extension",
     "load_adapter",
+    "load_ipython_extension",
     "load_model",
     "models",
     "prompt",

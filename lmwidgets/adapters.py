@@ -106,7 +106,14 @@ def _read_config(directory: Path) -> tuple[dict[str, Any], list[str]]:
         raise AdapterError(f"{str(path)!r} is not a JSON object.")
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type != "LORA":
-        raise AdapterError(f"{str(directory)!r} is a {peft_type} adapter; lmwidgets attaches LoRA adapters.")
+        raise AdapterError(
+            f"{str(directory)!r} is a {peft_type} adapter; lmwidgets attaches LoRA adapters."
+        )
+    if config.get("use_dora"):
+        raise AdapterError(
+            f"{str(directory)!r} is a DoRA adapter; peft cannot mix DoRA adapters with others in one "
+            "batch, so lmwidgets attaches plain LoRA adapters only."
+        )
     ignored = [key for key in _IGNORED_KEYS if config.get(key)]
     for key in _IGNORED_KEYS:
         config.pop(key, None)
@@ -171,9 +178,13 @@ def check_compatible(model: Any, shapes: dict[str, tuple[int, ...]], directory: 
         if len(shape) != 2:
             problems.append(f"{key} has shape {shape}")
         elif which == "A" and shape[1] != base.in_features:
-            problems.append(f"{path}: the adapter expects {shape[1]} inputs, the model has {base.in_features}")
+            problems.append(
+                f"{path}: the adapter expects {shape[1]} inputs, the model has {base.in_features}"
+            )
         elif which == "B" and shape[0] != base.out_features:
-            problems.append(f"{path}: the adapter expects {shape[0]} outputs, the model has {base.out_features}")
+            problems.append(
+                f"{path}: the adapter expects {shape[0]} outputs, the model has {base.out_features}"
+            )
         if len(problems) >= 3:
             break
     if not seen and not problems:
@@ -233,7 +244,11 @@ def load_adapter(
     check_compatible(loaded.model, _tensor_shapes(weights), directory)
     base_name = config.get("base_model_name_or_path")
     known = {loaded.source.spec, loaded.source.location, loaded.name, loaded.architecture}
-    if base_name and base_name not in known and Path(str(base_name)).name not in {Path(k).name for k in known}:
+    if (
+        base_name
+        and base_name not in known
+        and Path(str(base_name)).name not in {Path(k).name for k in known}
+    ):
         warnings.warn(
             f"Adapter {name!r} was made for {base_name!r}; it is attached to {loaded.name} "
             f"({loaded.source.spec}). That is fine for a local copy of the same model.",
@@ -243,7 +258,9 @@ def load_adapter(
     from peft import LoraConfig, PeftModelForCausalLM
 
     fields = set(LoraConfig.__dataclass_fields__)
-    lora_config = LoraConfig(**{k: v for k, v in config.items() if k in fields and k != "peft_type"})
+    lora_config = LoraConfig(
+        **{k: v for k, v in config.items() if k in fields and k != "peft_type"}
+    )
     lora_config.inference_mode = True
     peft_model = _peft_model(loaded)
     created = peft_model is None
@@ -300,7 +317,9 @@ def _load_weights(peft_model: Any, weights: Path, name: str) -> None:
     result = set_peft_model_state_dict(peft_model, state, adapter_name=name)
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k and f".{name}." in k]
     if missing:
-        raise AdapterError(f"the adapter file lacks {len(missing)} LoRA tensors (e.g. {missing[0]})")
+        raise AdapterError(
+            f"the adapter file lacks {len(missing)} LoRA tensors (e.g. {missing[0]})"
+        )
 
 
 def unload_adapter(loaded: LoadedModel, name: str) -> AdapterInfo:

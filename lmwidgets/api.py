@@ -36,7 +36,9 @@ def load_model(
     on CPU). Loading a source that is already loaded on the same device and dtype returns the
     loaded model (a no-op). Pickle weights and remote code are refused unless opted in.
     """
-    resolved = resolve_source(source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    resolved = resolve_source(
+        source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
+    )
     device_name = pick_device(device)
     dtype_name = pick_dtype(dtype, device_name)
     existing = registry.find(resolved.key, device_name, dtype_name)

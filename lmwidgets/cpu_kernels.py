@@ -19,7 +19,6 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-
 #: Auto-packing only when the packed copy takes at most this share of the available memory.
 AUTO_MEMORY_SHARE = 0.25
 
@@ -47,14 +46,20 @@ def linear_bytes(model: Any) -> int:
     return sum(
         m.weight.numel() * m.weight.element_size()
         for m in model.modules()
-        if type(m) is torch.nn.Linear and m.weight.dtype == torch.float32 and m.weight.device.type == "cpu"
+        if type(m) is torch.nn.Linear
+        and m.weight.dtype == torch.float32
+        and m.weight.device.type == "cpu"
     )
 
 
 def worth_packing(model: Any) -> bool:
     """Auto mode: pack when the copy fits comfortably in the memory available now."""
     available = available_memory()
-    return supported() and available is not None and linear_bytes(model) <= AUTO_MEMORY_SHARE * available
+    return (
+        supported()
+        and available is not None
+        and linear_bytes(model) <= AUTO_MEMORY_SHARE * available
+    )
 
 
 def supported() -> bool:
@@ -123,7 +128,12 @@ def unpack_linear_layers(model: Any) -> int:
     for module in model.modules():
         if hasattr(module, "_lmw_packed"):
             del module.forward  # back to the class's forward
-            for name in ("_lmw_packed", "_lmw_packed_version", "_lmw_packed_data", "_lmw_batch_hint"):
+            for name in (
+                "_lmw_packed",
+                "_lmw_packed_version",
+                "_lmw_packed_data",
+                "_lmw_batch_hint",
+            ):
                 delattr(module, name)
             count += 1
     return count

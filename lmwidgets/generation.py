@@ -8,6 +8,7 @@ with peft's ``adapter_names`` (``__base__`` for the base model).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
@@ -312,18 +313,29 @@ def generate_batch(
         # Mixed sampling in one batch: sample every row through a per-row processor.
         generation_config = _generation_config(model, settings, pad_id, eos)
         generation_config.do_sample = True
-        generation_config.temperature, generation_config.top_p, generation_config.top_k = 1.0, 1.0, 0
+        generation_config.temperature, generation_config.top_p, generation_config.top_k = (
+            1.0,
+            1.0,
+            0,
+        )
         kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampling(temperatures, top_ps)])
     else:
         uniform = GenerationSettings(settings.max_new_tokens, temperatures[0], top_ps[0], seed)
         generation_config = _generation_config(model, uniform, pad_id, eos)
     if ignore_eos:
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
+    routing: Any = contextlib.nullcontext()
     if route_adapters or any(row.adapter for row in rows):
-        kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
+        from . import lora_batch
+
+        names = sorted({row.adapter for row in rows if row.adapter})
+        if lora_batch.supported(model, names):
+            routing = lora_batch.routed(model, names, [row.adapter for row in rows])
+        else:
+            kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
     error: BaseException | None = None
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), routing:
             model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,

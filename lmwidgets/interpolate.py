@@ -82,6 +82,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             return format(value, spec)
         except (ValueError, TypeError):
             return token
+
     return _FIELD.sub(replace, text)
 
 

@@ -36,7 +36,9 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
 class LiveView:
     """Shows a run live in a notebook and leaves a static copy behind."""
 
-    def __init__(self, variants: list[Variant], title: str, *, show: bool = True, grid: bool = False) -> None:
+    def __init__(
+        self, variants: list[Variant], title: str, *, show: bool = True, grid: bool = False
+    ) -> None:
         from .widgets import PromptView
 
         self.show = show

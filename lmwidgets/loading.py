@@ -73,7 +73,11 @@ class _BarProxy:
 
     def __init__(self, iterable=None, total=None, desc=None, report=None, span=(0.0, 1.0), **_):
         self.iterable = iterable
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = (
+            total
+            if total is not None
+            else (len(iterable) if hasattr(iterable, "__len__") else None)
+        )
         self.desc = (desc or "Loading").rstrip(".: ")
         self.n = 0
         self._report = report
@@ -215,7 +219,9 @@ def _load_tokenizer(directory: Path, gguf_file: str | None, trust_remote_code: b
     return tokenizer
 
 
-def _load_weights(directory: Path, gguf_file: str | None, dtype, *, allow_pickle, trust_remote_code):
+def _load_weights(
+    directory: Path, gguf_file: str | None, dtype, *, allow_pickle, trust_remote_code
+):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}

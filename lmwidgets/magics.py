@@ -50,13 +50,19 @@ def _lm_parser() -> MagicArgumentParser:
     load.add_argument("source", nargs="?", default=None, help="Directory, .gguf file or hub id.")
     load.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
     load.add_argument(
-        "--device", default=None, help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N."
+        "--device",
+        default=None,
+        help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N.",
     )
     load.add_argument(
-        "--dtype", default=None, help="auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."
+        "--dtype",
+        default=None,
+        help="auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16.",
     )
     load.add_argument(
-        "--allow-pickle", action="store_true", help="Allow pickle weights (*.bin): they can run code."
+        "--allow-pickle",
+        action="store_true",
+        help="Allow pickle weights (*.bin): they can run code.",
     )
     load.add_argument(
         "--trust-remote-code",
@@ -83,7 +89,9 @@ def _lm_parser() -> MagicArgumentParser:
         ),
     )
     rerun.add_argument("source", nargs="?", help="Notebook path, .json file or variable name.")
-    rerun.add_argument("--show", action="store_true", help="Also stream the re-run into a live view.")
+    rerun.add_argument(
+        "--show", action="store_true", help="Also stream the re-run into a live view."
+    )
     rerun.add_argument("-h", "--help", action="store_true", help="Show this help.")
 
     adapter = commands.add_parser(
@@ -97,16 +105,26 @@ def _lm_parser() -> MagicArgumentParser:
     adapter.add_argument("-h", "--help", action="store_true", help="Show this help.")
     actions = adapter.add_subparsers(dest="action", metavar="ACTION")
     a_load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
-    a_load.add_argument("path", help="A peft adapter directory (adapter_config.json + safetensors).")
-    a_load.add_argument("--as", dest="name", default=None, help="Name (default: the directory's name).")
+    a_load.add_argument(
+        "path", help="A peft adapter directory (adapter_config.json + safetensors)."
+    )
+    a_load.add_argument(
+        "--as", dest="name", default=None, help="Name (default: the directory's name)."
+    )
     a_load.add_argument("--model", default=None, help="The model to attach to (default: current).")
-    a_load.add_argument("--scale", type=float, default=1.0, help="Multiplies the adapter's effect (default 1).")
-    a_load.add_argument("--allow-pickle", action="store_true", help="Allow adapter_model.bin (pickle).")
+    a_load.add_argument(
+        "--scale", type=float, default=1.0, help="Multiplies the adapter's effect (default 1)."
+    )
+    a_load.add_argument(
+        "--allow-pickle", action="store_true", help="Allow adapter_model.bin (pickle)."
+    )
     a_list = actions.add_parser("list", help="List attached adapters.")
     a_unload = actions.add_parser("unload", help="Detach an adapter and free it.")
     a_unload.add_argument("name")
     a_unload.add_argument("--model", default=None)
-    a_use = actions.add_parser("use", help="Default adapter for later prompts of a model ('base' for none).")
+    a_use = actions.add_parser(
+        "use", help="Default adapter for later prompts of a model ('base' for none)."
+    )
     a_use.add_argument("name")
     a_use.add_argument("--model", default=None)
     for sub in (a_load, a_list, a_unload, a_use):
@@ -147,7 +165,9 @@ class LmMagics(Magics):
     """``%lm`` and ``%%prompt``. Defaults are configurable, e.g. ``%config LmMagics.max_new_tokens = 128``."""
 
     max_new_tokens = Int(256, help="Default --max-new-tokens for %%prompt.").tag(config=True)
-    temperature = Float(0.0, help="Default --temperature for %%prompt (0 is greedy).").tag(config=True)
+    temperature = Float(0.0, help="Default --temperature for %%prompt (0 is greedy).").tag(
+        config=True
+    )
     device = Unicode("auto", help="Default --device for %lm load.").tag(config=True)
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
     cot_instruction = Unicode(
@@ -250,8 +270,14 @@ class LmMagics(Magics):
             return
         if args.action == "load":
             loaded = REGISTRY.get(args.model)
-            info = load_adapter(loaded, args.path, name=args.name, scale=args.scale, allow_pickle=args.allow_pickle)
-            note = f" (ignored config keys: {', '.join(info.ignored_config_keys)})" if info.ignored_config_keys else ""
+            info = load_adapter(
+                loaded, args.path, name=args.name, scale=args.scale, allow_pickle=args.allow_pickle
+            )
+            note = (
+                f" (ignored config keys: {', '.join(info.ignored_config_keys)})"
+                if info.ignored_config_keys
+                else ""
+            )
             _show(f"Attached {info.summary()}{note}. Use it with `%%prompt --adapter {info.name}`.")
             return
         if args.action == "list":
@@ -276,7 +302,9 @@ class LmMagics(Magics):
             _show(f"Detached {info.name} from {loaded.name}.")
         else:
             chosen = use_adapter(loaded, args.name)
-            _show(f"Prompts of {loaded.name} now run with {chosen or 'the base model (no adapter)'} by default.")
+            _show(
+                f"Prompts of {loaded.name} now run with {chosen or 'the base model (no adapter)'} by default."
+            )
 
     def _model_with_adapter(self, name: str):
         from .adapters import BASE_NAMES
@@ -286,7 +314,9 @@ class LmMagics(Magics):
             return REGISTRY.get(None)
         owners = [m for m in REGISTRY if name in m.adapters]
         if len(owners) > 1:
-            raise LmWidgetsError(f"Several models have an adapter called {name!r}; add --model NAME.")
+            raise LmWidgetsError(
+                f"Several models have an adapter called {name!r}; add --model NAME."
+            )
         return owners[0] if owners else REGISTRY.get(None)
 
     def _lm_rerun(self, args: argparse.Namespace) -> None:
@@ -296,9 +326,11 @@ class LmMagics(Magics):
         from .replay import rerun
 
         if not args.source:
-            raise RecordError("Say what to re-run: `%lm rerun NOTEBOOK.ipynb` or `%lm rerun VARIABLE`.")
+            raise RecordError(
+                "Say what to re-run: `%lm rerun NOTEBOOK.ipynb` or `%lm rerun VARIABLE`."
+            )
         namespace = self.shell.user_ns
-        source = namespace[args.source] if args.source in namespace else args.source
+        source = namespace.get(args.source, args.source)
         report = rerun(source, display=args.show)
         display(report)
 
@@ -307,9 +339,15 @@ class LmMagics(Magics):
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @argument("--model", "-m", default=None, help="Model name (default: the current model).")
     @argument("--system", "-s", default=None, help="System prompt ({name} fields are filled).")
-    @argument("--max-new-tokens", "-n", type=int, default=None, help="Most new tokens (default 256).")
-    @argument("--temperature", "-t", type=float, default=None, help="0 (default) is greedy; > 0 samples.")
-    @argument("--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1).")
+    @argument(
+        "--max-new-tokens", "-n", type=int, default=None, help="Most new tokens (default 256)."
+    )
+    @argument(
+        "--temperature", "-t", type=float, default=None, help="0 (default) is greedy; > 0 samples."
+    )
+    @argument(
+        "--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1)."
+    )
     @argument("--seed", type=int, default=None, help="Seed for sampling (same seed, same text).")
     @argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
     @argument(
@@ -318,18 +356,33 @@ class LmMagics(Magics):
         help="One strategy: zero-shot (default), few-shot, cot, self-consistency.",
     )
     @argument(
-        "--compare", "-c", default=None, help="Several strategies side by side, e.g. zero-shot,few-shot,cot."
+        "--compare",
+        "-c",
+        default=None,
+        help="Several strategies side by side, e.g. zero-shot,few-shot,cot.",
     )
-    @argument("--examples", "-e", default=None, help="Variable with few-shot examples (pairs, dicts or DataFrame).")
+    @argument(
+        "--examples",
+        "-e",
+        default=None,
+        help="Variable with few-shot examples (pairs, dicts or DataFrame).",
+    )
     @argument("--shots", "-k", type=int, default=None, help="Use the first K examples.")
     @argument("--samples", type=int, default=None, help="Self-consistency samples (default 5).")
     @argument(
-        "--dataset", "-d", default=None, help="Variable with items (DataFrame or dicts with 'input', optional 'expected')."
+        "--dataset",
+        "-d",
+        default=None,
+        help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
     )
     @argument("--cot-instruction", default=None, help="Replace the chain-of-thought instruction.")
-    @argument("--batch-size", type=int, default=16, help="Rows per batched generation (default 16).")
+    @argument(
+        "--batch-size", type=int, default=16, help="Rows per batched generation (default 16)."
+    )
     @argument("--adapter", "-a", default=None, help="Run with this LoRA adapter ('base' for none).")
-    @argument("--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal.")
+    @argument(
+        "--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal."
+    )
     @line_cell_magic
     def prompt(self, line: str, cell: str | None = None) -> None:
         """Run the cell body as a prompt and stream the answer into a live widget.
@@ -387,7 +440,9 @@ class LmMagics(Magics):
                 cell,
                 model=args.model,
                 system=system,
-                max_new_tokens=args.max_new_tokens if args.max_new_tokens is not None else self.max_new_tokens,
+                max_new_tokens=args.max_new_tokens
+                if args.max_new_tokens is not None
+                else self.max_new_tokens,
                 temperature=args.temperature if args.temperature is not None else self.temperature,
                 top_p=args.top_p,
                 seed=args.seed,
@@ -405,7 +460,10 @@ class LmMagics(Magics):
 
 def _short_error(shell, etype, value, tb, tb_offset=None):
     """Show an LmWidgetsError as one red line (the cell still fails); ``%tb`` has the rest."""
-    stb = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}", "\x1b[2m(run %tb for the full traceback)\x1b[0m"]
+    stb = [
+        f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}",
+        "\x1b[2m(run %tb for the full traceback)\x1b[0m",
+    ]
     shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
     return stb
 

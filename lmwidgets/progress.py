@@ -57,7 +57,12 @@ class LoadProgress:
 
     def failed(self, message: str) -> None:
         """Replace the bar by a failure line (the error itself is raised separately)."""
-        self._final({"text/plain": f"Loading {self.label} failed.", "text/html": f"Loading <b>{escape_html(self.label)}</b> failed."})
+        self._final(
+            {
+                "text/plain": f"Loading {self.label} failed.",
+                "text/html": f"Loading <b>{escape_html(self.label)}</b> failed.",
+            }
+        )
 
     def _final(self, bundle: dict[str, str]) -> None:
         if not self.show:

@@ -56,7 +56,11 @@ class RerunReport:
         lines = [self.summary(), *self.notes]
         rows = []
         for row in self.rows:
-            where = "" if row.first_difference is None else f" (first difference at character {row.first_difference})"
+            where = (
+                ""
+                if row.first_difference is None
+                else f" (first difference at character {row.first_difference})"
+            )
             label = row.variant if row.input is None else f"{row.variant} · {row.input}"
             lines.append(f"{'✓' if row.matched else '✗'} {label}{where}")
             rows.append(
@@ -107,14 +111,23 @@ def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str
 
     spec = info.get("source")
     if not spec:
-        raise RecordError("The record names no model source; load the model, then rerun with model=NAME.")
+        raise RecordError(
+            "The record names no model source; load the model, then rerun with model=NAME."
+        )
     device = info.get("device") or "auto"
     try:
         pick_device(device)
     except Exception:
-        notes.append(f"Recorded device {device} is not available here; re-running on the default device.")
+        notes.append(
+            f"Recorded device {device} is not available here; re-running on the default device."
+        )
         device = "auto"
-    loaded = load_model(None if spec == "default" else spec, dtype=info.get("dtype") or "auto", device=device, registry=registry)
+    loaded = load_model(
+        None if spec == "default" else spec,
+        dtype=info.get("dtype") or "auto",
+        device=device,
+        registry=registry,
+    )
     if wanted and loaded.weights_sha256 != wanted:
         notes.append(
             f"The weights of {loaded.name} (sha256 {str(loaded.weights_sha256)[:12]}…) differ from the "
@@ -146,7 +159,9 @@ def _variant_from(record: dict[str, Any], loaded: LoadedModel):
         )
         messages = list(prompt["messages"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise RecordError(f"The record is incomplete or malformed ({exc}); it cannot be re-run.") from exc
+        raise RecordError(
+            f"The record is incomplete or malformed ({exc}); it cannot be re-run."
+        ) from exc
     return Variant(
         label=record.get("variant", loaded.name),
         messages=messages,
@@ -159,7 +174,9 @@ def _variant_from(record: dict[str, Any], loaded: LoadedModel):
         samples=int(generation.get("samples", 1)),
         postprocess=_postprocess_for(strategy),
         item=record.get("input"),
-        input=None if record.get("input") is None else str((record.get("input") or {}).get("input")),
+        input=None
+        if record.get("input") is None
+        else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
     )
 
@@ -194,7 +211,11 @@ def rerun(
     notes: list[str] = []
     versions = library_versions()
     recorded = records[0].get("versions") or {}
-    changed = [f"{k} {recorded[k]} → {versions.get(k)}" for k in ("torch", "transformers") if recorded.get(k) and recorded.get(k) != versions.get(k)]
+    changed = [
+        f"{k} {recorded[k]} → {versions.get(k)}"
+        for k in ("torch", "transformers")
+        if recorded.get(k) and recorded.get(k) != versions.get(k)
+    ]
     if changed:
         notes.append("Library versions differ from the record: " + ", ".join(changed) + ".")
     rows: list[RerunRow] = []

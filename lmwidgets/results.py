@@ -48,7 +48,11 @@ class Result:
 
     def stats(self) -> str:
         """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'``."""
-        parts = [f"{self.tokens} tokens", f"{self.seconds:.1f} s", f"{self.tokens_per_second:.1f} tok/s"]
+        parts = [
+            f"{self.tokens} tokens",
+            f"{self.seconds:.1f} s",
+            f"{self.tokens_per_second:.1f} tok/s",
+        ]
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
         return " · ".join(parts)

@@ -91,7 +91,14 @@ def adapter_record(loaded: LoadedModel, adapter: str | None) -> dict[str, Any] |
 
 
 def _record(
-    variant: Variant, text: str, answer, outputs: list[RowOutput], seed, extras, batch_size: int, run_id: str
+    variant: Variant,
+    text: str,
+    answer,
+    outputs: list[RowOutput],
+    seed,
+    extras,
+    batch_size: int,
+    run_id: str,
 ) -> dict:
     loaded = variant.loaded
     tokens = sum(len(o.token_ids) for o in outputs)
@@ -297,7 +304,9 @@ def run_variants(
                 output.finish_reason = "stopped"
         text, answer, extras = variant.postprocess(stream.decode(index))
         reason = _finish_reason(outputs)
-        record = _record(variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id)
+        record = _record(
+            variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id
+        )
         tokens = record["output"]["tokens"]
         results.append(
             Result(

@@ -13,7 +13,11 @@ from .safe_text import STATIC_TEXT_LIMIT, code_fence, escape_html, markdown_inli
 if TYPE_CHECKING:
     from .results import Comparison, Result
 
-_STATUS = {"done": "done", "stopped": "stopped (partial results)", "error": "failed (partial results)"}
+_STATUS = {
+    "done": "done",
+    "stopped": "stopped (partial results)",
+    "error": "failed (partial results)",
+}
 _CELL = "border:1px solid #ddd;padding:6px;vertical-align:top;text-align:left;word-break:break-word"
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:0;font-family:monospace;font-size:12px"
 
@@ -43,7 +47,9 @@ def _result_html(result: Result) -> str:
     status = "" if result.complete else f" · <b>{escape_html(result.finish_reason)}</b>"
     if result.error:
         status += f" · {escape_html(result.error)}"
-    parts.append(f'<div style="color:#666;font-size:11px">{escape_html(result.stats())}{status}</div>')
+    parts.append(
+        f'<div style="color:#666;font-size:11px">{escape_html(result.stats())}{status}</div>'
+    )
     return "".join(parts)
 
 
@@ -55,7 +61,11 @@ def render_html(comparison: Comparison) -> str:
         head = f'<th style="{_CELL}">input</th>' + head
     body = []
     for item in items:
-        row = [f'<td style="{_CELL}"><pre style="{_PRE}">{escape_html(item)}</pre></td>'] if item is not None else []
+        row = (
+            [f'<td style="{_CELL}"><pre style="{_PRE}">{escape_html(item)}</pre></td>']
+            if item is not None
+            else []
+        )
         for label in columns:
             result = cells.get((item, label))
             row.append(f'<td style="{_CELL}">{_result_html(result) if result else ""}</td>')
@@ -65,7 +75,8 @@ def render_html(comparison: Comparison) -> str:
     if comparison.title:
         caption += f" · {escape_html(comparison.title[:200])}"
     extra = "".join(
-        f'<div style="color:#a60;font-size:11px">{escape_html(note)}</div>' for note in comparison.notes
+        f'<div style="color:#a60;font-size:11px">{escape_html(note)}</div>'
+        for note in comparison.notes
     )
     if comparison.scores:
         scores = ", ".join(f"{escape_html(k)}: {v:.0%}" for k, v in comparison.scores.items())
@@ -80,7 +91,10 @@ def render_html(comparison: Comparison) -> str:
 
 def render_markdown(comparison: Comparison) -> str:
     """Markdown: a heading per column (and item), each text in a code fence."""
-    lines = [f"**lmwidgets** · {markdown_inline(_STATUS.get(comparison.status, comparison.status))}", ""]
+    lines = [
+        f"**lmwidgets** · {markdown_inline(_STATUS.get(comparison.status, comparison.status))}",
+        "",
+    ]
     for result in comparison.results:
         heading = markdown_inline(result.variant)
         if result.input is not None:
@@ -97,7 +111,8 @@ def render_markdown(comparison: Comparison) -> str:
     lines.extend(markdown_inline(note) for note in comparison.notes)
     if comparison.scores:
         lines.append(
-            "Accuracy: " + ", ".join(f"{markdown_inline(k)} {v:.0%}" for k, v in comparison.scores.items())
+            "Accuracy: "
+            + ", ".join(f"{markdown_inline(k)} {v:.0%}" for k, v in comparison.scores.items())
         )
     return "\n".join(lines)
 
@@ -106,7 +121,9 @@ def render_plain(comparison: Comparison) -> str:
     """Plain text: each column's label, text and stats."""
     blocks = []
     for result in comparison.results:
-        label = result.variant if result.input is None else f"{result.variant} · {result.input[:80]}"
+        label = (
+            result.variant if result.input is None else f"{result.variant} · {result.input[:80]}"
+        )
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
         block = [f"── {label} ──", text]
         if cut:

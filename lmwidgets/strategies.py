@@ -98,10 +98,16 @@ def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
                 )
             rationale = row.get("rationale")
             examples.append(
-                Example(str(row["input"]), str(row["output"]), None if rationale is None else str(rationale))
+                Example(
+                    str(row["input"]),
+                    str(row["output"]),
+                    None if rationale is None else str(rationale),
+                )
             )
         elif isinstance(row, (list, tuple)) and len(row) in (2, 3):
-            examples.append(Example(str(row[0]), str(row[1]), str(row[2]) if len(row) == 3 else None))
+            examples.append(
+                Example(str(row[0]), str(row[1]), str(row[2]) if len(row) == 3 else None)
+            )
         else:
             raise ExamplesError(
                 f"{name}[{index}] is {type(row).__name__} {str(row)[:60]!r}; each example must be "
@@ -123,7 +129,9 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
     items = []
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise DatasetError(f"{name}[{index}] is {type(row).__name__}, not a dict with an 'input'.")
+            raise DatasetError(
+                f"{name}[{index}] is {type(row).__name__}, not a dict with an 'input'."
+            )
         if "input" not in row:
             raise DatasetError(
                 f"{name} has no 'input' column (columns: {', '.join(map(str, row)) or 'none'}). "
@@ -183,7 +191,9 @@ def parse_adapters(
     return resolved
 
 
-def _label(loaded, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool) -> str:
+def _label(
+    loaded, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool
+) -> str:
     """A column label naming what varies: the strategy, the adapter, or both."""
     from .adapters import adapter_label
 
@@ -224,15 +234,23 @@ def _fill(pattern: str, **values: str) -> str:
 def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, templates: Templates):
     """Chat turns (chat models) or one text block (plain models) of the demonstrations."""
     answers = [
-        _fill(templates.cot_example, rationale=ex.rationale or "", output=ex.output) if cot else ex.output
+        _fill(templates.cot_example, rationale=ex.rationale or "", output=ex.output)
+        if cot
+        else ex.output
         for ex in examples
     ]
     if loaded.has_chat_template:
         turns: list[Message] = []
         for ex, answer in zip(examples, answers, strict=True):
-            turns += [{"role": "user", "content": ex.input}, {"role": "assistant", "content": answer}]
+            turns += [
+                {"role": "user", "content": ex.input},
+                {"role": "assistant", "content": answer},
+            ]
         return turns
-    return "\n\n".join(_fill(templates.plain_example, input=ex.input, output=a) for ex, a in zip(examples, answers, strict=True))
+    return "\n\n".join(
+        _fill(templates.plain_example, input=ex.input, output=a)
+        for ex, a in zip(examples, answers, strict=True)
+    )
 
 
 def strategy_messages(
@@ -279,11 +297,16 @@ def _postprocess_for(name: str) -> Callable[[list[str]], tuple[str, str | None, 
             winner, votes = majority_vote(answers)
             top = max(votes.values(), default=0)
             representative = next(
-                (t for t, a in zip(texts, answers, strict=True) if winner is not None and a == winner),
+                (
+                    t
+                    for t, a in zip(texts, answers, strict=True)
+                    if winner is not None and a == winner
+                ),
                 texts[0] if texts else "",
             )
             display = "\n\n".join(
-                f"── sample {i + 1} · answer: {a} ──\n{t}" for i, (t, a) in enumerate(zip(texts, answers, strict=True))
+                f"── sample {i + 1} · answer: {a} ──\n{t}"
+                for i, (t, a) in enumerate(zip(texts, answers, strict=True))
             )
             extras = {
                 "samples": [{"text": t, "answer": a} for t, a in zip(texts, answers, strict=True)],
@@ -341,13 +364,15 @@ def build_variants(
             raise StrategyError(f"Unknown template field(s): {', '.join(sorted(unknown))}.")
         templates = Templates(**templates)
     templates = templates or Templates()
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+    if samples is not None and (
+        isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
+    ):
         raise InvalidArgumentError(f"--samples must be a whole number >= 1, not {samples!r}.")
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
         raise InvalidArgumentError(f"--shots must be a whole number >= 0, not {shots!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"--batch-size must be a whole number >= 1, not {batch_size!r}.")
-    if not 0 < templates.sc_temperature:
+    if not templates.sc_temperature > 0:
         raise InvalidArgumentError("The self-consistency temperature must be > 0.")
     parsed_examples: list[Example] = []
     if examples is not None:
@@ -372,12 +397,16 @@ def build_variants(
             run_settings, count = settings, 1
             if name == "self-consistency":
                 count = samples or DEFAULT_SAMPLES
-                temperature = settings.temperature if settings.sampling else templates.sc_temperature
+                temperature = (
+                    settings.temperature if settings.sampling else templates.sc_temperature
+                )
                 run_settings = replace(settings, temperature=temperature)
                 info["samples"] = count
             variants.append(
                 Variant(
-                    label=_label(loaded, name, adapter_name, names, adapters is not None, item is not None),
+                    label=_label(
+                        loaded, name, adapter_name, names, adapters is not None, item is not None
+                    ),
                     adapter=adapter_name,
                     messages=messages,
                     loaded=loaded,
@@ -389,7 +418,9 @@ def build_variants(
                     postprocess=_postprocess_for(name),
                     item=item,
                     input=None if item is None else str(item["input"]),
-                    expected=None if item is None or item.get("expected") is None else str(item["expected"]),
+                    expected=None
+                    if item is None or item.get("expected") is None
+                    else str(item["expected"]),
                 )
             )
     plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)

@@ -109,7 +109,9 @@ def train_lora(
         return _train(loaded, parsed, config, output_dir, steps, learning_rate, system, seed)
 
 
-def _train(loaded, parsed, config, output_dir, steps, learning_rate, system, seed) -> TrainedAdapter:
+def _train(
+    loaded, parsed, config, output_dir, steps, learning_rate, system, seed
+) -> TrainedAdapter:
     """The training loop of :func:`train_lora` (the model is restored in the finally block)."""
     import torch
     from peft import PeftModelForCausalLM
@@ -146,10 +148,15 @@ def _train(loaded, parsed, config, output_dir, steps, learning_rate, system, see
                 optimizer.step()
                 losses.append(float(out.loss.detach()))
         # save_embedding_layers=False: no hub lookup of the base model's config (offline-safe).
-        state = get_peft_model_state_dict(peft_model, adapter_name=_TEMP, save_embedding_layers=False)
+        state = get_peft_model_state_dict(
+            peft_model, adapter_name=_TEMP, save_embedding_layers=False
+        )
         target = Path(output_dir)
         target.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(target / "adapter_model.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in state.items()},
+            str(target / "adapter_model.safetensors"),
+        )
         config.inference_mode = True
         config.save_pretrained(str(target))
     finally:

@@ -1,7 +1,7 @@
 """Execute notebooks headless (nbclient), fail on any error, save them and export HTML.
 
-    python scripts/run_notebooks.py examples/quickstart.ipynb --html build/quickstart.html
-    python scripts/run_notebooks.py examples/*.ipynb --html-dir build
+python scripts/run_notebooks.py examples/quickstart.ipynb --html build/quickstart.html
+python scripts/run_notebooks.py examples/*.ipynb --html-dir build
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def export_html(notebook: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--html", type=Path, help="HTML file for a single notebook.")
     parser.add_argument("--html-dir", type=Path, help="Directory for one HTML file per notebook.")
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         html = args.html or (args.html_dir / f"{notebook.stem}.html" if args.html_dir else None)
         if html is not None:
             export_html(executed, html)
-        print(f"ok {notebook} ({time.perf_counter() - started:.0f} s){f' -> {html}' if html else ''}")
+        print(
+            f"ok {notebook} ({time.perf_counter() - started:.0f} s){f' -> {html}' if html else ''}"
+        )
     return 1 if failures else 0
 
 

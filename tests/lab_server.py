@@ -42,10 +42,18 @@ def notebook_json(cells: list[str]) -> str:
     return json.dumps(
         {
             "cells": [
-                {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "execution_count": None,
+                    "outputs": [],
+                    "source": src,
+                }
                 for src in cells
             ],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
             "nbformat": 4,
             "nbformat_minor": 5,
         }
@@ -62,16 +70,33 @@ def _free_port() -> int:
 def jupyter_lab(root: Path):
     """Run JupyterLab on 127.0.0.1 serving ``root``; yields (base_url, token)."""
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"), "JUPYTER_RUNTIME_DIR": str(root / ".jupyter-runtime")}
-    settings = root / ".jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(root / ".jupyter-runtime"),
+    }
+    settings = (
+        root / ".jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    )
     settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     log = open(root / "jupyter.log", "w")  # noqa: SIM115  (closed in finally)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-            "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={root}",
+            f"--IdentityProvider.token={token}",
+            "--allow-root",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
         env=env,
         stdout=log,
@@ -106,7 +131,9 @@ def chromium_page():
 
     executable = require_chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.dialogs = []
@@ -131,7 +158,10 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     """Open a notebook and wait until its kernel is idle."""
     page.goto(f"{base}/lab/tree/{name}?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus", timeout=90_000)
+    page.wait_for_selector(
+        ".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus",
+        timeout=90_000,
+    )
     page.wait_for_timeout(1500)
 
 
@@ -140,6 +170,8 @@ def shutdown_kernels(base: str, token: str) -> int:
     request = urllib.request.Request(f"{base}/api/kernels?token={token}")
     kernels = json.loads(urllib.request.urlopen(request, timeout=10).read())
     for kernel in kernels:
-        delete = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        delete = urllib.request.Request(
+            f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE"
+        )
         urllib.request.urlopen(delete, timeout=30)
     return len(kernels)

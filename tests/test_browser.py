@@ -1,7 +1,14 @@
 """JupyterLab in headless Chromium: the answer streams into the widget, and Stop works."""
 
 import pytest
-from lab_server import chromium_page, jupyter_lab, notebook_json, open_notebook, require_chromium, run_all_cells
+from lab_server import (
+    chromium_page,
+    jupyter_lab,
+    notebook_json,
+    open_notebook,
+    require_chromium,
+    run_all_cells,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,7 +42,8 @@ def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
         assert not page.locator(".lmw-static").first.is_visible()
         page.locator(".lmw-live .lmw-stop").first.click()
         page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
+            timeout=30_000,
         )
         kept = text.text_content()
         assert len(kept) >= second
@@ -81,9 +89,12 @@ def test_three_column_comparison_streams_into_every_column_and_stops(tmp_path):
         assert sum(later) > sum(lengths), "columns keep streaming"
         page.locator(".lmw-live .lmw-stop").first.click()
         page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
+            timeout=30_000,
         )
-        statuses = [c.get_attribute("data-status") for c in page.locator(".lmw-live .lmw-col").all()]
+        statuses = [
+            c.get_attribute("data-status") for c in page.locator(".lmw-live .lmw-col").all()
+        ]
         notes = page.locator(".lmw-live .lmw-note").all_text_contents()
         assert "stopped" in statuses and set(statuses) <= {"stopped", "eos"}, statuses
         for status, note in zip(statuses, notes, strict=True):
@@ -124,7 +135,8 @@ def test_adapters_comparison_streams_in_jupyterlab(tmp_path):
         assert page.locator(".lmw-live .lmw-status").first.text_content() == "running"
         page.locator(".lmw-live .lmw-stop").first.click()
         page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'", timeout=30_000
+            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
+            timeout=30_000,
         )
         output = page.locator(".jp-OutputArea-output", has_text="adapters:")
         output.wait_for(timeout=60_000)

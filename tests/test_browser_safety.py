@@ -27,8 +27,8 @@ def _cells(tiny_dir):
     return [
         f"%load_ext lmwidgets\n%lm load {tiny_dir} --as tiny\nimport json\nH = json.loads({corpus!r})\n"
         "ex = [(h, h) for h in H[:3]]\nds = [{'input': h, 'expected': h} for h in H[:4]]",
-        "%%prompt --compare zero-shot,few-shot --examples ex --dataset ds --system \"{H[0]}\" -n 4 --out r\n"
-        "{input} <script>window.__lmw_pwned=1</script><img src=x onerror=\"window.__lmw_pwned=1\">",
+        '%%prompt --compare zero-shot,few-shot --examples ex --dataset ds --system "{H[0]}" -n 4 --out r\n'
+        '{input} <script>window.__lmw_pwned=1</script><img src=x onerror="window.__lmw_pwned=1">',
         "from lmwidgets.widgets import PromptView\nfrom lmwidgets.results import Comparison, Result\n"
         "fake = [Result(variant=h, text=h, prompt=h, tokens=1, seconds=1.0, record={'t': h}, answer=h) for h in H]\n"
         "display(PromptView(title=H[0], columns=[PromptView.column(h, h, answer=h, note=h) for h in H], status='done', message=H[1]))\n"
@@ -55,7 +55,9 @@ def test_hostile_strings_stay_text_live_reopened_and_exported(tmp_path, tiny_dir
         assert "<script>window.__lmw_pwned = 1; alert(1)</script>" in live_text
         assert '<img src=x onerror="window.__lmw_pwned=1;alert(1)">' in live_text
         static_text = " ".join(page.locator(".lmw-static").all_text_contents())
-        assert "<svg onload=window.__lmw_pwned=1>" in static_text  # the Comparison repr (no live twin)
+        assert (
+            "<svg onload=window.__lmw_pwned=1>" in static_text
+        )  # the Comparison repr (no live twin)
         # Save, then reopen: the saved outputs render from the file, without the widget models.
         page.keyboard.press("Control+s")
         page.wait_for_timeout(1500)
@@ -71,10 +73,24 @@ def test_hostile_strings_stay_text_live_reopened_and_exported(tmp_path, tiny_dir
         assert "<script>window.__lmw_pwned=1</script>" in reopened  # the prompt template, as text
         assert "<form action=" in reopened
     saved = json.loads((tmp_path / "hostile.ipynb").read_text())
-    assert any(o.get("data", {}).get("application/vnd.lmwidgets.run+json") for c in saved["cells"] for o in c.get("outputs", []))
+    assert any(
+        o.get("data", {}).get("application/vnd.lmwidgets.run+json")
+        for c in saved["cells"]
+        for o in c.get("outputs", [])
+    )
     html = tmp_path / "hostile.html"
     subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(tmp_path / "hostile.ipynb"), "--output", str(html)],
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "html",
+            str(tmp_path / "hostile.ipynb"),
+            "--output",
+            str(html),
+        ],
         check=True,
         capture_output=True,
     )

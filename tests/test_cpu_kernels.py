@@ -6,7 +6,9 @@ import torch
 import lmwidgets
 from lmwidgets import cpu_kernels
 
-pytestmark = pytest.mark.skipif(not cpu_kernels.supported(), reason="no oneDNN packed linear in this torch")
+pytestmark = pytest.mark.skipif(
+    not cpu_kernels.supported(), reason="no oneDNN packed linear in this torch"
+)
 
 
 def _linear(rows=3, bias=True):
@@ -41,7 +43,9 @@ def test_in_place_weight_change_is_repacked():
     with torch.no_grad():
         layer.weight.mul_(2)
     with torch.inference_mode():
-        torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_other_dtypes_are_left_alone():
@@ -51,7 +55,7 @@ def test_other_dtypes_are_left_alone():
 
 
 def test_unpack_and_dense_context():
-    layer, x = _linear()
+    layer, _ = _linear()
     model = torch.nn.Sequential(layer)
     cpu_kernels.prepack_linear_layers(model)
     with cpu_kernels.dense_linear(model):
@@ -67,7 +71,10 @@ def test_models_load_packed_and_answer_like_dense(tiny_dir, registry):
     assert packed.prepacked_layers > 0 and plain.prepacked_layers == 0
     assert "packed for CPU" in packed.summary()
     assert packed.memory_bytes > plain.memory_bytes
-    texts = [lmwidgets.prompt("Hello there", model=m, max_new_tokens=24, display=False).text for m in ("packed", "plain")]
+    texts = [
+        lmwidgets.prompt("Hello there", model=m, max_new_tokens=24, display=False).text
+        for m in ("packed", "plain")
+    ]
     assert texts[0] == texts[1]
 
 

@@ -38,7 +38,10 @@ def test_loads_offline_with_summary(smol, monkeypatch):
 
 def test_answers_paris(smol):
     comparison = lmwidgets.prompt(
-        "What is the capital of France? Answer in one word.", model="smol", max_new_tokens=16, display=False
+        "What is the capital of France? Answer in one word.",
+        model="smol",
+        max_new_tokens=16,
+        display=False,
     )
     assert "Paris" in comparison.text
     assert comparison[0].finish_reason == "eos"
@@ -51,7 +54,9 @@ def test_second_load_uses_the_dequantized_cache(smol):
         assert again.weights_sha256 == smol.weights_sha256
         import torch
 
-        for (name, a), (_, b) in zip(smol.model.state_dict().items(), again.model.state_dict().items(), strict=True):
+        for (name, a), (_, b) in zip(
+            smol.model.state_dict().items(), again.model.state_dict().items(), strict=True
+        ):
             assert torch.equal(a, b), name
     finally:
         lmwidgets.unload_model("smol-again")
@@ -62,7 +67,10 @@ def test_batched_equals_alone_on_the_default_model(smol):
     from lmwidgets.generation import GenerationSettings, Row, generate_batch
 
     prompts = ["Name a fruit.", "What is 2 + 2?", "Translate 'cat' to French.", "Say hello."]
-    rows = [Row(encode(smol.tokenizer, render_text(smol.tokenizer, [{"role": "user", "content": p}]))) for p in prompts]
+    rows = [
+        Row(encode(smol.tokenizer, render_text(smol.tokenizer, [{"role": "user", "content": p}])))
+        for p in prompts
+    ]
     settings = GenerationSettings(max_new_tokens=12)
     batched = generate_batch(smol.model, smol.tokenizer, rows, settings).outputs
     for row, output in zip(rows, batched, strict=True):

@@ -33,7 +33,9 @@ def test_invalid_settings_are_rejected(kwargs):
 def _ids(loaded, text):
     from lmwidgets.chat import encode, render_text
 
-    return encode(loaded.tokenizer, render_text(loaded.tokenizer, [{"role": "user", "content": text}]))
+    return encode(
+        loaded.tokenizer, render_text(loaded.tokenizer, [{"role": "user", "content": text}])
+    )
 
 
 PROMPTS = ["Hi", "What is the capital of France? Think step by step.", "2 + 2 = ?", "Zwölf 東京 🚀"]
@@ -78,7 +80,9 @@ def test_seed_makes_sampling_repeatable(tiny):
     texts = []
     for seed in (1, 1, 2, 3):
         settings = GenerationSettings(max_new_tokens=20, temperature=1.5, seed=seed)
-        texts.append(generate_batch(tiny.model, tiny.tokenizer, rows, settings).outputs[0].token_ids)
+        texts.append(
+            generate_batch(tiny.model, tiny.tokenizer, rows, settings).outputs[0].token_ids
+        )
     assert texts[0] == texts[1]
     assert texts[0] != texts[2] or texts[0] != texts[3]
 
@@ -89,13 +93,18 @@ def test_sampling_without_seed_records_the_seed_used(tiny):
     first = generate_batch(tiny.model, tiny.tokenizer, rows, settings)
     assert isinstance(first.seed, int)
     again = generate_batch(
-        tiny.model, tiny.tokenizer, rows, GenerationSettings(max_new_tokens=8, temperature=1.0, seed=first.seed)
+        tiny.model,
+        tiny.tokenizer,
+        rows,
+        GenerationSettings(max_new_tokens=8, temperature=1.0, seed=first.seed),
     )
     assert again.outputs[0].token_ids == first.outputs[0].token_ids
 
 
 def test_greedy_has_no_seed(tiny):
-    outcome = generate_batch(tiny.model, tiny.tokenizer, [Row(_ids(tiny, "x"))], GenerationSettings(max_new_tokens=2))
+    outcome = generate_batch(
+        tiny.model, tiny.tokenizer, [Row(_ids(tiny, "x"))], GenerationSettings(max_new_tokens=2)
+    )
     assert outcome.seed is None
 
 
@@ -121,7 +130,9 @@ def test_run_variants_streams_and_counts(tiny):
             updates.append(("final", comparison.status))
 
     settings = GenerationSettings(max_new_tokens=12)
-    variant = Variant(label="a", messages=[{"role": "user", "content": "Hello"}], loaded=tiny, settings=settings)
+    variant = Variant(
+        label="a", messages=[{"role": "user", "content": "Hello"}], loaded=tiny, settings=settings
+    )
     comparison = run_variants([variant], view=View(), update_interval=0.0)
     assert updates[-1] == ("final", "done")
     assert ("progress", 0, 1) in updates and ("progress", 1, 1) in updates

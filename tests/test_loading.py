@@ -32,7 +32,7 @@ def test_pickle_file_is_refused(tmp_path, registry):
 
 
 def test_directory_without_config(tmp_path, registry):
-    with pytest.raises(lmwidgets.ModelNotFoundError, match="config.json"):
+    with pytest.raises(lmwidgets.ModelNotFoundError, match=r"config\.json"):
         lmwidgets.load_model(str(tmp_path))
 
 
@@ -144,7 +144,7 @@ def test_unknown_model_and_no_model(registry, tiny_dir):
     with pytest.raises(lmwidgets.NoModelLoadedError, match="%lm load"):
         lmwidgets.prompt("hi", display=False)
     lmwidgets.load_model(str(tiny_dir), name="a")
-    with pytest.raises(lmwidgets.UnknownModelError, match="'b'.*loaded: a"):
+    with pytest.raises(lmwidgets.UnknownModelError, match=r"'b'.*loaded: a"):
         lmwidgets.prompt("hi", model="b", display=False)
 
 

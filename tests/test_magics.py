@@ -83,7 +83,17 @@ def test_help(shell, capsys):
     for line in ("%lm --help", "%lm", "%lm load --help", "%prompt --help"):
         assert run(shell, line).success
     out = capsys.readouterr().out
-    for needle in ("COMMAND", "--as NAME", "--device", "--dtype", "--allow-pickle", "--max-new-tokens", "--top-p", "--seed", "--out"):
+    for needle in (
+        "COMMAND",
+        "--as NAME",
+        "--device",
+        "--dtype",
+        "--allow-pickle",
+        "--max-new-tokens",
+        "--top-p",
+        "--seed",
+        "--out",
+    ):
         assert needle in out, needle
 
 
@@ -97,5 +107,8 @@ def test_configurable_defaults(shell, tiny_dir):
 
 def test_quoted_flag_values_lose_their_quotes(shell, tiny_dir):
     run(shell, f"%lm load {tiny_dir} --as lmw_q")
-    assert run(shell, "%%prompt --system \"Be brief, {lmw_nobody}.\" --out lmw_sys -n 2\nhi").success
-    assert "<|im_start|>system\nBe brief, {lmw_nobody}.<|im_end|>" in shell.user_ns["lmw_sys"][0].prompt
+    assert run(shell, '%%prompt --system "Be brief, {lmw_nobody}." --out lmw_sys -n 2\nhi').success
+    assert (
+        "<|im_start|>system\nBe brief, {lmw_nobody}.<|im_end|>"
+        in shell.user_ns["lmw_sys"][0].prompt
+    )

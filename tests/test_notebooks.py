@@ -43,8 +43,12 @@ def _static_htmls(path: Path) -> list[str]:
 def test_every_example_runs_and_saves_its_results(executed, name):
     path, html = executed[name]
     notebook = json.loads(path.read_text())
-    errors = [o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
-    tagged = [c for c in notebook["cells"] if "raises-exception" in c.get("metadata", {}).get("tags", [])]
+    errors = [
+        o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
+    tagged = [
+        c for c in notebook["cells"] if "raises-exception" in c.get("metadata", {}).get("tags", [])
+    ]
     assert len(errors) == len(tagged), [e["evalue"] for e in errors]
     statics = _static_htmls(path)
     assert statics and all("running…" not in h for h in statics)
@@ -67,7 +71,9 @@ def test_quickstart_saves_static_results_and_records(executed):
 def test_quickstart_failing_cell_shows_a_short_error(executed):
     path, _ = executed["quickstart"]
     notebook = json.loads(path.read_text())
-    errors = [o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    errors = [
+        o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
     assert [e["ename"] for e in errors] == ["InvalidArgumentError"]
     assert len(errors[0]["traceback"]) <= 2
 

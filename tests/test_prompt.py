@@ -22,7 +22,9 @@ def test_plain_model_gets_plain_text(tiny_plain_dir, registry):
 
 
 def test_variables_are_interpolated(tiny):
-    result = lmwidgets.prompt("Capital of {c}? {nope}", variables={"c": "France"}, max_new_tokens=2, display=False)[0]
+    result = lmwidgets.prompt(
+        "Capital of {c}? {nope}", variables={"c": "France"}, max_new_tokens=2, display=False
+    )[0]
     assert "Capital of France? {nope}" in result.prompt
 
 
@@ -51,7 +53,10 @@ def test_record_says_what_ran(tiny):
 
 
 def test_same_seed_same_text(tiny):
-    runs = [lmwidgets.prompt("Story:", max_new_tokens=12, temperature=1.0, seed=5, display=False).text for _ in range(2)]
+    runs = [
+        lmwidgets.prompt("Story:", max_new_tokens=12, temperature=1.0, seed=5, display=False).text
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1]
 
 

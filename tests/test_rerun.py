@@ -10,7 +10,20 @@ from lmwidgets.records import RECORD_MIME
 
 def _notebook_with(comparison, path):
     payload = comparison.mimebundle()[RECORD_MIME]
-    path.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {RECORD_MIME: payload}}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "outputs": [
+                            {"output_type": "display_data", "data": {RECORD_MIME: payload}}
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     return path
 
 
@@ -22,14 +35,27 @@ def test_rerun_greedy_comparison_matches(tiny):
 
 
 def test_rerun_reproduces_sampling_with_the_recorded_seed(tiny):
-    original = lmwidgets.prompt("Story", compare="zero-shot,self-consistency", samples=3, temperature=0.9, max_new_tokens=10, display=False)
+    original = lmwidgets.prompt(
+        "Story",
+        compare="zero-shot,self-consistency",
+        samples=3,
+        temperature=0.9,
+        max_new_tokens=10,
+        display=False,
+    )
     assert original[1].record["generation"]["seed_given"] is False  # a seed was drawn and recorded
     report = lmwidgets.rerun(original)
     assert report.matched, [(r.old_text, r.new_text) for r in report.rows]
 
 
 def test_rerun_from_a_saved_notebook_and_json(tiny, tmp_path):
-    original = lmwidgets.prompt("Hi {x}", variables={"x": "there"}, dataset=[{"input": "a"}, {"input": "b"}], max_new_tokens=6, display=False)
+    original = lmwidgets.prompt(
+        "Hi {x}",
+        variables={"x": "there"},
+        dataset=[{"input": "a"}, {"input": "b"}],
+        max_new_tokens=6,
+        display=False,
+    )
     report = lmwidgets.rerun(str(_notebook_with(original, tmp_path / "nb.ipynb")))
     assert report.matched and len(report.rows) == 2 and report.rows[1].input == "b"
     exported = tmp_path / "cmp.json"
@@ -69,7 +95,14 @@ def test_rerun_notes_different_weights(tiny, tiny_plain_dir):
         (42, "not int"),
         ([], "No run records"),
         ({"prompt": {"messages": []}}, "malformed|no model source|empty"),
-        ({"prompt": {"rendered": "x"}, "model": {"source": "default", "weights_sha256": None}, "generation": {}}, "malformed"),
+        (
+            {
+                "prompt": {"rendered": "x"},
+                "model": {"source": "default", "weights_sha256": None},
+                "generation": {},
+            },
+            "malformed",
+        ),
     ],
 )
 def test_rerun_bad_input(tiny, source, match):

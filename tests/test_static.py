@@ -3,9 +3,9 @@
 import json
 from html.parser import HTMLParser
 
+from hostile import HOSTILE
 from hypothesis import given
 from hypothesis import strategies as st
-from hostile import HOSTILE
 
 import lmwidgets
 from lmwidgets.records import RECORD_MIME, records
@@ -35,7 +35,16 @@ def _parse(markup):
 
 
 def _result(text, label="col", answer=None, **kwargs):
-    return Result(variant=label, text=text, prompt=text, tokens=1, seconds=0.1, record={"t": text}, answer=answer, **kwargs)
+    return Result(
+        variant=label,
+        text=text,
+        prompt=text,
+        tokens=1,
+        seconds=0.1,
+        record={"t": text},
+        answer=answer,
+        **kwargs,
+    )
 
 
 @given(st.text())
@@ -113,7 +122,10 @@ def test_records_read_back_from_a_notebook(tmp_path):
     notebook = {
         "cells": [
             {"cell_type": "markdown", "source": "x"},
-            {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {RECORD_MIME: payload}}]},
+            {
+                "cell_type": "code",
+                "outputs": [{"output_type": "display_data", "data": {RECORD_MIME: payload}}],
+            },
             {"cell_type": "code", "outputs": [{"output_type": "stream", "text": "x"}]},
         ]
     }

@@ -25,13 +25,18 @@ def test_few_shot_chat_turns_in_order(tiny):
         f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>\n" for q, a in PAIRS
     )
     assert result.prompt == expected + "<|im_start|>user\n7 + 8?<|im_end|>\n<|im_start|>assistant\n"
-    assert result.record["strategy"]["examples"] == [{"input": q, "output": a, "rationale": None} for q, a in PAIRS]
+    assert result.record["strategy"]["examples"] == [
+        {"input": q, "output": a, "rationale": None} for q, a in PAIRS
+    ]
 
 
 def test_few_shot_plain_model_blocks(tiny_plain_dir, registry):
     lmwidgets.load_model(str(tiny_plain_dir))
     result = run(strategy="few-shot", examples=PAIRS[:2])[0]
-    assert result.prompt == "Input: 2 + 3?\nOutput: 5\n\nInput: 10 - 4?\nOutput: 6\n\nInput: 7 + 8?\nOutput:"
+    assert (
+        result.prompt
+        == "Input: 2 + 3?\nOutput: 5\n\nInput: 10 - 4?\nOutput: 6\n\nInput: 7 + 8?\nOutput:"
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,9 +62,15 @@ def test_zero_shot_cot_instruction_is_visible_and_overridable(tiny):
 
 
 def test_few_shot_cot_uses_rationales(tiny):
-    examples = [{"input": "2 + 3?", "output": "5", "rationale": "Two plus three is five."}, {"input": "1 + 1?", "output": "2"}]
+    examples = [
+        {"input": "2 + 3?", "output": "5", "rationale": "Two plus three is five."},
+        {"input": "1 + 1?", "output": "2"},
+    ]
     result = run(strategy="cot", examples=examples)[0]
-    assert "<|im_start|>assistant\nTwo plus three is five.\nThe answer is: 5<|im_end|>" in result.prompt
+    assert (
+        "<|im_start|>assistant\nTwo plus three is five.\nThe answer is: 5<|im_end|>"
+        in result.prompt
+    )
     assert "1 + 1?" not in result.prompt  # examples without a rationale are not worked examples
 
 
@@ -109,7 +120,12 @@ def test_self_consistency_record_and_vote(tiny):
     assert result.record["generation"]["samples"] == 4
     winner, votes = majority_vote([s["answer"] for s in extras["samples"]])
     assert result.answer == winner and extras["votes"] == votes
-    assert run(strategy="self-consistency", samples=4, seed=3, max_new_tokens=8)[0].record["output"]["samples"] == extras["samples"]
+    assert (
+        run(strategy="self-consistency", samples=4, seed=3, max_new_tokens=8)[0].record["output"][
+            "samples"
+        ]
+        == extras["samples"]
+    )
 
 
 # Batching --------------------------------------------------------------------------------
@@ -138,7 +154,9 @@ def test_greedy_and_sampled_columns_share_a_batch(tiny, monkeypatch):
 
     calls = []
     original = runner.generate_batch
-    monkeypatch.setattr(runner, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k))
+    monkeypatch.setattr(
+        runner, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k)
+    )
     mixed = run(compare="zero-shot,self-consistency", samples=3, max_new_tokens=10, seed=0)
     assert calls == [4]
     assert mixed["zero-shot"].text == run(max_new_tokens=10)[0].text  # greedy row unaffected
@@ -153,7 +171,9 @@ DATA = [
 
 
 def test_dataset_grid_scores_and_export(tiny):
-    comparison = run(text="Compute {input}.", compare="zero-shot,cot", dataset=pd.DataFrame(DATA), batch_size=4)
+    comparison = run(
+        text="Compute {input}.", compare="zero-shot,cot", dataset=pd.DataFrame(DATA), batch_size=4
+    )
     assert len(comparison) == 6
     assert [r.input for r in comparison] == ["2 + 2", "2 + 2", "3 + 3", "3 + 3", "5 + 5", "5 + 5"]
     assert "Compute 3 + 3.<|im_end|>" in comparison[2].prompt
@@ -165,8 +185,19 @@ def test_dataset_grid_scores_and_export(tiny):
         assert score == sum(marks) / len(marks)
     frame = comparison.to_pandas()
     assert list(frame.columns) == [
-        "variant", "strategy", "model", "adapter", "input", "text", "answer", "tokens", "seconds",
-        "tokens_per_second", "finish_reason", "expected", "correct",
+        "variant",
+        "strategy",
+        "model",
+        "adapter",
+        "input",
+        "text",
+        "answer",
+        "tokens",
+        "seconds",
+        "tokens_per_second",
+        "finish_reason",
+        "expected",
+        "correct",
     ]
     assert len(frame) == 6
     data = json.loads(comparison.to_json())
@@ -181,10 +212,25 @@ def test_scoring_counts_correct_answers(tiny):
     from lmwidgets.strategies import _score
 
     def result(variant, text, expected, answer=None):
-        return Result(variant=variant, text=text, prompt="", tokens=1, seconds=1, record={}, answer=answer, expected=expected, input="q")
+        return Result(
+            variant=variant,
+            text=text,
+            prompt="",
+            tokens=1,
+            seconds=1,
+            record={},
+            answer=answer,
+            expected=expected,
+            input="q",
+        )
 
     comparison = Comparison(
-        [result("a", "It is 4.", "4"), result("a", "five", "6"), result("b", "x", "6", answer="6"), result("b", "y", None)]
+        [
+            result("a", "It is 4.", "4"),
+            result("a", "five", "6"),
+            result("b", "x", "6", answer="6"),
+            result("b", "y", None),
+        ]
     )
     _score(comparison)
     assert comparison.scores == {"a": 0.5, "b": 1.0}
@@ -192,7 +238,11 @@ def test_scoring_counts_correct_answers(tiny):
 
 
 def test_dataset_item_columns_win_over_variables(tiny):
-    result = run(text="{input} / {extra} / {other}", dataset=[{"input": "q1", "extra": "e1"}], variables={"input": "NO", "other": "o"})[0]
+    result = run(
+        text="{input} / {extra} / {other}",
+        dataset=[{"input": "q1", "extra": "e1"}],
+        variables={"input": "NO", "other": "o"},
+    )[0]
     assert "q1 / e1 / o<|im_end|>" in result.prompt
 
 
@@ -206,12 +256,24 @@ def test_dataset_item_columns_win_over_variables(tiny):
         ({"compare": " , "}, lmwidgets.StrategyError, "at least one"),
         ({"strategy": "cot", "compare": "cot"}, lmwidgets.StrategyError, "not both"),
         ({"strategy": "few-shot"}, lmwidgets.ExamplesError, "--examples"),
-        ({"strategy": "few-shot", "examples": PAIRS, "shots": 0}, lmwidgets.ExamplesError, "--shots 0"),
+        (
+            {"strategy": "few-shot", "examples": PAIRS, "shots": 0},
+            lmwidgets.ExamplesError,
+            "--shots 0",
+        ),
         ({"strategy": "few-shot", "examples": "not examples"}, lmwidgets.ExamplesError, "list of"),
         ({"strategy": "few-shot", "examples": []}, lmwidgets.ExamplesError, "empty"),
         ({"strategy": "few-shot", "examples": [("a",)]}, lmwidgets.ExamplesError, r"examples\[0\]"),
-        ({"strategy": "few-shot", "examples": [{"input": "a"}]}, lmwidgets.ExamplesError, "'output'"),
-        ({"strategy": "self-consistency", "samples": 0}, lmwidgets.InvalidArgumentError, "--samples"),
+        (
+            {"strategy": "few-shot", "examples": [{"input": "a"}]},
+            lmwidgets.ExamplesError,
+            "'output'",
+        ),
+        (
+            {"strategy": "self-consistency", "samples": 0},
+            lmwidgets.InvalidArgumentError,
+            "--samples",
+        ),
         ({"shots": -1, "examples": PAIRS}, lmwidgets.InvalidArgumentError, "--shots"),
         ({"batch_size": 0}, lmwidgets.InvalidArgumentError, "--batch-size"),
         ({"dataset": [{"question": "x"}]}, lmwidgets.DatasetError, "no 'input' column"),
@@ -231,18 +293,27 @@ def test_bad_input_before_generation(tiny, monkeypatch, kwargs, error, match):
 
 def test_normalize_examples_keeps_order_and_rationale():
     examples = normalize_examples([("a", "b", "why"), {"input": 1, "output": 2}])
-    assert [(e.input, e.output, e.rationale) for e in examples] == [("a", "b", "why"), ("1", "2", None)]
+    assert [(e.input, e.output, e.rationale) for e in examples] == [
+        ("a", "b", "why"),
+        ("1", "2", None),
+    ]
 
 
 def test_magic_flags(shell, tiny_dir):
     shell.run_cell(f"%lm load {tiny_dir} --as lmw_s")
     shell.user_ns["lmw_pairs"] = PAIRS
     shell.user_ns["lmw_data"] = DATA
-    assert shell.run_cell("%%prompt -c zero-shot,few-shot -e lmw_pairs -k 1 -n 3 --out lmw_cmp\n7 + 8?").success
+    assert shell.run_cell(
+        "%%prompt -c zero-shot,few-shot -e lmw_pairs -k 1 -n 3 --out lmw_cmp\n7 + 8?"
+    ).success
     assert shell.user_ns["lmw_cmp"].variants == ["zero-shot", "few-shot"]
-    assert shell.run_cell("%%prompt -c zero-shot,cot -d lmw_data -n 3 --out lmw_ds\nCompute {input}").success
+    assert shell.run_cell(
+        "%%prompt -c zero-shot,cot -d lmw_data -n 3 --out lmw_ds\nCompute {input}"
+    ).success
     assert len(shell.user_ns["lmw_ds"]) == 6
-    assert shell.run_cell('%%prompt --strategy cot --cot-instruction "Go slow." -n 2 --out lmw_c\nq').success
+    assert shell.run_cell(
+        '%%prompt --strategy cot --cot-instruction "Go slow." -n 2 --out lmw_c\nq'
+    ).success
     assert "Go slow." in shell.user_ns["lmw_c"][0].prompt
     missing = shell.run_cell("%%prompt --strategy few-shot --examples lmw_missing\nq")
     assert isinstance(missing.error_in_exec, lmwidgets.ExamplesError)

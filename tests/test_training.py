@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from tiny_models import build_lora
 
 import lmwidgets
 from lmwidgets.adapters import load_adapter
 from lmwidgets.training import train_lora
-from tiny_models import build_lora
 
 PAIRS = [("Hello", "Bonjour"), ("Thanks", "Merci"), ("Cat", "Chat")]
 

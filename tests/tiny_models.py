@@ -45,7 +45,9 @@ def build_tokenizer(chat: bool = True):
     return fast
 
 
-def build_llama(directory: Path, *, chat: bool = True, layers: int = 2, context: int = 512, seed: int = 0) -> Path:
+def build_llama(
+    directory: Path, *, chat: bool = True, layers: int = 2, context: int = 512, seed: int = 0
+) -> Path:
     """Save a 2-layer random Llama (float32, safetensors) with its tokenizer to ``directory``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -77,7 +79,16 @@ def build_llama(directory: Path, *, chat: bool = True, layers: int = 2, context:
     return directory
 
 
-def build_lora(base_dir: Path, directory: Path, *, seed: int = 0, rank: int = 4, targets=("q_proj", "v_proj"), safe: bool = True) -> Path:
+def build_lora(
+    base_dir: Path,
+    directory: Path,
+    *,
+    seed: int = 0,
+    rank: int = 4,
+    targets=("q_proj", "v_proj"),
+    safe: bool = True,
+    dora: bool = False,
+) -> Path:
     """Save a LoRA adapter with random (non-zero) weights for the model in ``base_dir``."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -85,7 +96,13 @@ def build_lora(base_dir: Path, directory: Path, *, seed: int = 0, rank: int = 4,
 
     base = AutoModelForCausalLM.from_pretrained(str(base_dir))
     torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), init_lora_weights=False)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=list(targets),
+        init_lora_weights=False,
+        use_dora=dora,
+    )
     model = get_peft_model(base, config)
     with torch.no_grad():
         for name, param in model.named_parameters():

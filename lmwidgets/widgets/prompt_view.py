@@ -34,7 +34,9 @@ class PromptView(anywidget.AnyWidget):
     _esm = _asset("prompt.js")
     _css = _asset("prompt.css")
 
-    title = traitlets.Unicode("", help="Heading shown above the columns (the prompt's first line).").tag(sync=True)
+    title = traitlets.Unicode(
+        "", help="Heading shown above the columns (the prompt's first line)."
+    ).tag(sync=True)
     columns = traitlets.List(
         traitlets.Dict(),
         help=(
@@ -42,10 +44,12 @@ class PromptView(anywidget.AnyWidget):
             "stats (a one-line summary), note (e.g. what was cut)."
         ),
     ).tag(sync=True)
-    status = traitlets.Unicode(
-        "running", help="Run state: running, done, stopped or error."
-    ).tag(sync=True)
-    message = traitlets.Unicode("", help="An error or notice shown under the columns.").tag(sync=True)
+    status = traitlets.Unicode("running", help="Run state: running, done, stopped or error.").tag(
+        sync=True
+    )
+    message = traitlets.Unicode("", help="An error or notice shown under the columns.").tag(
+        sync=True
+    )
     layout = traitlets.Unicode(
         "columns", help="'columns' (one column per variant) or 'grid' (dataset: rows are items)."
     ).tag(sync=True)
@@ -130,7 +134,9 @@ class PromptView(anywidget.AnyWidget):
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
         if cut:
-            note = (note + " " if note else "") + f"{cut:,} more characters not shown (see Result.text)."
+            note = (
+                note + " " if note else ""
+            ) + f"{cut:,} more characters not shown (see Result.text)."
         return {
             "label": clean(label),
             "text": shown,
