@@ -76,3 +76,30 @@ def test_batched_equals_alone_on_the_default_model(smol):
     for row, output in zip(rows, batched, strict=True):
         alone = generate_batch(smol.model, smol.tokenizer, [row], settings).outputs[0]
         assert output.token_ids == alone.token_ids
+
+
+def test_mixed_adapters_equal_each_alone_on_the_default_model(smol, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.run import _random_adapter
+    from lmwidgets.adapters import load_adapter, unload_adapter
+
+    before = lmwidgets.prompt("Name a color.", model="smol", max_new_tokens=12, display=False).text
+    paths = [_random_adapter(smol, tmp_path / f"r{i}", seed=i) for i in range(2)]
+    for index, path in enumerate(paths):
+        load_adapter(smol, path, name=f"r{index}")
+    try:
+        mixed = lmwidgets.prompt(
+            "Name a color.", model="smol", adapters="base,r0,r1", max_new_tokens=12, display=False
+        )
+        assert mixed["base"].text == before
+        for name in ("r0", "r1"):
+            alone = lmwidgets.prompt(
+                "Name a color.", model="smol", adapter=name, max_new_tokens=12, display=False
+            )
+            assert mixed[name].text == alone.text
+    finally:
+        for index in range(2):
+            unload_adapter(smol, f"r{index}")
