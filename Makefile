@@ -13,13 +13,13 @@ JS_BUNDLE := lmwidgets/static/prompt.js
 JS_SOURCES := $(wildcard js/src/*) js/build.mjs js/package.json js/package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast demo notebooks bench lint format browser clean help
+.PHONY: setup lab test test-fast demo bench lint format browser clean help
 
 help:
 	@echo "make lab    set up .venv and open JupyterLab on examples/"
 	@echo "make test   set up .venv and run every test (unit, notebooks, real browser)"
 	@echo "make setup  create/refresh .venv (idempotent; fast when nothing changed)"
-	@echo "make demo   execute examples/quickstart.ipynb headless -> build/quickstart.html"
+	@echo "make demo   execute every example notebook headless -> build/*.html (quickstart.html too)"
 	@echo "make bench  run the benchmarks -> build/bench.json"
 	@echo "make lint   ruff check + format check"
 
@@ -60,10 +60,9 @@ test: setup browser
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+# Executes every example notebook headless (fails on any unexpected error) and exports each to
+# build/NAME.html, build/quickstart.html among them.
 demo: setup
-	$(PY) scripts/run_notebooks.py examples/quickstart.ipynb --html build/quickstart.html
-
-notebooks: setup
 	$(PY) scripts/run_notebooks.py examples/*.ipynb --html-dir build
 
 bench: setup

@@ -13,6 +13,15 @@ import re
 STATIC_TEXT_LIMIT = 20_000
 #: The live widget keeps at most this many characters of one column.
 WIDGET_TEXT_LIMIT = 50_000
+#: Labels (column names) and short fields (answers, notes) are cut to these lengths.
+LABEL_LIMIT = 300
+SHORT_LIMIT = 2_000
+
+
+def shorten(text: object, limit: int) -> str:
+    """``text`` cleaned and cut to ``limit`` characters, with an ellipsis when cut."""
+    value = clean(text)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def clean(text: object) -> str:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .safe_text import STATIC_TEXT_LIMIT, code_fence, escape_html, markdown_inline, truncate
+from .safe_text import (
+    LABEL_LIMIT,
+    SHORT_LIMIT,
+    STATIC_TEXT_LIMIT,
+    code_fence,
+    escape_html,
+    markdown_inline,
+    shorten,
+    truncate,
+)
 
 if TYPE_CHECKING:
     from .results import Comparison, Result
@@ -40,7 +49,7 @@ def _result_html(result: Result) -> str:
         parts.append(f'<div style="color:#a60;font-size:11px">{escape_html(_cut_note(cut))}</div>')
     if result.answer is not None:
         parts.append(
-            f'<div style="margin-top:4px"><b>Answer:</b> <code>{escape_html(result.answer)}</code>'
+            f'<div style="margin-top:4px"><b>Answer:</b> <code>{escape_html(shorten(result.answer, SHORT_LIMIT))}</code>'
             + ("" if result.correct is None else (" ✓" if result.correct else " ✗"))
             + "</div>"
         )
@@ -56,13 +65,17 @@ def _result_html(result: Result) -> str:
 def render_html(comparison: Comparison) -> str:
     """A self-contained HTML table: one column per variant, one row per dataset item."""
     columns, items, cells = _grid(comparison)
-    head = "".join(f'<th style="{_CELL}">{escape_html(label)}</th>' for label in columns)
+    head = "".join(
+        f'<th style="{_CELL}">{escape_html(shorten(label, LABEL_LIMIT))}</th>' for label in columns
+    )
     if any(item is not None for item in items):
         head = f'<th style="{_CELL}">input</th>' + head
     body = []
     for item in items:
         row = (
-            [f'<td style="{_CELL}"><pre style="{_PRE}">{escape_html(item)}</pre></td>']
+            [
+                f'<td style="{_CELL}"><pre style="{_PRE}">{escape_html(shorten(item, SHORT_LIMIT))}</pre></td>'
+            ]
             if item is not None
             else []
         )
@@ -75,7 +88,7 @@ def render_html(comparison: Comparison) -> str:
     if comparison.title:
         caption += f" · {escape_html(comparison.title[:200])}"
     extra = "".join(
-        f'<div style="color:#a60;font-size:11px">{escape_html(note)}</div>'
+        f'<div style="color:#a60;font-size:11px">{escape_html(shorten(note, SHORT_LIMIT))}</div>'
         for note in comparison.notes
     )
     if comparison.scores:
@@ -96,7 +109,7 @@ def render_markdown(comparison: Comparison) -> str:
         "",
     ]
     for result in comparison.results:
-        heading = markdown_inline(result.variant)
+        heading = markdown_inline(shorten(result.variant, LABEL_LIMIT))
         if result.input is not None:
             heading += f" · {markdown_inline(result.input[:80])}"
         lines.append(f"#### {heading}")
@@ -105,10 +118,10 @@ def render_markdown(comparison: Comparison) -> str:
         if cut:
             lines.append(markdown_inline(_cut_note(cut)))
         if result.answer is not None:
-            lines.append(f"Answer: {markdown_inline(result.answer)}")
+            lines.append(f"Answer: {markdown_inline(shorten(result.answer, SHORT_LIMIT))}")
         lines.append(f"_{markdown_inline(result.stats())}_")
         lines.append("")
-    lines.extend(markdown_inline(note) for note in comparison.notes)
+    lines.extend(markdown_inline(shorten(note, SHORT_LIMIT)) for note in comparison.notes)
     if comparison.scores:
         lines.append(
             "Accuracy: "
@@ -121,16 +134,16 @@ def render_plain(comparison: Comparison) -> str:
     """Plain text: each column's label, text and stats."""
     blocks = []
     for result in comparison.results:
-        label = (
-            result.variant if result.input is None else f"{result.variant} · {result.input[:80]}"
-        )
+        label = shorten(result.variant, LABEL_LIMIT)
+        if result.input is not None:
+            label = f"{label} · {shorten(result.input, 80)}"
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
         block = [f"── {label} ──", text]
         if cut:
             block.append(_cut_note(cut))
         if result.answer is not None:
-            block.append(f"Answer: {result.answer}")
+            block.append(f"Answer: {shorten(result.answer, SHORT_LIMIT)}")
         block.append(f"[{result.stats()}{'' if result.complete else ' · ' + result.finish_reason}]")
         blocks.append("\n".join(block))
-    blocks.extend(comparison.notes)
+    blocks.extend(shorten(note, SHORT_LIMIT) for note in comparison.notes)
     return "\n\n".join(blocks)

@@ -23,7 +23,8 @@ MARKER = "() => window.__lmw_pwned === undefined && !document.querySelector('img
 
 
 def _cells(tiny_dir):
-    corpus = json.dumps(HOSTILE[:-1])  # everything but the lone surrogate, which JSON can't carry
+    # Everything but the lone surrogate (JSON can't carry it), plus one enormous single line.
+    corpus = json.dumps([*HOSTILE[:-1], "<b>" + "x" * 120_000 + "</b>"])
     return [
         f"%load_ext lmwidgets\n%lm load {tiny_dir} --as tiny\nimport json\nH = json.loads({corpus!r})\n"
         "ex = [(h, h) for h in H[:3]]\nds = [{'input': h, 'expected': h} for h in H[:4]]",
@@ -49,6 +50,9 @@ def test_hostile_strings_stay_text_live_reopened_and_exported(tmp_path, tiny_dir
         open_notebook(page, base, token, "hostile.ipynb")
         run_all_cells(page)
         page.locator(".jp-OutputArea-output", has_text="DONE 8").wait_for(timeout=120_000)
+        # The enormous line is bounded in the widget and in the static copy, with a visible note.
+        assert page.get_by_text("more characters not shown").count() >= 1
+        assert page.get_by_text("more characters cut here").count() >= 1
         page.wait_for_timeout(500)
         _assert_safe(page)
         live_text = " ".join(page.locator(".lmw-live").all_text_contents())

@@ -153,3 +153,20 @@ def test_exports(tiny):
     data = json.loads(comparison.to_json())
     assert data["results"][0]["record"]["model"]["name"] == "tiny"
     assert "Hi &lt;b&gt;" in comparison.to_html()
+
+
+def test_labels_answers_and_notes_are_bounded_too():
+    from lmwidgets.safe_text import LABEL_LIMIT, SHORT_LIMIT
+    from lmwidgets.widgets import PromptView
+
+    huge = "<b>" + "\u0436" * 100_000
+    comparison = Comparison([_result("t", label=huge, answer=huge, input=huge)], notes=[huge])
+    for rendering in (comparison.to_html(), comparison.to_markdown(), comparison.to_text()):
+        assert (
+            rendering.count("\u0436") <= 3 * SHORT_LIMIT + LABEL_LIMIT
+        )  # answer, input, note, label
+    column = PromptView.column(huge, huge, answer=huge, note=huge, row_label=huge)
+    assert len(column["label"]) == LABEL_LIMIT and len(column["answer"]) == SHORT_LIMIT
+    assert len(column["row_label"]) == SHORT_LIMIT
+    assert column["note"].endswith("more characters not shown (see Result.text).")
+    assert len(column["note"]) < SHORT_LIMIT + 100

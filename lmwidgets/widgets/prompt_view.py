@@ -9,7 +9,7 @@ import anywidget
 import traitlets
 
 from ..errors import LmWidgetsError
-from ..safe_text import WIDGET_TEXT_LIMIT, clean, truncate
+from ..safe_text import LABEL_LIMIT, SHORT_LIMIT, WIDGET_TEXT_LIMIT, clean, shorten, truncate
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -133,18 +133,19 @@ class PromptView(anywidget.AnyWidget):
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
+        note = shorten(note, SHORT_LIMIT)
         if cut:
             note = (
                 note + " " if note else ""
             ) + f"{cut:,} more characters not shown (see Result.text)."
         return {
-            "label": clean(label),
+            "label": shorten(label, LABEL_LIMIT),
             "text": shown,
-            "answer": None if answer is None else clean(answer),
+            "answer": None if answer is None else shorten(answer, SHORT_LIMIT),
             "status": status,
             "stats": stats,
             "note": note,
             "row": row,
             "col": col,
-            "row_label": truncate(clean(row_label), 2000)[0],
+            "row_label": shorten(row_label, SHORT_LIMIT),
         }
