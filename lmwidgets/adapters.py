@@ -265,10 +265,12 @@ def load_adapter(
     peft_model = _peft_model(loaded)
     created = peft_model is None
     try:
-        if created:
-            peft_model = PeftModelForCausalLM(loaded.model, lora_config, adapter_name=name)
-        else:
-            peft_model.add_adapter(name, lora_config)
+        with warnings.catch_warnings():  # transformers deprecation notes raised inside peft
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            if created:
+                peft_model = PeftModelForCausalLM(loaded.model, lora_config, adapter_name=name)
+            else:
+                peft_model.add_adapter(name, lora_config)
         _load_weights(peft_model, weights, name)
         _set_scale(peft_model, name, float(scale))
         peft_model.eval()

@@ -164,7 +164,9 @@ def _train(
             if existing is None:
                 loaded.model = peft_model.unload()
             elif _TEMP in peft_model.peft_config:
-                peft_model.delete_adapter(_TEMP)
+                with warnings.catch_warnings():  # peft notes the switch of its active adapter
+                    warnings.simplefilter("ignore")
+                    peft_model.delete_adapter(_TEMP)
         for param in loaded.model.parameters():
             param.requires_grad_(False)
         loaded.model.eval()

@@ -23,6 +23,13 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def _kernel() -> Any:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return getattr(shell, "kernel", None)
+
+
 class UiPump:
     """Context manager whose :meth:`poll` processes pending widget messages, throttled."""
 
@@ -34,6 +41,10 @@ class UiPump:
         self._last = 0.0
 
     def __enter__(self) -> UiPump:
+        if self.enabled and not hasattr(_kernel(), "do_one_iteration"):
+            # ipykernel 7 has no do_one_iteration; there the widget itself sees Stop requests
+            # on the shell-channel thread (PromptView._watch_stop_while_busy).
+            self.enabled = False
         if self.enabled:
             try:
                 from jupyter_ui_poll import ui_events
