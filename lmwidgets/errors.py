@@ -89,8 +89,16 @@ class GenerationError(LmWidgetsError):
         self.partial = partial
 
 
+class GenerationInterrupted(KeyboardInterrupt):
+    """The kernel was interrupted during generation; ``partial`` holds the text so far."""
+
+    def __init__(self, partial: Any = None) -> None:
+        super().__init__("generation interrupted; the text so far is kept")
+        self.partial = partial
+
+
 class OutOfMemoryError(GenerationError):
     """The device ran out of memory during generation; the partial text is kept."""
 
 
-__all__ = [name for name in dir() if name.endswith("Error")]
+__all__ = [name for name in dir() if name.endswith("Error")] + ["GenerationInterrupted"]

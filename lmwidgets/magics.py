@@ -14,7 +14,7 @@ from IPython.core.magic_arguments import (
 )
 from traitlets import Float, Int, Unicode
 
-from .errors import GenerationError, LmWidgetsError
+from .errors import GenerationError, GenerationInterrupted, LmWidgetsError
 from .safe_text import escape_html
 
 
@@ -239,10 +239,19 @@ class LmMagics(Magics):
         if not loaded:
             _show("No models loaded. Run `%lm load`.")
             return
-        lines = [("* " if m.name == REGISTRY.current else "  ") + m.summary() for m in loaded]
+
+        def adapters(model) -> str:
+            names = ", ".join(model.adapters)
+            default = f" (default: {model.default_adapter})" if model.default_adapter else ""
+            return f" · adapters: {names}{default}" if names else ""
+
+        lines = [
+            ("* " if m.name == REGISTRY.current else "  ") + m.summary() + adapters(m)
+            for m in loaded
+        ]
         rows = "".join(
             f"<tr><td>{'★' if m.name == REGISTRY.current else ''}</td><td><code>{escape_html(m.name)}</code></td>"
-            f"<td>{escape_html(m.source.spec)}</td><td>{escape_html(m.summary())}</td></tr>"
+            f"<td>{escape_html(m.source.spec)}</td><td>{escape_html(m.summary() + adapters(m))}</td></tr>"
             for m in loaded
         )
         _show(
@@ -450,9 +459,9 @@ class LmMagics(Magics):
                 display=True,
                 **options,
             )
-        except GenerationError as exc:
+        except (GenerationError, GenerationInterrupted) as exc:
             if args.out and exc.partial is not None:
-                namespace[args.out] = exc.partial
+                namespace[args.out] = exc.partial  # the partial text is kept
             raise
         if args.out:
             namespace[args.out] = comparison

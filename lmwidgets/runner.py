@@ -15,7 +15,7 @@ from typing import Any
 
 from .adapters import generation_model
 from .chat import Message, encode, render_text
-from .errors import GenerationError, OutOfMemoryError, PromptTooLongError
+from .errors import GenerationError, GenerationInterrupted, OutOfMemoryError, PromptTooLongError
 from .generation import GenerationSettings, Row, RowOutput, StopSignal, generate_batch
 from .records import library_versions, now_iso
 from .registry import LoadedModel
@@ -345,7 +345,7 @@ def run_variants(
     if view is not None:
         view.finish(comparison, message)
     if isinstance(error, KeyboardInterrupt):
-        raise error
+        raise GenerationInterrupted(partial=comparison) from error
     if error is not None:
         raise OutOfMemoryError(message, partial=comparison) from error
     return comparison

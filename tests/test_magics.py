@@ -112,3 +112,34 @@ def test_quoted_flag_values_lose_their_quotes(shell, tiny_dir):
         "<|im_start|>system\nBe brief, {lmw_nobody}.<|im_end|>"
         in shell.user_ns["lmw_sys"][0].prompt
     )
+
+
+def test_interrupt_binds_the_partial_result(shell, tiny_dir):
+    run(shell, f"%lm load {tiny_dir} --as lmw_int")
+    loaded = lmwidgets.REGISTRY.get("lmw_int")
+    calls = {"n": 0}
+
+    def hook(module, args, output):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+
+    handle = loaded.model.model.layers[0].register_forward_hook(hook)
+    try:
+        result = run(shell, "%%prompt -n 40 --out lmw_partial\nHello")
+    finally:
+        handle.remove()
+    assert not result.success
+    partial = shell.user_ns["lmw_partial"]
+    assert partial.status == "stopped" and 0 < partial[0].tokens < 40
+
+
+def test_models_lists_adapters(shell, tiny_dir, tmp_path, capsys):
+    from tiny_models import build_lora
+
+    run(shell, f"%lm load {tiny_dir} --as lmw_la")
+    run(shell, f"%lm adapter load {build_lora(tiny_dir, tmp_path / 'l', seed=1)} --as style")
+    run(shell, "%lm adapter use style")
+    capsys.readouterr()
+    assert run(shell, "%lm models").success
+    assert "adapters: style (default: style)" in capsys.readouterr().out
