@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import platform
 from importlib import metadata
@@ -18,6 +19,13 @@ RECORD_SCHEMA = 1
 
 def library_versions() -> dict[str, str | None]:
     """Versions of lmwidgets, torch, transformers, peft and Python (without importing them)."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str | None]:
+    # Read once per process: every result's record carries them, and the loaded modules
+    # cannot change version under a running kernel.
     versions: dict[str, str | None] = {}
     for package in ("lmwidgets", "torch", "transformers", "peft", "tokenizers", "gguf"):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters import generation_model
@@ -266,14 +266,8 @@ def run_variants(
                 pump.poll()
                 stream.push()
 
-            settings = first.settings
-            if first.max_new_tokens != settings.max_new_tokens:
-                settings = GenerationSettings(
-                    max_new_tokens=first.max_new_tokens,
-                    temperature=settings.temperature,
-                    top_p=settings.top_p,
-                    seed=settings.seed,
-                )
+            # The budget may have been lowered to fit the context (see prepare()).
+            settings = replace(first.settings, max_new_tokens=first.max_new_tokens)
             outcome = generate_batch(
                 generation_model(first.loaded),
                 first.loaded.tokenizer,

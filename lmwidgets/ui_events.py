@@ -13,21 +13,18 @@ import time
 from typing import Any
 
 
-def in_kernel() -> bool:
-    """Whether we run inside a Jupyter kernel (not plain IPython or a script)."""
+def _kernel() -> Any:
+    """The running Jupyter kernel, or None (plain IPython, a script)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+        return None
+    return getattr(get_ipython(), "kernel", None)
 
 
-def _kernel() -> Any:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return getattr(shell, "kernel", None)
+def in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (not plain IPython or a script)."""
+    return _kernel() is not None
 
 
 class UiPump:
