@@ -175,3 +175,24 @@ def shutdown_kernels(base: str, token: str) -> int:
         )
         urllib.request.urlopen(delete, timeout=30)
     return len(kernels)
+
+
+def wait_for_columns(page, count: int, min_chars: int = 8, timeout: int = 180_000) -> None:
+    """Wait until the live view shows ``count`` columns that each hold some streamed text."""
+    page.wait_for_function(
+        """([count, minChars]) => {
+            const texts = [...document.querySelectorAll('.lmw-live .lmw-text')];
+            return texts.length === count && texts.every(t => t.textContent.length > minChars);
+        }""",
+        arg=[count, min_chars],
+        timeout=timeout,
+    )
+
+
+def wait_for_status(page, status: str, timeout: int = 30_000) -> None:
+    """Wait until the live view's status badge reads ``status``."""
+    page.wait_for_function(
+        "(status) => document.querySelector('.lmw-live .lmw-status')?.textContent === status",
+        arg=status,
+        timeout=timeout,
+    )

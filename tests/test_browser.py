@@ -8,6 +8,8 @@ from lab_server import (
     open_notebook,
     require_chromium,
     run_all_cells,
+    wait_for_columns,
+    wait_for_status,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,10 +31,7 @@ def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
         open_notebook(page, base, token, "stream.ipynb")
         run_all_cells(page)
         text = page.locator(".lmw-live .lmw-text").first
-        page.wait_for_function(
-            "() => { const t = document.querySelector('.lmw-live .lmw-text'); return t && t.textContent.length > 20; }",
-            timeout=180_000,
-        )
+        wait_for_columns(page, 1, min_chars=20)
         first = len(text.text_content())
         page.wait_for_timeout(1500)
         second = len(text.text_content())
@@ -41,10 +40,7 @@ def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
         # While the live widget shows, its static copy in the next output is hidden.
         assert not page.locator(".lmw-static").first.is_visible()
         page.locator(".lmw-live .lmw-stop").first.click()
-        page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
-            timeout=30_000,
-        )
+        wait_for_status(page, "stopped")
         kept = text.text_content()
         assert len(kept) >= second
         assert "1" in kept
@@ -74,13 +70,7 @@ def test_three_column_comparison_streams_into_every_column_and_stops(tmp_path):
     with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
         open_notebook(page, base, token, "compare.ipynb")
         run_all_cells(page)
-        page.wait_for_function(
-            """() => {
-                const texts = [...document.querySelectorAll('.lmw-live .lmw-text')];
-                return texts.length === 3 && texts.every(t => t.textContent.length > 8);
-            }""",
-            timeout=180_000,
-        )
+        wait_for_columns(page, 3, timeout=180_000)
         labels = page.locator(".lmw-live .lmw-label").all_text_contents()
         assert labels == ["zero-shot", "few-shot", "cot"]
         lengths = [len(t) for t in page.locator(".lmw-live .lmw-text").all_text_contents()]
@@ -88,10 +78,7 @@ def test_three_column_comparison_streams_into_every_column_and_stops(tmp_path):
         later = [len(t) for t in page.locator(".lmw-live .lmw-text").all_text_contents()]
         assert sum(later) > sum(lengths), "columns keep streaming"
         page.locator(".lmw-live .lmw-stop").first.click()
-        page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
-            timeout=30_000,
-        )
+        wait_for_status(page, "stopped")
         statuses = [
             c.get_attribute("data-status") for c in page.locator(".lmw-live .lmw-col").all()
         ]
@@ -124,20 +111,11 @@ def test_adapters_comparison_streams_in_jupyterlab(tmp_path):
     with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
         open_notebook(page, base, token, "adapters.ipynb")
         run_all_cells(page)
-        page.wait_for_function(
-            """() => {
-                const texts = [...document.querySelectorAll('.lmw-live .lmw-text')];
-                return texts.length === 3 && texts.every(t => t.textContent.length > 8);
-            }""",
-            timeout=240_000,
-        )
+        wait_for_columns(page, 3, timeout=240_000)
         assert page.locator(".lmw-live .lmw-label").all_text_contents() == ["base", "one", "two"]
         assert page.locator(".lmw-live .lmw-status").first.text_content() == "running"
         page.locator(".lmw-live .lmw-stop").first.click()
-        page.wait_for_function(
-            "() => document.querySelector('.lmw-live .lmw-status')?.textContent === 'stopped'",
-            timeout=30_000,
-        )
+        wait_for_status(page, "stopped")
         output = page.locator(".jp-OutputArea-output", has_text="adapters:")
         output.wait_for(timeout=60_000)
         assert "[None, 'one', 'two'] | status: stopped" in output.first.text_content()

@@ -116,15 +116,9 @@ def test_quoted_flag_values_lose_their_quotes(shell, tiny_dir):
 
 def test_interrupt_binds_the_partial_result(shell, tiny_dir):
     run(shell, f"%lm load {tiny_dir} --as lmw_int")
-    loaded = lmwidgets.REGISTRY.get("lmw_int")
-    calls = {"n": 0}
+    from tiny_models import raise_on_forward
 
-    def hook(module, args, output):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-
-    handle = loaded.model.model.layers[0].register_forward_hook(hook)
+    handle = raise_on_forward(lmwidgets.REGISTRY.get("lmw_int").model, 5, KeyboardInterrupt)
     try:
         result = run(shell, "%%prompt -n 40 --out lmw_partial\nHello")
     finally:

@@ -1,6 +1,7 @@
 """The prompt API end to end on tiny models: templates, records, limits and failures."""
 
 import pytest
+from tiny_models import raise_on_forward
 
 import lmwidgets
 
@@ -82,23 +83,15 @@ def test_answer_budget_is_lowered_to_fit_the_context(tiny):
     assert len(comparison[0].record["prompt"]["rendered"]) > 0
 
 
-def _oom_after(model, calls):
-    """A forward hook that raises torch's out-of-memory error on the n-th forward pass."""
+def _oom():
     import torch
 
-    count = {"n": 0}
-
-    def hook(module, args, output):
-        count["n"] += 1
-        if count["n"] == calls:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-
-    return model.model.layers[0].register_forward_hook(hook)
+    return torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
 
 def test_out_of_memory_keeps_partial_text_and_model(tiny):
     earlier = lmwidgets.prompt("before", max_new_tokens=3, display=False)
-    handle = _oom_after(tiny.model, 6)
+    handle = raise_on_forward(tiny.model, 6, _oom)
     try:
         with pytest.raises(lmwidgets.OutOfMemoryError) as info:
             lmwidgets.prompt("Hello", max_new_tokens=50, display=False)
@@ -117,14 +110,7 @@ def test_out_of_memory_keeps_partial_text_and_model(tiny):
 def test_interrupt_keeps_partial_text(tiny):
     import torch
 
-    count = {"n": 0}
-
-    def hook(module, args, output):
-        count["n"] += 1
-        if count["n"] == 4:
-            raise KeyboardInterrupt
-
-    handle = tiny.model.model.layers[0].register_forward_hook(hook)
+    handle = raise_on_forward(tiny.model, 4, KeyboardInterrupt)
     try:
         with pytest.raises(KeyboardInterrupt) as info:
             lmwidgets.prompt("Hello", max_new_tokens=50, display=False)

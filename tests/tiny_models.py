@@ -110,3 +110,19 @@ def build_lora(
                 param.normal_(0, 0.3)
     model.save_pretrained(str(directory), safe_serialization=safe)
     return directory
+
+
+def raise_on_forward(model, call: int, make_error):
+    """Make the n-th forward pass of the first decoder layer raise ``make_error()``.
+
+    Simulates an out-of-memory error or a kernel interrupt part way through generation; returns
+    the hook handle (call ``.remove()``).
+    """
+    count = {"n": 0}
+
+    def hook(module, args, output):
+        count["n"] += 1
+        if count["n"] == call:
+            raise make_error()
+
+    return model.model.layers[0].register_forward_hook(hook)
