@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import PromptError
@@ -26,6 +26,7 @@ def load_model(
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
     prepack: bool | None = None,
+    max_images: int | None = None,
     registry: ModelRegistry = REGISTRY,
 ) -> LoadedModel:
     """Load a model into the kernel and make it the current one.
@@ -35,6 +36,8 @@ def load_model(
     cuda:N; ``dtype``: auto, float32, bfloat16 or float16 (``auto`` is bfloat16 on CUDA, float32
     on CPU). Loading a source that is already loaded on the same device and dtype returns the
     loaded model (a no-op). Pickle weights and remote code are refused unless opted in.
+    Vision-language models (e.g. SmolVLM, Qwen2.5-VL, LLaVA) load with their processor and take
+    ``images=`` in :func:`prompt`; ``max_images`` overrides how many one prompt may hold.
     """
     resolved = resolve_source(
         source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
@@ -57,6 +60,7 @@ def load_model(
         trust_remote_code=trust_remote_code,
         progress=progress,
         prepack=prepack,
+        max_images=max_images,
     )
     registry.add(loaded)
     return loaded
@@ -85,6 +89,7 @@ def prompt(
     display: bool | None = None,
     stop: StopSignal | None = None,
     registry: ModelRegistry = REGISTRY,
+    on_rerun: Callable[[Comparison], None] | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -94,8 +99,11 @@ def prompt(
     template is applied when the model has one. Greedy by default; ``temperature > 0`` samples
     (``seed`` makes it repeatable). With ``display`` (default: when running in a notebook
     kernel) the answer streams into a live widget with a Stop button. Strategy options
-    (``strategy``, ``compare``, ``examples``, ``dataset``, ...) select columns, see
-    :func:`lmwidgets.strategies.build_variants`.
+    (``strategy``, ``compare``, ``examples``, ``dataset``, ...) select columns; ``images``
+    (paths, URLs, PIL images, arrays, figures, bytes), ``region`` and ``region_mode`` add images
+    for vision-language models; see :func:`lmwidgets.strategies.build_variants`. With images
+    the user can draw a region on a thumbnail and re-run in the same view; ``on_rerun`` then
+    receives the new :class:`Comparison`.
     """
     from .live import LiveView
     from .runner import run_variants
@@ -108,27 +116,69 @@ def prompt(
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
     namespace = dict(variables or {})
     system_text = None if system is None else interpolate(system, namespace)
-    plan = build_variants(
-        text.strip(),
-        registry=registry,
-        model=model,
-        system=system_text,
-        settings=settings,
-        variables=namespace,
-        **strategy_options,
-    )
-    template = interpolate(text.strip(), namespace)
+
+    def build(**overrides: Any):
+        return build_variants(
+            text.strip(),
+            registry=registry,
+            model=model,
+            system=system_text,
+            settings=settings,
+            variables=namespace,
+            **{**strategy_options, **overrides},
+        )
+
+    plan = build()
+    from .multimodal import protect_placeholders, restore_placeholders
+
+    template = restore_placeholders(interpolate(protect_placeholders(text.strip()), namespace))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
     show = in_kernel() if display is None else display
     view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
-    return run_variants(
-        plan.variants,
-        title=title,
-        view=view,
-        stop=stop,
-        batch_size=plan.batch_size,
-        finalize=plan.finish,
-    )
+
+    def run(plan, stop=stop) -> Comparison:
+        return run_variants(
+            plan.variants,
+            title=title,
+            view=view,
+            stop=stop,
+            batch_size=plan.batch_size,
+            finalize=plan.finish,
+        )
+
+    if view is not None and any(v.images for v in plan.variants):
+        view.enable_rerun(_region_rerun(view, build, run, on_rerun))
+    return run(plan)
+
+
+def _region_rerun(view, build, run, on_rerun):
+    """The widget's re-run handler: the same prompt with the region the user drew.
+
+    It runs in the kernel when the browser's request arrives; errors go to the widget's message
+    (there is no cell to show them), and the earlier results stay until the new run starts.
+    """
+    from .errors import GenerationInterrupted, LmWidgetsError
+    from .images import REGION_MODES, Region
+
+    def handler(request: dict[str, Any]) -> None:
+        try:
+            box = [round(float(v)) for v in request.get("box", [])]
+            mode = request.get("mode", "box")
+            if len(box) != 4 or mode not in REGION_MODES:
+                raise PromptError("The drawn region is not a box x1,y1,x2,y2; draw it again.")
+            plan = build(region=Region(*box, image=int(request.get("image", 0))), region_mode=mode)
+        except (LmWidgetsError, TypeError, ValueError) as exc:
+            view.widget.message = f"Cannot re-run with that region: {exc}"
+            return
+        view.restart(plan.variants)
+        try:
+            comparison = run(plan, stop=None)
+        except (LmWidgetsError, GenerationInterrupted) as exc:
+            comparison = getattr(exc, "partial", None)
+        if comparison is not None and on_rerun is not None:
+            on_rerun(comparison)
+
+    return handler
 
 
 def load_adapter(

@@ -15,7 +15,13 @@ def _merge_system(messages: list[Message]) -> list[Message]:
         return messages
     system, rest = messages[0]["content"], list(messages[1:])
     if rest and rest[0]["role"] == "user":
-        rest[0] = {**rest[0], "content": f"{system}\n\n{rest[0]['content']}"}
+        content = rest[0]["content"]
+        if isinstance(content, list):  # a content list (images and text)
+            texts = system if isinstance(system, list) else [{"type": "text", "text": system}]
+            merged = [*texts, {"type": "text", "text": "\n\n"}, *content]
+        else:
+            merged = f"{system}\n\n{content}"
+        rest[0] = {**rest[0], "content": merged}
     else:
         rest.insert(0, {"role": "user", "content": system})
     return rest
@@ -27,7 +33,10 @@ def plain_text(messages: list[Message]) -> str:
 
 
 def render_text(tokenizer: Any, messages: list[Message]) -> str:
-    """The exact prompt text: the chat template with a generation prompt, or plain text."""
+    """The exact prompt text: the chat template with a generation prompt, or plain text.
+
+    ``tokenizer`` may also be a multimodal processor (it renders content lists with images).
+    """
     if not messages:
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
     if not getattr(tokenizer, "chat_template", None):

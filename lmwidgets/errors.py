@@ -77,6 +77,11 @@ class AdapterError(LmWidgetsError):
     """A LoRA adapter cannot be loaded, found or used."""
 
 
+class ImageError(LmWidgetsError):
+    """An image cannot be found, read or used (missing file, corrupt data, wrong type, a
+    region outside the image, more images than the model accepts, a text-only model)."""
+
+
 class RecordError(LmWidgetsError):
     """A saved run record cannot be read or re-run."""
 

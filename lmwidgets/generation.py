@@ -99,6 +99,7 @@ class Row:
     adapter: str | None = None
     temperature: float | None = None
     top_p: float | None = None
+    extra: dict[str, Any] | None = None  # processor inputs of this row (pixel values, ...)
 
 
 @dataclass
@@ -293,6 +294,18 @@ def generate_batch(
         attention[index, width - length :] = 1
     input_ids = input_ids.to(device)
     attention = attention.to(device)
+    model_inputs: dict[str, Any] = {}
+    if any(row.extra for row in rows):
+        from .multimodal import merge_row_inputs
+
+        merged = merge_row_inputs(
+            [row.extra for row in rows], [len(row.input_ids) for row in rows], width
+        )
+        dtype = getattr(model, "dtype", None)
+        for key, value in merged.items():
+            if value.is_floating_point() and dtype is not None:
+                value = value.to(dtype)
+            model_inputs[key] = value.to(device)
 
     temperatures = [settings.temperature if r.temperature is None else r.temperature for r in rows]
     top_ps = [settings.top_p if r.top_p is None else r.top_p for r in rows]
@@ -342,6 +355,7 @@ def generate_batch(
                 generation_config=generation_config,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
+                **model_inputs,
                 **kwargs,
             )
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:

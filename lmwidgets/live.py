@@ -33,6 +33,14 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
     }
 
 
+def image_data(variants: list[Variant]) -> list[dict[str, Any]]:
+    """Thumbnails (and regions) of the prompt's images, from the first variant that has them."""
+    for variant in variants:
+        if variant.images:
+            return [image.widget_data() for image in variant.images]
+    return []
+
+
 class LiveView:
     """Shows a run live in a notebook and leaves a static copy behind."""
 
@@ -57,8 +65,10 @@ class LiveView:
             labels=labels,
             columns=[self._cell(i, variants[i].label, variants[i].input) for i in self.shown],
             status="running",
+            images=image_data(variants),
         )
         self.static_handle = None
+        self.displayed = False
 
     def _cell(self, index: int, label: str, row_label: str | None, **kwargs: Any) -> dict[str, Any]:
         from .widgets import PromptView
@@ -67,14 +77,29 @@ class LiveView:
         return PromptView.column(label, row=row, col=col, row_label=row_label or "", **kwargs)
 
     def start(self, stream: _Stream, stop, notes: list[str]) -> None:
-        """Display the widget and the static placeholder; wire the Stop button."""
+        """Display the widget and the static placeholder (once); wire the Stop button."""
+        self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
         self.widget.message = "\n".join(self._notes(notes))
-        if self.show:
+        if self.show and not self.displayed:
             from IPython.display import display
 
+            self.displayed = True
             display(self.widget)
             self.static_handle = display(placeholder_bundle(self.title), raw=True, display_id=True)
+
+    def restart(self, variants: list[Variant]) -> None:
+        """Run again in the same view (a re-run with a drawn region): same columns, new text."""
+        self.widget.status = "running"
+        self.widget.progress = {}
+        self.widget.images = image_data(variants)
+        self.widget.columns = [
+            self._cell(i, variants[i].label, variants[i].input) for i in self.shown
+        ]
+
+    def enable_rerun(self, callback) -> None:
+        """Let the user draw a region on a thumbnail and re-run: ``callback(request)``."""
+        self.widget.on_region(callback)
 
     def _notes(self, notes: list[str]) -> list[str]:
         extra = []
@@ -132,6 +157,7 @@ class LiveView:
             status=result.finish_reason,
             stats=result.stats(),
             note=" · ".join(notes),
+            boxes=[box.as_dict() for box in result.boxes],
         )
 
     def finish(self, comparison: Comparison, message: str = "") -> None:

@@ -219,17 +219,70 @@ def _load_tokenizer(directory: Path, gguf_file: str | None, trust_remote_code: b
     return tokenizer
 
 
+def is_vision_language(directory: Path, gguf_file: str | None) -> bool:
+    """Whether ``directory`` holds a vision-language model: an image-text-to-text architecture
+    with an image processor beside it."""
+    if gguf_file:
+        return False
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as VISION_TYPES,
+    )
+
+    has_processor = any(
+        (directory / name).is_file()
+        for name in ("preprocessor_config.json", "processor_config.json")
+    )
+    return config.get("model_type") in VISION_TYPES and has_processor
+
+
+def _load_processor(directory: Path, trust_remote_code: bool):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+    if getattr(processor, "tokenizer", None) is None or not hasattr(processor, "image_processor"):
+        raise ModelLoadError(
+            f"{directory} has a vision-language config but its processor has no tokenizer or "
+            "image processor."
+        )
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return processor
+
+
 def _load_weights(
-    directory: Path, gguf_file: str | None, dtype, *, allow_pickle, trust_remote_code
+    directory: Path,
+    gguf_file: str | None,
+    dtype,
+    *,
+    allow_pickle,
+    trust_remote_code,
+    vision: bool = False,
 ):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
     elif not allow_pickle:
         kwargs["use_safetensors"] = True
-    return AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
+    auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+    return auto.from_pretrained(str(directory), **kwargs)
+
+
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The most tokens (prompt + answer) the model reads; None when nothing says."""
+    config = model.config
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    context = getattr(text_config, "max_position_embeddings", None)
+    if context is None:
+        limit = getattr(tokenizer, "model_max_length", None)
+        context = int(limit) if limit and limit < 10_000_000 else None
+    return context
 
 
 def _translate_load_error(exc: BaseException, source: ModelSource) -> BaseException:
@@ -258,15 +311,22 @@ def load_from_source(
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
     prepack: bool | None = None,
+    max_images: int | None = None,
 ) -> LoadedModel:
     """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`.
 
     ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
-    :mod:`lmwidgets.cpu_kernels`.
+    :mod:`lmwidgets.cpu_kernels`. Vision-language models (an image-text-to-text architecture with
+    a processor) are loaded with their processor; ``max_images`` overrides how many images one
+    prompt may hold.
     """
     import torch
     from transformers.utils import logging as hf_logging
 
+    if max_images is not None and (
+        isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
+    ):
+        raise InvalidArgumentError(f"--max-images must be a whole number >= 1, not {max_images!r}.")
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     torch_dtype = _torch_dtype(dtype)
@@ -291,8 +351,15 @@ def load_from_source(
             report(0.05, "Hashing weights")
             safe, pickles = weight_files(directory)
             weights_sha256 = sha256_files(safe or pickles) if (safe or pickles) else None
-        report(0.15, "Loading tokenizer")
-        tokenizer = _load_tokenizer(directory, gguf_file, trust_remote_code)
+        vision = is_vision_language(directory, gguf_file)
+        processor = None
+        if vision:
+            report(0.15, "Loading processor")
+            processor = _load_processor(directory, trust_remote_code)
+            tokenizer = processor.tokenizer
+        else:
+            report(0.15, "Loading tokenizer")
+            tokenizer = _load_tokenizer(directory, gguf_file, trust_remote_code)
         report(0.25, "Loading weights")
         with _route_progress(report, (0.25, 0.85)):
             load_dtype = torch.float32 if gguf_file else torch_dtype
@@ -302,6 +369,7 @@ def load_from_source(
                 load_dtype,
                 allow_pickle=allow_pickle,
                 trust_remote_code=trust_remote_code,
+                vision=vision,
             )
         if gguf_file:
             report(0.86, "Caching de-quantized weights")
@@ -320,7 +388,7 @@ def load_from_source(
 
             report(0.95, "Packing weights for fast CPU decoding")
             packed = prepack_linear_layers(model)
-    except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError):
+    except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError, ModelLoadError):
         raise
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
         raise _translate_load_error(exc, source) from exc
@@ -333,10 +401,6 @@ def load_from_source(
         from .cpu_kernels import packed_bytes
 
         memory += packed_bytes(model)
-    context = getattr(model.config, "max_position_embeddings", None)
-    if context is None:
-        limit = getattr(tokenizer, "model_max_length", None)
-        context = int(limit) if limit and limit < 10_000_000 else None
     report(1.0, "Ready")
     return LoadedModel(
         name=name,
@@ -350,7 +414,10 @@ def load_from_source(
         n_params=n_params,
         memory_bytes=memory,
         load_seconds=time.perf_counter() - started,
-        context_length=context,
+        context_length=context_length(model, tokenizer),
+        kind="vision" if vision else "text",
+        processor=processor,
         from_cache=from_cache,
         prepacked_layers=packed,
+        extras={} if max_images is None else {"max_images": max_images},
     )

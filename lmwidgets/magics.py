@@ -70,6 +70,13 @@ def _lm_parser() -> MagicArgumentParser:
         help="Run custom model code from the model's repository (only for sources you trust).",
     )
     load.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help="Vision-language models: most images per prompt (default: 1 for single-image "
+        "models such as LLaVA-1.5 and PaliGemma, else as many as fit the context).",
+    )
+    load.add_argument(
         "--no-prepack",
         action="store_true",
         help="Do not pack weights for fast CPU decoding (saves a copy of the weights in memory).",
@@ -220,6 +227,7 @@ class LmMagics(Magics):
                 trust_remote_code=args.trust_remote_code,
                 progress=progress,
                 prepack=False if args.no_prepack else None,
+                max_images=args.max_images,
             )
         except BaseException:
             progress.failed("")
@@ -392,13 +400,40 @@ class LmMagics(Magics):
     @argument(
         "--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal."
     )
+    @argument(
+        "--image",
+        "-i",
+        action="append",
+        default=None,
+        help=(
+            "An image for a vision-language model (repeat for several): a notebook variable "
+            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
+            "{img} in the prompt places each image; otherwise they go before the text."
+        ),
+    )
+    @argument(
+        "--region",
+        "-r",
+        default=None,
+        help="Ask about a region: x1,y1,x2,y2 in pixels of the (first) image; N:x1,y1,x2,y2 "
+        "for the N-th image. Draw one on the thumbnail to re-run with it.",
+    )
+    @argument(
+        "--region-mode",
+        default="box",
+        choices=["box", "crop"],
+        help="How the model sees --region: box (default: a red box drawn on the image) or crop "
+        "(only the region).",
+    )
     @line_cell_magic
     def prompt(self, line: str, cell: str | None = None) -> None:
         """Run the cell body as a prompt and stream the answer into a live widget.
 
         ``{name}`` fields in the body are filled from the notebook's variables; unknown names
         stay as written (``{{`` and ``}}`` give literal braces). The model's chat template is
-        applied when it has one. Greedy by default.
+        applied when it has one. Greedy by default. With a vision-language model, ``--image X``
+        adds images (``{img}`` in the body places them) and ``--compare zero-shot,no-image``
+        shows what the image contributes; boxes in the answer are drawn on the thumbnail.
         """
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
@@ -443,6 +478,9 @@ class LmMagics(Magics):
             batch_size=args.batch_size,
             adapter=args.adapter,
             adapters=args.adapters,
+            images=args.image,
+            region=args.region,
+            region_mode=args.region_mode,
         )
         try:
             comparison = api.prompt(
@@ -457,6 +495,9 @@ class LmMagics(Magics):
                 seed=args.seed,
                 variables=namespace,
                 display=True,
+                on_rerun=(lambda result: namespace.__setitem__(args.out, result))
+                if args.out
+                else None,
                 **options,
             )
         except (GenerationError, GenerationInterrupted) as exc:

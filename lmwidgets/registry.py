@@ -47,6 +47,7 @@ class LoadedModel:
     load_seconds: float
     context_length: int | None
     kind: str = "text"
+    processor: Any = None
     from_cache: bool = False
     prepacked_layers: int = 0
     adapters: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +92,7 @@ class LoadedModel:
             "device": self.device,
             "dtype": self.dtype,
             "cpu_prepacked": bool(self.prepacked_layers),
+            "modality": "image+text" if self.kind == "vision" else "text",
         }
 
 
@@ -169,6 +171,7 @@ class ModelRegistry:
         device = loaded.device
         loaded.model = None
         loaded.tokenizer = None
+        loaded.processor = None
         loaded.adapters.clear()
         loaded.extras.clear()
         gc.collect()

@@ -35,6 +35,10 @@ class Result:
     expected: str | None = None
     correct: bool | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
+    boxes: list[Any] = field(default_factory=list)
+    #: The prompt's images as records say them (name, sha256, size, region).
+    images: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -82,6 +86,8 @@ class Comparison:
         self.status = status
         self.notes = list(notes or [])
         self.scores = dict(scores or {})
+        #: The prompt's images: name, thumbnail (``src``), original width/height, region.
+        self.images: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
         return len(self.results)
@@ -154,6 +160,7 @@ class Comparison:
             "status": self.status,
             "notes": self.notes,
             "scores": self.scores,
+            "images": next((r.images for r in self.results if r.images), []),
             "results": [
                 {
                     "variant": r.variant,
@@ -170,6 +177,7 @@ class Comparison:
                     "seconds": r.seconds,
                     "finish_reason": r.finish_reason,
                     "error": r.error,
+                    "boxes": [box.as_dict() for box in r.boxes],
                     "record": r.record,
                 }
                 for r in self.results

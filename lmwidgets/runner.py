@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters import generation_model
+from .boxes import Box, Frame, parse_boxes
 from .chat import Message, encode, render_text
 from .errors import GenerationError, GenerationInterrupted, OutOfMemoryError, PromptTooLongError
 from .generation import GenerationSettings, Row, RowOutput, StopSignal, generate_batch
+from .images import ImageInput
 from .records import library_versions, now_iso
 from .registry import LoadedModel
 from .results import Comparison, Result
@@ -50,17 +52,30 @@ class Variant:
     item: dict[str, Any] | None = None
     input: str | None = None
     expected: str | None = None
+    images: list[ImageInput] = field(default_factory=list)
     # Filled by prepare():
     prompt_text: str = ""
     input_ids: list[int] = field(default_factory=list)
     max_new_tokens: int = 0
+    extra_inputs: dict[str, Any] | None = None
+    processed_size: tuple[int, int] | None = None
 
 
 def prepare(variant: Variant, notes: list[str]) -> None:
-    """Render and tokenize the variant's prompt; check it fits the model's context."""
+    """Render and tokenize the variant's prompt (with its images, through the model's processor);
+    check it fits the model's context."""
     loaded = variant.loaded
-    variant.prompt_text = render_text(loaded.tokenizer, variant.messages)
-    variant.input_ids = encode(loaded.tokenizer, variant.prompt_text)
+    if loaded.processor is not None:
+        from . import multimodal
+
+        variant.prompt_text = render_text(loaded.processor, variant.messages)
+        variant.input_ids, extra, variant.processed_size = multimodal.encode(
+            loaded, variant.prompt_text, variant.images
+        )
+        variant.extra_inputs = extra or None
+    else:
+        variant.prompt_text = render_text(loaded.tokenizer, variant.messages)
+        variant.input_ids = encode(loaded.tokenizer, variant.prompt_text)
     variant.max_new_tokens = variant.settings.max_new_tokens
     context = loaded.context_length
     if context is None:
@@ -82,6 +97,25 @@ def prepare(variant: Variant, notes: list[str]) -> None:
             notes.append(note)
 
 
+def find_boxes(variant: Variant, text: str) -> list[Box]:
+    """Boxes the answer names, in pixels of the prompt's first image (none without images)."""
+    if not variant.images:
+        return []
+    first = variant.images[0]
+    offset, size = (0, 0), (first.width, first.height)
+    if first.region is not None and first.region_mode == "crop":
+        region = first.region
+        offset, size = (region.x1, region.y1), (region.x2 - region.x1, region.y2 - region.y1)
+    frame = Frame(
+        width=size[0],
+        height=size[1],
+        processed=variant.processed_size,
+        offset=offset,
+        model_type=getattr(variant.loaded.model.config, "model_type", "") or "",
+    )
+    return parse_boxes(text, frame)
+
+
 def adapter_record(loaded: LoadedModel, adapter: str | None) -> dict[str, Any] | None:
     """What a record says about an adapter (None for the base model)."""
     if adapter is None:
@@ -99,6 +133,7 @@ def _record(
     extras,
     batch_size: int,
     run_id: str,
+    boxes: list[Box] = (),
 ) -> dict:
     loaded = variant.loaded
     tokens = sum(len(o.token_ids) for o in outputs)
@@ -128,6 +163,7 @@ def _record(
             "rendered": variant.prompt_text,
             "tokens": len(variant.input_ids),
             "chat_template": loaded.has_chat_template,
+            "images": [image.record() for image in variant.images],
         },
         "generation": generation,
         "input": variant.item,
@@ -139,6 +175,7 @@ def _record(
             "tokens": tokens,
             "finish_reasons": [o.finish_reason for o in outputs],
             **extras,
+            **({"boxes": [box.as_dict() for box in boxes]} if boxes else {}),
         },
         "timing": {
             "seconds": round(seconds, 4),
@@ -251,6 +288,7 @@ def run_variants(
                     variants[v].adapter,
                     temperature=variants[v].settings.temperature,
                     top_p=variants[v].settings.top_p,
+                    extra=variants[v].extra_inputs,
                 )
                 for v, _ in batch
             ]
@@ -298,8 +336,9 @@ def run_variants(
                 output.finish_reason = "stopped"
         text, answer, extras = variant.postprocess(stream.decode(index))
         reason = _finish_reason(outputs)
+        boxes = find_boxes(variant, text)
         record = _record(
-            variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id
+            variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id, boxes
         )
         tokens = record["output"]["tokens"]
         results.append(
@@ -320,6 +359,8 @@ def run_variants(
                 input=variant.input,
                 expected=variant.expected,
                 extras=extras,
+                boxes=boxes,
+                images=[image.record() for image in variant.images],
             )
         )
     status = "done"
@@ -328,6 +369,9 @@ def run_variants(
     elif stop.is_set():
         status = "stopped"
     comparison = Comparison(results, title=title, status=status, notes=notes)
+    comparison.images = next(
+        ([image.widget_data() for image in v.images] for v in variants if v.images), []
+    )
     if finalize is not None:
         finalize(comparison)
     message = ""

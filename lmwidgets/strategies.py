@@ -12,6 +12,11 @@
 ``self-consistency``
     ``samples`` sampled chain-of-thought runs (temperature :attr:`Templates.sc_temperature` unless
     ``--temperature`` is above 0) and a majority vote over their answers.
+``no-image``
+    With images: the zero-shot prompt *without* its images, to show what the images contribute.
+
+Images (``images=``, ``--image``) go into the question's user turn of every strategy but
+``no-image``, as content lists for the model's processor (see :mod:`lmwidgets.multimodal`).
 
 Every variant of the same model runs in one batch; a dataset runs every (item, variant) pair.
 """
@@ -26,12 +31,20 @@ from .answers import extract_answer, is_correct, majority_vote
 from .chat import Message
 from .errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
 from .generation import GenerationSettings
+from .images import ImageInput, apply_region, parse_region, resolve_image
 from .interpolate import interpolate
+from .multimodal import (
+    check_model_accepts,
+    check_placeholders,
+    protect_placeholders,
+    restore_placeholders,
+    with_images,
+)
 from .registry import LoadedModel, ModelRegistry
 from .results import Comparison
 from .runner import Variant
 
-STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency")
+STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
 DEFAULT_SAMPLES = 5
 
 
@@ -264,7 +277,7 @@ def strategy_messages(
 ) -> tuple[list[Message], dict[str, Any]]:
     """The chat messages a strategy sends for ``question``, and what the record says about it."""
     info: dict[str, Any] = {}
-    if name == "zero-shot":
+    if name in ("zero-shot", "no-image"):
         return [*_system(system), {"role": "user", "content": question}], info
     cot = name in ("cot", "self-consistency")
     shots = examples
@@ -333,6 +346,39 @@ def _score(comparison: Comparison) -> None:
     comparison.scores = {label: sum(marks) / len(marks) for label, marks in totals.items()}
 
 
+def _prepare_images(
+    loaded: LoadedModel,
+    template: str,
+    images: Sequence[Any] | None,
+    region: Any,
+    region_mode: str,
+    variables: Mapping[str, Any] | None,
+    names: list[str],
+) -> tuple[list[ImageInput], str]:
+    """The prompt's images (read, region marked, checked against the model) and the template
+    with its ``{img}`` placeholders protected from ``{name}`` interpolation."""
+    if images is not None and not isinstance(images, (list, tuple)):
+        images = [images]
+    inputs = [resolve_image(spec, variables) for spec in images or []]
+    for number, image in enumerate(inputs, start=1):
+        if image.name == "the image":  # a value passed directly: name it by position
+            image.name = f"image {number}"
+    if isinstance(region, str):
+        region = parse_region(region)
+    inputs = apply_region(inputs, region, region_mode)
+    if "no-image" in names and not inputs:
+        raise StrategyError(
+            "no-image compares a prompt with its images against the same prompt without them: "
+            "give images with --image X."
+        )
+    check_model_accepts(loaded, inputs)
+    if not inputs:
+        return inputs, template
+    protected = protect_placeholders(template)
+    check_placeholders(protected, len(inputs))
+    return inputs, protected
+
+
 def build_variants(
     template: str,
     *,
@@ -351,13 +397,22 @@ def build_variants(
     batch_size: int = 16,
     adapter: str | None = None,
     adapters: str | Sequence[str] | None = None,
+    images: Sequence[Any] | None = None,
+    region: Any = None,
+    region_mode: str = "box",
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
-    ``dataset``, from each item's columns (``{input}``)."""
+    ``dataset``, from each item's columns (``{input}``). ``images`` (paths, URLs, names of
+    variables in ``variables``, or image values) go with the question; ``{img}`` in the
+    template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.images.Region`)
+    is marked on the image as ``region_mode`` says (``box`` or ``crop``)."""
     loaded = registry.get(model)
     names = parse_strategies(strategy, compare)
     adapter_axis = parse_adapters(loaded, adapter, adapters)
+    image_inputs, template = _prepare_images(
+        loaded, template, images, region, region_mode, variables, names
+    )
     if isinstance(templates, Mapping):
         unknown = set(templates) - set(Templates.__dataclass_fields__)
         if unknown:
@@ -394,6 +449,9 @@ def build_variants(
             messages, info = strategy_messages(
                 name, question, loaded, system=system, examples=parsed_examples, templates=templates
             )
+            shown = [] if name == "no-image" else image_inputs
+            if loaded.processor is not None:
+                messages = with_images(messages, len(shown))
             run_settings, count = settings, 1
             if name == "self-consistency":
                 count = samples or DEFAULT_SAMPLES
@@ -413,7 +471,8 @@ def build_variants(
                     settings=run_settings,
                     strategy=name,
                     strategy_info=info,
-                    template=template,
+                    template=restore_placeholders(template),
+                    images=shown,
                     samples=count,
                     postprocess=_postprocess_for(name),
                     item=item,

@@ -4,45 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+from lmwidgets.demo_models import CHATML_TEMPLATE, SPECIALS, build_tiny_llava, build_tokenizer
 
-_CORPUS = [
-    "The capital of France is Paris. The answer is 42.",
-    "Question: what is two plus two? Answer: four. Let's think step by step.",
-    "Input: Output: sample text with numbers 0 1 2 3 4 5 6 7 8 9 and <tags> & symbols!",
-    "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. 東京 🚀",
-] * 20
-SPECIALS = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
-
-
-def build_tokenizer(chat: bool = True):
-    """A byte-level BPE tokenizer (any text round-trips) trained on a tiny corpus."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(_CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="<|im_end|>" if chat else "</s>",
-        pad_token="<pad>",
-    )
-    if chat:
-        fast.chat_template = CHATML_TEMPLATE
-    return fast
+__all__ = ["CHATML_TEMPLATE", "SPECIALS", "build_tiny_llava", "build_tokenizer"]
 
 
 def build_llama(

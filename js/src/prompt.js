@@ -8,15 +8,75 @@ function h(tag, className, text) {
   return node;
 }
 
+// Only thumbnails lmwidgets made itself (JPEG/PNG data URLs) are shown.
+function safeSrc(src) {
+  return typeof src === "string" && /^data:image\/(jpeg|png);base64,[A-Za-z0-9+/=]+$/.test(src)
+    ? src
+    : "";
+}
+
+function pct(value, total) {
+  return `${(100 * Math.min(Math.max(Number(value) || 0, 0), total)) / (total || 1)}%`;
+}
+
+// A rectangle over a thumbnail, placed in percent of the original image's size.
+function overlay(className, image, box, label) {
+  const rect = h("div", className);
+  rect.style.left = pct(box[0], image.width);
+  rect.style.top = pct(box[1], image.height);
+  rect.style.width = pct(box[2] - box[0], image.width);
+  rect.style.height = pct(box[3] - box[1], image.height);
+  if (label) rect.append(h("span", "lmw-boxlabel", label));
+  return rect;
+}
+
+function thumbnail(image, className) {
+  const frame = h("div", className || "lmw-thumb");
+  const img = document.createElement("img");
+  img.src = safeSrc(image.src);
+  img.alt = image.name || "image";
+  img.draggable = false;
+  frame.append(img);
+  return frame;
+}
+
 function cellView() {
   const col = h("div", "lmw-col");
   const label = h("div", "lmw-label");
+  const boxes = h("div", "lmw-colboxes");
   const text = h("pre", "lmw-text");
   const answer = h("div", "lmw-answer");
   const stats = h("div", "lmw-stats");
   const note = h("div", "lmw-note");
-  col.append(label, text, answer, stats, note);
-  return { col, label, text, answer, stats, note };
+  col.append(label, boxes, text, answer, stats, note);
+  return { col, label, boxes, text, answer, stats, note, boxKey: "" };
+}
+
+// The column's boxes drawn over a thumbnail of the image they refer to, plus a text list.
+function fillBoxes(v, data, images) {
+  const boxes = data.boxes || [];
+  const key = JSON.stringify(boxes) + images.length;
+  if (key === v.boxKey) return;
+  v.boxKey = key;
+  v.boxes.replaceChildren();
+  if (!boxes.length) return;
+  const byImage = new Map();
+  for (const b of boxes) {
+    if (!images[b.image]) continue;
+    if (!byImage.has(b.image)) byImage.set(b.image, []);
+    byImage.get(b.image).push(b);
+  }
+  for (const [index, list] of byImage) {
+    const image = images[index];
+    const frame = thumbnail(image, "lmw-thumb lmw-boxed");
+    for (const b of list) frame.append(overlay("lmw-box", image, [b.x1, b.y1, b.x2, b.y2], b.label));
+    v.boxes.append(frame);
+  }
+  const listing = h("div", "lmw-boxlist");
+  listing.textContent = boxes
+    .map((b) => `${b.label || "box"}: (${Math.round(b.x1)}, ${Math.round(b.y1)}) – (${Math.round(b.x2)}, ${Math.round(b.y2)})`)
+    .join(" · ");
+  v.boxes.append(listing);
 }
 
 function fillCell(v, data, showLabel) {
@@ -44,10 +104,111 @@ function render({ model, el }) {
   stop.title = "Stop generating (the text so far is kept)";
   header.append(title, status, stop);
   const progress = h("progress", "lmw-progress");
+  const gallery = h("div", "lmw-gallery");
+  const regionBar = h("div", "lmw-regionbar");
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
-  root.append(header, progress, body, message);
+  root.append(header, progress, gallery, regionBar, body, message);
   el.append(root);
+
+  // Drawing a region on a thumbnail: drag, then "Re-run with region".
+  let pending = null; // {image, box}
+  let drag = null; // {image, frame, start, rect}
+  const cleanups = [];
+
+  function imagePoint(frame, image, event) {
+    const r = frame.getBoundingClientRect();
+    const fx = Math.min(Math.max((event.clientX - r.left) / (r.width || 1), 0), 1);
+    const fy = Math.min(Math.max((event.clientY - r.top) / (r.height || 1), 0), 1);
+    return [Math.round(fx * image.width), Math.round(fy * image.height)];
+  }
+
+  function renderRegionBar() {
+    regionBar.replaceChildren();
+    if (!pending) {
+      regionBar.style.display = "none";
+      return;
+    }
+    regionBar.style.display = "";
+    const [x1, y1, x2, y2] = pending.box;
+    const flag = `--region ${pending.image ? pending.image + 1 + ":" : ""}${x1},${y1},${x2},${y2}`;
+    const mode = h("select", "lmw-regionmode");
+    for (const [value, text] of [["box", "draw a box on the image"], ["crop", "crop to the region"]]) {
+      const option = h("option", "", text);
+      option.value = value;
+      mode.append(option);
+    }
+    const rerun = h("button", "lmw-rerun", "Re-run with region");
+    rerun.type = "button";
+    rerun.disabled = model.get("status") === "running";
+    const clear = h("button", "lmw-clear", "Clear");
+    clear.type = "button";
+    rerun.addEventListener("click", () => {
+      model.set("region_request", { image: pending.image, box: pending.box, mode: mode.value, nonce: Date.now() });
+      model.save_changes();
+      pending = null;
+      renderRegionBar();
+    });
+    clear.addEventListener("click", () => {
+      pending = null;
+      renderGallery();
+      renderRegionBar();
+    });
+    regionBar.append(h("code", "lmw-regionflag", flag), mode, rerun, clear);
+  }
+
+  function renderGallery() {
+    for (const fn of cleanups.splice(0)) fn();
+    gallery.replaceChildren();
+    const images = model.get("images") || [];
+    gallery.style.display = images.length ? "" : "none";
+    const drawable = model.get("can_rerun");
+    images.forEach((image, index) => {
+      const item = h("figure", "lmw-figure");
+      const frame = thumbnail(image);
+      if (image.region) frame.append(overlay("lmw-region", image, image.region, ""));
+      if (pending && pending.image === index) frame.append(overlay("lmw-draft", image, pending.box, ""));
+      const caption = h("figcaption", "", `${image.name || "image"} · ${image.width}×${image.height}`);
+      item.append(frame, caption);
+      gallery.append(item);
+      if (!drawable) return;
+      frame.classList.add("lmw-drawable");
+      frame.title = "Drag to mark a region, then re-run with it";
+      const down = (event) => {
+        event.preventDefault();
+        const start = imagePoint(frame, image, event);
+        const rect = overlay("lmw-draft", image, [...start, ...start], "");
+        frame.querySelectorAll(".lmw-draft").forEach((n) => n.remove());
+        frame.append(rect);
+        drag = { index, image, frame, start, rect };
+      };
+      frame.addEventListener("mousedown", down);
+      cleanups.push(() => frame.removeEventListener("mousedown", down));
+    });
+  }
+
+  function onMove(event) {
+    if (!drag) return;
+    const [x, y] = imagePoint(drag.frame, drag.image, event);
+    const [sx, sy] = drag.start;
+    const box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
+    const fresh = overlay("lmw-draft", drag.image, box, "");
+    drag.rect.replaceWith(fresh);
+    drag.rect = fresh;
+    drag.box = box;
+  }
+
+  function onUp() {
+    if (!drag) return;
+    const box = drag.box;
+    const index = drag.index;
+    drag = null;
+    if (box && box[2] - box[0] >= 2 && box[3] - box[1] >= 2) pending = { image: index, box };
+    renderGallery();
+    renderRegionBar();
+  }
+  window.addEventListener("mousemove", onMove);
+  window.addEventListener("mouseup", onUp);
 
   let cells = new Map(); // "row:col" -> cell view
   let shape = "";
@@ -99,10 +260,14 @@ function render({ model, el }) {
       build(layout, labels, nrows, ncols);
       shape = next;
     }
+    const images = model.get("images") || [];
     data.forEach((d, i) => {
       const key = layout === "grid" ? `${d.row || 0}:${d.col || 0}` : `0:${i}`;
       const v = cells.get(key);
-      if (v) fillCell(v, d, layout !== "grid");
+      if (v) {
+        fillCell(v, d, layout !== "grid");
+        fillBoxes(v, d, images);
+      }
       if (layout === "grid") {
         const rowHead = body.querySelector(`.lmw-rowlabel[data-row="${d.row || 0}"]`);
         if (rowHead && rowHead.textContent !== d.row_label) rowHead.textContent = d.row_label || "";
@@ -127,6 +292,8 @@ function render({ model, el }) {
     status.textContent = stopping ? "stopping…" : s;
     status.dataset.status = s;
     stop.disabled = s !== "running" || model.get("stop_requested");
+    const rerun = regionBar.querySelector(".lmw-rerun");
+    if (rerun) rerun.disabled = s === "running";
   }
 
   function renderProgress() {
@@ -144,6 +311,13 @@ function render({ model, el }) {
     message.textContent = model.get("message") || "";
     renderStatus();
     renderProgress();
+    renderGallery();
+    renderRegionBar();
+    renderCells();
+  }
+
+  function onImages() {
+    renderGallery();
     renderCells();
   }
 
@@ -164,12 +338,17 @@ function render({ model, el }) {
     ["change:progress", renderProgress],
     ["change:title", renderAll],
     ["change:message", renderAll],
+    ["change:images", onImages],
+    ["change:can_rerun", renderGallery],
   ];
   for (const [name, fn] of events) model.on(name, fn);
   renderAll();
 
   return () => {
     stop.removeEventListener("click", onStop);
+    window.removeEventListener("mousemove", onMove);
+    window.removeEventListener("mouseup", onUp);
+    for (const fn of cleanups.splice(0)) fn();
     for (const [name, fn] of events) model.off(name, fn);
     root.remove();
   };

@@ -12,6 +12,8 @@ from ..errors import LmWidgetsError
 from ..safe_text import LABEL_LIMIT, SHORT_LIMIT, WIDGET_TEXT_LIMIT, clean, shorten, truncate
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
+#: At most this many boxes are drawn per column (all are in Result.boxes).
+MAX_BOXES = 100
 
 
 def _asset(name: str) -> Path | str:
@@ -65,10 +67,28 @@ class PromptView(anywidget.AnyWidget):
     stop_requested = traitlets.Bool(
         False, help="Set by the Stop button; generation ends within a token."
     ).tag(sync=True)
+    images = traitlets.List(
+        traitlets.Dict(),
+        help=(
+            "The prompt's images, shown as thumbnails above the columns: name, src (a small "
+            "JPEG data URL, never the full image), width and height of the original, region."
+        ),
+    ).tag(sync=True)
+    can_rerun = traitlets.Bool(
+        False, help="Whether the user may draw a region on a thumbnail and re-run with it."
+    ).tag(sync=True)
+    region_request = traitlets.Dict(
+        {},
+        help=(
+            "Set by the browser to re-run with a drawn region: {'image': index, 'box': [x1, y1, "
+            "x2, y2] in pixels of the original image, 'mode': 'box' or 'crop'}."
+        ),
+    ).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._on_stop: list = []
+        self._on_region: list = []
         self._stop_fired = False
         self._watch_stop_while_busy()
 
@@ -113,6 +133,25 @@ class PromptView(anywidget.AnyWidget):
         """Call ``callback()`` when the user clicks Stop."""
         self._on_stop.append(callback)
 
+    def on_region(self, callback) -> None:
+        """Call ``callback(request)`` when the user draws a region and clicks Re-run."""
+        self._on_region.append(callback)
+        self.can_rerun = True
+
+    def reset_stop(self) -> None:
+        """Arm the Stop button again for a new run in this view."""
+        self._stop_fired = False
+        self._on_stop.clear()
+        self.stop_requested = False
+
+    @traitlets.observe("region_request")
+    def _region_changed(self, change: dict) -> None:
+        request = change["new"]
+        if not request:
+            return
+        for callback in list(self._on_region):
+            callback(dict(request))
+
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:
         if change["new"]:
@@ -130,6 +169,7 @@ class PromptView(anywidget.AnyWidget):
         row: int = 0,
         col: int = 0,
         row_label: str = "",
+        boxes: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
@@ -148,4 +188,12 @@ class PromptView(anywidget.AnyWidget):
             "row": row,
             "col": col,
             "row_label": shorten(row_label, SHORT_LIMIT),
+            "boxes": [
+                {
+                    "label": shorten(box["label"], LABEL_LIMIT),
+                    **{k: float(box[k]) for k in ("x1", "y1", "x2", "y2")},
+                    "image": int(box.get("image", 0)),
+                }
+                for box in (boxes or [])[:MAX_BOXES]
+            ],
         }
