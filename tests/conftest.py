@@ -9,7 +9,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import build_llama
+from tiny_models import build_llama, build_tiny_llava
+
+#: What the scripted tiny LLaVA always answers (one added token per chunk).
+SCRIPTED_ANSWER = ['[{"bbox_2d": [', "8, 6, 40, 30", '], "label": "cat"}]']
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +25,20 @@ def tiny_dir(tmp_path_factory) -> Path:
 def tiny_plain_dir(tmp_path_factory) -> Path:
     """A 2-layer random Llama without a chat template."""
     return build_llama(tmp_path_factory.mktemp("models") / "tiny-plain", chat=False, seed=1)
+
+
+@pytest.fixture(scope="session")
+def vlm_dir(tmp_path_factory) -> Path:
+    """A tiny random LLaVA (CLIP vision tower + 2-layer Llama) with its processor."""
+    return build_tiny_llava(tmp_path_factory.mktemp("models") / "tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def scripted_vlm_dir(tmp_path_factory) -> Path:
+    """A tiny LLaVA that always answers :data:`SCRIPTED_ANSWER` (a Qwen-style box)."""
+    return build_tiny_llava(
+        tmp_path_factory.mktemp("models") / "scripted-llava", answer=SCRIPTED_ANSWER, seed=1
+    )
 
 
 @pytest.fixture
@@ -40,6 +57,14 @@ def tiny(registry, tiny_dir):
     import lmwidgets
 
     return lmwidgets.load_model(str(tiny_dir), name="tiny")
+
+
+@pytest.fixture
+def vlm(registry, vlm_dir):
+    """The tiny LLaVA, loaded as 'vlm' (up to 3 images per prompt)."""
+    import lmwidgets
+
+    return lmwidgets.load_model(str(vlm_dir), name="vlm", max_images=3)
 
 
 @pytest.fixture

@@ -58,6 +58,8 @@ def build_lora(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    if (Path(base_dir) / "processor_config.json").is_file():  # a vision-language model
+        from transformers import AutoModelForImageTextToText as AutoModelForCausalLM
     base = AutoModelForCausalLM.from_pretrained(str(base_dir))
     torch.manual_seed(seed)
     config = LoraConfig(
