@@ -56,6 +56,7 @@ class ImageInput:
     bytes_sha256: str | None = None
     region: Region | None = None
     region_mode: str = "box"
+    location: str | None = None  # the path or URL as given (files and URLs)
     _thumbnail: str | None = field(default=None, repr=False)
 
     @property
@@ -97,6 +98,8 @@ class ImageInput:
             "width": self.width,
             "height": self.height,
         }
+        if self.location is not None:
+            info["location"] = self.location
         if self.region is not None:
             info["region"] = self.region.as_list()
             info["region_mode"] = self.region_mode
@@ -224,6 +227,7 @@ def _from_path(path: Path, name: str) -> ImageInput:
         source="file",
         sha256=pixel_sha256(image),
         bytes_sha256=hashlib.sha256(data).hexdigest(),
+        location=str(path),
     )
 
 
@@ -243,6 +247,7 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
                 source="url",
                 sha256=pixel_sha256(image),
                 bytes_sha256=hashlib.sha256(data).hexdigest(),
+                location=text,
             )
         return _from_path(Path(os.path.expanduser(text)), name or text)
     module = type(value).__module__ or ""

@@ -348,7 +348,7 @@ class LmMagics(Magics):
             )
         namespace = self.shell.user_ns
         source = namespace.get(args.source, args.source)
-        report = rerun(source, display=args.show)
+        report = rerun(source, display=args.show, namespace=namespace)
         display(report)
 
     # %%prompt ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ its weights, or loaded from the recorded source.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,46 @@ def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str
     return loaded
 
 
-def _variant_from(record: dict[str, Any], loaded: LoadedModel):
+def _recorded_images(
+    record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> list[Any]:
+    """The images a record names, found again (given ``images``, a notebook variable of the same
+    name, or the recorded file/URL) and checked to be the same pixels."""
+    from .images import Region, load_image
+
+    found = []
+    for info in (record.get("prompt") or {}).get("images") or []:
+        name = str(info.get("name", "image"))
+        if name in images:
+            value = images[name]
+        elif info.get("source") == "variable" and name in namespace:
+            value = namespace[name]
+        elif info.get("location"):
+            value = info["location"]
+        else:
+            raise RecordError(
+                f"The record used the image {name!r}, which is not in the notebook any more. "
+                f"Pass it: rerun(source, images={{{name!r}: IMAGE}})."
+            )
+        image = load_image(value, name)
+        if image.sha256 != info.get("sha256"):
+            raise RecordError(
+                f"The image {name!r} differs from the recorded one (sha256 "
+                f"{image.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
+                "would not show the same image. Pass the original with images={...}."
+            )
+        if info.get("region"):
+            image = image.with_region(Region(*info["region"]), info.get("region_mode", "box"))
+        found.append(image)
+    return found
+
+
+def _variant_from(
+    record: dict[str, Any],
+    loaded: LoadedModel,
+    images: Mapping[str, Any] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+):
     from .runner import Variant
     from .strategies import _postprocess_for
 
@@ -178,6 +218,7 @@ def _variant_from(record: dict[str, Any], loaded: LoadedModel):
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
+        images=_recorded_images(record, images or {}, namespace or {}),
     )
 
 
@@ -195,9 +236,15 @@ def rerun(
     *,
     registry: ModelRegistry = REGISTRY,
     display: bool = False,
+    images: Mapping[str, Any] | None = None,
+    namespace: Mapping[str, Any] | None = None,
 ) -> RerunReport:
     """Re-run saved records (from a notebook path, a Comparison, a Result or record dicts) and
-    report, per record, whether the new text equals the saved one."""
+    report, per record, whether the new text equals the saved one.
+
+    Records of prompts with images need those images again: they are found by name in
+    ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
+    must have the recorded sha256."""
     from .live import LiveView
     from .records import library_versions
     from .runner import prepare, run_variants
@@ -221,7 +268,9 @@ def rerun(
     rows: list[RerunRow] = []
     comparisons: list[Comparison] = []
     for group in groups.values():
-        variants = [_variant_from(r, _find_model(r, registry, notes)) for r in group]
+        variants = [
+            _variant_from(r, _find_model(r, registry, notes), images, namespace) for r in group
+        ]
         for variant, record in zip(variants, group, strict=True):
             prepare(variant, [])
             if variant.prompt_text != (record.get("prompt") or {}).get("rendered"):

@@ -46,7 +46,8 @@ def test_every_input_kind_gives_the_same_pixels(tmp_path):
     from_pathlike = load_image(path)
     from_bytes = load_image(path.read_bytes(), "raw")
     assert {
-        img.sha256 for img in (from_array, from_float, from_pil, from_file, from_pathlike, from_bytes)
+        img.sha256
+        for img in (from_array, from_float, from_pil, from_file, from_pathlike, from_bytes)
     } == {from_array.sha256}
     assert (from_file.width, from_file.height) == (64, 48)
     assert from_file.source == "file" and from_file.name == "photo.png"
@@ -104,7 +105,7 @@ def test_url_images_are_downloaded(tmp_path):
 def test_variables_win_over_paths(tmp_path):
     namespace = {"photo": _pattern(8, 8)}
     assert resolve_image("photo", namespace).name == "photo"
-    with pytest.raises(ImageError, match="No image file 'nothere.png'"):
+    with pytest.raises(ImageError, match=r"No image file 'nothere\.png'"):
         resolve_image("nothere.png", namespace)
 
 

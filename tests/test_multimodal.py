@@ -161,9 +161,7 @@ def test_widget_thumbnails_and_region_rerun(shell, scripted_vlm_dir):
     before = set(widgets)
     result = shell.run_cell("%%prompt --image lmw_photo -n 8 --out lmw_out\nWhere is the cat?")
     assert result.error_in_exec is None
-    (view,) = [
-        w for key, w in widgets.items() if key not in before and isinstance(w, PromptView)
-    ]
+    (view,) = [w for key, w in widgets.items() if key not in before and isinstance(w, PromptView)]
     (image,) = view.images
     assert image["name"] == "lmw_photo" and (image["width"], image["height"]) == (640, 480)
     assert image["src"].startswith("data:image/jpeg;base64,") and len(image["src"]) < 100_000
@@ -200,3 +198,26 @@ def test_magic_image_flags_and_errors(shell, vlm_dir, tmp_path):
     bad = shell.run_cell("%%prompt -i lmw_bytes --region 1,2,3\nhi")
     assert isinstance(bad.error_in_exec, ImageError)
     assert shell.run_cell("%%prompt -n 2 --out lmw_after\nstill fine").error_in_exec is None
+
+
+def test_rerun_finds_the_images_again_and_checks_them(vlm, tmp_path):
+    path = tmp_path / "shot.png"
+    Image.fromarray(_image(14)).save(path)
+    photo = _image(15)
+    saved = _run(
+        "Compare {img} and {img}",
+        images=[str(path), "photo"],
+        variables={"photo": photo},
+        region="2:1,1,20,20",
+        compare="zero-shot,no-image",
+        model="vlm",
+    )
+    report = lmwidgets.rerun(saved, namespace={"photo": photo})
+    assert report.matched and len(report.rows) == 2
+    rerun_images = report.comparisons[0][0].record["prompt"]["images"]
+    assert rerun_images[1]["region"] == [1, 1, 20, 20]
+    with pytest.raises(lmwidgets.RecordError, match="not in the notebook"):
+        lmwidgets.rerun(saved)
+    with pytest.raises(lmwidgets.RecordError, match="differs from the recorded one"):
+        lmwidgets.rerun(saved, namespace={"photo": _image(16)})
+    assert lmwidgets.rerun(saved, images={"photo": photo}).matched
