@@ -464,6 +464,166 @@ def bench_load_time() -> Measurement:
     )
 
 
+class _FirstToken:
+    """A streamer that notes when ``generate`` produced its first new token."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        if self.first is None:
+            self.first = time.perf_counter() - self.started
+
+    def end(self) -> None:
+        pass
+
+
+def _prefix_prompts(loaded, quick: bool):
+    """A few-shot prompt with a ~1,000-token prefix (the examples) and 8 different questions."""
+    from lmwidgets.generation import GenerationSettings
+    from lmwidgets.registry import ModelRegistry
+    from lmwidgets.runner import prepare
+    from lmwidgets.strategies import build_variants
+
+    registry = ModelRegistry()
+    registry.add(loaded)
+    facts = [
+        ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"),
+        ("Japan", "Tokyo"), ("Canada", "Ottawa"), ("Egypt", "Cairo"), ("Peru", "Lima"),
+        ("Kenya", "Nairobi"), ("Norway", "Oslo"), ("Chile", "Santiago"), ("India", "New Delhi"),
+    ]  # fmt: skip
+    examples = [
+        (
+            f"Example {i}: In one sentence, what is the capital of {country}, and what is one "
+            "thing a visitor might notice there first?",
+            f"The capital of {country} is {city}; visitors often first notice its busy centre.",
+        )
+        for i, (country, city) in enumerate(facts[:8] if quick else facts * 2)
+    ]
+    questions = ["Brazil", "Greece", "Ireland", "Mexico", "Poland", "Sweden", "Turkey", "Vietnam"]
+    variants = []
+    for country in questions:
+        plan = build_variants(
+            f"In one sentence, what is the capital of {country}?",
+            registry=registry,
+            model=loaded.name,
+            system=None,
+            settings=GenerationSettings(max_new_tokens=8 if quick else 16),
+            strategy="few-shot",
+            examples=examples,
+        )
+        variants.append(plan.variants[0])
+    for variant in variants:
+        prepare(variant, [])
+    from lmwidgets.prefix_cache import shared_length
+
+    return variants, shared_length(variants[0].input_ids, variants[1].input_ids)
+
+
+def bench_prefix(loaded, quick: bool) -> Measurement:
+    """8 questions after the same long few-shot prefix, run one after another (as a user
+    changes the question): the prefix's KV cache reused vs recomputed each time."""
+    import torch
+
+    from lmwidgets.runner import prefix_cache_of, run_variants
+
+    variants, prefix = _prefix_prompts(loaded, quick)
+    n_tokens = variants[0].settings.max_new_tokens
+    rounds = []
+    for _ in range(2):  # the first round warms up
+        base_first, base_total, base_tokens = [], 0.0, []
+        for variant in variants:
+            streamer = _FirstToken()
+            ids = torch.tensor([variant.input_ids])
+            with torch.inference_mode():
+                out = loaded.model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=n_tokens,
+                    min_new_tokens=n_tokens,
+                    do_sample=False,
+                    pad_token_id=loaded.tokenizer.pad_token_id,
+                    streamer=streamer,
+                )
+            base_total += time.perf_counter() - streamer.started
+            base_first.append(streamer.first)
+            base_tokens.append(out[0, ids.shape[1] :].tolist())
+        prefix_cache_of(loaded).clear()  # the first question computes the prefix
+        lmw_first, lmw_total, texts = [], 0.0, []
+        for variant in variants:
+            started = time.perf_counter()
+            result = run_variants([variant], view=None, ignore_eos=True).results[0]
+            lmw_total += time.perf_counter() - started
+            lmw_first.append(result.first_token_seconds)
+            texts.append(result.text)
+        rounds.append((base_first, base_total, base_tokens, lmw_first, lmw_total, texts))
+    base_first, base_total, base_tokens, lmw_first, lmw_total, texts = rounds[-1]
+    ttft = statistics.mean(lmw_first) / statistics.mean(base_first)
+    total = lmw_total / base_total
+    met = ttft <= 0.3 and total <= 0.7
+    return Measurement(
+        "prefix reuse: 8 questions after a shared few-shot prefix (time to first token)",
+        round(statistics.mean(base_first), 3),
+        round(statistics.mean(lmw_first), 3),
+        "s",
+        round(ttft, 3),
+        "<= 0.3x (total <= 0.7x)",
+        met,
+        _texts(loaded, base_tokens) == texts,
+        {
+            "prefix_tokens": prefix,
+            "total_seconds_baseline": round(base_total, 3),
+            "total_seconds_lmwidgets": round(lmw_total, 3),
+            "total_ratio": round(total, 3),
+            "new_tokens_per_question": n_tokens,
+        },
+    )
+
+
+def _reset_peak_memory() -> None:
+    """Start a new peak: Linux resets VmHWM on ``5 > /proc/self/clear_refs``; CUDA its stats."""
+    import contextlib
+
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory() -> dict[str, float]:
+    """Peak resident memory (and GPU memory) since :func:`_reset_peak_memory`, in MB."""
+    peak: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak["peak_rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        peak["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    import torch
+
+    if torch.cuda.is_available():
+        peak["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
+
+
+def _measured(function, *args) -> list[Measurement]:
+    """Run one benchmark and attach its peak memory to each of its rows."""
+    _reset_peak_memory()
+    result = function(*args)
+    rows = result if isinstance(result, list) else [result]
+    peak = _peak_memory()
+    for row in rows:
+        row.details.update(peak)
+    return rows
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -471,7 +631,9 @@ def _peak_rss_mb() -> float:
 
 
 def _table(rows: list[Measurement]) -> str:
-    header = ("benchmark", "baseline", "lmwidgets", "ratio", "target", "met?", "same output?")
+    header = (
+        "benchmark", "baseline", "lmwidgets", "ratio", "target", "met?", "same output?", "peak RSS"
+    )  # fmt: skip
     lines = [header]
     for row in rows:
         lines.append(
@@ -483,6 +645,7 @@ def _table(rows: list[Measurement]) -> str:
                 row.target,
                 "yes" if row.met else "NO",
                 {True: "yes", False: "NO", None: "-"}[row.outputs_match],
+                f"{row.details.get('peak_rss_mb', '-')} MB",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -502,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=None,
-        help="Comma-separated subset: side,streaming,roofline,adapters,load (default: all).",
+        help="Comma-separated subset: side,streaming,prefix,roofline,adapters,load (default: all).",
     )
     args = parser.parse_args(argv)
     import torch
@@ -514,19 +677,21 @@ def main(argv: list[str] | None = None) -> int:
     only = (
         set(args.only.split(","))
         if args.only
-        else {"side", "streaming", "roofline", "adapters", "load"}
+        else {"side", "streaming", "prefix", "roofline", "adapters", "load"}
     )
     rows: list[Measurement] = []
     if "side" in only:
-        rows.append(bench_side_by_side(loaded, tokens, repeats))
+        rows += _measured(bench_side_by_side, loaded, tokens, repeats)
     if "streaming" in only:
-        rows.append(bench_streaming(loaded, tokens * (1 if args.quick else 2), repeats))
+        rows += _measured(bench_streaming, loaded, tokens * (1 if args.quick else 2), repeats)
+    if "prefix" in only:
+        rows += _measured(bench_prefix, loaded, args.quick)
     if "roofline" in only:
-        rows.append(bench_roofline(loaded, tokens))
+        rows += _measured(bench_roofline, loaded, tokens)
     if "adapters" in only:
-        rows.extend(bench_adapters(loaded, tokens, repeats))
+        rows += _measured(bench_adapters, loaded, tokens, repeats)
     if "load" in only and not args.quick:
-        rows.append(bench_load_time())
+        rows += _measured(bench_load_time)
     from lmwidgets.records import library_versions
 
     report = {

@@ -252,6 +252,15 @@ def release_memory(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+def _route_one(model: Any, adapter: str | None, routed: bool):
+    """A context that runs a batch-1 forward pass through ``adapter`` (None: the base model)."""
+    if not routed:
+        return contextlib.nullcontext()
+    from . import lora_batch
+
+    return lora_batch.routed(model, [adapter] if adapter else [], [adapter])
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -263,6 +272,8 @@ def generate_batch(
     on_step: Callable[[list[RowOutput]], None] | None = None,
     ignore_eos: bool = False,
     route_adapters: bool = False,
+    prefix_cache: Any = None,
+    adapter_keys: Sequence[str] | None = None,
 ) -> BatchOutcome:
     """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
 
@@ -270,6 +281,9 @@ def generate_batch(
     end-of-sequence tokens are masked out, as transformers' ``min_new_tokens`` does.
     ``route_adapters`` (always on once a model has adapters) names every row's adapter, so a
     base row never runs with whichever adapter peft considers active.
+
+    ``prefix_cache`` (a :class:`~lmwidgets.prefix_cache.PrefixCache`) reuses the keys/values of
+    the prefix all rows share; ``adapter_keys[i]`` identifies row ``i``'s adapter weights.
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
@@ -285,15 +299,44 @@ def generate_batch(
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = min(eos) if eos else 0
-    width = max(len(row.input_ids) for row in rows)
+    names = sorted({row.adapter for row in rows if row.adapter})
+    routed_ok = True
+    if route_adapters or names:
+        from . import lora_batch
+
+        routed_ok = lora_batch.supported(model, names)
+    prefix = None
+    if prefix_cache is not None and routed_ok and not any(row.extra for row in rows):
+        from .prefix_cache import batched_prefix
+
+        prefix = batched_prefix(
+            model,
+            rows,
+            device=device,
+            cache=prefix_cache,
+            keys=list(adapter_keys or ["base"] * len(rows)),
+            run_as=lambda adapter: _route_one(model, adapter, route_adapters or bool(names)),
+        )
+    cached = prefix[0] if prefix else [0] * len(rows)
+    head = max(cached)
+    width = head + max(len(row.input_ids) - c for row, c in zip(rows, cached, strict=True))
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, row in enumerate(rows):
-        length = len(row.input_ids)
-        input_ids[index, width - length :] = torch.tensor(row.input_ids, dtype=torch.long)
-        attention[index, width - length :] = 1
+    for index, (row, own) in enumerate(zip(rows, cached, strict=True)):
+        # [padding | cached prefix] [padding | the rest]: positions follow the mask, so padding
+        # is invisible (without cached prefixes this is plain left padding).
+        tokens = torch.tensor(row.input_ids, dtype=torch.long)
+        input_ids[index, head - own : head] = tokens[:own]
+        attention[index, head - own : head] = 1
+        rest = len(row.input_ids) - own
+        input_ids[index, width - rest :] = tokens[own:]
+        attention[index, width - rest :] = 1
     input_ids = input_ids.to(device)
     attention = attention.to(device)
+    if prefix is not None:
+        kwargs_cache: dict[str, Any] = {"past_key_values": prefix[1]}
+    else:
+        kwargs_cache = {}
     model_inputs: dict[str, Any] = {}
     if any(row.extra for row in rows):
         from .multimodal import merge_row_inputs
@@ -338,11 +381,10 @@ def generate_batch(
     if ignore_eos:
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
     routing: Any = contextlib.nullcontext()
-    if route_adapters or any(row.adapter for row in rows):
+    if route_adapters or names:
         from . import lora_batch
 
-        names = sorted({row.adapter for row in rows if row.adapter})
-        if lora_batch.supported(model, names):
+        if routed_ok:
             routing = lora_batch.routed(model, names, [row.adapter for row in rows])
         else:
             kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
@@ -356,6 +398,7 @@ def generate_batch(
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
                 **model_inputs,
+                **kwargs_cache,
                 **kwargs,
             )
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:

@@ -19,6 +19,7 @@ from .chat import Message, encode, render_text
 from .errors import GenerationError, GenerationInterrupted, OutOfMemoryError, PromptTooLongError
 from .generation import GenerationSettings, Row, RowOutput, StopSignal, generate_batch
 from .images import ImageInput
+from .prefix_cache import PrefixCache, adapter_key
 from .records import library_versions, now_iso
 from .registry import LoadedModel
 from .results import Comparison, Result
@@ -95,6 +96,14 @@ def prepare(variant: Variant, notes: list[str]) -> None:
         )
         if note not in notes:
             notes.append(note)
+
+
+def prefix_cache_of(loaded: LoadedModel) -> PrefixCache:
+    """The loaded model's prefix cache (made on first use; dropped when the model is unloaded)."""
+    cache = loaded.extras.get("prefix_cache")
+    if cache is None:
+        cache = loaded.extras["prefix_cache"] = PrefixCache()
+    return cache
 
 
 def find_boxes(variant: Variant, text: str) -> list[Box]:
@@ -257,6 +266,7 @@ def run_variants(
     on_batch_done: Callable[[int, int], None] | None = None,
     finalize: Callable[[Comparison], None] | None = None,
     ignore_eos: bool = False,
+    prefix_reuse: bool = True,
 ) -> Comparison:
     """Generate every variant (batched) and return the :class:`Comparison`.
 
@@ -264,6 +274,8 @@ def run_variants(
     out-of-memory error the partial comparison is kept and an :class:`OutOfMemoryError` carrying
     it is raised; on a kernel interrupt the partial comparison is finalized and the interrupt
     re-raised. ``ignore_eos`` makes every row generate exactly its token budget (benchmarks).
+    ``prefix_reuse`` computes a prefix the rows share once and keeps it for later runs (see
+    :mod:`lmwidgets.prefix_cache`).
     """
     notes: list[str] = []
     for variant in variants:
@@ -316,6 +328,8 @@ def run_variants(
                 on_step=on_step,
                 ignore_eos=ignore_eos,
                 route_adapters=bool(first.loaded.adapters),
+                prefix_cache=prefix_cache_of(first.loaded) if prefix_reuse else None,
+                adapter_keys=[adapter_key(first.loaded, variants[v].adapter) for v, _ in batch],
             )
             on_step(outcome.outputs)
             for v, _ in batch:
