@@ -299,6 +299,7 @@ def generate_batch(
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = min(eos) if eos else 0
+    started = time.perf_counter()  # the time to first token includes computing a prefix
     names = sorted({row.adapter for row in rows if row.adapter})
     routed_ok = True
     if route_adapters or names:
@@ -360,7 +361,6 @@ def generate_batch(
         if device.startswith("cuda"):
             torch.cuda.manual_seed_all(seed)
 
-    started = time.perf_counter()
     streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
     kwargs: dict[str, Any] = {}
     if len(set(zip(temperatures, top_ps, strict=True))) > 1:
