@@ -103,3 +103,40 @@ def test_mixed_adapters_equal_each_alone_on_the_default_model(smol, tmp_path):
     finally:
         for index in range(2):
             unload_adapter(smol, f"r{index}")
+
+
+_UNLOAD_SCRIPT = """
+import gc, json, lmwidgets
+from pathlib import Path
+
+def rss():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+import torch, transformers  # imports are not the model's memory
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+baseline = rss()
+loaded = lmwidgets.load_model(name="m")
+lmwidgets.prompt("Hello", max_new_tokens=4, display=False)
+held = rss()
+lmwidgets.unload_model("m")
+del loaded
+gc.collect()
+print(json.dumps({"baseline": baseline, "held": held, "after": rss()}))
+"""
+
+
+def test_unload_returns_the_memory():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _UNLOAD_SCRIPT], capture_output=True, text=True, check=True
+    )
+    sizes = json.loads(out.stdout.strip().splitlines()[-1])
+    grew = sizes["held"] - sizes["baseline"]
+    left = sizes["after"] - sizes["baseline"]
+    assert grew > 500e6, sizes  # the weights (and their packed copy) were resident
+    assert left < 0.15 * grew, sizes  # and are given back after unloading
