@@ -9,7 +9,13 @@ from typing import Any
 from .errors import PromptError
 from .generation import GenerationSettings, StopSignal
 from .interpolate import interpolate
-from .loading import ProgressCallback, load_from_source, pick_device, pick_dtype
+from .loading import (
+    ProgressCallback,
+    check_acceleration,
+    load_from_source,
+    pick_device,
+    pick_dtype,
+)
 from .registry import REGISTRY, LoadedModel, ModelRegistry
 from .results import Comparison
 from .sources import resolve_source
@@ -27,6 +33,8 @@ def load_model(
     progress: ProgressCallback | None = None,
     prepack: bool | None = None,
     max_images: int | None = None,
+    quantize: str | None = None,
+    compile: bool = False,
     registry: ModelRegistry = REGISTRY,
 ) -> LoadedModel:
     """Load a model into the kernel and make it the current one.
@@ -38,14 +46,21 @@ def load_model(
     loaded model (a no-op). Pickle weights and remote code are refused unless opted in.
     Vision-language models (e.g. SmolVLM, Qwen2.5-VL, LLaVA) load with their processor and take
     ``images=`` in :func:`prompt`; ``max_images`` overrides how many one prompt may hold.
+    On CUDA, ``quantize="4bit"|"8bit"`` (bitsandbytes) loads models larger than the GPU's memory
+    in 16 bits, and ``compile=True`` decodes with a static cache and ``torch.compile``.
     """
     resolved = resolve_source(
         source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
     )
     device_name = pick_device(device)
     dtype_name = pick_dtype(dtype, device_name)
+    check_acceleration(device_name, quantize, compile, resolved)
     existing = registry.find(resolved.key, device_name, dtype_name)
-    if existing is not None and (name is None or name == existing.name):
+    same_setup = existing is not None and (
+        existing.extras.get("quantize") == quantize
+        and bool(existing.extras.get("static_cache")) == compile
+    )
+    if same_setup and (name is None or name == existing.name):
         registry.current = existing.name
         return existing
     if name is not None:
@@ -61,6 +76,8 @@ def load_model(
         progress=progress,
         prepack=prepack,
         max_images=max_images,
+        quantize=quantize,
+        compile=compile,
     )
     registry.add(loaded)
     return loaded

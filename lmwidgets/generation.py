@@ -252,6 +252,15 @@ def release_memory(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+#: Static caches are sized in multiples of this many tokens (one compiled graph per bucket).
+CACHE_BUCKET = 256
+
+
+def cache_bucket(length: int) -> int:
+    """``length`` rounded up to a multiple of :data:`CACHE_BUCKET`."""
+    return -(-length // CACHE_BUCKET) * CACHE_BUCKET
+
+
 def _route_one(model: Any, adapter: str | None, routed: bool):
     """A context that runs a batch-1 forward pass through ``adapter`` (None: the base model)."""
     if not routed:
@@ -274,6 +283,7 @@ def generate_batch(
     route_adapters: bool = False,
     prefix_cache: Any = None,
     adapter_keys: Sequence[str] | None = None,
+    static_cache: bool = False,
 ) -> BatchOutcome:
     """Generate for every row in one batched ``generate`` call, streaming through ``on_step``.
 
@@ -284,6 +294,8 @@ def generate_batch(
 
     ``prefix_cache`` (a :class:`~lmwidgets.prefix_cache.PrefixCache`) reuses the keys/values of
     the prefix all rows share; ``adapter_keys[i]`` identifies row ``i``'s adapter weights.
+    ``static_cache`` (``%lm load --compile``) decodes with a fixed-size cache whose length is
+    rounded up to a bucket, so that transformers compiles the decoding step once per bucket.
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
@@ -307,7 +319,8 @@ def generate_batch(
 
         routed_ok = lora_batch.supported(model, names)
     prefix = None
-    if prefix_cache is not None and routed_ok and not any(row.extra for row in rows):
+    reuse = prefix_cache is not None and not static_cache
+    if reuse and routed_ok and not any(row.extra for row in rows):
         from .prefix_cache import batched_prefix
 
         prefix = batched_prefix(
@@ -334,10 +347,14 @@ def generate_batch(
         attention[index, width - rest :] = 1
     input_ids = input_ids.to(device)
     attention = attention.to(device)
+    kwargs_cache: dict[str, Any] = {}
     if prefix is not None:
-        kwargs_cache: dict[str, Any] = {"past_key_values": prefix[1]}
-    else:
-        kwargs_cache = {}
+        kwargs_cache["past_key_values"] = prefix[1]
+    elif static_cache:
+        from transformers import StaticCache
+
+        length = cache_bucket(width + settings.max_new_tokens)
+        kwargs_cache["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
     model_inputs: dict[str, Any] = {}
     if any(row.extra for row in rows):
         from .multimodal import merge_row_inputs

@@ -30,6 +30,7 @@ from .sources import ModelSource, check_directory, weight_files
 ProgressCallback = Callable[[float, str], None]
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZATIONS = ("4bit", "8bit")
 _GGUF_CACHE_VERSION = "1"
 
 
@@ -254,6 +255,48 @@ def _load_processor(directory: Path, trust_remote_code: bool):
     return processor
 
 
+def check_acceleration(
+    device: str, quantize: str | None, compile: bool, source: ModelSource
+) -> None:
+    """``--quantize`` and ``--compile`` need CUDA (and bitsandbytes); say so before loading."""
+    if quantize is not None:
+        if quantize not in QUANTIZATIONS:
+            raise InvalidArgumentError(f"--quantize must be 4bit or 8bit, not {quantize!r}.")
+        if not device.startswith("cuda"):
+            raise DeviceError(
+                f"--quantize {quantize} uses bitsandbytes, which needs a CUDA GPU; this kernel "
+                f"loads on {device}. Load without --quantize (or with --dtype bfloat16 to halve "
+                "the memory), or on a machine with a GPU."
+            )
+        if source.gguf_file:
+            raise InvalidArgumentError(
+                "--quantize applies to safetensors models; a GGUF file is already quantized "
+                "(lmwidgets de-quantizes it). Load it without --quantize."
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise DeviceError(
+                f"--quantize {quantize} needs the bitsandbytes package: "
+                "`pip install bitsandbytes` (or `pip install lmwidgets[gpu]`), then load again."
+            )
+    if compile and not device.startswith("cuda"):
+        raise DeviceError(
+            f"--compile (a static cache and torch.compile for decoding) is for CUDA GPUs; this "
+            f"kernel loads on {device}, where lmwidgets already packs weights for fast decoding."
+        )
+
+
+def _quantization_config(quantize: str, dtype):
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+    )
+
+
 def _load_weights(
     directory: Path,
     gguf_file: str | None,
@@ -262,10 +305,15 @@ def _load_weights(
     allow_pickle,
     trust_remote_code,
     vision: bool = False,
+    quantize: str | None = None,
+    device: str = "cpu",
 ):
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if quantize:
+        kwargs["quantization_config"] = _quantization_config(quantize, dtype)
+        kwargs["device_map"] = {"": device}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
     elif not allow_pickle:
@@ -312,14 +360,18 @@ def load_from_source(
     progress: ProgressCallback | None = None,
     prepack: bool | None = None,
     max_images: int | None = None,
+    quantize: str | None = None,
+    compile: bool = False,
 ) -> LoadedModel:
     """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`.
 
     ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
     :mod:`lmwidgets.cpu_kernels`. Vision-language models (an image-text-to-text architecture with
     a processor) are loaded with their processor; ``max_images`` overrides how many images one
-    prompt may hold.
+    prompt may hold. On CUDA, ``quantize`` (``4bit``/``8bit``, bitsandbytes) fits larger models
+    and ``compile`` decodes with a static cache (lengths padded to buckets) and torch.compile.
     """
+    check_acceleration(device, quantize, compile, source)
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -370,13 +422,16 @@ def load_from_source(
                 allow_pickle=allow_pickle,
                 trust_remote_code=trust_remote_code,
                 vision=vision,
+                quantize=quantize,
+                device=device,
             )
         if gguf_file:
             report(0.86, "Caching de-quantized weights")
             with contextlib.suppress(OSError):
                 _save_dequantized(model, tokenizer, _gguf_cache_path(weights_sha256))
-        report(0.9, f"Moving to {device}")
-        model = model.to(device=device, dtype=torch_dtype)
+        if not quantize:  # bitsandbytes placed the quantized weights already
+            report(0.9, f"Moving to {device}")
+            model = model.to(device=device, dtype=torch_dtype)
         model.eval()
         packed = 0
         if prepack is None and device == "cpu" and dtype == "float32":
@@ -419,5 +474,9 @@ def load_from_source(
         processor=processor,
         from_cache=from_cache,
         prepacked_layers=packed,
-        extras={} if max_images is None else {"max_images": max_images},
+        extras={
+            **({} if max_images is None else {"max_images": max_images}),
+            **({"quantize": quantize} if quantize else {}),
+            **({"static_cache": True} if compile else {}),
+        },
     )

@@ -70,6 +70,18 @@ def _lm_parser() -> MagicArgumentParser:
         help="Run custom model code from the model's repository (only for sources you trust).",
     )
     load.add_argument(
+        "--quantize",
+        choices=["4bit", "8bit"],
+        default=None,
+        help="CUDA only: load the weights quantized with bitsandbytes (fits larger models).",
+    )
+    load.add_argument(
+        "--compile",
+        action="store_true",
+        help="CUDA only: decode with a static KV cache and torch.compile (the first prompt of "
+        "each length bucket and batch size compiles; later ones are fast).",
+    )
+    load.add_argument(
         "--max-images",
         type=int,
         default=None,
@@ -228,6 +240,8 @@ class LmMagics(Magics):
                 progress=progress,
                 prepack=False if args.no_prepack else None,
                 max_images=args.max_images,
+                quantize=args.quantize,
+                compile=args.compile,
             )
         except BaseException:
             progress.failed("")

@@ -89,6 +89,8 @@ class LoadedModel:
         cached = ", cached" if self.from_cache else ""
         kind = " · vision-language" if self.kind == "vision" else ""
         kind += " · packed for CPU" if self.prepacked_layers else ""
+        kind += f" · {self.extras['quantize']}" if self.extras.get("quantize") else ""
+        kind += " · compiled decoding" if self.extras.get("static_cache") else ""
         return (
             f"{self.name} · {self.architecture} ({origin}{cached}){kind} · "
             f"{format_count(self.n_params)} params · {self.device} · {self.dtype} · "
@@ -111,6 +113,8 @@ class LoadedModel:
             "dtype": self.dtype,
             "cpu_prepacked": bool(self.prepacked_layers),
             "modality": "image+text" if self.kind == "vision" else "text",
+            "quantize": self.extras.get("quantize"),
+            "compiled": bool(self.extras.get("static_cache")),
         }
 
 

@@ -330,6 +330,7 @@ def run_variants(
                 route_adapters=bool(first.loaded.adapters),
                 prefix_cache=prefix_cache_of(first.loaded) if prefix_reuse else None,
                 adapter_keys=[adapter_key(first.loaded, variants[v].adapter) for v, _ in batch],
+                static_cache=bool(first.loaded.extras.get("static_cache")),
             )
             on_step(outcome.outputs)
             for v, _ in batch:

@@ -174,3 +174,30 @@ def test_progress_is_reported(tiny_dir, registry):
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("weights" in m.lower() for _, m in seen)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"quantize": "4bit"}, "needs a CUDA GPU"),
+        ({"quantize": "8bit"}, "needs a CUDA GPU"),
+        ({"quantize": "2bit"}, "4bit or 8bit"),
+        ({"compile": True}, "for CUDA GPUs"),
+    ],
+)
+def test_gpu_only_options_fail_clearly_on_cpu(registry, tiny_dir, options, match):
+    with pytest.raises(lmwidgets.LmWidgetsError, match=match):
+        lmwidgets.load_model(str(tiny_dir), name="gpu-only", device="cpu", **options)
+    assert "gpu-only" not in registry
+
+
+def test_static_cache_buckets_give_the_same_tokens(tiny):
+    from lmwidgets.generation import cache_bucket
+
+    assert [cache_bucket(n) for n in (1, 256, 257, 700)] == [256, 256, 512, 768]
+    kwargs = dict(compare="zero-shot,cot", max_new_tokens=16, display=False)
+    dynamic = lmwidgets.prompt("Hello there, how are you?", **kwargs)
+    tiny.extras["static_cache"] = True  # what --compile sets (compiling itself needs CUDA)
+    static = lmwidgets.prompt("Hello there, how are you?", **kwargs)
+    assert [r.text for r in static] == [r.text for r in dynamic]
+    assert static[0].record["model"]["compiled"] is True
