@@ -67,6 +67,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.gpu
 
 lint: setup
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
