@@ -23,7 +23,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.run import ROOT, Measurement, _measured, _table, _variants, bench_side_by_side
+from benchmarks.run import (
+    ROOT,
+    Measurement,
+    _measured,
+    _table,
+    bench_side_by_side,
+    decode_speed,
+)
 
 #: TinyLlama-1.1B's shape.
 ONE_B = dict(
@@ -91,34 +98,10 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
-    """Best batch-1 decode tokens/s (after a warm-up that compiles) and the tokens."""
-    from lmwidgets.generation import GenerationSettings, Row, generate_batch
-
-    variant = _variants(loaded, n_tokens)[0]
-    best, tokens = 0.0, []
-    for _ in range(3):
-        outcome = generate_batch(
-            loaded.model,
-            loaded.tokenizer,
-            [Row(variant.input_ids)],
-            GenerationSettings(max_new_tokens=n_tokens),
-            device=loaded.device,
-            ignore_eos=True,
-            static_cache=bool(loaded.extras.get("static_cache")),
-        )
-        output = outcome.outputs[0]
-        decode = output.seconds - (output.first_token_seconds or 0.0)
-        if decode > 0:
-            best = max(best, (len(output.token_ids) - 1) / decode)
-        tokens = output.token_ids
-    return best, tokens
-
-
 def bench_roofline(eager, compiled, n_tokens: int) -> Measurement:
     """Batch-1 decoding, eager vs ``--compile``, as fractions of the bandwidth bound."""
-    eager_speed, eager_tokens = _decode_speed(eager, n_tokens)
-    compiled_speed, compiled_tokens = _decode_speed(compiled, n_tokens)
+    eager_speed, eager_tokens = decode_speed(eager, n_tokens)
+    compiled_speed, compiled_tokens = decode_speed(compiled, n_tokens)
     config = eager.model.config
     weights = sum(p.numel() * p.element_size() for p in eager.model.parameters())
     head_dim = config.hidden_size // config.num_attention_heads

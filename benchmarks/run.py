@@ -378,12 +378,13 @@ def _bandwidth_bytes_per_second(dtype) -> float:
     return matrix.numel() * matrix.element_size() / min(times)
 
 
-def bench_roofline(loaded, n_tokens: int) -> Measurement:
-    """Batch-1 decode speed as a fraction of the memory-bandwidth bound."""
+def decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
+    """Best batch-1 decode tokens/s after the first token (3 runs; the first warms up or
+    compiles) and the last run's tokens."""
     from lmwidgets.generation import GenerationSettings, Row, generate_batch
 
     variant = _variants(loaded, n_tokens)[0]
-    best = 0.0
+    best, tokens = 0.0, []
     for _ in range(3):
         outcome = generate_batch(
             loaded.model,
@@ -392,11 +393,20 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
             GenerationSettings(max_new_tokens=n_tokens),
             device=loaded.device,
             ignore_eos=True,
+            static_cache=bool(loaded.extras.get("static_cache")),
         )
         output = outcome.outputs[0]
         decode = output.seconds - (output.first_token_seconds or 0.0)
         if decode > 0:
             best = max(best, (len(output.token_ids) - 1) / decode)
+        tokens = output.token_ids
+    return best, tokens
+
+
+def bench_roofline(loaded, n_tokens: int) -> Measurement:
+    """Batch-1 decode speed as a fraction of the memory-bandwidth bound."""
+    best, _ = decode_speed(loaded, n_tokens)
+    variant = _variants(loaded, n_tokens)[0]
     config = loaded.model.config
     element = next(loaded.model.parameters()).element_size()
     kv_per_token = (
