@@ -221,3 +221,18 @@ def test_rerun_finds_the_images_again_and_checks_them(vlm, tmp_path):
     with pytest.raises(lmwidgets.RecordError, match="differs from the recorded one"):
         lmwidgets.rerun(saved, namespace={"photo": _image(16)})
     assert lmwidgets.rerun(saved, images={"photo": photo}).matched
+
+
+def test_hostile_file_names_and_labels_stay_text(registry, scripted_vlm_dir, tmp_path):
+    from hostile import HOSTILE
+
+    lmwidgets.load_model(str(scripted_vlm_dir), name="grounding")
+    path = tmp_path / '<img src=x onerror="alert(1)">.png'
+    Image.fromarray(_image(17)).save(path)
+    comparison = _run(HOSTILE[0], images=[str(path)], compare="zero-shot,self-consistency",
+                      samples=2, max_new_tokens=8)  # fmt: skip
+    assert comparison[0].images[0]["name"] == path.name
+    html = comparison.to_html()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+    assert "<script>" not in html and "<script>" not in comparison.to_markdown()
+    assert len(comparison["self-consistency"].extras["samples"]) == 2
