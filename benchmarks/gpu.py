@@ -28,6 +28,7 @@ from benchmarks.run import (
     Measurement,
     _measured,
     _table,
+    bandwidth_bound,
     bench_side_by_side,
     decode_speed,
 )
@@ -74,40 +75,11 @@ def build_model(directory: Path, quick: bool) -> Path:
     return directory
 
 
-def _bandwidth(device: str) -> float:
-    """Bytes/s of a large matrix-vector product on ``device`` (reads the matrix once)."""
-    import torch
-
-    size = 16384 if device.startswith("cuda") else 4096
-    matrix = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    vector = torch.randn(size, device=device, dtype=torch.bfloat16)
-    best = float("inf")
-    for _ in range(10):
-        _sync(device)
-        started = time.perf_counter()
-        matrix @ vector
-        _sync(device)
-        best = min(best, time.perf_counter() - started)
-    return matrix.numel() * matrix.element_size() / best
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def bench_roofline(eager, compiled, n_tokens: int) -> Measurement:
     """Batch-1 decoding, eager vs ``--compile``, as fractions of the bandwidth bound."""
     eager_speed, eager_tokens = decode_speed(eager, n_tokens)
     compiled_speed, compiled_tokens = decode_speed(compiled, n_tokens)
-    config = eager.model.config
-    weights = sum(p.numel() * p.element_size() for p in eager.model.parameters())
-    head_dim = config.hidden_size // config.num_attention_heads
-    kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * 2
-    bytes_per_token = weights + kv * (64 + n_tokens / 2)
-    bound = _bandwidth(eager.device) / bytes_per_token
+    bound, _, bytes_per_token = bandwidth_bound(eager, n_tokens)
     fraction = compiled_speed / bound
     return Measurement(
         f"decode vs bandwidth bound (batch 1, bfloat16, {eager.device}, --compile)",
@@ -121,7 +93,7 @@ def bench_roofline(eager, compiled, n_tokens: int) -> Measurement:
         {
             "bound_tok_s": round(bound, 2),
             "eager_fraction": round(eager_speed / bound, 3),
-            "weights_GB": round(weights / 1e9, 3),
+            "bytes_per_token_MB": round(bytes_per_token / 1e6, 1),
         },
     )
 

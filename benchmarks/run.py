@@ -362,20 +362,47 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
     ]
 
 
-def _bandwidth_bytes_per_second(dtype) -> float:
+def _bandwidth_bytes_per_second(dtype, device: str = "cpu") -> float:
     """Memory bandwidth from a large matrix-vector product (reads the whole matrix once)."""
     import torch
 
-    matrix = torch.randn(8192, 8192).to(dtype)
-    vector = torch.randn(8192).to(dtype)
-    for _ in range(2):
-        matrix @ vector
-    times = []
-    for _ in range(8):
+    size = 16384 if device.startswith("cuda") else 8192
+    matrix = torch.randn(size, size).to(device=device, dtype=dtype)
+    vector = torch.randn(size).to(device=device, dtype=dtype)
+
+    def product() -> float:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         started = time.perf_counter()
         matrix @ vector
-        times.append(time.perf_counter() - started)
-    return matrix.numel() * matrix.element_size() / min(times)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    for _ in range(2):
+        product()
+    return matrix.numel() * matrix.element_size() / min(product() for _ in range(8))
+
+
+def bandwidth_bound(loaded, n_tokens: int) -> tuple[float, float, float]:
+    """(bound in tokens/s, bandwidth in bytes/s, bytes read per token) for batch-1 decoding of
+    the benchmark prompt: every weight once per token, plus the KV cache so far."""
+    variant = _variants(loaded, n_tokens)[0]
+    config = loaded.model.config
+    first = next(loaded.model.parameters())
+    kv_per_token = (
+        2
+        * config.num_hidden_layers
+        * getattr(config, "num_key_value_heads", config.num_attention_heads)
+        * (config.hidden_size // config.num_attention_heads)
+        * first.element_size()
+    )
+    context = len(variant.input_ids) + n_tokens / 2
+    # Each weight is read once per token (the packed copy replaces the dense one in the matmuls).
+    weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    bytes_per_token = weights + kv_per_token * context
+    bandwidth = _bandwidth_bytes_per_second(first.dtype, loaded.device)
+    return bandwidth / bytes_per_token, bandwidth, bytes_per_token
 
 
 def decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
@@ -406,22 +433,7 @@ def decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
 def bench_roofline(loaded, n_tokens: int) -> Measurement:
     """Batch-1 decode speed as a fraction of the memory-bandwidth bound."""
     best, _ = decode_speed(loaded, n_tokens)
-    variant = _variants(loaded, n_tokens)[0]
-    config = loaded.model.config
-    element = next(loaded.model.parameters()).element_size()
-    kv_per_token = (
-        2
-        * config.num_hidden_layers
-        * getattr(config, "num_key_value_heads", config.num_attention_heads)
-        * (config.hidden_size // config.num_attention_heads)
-        * element
-    )
-    context = len(variant.input_ids) + n_tokens / 2
-    # Each weight is read once per token (the packed copy replaces the dense one in the matmuls).
-    weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
-    bytes_per_token = weights + kv_per_token * context
-    bandwidth = _bandwidth_bytes_per_second(next(loaded.model.parameters()).dtype)
-    bound = bandwidth / bytes_per_token
+    bound, bandwidth, bytes_per_token = bandwidth_bound(loaded, n_tokens)
     fraction = best / bound
     return Measurement(
         f"decode speed vs bandwidth bound (batch 1, {loaded.dtype})",

@@ -9,13 +9,7 @@ from typing import Any
 from .errors import PromptError
 from .generation import GenerationSettings, StopSignal
 from .interpolate import interpolate
-from .loading import (
-    ProgressCallback,
-    check_acceleration,
-    load_from_source,
-    pick_device,
-    pick_dtype,
-)
+from .loading import ProgressCallback, load_from_source, pick_device, pick_dtype
 from .registry import REGISTRY, LoadedModel, ModelRegistry
 from .results import Comparison
 from .sources import resolve_source
@@ -54,7 +48,8 @@ def load_model(
     )
     device_name = pick_device(device)
     dtype_name = pick_dtype(dtype, device_name)
-    check_acceleration(device_name, quantize, compile, resolved)
+    # --quantize/--compile are checked where the model is loaded: a loaded model never matches
+    # an impossible request below, so the load (and its check) always runs for one.
     existing = registry.find(resolved.key, device_name, dtype_name)
     same_setup = existing is not None and (
         existing.extras.get("quantize") == quantize

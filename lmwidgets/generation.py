@@ -347,14 +347,14 @@ def generate_batch(
         attention[index, width - rest :] = 1
     input_ids = input_ids.to(device)
     attention = attention.to(device)
-    kwargs_cache: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
     if prefix is not None:
-        kwargs_cache["past_key_values"] = prefix[1]
+        kwargs["past_key_values"] = prefix[1]
     elif static_cache:
         from transformers import StaticCache
 
         length = cache_bucket(width + settings.max_new_tokens)
-        kwargs_cache["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
+        kwargs["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
     model_inputs: dict[str, Any] = {}
     if any(row.extra for row in rows):
         from .multimodal import merge_row_inputs
@@ -379,7 +379,6 @@ def generate_batch(
             torch.cuda.manual_seed_all(seed)
 
     streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
-    kwargs: dict[str, Any] = {}
     if len(set(zip(temperatures, top_ps, strict=True))) > 1:
         from transformers import LogitsProcessorList
 
@@ -415,7 +414,6 @@ def generate_batch(
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
                 **model_inputs,
-                **kwargs_cache,
                 **kwargs,
             )
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:

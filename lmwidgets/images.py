@@ -274,11 +274,16 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
     return ImageInput(image, label, "variable", pixel_sha256(image))
 
 
-def resolve_image(spec: Any, namespace: Mapping[str, Any] | None = None) -> ImageInput:
-    """``--image SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL."""
+def resolve_image(
+    spec: Any, namespace: Mapping[str, Any] | None = None, name: str | None = None
+) -> ImageInput:
+    """``--image SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL,
+    else an image value (called ``name``)."""
     if isinstance(spec, str) and namespace is not None and spec in namespace:
         return load_image(namespace[spec], name=spec)
-    return load_image(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return load_image(spec)  # named after the file or URL
+    return load_image(spec, name=name)
 
 
 def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .records import RECORD_MIME, bundle_payload
+from .runner import image_data
 from .safe_text import escape_html
 
 if TYPE_CHECKING:
@@ -31,14 +32,6 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
         ),
         RECORD_MIME: bundle_payload([]),
     }
-
-
-def image_data(variants: list[Variant]) -> list[dict[str, Any]]:
-    """Thumbnails (and regions) of the prompt's images, from the first variant that has them."""
-    for variant in variants:
-        if variant.images:
-            return [image.widget_data() for image in variant.images]
-    return []
 
 
 class LiveView:

@@ -150,6 +150,16 @@ def _prefix_layers(
     return layers
 
 
+def _left_padded(like: Any, tensor: Any, width: int) -> Any:
+    """One row's keys or values (``None``: none) after zeros, ``width`` positions in all."""
+    import torch
+
+    length = 0 if tensor is None else tensor.shape[2]
+    shape = (1, like.shape[1], width - length, like.shape[3])
+    pad = torch.zeros(shape, dtype=like.dtype, device=like.device)
+    return pad if tensor is None else torch.cat([pad, tensor], dim=2)
+
+
 def row_prefixes(rows: Sequence[Sequence[int]], cache: PrefixCache, keys: Sequence[str]):
     """How many leading tokens of each row to take from a cached prefix (0: none).
 
@@ -159,13 +169,11 @@ def row_prefixes(rows: Sequence[Sequence[int]], cache: PrefixCache, keys: Sequen
     """
     lengths = []
     for index, row in enumerate(rows):
-        best = max(
-            (shared_length(row, other) for j, other in enumerate(rows) if j != index), default=0
-        )
-        best = max(best, cache.lookup(keys[index], row)[0])
         if len(rows) == 1:
             best = len(row) - 1
-        best = min(best, len(row) - 1)
+        else:
+            best = max(shared_length(row, other) for j, other in enumerate(rows) if j != index)
+            best = min(max(best, cache.lookup(keys[index], row)[0]), len(row) - 1)
         lengths.append(best if best >= MIN_PREFIX_TOKENS else 0)
     return lengths
 
@@ -210,19 +218,9 @@ def batched_prefix(
     width = max(lengths)
     sample = next(layers for layers in per_row if layers is not None)
     batch = DynamicCache()
-    for index in range(len(sample)):
-        ks, vs = [], []
-        for layers, length in zip(per_row, lengths, strict=True):
-            k0, v0 = sample[index]
-            shape_k = (1, k0.shape[1], width - length, k0.shape[3])
-            shape_v = (1, v0.shape[1], width - length, v0.shape[3])
-            pad_k = torch.zeros(shape_k, dtype=k0.dtype, device=k0.device)
-            pad_v = torch.zeros(shape_v, dtype=v0.dtype, device=v0.device)
-            if layers is None:
-                ks.append(pad_k)
-                vs.append(pad_v)
-            else:
-                ks.append(torch.cat([pad_k, layers[index][0]], dim=2))
-                vs.append(torch.cat([pad_v, layers[index][1]], dim=2))
-        batch.update(torch.cat(ks, dim=0), torch.cat(vs, dim=0), index)
+    for index, (k0, v0) in enumerate(sample):
+        own = [None if layers is None else layers[index] for layers in per_row]
+        keys_ = [_left_padded(k0, None if kv is None else kv[0], width) for kv in own]
+        values = [_left_padded(v0, None if kv is None else kv[1], width) for kv in own]
+        batch.update(torch.cat(keys_, dim=0), torch.cat(values, dim=0), index)
     return lengths, batch

@@ -80,6 +80,7 @@ class Comparison:
         status: str = "done",
         notes: list[str] | None = None,
         scores: dict[str, float] | None = None,
+        images: list[dict[str, Any]] | None = None,
     ) -> None:
         self.results = results
         self.title = title
@@ -87,7 +88,7 @@ class Comparison:
         self.notes = list(notes or [])
         self.scores = dict(scores or {})
         #: The prompt's images: name, thumbnail (``src``), original width/height, region.
-        self.images: list[dict[str, Any]] = []
+        self.images: list[dict[str, Any]] = list(images or [])
 
     def __len__(self) -> int:
         return len(self.results)

@@ -98,6 +98,14 @@ def prepare(variant: Variant, notes: list[str]) -> None:
             notes.append(note)
 
 
+def image_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
+    """Thumbnails (and regions) of the prompt's images, from the first variant that has them."""
+    for variant in variants:
+        if variant.images:
+            return [image.widget_data() for image in variant.images]
+    return []
+
+
 def prefix_cache_of(loaded: LoadedModel) -> PrefixCache:
     """The loaded model's prefix cache (made on first use; dropped when the model is unloaded)."""
     cache = loaded.extras.get("prefix_cache")
@@ -383,9 +391,8 @@ def run_variants(
         status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
     elif stop.is_set():
         status = "stopped"
-    comparison = Comparison(results, title=title, status=status, notes=notes)
-    comparison.images = next(
-        ([image.widget_data() for image in v.images] for v in variants if v.images), []
+    comparison = Comparison(
+        results, title=title, status=status, notes=notes, images=image_data(variants)
     )
     if finalize is not None:
         finalize(comparison)

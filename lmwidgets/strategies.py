@@ -359,10 +359,10 @@ def _prepare_images(
     with its ``{img}`` placeholders protected from ``{name}`` interpolation."""
     if images is not None and not isinstance(images, (list, tuple)):
         images = [images]
-    inputs = [resolve_image(spec, variables) for spec in images or []]
-    for number, image in enumerate(inputs, start=1):
-        if image.name == "the image":  # a value passed directly: name it by position
-            image.name = f"image {number}"
+    inputs = [
+        resolve_image(spec, variables, name=f"image {number}")
+        for number, spec in enumerate(images or [], start=1)
+    ]
     if isinstance(region, str):
         region = parse_region(region)
     inputs = apply_region(inputs, region, region_mode)
