@@ -486,6 +486,57 @@ def bench_load_time() -> Measurement:
     )
 
 
+_WEIGHTS_MEMORY = """
+import json, sys
+import torch, transformers  # imports are not the weights' memory
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from lmwidgets.generation import GenerationSettings, Row, generate_batch
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+baseline = rss()
+if sys.argv[1] == "lmwidgets":
+    import lmwidgets
+    loaded = lmwidgets.load_model()
+    model, tokenizer = loaded.model, loaded.tokenizer
+else:
+    from lmwidgets.sources import default_model_source
+    source = default_model_source()
+    tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.location, gguf_file=source.gguf_file, dtype=torch.float32
+    )
+ids = tokenizer("The capital of France is")["input_ids"]
+generate_batch(model, tokenizer, [Row(ids)], GenerationSettings(max_new_tokens=8))
+print(json.dumps({"grew": rss() - baseline}))
+"""
+
+
+def bench_weights_memory() -> Measurement:
+    """RAM the default model takes in a fresh process (float32, after a short generation;
+    Linux: read from /proc)."""
+    def grew(who: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _WEIGHTS_MEMORY, who], capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])["grew"] / 2**20
+
+    lmw, base = grew("lmwidgets"), grew("transformers")
+    return Measurement(
+        "default model in RAM (float32, packed weights vs plain transformers)",
+        round(base, 1),
+        round(lmw, 1),
+        "MB",
+        round(lmw / base, 3),
+        "< 1024 MB",
+        lmw < 1024,
+        None,
+    )
+
+
 class _FirstToken:
     """A streamer that notes when ``generate`` produced its first new token."""
 
@@ -714,6 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_adapters, loaded, tokens, repeats)
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
+        rows += _measured(bench_weights_memory)
     from lmwidgets.records import library_versions
 
     report = {

@@ -7,9 +7,15 @@ decoding about 1.5x faster and a 4-row batch cost about what one row costs (see 
 
 The modules stay ``nn.Linear`` (peft adapters wrap them as usual); only their forward changes, and
 only for inference on CPU in float32. With gradients enabled, on another device or dtype, or after
-the weight was modified in place (it is repacked then), the dense path runs. Trade-off: the packed
-copy doubles the memory of the linear weights, so the automatic mode packs only when that copy
-takes at most a quarter of the memory available; ``prepack=False`` (``--no-prepack``) turns it off.
+the weight was modified in place (it is repacked then), the dense path runs.
+
+Memory: the packed copy would double the memory of the linear weights. Weights loaded from a
+safetensors file (the default model's cache, any float32 checkpoint) are memory-mapped from that
+file, so after packing :func:`release_dense_pages` drops their pages from the process: they stay
+in the file (and the page cache) and are mapped again only if ever needed (training, merging,
+saving), and the process holds one copy of the weights. Weights that are not file-backed (converted from another
+dtype) do double, so the automatic mode packs only when the copy takes at most a quarter of the
+memory available; ``prepack=False`` (``--no-prepack``) turns packing off.
 """
 
 from __future__ import annotations
@@ -147,6 +153,91 @@ def packed_bytes(model: Any) -> int:
         if packed is not None:
             total += module.weight.numel() * module.weight.element_size()
     return total
+
+
+#: Linux ``madvise`` advice: drop these pages from the process. Pages of a file mapping stay in
+#: the page cache (the next load reads them from memory, not disk) and are mapped again from the
+#: file on access; a privately modified page would be lost, so only unmodified pages are advised.
+_MADV_DONTNEED = 4
+_PAGEMAP_PRESENT = 1 << 63
+_PAGEMAP_SWAPPED = 1 << 62
+_PAGEMAP_FILE = 1 << 61
+
+
+def _weight_file_ranges(maps: str = "/proc/self/maps") -> list[tuple[int, int]]:
+    """Address ranges of this process that are mapped from ``.safetensors`` files."""
+    ranges = []
+    try:
+        with open(maps) as handle:
+            for line in handle:
+                fields = line.split(maxsplit=5)
+                if len(fields) == 6 and fields[5].rstrip().endswith(".safetensors"):
+                    start, end = (int(part, 16) for part in fields[0].split("-"))
+                    ranges.append((start, end))
+    except OSError:
+        return []
+    return ranges
+
+
+def _unmodified_runs(pagemap: Any, first: int, last: int, page: int) -> list[tuple[int, int]]:
+    """(start, length) runs of pages in [first, last) that still equal the file's contents:
+    not yet touched, or mapped straight from the page cache (not a private copy, not swapped)."""
+    pagemap.seek(first // page * 8)
+    entries = memoryview(pagemap.read((last - first) // page * 8)).cast("Q")
+    runs: list[tuple[int, int]] = []
+    run_start = None
+    for index, entry in enumerate(entries):
+        clean = not entry & _PAGEMAP_SWAPPED and (
+            not entry & _PAGEMAP_PRESENT or entry & _PAGEMAP_FILE
+        )
+        address = first + index * page
+        if clean and run_start is None:
+            run_start = address
+        elif not clean and run_start is not None:
+            runs.append((run_start, address - run_start))
+            run_start = None
+    if run_start is not None:
+        runs.append((run_start, last - run_start))
+    return runs
+
+
+def release_dense_pages(model: Any) -> int:
+    """Drop the pages of packed layers' file-backed dense weights from this process.
+
+    Returns the bytes released. Only pages that still equal the weight file are dropped, so
+    nothing can be lost: a page needed again (training, merging, saving) is mapped again from the
+    file. A no-op where ``madvise`` or ``/proc/self/pagemap`` is missing (not Linux).
+    """
+    import ctypes
+    import mmap
+
+    ranges = _weight_file_ranges()
+    if not ranges:
+        return 0
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        pagemap = open("/proc/self/pagemap", "rb", buffering=0)  # noqa: SIM115
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = mmap.PAGESIZE
+    released = 0
+    with pagemap:
+        for module in model.modules():
+            if not hasattr(module, "_lmw_packed"):
+                continue
+            weight = module.weight
+            start = weight.data_ptr()
+            end = start + weight.numel() * weight.element_size()
+            if not any(low <= start and end <= high for low, high in ranges):
+                continue
+            first, last = -(-start // page) * page, end // page * page  # whole pages inside
+            if last <= first:
+                continue
+            for run, length in _unmodified_runs(pagemap, first, last, page):
+                if madvise(run, length, _MADV_DONTNEED) == 0:
+                    released += length
+    return released
 
 
 @contextlib.contextmanager

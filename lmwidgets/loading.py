@@ -159,6 +159,12 @@ def _gguf_cache_path(digest: str) -> Path:
     return cache_dir() / "gguf" / f"{digest[:32]}-tf{major}-v{_GGUF_CACHE_VERSION}"
 
 
+def _fsync(path: Path) -> None:
+    """Flush a written file to disk."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
     """Write a GGUF model's de-quantized float32 weights as a transformers directory, atomically."""
     import copy
@@ -175,6 +181,8 @@ def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
         config.save_pretrained(tmp)
         model.generation_config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # On disk before it is marked complete: a crash cannot leave a truncated cache behind.
+        _fsync(tmp / "model.safetensors")
         (tmp / "lmwidgets-cache.json").write_text(json.dumps({"complete": True}))
         try:
             os.replace(tmp, target)
@@ -433,16 +441,17 @@ def load_from_source(
             report(0.9, f"Moving to {device}")
             model = model.to(device=device, dtype=torch_dtype)
         model.eval()
-        packed = 0
+        packed = released = 0
         if prepack is None and device == "cpu" and dtype == "float32":
             from .cpu_kernels import worth_packing
 
             prepack = worth_packing(model)
         if prepack:
-            from .cpu_kernels import prepack_linear_layers
+            from .cpu_kernels import prepack_linear_layers, release_dense_pages
 
             report(0.95, "Packing weights for fast CPU decoding")
             packed = prepack_linear_layers(model)
+            released = release_dense_pages(model)
     except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError, ModelLoadError):
         raise
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
@@ -455,7 +464,7 @@ def load_from_source(
     if packed:
         from .cpu_kernels import packed_bytes
 
-        memory += packed_bytes(model)
+        memory += packed_bytes(model) - released  # dense pages left on disk (memory-mapped)
     report(1.0, "Ready")
     return LoadedModel(
         name=name,
