@@ -518,6 +518,7 @@ print(json.dumps({"grew": rss() - baseline}))
 def bench_weights_memory() -> Measurement:
     """RAM the default model takes in a fresh process (float32, after a short generation;
     Linux: read from /proc)."""
+
     def grew(who: str) -> float:
         out = subprocess.run(
             [sys.executable, "-c", _WEIGHTS_MEMORY, who], capture_output=True, text=True, check=True
