@@ -91,7 +91,10 @@ def _lm_parser() -> MagicArgumentParser:
     load.add_argument(
         "--no-prepack",
         action="store_true",
-        help="Do not pack weights for fast CPU decoding (saves a copy of the weights in memory).",
+        help=(
+            "Do not pack weights for fast CPU decoding (weights that are not memory-mapped from "
+            "a safetensors file keep a second copy when packed)."
+        ),
     )
     load.add_argument("-h", "--help", action="store_true", help="Show this help.")
 

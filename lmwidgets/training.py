@@ -170,4 +170,8 @@ def _train(
         for param in loaded.model.parameters():
             param.requires_grad_(False)
         loaded.model.eval()
+        if loaded.prepacked_layers:
+            from .cpu_kernels import release_dense_pages
+
+            release_dense_pages(loaded.model)  # training read the dense weights back in
     return TrainedAdapter(path=target, losses=losses, seconds=time.perf_counter() - started)
