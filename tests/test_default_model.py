@@ -114,8 +114,11 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
 
-import torch, transformers  # imports are not the model's memory
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+# A first load and unload imports every module loading needs: modules are not the model's memory.
+lmwidgets.load_model(name="warm-up")
+lmwidgets.prompt("Hello", max_new_tokens=4, display=False)
+lmwidgets.unload_model("warm-up")
+gc.collect()
 baseline = rss()
 loaded = lmwidgets.load_model(name="m")
 lmwidgets.prompt("Hello", max_new_tokens=4, display=False)
