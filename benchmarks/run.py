@@ -475,6 +475,14 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
     )
 
 
+def _in_new_process(code: str, *args: str, stdin: str | None = None) -> str:
+    """Run Python ``code`` in a new interpreter; the last line it printed."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], input=stdin, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def bench_load_time() -> Measurement:
     """Loading the default model in a fresh process: GGUF via transformers vs lmwidgets' cache."""
     code_lmw = (
@@ -490,15 +498,13 @@ def bench_load_time() -> Measurement:
     )
 
     def timed(code: str) -> float:
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-        return float(out.stdout.strip().splitlines()[-1])
+        return float(_in_new_process(code))
 
-    timed(code_lmw)  # makes sure the cache exists
+    # A first load makes sure the cache exists and names the modules that loading imports.
+    modules = _in_new_process(_LOADED_MODULES)
     lmw = statistics.median(timed(code_lmw) for _ in range(3))
     base = timed(code_hf)
-    imports = _import_seconds()
+    imports = float(_in_new_process(_IMPORT_MODULES, stdin=modules))
     return Measurement(
         "load default model in a new process (cached de-quantized weights)",
         round(base, 2),
@@ -515,6 +521,8 @@ def bench_load_time() -> Measurement:
     )
 
 
+# The modules (torch, transformers, ...) that loading the default model imports; importing them
+# in another new process times the part of the load lmwidgets cannot shorten.
 _LOADED_MODULES = """
 import json, sys, lmwidgets
 lmwidgets.load_model()
@@ -532,26 +540,6 @@ for name in names:
         pass
 print(time.perf_counter() - started)
 """
-
-
-def _import_seconds() -> float:
-    """Seconds a new process spends importing the libraries (torch, transformers, ...) that
-    loading the default model imports: the part of the load time lmwidgets cannot shorten."""
-    names = (
-        subprocess.run(
-            [sys.executable, "-c", _LOADED_MODULES], capture_output=True, text=True, check=True
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", _IMPORT_MODULES],
-        input=names,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 _WEIGHTS_MEMORY = """
@@ -588,10 +576,7 @@ def bench_weights_memory() -> Measurement:
     Linux: read from /proc)."""
 
     def grew(who: str) -> float:
-        out = subprocess.run(
-            [sys.executable, "-c", _WEIGHTS_MEMORY, who], capture_output=True, text=True, check=True
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])["grew"] / 2**20
+        return json.loads(_in_new_process(_WEIGHTS_MEMORY, who))["grew"] / 2**20
 
     lmw, base = grew("lmwidgets"), grew("transformers")
     return Measurement(

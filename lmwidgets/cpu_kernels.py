@@ -13,9 +13,9 @@ Memory: the packed copy would double the memory of the linear weights. Weights l
 safetensors file (the default model's cache, any float32 checkpoint) are memory-mapped from that
 file, so after packing :func:`release_dense_pages` drops their pages from the process: they stay
 in the file (and the page cache) and are mapped again only if ever needed (training, merging,
-saving), and the process holds one copy of the weights. Weights that are not file-backed (converted from another
-dtype) do double, so the automatic mode packs only when the copy takes at most a quarter of the
-memory available; ``prepack=False`` (``--no-prepack``) turns packing off.
+saving), and the process holds one copy of the weights. Weights that are not file-backed
+(converted from another dtype) do double, so the automatic mode packs only when the copy takes
+at most a quarter of the memory available; ``prepack=False`` (``--no-prepack``) turns it off.
 """
 
 from __future__ import annotations
