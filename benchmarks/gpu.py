@@ -57,7 +57,7 @@ def build_model(directory: Path, quick: bool) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lmwidgets.demo_models import build_tokenizer
+    from lmwidgets.engines.transformers.demo_models import build_tokenizer
 
     tokenizer = build_tokenizer()
     config = LlamaConfig(
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = _measured(bench_roofline, eager, compiled, tokens)
     rows += _measured(bench_side_by_side, eager, tokens, 1 if args.quick else 3)
     rows[-1].target, rows[-1].met = ">= 3.5x", rows[-1].ratio >= 3.5
-    from lmwidgets.records import library_versions
+    from lmwidgets.run.records import library_versions
 
     report = {
         "date": time.strftime("%Y-%m-%d"),

@@ -52,10 +52,10 @@ def _load(quick: bool):
 
 
 def _variants(loaded, n_tokens: int):
-    from lmwidgets.generation import GenerationSettings
-    from lmwidgets.registry import ModelRegistry
-    from lmwidgets.runner import prepare
-    from lmwidgets.strategies import build_variants
+    from lmwidgets.engines.registry import ModelRegistry
+    from lmwidgets.engines.transformers.generation import GenerationSettings
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import prepare
 
     registry = ModelRegistry()
     registry.add(loaded)
@@ -94,7 +94,7 @@ def _plain_generate(loaded, input_ids: list[int], n_tokens: int, dense: bool = T
 
     import torch
 
-    from lmwidgets.cpu_kernels import dense_linear
+    from lmwidgets.engines.transformers.cpu_kernels import dense_linear
 
     ids = torch.tensor([input_ids], device=loaded.device)
     kernels = dense_linear(loaded.model) if dense else contextlib.nullcontext()
@@ -116,7 +116,7 @@ def _texts(loaded, token_lists):
 
 def bench_side_by_side(loaded, n_tokens: int, repeats: int) -> Measurement:
     """4 variants in one batch (lmwidgets) vs one ``generate`` after another (baseline)."""
-    from lmwidgets.runner import run_variants
+    from lmwidgets.run.runner import run_variants
 
     variants = _variants(loaded, n_tokens)
     base_times, lmw_times = [], []
@@ -150,7 +150,7 @@ class _HeadlessView:
     """The live view's work without a notebook: a real widget model updated while streaming."""
 
     def __init__(self, variants):
-        from lmwidgets.live import LiveView
+        from lmwidgets.notebook.live import LiveView
 
         self.view = LiveView(variants, "bench", show=False)
         self.updates = 0
@@ -174,7 +174,7 @@ def bench_streaming(loaded, n_tokens: int, repeats: int) -> Measurement:
 
     Both sides use the same model and kernels, so the ratio is the cost of streaming alone.
     """
-    from lmwidgets.runner import run_variants
+    from lmwidgets.run.runner import run_variants
 
     variant = _variants(loaded, n_tokens)[0]
     base_times, lmw_times, updates = [], [], []
@@ -240,8 +240,12 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
     against the same batch on the model without adapters."""
     import torch
 
-    from lmwidgets.adapters import generation_model, load_adapter, unload_adapter
-    from lmwidgets.generation import GenerationSettings, Row, generate_batch
+    from lmwidgets.engines.transformers.adapters import (
+        generation_model,
+        load_adapter,
+        unload_adapter,
+    )
+    from lmwidgets.engines.transformers.generation import GenerationSettings, Row, generate_batch
 
     variant = _variants(loaded, n_tokens)[0]
     settings = GenerationSettings(max_new_tokens=n_tokens)
@@ -408,7 +412,7 @@ def bandwidth_bound(loaded, n_tokens: int) -> tuple[float, float, float]:
 def decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
     """Best batch-1 decode tokens/s after the first token (3 runs; the first warms up or
     compiles) and the last run's tokens."""
-    from lmwidgets.generation import GenerationSettings, Row, generate_batch
+    from lmwidgets.engines.transformers.generation import GenerationSettings, Row, generate_batch
 
     variant = _variants(loaded, n_tokens)[0]
     best, tokens = 0.0, []
@@ -491,7 +495,7 @@ def bench_load_time() -> Measurement:
     )
     code_hf = (
         "import time, torch; from transformers import AutoModelForCausalLM, AutoTokenizer; "
-        "from lmwidgets.sources import default_model_source as d; s = d(); t = time.perf_counter(); "
+        "from lmwidgets.engines.transformers.sources import default_model_source as d; s = d(); t = time.perf_counter(); "
         "AutoTokenizer.from_pretrained(s.location, gguf_file=s.gguf_file); "
         "AutoModelForCausalLM.from_pretrained(s.location, gguf_file=s.gguf_file, dtype=torch.float32); "
         "print(time.perf_counter() - t)"
@@ -546,7 +550,7 @@ _WEIGHTS_MEMORY = """
 import json, sys
 import torch, transformers  # imports are not the weights' memory
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from lmwidgets.generation import GenerationSettings, Row, generate_batch
+from lmwidgets.engines.transformers.generation import GenerationSettings, Row, generate_batch
 
 def rss():
     for line in open("/proc/self/status"):
@@ -559,7 +563,7 @@ if sys.argv[1] == "lmwidgets":
     loaded = lmwidgets.load_model()
     model, tokenizer = loaded.model, loaded.tokenizer
 else:
-    from lmwidgets.sources import default_model_source
+    from lmwidgets.engines.transformers.sources import default_model_source
     source = default_model_source()
     tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(
@@ -612,10 +616,10 @@ class _FirstToken:
 
 def _prefix_prompts(loaded, quick: bool):
     """A few-shot prompt with a ~1,000-token prefix (the examples) and 8 different questions."""
-    from lmwidgets.generation import GenerationSettings
-    from lmwidgets.registry import ModelRegistry
-    from lmwidgets.runner import prepare
-    from lmwidgets.strategies import build_variants
+    from lmwidgets.engines.registry import ModelRegistry
+    from lmwidgets.engines.transformers.generation import GenerationSettings
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import prepare
 
     registry = ModelRegistry()
     registry.add(loaded)
@@ -647,7 +651,7 @@ def _prefix_prompts(loaded, quick: bool):
         variants.append(plan.variants[0])
     for variant in variants:
         prepare(variant, [])
-    from lmwidgets.prefix_cache import shared_length
+    from lmwidgets.engines.transformers.prefix_cache import shared_length
 
     return variants, shared_length(variants[0].input_ids, variants[1].input_ids)
 
@@ -657,7 +661,7 @@ def bench_prefix(loaded, quick: bool) -> Measurement:
     changes the question): the prefix's KV cache reused vs recomputed each time."""
     import torch
 
-    from lmwidgets.runner import prefix_cache_of, run_variants
+    from lmwidgets.run.runner import prefix_cache_of, run_variants
 
     variants, prefix = _prefix_prompts(loaded, quick)
     n_tokens = variants[0].settings.max_new_tokens
@@ -820,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
         rows += _measured(bench_weights_memory)
-    from lmwidgets.records import library_versions
+    from lmwidgets.run.records import library_versions
 
     report = {
         "date": time.strftime("%Y-%m-%d"),

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .errors import (
+from lmwidgets._version import __version__
+from lmwidgets.errors import (
     AdapterError,
     DatasetError,
     DeviceError,
@@ -38,31 +38,31 @@ from .errors import (
     UnknownModelError,
     UnsafeWeightsError,
 )
-from .records import RECORD_MIME, records
+from lmwidgets.run.records import RECORD_MIME, records
 
 if TYPE_CHECKING:
-    from .api import load_adapter, load_model, models, prompt, unload_adapter, unload_model
-    from .generation import GenerationSettings, StopSignal
-    from .registry import REGISTRY, LoadedModel
-    from .replay import rerun
-    from .results import Comparison, Result
-    from .training import train_lora
+    from lmwidgets.api import load_adapter, load_model, models, prompt, unload_adapter, unload_model
+    from lmwidgets.engines.registry import REGISTRY, LoadedModel
+    from lmwidgets.engines.transformers.generation import GenerationSettings, StopSignal
+    from lmwidgets.engines.transformers.training import train_lora
+    from lmwidgets.run.replay import rerun
+    from lmwidgets.run.results import Comparison, Result
 
 _LAZY = {
     "load_model": "api",
     "unload_model": "api",
     "models": "api",
     "prompt": "api",
-    "rerun": "replay",
+    "rerun": "run.replay",
     "load_adapter": "api",
     "unload_adapter": "api",
-    "train_lora": "training",
-    "Comparison": "results",
-    "Result": "results",
-    "GenerationSettings": "generation",
-    "StopSignal": "generation",
-    "LoadedModel": "registry",
-    "REGISTRY": "registry",
+    "train_lora": "engines.transformers.training",
+    "Comparison": "run.results",
+    "Result": "run.results",
+    "GenerationSettings": "engines.transformers.generation",
+    "StopSignal": "engines.transformers.generation",
+    "LoadedModel": "engines.registry",
+    "REGISTRY": "engines.registry",
 }
 
 
@@ -77,14 +77,14 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext lmwidgets``: register ``%lm`` and ``%%prompt``."""
-    from .magics import register
+    from lmwidgets.notebook.magics import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext lmwidgets``: remove the error display hook (magics stay registered)."""
-    from .magics import unregister
+    from lmwidgets.notebook.magics import unregister
 
     unregister(ipython)
 

@@ -6,14 +6,19 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import PromptError
-from .generation import GenerationSettings, StopSignal
-from .interpolate import interpolate
-from .loading import ProgressCallback, load_from_source, pick_device, pick_dtype
-from .registry import REGISTRY, LoadedModel, ModelRegistry
-from .results import Comparison
-from .sources import resolve_source
-from .ui_events import in_kernel
+from lmwidgets.engines.registry import REGISTRY, LoadedModel, ModelRegistry
+from lmwidgets.engines.transformers.generation import GenerationSettings, StopSignal
+from lmwidgets.engines.transformers.loading import (
+    ProgressCallback,
+    load_from_source,
+    pick_device,
+    pick_dtype,
+)
+from lmwidgets.engines.transformers.sources import resolve_source
+from lmwidgets.errors import PromptError
+from lmwidgets.notebook.ui_events import in_kernel
+from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.run.results import Comparison
 
 
 def load_model(
@@ -113,13 +118,13 @@ def prompt(
     kernel) the answer streams into a live widget with a Stop button. Strategy options
     (``strategy``, ``compare``, ``examples``, ``dataset``, ...) select columns; ``images``
     (paths, URLs, PIL images, arrays, figures, bytes), ``region`` and ``region_mode`` add images
-    for vision-language models; see :func:`lmwidgets.strategies.build_variants`. With images
+    for vision-language models; see :func:`lmwidgets.prompting.strategies.build_variants`. With images
     the user can draw a region on a thumbnail and re-run in the same view; ``on_rerun`` then
     receives the new :class:`Comparison`.
     """
-    from .live import LiveView
-    from .runner import run_variants
-    from .strategies import build_variants
+    from lmwidgets.notebook.live import LiveView
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
 
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
@@ -141,7 +146,7 @@ def prompt(
         )
 
     plan = build()
-    from .multimodal import protect_placeholders, restore_placeholders
+    from lmwidgets.engines.transformers.multimodal import protect_placeholders, restore_placeholders
 
     template = restore_placeholders(interpolate(protect_placeholders(text.strip()), namespace))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
@@ -169,8 +174,8 @@ def _region_rerun(view, build, run, on_rerun):
     It runs in the kernel when the browser's request arrives; errors go to the widget's message
     (there is no cell to show them), and the earlier results stay until the new run starts.
     """
-    from .errors import GenerationInterrupted, LmWidgetsError
-    from .images import REGION_MODES, Region
+    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.media.images import REGION_MODES, Region
 
     def handler(request: dict[str, Any]) -> None:
         try:
@@ -206,13 +211,13 @@ def load_adapter(
 
     Use it with ``prompt(..., adapter=NAME)`` or compare with ``adapters="base,NAME,..."``.
     """
-    from .adapters import load_adapter as attach
+    from lmwidgets.engines.transformers.adapters import load_adapter as attach
 
     return attach(registry.get(model), path, name=name, scale=scale, allow_pickle=allow_pickle)
 
 
 def unload_adapter(name: str, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
     """Detach adapter ``name`` from ``model`` (default: the current model) and free it."""
-    from .adapters import unload_adapter as detach
+    from lmwidgets.engines.transformers.adapters import unload_adapter as detach
 
     return detach(registry.get(model), name)

@@ -44,7 +44,7 @@ def scripted_vlm_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def registry():
     """The global registry, emptied after the test."""
-    from lmwidgets.registry import REGISTRY
+    from lmwidgets.engines.registry import REGISTRY
 
     yield REGISTRY
     for name in REGISTRY.names():

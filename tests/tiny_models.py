@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmwidgets.demo_models import CHATML_TEMPLATE, SPECIALS, build_tiny_llava, build_tokenizer
+from lmwidgets.engines.transformers.demo_models import (
+    CHATML_TEMPLATE,
+    SPECIALS,
+    build_tiny_llava,
+    build_tokenizer,
+)
 
 __all__ = ["CHATML_TEMPLATE", "SPECIALS", "build_tiny_llava", "build_tokenizer"]
 

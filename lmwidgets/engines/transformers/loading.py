@@ -1,0 +1,494 @@
+"""Loading models: device and dtype choice, safe loading, the dequantized-GGUF cache, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lmwidgets.engines.registry import LoadedModel
+from lmwidgets.engines.transformers.cache import cache_dir, sha256_file, sha256_files
+from lmwidgets.engines.transformers.sources import ModelSource, check_directory, weight_files
+from lmwidgets.errors import (
+    DeviceError,
+    InvalidArgumentError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    RemoteCodeError,
+    UnsafeWeightsError,
+)
+
+#: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
+ProgressCallback = Callable[[float, str], None]
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZATIONS = ("4bit", "8bit")
+_GGUF_CACHE_VERSION = "1"
+
+
+def pick_device(device: str | None = "auto") -> str:
+    """``auto`` is ``cuda`` where a GPU exists, else ``cpu``; ``cuda:N`` is checked to exist."""
+    import torch
+
+    device = (device or "auto").strip().lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match:
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"--device {device} asks for a GPU, but torch sees no CUDA device here "
+                f"(torch {torch.__version__}). Use --device cpu or --device auto."
+            )
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
+        return device
+    raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+
+
+def pick_dtype(dtype: str | None, device: str) -> str:
+    """``auto`` is bfloat16 on CUDA, float32 on CPU."""
+    dtype = (dtype or "auto").strip().lower()
+    if dtype not in DTYPES:
+        raise InvalidArgumentError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}.")
+    if dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    return dtype
+
+
+class _BarProxy:
+    """A tqdm stand-in that forwards a library's progress bar to a :data:`ProgressCallback`."""
+
+    def __init__(self, iterable=None, total=None, desc=None, report=None, span=(0.0, 1.0), **_):
+        self.iterable = iterable
+        self.total = (
+            total
+            if total is not None
+            else (len(iterable) if hasattr(iterable, "__len__") else None)
+        )
+        self.desc = (desc or "Loading").rstrip(".: ")
+        self.n = 0
+        self._report = report
+        self._span = span
+        self._last = 0.0
+
+    def _emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._report is None or not self.total or (not force and now - self._last < 0.1):
+            return
+        self._last = now
+        lo, hi = self._span
+        self._report(lo + (hi - lo) * min(1.0, self.n / self.total), self.desc)
+
+    def __iter__(self):
+        for item in self.iterable or ():
+            yield item
+            self.update(1)
+        self._emit(force=True)
+
+    def update(self, n=1):
+        self.n += n
+        self._emit()
+
+    def close(self):
+        self._emit(force=True)
+
+    def set_description(self, desc=None, refresh=True):
+        self.desc = desc or self.desc
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def refresh(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+@contextlib.contextmanager
+def _route_progress(report: ProgressCallback | None, span: tuple[float, float]) -> Iterator[None]:
+    """Send transformers' progress bars (weights, GGUF de-quantization) to ``report``."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    def factory(*args, **kwargs):
+        return _BarProxy(*args, report=report, span=span, **kwargs)
+
+    def hook(_factory, args, kwargs):
+        return factory(*args, **kwargs)
+
+    previous_hook = hf_logging.set_tqdm_hook(hook)
+    previous_gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = factory
+    try:
+        yield
+    finally:
+        hf_logging.set_tqdm_hook(previous_hook)
+        if previous_gguf_tqdm is not None:
+            gguf_utils.tqdm = previous_gguf_tqdm
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _gguf_cache_path(digest: str) -> Path:
+    import transformers
+
+    major = transformers.__version__.split(".")[0]
+    return cache_dir() / "gguf" / f"{digest[:32]}-tf{major}-v{_GGUF_CACHE_VERSION}"
+
+
+def _fsync(path: Path) -> None:
+    """Flush a written file to disk."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
+    """Write a GGUF model's de-quantized float32 weights as a transformers directory, atomically."""
+    import copy
+
+    import safetensors.torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        config = copy.deepcopy(model.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        # On disk before it is marked complete: a crash cannot leave a truncated cache behind.
+        _fsync(tmp / "model.safetensors")
+        (tmp / "lmwidgets-cache.json").write_text(json.dumps({"complete": True}))
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another kernel wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _hub_snapshot(repo_id: str, allow_pickle: bool) -> tuple[Path, str | None]:
+    """Download (or find in the local hub cache) the files of a hub model; (dir, revision)."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "*.py"]
+    if allow_pickle:
+        patterns += ["*.bin"]
+    errors = []
+    for local_only in (False, True):
+        try:
+            path = Path(
+                snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_only)
+            )
+            revision = path.name if re.fullmatch(r"[0-9a-f]{40}", path.name) else None
+            return path, revision
+        except Exception as exc:  # network errors, missing repo, missing cache
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise ModelNotFoundError(
+        f"Cannot get {repo_id!r} from the hub, and it is not in the local hub cache. "
+        "Check the id and your network, or give a local directory or .gguf file. "
+        f"({errors[0].splitlines()[0][:200]})"
+    )
+
+
+def _load_tokenizer(directory: Path, gguf_file: str | None, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(directory), gguf_file=gguf_file, trust_remote_code=trust_remote_code
+    )
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def is_vision_language(directory: Path, gguf_file: str | None) -> bool:
+    """Whether ``directory`` holds a vision-language model: an image-text-to-text architecture
+    with an image processor beside it."""
+    if gguf_file:
+        return False
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as VISION_TYPES,
+    )
+
+    has_processor = any(
+        (directory / name).is_file()
+        for name in ("preprocessor_config.json", "processor_config.json")
+    )
+    return config.get("model_type") in VISION_TYPES and has_processor
+
+
+def _load_processor(directory: Path, trust_remote_code: bool):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
+    if getattr(processor, "tokenizer", None) is None or not hasattr(processor, "image_processor"):
+        raise ModelLoadError(
+            f"{directory} has a vision-language config but its processor has no tokenizer or "
+            "image processor."
+        )
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return processor
+
+
+def check_acceleration(
+    device: str, quantize: str | None, compile: bool, source: ModelSource
+) -> None:
+    """``--quantize`` and ``--compile`` need CUDA (and bitsandbytes); say so before loading."""
+    if quantize is not None:
+        if quantize not in QUANTIZATIONS:
+            raise InvalidArgumentError(f"--quantize must be 4bit or 8bit, not {quantize!r}.")
+        if not device.startswith("cuda"):
+            raise DeviceError(
+                f"--quantize {quantize} uses bitsandbytes, which needs a CUDA GPU; this kernel "
+                f"loads on {device}. Load without --quantize (or with --dtype bfloat16 to halve "
+                "the memory), or on a machine with a GPU."
+            )
+        if source.gguf_file:
+            raise InvalidArgumentError(
+                "--quantize applies to safetensors models; a GGUF file is already quantized "
+                "(lmwidgets de-quantizes it). Load it without --quantize."
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise DeviceError(
+                f"--quantize {quantize} needs the bitsandbytes package: "
+                "`pip install bitsandbytes` (or `pip install lmwidgets[gpu]`), then load again."
+            )
+    if compile and not device.startswith("cuda"):
+        raise DeviceError(
+            f"--compile (a static cache and torch.compile for decoding) is for CUDA GPUs; this "
+            f"kernel loads on {device}, where lmwidgets already packs weights for fast decoding."
+        )
+
+
+def _quantization_config(quantize: str, dtype):
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+    )
+
+
+def _load_weights(
+    directory: Path,
+    gguf_file: str | None,
+    dtype,
+    *,
+    allow_pickle,
+    trust_remote_code,
+    vision: bool = False,
+    quantize: str | None = None,
+    device: str = "cpu",
+):
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if quantize:
+        kwargs["quantization_config"] = _quantization_config(quantize, dtype)
+        kwargs["device_map"] = {"": device}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    elif not allow_pickle:
+        kwargs["use_safetensors"] = True
+    auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+    return auto.from_pretrained(str(directory), **kwargs)
+
+
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The most tokens (prompt + answer) the model reads; None when nothing says."""
+    config = model.config
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    context = getattr(text_config, "max_position_embeddings", None)
+    if context is None:
+        limit = getattr(tokenizer, "model_max_length", None)
+        context = int(limit) if limit and limit < 10_000_000 else None
+    return context
+
+
+def _translate_load_error(exc: BaseException, source: ModelSource) -> BaseException:
+    text = str(exc)
+    if "trust_remote_code" in text:
+        return RemoteCodeError(
+            f"{source.spec!r} needs custom code from its repository (trust_remote_code). If you "
+            "trust it, opt in with `%lm load SOURCE --trust-remote-code`."
+        )
+    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
+        return OutOfMemoryError(
+            f"Not enough memory to load {source.spec!r}. Unload other models (`%lm unload NAME`), "
+            "pick a smaller dtype (--dtype bfloat16) or a smaller model."
+        )
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    return ModelLoadError(f"Could not load {source.spec!r}: {first}")
+
+
+def load_from_source(
+    source: ModelSource,
+    *,
+    name: str,
+    device: str,
+    dtype: str,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback | None = None,
+    prepack: bool | None = None,
+    max_images: int | None = None,
+    quantize: str | None = None,
+    compile: bool = False,
+) -> LoadedModel:
+    """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`.
+
+    ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
+    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Vision-language models (an image-text-to-text architecture with
+    a processor) are loaded with their processor; ``max_images`` overrides how many images one
+    prompt may hold. On CUDA, ``quantize`` (``4bit``/``8bit``, bitsandbytes) fits larger models
+    and ``compile`` decodes with a static cache (lengths padded to buckets) and torch.compile.
+    """
+    check_acceleration(device, quantize, compile, source)
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    if max_images is not None and (
+        isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
+    ):
+        raise InvalidArgumentError(f"--max-images must be a whole number >= 1, not {max_images!r}.")
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    torch_dtype = _torch_dtype(dtype)
+    directory = Path(source.location)
+    gguf_file = source.gguf_file
+    revision: str | None = None
+    from_cache = False
+    report(0.02, "Locating weights")
+    if source.kind == "hub":
+        directory, revision = _hub_snapshot(source.location, allow_pickle)
+        check_directory(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        if gguf_file:
+            report(0.05, "Hashing the GGUF file")
+            weights_sha256 = sha256_file(directory / gguf_file)
+            cached = _gguf_cache_path(weights_sha256)
+            if (cached / "lmwidgets-cache.json").is_file():
+                directory, gguf_file, from_cache = cached, None, True
+        else:
+            report(0.05, "Hashing weights")
+            safe, pickles = weight_files(directory)
+            weights_sha256 = sha256_files(safe or pickles) if (safe or pickles) else None
+        vision = is_vision_language(directory, gguf_file)
+        processor = None
+        if vision:
+            report(0.15, "Loading processor")
+            processor = _load_processor(directory, trust_remote_code)
+            tokenizer = processor.tokenizer
+        else:
+            report(0.15, "Loading tokenizer")
+            tokenizer = _load_tokenizer(directory, gguf_file, trust_remote_code)
+        report(0.25, "Loading weights")
+        with _route_progress(report, (0.25, 0.85)):
+            load_dtype = torch.float32 if gguf_file else torch_dtype
+            model = _load_weights(
+                directory,
+                gguf_file,
+                load_dtype,
+                allow_pickle=allow_pickle,
+                trust_remote_code=trust_remote_code,
+                vision=vision,
+                quantize=quantize,
+                device=device,
+            )
+        if gguf_file:
+            report(0.86, "Caching de-quantized weights")
+            with contextlib.suppress(OSError):
+                _save_dequantized(model, tokenizer, _gguf_cache_path(weights_sha256))
+        if not quantize:  # bitsandbytes placed the quantized weights already
+            report(0.9, f"Moving to {device}")
+            model = model.to(device=device, dtype=torch_dtype)
+        model.eval()
+        packed = released = 0
+        if prepack is None and device == "cpu" and dtype == "float32":
+            from lmwidgets.engines.transformers.cpu_kernels import worth_packing
+
+            prepack = worth_packing(model)
+        if prepack:
+            from lmwidgets.engines.transformers.cpu_kernels import (
+                prepack_linear_layers,
+                release_dense_pages,
+            )
+
+            report(0.95, "Packing weights for fast CPU decoding")
+            packed = prepack_linear_layers(model)
+            released = release_dense_pages(model)
+    except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError, ModelLoadError):
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
+        raise _translate_load_error(exc, source) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    n_params = sum(p.numel() for p in model.parameters())
+    memory = sum(p.numel() * p.element_size() for p in model.parameters())
+    memory += sum(b.numel() * b.element_size() for b in model.buffers())
+    if packed:
+        from lmwidgets.engines.transformers.cpu_kernels import packed_bytes
+
+        memory += packed_bytes(model) - released  # dense pages left on disk (memory-mapped)
+    report(1.0, "Ready")
+    return LoadedModel(
+        name=name,
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        weights_sha256=weights_sha256,
+        revision=revision,
+        n_params=n_params,
+        memory_bytes=memory,
+        load_seconds=time.perf_counter() - started,
+        context_length=context_length(model, tokenizer),
+        kind="vision" if vision else "text",
+        processor=processor,
+        from_cache=from_cache,
+        prepacked_layers=packed,
+        extras={
+            **({} if max_images is None else {"max_images": max_images}),
+            **({"quantize": quantize} if quantize else {}),
+            **({"static_cache": True} if compile else {}),
+        },
+    )

@@ -1,0 +1,366 @@
+"""Images for multimodal prompts: reading them from anywhere a notebook keeps them.
+
+An image may be a file path, an ``http(s)`` URL, or a notebook value: a PIL image, a numpy array
+(HxW, HxWx3 or HxWx4; uint8, or float in [0, 1]), a matplotlib Figure, or raw encoded bytes.
+Every image becomes an RGB PIL image plus what identifies it (the sha256 of its pixels, and of
+the file bytes when there were any). Thumbnails are sized down for the notebook; the full image
+never reaches the browser. ``--region`` marks part of an image (a drawn box, or a crop).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lmwidgets.errors import ImageError
+
+#: Longest side of a thumbnail in the widget and the static output, in pixels.
+THUMBNAIL_SIDE = 320
+#: Largest download accepted for an image URL.
+MAX_DOWNLOAD_BYTES = 50_000_000
+#: How a region is shown to the model: ``box`` draws it on the image, ``crop`` cuts it out.
+REGION_MODES = ("box", "crop")
+_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle in pixels of the original image (``x2``/``y2`` exclusive) and the image's index."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    image: int = 0
+
+    def as_list(self) -> list[int]:
+        """``[x1, y1, x2, y2]``."""
+        return [self.x1, self.y1, self.x2, self.y2]
+
+
+@dataclass
+class ImageInput:
+    """One image of a prompt: the pixels the model sees and what identifies them."""
+
+    image: Any  # PIL.Image.Image, RGB
+    name: str
+    source: str  # file | url | variable | value
+    sha256: str
+    bytes_sha256: str | None = None
+    region: Region | None = None
+    region_mode: str = "box"
+    location: str | None = None  # the path or URL as given (files and URLs)
+    _thumbnail: str | None = field(default=None, repr=False)
+
+    @property
+    def width(self) -> int:
+        """Width of the original image in pixels."""
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        """Height of the original image in pixels."""
+        return self.image.height
+
+    def model_image(self):
+        """The image the model receives: the original, or with the region marked."""
+        if self.region is None:
+            return self.image
+        return mark_region(self.image, self.region, self.region_mode)
+
+    def with_region(self, region: Region | None, mode: str = "box") -> ImageInput:
+        """A copy with ``region`` marked (checked to lie inside the image)."""
+        if region is not None:
+            check_region(region, self.width, self.height)
+        return replace(self, region=region, region_mode=mode)
+
+    def thumbnail(self) -> str:
+        """A ``data:image/jpeg;base64,...`` URL of the image sized down to
+        :data:`THUMBNAIL_SIDE` pixels (computed once)."""
+        if self._thumbnail is None:
+            self._thumbnail = thumbnail_data_url(self.image)
+        return self._thumbnail
+
+    def record(self) -> dict[str, Any]:
+        """What a run record says about the image: enough to tell exactly which image it was."""
+        info: dict[str, Any] = {
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "bytes_sha256": self.bytes_sha256,
+            "width": self.width,
+            "height": self.height,
+        }
+        if self.location is not None:
+            info["location"] = self.location
+        if self.region is not None:
+            info["region"] = self.region.as_list()
+            info["region_mode"] = self.region_mode
+        return info
+
+    def widget_data(self) -> dict[str, Any]:
+        """What the widget needs to show it: the thumbnail and the original size."""
+        return {
+            "name": self.name,
+            "src": self.thumbnail(),
+            "width": self.width,
+            "height": self.height,
+            "region": self.region.as_list() if self.region else None,
+        }
+
+
+def pixel_sha256(image) -> str:
+    """sha256 of an RGB image's size and pixels: the same image gives the same hash wherever it
+    came from (file, array, figure)."""
+    digest = hashlib.sha256(f"{image.width}x{image.height}:RGB:".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _decode(data: bytes, name: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            return _rgb(opened)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ImageError(
+            f"Cannot read {name} as an image ({reason}). Give a PNG, JPEG, GIF, WebP or BMP file."
+        ) from None
+
+
+def _rgb(image):
+    """An RGB copy; transparent images are put on white (what a viewer shows)."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def _from_array(array: Any, name: str):
+    import numpy as np
+    from PIL import Image
+
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(
+            f"{name} has shape {array.shape}; an image array must be HxW (grey), HxWx3 (RGB) "
+            "or HxWx4 (RGBA)."
+        )
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ImageError(f"{name} is empty (shape {array.shape}).")
+    if array.dtype == np.uint8:
+        data = array
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ImageError(
+                f"{name} is a float array with values outside [0, 1]; scale it to [0, 1] or "
+                "convert it to uint8 (0-255)."
+            )
+        data = (array * 255).round().astype(np.uint8)
+    elif array.dtype == np.bool_:
+        data = array.astype(np.uint8) * 255
+    else:
+        raise ImageError(
+            f"{name} has dtype {array.dtype}; image arrays must be uint8 (0-255) or float in "
+            "[0, 1]."
+        )
+    return _rgb(Image.fromarray(np.ascontiguousarray(data)))  # L, RGB or RGBA by shape
+
+
+def _from_figure(figure: Any, name: str):
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png")
+    except Exception as exc:  # a closed or broken figure
+        raise ImageError(f"Cannot render the matplotlib figure {name}: {exc}") from None
+    return _decode(buffer.getvalue(), name)
+
+
+def _download(url: str) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "lmwidgets"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ImageError(
+            f"Cannot download the image {url}: {reason}. Check the URL and your network, or "
+            "save the image and give its path."
+        ) from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ImageError(f"The image at {url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes.")
+    return data
+
+
+def _from_path(path: Path, name: str) -> ImageInput:
+    if not path.exists():
+        raise ImageError(f"No image file {str(path)!r} (and no notebook variable called {name!r}).")
+    if path.is_dir():
+        raise ImageError(f"{str(path)!r} is a directory, not an image file.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+    image = _decode(data, repr(str(path)))
+    return ImageInput(
+        image,
+        name=path.name,
+        source="file",
+        sha256=pixel_sha256(image),
+        bytes_sha256=hashlib.sha256(data).hexdigest(),
+        location=str(path),
+    )
+
+
+def load_image(value: Any, name: str | None = None) -> ImageInput:
+    """Read one image from a path, URL, PIL image, array, matplotlib Figure or bytes."""
+    if isinstance(value, ImageInput):
+        return value
+    label = name or "the image"
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and _URL.match(text):
+            data = _download(text)
+            image = _decode(data, text)
+            return ImageInput(
+                image,
+                name=text.rsplit("/", 1)[-1][:80] or text[:80],
+                source="url",
+                sha256=pixel_sha256(image),
+                bytes_sha256=hashlib.sha256(data).hexdigest(),
+                location=text,
+            )
+        return _from_path(Path(os.path.expanduser(text)), name or text)
+    module = type(value).__module__ or ""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        image = _decode(data, label)
+        digest = hashlib.sha256(data).hexdigest()
+        return ImageInput(image, label, "variable", pixel_sha256(image), digest)
+    if module.startswith("PIL.") and hasattr(value, "convert"):
+        try:
+            value.load()
+            image = _rgb(value)
+        except OSError as exc:
+            raise ImageError(f"Cannot read the PIL image {label}: {exc}") from None
+    elif module.startswith("matplotlib.") and hasattr(value, "savefig"):
+        image = _from_figure(value, label)
+    elif hasattr(value, "__array_interface__") or module.startswith("numpy"):
+        image = _from_array(value, label)
+    else:
+        raise ImageError(
+            f"{label} is a {type(value).__name__}; an image must be a file path, an http(s) URL, "
+            "a PIL image, a numpy array (HxW or HxWx3/4), a matplotlib Figure or raw image bytes."
+        )
+    return ImageInput(image, label, "variable", pixel_sha256(image))
+
+
+def resolve_image(
+    spec: Any, namespace: Mapping[str, Any] | None = None, name: str | None = None
+) -> ImageInput:
+    """``--image SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL,
+    else an image value (called ``name``)."""
+    if isinstance(spec, str) and namespace is not None and spec in namespace:
+        return load_image(namespace[spec], name=spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return load_image(spec)  # named after the file or URL
+    return load_image(spec, name=name)
+
+
+def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE) -> str:
+    """A JPEG data URL of ``image`` fitted into ``side`` x ``side`` pixels."""
+    small = image.copy()
+    small.thumbnail((side, side))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def parse_region(text: str) -> Region:
+    """``"x1,y1,x2,y2"`` (or ``"N:x1,y1,x2,y2"`` for the N-th image, from 1) as a :class:`Region`."""
+    raw = str(text).strip()
+    image = 0
+    if ":" in raw:
+        head, raw = raw.split(":", 1)
+        if not head.strip().isdigit() or int(head) < 1:
+            raise ImageError(f"--region {text!r}: the image number before ':' must be 1, 2, ...")
+        image = int(head) - 1
+    parts = [p.strip() for p in raw.replace(" ", ",").split(",") if p.strip()]
+    try:
+        numbers = [round(float(p)) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4 or len(parts) != 4:
+        raise ImageError(
+            f"--region {text!r}: give four pixel coordinates x1,y1,x2,y2 (left, top, right, "
+            "bottom), e.g. --region 10,20,200,180."
+        )
+    return Region(*numbers, image=image)
+
+
+def check_region(region: Region, width: int, height: int) -> None:
+    """Raise :class:`ImageError` unless ``region`` is a non-empty rectangle inside the image."""
+    x1, y1, x2, y2 = region.as_list()
+    if not (x1 < x2 and y1 < y2):
+        raise ImageError(
+            f"--region {x1},{y1},{x2},{y2} is empty: x1 must be left of x2 and y1 above y2."
+        )
+    if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+        raise ImageError(
+            f"--region {x1},{y1},{x2},{y2} lies outside the image ({width}x{height} pixels): "
+            f"keep 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}."
+        )
+
+
+def mark_region(image, region: Region, mode: str = "box"):
+    """The image the model sees for a region: ``box`` draws a red rectangle on a copy (the model
+    keeps the context), ``crop`` cuts the region out (the model sees only it)."""
+    from PIL import ImageDraw
+
+    if mode not in REGION_MODES:
+        raise ImageError(f"--region-mode must be one of {', '.join(REGION_MODES)}, not {mode!r}.")
+    check_region(region, image.width, image.height)
+    if mode == "crop":
+        return image.crop(tuple(region.as_list()))
+    marked = image.copy()
+    width = max(2, round(max(image.width, image.height) / 150))
+    ImageDraw.Draw(marked).rectangle(
+        (region.x1, region.y1, region.x2 - 1, region.y2 - 1), outline=(255, 0, 0), width=width
+    )
+    return marked
+
+
+def apply_region(images: list[ImageInput], region: Region | None, mode: str) -> list[ImageInput]:
+    """The images with ``region`` marked on the one it names (checked against its size)."""
+    if mode not in REGION_MODES:
+        raise ImageError(f"--region-mode must be one of {', '.join(REGION_MODES)}, not {mode!r}.")
+    if region is None:
+        return list(images)
+    if not images:
+        raise ImageError("--region needs an image: add --image X (the region is in its pixels).")
+    if region.image >= len(images):
+        raise ImageError(
+            f"--region names image {region.image + 1}, but the prompt has {len(images)} image(s)."
+        )
+    marked = list(images)
+    marked[region.image] = images[region.image].with_region(region, mode)
+    return marked

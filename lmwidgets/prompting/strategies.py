@@ -1,0 +1,488 @@
+"""Prompting strategies: how one prompt becomes the columns (and rows) of a comparison.
+
+``zero-shot``
+    The prompt as written.
+``few-shot``
+    Demonstrations before the question: for chat models alternating user/assistant turns, for
+    models without a chat template ``Input:``/``Output:`` blocks (:attr:`Templates.plain_example`).
+``cot``
+    Chain-of-thought: the question plus :attr:`Templates.cot_instruction`. When the examples carry
+    a ``rationale``, they are shown first as worked examples (few-shot CoT). The final answer is
+    extracted into ``Result.answer`` (rules in :mod:`lmwidgets.prompting.answers`).
+``self-consistency``
+    ``samples`` sampled chain-of-thought runs (temperature :attr:`Templates.sc_temperature` unless
+    ``--temperature`` is above 0) and a majority vote over their answers.
+``no-image``
+    With images: the zero-shot prompt *without* its images, to show what the images contribute.
+
+Images (``images=``, ``--image``) go into the question's user turn of every strategy but
+``no-image``, as content lists for the model's processor (see :mod:`lmwidgets.engines.transformers.multimodal`).
+
+Every variant of the same model runs in one batch; a dataset runs every (item, variant) pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from lmwidgets.engines.registry import LoadedModel, ModelRegistry
+from lmwidgets.engines.transformers.chat import Message
+from lmwidgets.engines.transformers.generation import GenerationSettings
+from lmwidgets.engines.transformers.multimodal import (
+    check_model_accepts,
+    check_placeholders,
+    protect_placeholders,
+    restore_placeholders,
+    with_images,
+)
+from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
+from lmwidgets.media.images import ImageInput, apply_region, parse_region, resolve_image
+from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote
+from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.run.results import Comparison
+from lmwidgets.run.runner import Variant
+
+STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
+DEFAULT_SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The wording each strategy adds. Override any field (``templates={...}`` in the API,
+    ``%config LmMagics.cot_instruction = ...`` or ``--cot-instruction`` in a notebook)."""
+
+    #: Appended to the question by ``cot`` and ``self-consistency``.
+    cot_instruction: str = (
+        "Let's think step by step, then give the final answer on a last line that starts "
+        "with 'The answer is:'."
+    )
+    #: The assistant turn of a worked example (few-shot CoT): ``{rationale}`` and ``{output}``.
+    cot_example: str = "{rationale}\nThe answer is: {output}"
+    #: One demonstration for models without a chat template.
+    plain_example: str = "Input: {input}\nOutput: {output}"
+    #: The question after the demonstrations, for models without a chat template.
+    plain_query: str = "Input: {input}\nOutput:"
+    #: Sampling temperature of self-consistency when the prompt is greedy.
+    sc_temperature: float = 0.7
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One demonstration: input, output and an optional rationale (for few-shot CoT)."""
+
+    input: str
+    output: str
+    rationale: str | None = None
+
+
+def _records_of(value: Any) -> list[Any] | None:
+    """Rows of a DataFrame-like object or a list; None when it is neither."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict("records")
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
+    """Examples from (input, output[, rationale]) tuples, dicts, or a DataFrame with those columns."""
+    rows = _records_of(value)
+    if rows is None:
+        raise ExamplesError(
+            f"{name} must be a list of (input, output) pairs, a list of dicts with 'input' and "
+            f"'output' keys, or a DataFrame with those columns, not {type(value).__name__}."
+        )
+    if not rows:
+        raise ExamplesError(f"{name} is empty: give at least one (input, output) example.")
+    examples = []
+    for index, row in enumerate(rows):
+        if isinstance(row, Mapping):
+            missing = [key for key in ("input", "output") if key not in row]
+            if missing:
+                raise ExamplesError(
+                    f"{name}[{index}] has no {' or '.join(repr(m) for m in missing)} key "
+                    f"(keys: {', '.join(map(str, row)) or 'none'})."
+                )
+            rationale = row.get("rationale")
+            examples.append(
+                Example(
+                    str(row["input"]),
+                    str(row["output"]),
+                    None if rationale is None else str(rationale),
+                )
+            )
+        elif isinstance(row, (list, tuple)) and len(row) in (2, 3):
+            examples.append(
+                Example(str(row[0]), str(row[1]), str(row[2]) if len(row) == 3 else None)
+            )
+        else:
+            raise ExamplesError(
+                f"{name}[{index}] is {type(row).__name__} {str(row)[:60]!r}; each example must be "
+                "an (input, output) pair or a dict with 'input' and 'output'."
+            )
+    return examples
+
+
+def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]:
+    """Dataset items (dicts with an ``input`` and optionally ``expected``)."""
+    rows = _records_of(value)
+    if rows is None:
+        raise DatasetError(
+            f"{name} must be a DataFrame or a list of dicts with an 'input' column, "
+            f"not {type(value).__name__}."
+        )
+    if not rows:
+        raise DatasetError(f"{name} is empty.")
+    items = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DatasetError(
+                f"{name}[{index}] is {type(row).__name__}, not a dict with an 'input'."
+            )
+        if "input" not in row:
+            raise DatasetError(
+                f"{name} has no 'input' column (columns: {', '.join(map(str, row)) or 'none'}). "
+                "Rename the column that holds the questions to 'input'."
+            )
+        items.append({str(k): _json_value(v) for k, v in row.items()})
+    return items
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return value.item()  # numpy scalars
+    except AttributeError:
+        return str(value)
+
+
+def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) -> list[str]:
+    """The strategy names to run, validated."""
+    if strategy and compare:
+        raise StrategyError("Give either --strategy NAME or --compare A,B,..., not both.")
+    if compare:
+        names = [n.strip() for n in (compare.split(",") if isinstance(compare, str) else compare)]
+        names = [n for n in names if n]
+    else:
+        names = [(strategy or "zero-shot").strip()]
+    if not names:
+        raise StrategyError("--compare needs at least one strategy name.")
+    for name in names:
+        if name not in STRATEGIES:
+            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StrategyError(f"--compare lists {', '.join(duplicates)} more than once.")
+    return names
+
+
+def parse_adapters(
+    loaded: LoadedModel, adapter: str | None, adapters: str | Sequence[str] | None
+) -> list[str | None]:
+    """The adapter axis: ``[None]`` (the base or the model's default adapter), one adapter, or
+    several (``base`` is the model without adapters)."""
+    from lmwidgets.engines.transformers.adapters import resolve_adapter
+
+    if adapter is not None and adapters is not None:
+        raise StrategyError("Give either --adapter NAME or --adapters A,B,..., not both.")
+    if adapters is None:
+        return [resolve_adapter(loaded, adapter if adapter is not None else loaded.default_adapter)]
+    names = [n.strip() for n in (adapters.split(",") if isinstance(adapters, str) else adapters)]
+    names = [n for n in names if n]
+    if not names:
+        raise StrategyError("--adapters needs at least one name (use 'base' for the model itself).")
+    resolved = [resolve_adapter(loaded, n) for n in names]
+    if len(set(resolved)) != len(resolved):
+        raise StrategyError("--adapters lists the same adapter (or base) more than once.")
+    return resolved
+
+
+def _label(
+    loaded, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool
+) -> str:
+    """A column label naming what varies: the strategy, the adapter, or both."""
+    from lmwidgets.engines.transformers.adapters import adapter_label
+
+    parts = []
+    if names != ["zero-shot"] or (dataset and not adapter_axis):
+        parts.append(strategy)
+    if adapter_axis:
+        parts.append(adapter_label(adapter))
+    if parts:
+        return " · ".join(parts)
+    return loaded.name if adapter is None else f"{loaded.name} · {adapter}"
+
+
+@dataclass
+class Plan:
+    """The variants to run and what to do with the comparison afterwards."""
+
+    variants: list[Variant]
+    batch_size: int = 16
+    grid: bool = False
+    finishers: list[Callable[[Comparison], None]] = field(default_factory=list)
+
+    def finish(self, comparison: Comparison) -> None:
+        """Post-process the comparison (e.g. dataset scores)."""
+        for finisher in self.finishers:
+            finisher(comparison)
+
+
+def _system(system: str | None) -> list[Message]:
+    return [{"role": "system", "content": system}] if system else []
+
+
+def _fill(pattern: str, **values: str) -> str:
+    """Fill ``{input}``-style fields of a strategy template; other braces stay as written."""
+    return interpolate(pattern, values)
+
+
+def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, templates: Templates):
+    """Chat turns (chat models) or one text block (plain models) of the demonstrations."""
+    answers = [
+        _fill(templates.cot_example, rationale=ex.rationale or "", output=ex.output)
+        if cot
+        else ex.output
+        for ex in examples
+    ]
+    if loaded.has_chat_template:
+        turns: list[Message] = []
+        for ex, answer in zip(examples, answers, strict=True):
+            turns += [
+                {"role": "user", "content": ex.input},
+                {"role": "assistant", "content": answer},
+            ]
+        return turns
+    return "\n\n".join(
+        _fill(templates.plain_example, input=ex.input, output=a)
+        for ex, a in zip(examples, answers, strict=True)
+    )
+
+
+def strategy_messages(
+    name: str,
+    question: str,
+    loaded: LoadedModel,
+    *,
+    system: str | None,
+    examples: list[Example],
+    templates: Templates,
+) -> tuple[list[Message], dict[str, Any]]:
+    """The chat messages a strategy sends for ``question``, and what the record says about it."""
+    info: dict[str, Any] = {}
+    if name in ("zero-shot", "no-image"):
+        return [*_system(system), {"role": "user", "content": question}], info
+    cot = name in ("cot", "self-consistency")
+    shots = examples
+    if cot:
+        shots = [ex for ex in examples if ex.rationale]
+        info["cot_instruction"] = templates.cot_instruction
+        question = f"{question}\n\n{templates.cot_instruction}"
+        if shots:
+            info["cot_example"] = templates.cot_example
+    if not shots:
+        return [*_system(system), {"role": "user", "content": question}], info
+    info["examples"] = [asdict(ex) for ex in shots]
+    demos = _demonstrations(loaded, shots, cot, templates)
+    if isinstance(demos, list):
+        return [*_system(system), *demos, {"role": "user", "content": question}], info
+    info["plain_example"] = templates.plain_example
+    info["plain_query"] = templates.plain_query
+    query = _fill(templates.plain_query, input=question)
+    return [*_system(system), {"role": "user", "content": f"{demos}\n\n{query}"}], info
+
+
+def _postprocess_for(name: str) -> Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]:
+    if name == "cot":
+        return lambda texts: (texts[0], extract_answer(texts[0]), {})
+
+    if name == "self-consistency":
+
+        def vote(texts: list[str]):
+            answers = [extract_answer(text) for text in texts]
+            winner, votes = majority_vote(answers)
+            top = max(votes.values(), default=0)
+            representative = next(
+                (
+                    t
+                    for t, a in zip(texts, answers, strict=True)
+                    if winner is not None and a == winner
+                ),
+                texts[0] if texts else "",
+            )
+            display = "\n\n".join(
+                f"── sample {i + 1} · answer: {a} ──\n{t}"
+                for i, (t, a) in enumerate(zip(texts, answers, strict=True))
+            )
+            extras = {
+                "samples": [{"text": t, "answer": a} for t, a in zip(texts, answers, strict=True)],
+                "votes": votes,
+                "agreement": round(top / len(texts), 4) if texts else 0.0,
+                "display_text": display,
+            }
+            return representative, winner, extras
+
+        return vote
+    return lambda texts: (texts[0], None, {})
+
+
+def _score(comparison: Comparison) -> None:
+    """Correctness per result and accuracy per variant (dataset items with ``expected``)."""
+    totals: dict[str, list[bool]] = {}
+    for result in comparison.results:
+        if result.expected is None:
+            continue
+        answer = result.answer if result.answer is not None else extract_answer(result.text)
+        result.correct = is_correct(answer, result.expected)
+        result.record["correct"] = result.correct
+        totals.setdefault(result.variant, []).append(result.correct)
+    comparison.scores = {label: sum(marks) / len(marks) for label, marks in totals.items()}
+
+
+def _prepare_images(
+    loaded: LoadedModel,
+    template: str,
+    images: Sequence[Any] | None,
+    region: Any,
+    region_mode: str,
+    variables: Mapping[str, Any] | None,
+    names: list[str],
+) -> tuple[list[ImageInput], str]:
+    """The prompt's images (read, region marked, checked against the model) and the template
+    with its ``{img}`` placeholders protected from ``{name}`` interpolation."""
+    if images is not None and not isinstance(images, (list, tuple)):
+        images = [images]
+    inputs = [
+        resolve_image(spec, variables, name=f"image {number}")
+        for number, spec in enumerate(images or [], start=1)
+    ]
+    if isinstance(region, str):
+        region = parse_region(region)
+    inputs = apply_region(inputs, region, region_mode)
+    if "no-image" in names and not inputs:
+        raise StrategyError(
+            "no-image compares a prompt with its images against the same prompt without them: "
+            "give images with --image X."
+        )
+    check_model_accepts(loaded, inputs)
+    if not inputs:
+        return inputs, template
+    protected = protect_placeholders(template)
+    check_placeholders(protected, len(inputs))
+    return inputs, protected
+
+
+def build_variants(
+    template: str,
+    *,
+    registry: ModelRegistry,
+    model: str | None,
+    system: str | None,
+    settings: GenerationSettings,
+    variables: Mapping[str, Any] | None = None,
+    strategy: str | None = None,
+    compare: str | Sequence[str] | None = None,
+    examples: Any = None,
+    shots: int | None = None,
+    samples: int | None = None,
+    dataset: Any = None,
+    templates: Templates | Mapping[str, Any] | None = None,
+    batch_size: int = 16,
+    adapter: str | None = None,
+    adapters: str | Sequence[str] | None = None,
+    images: Sequence[Any] | None = None,
+    region: Any = None,
+    region_mode: str = "box",
+) -> Plan:
+    """Expand a prompt into the variants to run; every bad input is reported here, before any
+    generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
+    ``dataset``, from each item's columns (``{input}``). ``images`` (paths, URLs, names of
+    variables in ``variables``, or image values) go with the question; ``{img}`` in the
+    template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
+    is marked on the image as ``region_mode`` says (``box`` or ``crop``)."""
+    loaded = registry.get(model)
+    names = parse_strategies(strategy, compare)
+    adapter_axis = parse_adapters(loaded, adapter, adapters)
+    image_inputs, template = _prepare_images(
+        loaded, template, images, region, region_mode, variables, names
+    )
+    if isinstance(templates, Mapping):
+        unknown = set(templates) - set(Templates.__dataclass_fields__)
+        if unknown:
+            raise StrategyError(f"Unknown template field(s): {', '.join(sorted(unknown))}.")
+        templates = Templates(**templates)
+    templates = templates or Templates()
+    if samples is not None and (
+        isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
+    ):
+        raise InvalidArgumentError(f"--samples must be a whole number >= 1, not {samples!r}.")
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
+        raise InvalidArgumentError(f"--shots must be a whole number >= 0, not {shots!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"--batch-size must be a whole number >= 1, not {batch_size!r}.")
+    if not templates.sc_temperature > 0:
+        raise InvalidArgumentError("The self-consistency temperature must be > 0.")
+    parsed_examples: list[Example] = []
+    if examples is not None:
+        parsed_examples = normalize_examples(examples)
+        if shots is not None:
+            parsed_examples = parsed_examples[:shots]
+    if "few-shot" in names and not parsed_examples:
+        raise ExamplesError(
+            "few-shot needs demonstrations: pass --examples VAR, a variable holding (input, "
+            "output) pairs, dicts with 'input'/'output', or a DataFrame with those columns."
+            + (" (--shots 0 leaves none.)" if shots == 0 else "")
+        )
+    items = normalize_dataset(dataset) if dataset is not None else [None]
+    namespace = dict(variables or {})
+    variants: list[Variant] = []
+    for item in items:
+        question = interpolate(template, {**namespace, **(item or {})})
+        for name, adapter_name in ((n, a) for n in names for a in adapter_axis):
+            messages, info = strategy_messages(
+                name, question, loaded, system=system, examples=parsed_examples, templates=templates
+            )
+            shown = [] if name == "no-image" else image_inputs
+            if loaded.processor is not None:
+                messages = with_images(messages, len(shown))
+            run_settings, count = settings, 1
+            if name == "self-consistency":
+                count = samples or DEFAULT_SAMPLES
+                temperature = (
+                    settings.temperature if settings.sampling else templates.sc_temperature
+                )
+                run_settings = replace(settings, temperature=temperature)
+                info["samples"] = count
+            variants.append(
+                Variant(
+                    label=_label(
+                        loaded, name, adapter_name, names, adapters is not None, item is not None
+                    ),
+                    adapter=adapter_name,
+                    messages=messages,
+                    loaded=loaded,
+                    settings=run_settings,
+                    strategy=name,
+                    strategy_info=info,
+                    template=restore_placeholders(template),
+                    images=shown,
+                    samples=count,
+                    postprocess=_postprocess_for(name),
+                    item=item,
+                    input=None if item is None else str(item["input"]),
+                    expected=None
+                    if item is None or item.get("expected") is None
+                    else str(item["expected"]),
+                )
+            )
+    plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
+    if dataset is not None:
+        plan.finishers.append(_score)
+    return plan

@@ -1,0 +1,307 @@
+"""Re-running saved run records and checking that the text comes out the same.
+
+Records of one output are re-run together, in their original order, batch size and seeds, so
+greedy and seeded (or recorded-seed) sampled runs reproduce exactly on the same weights, library
+versions, device and dtype. Each record's model is found among the loaded models by the sha256 of
+its weights, or loaded from the recorded source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmwidgets.engines.registry import REGISTRY, LoadedModel, ModelRegistry
+from lmwidgets.engines.transformers.generation import GenerationSettings
+from lmwidgets.errors import RecordError
+from lmwidgets.run.results import Comparison, Result
+from lmwidgets.sharing.safe_text import escape_html
+
+
+@dataclass
+class RerunRow:
+    """One re-run record: did the new text match the saved one?"""
+
+    variant: str
+    input: str | None
+    matched: bool
+    old_text: str
+    new_text: str
+    old_answer: str | None
+    new_answer: str | None
+    first_difference: int | None
+
+
+@dataclass
+class RerunReport:
+    """The outcome of :func:`rerun`: one row per record, plus notes (e.g. different versions)."""
+
+    rows: list[RerunRow]
+    comparisons: list[Comparison]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        """True when every re-run text equals its saved text."""
+        return bool(self.rows) and all(row.matched for row in self.rows)
+
+    def summary(self) -> str:
+        """``'3 of 3 texts match'``."""
+        same = sum(row.matched for row in self.rows)
+        return f"{same} of {len(self.rows)} texts match"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        lines = [self.summary(), *self.notes]
+        rows = []
+        for row in self.rows:
+            where = (
+                ""
+                if row.first_difference is None
+                else f" (first difference at character {row.first_difference})"
+            )
+            label = row.variant if row.input is None else f"{row.variant} · {row.input}"
+            lines.append(f"{'✓' if row.matched else '✗'} {label}{where}")
+            rows.append(
+                f"<tr><td>{'✓' if row.matched else '✗'}</td><td>{escape_html(label)}</td>"
+                f"<td>{escape_html(where.strip(' ()'))}</td></tr>"
+            )
+        notes = "".join(f"<div>{escape_html(n)}</div>" for n in self.notes)
+        html = (
+            f"<div><b>{escape_html(self.summary())}</b>{notes}<table>"
+            f"<tr><th></th><th>column</th><th>difference</th></tr>{''.join(rows)}</table></div>"
+        )
+        return {"text/plain": "\n".join(lines), "text/html": html}
+
+
+def _records_from(source: Any) -> list[dict[str, Any]]:
+    from lmwidgets.run.records import records as notebook_records
+
+    if isinstance(source, (str, Path)):
+        if str(source).endswith(".json"):
+            try:
+                return load_json_records(source)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RecordError(f"Cannot read records from {str(source)!r}: {exc}") from exc
+        return notebook_records(source)
+    if isinstance(source, Comparison):
+        return source.records
+    if isinstance(source, Result):
+        return [source.record]
+    if isinstance(source, dict):
+        return [source]
+    if isinstance(source, list) and all(isinstance(r, dict) for r in source):
+        return list(source)
+    raise RecordError(
+        "rerun takes a notebook path, a Comparison, a Result, a record dict or a list of records, "
+        f"not {type(source).__name__}."
+    )
+
+
+def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> LoadedModel:
+    info = record.get("model") or {}
+    wanted = info.get("weights_sha256")
+    candidates = [m for m in registry if wanted and m.weights_sha256 == wanted]
+    same_dtype = [m for m in candidates if m.dtype == info.get("dtype")]
+    if same_dtype or candidates:
+        return (same_dtype or candidates)[0]
+    from lmwidgets.api import load_model
+    from lmwidgets.engines.transformers.loading import pick_device
+
+    spec = info.get("source")
+    if not spec:
+        raise RecordError(
+            "The record names no model source; load the model, then rerun with model=NAME."
+        )
+    device = info.get("device") or "auto"
+    try:
+        pick_device(device)
+    except Exception:
+        notes.append(
+            f"Recorded device {device} is not available here; re-running on the default device."
+        )
+        device = "auto"
+    loaded = load_model(
+        None if spec == "default" else spec,
+        dtype=info.get("dtype") or "auto",
+        device=device,
+        registry=registry,
+    )
+    if wanted and loaded.weights_sha256 != wanted:
+        notes.append(
+            f"The weights of {loaded.name} (sha256 {str(loaded.weights_sha256)[:12]}…) differ from the "
+            f"recorded ones ({wanted[:12]}…): texts may differ."
+        )
+    return loaded
+
+
+def _recorded_images(
+    record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> list[Any]:
+    """The images a record names, found again (given ``images``, a notebook variable of the same
+    name, or the recorded file/URL) and checked to be the same pixels."""
+    from lmwidgets.media.images import Region, load_image
+
+    found = []
+    for info in (record.get("prompt") or {}).get("images") or []:
+        name = str(info.get("name", "image"))
+        if name in images:
+            value = images[name]
+        elif info.get("source") == "variable" and name in namespace:
+            value = namespace[name]
+        elif info.get("location"):
+            value = info["location"]
+        else:
+            raise RecordError(
+                f"The record used the image {name!r}, which is not in the notebook any more. "
+                f"Pass it: rerun(source, images={{{name!r}: IMAGE}})."
+            )
+        image = load_image(value, name)
+        if image.sha256 != info.get("sha256"):
+            raise RecordError(
+                f"The image {name!r} differs from the recorded one (sha256 "
+                f"{image.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
+                "would not show the same image. Pass the original with images={...}."
+            )
+        if info.get("region"):
+            image = image.with_region(Region(*info["region"]), info.get("region_mode", "box"))
+        found.append(image)
+    return found
+
+
+def _variant_from(
+    record: dict[str, Any],
+    loaded: LoadedModel,
+    images: Mapping[str, Any] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+):
+    from lmwidgets.prompting.strategies import _postprocess_for
+    from lmwidgets.run.runner import Variant
+
+    generation = record.get("generation") or {}
+    prompt = record.get("prompt") or {}
+    strategy = (record.get("strategy") or {}).get("name", "zero-shot")
+    adapter = record.get("adapter")
+    adapter_name = adapter.get("name") if isinstance(adapter, dict) else None
+    if adapter_name and adapter_name not in loaded.adapters:
+        raise RecordError(
+            f"The record used adapter {adapter_name!r}, which is not loaded on {loaded.name}. "
+            "Load it (`%lm adapter load PATH --as NAME`) and rerun."
+        )
+    try:
+        settings = GenerationSettings(
+            max_new_tokens=int(generation["max_new_tokens"]),
+            temperature=float(generation.get("temperature", 0.0)),
+            top_p=float(generation.get("top_p", 1.0)),
+            seed=generation.get("seed"),
+        )
+        messages = list(prompt["messages"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(
+            f"The record is incomplete or malformed ({exc}); it cannot be re-run."
+        ) from exc
+    return Variant(
+        label=record.get("variant", loaded.name),
+        messages=messages,
+        loaded=loaded,
+        settings=settings,
+        strategy=strategy,
+        strategy_info={k: v for k, v in (record.get("strategy") or {}).items() if k != "name"},
+        adapter=adapter_name,
+        template=prompt.get("template", ""),
+        samples=int(generation.get("samples", 1)),
+        postprocess=_postprocess_for(strategy),
+        item=record.get("input"),
+        input=None
+        if record.get("input") is None
+        else str((record.get("input") or {}).get("input")),
+        expected=record.get("expected"),
+        images=_recorded_images(record, images or {}, namespace or {}),
+    )
+
+
+def _first_difference(a: str, b: str) -> int | None:
+    if a == b:
+        return None
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def rerun(
+    source: Any,
+    *,
+    registry: ModelRegistry = REGISTRY,
+    display: bool = False,
+    images: Mapping[str, Any] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+) -> RerunReport:
+    """Re-run saved records (from a notebook path, a Comparison, a Result or record dicts) and
+    report, per record, whether the new text equals the saved one.
+
+    Records of prompts with images need those images again: they are found by name in
+    ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
+    must have the recorded sha256."""
+    from lmwidgets.notebook.live import LiveView
+    from lmwidgets.run.records import library_versions
+    from lmwidgets.run.runner import prepare, run_variants
+
+    records = [r for r in _records_from(source) if isinstance(r, dict) and r.get("prompt")]
+    if not records:
+        raise RecordError("No run records found to re-run.")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for index, record in enumerate(records):
+        groups.setdefault(record.get("run") or f"record-{index}", []).append(record)
+    notes: list[str] = []
+    versions = library_versions()
+    recorded = records[0].get("versions") or {}
+    changed = [
+        f"{k} {recorded[k]} → {versions.get(k)}"
+        for k in ("torch", "transformers")
+        if recorded.get(k) and recorded.get(k) != versions.get(k)
+    ]
+    if changed:
+        notes.append("Library versions differ from the record: " + ", ".join(changed) + ".")
+    rows: list[RerunRow] = []
+    comparisons: list[Comparison] = []
+    for group in groups.values():
+        variants = [
+            _variant_from(r, _find_model(r, registry, notes), images, namespace) for r in group
+        ]
+        for variant, record in zip(variants, group, strict=True):
+            prepare(variant, [])
+            if variant.prompt_text != (record.get("prompt") or {}).get("rendered"):
+                notes.append(
+                    f"{variant.label}: the chat template now renders a different prompt than the "
+                    "recorded one (a different tokenizer?)."
+                )
+        batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
+        view = LiveView(variants, "rerun", show=display) if display else None
+        comparison = run_variants(variants, title="rerun", view=view, batch_size=batch_size)
+        comparisons.append(comparison)
+        for record, result in zip(group, comparison.results, strict=True):
+            output = record.get("output") or {}
+            old = str(output.get("text", ""))
+            new = result.text[: len(old)] if output.get("text_truncated") else result.text
+            rows.append(
+                RerunRow(
+                    variant=result.variant,
+                    input=result.input,
+                    matched=new == old,
+                    old_text=old,
+                    new_text=result.text,
+                    old_answer=output.get("answer"),
+                    new_answer=result.answer,
+                    first_difference=_first_difference(old, new),
+                )
+            )
+    return RerunReport(rows=rows, comparisons=comparisons, notes=list(dict.fromkeys(notes)))
+
+
+def load_json_records(path: str | Path) -> list[dict[str, Any]]:
+    """Records from a JSON file written by ``Comparison.to_json()``."""
+    data = json.loads(Path(path).read_text())
+    return [r["record"] for r in data.get("results", [])]

@@ -1,0 +1,219 @@
+"""What a prompt produces: :class:`Result` (one column) and :class:`Comparison` (all of them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmwidgets.run.records import RECORD_MIME, bundle_payload
+
+
+@dataclass
+class Result:
+    """One column of a comparison: one variant's text and exactly how it was produced.
+
+    ``prompt`` is the exact text the model received (after templating); ``answer`` is the final
+    answer a strategy extracted (None for zero-shot); ``record`` says exactly what ran.
+    """
+
+    variant: str
+    text: str
+    prompt: str
+    tokens: int
+    seconds: float
+    record: dict[str, Any]
+    answer: str | None = None
+    strategy: str = "zero-shot"
+    model: str = ""
+    adapter: str | None = None
+    first_token_seconds: float | None = None
+    finish_reason: str = "eos"
+    error: str | None = None
+    input: str | None = None
+    expected: str | None = None
+    correct: bool | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
+    boxes: list[Any] = field(default_factory=list)
+    #: The prompt's images as records say them (name, sha256, size, region).
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """False when the run was stopped or failed before this column finished."""
+        return self.finish_reason in ("eos", "length")
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per second of this column."""
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def stats(self) -> str:
+        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'``."""
+        parts = [
+            f"{self.tokens} tokens",
+            f"{self.seconds:.1f} s",
+            f"{self.tokens_per_second:.1f} tok/s",
+        ]
+        if self.first_token_seconds is not None:
+            parts.append(f"first token {self.first_token_seconds:.2f} s")
+        return " · ".join(parts)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Comparison:
+    """The results of one ``%%prompt`` run: one :class:`Result` per column (and per dataset item).
+
+    Index it by position or by variant label; ``.text`` is the text of a single-column run.
+    In a notebook it displays as a static, escaped table.
+    """
+
+    def __init__(
+        self,
+        results: list[Result],
+        *,
+        title: str = "",
+        status: str = "done",
+        notes: list[str] | None = None,
+        scores: dict[str, float] | None = None,
+        images: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.results = results
+        self.title = title
+        self.status = status
+        self.notes = list(notes or [])
+        self.scores = dict(scores or {})
+        #: The prompt's images: name, thumbnail (``src``), original width/height, region.
+        self.images: list[dict[str, Any]] = list(images or [])
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self.results)
+
+    def __getitem__(self, key: int | str) -> Result:
+        if isinstance(key, int):
+            return self.results[key]
+        for result in self.results:
+            if result.variant == key:
+                return result
+        labels = ", ".join(self.variants)
+        raise KeyError(f"No column {key!r} (columns: {labels})")
+
+    @property
+    def variants(self) -> list[str]:
+        """Column labels, in order, without repeats."""
+        return list(dict.fromkeys(result.variant for result in self.results))
+
+    @property
+    def text(self) -> str:
+        """The text of the first result (the only one in a single-column run)."""
+        return self.results[0].text if self.results else ""
+
+    @property
+    def complete(self) -> bool:
+        """True when every column finished (not stopped, no error)."""
+        return all(result.complete for result in self.results)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The run record of every result."""
+        return [result.record for result in self.results]
+
+    def __repr__(self) -> str:
+        return f"<Comparison {self.status}: {len(self.results)} result(s), columns {self.variants}>"
+
+    # Exports -----------------------------------------------------------------------------
+    def to_pandas(self):
+        """One row per result: variant, strategy, model, adapter, input, text, answer, stats."""
+        import pandas as pd
+
+        rows = []
+        for result in self.results:
+            row = {
+                "variant": result.variant,
+                "strategy": result.strategy,
+                "model": result.model,
+                "adapter": result.adapter,
+                "input": result.input,
+                "text": result.text,
+                "answer": result.answer,
+                "tokens": result.tokens,
+                "seconds": result.seconds,
+                "tokens_per_second": result.tokens_per_second,
+                "finish_reason": result.finish_reason,
+            }
+            if any(r.expected is not None for r in self.results):
+                row["expected"] = result.expected
+                row["correct"] = result.correct
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """JSON with the results and their full records."""
+        payload = {
+            "title": self.title,
+            "status": self.status,
+            "notes": self.notes,
+            "scores": self.scores,
+            "images": next((r.images for r in self.results if r.images), []),
+            "results": [
+                {
+                    "variant": r.variant,
+                    "strategy": r.strategy,
+                    "model": r.model,
+                    "adapter": r.adapter,
+                    "input": r.input,
+                    "expected": r.expected,
+                    "correct": r.correct,
+                    "text": r.text,
+                    "answer": r.answer,
+                    "prompt": r.prompt,
+                    "tokens": r.tokens,
+                    "seconds": r.seconds,
+                    "finish_reason": r.finish_reason,
+                    "error": r.error,
+                    "boxes": [box.as_dict() for box in r.boxes],
+                    "record": r.record,
+                }
+                for r in self.results
+            ],
+        }
+        return json.dumps(payload, ensure_ascii=False, **kwargs)
+
+    def to_html(self) -> str:
+        """A self-contained, escaped HTML table of the results."""
+        from lmwidgets.sharing.static_render import render_html
+
+        return render_html(self)
+
+    def to_markdown(self) -> str:
+        """Markdown with each text in a code fence (never interpreted as HTML)."""
+        from lmwidgets.sharing.static_render import render_markdown
+
+        return render_markdown(self)
+
+    def to_text(self) -> str:
+        """Plain text of the results."""
+        from lmwidgets.sharing.static_render import render_plain
+
+        return render_plain(self)
+
+    def mimebundle(self, include_records: bool = True) -> dict[str, Any]:
+        """The static output: HTML, markdown, plain text and (optionally) the run records."""
+        bundle: dict[str, Any] = {
+            "text/plain": self.to_text(),
+            "text/markdown": self.to_markdown(),
+            "text/html": self.to_html(),
+        }
+        if include_records:
+            bundle[RECORD_MIME] = bundle_payload(self.records)
+        return bundle
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.mimebundle(include_records=False)

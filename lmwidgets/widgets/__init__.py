@@ -1,5 +1,0 @@
-"""anywidget widgets (one traitlets model per widget, one ES module each in ``js/src/``)."""
-
-from .prompt_view import PromptView
-
-__all__ = ["PromptView"]

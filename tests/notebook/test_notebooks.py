@@ -1,0 +1,95 @@
+"""Example notebooks run headless (nbclient), save, reopen without a kernel, and export."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import lmwidgets
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from run_notebooks import execute, export_html  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Every example notebook, executed once: {stem: (executed path, html path)}."""
+    out = tmp_path_factory.mktemp("executed")
+    done = {}
+    for notebook in EXAMPLES:
+        path = execute(notebook, out, timeout=600)
+        html = out / f"{notebook.stem}.html"
+        export_html(path, html)
+        done[notebook.stem] = (path, html)
+    return done
+
+
+def _static_htmls(path: Path) -> list[str]:
+    notebook = json.loads(path.read_text())
+    return [
+        "".join(output["data"]["text/html"])
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if "lmw-static" in "".join(output.get("data", {}).get("text/html", ""))
+    ]
+
+
+@pytest.mark.parametrize("name", [p.stem for p in EXAMPLES])
+def test_every_example_runs_and_saves_its_results(executed, name):
+    path, html = executed[name]
+    notebook = json.loads(path.read_text())
+    errors = [
+        o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
+    tagged = [
+        c for c in notebook["cells"] if "raises-exception" in c.get("metadata", {}).get("tags", [])
+    ]
+    assert len(errors) == len(tagged), [e["evalue"] for e in errors]
+    statics = _static_htmls(path)
+    assert statics and all("running…" not in h for h in statics)
+    assert lmwidgets.run.records(path)
+    assert "lmw-static" in html.read_text()
+
+
+def test_quickstart_saves_static_results_and_records(executed):
+    path, _ = executed["quickstart"]
+    assert any("Paris" in h for h in _static_htmls(path))
+    saved = lmwidgets.run.records(path)
+    first = saved[0]
+    assert first["model"]["source"] == "default" and len(first["model"]["weights_sha256"]) == 64
+    assert "Paris" in first["output"]["text"]
+    assert first["generation"]["temperature"] == 0.0
+    sampled = saved[1]["generation"]
+    assert sampled["seed"] == 42 and sampled["do_sample"] is True
+
+
+def test_quickstart_failing_cell_shows_a_short_error(executed):
+    path, _ = executed["quickstart"]
+    notebook = json.loads(path.read_text())
+    errors = [
+        o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
+    assert [e["ename"] for e in errors] == ["InvalidArgumentError"]
+    assert len(errors[0]["traceback"]) <= 2
+
+
+def test_quickstart_exports_to_html(executed):
+    _, html = executed["quickstart"]
+    assert "The capital of France is Paris" in html.read_text()
+
+
+def test_strategies_notebook_scores_few_shot_above_zero_shot(executed):
+    path, html = executed["strategies"]
+    saved = lmwidgets.run.records(path)
+    scored = [r for r in saved if r.get("correct") is not None]
+    by_strategy = {}
+    for record in scored:
+        by_strategy.setdefault(record["strategy"]["name"], []).append(record["correct"])
+    accuracy = {k: sum(v) / len(v) for k, v in by_strategy.items()}
+    assert accuracy["few-shot"] > accuracy["zero-shot"]
+    assert "Accuracy" in html.read_text()
