@@ -39,6 +39,11 @@ class Measurement:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _ids(variant) -> list[int]:
+    """The token ids of a prepared variant's prompt (the transformers engine's payload)."""
+    return list(variant.rendered.payload[0])
+
+
 def _load(quick: bool):
     import lmwidgets
 
@@ -123,7 +128,7 @@ def bench_side_by_side(loaded, n_tokens: int, repeats: int) -> Measurement:
     baseline_tokens = comparison = None
     for _ in range(repeats + 1):  # the first round warms up
         started = time.perf_counter()
-        baseline_tokens = [_plain_generate(loaded, v.input_ids, n_tokens) for v in variants]
+        baseline_tokens = [_plain_generate(loaded, _ids(v), n_tokens) for v in variants]
         base_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         comparison = run_variants(variants, view=None, ignore_eos=True)
@@ -181,7 +186,7 @@ def bench_streaming(loaded, n_tokens: int, repeats: int) -> Measurement:
     baseline_tokens = comparison = None
     for _ in range(repeats + 1):
         started = time.perf_counter()
-        baseline_tokens = _plain_generate(loaded, variant.input_ids, n_tokens, dense=False)
+        baseline_tokens = _plain_generate(loaded, _ids(variant), n_tokens, dense=False)
         base_times.append(time.perf_counter() - started)
         view = _HeadlessView([variant])
         started = time.perf_counter()
@@ -249,7 +254,7 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
 
     variant = _variants(loaded, n_tokens)[0]
     settings = GenerationSettings(max_new_tokens=n_tokens)
-    plain_rows = [Row(variant.input_ids) for _ in range(4)]
+    plain_rows = [Row(_ids(variant)) for _ in range(4)]
 
     def plain_batch():
         return generate_batch(
@@ -276,7 +281,7 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
         load_adapter(loaded, path, name=name)
         attach_times.append(time.perf_counter() - started)
     peft_model = generation_model(loaded)
-    mixed_rows = [Row(variant.input_ids, None), *(Row(variant.input_ids, n) for n in names)]
+    mixed_rows = [Row(_ids(variant), None), *(Row(_ids(variant), n) for n in names)]
     try:
 
         def mixed():
@@ -294,7 +299,7 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
             outputs = []
             with torch.inference_mode():
                 for name in [None, *names]:
-                    ids = torch.tensor([variant.input_ids], device=loaded.device)
+                    ids = torch.tensor([_ids(variant)], device=loaded.device)
                     kwargs = dict(
                         input_ids=ids,
                         attention_mask=torch.ones_like(ids),
@@ -401,7 +406,7 @@ def bandwidth_bound(loaded, n_tokens: int) -> tuple[float, float, float]:
         * (config.hidden_size // config.num_attention_heads)
         * first.element_size()
     )
-    context = len(variant.input_ids) + n_tokens / 2
+    context = len(_ids(variant)) + n_tokens / 2
     # Each weight is read once per token (the packed copy replaces the dense one in the matmuls).
     weights = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
     bytes_per_token = weights + kv_per_token * context
@@ -420,7 +425,7 @@ def decode_speed(loaded, n_tokens: int) -> tuple[float, list[int]]:
         outcome = generate_batch(
             loaded.model,
             loaded.tokenizer,
-            [Row(variant.input_ids)],
+            [Row(_ids(variant))],
             GenerationSettings(max_new_tokens=n_tokens),
             device=loaded.device,
             ignore_eos=True,
@@ -653,7 +658,7 @@ def _prefix_prompts(loaded, quick: bool):
         prepare(variant, [])
     from lmwidgets.engines.transformers.prefix_cache import shared_length
 
-    return variants, shared_length(variants[0].input_ids, variants[1].input_ids)
+    return variants, shared_length(_ids(variants[0]), _ids(variants[1]))
 
 
 def bench_prefix(loaded, quick: bool) -> Measurement:
@@ -661,7 +666,7 @@ def bench_prefix(loaded, quick: bool) -> Measurement:
     changes the question): the prefix's KV cache reused vs recomputed each time."""
     import torch
 
-    from lmwidgets.run.runner import prefix_cache_of, run_variants
+    from lmwidgets.run.runner import run_variants
 
     variants, prefix = _prefix_prompts(loaded, quick)
     n_tokens = variants[0].settings.max_new_tokens
@@ -670,7 +675,7 @@ def bench_prefix(loaded, quick: bool) -> Measurement:
         base_first, base_total, base_tokens = [], 0.0, []
         for variant in variants:
             streamer = _FirstToken()
-            ids = torch.tensor([variant.input_ids])
+            ids = torch.tensor([_ids(variant)])
             with torch.inference_mode():
                 out = loaded.model.generate(
                     input_ids=ids,
@@ -684,7 +689,7 @@ def bench_prefix(loaded, quick: bool) -> Measurement:
             base_total += time.perf_counter() - streamer.started
             base_first.append(streamer.first)
             base_tokens.append(out[0, ids.shape[1] :].tolist())
-        prefix_cache_of(loaded).clear()  # the first question computes the prefix
+        loaded.prefix_cache().clear()  # the first question computes the prefix
         lmw_first, lmw_total, texts = [], 0.0, []
         for variant in variants:
             started = time.perf_counter()

@@ -25,6 +25,8 @@ from lmwidgets.errors import (
     ImageError,
     InvalidArgumentError,
     LmWidgetsError,
+    LoadOutOfMemoryError,
+    MediaError,
     ModelLoadError,
     ModelNotFoundError,
     NameTakenError,
@@ -41,9 +43,20 @@ from lmwidgets.errors import (
 from lmwidgets.run.records import RECORD_MIME, records
 
 if TYPE_CHECKING:
-    from lmwidgets.api import load_adapter, load_model, models, prompt, unload_adapter, unload_model
-    from lmwidgets.engines.registry import REGISTRY, LoadedModel
-    from lmwidgets.engines.transformers.generation import GenerationSettings, StopSignal
+    from lmwidgets.api import (
+        load_adapter,
+        load_model,
+        models,
+        prompt,
+        unload_adapter,
+        unload_model,
+        use_adapter,
+    )
+    from lmwidgets.engines import register_engine
+    from lmwidgets.engines.base import Capabilities, Engine, GenerationSettings, StopSignal
+    from lmwidgets.engines.registry import REGISTRY
+    from lmwidgets.engines.scripted import ScriptedEngine
+    from lmwidgets.engines.transformers.engine import LoadedModel, TransformersEngine
     from lmwidgets.engines.transformers.training import train_lora
     from lmwidgets.run.replay import rerun
     from lmwidgets.run.results import Comparison, Result
@@ -59,9 +72,15 @@ _LAZY = {
     "train_lora": "engines.transformers.training",
     "Comparison": "run.results",
     "Result": "run.results",
-    "GenerationSettings": "engines.transformers.generation",
-    "StopSignal": "engines.transformers.generation",
-    "LoadedModel": "engines.registry",
+    "GenerationSettings": "engines.base",
+    "StopSignal": "engines.base",
+    "Engine": "engines.base",
+    "Capabilities": "engines.base",
+    "ScriptedEngine": "engines.scripted",
+    "TransformersEngine": "engines.transformers.engine",
+    "LoadedModel": "engines.transformers.engine",
+    "use_adapter": "api",
+    "register_engine": "engines",
     "REGISTRY": "engines.registry",
 }
 
@@ -93,16 +112,20 @@ __all__ = [
     "RECORD_MIME",
     "REGISTRY",
     "AdapterError",
+    "Capabilities",
     "Comparison",
     "DatasetError",
     "DeviceError",
+    "Engine",
     "ExamplesError",
     "GenerationError",
     "GenerationSettings",
     "ImageError",
     "InvalidArgumentError",
     "LmWidgetsError",
+    "LoadOutOfMemoryError",
     "LoadedModel",
+    "MediaError",
     "ModelLoadError",
     "ModelNotFoundError",
     "NameTakenError",
@@ -113,8 +136,10 @@ __all__ = [
     "RecordError",
     "RemoteCodeError",
     "Result",
+    "ScriptedEngine",
     "StopSignal",
     "StrategyError",
+    "TransformersEngine",
     "UnknownModelError",
     "UnsafeWeightsError",
     "__version__",
@@ -124,9 +149,11 @@ __all__ = [
     "models",
     "prompt",
     "records",
+    "register_engine",
     "rerun",
     "train_lora",
     "unload_adapter",
     "unload_ipython_extension",
     "unload_model",
+    "use_adapter",
 ]

@@ -6,25 +6,22 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lmwidgets.engines.registry import REGISTRY, LoadedModel, ModelRegistry
-from lmwidgets.engines.transformers.generation import GenerationSettings, StopSignal
-from lmwidgets.engines.transformers.loading import (
-    ProgressCallback,
-    load_from_source,
-    pick_device,
-    pick_dtype,
-)
-from lmwidgets.engines.transformers.sources import resolve_source
-from lmwidgets.errors import PromptError
+from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
+from lmwidgets.engines.registry import REGISTRY, ModelRegistry
+from lmwidgets.errors import AdapterError, PromptError
 from lmwidgets.notebook.ui_events import in_kernel
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.run.results import Comparison
 
+#: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
+ProgressCallback = Callable[[float, str], None]
+
 
 def load_model(
-    source: str | os.PathLike[str] | None = None,
+    source: Any = None,
     *,
     name: str | None = None,
+    engine: str = "transformers",
     device: str = "auto",
     dtype: str = "auto",
     allow_pickle: bool = False,
@@ -35,51 +32,43 @@ def load_model(
     quantize: str | None = None,
     compile: bool = False,
     registry: ModelRegistry = REGISTRY,
-) -> LoadedModel:
-    """Load a model into the kernel and make it the current one.
+    **engine_options: Any,
+) -> Engine:
+    """Load a model and make it the current one; returns its :class:`~lmwidgets.engines.base.Engine`.
 
-    ``source`` is None for the embedded default (SmolLM2-135M-Instruct), a local transformers
-    directory (safetensors), a ``.gguf`` file, or a hub id. ``device``: auto, cpu, cuda or
-    cuda:N; ``dtype``: auto, float32, bfloat16 or float16 (``auto`` is bfloat16 on CUDA, float32
-    on CPU). Loading a source that is already loaded on the same device and dtype returns the
-    loaded model (a no-op). Pickle weights and remote code are refused unless opted in.
-    Vision-language models (e.g. SmolVLM, Qwen2.5-VL, LLaVA) load with their processor and take
-    ``images=`` in :func:`prompt`; ``max_images`` overrides how many one prompt may hold.
+    ``engine`` picks what runs it (see :data:`lmwidgets.engines.ENGINES`): ``transformers`` (the
+    default) loads into this kernel; ``scripted`` is a model without weights whose answers are
+    scripted (tests, demos; ``engine_options`` such as ``replies=`` configure it).
+
+    For ``transformers``: ``source`` is None for the embedded default (SmolLM2-135M-Instruct), a
+    local transformers directory (safetensors), a ``.gguf`` file, or a hub id. ``device``: auto,
+    cpu, cuda or cuda:N; ``dtype``: auto, float32, bfloat16 or float16 (``auto`` is bfloat16 on
+    CUDA, float32 on CPU). Loading a source that is already loaded on the same device and dtype
+    returns the loaded model (a no-op). Pickle weights and remote code are refused unless opted
+    in. Vision-language models (e.g. SmolVLM, Qwen2.5-VL, LLaVA) load with their processor and
+    take ``images=`` in :func:`prompt`; ``max_images`` overrides how many one prompt may hold.
     On CUDA, ``quantize="4bit"|"8bit"`` (bitsandbytes) loads models larger than the GPU's memory
     in 16 bits, and ``compile=True`` decodes with a static cache and ``torch.compile``.
     """
-    resolved = resolve_source(
-        source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
-    )
-    device_name = pick_device(device)
-    dtype_name = pick_dtype(dtype, device_name)
-    # --quantize/--compile are checked where the model is loaded: a loaded model never matches
-    # an impossible request below, so the load (and its check) always runs for one.
-    existing = registry.find(resolved.key, device_name, dtype_name)
-    same_setup = existing is not None and (
-        existing.extras.get("quantize") == quantize
-        and bool(existing.extras.get("static_cache")) == compile
-    )
-    if same_setup and (name is None or name == existing.name):
-        registry.current = existing.name
-        return existing
-    if name is not None:
-        registry.check_free(name)
-    final_name = name or registry.unique_name(resolved.suggested_name)
-    loaded = load_from_source(
-        resolved,
-        name=final_name,
-        device=device_name,
-        dtype=dtype_name,
-        allow_pickle=allow_pickle,
-        trust_remote_code=trust_remote_code,
-        progress=progress,
-        prepack=prepack,
-        max_images=max_images,
-        quantize=quantize,
-        compile=compile,
-    )
-    registry.add(loaded)
+    from lmwidgets.engines import engine_loader
+
+    loader = engine_loader(engine)
+    options: dict[str, Any] = dict(engine_options)
+    if engine == "transformers":
+        options.update(
+            device=device,
+            dtype=dtype,
+            allow_pickle=allow_pickle,
+            trust_remote_code=trust_remote_code,
+            prepack=prepack,
+            max_images=max_images,
+            quantize=quantize,
+            compile=compile,
+        )
+    loaded = loader(source, name=name, registry=registry, progress=progress, **options)
+    if loaded.name not in registry:
+        registry.add(loaded)
+    registry.current = loaded.name
     return loaded
 
 
@@ -88,7 +77,7 @@ def unload_model(name: str, *, registry: ModelRegistry = REGISTRY) -> None:
     registry.remove(name)
 
 
-def models(*, registry: ModelRegistry = REGISTRY) -> list[LoadedModel]:
+def models(*, registry: ModelRegistry = REGISTRY) -> list[Engine]:
     """The loaded models, in load order."""
     return list(registry)
 
@@ -146,7 +135,7 @@ def prompt(
         )
 
     plan = build()
-    from lmwidgets.engines.transformers.multimodal import protect_placeholders, restore_placeholders
+    from lmwidgets.prompting.content import protect_placeholders, restore_placeholders
 
     template = restore_placeholders(interpolate(protect_placeholders(text.strip()), namespace))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
@@ -211,13 +200,30 @@ def load_adapter(
 
     Use it with ``prompt(..., adapter=NAME)`` or compare with ``adapters="base,NAME,..."``.
     """
-    from lmwidgets.engines.transformers.adapters import load_adapter as attach
-
-    return attach(registry.get(model), path, name=name, scale=scale, allow_pickle=allow_pickle)
+    return _adapter_host(registry.get(model)).attach_adapter(
+        path, name=name, scale=scale, allow_pickle=allow_pickle
+    )
 
 
 def unload_adapter(name: str, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
     """Detach adapter ``name`` from ``model`` (default: the current model) and free it."""
-    from lmwidgets.engines.transformers.adapters import unload_adapter as detach
+    return _adapter_host(registry.get(model)).detach_adapter(name)
 
-    return detach(registry.get(model), name)
+
+def use_adapter(name: str | None, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
+    """Make adapter ``name`` (None or ``base``: none) the default for later prompts of ``model``."""
+    from lmwidgets.engines.base import resolve_adapter
+
+    engine = registry.get(model)
+    engine.default_adapter = resolve_adapter(engine, name)
+    return engine.default_adapter
+
+
+def _adapter_host(engine: Engine) -> Any:
+    """``engine``, checked to take adapters (its capabilities say so)."""
+    if not engine.capabilities.adapters:
+        raise AdapterError(
+            f"{engine.name} ({engine.engine} engine) cannot attach adapters. Load the base model "
+            "into the kernel (`%lm load`) to use LoRA adapters."
+        )
+    return engine

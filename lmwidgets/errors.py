@@ -53,6 +53,10 @@ class ModelLoadError(LmWidgetsError):
     """Loading a model failed for a reason other than the ones above."""
 
 
+class LoadOutOfMemoryError(ModelLoadError):
+    """Not enough memory to load a model (nothing was registered; loaded models are kept)."""
+
+
 class PromptTooLongError(LmWidgetsError):
     """The rendered prompt does not fit into the model's context window."""
 
@@ -77,7 +81,11 @@ class AdapterError(LmWidgetsError):
     """A LoRA adapter cannot be loaded, found or used."""
 
 
-class ImageError(LmWidgetsError):
+class MediaError(LmWidgetsError):
+    """A media input (an image, ...) cannot be used with this model or prompt."""
+
+
+class ImageError(MediaError):
     """An image cannot be found, read or used (missing file, corrupt data, wrong type, a
     region outside the image, more images than the model accepts, a text-only model)."""
 

@@ -17,9 +17,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lmwidgets.errors import ImageError
+from lmwidgets.media.base import MediaInput, register_kind
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
@@ -46,8 +47,10 @@ class Region:
 
 
 @dataclass
-class ImageInput:
+class ImageInput(MediaInput):
     """One image of a prompt: the pixels the model sees and what identifies them."""
+
+    kind: ClassVar[str] = "image"
 
     image: Any  # PIL.Image.Image, RGB
     name: str
@@ -91,6 +94,7 @@ class ImageInput:
     def record(self) -> dict[str, Any]:
         """What a run record says about the image: enough to tell exactly which image it was."""
         info: dict[str, Any] = {
+            "kind": self.kind,
             "name": self.name,
             "source": self.source,
             "sha256": self.sha256,
@@ -108,6 +112,7 @@ class ImageInput:
     def widget_data(self) -> dict[str, Any]:
         """What the widget needs to show it: the thumbnail and the original size."""
         return {
+            "kind": self.kind,
             "name": self.name,
             "src": self.thumbnail(),
             "width": self.width,
@@ -364,3 +369,6 @@ def apply_region(images: list[ImageInput], region: Region | None, mode: str) -> 
     marked = list(images)
     marked[region.image] = images[region.image].with_region(region, mode)
     return marked
+
+
+register_kind(ImageInput.kind, load_image)

@@ -16,7 +16,7 @@
     With images: the zero-shot prompt *without* its images, to show what the images contribute.
 
 Images (``images=``, ``--image``) go into the question's user turn of every strategy but
-``no-image``, as content lists for the model's processor (see :mod:`lmwidgets.engines.transformers.multimodal`).
+``no-image``, as content lists (see :mod:`lmwidgets.prompting.content`).
 
 Every variant of the same model runs in one batch; a dataset runs every (item, variant) pair.
 """
@@ -27,19 +27,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lmwidgets.engines.registry import LoadedModel, ModelRegistry
-from lmwidgets.engines.transformers.chat import Message
-from lmwidgets.engines.transformers.generation import GenerationSettings
-from lmwidgets.engines.transformers.multimodal import (
-    check_model_accepts,
+from lmwidgets.checks import optional_whole_number, whole_number
+from lmwidgets.engines.base import (
+    Engine,
+    GenerationSettings,
+    Message,
+    adapter_label,
+    resolve_adapter,
+)
+from lmwidgets.engines.registry import ModelRegistry
+from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
+from lmwidgets.media.base import MediaInput
+from lmwidgets.media.images import apply_region, parse_region, resolve_image
+from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote
+from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
     restore_placeholders,
     with_images,
 )
-from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
-from lmwidgets.media.images import ImageInput, apply_region, parse_region, resolve_image
-from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.run.results import Comparison
 from lmwidgets.run.runner import Variant
@@ -184,32 +190,28 @@ def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) 
 
 
 def parse_adapters(
-    loaded: LoadedModel, adapter: str | None, adapters: str | Sequence[str] | None
+    engine: Engine, adapter: str | None, adapters: str | Sequence[str] | None
 ) -> list[str | None]:
     """The adapter axis: ``[None]`` (the base or the model's default adapter), one adapter, or
     several (``base`` is the model without adapters)."""
-    from lmwidgets.engines.transformers.adapters import resolve_adapter
-
     if adapter is not None and adapters is not None:
         raise StrategyError("Give either --adapter NAME or --adapters A,B,..., not both.")
     if adapters is None:
-        return [resolve_adapter(loaded, adapter if adapter is not None else loaded.default_adapter)]
+        return [resolve_adapter(engine, adapter if adapter is not None else engine.default_adapter)]
     names = [n.strip() for n in (adapters.split(",") if isinstance(adapters, str) else adapters)]
     names = [n for n in names if n]
     if not names:
         raise StrategyError("--adapters needs at least one name (use 'base' for the model itself).")
-    resolved = [resolve_adapter(loaded, n) for n in names]
+    resolved = [resolve_adapter(engine, n) for n in names]
     if len(set(resolved)) != len(resolved):
         raise StrategyError("--adapters lists the same adapter (or base) more than once.")
     return resolved
 
 
 def _label(
-    loaded, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool
+    engine, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool
 ) -> str:
     """A column label naming what varies: the strategy, the adapter, or both."""
-    from lmwidgets.engines.transformers.adapters import adapter_label
-
     parts = []
     if names != ["zero-shot"] or (dataset and not adapter_axis):
         parts.append(strategy)
@@ -217,7 +219,7 @@ def _label(
         parts.append(adapter_label(adapter))
     if parts:
         return " · ".join(parts)
-    return loaded.name if adapter is None else f"{loaded.name} · {adapter}"
+    return engine.name if adapter is None else f"{engine.name} · {adapter}"
 
 
 @dataclass
@@ -244,7 +246,7 @@ def _fill(pattern: str, **values: str) -> str:
     return interpolate(pattern, values)
 
 
-def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, templates: Templates):
+def _demonstrations(engine: Engine, examples: list[Example], cot: bool, templates: Templates):
     """Chat turns (chat models) or one text block (plain models) of the demonstrations."""
     answers = [
         _fill(templates.cot_example, rationale=ex.rationale or "", output=ex.output)
@@ -252,7 +254,7 @@ def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, tem
         else ex.output
         for ex in examples
     ]
-    if loaded.has_chat_template:
+    if engine.capabilities.chat:
         turns: list[Message] = []
         for ex, answer in zip(examples, answers, strict=True):
             turns += [
@@ -269,7 +271,7 @@ def _demonstrations(loaded: LoadedModel, examples: list[Example], cot: bool, tem
 def strategy_messages(
     name: str,
     question: str,
-    loaded: LoadedModel,
+    engine: Engine,
     *,
     system: str | None,
     examples: list[Example],
@@ -290,7 +292,7 @@ def strategy_messages(
     if not shots:
         return [*_system(system), {"role": "user", "content": question}], info
     info["examples"] = [asdict(ex) for ex in shots]
-    demos = _demonstrations(loaded, shots, cot, templates)
+    demos = _demonstrations(engine, shots, cot, templates)
     if isinstance(demos, list):
         return [*_system(system), *demos, {"role": "user", "content": question}], info
     info["plain_example"] = templates.plain_example
@@ -347,14 +349,14 @@ def _score(comparison: Comparison) -> None:
 
 
 def _prepare_images(
-    loaded: LoadedModel,
+    engine: Engine,
     template: str,
     images: Sequence[Any] | None,
     region: Any,
     region_mode: str,
     variables: Mapping[str, Any] | None,
     names: list[str],
-) -> tuple[list[ImageInput], str]:
+) -> tuple[list[MediaInput], str]:
     """The prompt's images (read, region marked, checked against the model) and the template
     with its ``{img}`` placeholders protected from ``{name}`` interpolation."""
     if images is not None and not isinstance(images, (list, tuple)):
@@ -371,7 +373,7 @@ def _prepare_images(
             "no-image compares a prompt with its images against the same prompt without them: "
             "give images with --image X."
         )
-    check_model_accepts(loaded, inputs)
+    engine.check_media(inputs)
     if not inputs:
         return inputs, template
     protected = protect_placeholders(template)
@@ -407,82 +409,117 @@ def build_variants(
     variables in ``variables``, or image values) go with the question; ``{img}`` in the
     template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
     is marked on the image as ``region_mode`` says (``box`` or ``crop``)."""
-    loaded = registry.get(model)
+    engine = registry.get(model)
     names = parse_strategies(strategy, compare)
-    adapter_axis = parse_adapters(loaded, adapter, adapters)
-    image_inputs, template = _prepare_images(
-        loaded, template, images, region, region_mode, variables, names
+    adapter_axis = parse_adapters(engine, adapter, adapters)
+    media, template = _prepare_images(
+        engine, template, images, region, region_mode, variables, names
     )
+    templates = _templates(templates)
+    optional_whole_number(samples, "--samples", minimum=1)
+    optional_whole_number(shots, "--shots", minimum=0)
+    whole_number(batch_size, "--batch-size", minimum=1)
+    parsed_examples = _examples(examples, shots, names)
+    items = normalize_dataset(dataset) if dataset is not None else [None]
+    namespace = dict(variables or {})
+    variants = [
+        _variant(
+            engine,
+            name,
+            adapter_name,
+            interpolate(template, {**namespace, **(item or {})}),
+            item,
+            media=media,
+            template=template,
+            system=system,
+            settings=settings,
+            examples=parsed_examples,
+            templates=templates,
+            samples=samples,
+            label=_label(engine, name, adapter_name, names, adapters is not None, item is not None),
+        )
+        for item in items
+        for name in names
+        for adapter_name in adapter_axis
+    ]
+    plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
+    if dataset is not None:
+        plan.finishers.append(_score)
+    return plan
+
+
+def _templates(templates: Templates | Mapping[str, Any] | None) -> Templates:
+    """The strategies' wording: the defaults, or overrides given as a mapping or Templates."""
     if isinstance(templates, Mapping):
         unknown = set(templates) - set(Templates.__dataclass_fields__)
         if unknown:
             raise StrategyError(f"Unknown template field(s): {', '.join(sorted(unknown))}.")
         templates = Templates(**templates)
     templates = templates or Templates()
-    if samples is not None and (
-        isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
-    ):
-        raise InvalidArgumentError(f"--samples must be a whole number >= 1, not {samples!r}.")
-    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
-        raise InvalidArgumentError(f"--shots must be a whole number >= 0, not {shots!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"--batch-size must be a whole number >= 1, not {batch_size!r}.")
     if not templates.sc_temperature > 0:
         raise InvalidArgumentError("The self-consistency temperature must be > 0.")
-    parsed_examples: list[Example] = []
+    return templates
+
+
+def _examples(examples: Any, shots: int | None, names: list[str]) -> list[Example]:
+    """The demonstrations (the first ``shots`` of them); few-shot needs at least one."""
+    parsed: list[Example] = []
     if examples is not None:
-        parsed_examples = normalize_examples(examples)
+        parsed = normalize_examples(examples)
         if shots is not None:
-            parsed_examples = parsed_examples[:shots]
-    if "few-shot" in names and not parsed_examples:
+            parsed = parsed[:shots]
+    if "few-shot" in names and not parsed:
         raise ExamplesError(
             "few-shot needs demonstrations: pass --examples VAR, a variable holding (input, "
             "output) pairs, dicts with 'input'/'output', or a DataFrame with those columns."
             + (" (--shots 0 leaves none.)" if shots == 0 else "")
         )
-    items = normalize_dataset(dataset) if dataset is not None else [None]
-    namespace = dict(variables or {})
-    variants: list[Variant] = []
-    for item in items:
-        question = interpolate(template, {**namespace, **(item or {})})
-        for name, adapter_name in ((n, a) for n in names for a in adapter_axis):
-            messages, info = strategy_messages(
-                name, question, loaded, system=system, examples=parsed_examples, templates=templates
-            )
-            shown = [] if name == "no-image" else image_inputs
-            if loaded.processor is not None:
-                messages = with_images(messages, len(shown))
-            run_settings, count = settings, 1
-            if name == "self-consistency":
-                count = samples or DEFAULT_SAMPLES
-                temperature = (
-                    settings.temperature if settings.sampling else templates.sc_temperature
-                )
-                run_settings = replace(settings, temperature=temperature)
-                info["samples"] = count
-            variants.append(
-                Variant(
-                    label=_label(
-                        loaded, name, adapter_name, names, adapters is not None, item is not None
-                    ),
-                    adapter=adapter_name,
-                    messages=messages,
-                    loaded=loaded,
-                    settings=run_settings,
-                    strategy=name,
-                    strategy_info=info,
-                    template=restore_placeholders(template),
-                    images=shown,
-                    samples=count,
-                    postprocess=_postprocess_for(name),
-                    item=item,
-                    input=None if item is None else str(item["input"]),
-                    expected=None
-                    if item is None or item.get("expected") is None
-                    else str(item["expected"]),
-                )
-            )
-    plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
-    if dataset is not None:
-        plan.finishers.append(_score)
-    return plan
+    return parsed
+
+
+def _variant(
+    engine: Engine,
+    name: str,
+    adapter_name: str | None,
+    question: str,
+    item: dict[str, Any] | None,
+    *,
+    media: list[MediaInput],
+    template: str,
+    system: str | None,
+    settings: GenerationSettings,
+    examples: list[Example],
+    templates: Templates,
+    samples: int | None,
+    label: str,
+) -> Variant:
+    """One column: strategy ``name`` with ``adapter_name`` on ``question`` (a dataset ``item``)."""
+    messages, info = strategy_messages(
+        name, question, engine, system=system, examples=examples, templates=templates
+    )
+    shown = [] if name == "no-image" else media
+    if engine.capabilities.media:
+        messages = with_images(messages, len(shown))
+    run_settings, count = settings, 1
+    if name == "self-consistency":
+        count = samples or DEFAULT_SAMPLES
+        temperature = settings.temperature if settings.sampling else templates.sc_temperature
+        run_settings = replace(settings, temperature=temperature)
+        info["samples"] = count
+    expected = None if item is None or item.get("expected") is None else str(item["expected"])
+    return Variant(
+        label=label,
+        adapter=adapter_name,
+        messages=messages,
+        engine=engine,
+        settings=run_settings,
+        strategy=name,
+        strategy_info=info,
+        template=restore_placeholders(template),
+        media=shown,
+        samples=count,
+        postprocess=_postprocess_for(name),
+        item=item,
+        input=None if item is None else str(item["input"]),
+        expected=expected,
+    )

@@ -15,6 +15,9 @@ from lmwidgets.errors import RecordError
 #: The MIME type under which ``%%prompt`` outputs store their run records.
 RECORD_MIME = "application/vnd.lmwidgets.run+json"
 RECORD_SCHEMA = 1
+#: The version of one run record's shape: 2 names the engine (``model.engine``) and holds the
+#: prompt's media as ``prompt.media`` (each with its ``kind``); 1 held ``prompt.images``.
+RUN_RECORD_SCHEMA = 2
 
 
 def library_versions() -> dict[str, str | None]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmwidgets.engines.registry import REGISTRY, LoadedModel, ModelRegistry
-from lmwidgets.engines.transformers.generation import GenerationSettings
+from lmwidgets.engines.base import Engine, GenerationSettings
+from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import RecordError
 from lmwidgets.run.results import Comparison, Result
 from lmwidgets.sharing.safe_text import escape_html
@@ -100,16 +100,32 @@ def _records_from(source: Any) -> list[dict[str, Any]]:
     )
 
 
-def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> LoadedModel:
+def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> Engine:
     info = record.get("model") or {}
+    kind = info.get("engine") or "transformers"  # records before engines: in-kernel models
     wanted = info.get("weights_sha256")
-    candidates = [m for m in registry if wanted and m.weights_sha256 == wanted]
-    same_dtype = [m for m in candidates if m.dtype == info.get("dtype")]
+    same_kind = [m for m in registry if m.engine == kind]
+    candidates = [m for m in same_kind if wanted and m.record().get("weights_sha256") == wanted]
+    same_dtype = [m for m in candidates if m.record().get("dtype") == info.get("dtype")]
     if same_dtype or candidates:
         return (same_dtype or candidates)[0]
+    if kind != "transformers":
+        named = [m for m in same_kind if m.name == info.get("name")]
+        if named:
+            return named[0]
+        raise RecordError(
+            f"The record ran on the {kind} engine ({info.get('name')!r}); lmwidgets cannot "
+            "load it from the record alone. Load or connect it first, then rerun."
+        )
+    return _load_recorded(info, registry, notes)
+
+
+def _load_recorded(info: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> Engine:
+    """Load a record's in-kernel model from its recorded source, device and dtype."""
     from lmwidgets.api import load_model
     from lmwidgets.engines.transformers.loading import pick_device
 
+    wanted = info.get("weights_sha256")
     spec = info.get("source")
     if not spec:
         raise RecordError(
@@ -129,24 +145,31 @@ def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str
         device=device,
         registry=registry,
     )
-    if wanted and loaded.weights_sha256 != wanted:
+    have = loaded.record().get("weights_sha256")
+    if wanted and have != wanted:
         notes.append(
-            f"The weights of {loaded.name} (sha256 {str(loaded.weights_sha256)[:12]}…) differ from the "
+            f"The weights of {loaded.name} (sha256 {str(have)[:12]}…) differ from the "
             f"recorded ones ({wanted[:12]}…): texts may differ."
         )
     return loaded
 
 
-def _recorded_images(
+def _recorded_media(
     record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
 ) -> list[Any]:
-    """The images a record names, found again (given ``images``, a notebook variable of the same
-    name, or the recorded file/URL) and checked to be the same pixels."""
-    from lmwidgets.media.images import Region, load_image
+    """The media a record names, found again (given ``images``, a notebook variable of the same
+    name, or the recorded file/URL) and checked to be the same content."""
+    from lmwidgets.media.base import KINDS, kind_of
+    from lmwidgets.media.images import Region
 
+    prompt = record.get("prompt") or {}
     found = []
-    for info in (record.get("prompt") or {}).get("images") or []:
-        name = str(info.get("name", "image"))
+    for info in prompt.get("media") or prompt.get("images") or []:
+        kind = kind_of(info)
+        load = KINDS.get(kind)
+        if load is None:
+            raise RecordError(f"The record holds a {kind!r} input, which lmwidgets cannot read.")
+        name = str(info.get("name", kind))
         if name in images:
             value = images[name]
         elif info.get("source") == "variable" and name in namespace:
@@ -155,25 +178,25 @@ def _recorded_images(
             value = info["location"]
         else:
             raise RecordError(
-                f"The record used the image {name!r}, which is not in the notebook any more. "
-                f"Pass it: rerun(source, images={{{name!r}: IMAGE}})."
+                f"The record used the {kind} {name!r}, which is not in the notebook any more. "
+                f"Pass it: rerun(source, images={{{name!r}: VALUE}})."
             )
-        image = load_image(value, name)
-        if image.sha256 != info.get("sha256"):
+        item: Any = load(value, name)
+        if item.sha256 != info.get("sha256"):
             raise RecordError(
-                f"The image {name!r} differs from the recorded one (sha256 "
-                f"{image.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
-                "would not show the same image. Pass the original with images={...}."
+                f"The {kind} {name!r} differs from the recorded one (sha256 "
+                f"{item.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
+                f"would not show the same {kind}. Pass the original with images={{...}}."
             )
         if info.get("region"):
-            image = image.with_region(Region(*info["region"]), info.get("region_mode", "box"))
-        found.append(image)
+            item = item.with_region(Region(*info["region"]), info.get("region_mode", "box"))
+        found.append(item)
     return found
 
 
 def _variant_from(
     record: dict[str, Any],
-    loaded: LoadedModel,
+    loaded: Engine,
     images: Mapping[str, Any] | None = None,
     namespace: Mapping[str, Any] | None = None,
 ):
@@ -205,7 +228,7 @@ def _variant_from(
     return Variant(
         label=record.get("variant", loaded.name),
         messages=messages,
-        loaded=loaded,
+        engine=loaded,
         settings=settings,
         strategy=strategy,
         strategy_info={k: v for k, v in (record.get("strategy") or {}).items() if k != "name"},
@@ -218,7 +241,7 @@ def _variant_from(
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
-        images=_recorded_images(record, images or {}, namespace or {}),
+        media=_recorded_media(record, images or {}, namespace or {}),
     )
 
 

@@ -37,8 +37,13 @@ class Result:
     extras: dict[str, Any] = field(default_factory=dict)
     #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
     boxes: list[Any] = field(default_factory=list)
-    #: The prompt's images as records say them (name, sha256, size, region).
-    images: list[dict[str, Any]] = field(default_factory=list)
+    #: The prompt's media as records say them (kind, name, sha256, size, region...).
+    media: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The prompt's images as records say them (its media of kind ``image``)."""
+        return [m for m in self.media if m.get("kind", "image") == "image"]
 
     @property
     def complete(self) -> bool:
@@ -80,15 +85,20 @@ class Comparison:
         status: str = "done",
         notes: list[str] | None = None,
         scores: dict[str, float] | None = None,
-        images: list[dict[str, Any]] | None = None,
+        media: list[dict[str, Any]] | None = None,
     ) -> None:
         self.results = results
         self.title = title
         self.status = status
         self.notes = list(notes or [])
         self.scores = dict(scores or {})
-        #: The prompt's images: name, thumbnail (``src``), original width/height, region.
-        self.images: list[dict[str, Any]] = list(images or [])
+        #: Previews of the prompt's media: kind, name, thumbnail (``src``), size, region.
+        self.media: list[dict[str, Any]] = list(media or [])
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """Previews of the prompt's images (its media of kind ``image``)."""
+        return [m for m in self.media if m.get("kind", "image") == "image"]
 
     def __len__(self) -> int:
         return len(self.results)
@@ -161,7 +171,7 @@ class Comparison:
             "status": self.status,
             "notes": self.notes,
             "scores": self.scores,
-            "images": next((r.images for r in self.results if r.images), []),
+            "media": next((r.media for r in self.results if r.media), []),
             "results": [
                 {
                     "variant": r.variant,

@@ -7,33 +7,33 @@ one batch; everything is validated before the first token is generated.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lmwidgets.engines.registry import LoadedModel
-from lmwidgets.engines.transformers.adapters import generation_model
-from lmwidgets.engines.transformers.chat import Message, encode, render_text
-from lmwidgets.engines.transformers.generation import (
+from lmwidgets.checks import Throttle
+from lmwidgets.engines.base import (
+    BatchOutcome,
+    Engine,
     GenerationSettings,
-    Row,
+    Message,
+    PromptRow,
     RowOutput,
     StopSignal,
-    generate_batch,
+    adapter_record,
+    finish_reason,
 )
-from lmwidgets.engines.transformers.prefix_cache import PrefixCache, adapter_key
 from lmwidgets.errors import (
     GenerationError,
     GenerationInterrupted,
     OutOfMemoryError,
     PromptTooLongError,
 )
+from lmwidgets.media.base import MediaInput
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
-from lmwidgets.media.images import ImageInput
 from lmwidgets.notebook.ui_events import UiPump
-from lmwidgets.run.records import library_versions, now_iso
+from lmwidgets.run.records import RUN_RECORD_SCHEMA, library_versions, now_iso
 from lmwidgets.run.results import Comparison, Result
 from lmwidgets.sharing.safe_text import STATIC_TEXT_LIMIT
 
@@ -49,11 +49,11 @@ def _single_text(texts: list[str]) -> tuple[str, str | None, dict[str, Any]]:
 
 @dataclass
 class Variant:
-    """One column to generate: a label, the chat messages, the model, adapter and settings."""
+    """One column to generate: a label, the chat messages, the engine, adapter and settings."""
 
     label: str
     messages: list[Message]
-    loaded: LoadedModel
+    engine: Engine
     settings: GenerationSettings
     strategy: str = "zero-shot"
     strategy_info: dict[str, Any] = field(default_factory=dict)
@@ -64,38 +64,35 @@ class Variant:
     item: dict[str, Any] | None = None
     input: str | None = None
     expected: str | None = None
-    images: list[ImageInput] = field(default_factory=list)
+    media: list[MediaInput] = field(default_factory=list)
     # Filled by prepare():
-    prompt_text: str = ""
-    input_ids: list[int] = field(default_factory=list)
+    rendered: Any = None
     max_new_tokens: int = 0
-    extra_inputs: dict[str, Any] | None = None
-    processed_size: tuple[int, int] | None = None
+
+    @property
+    def prompt_text(self) -> str:
+        """The exact prompt text the model receives (after :func:`prepare`)."""
+        return self.rendered.text if self.rendered is not None else ""
+
+    @property
+    def images(self) -> list[MediaInput]:
+        """The variant's images (its media of kind ``image``)."""
+        return [item for item in self.media if item.kind == "image"]
 
 
 def prepare(variant: Variant, notes: list[str]) -> None:
-    """Render and tokenize the variant's prompt (with its images, through the model's processor);
-    check it fits the model's context."""
-    loaded = variant.loaded
-    if loaded.processor is not None:
-        from lmwidgets.engines.transformers import multimodal
-
-        variant.prompt_text = render_text(loaded.processor, variant.messages)
-        variant.input_ids, extra, variant.processed_size = multimodal.encode(
-            loaded, variant.prompt_text, variant.images
-        )
-        variant.extra_inputs = extra or None
-    else:
-        variant.prompt_text = render_text(loaded.tokenizer, variant.messages)
-        variant.input_ids = encode(loaded.tokenizer, variant.prompt_text)
+    """Render the variant's prompt through its engine (with its media); check it fits the
+    model's context, lowering the answer budget (with a note) when only the answer does not."""
+    engine = variant.engine
+    variant.rendered = engine.render(variant.messages, variant.media)
     variant.max_new_tokens = variant.settings.max_new_tokens
-    context = loaded.context_length
+    context = engine.capabilities.context_length
     if context is None:
         return
-    length = len(variant.input_ids)
+    length = variant.rendered.n_tokens
     if length >= context:
         raise PromptTooLongError(
-            f"The prompt for {variant.label!r} has {length:,} tokens, but {loaded.name} reads at "
+            f"The prompt for {variant.label!r} has {length:,} tokens, but {engine.name} reads at "
             f"most {context:,}. Shorten the prompt (fewer examples with --shots, a shorter system "
             "text) or load a model with a longer context."
         )
@@ -103,33 +100,26 @@ def prepare(variant: Variant, notes: list[str]) -> None:
         variant.max_new_tokens = context - length
         note = (
             f"{variant.label}: --max-new-tokens lowered to {variant.max_new_tokens} so that the "
-            f"prompt ({length} tokens) and the answer fit {loaded.name}'s context of {context}."
+            f"prompt ({length} tokens) and the answer fit {engine.name}'s context of {context}."
         )
         if note not in notes:
             notes.append(note)
 
 
 def image_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
-    """Thumbnails (and regions) of the prompt's images, from the first variant that has them."""
+    """Previews (thumbnails, regions) of the prompt's media, from the first variant that has any."""
     for variant in variants:
-        if variant.images:
-            return [image.widget_data() for image in variant.images]
+        if variant.media:
+            return [item.widget_data() for item in variant.media]
     return []
-
-
-def prefix_cache_of(loaded: LoadedModel) -> PrefixCache:
-    """The loaded model's prefix cache (made on first use; dropped when the model is unloaded)."""
-    cache = loaded.extras.get("prefix_cache")
-    if cache is None:
-        cache = loaded.extras["prefix_cache"] = PrefixCache()
-    return cache
 
 
 def find_boxes(variant: Variant, text: str) -> list[Box]:
     """Boxes the answer names, in pixels of the prompt's first image (none without images)."""
-    if not variant.images:
+    images = variant.images
+    if not images:
         return []
-    first = variant.images[0]
+    first: Any = images[0]
     offset, size = (0, 0), (first.width, first.height)
     if first.region is not None and first.region_mode == "crop":
         region = first.region
@@ -137,37 +127,14 @@ def find_boxes(variant: Variant, text: str) -> list[Box]:
     frame = Frame(
         width=size[0],
         height=size[1],
-        processed=variant.processed_size,
+        processed=variant.rendered.processed_size if variant.rendered else None,
         offset=offset,
-        model_type=getattr(variant.loaded.model.config, "model_type", "") or "",
+        model_type=variant.engine.box_convention(),
     )
     return parse_boxes(text, frame)
 
 
-def adapter_record(loaded: LoadedModel, adapter: str | None) -> dict[str, Any] | None:
-    """What a record says about an adapter (None for the base model)."""
-    if adapter is None:
-        return None
-    info = loaded.adapters.get(adapter)
-    return info.record() if hasattr(info, "record") else {"name": adapter}
-
-
-def _record(
-    variant: Variant,
-    text: str,
-    answer,
-    outputs: list[RowOutput],
-    seed,
-    extras,
-    batch_size: int,
-    run_id: str,
-    boxes: list[Box] = (),
-) -> dict:
-    loaded = variant.loaded
-    tokens = sum(len(o.token_ids) for o in outputs)
-    seconds = max((o.seconds for o in outputs), default=0.0)
-    firsts = [o.first_token_seconds for o in outputs if o.first_token_seconds is not None]
-    shown = text[:_RECORD_TEXT_LIMIT]
+def _generation_record(variant: Variant, seed: int | None, batch_size: int) -> dict[str, Any]:
     generation = variant.settings.as_dict()
     generation.update(
         seed=seed,
@@ -177,72 +144,81 @@ def _record(
         samples=variant.samples,
         batch_size=batch_size,
     )
+    return generation
+
+
+def _timing_record(outputs: list[RowOutput]) -> dict[str, Any]:
+    tokens = sum(o.n_tokens for o in outputs)
+    seconds = max((o.seconds for o in outputs), default=0.0)
+    firsts = [o.first_token_seconds for o in outputs if o.first_token_seconds is not None]
     return {
-        "schema": 1,
+        "seconds": round(seconds, 4),
+        "first_token_seconds": round(min(firsts), 4) if firsts else None,
+        "tokens_per_second": round(tokens / seconds, 3) if seconds > 0 else 0.0,
+    }
+
+
+def _record(
+    variant: Variant,
+    text: str,
+    answer: str | None,
+    outputs: list[RowOutput],
+    seed: int | None,
+    extras: dict[str, Any],
+    batch_size: int,
+    run_id: str,
+    boxes: Sequence[Box] = (),
+) -> dict[str, Any]:
+    engine = variant.engine
+    model = engine.record()
+    shown = text[:_RECORD_TEXT_LIMIT]
+    return {
+        "schema": RUN_RECORD_SCHEMA,
         "run": run_id,
         "created": now_iso(),
         "variant": variant.label,
-        "model": loaded.record(),
-        "adapter": adapter_record(loaded, variant.adapter),
+        "model": model,
+        "adapter": adapter_record(engine, variant.adapter),
         "strategy": {"name": variant.strategy, **variant.strategy_info},
         "prompt": {
             "template": variant.template,
             "messages": variant.messages,
             "rendered": variant.prompt_text,
-            "tokens": len(variant.input_ids),
-            "chat_template": loaded.has_chat_template,
-            "images": [image.record() for image in variant.images],
+            "tokens": variant.rendered.n_tokens if variant.rendered else 0,
+            "chat_template": engine.capabilities.chat,
+            "media": [item.record() for item in variant.media],
         },
-        "generation": generation,
+        "generation": _generation_record(variant, seed, batch_size),
         "input": variant.item,
         "expected": variant.expected,
         "output": {
             "text": shown,
             "text_truncated": len(text) > len(shown),
             "answer": answer,
-            "tokens": tokens,
+            "tokens": sum(o.n_tokens for o in outputs),
             "finish_reasons": [o.finish_reason for o in outputs],
             **extras,
             **({"boxes": [box.as_dict() for box in boxes]} if boxes else {}),
         },
-        "timing": {
-            "seconds": round(seconds, 4),
-            "first_token_seconds": round(min(firsts), 4) if firsts else None,
-            "tokens_per_second": round(tokens / seconds, 3) if seconds > 0 else 0.0,
-        },
+        "timing": _timing_record(outputs),
         "versions": library_versions(),
-        "device": loaded.device,
-        "dtype": loaded.dtype,
+        "device": model.get("device"),
+        "dtype": model.get("dtype"),
     }
-
-
-def _finish_reason(outputs: list[RowOutput]) -> str:
-    reasons = {o.finish_reason for o in outputs}
-    for reason in ("error", "stopped", "running", "length"):
-        if reason in reasons:
-            return "stopped" if reason == "running" else reason
-    return "eos"
 
 
 class _Stream:
     """Maps batch rows to variants, decodes their text and pushes it to the live view."""
 
-    def __init__(self, variants: Sequence[Variant], view, interval: float) -> None:
+    def __init__(self, variants: Sequence[Variant], view: Any, interval: float) -> None:
         self.variants = variants
         self.view = view
-        self.interval = interval
         self.outputs: list[list[RowOutput]] = [[] for _ in variants]
-        self._last = 0.0
+        self._throttle = Throttle(interval)
 
     def decode(self, index: int, streaming: bool = False) -> list[str]:
-        tokenizer = self.variants[index].loaded.tokenizer
-        texts = []
-        for output in self.outputs[index]:
-            text = tokenizer.decode(output.token_ids, skip_special_tokens=True)
-            if streaming:
-                text = text.rstrip("\ufffd")  # an unfinished multi-byte character
-            texts.append(text)
-        return texts
+        engine = self.variants[index].engine
+        return [engine.text_of(output, streaming=streaming) for output in self.outputs[index]]
 
     def live_text(self, index: int) -> str:
         texts = self.decode(index, streaming=True)
@@ -251,13 +227,16 @@ class _Stream:
         return "\n\n".join(f"── sample {i + 1} ──\n{t}" for i, t in enumerate(texts))
 
     def push(self, force: bool = False) -> None:
-        if self.view is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < self.interval:
-            return
-        self._last = now
-        self.view.update_running(self)
+        if self.view is not None and self._throttle.ready(force):
+            self.view.update_running(self)
+
+    def collect(self, batch: list[tuple[int, int]], outputs: list[RowOutput]) -> None:
+        """Put a batch's row outputs where their (variant, sample) belong."""
+        for (v, s), output in zip(batch, outputs, strict=False):
+            bucket = self.outputs[v]
+            while len(bucket) <= s:
+                bucket.append(RowOutput())
+            bucket[s] = output
 
 
 def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int, int]]]:
@@ -265,7 +244,7 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for index, variant in enumerate(variants):
         # Sampling settings may differ per row; rows only need the same model, budget and seed.
-        key = (id(variant.loaded), variant.max_new_tokens, variant.settings.seed)
+        key = (id(variant.engine), variant.max_new_tokens, variant.settings.seed)
         groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
     batches = []
     for rows in groups.values():
@@ -274,11 +253,94 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     return batches
 
 
+def _run_batch(
+    variants: Sequence[Variant],
+    batch: list[tuple[int, int]],
+    stream: _Stream,
+    stop: StopSignal,
+    pump: UiPump,
+    *,
+    ignore_eos: bool,
+    prefix_reuse: bool,
+) -> BatchOutcome:
+    """Generate one batch through its engine, streaming every step into ``stream``."""
+    first = variants[batch[0][0]]
+    rows = [
+        PromptRow(
+            variants[v].rendered,
+            variants[v].adapter,
+            temperature=variants[v].settings.temperature,
+            top_p=variants[v].settings.top_p,
+        )
+        for v, _ in batch
+    ]
+    for v, _ in batch:
+        stream.outputs[v] = []
+
+    def on_step(outputs: list[RowOutput]) -> None:
+        stream.collect(batch, outputs)
+        pump.poll()
+        stream.push()
+
+    # The budget may have been lowered to fit the context (see prepare()).
+    settings = replace(first.settings, max_new_tokens=first.max_new_tokens)
+    outcome = first.engine.generate(
+        rows, settings, stop=stop, on_step=on_step, ignore_eos=ignore_eos, prefix_reuse=prefix_reuse
+    )
+    stream.collect(batch, outcome.outputs)
+    stream.push()
+    return outcome
+
+
+def _result(
+    variant: Variant,
+    outputs: list[RowOutput],
+    texts: list[str],
+    seed: int | None,
+    batch_size: int,
+    run_id: str,
+) -> Result:
+    """One column's :class:`Result` (and its record) from its rows' outputs."""
+    for output in outputs:
+        if output.finish_reason == "running":
+            output.finish_reason = "stopped"
+    text, answer, extras = variant.postprocess(texts)
+    reason = finish_reason(outputs)
+    boxes = find_boxes(variant, text)
+    record = _record(variant, text, answer, outputs, seed, extras, batch_size, run_id, boxes)
+    return Result(
+        variant=variant.label,
+        text=text,
+        prompt=variant.prompt_text,
+        tokens=record["output"]["tokens"],
+        seconds=record["timing"]["seconds"],
+        record=record,
+        answer=answer,
+        strategy=variant.strategy,
+        model=variant.engine.name,
+        adapter=variant.adapter,
+        first_token_seconds=record["timing"]["first_token_seconds"],
+        finish_reason=reason,
+        error=None if reason != "error" else "out of memory",
+        input=variant.input,
+        expected=variant.expected,
+        extras=extras,
+        boxes=boxes,
+        media=[item.record() for item in variant.media],
+    )
+
+
+_OOM_MESSAGE = (
+    "Out of memory during generation: the text so far is kept. Try fewer columns, "
+    "a smaller --max-new-tokens, or unload other models (`%lm unload NAME`)."
+)
+
+
 def run_variants(
     variants: Sequence[Variant],
     *,
     title: str = "",
-    view=None,
+    view: Any = None,
     stop: StopSignal | None = None,
     batch_size: int = 16,
     update_interval: float = 0.1,
@@ -289,12 +351,12 @@ def run_variants(
 ) -> Comparison:
     """Generate every variant (batched) and return the :class:`Comparison`.
 
-    ``view`` (a :class:`~lmwidgets.notebook.live.LiveView` or None) receives the streamed text. On an
-    out-of-memory error the partial comparison is kept and an :class:`OutOfMemoryError` carrying
-    it is raised; on a kernel interrupt the partial comparison is finalized and the interrupt
-    re-raised. ``ignore_eos`` makes every row generate exactly its token budget (benchmarks).
-    ``prefix_reuse`` computes a prefix the rows share once and keeps it for later runs (see
-    :mod:`lmwidgets.engines.transformers.prefix_cache`).
+    ``view`` (a :class:`~lmwidgets.notebook.live.LiveView` or None) receives the streamed text.
+    On an out-of-memory error the partial comparison is kept and an :class:`OutOfMemoryError`
+    carrying it is raised; on a kernel interrupt the partial comparison is finalized and the
+    interrupt re-raised. ``ignore_eos`` makes every row generate exactly its token budget
+    (benchmarks). ``prefix_reuse`` lets engines compute a prefix the rows share once and keep it
+    for later runs (see :mod:`lmwidgets.engines.transformers.prefix_cache`).
     """
     notes: list[str] = []
     for variant in variants:
@@ -304,56 +366,23 @@ def run_variants(
     batches = _group(variants, batch_size)
     seeds: dict[int, int | None] = {}
     error: BaseException | None = None
-    pump = UiPump()
     if view is not None:
         view.start(stream, stop, notes)
         view.progress(0, len(batches))
-    with pump:
+    with UiPump() as pump:
         for number, batch in enumerate(batches):
             if stop.is_set():
                 break
-            first = variants[batch[0][0]]
-            rows = [
-                Row(
-                    variants[v].input_ids,
-                    variants[v].adapter,
-                    temperature=variants[v].settings.temperature,
-                    top_p=variants[v].settings.top_p,
-                    extra=variants[v].extra_inputs,
-                )
-                for v, _ in batch
-            ]
-            for v, _ in batch:
-                stream.outputs[v] = []
-
-            def on_step(outputs: list[RowOutput], batch=batch) -> None:
-                for (v, s), output in zip(batch, outputs, strict=False):
-                    bucket = stream.outputs[v]
-                    while len(bucket) <= s:
-                        bucket.append(RowOutput())
-                    bucket[s] = output
-                pump.poll()
-                stream.push()
-
-            # The budget may have been lowered to fit the context (see prepare()).
-            settings = replace(first.settings, max_new_tokens=first.max_new_tokens)
-            outcome = generate_batch(
-                generation_model(first.loaded),
-                first.loaded.tokenizer,
-                rows,
-                settings,
-                device=first.loaded.device,
-                stop=stop,
-                on_step=on_step,
+            outcome = _run_batch(
+                variants,
+                batch,
+                stream,
+                stop,
+                pump,
                 ignore_eos=ignore_eos,
-                route_adapters=bool(first.loaded.adapters),
-                prefix_cache=prefix_cache_of(first.loaded) if prefix_reuse else None,
-                adapter_keys=[adapter_key(first.loaded, variants[v].adapter) for v, _ in batch],
-                static_cache=bool(first.loaded.extras.get("static_cache")),
+                prefix_reuse=prefix_reuse,
             )
-            on_step(outcome.outputs)
-            for v, _ in batch:
-                seeds[v] = outcome.seed
+            seeds.update((v, outcome.seed) for v, _ in batch)
             if view is not None:
                 view.progress(number + 1, len(batches))
             if on_batch_done is not None:
@@ -361,58 +390,41 @@ def run_variants(
             if outcome.error is not None:
                 error = outcome.error
                 break
-    results = []
+    return _finish(variants, stream, seeds, error, stop, title, batch_size, view, finalize, notes)
+
+
+def _finish(
+    variants: Sequence[Variant],
+    stream: _Stream,
+    seeds: dict[int, int | None],
+    error: BaseException | None,
+    stop: StopSignal,
+    title: str,
+    batch_size: int,
+    view: Any,
+    finalize: Callable[[Comparison], None] | None,
+    notes: list[str],
+) -> Comparison:
+    """Turn the streamed outputs into the :class:`Comparison`, show it, and raise what ended it."""
     run_id = uuid.uuid4().hex[:16]
+    results = []
     for index, variant in enumerate(variants):
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
-        for output in outputs:
-            if output.finish_reason == "running":
-                output.finish_reason = "stopped"
-        text, answer, extras = variant.postprocess(stream.decode(index))
-        reason = _finish_reason(outputs)
-        boxes = find_boxes(variant, text)
-        record = _record(
-            variant, text, answer, outputs, seeds.get(index), extras, batch_size, run_id, boxes
-        )
-        tokens = record["output"]["tokens"]
-        results.append(
-            Result(
-                variant=variant.label,
-                text=text,
-                prompt=variant.prompt_text,
-                tokens=tokens,
-                seconds=record["timing"]["seconds"],
-                record=record,
-                answer=answer,
-                strategy=variant.strategy,
-                model=variant.loaded.name,
-                adapter=variant.adapter,
-                first_token_seconds=record["timing"]["first_token_seconds"],
-                finish_reason=reason,
-                error=None if reason != "error" else "out of memory",
-                input=variant.input,
-                expected=variant.expected,
-                extras=extras,
-                boxes=boxes,
-                images=[image.record() for image in variant.images],
-            )
-        )
+        texts = stream.decode(index)
+        if not texts:
+            texts = [""]
+        results.append(_result(variant, outputs, texts, seeds.get(index), batch_size, run_id))
     status = "done"
     if error is not None:
         status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
     elif stop.is_set():
         status = "stopped"
     comparison = Comparison(
-        results, title=title, status=status, notes=notes, images=image_data(variants)
+        results, title=title, status=status, notes=notes, media=image_data(variants)
     )
     if finalize is not None:
         finalize(comparison)
-    message = ""
-    if status == "error":
-        message = (
-            "Out of memory during generation: the text so far is kept. Try fewer columns, "
-            "a smaller --max-new-tokens, or unload other models (`%lm unload NAME`)."
-        )
+    message = _OOM_MESSAGE if status == "error" else ""
     if view is not None:
         view.finish(comparison, message)
     if isinstance(error, KeyboardInterrupt):

@@ -46,12 +46,12 @@ def test_mixed_batch_equals_each_alone_and_base_equals_no_adapter(tiny, loras, m
     before = run().text
     for name in ("a1", "a2", "a3"):
         load_adapter(tiny, loras[name], name=name)
-    import lmwidgets.run.runner as runner
+    import lmwidgets.engines.transformers.generation as generation
 
     calls = []
-    original = runner.generate_batch
+    original = generation.generate_batch
     monkeypatch.setattr(
-        runner, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k)
+        generation, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k)
     )
     together = run(adapters="base,a1,a2,a3")
     assert calls == [4]

@@ -136,7 +136,7 @@ def test_run_variants_streams_and_counts(tiny):
 
     settings = GenerationSettings(max_new_tokens=12)
     variant = Variant(
-        label="a", messages=[{"role": "user", "content": "Hello"}], loaded=tiny, settings=settings
+        label="a", messages=[{"role": "user", "content": "Hello"}], engine=tiny, settings=settings
     )
     comparison = run_variants([variant], view=View(), update_interval=0.0)
     assert updates[-1] == ("final", "done")

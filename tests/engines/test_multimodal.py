@@ -47,7 +47,7 @@ def test_records_say_exactly_which_image(vlm, tmp_path):
     path = tmp_path / "scene.png"
     Image.fromarray(_image(3)).save(path)
     result = _run(images=[str(path)], model="vlm")[0]
-    (image,) = result.record["prompt"]["images"]
+    (image,) = result.record["prompt"]["media"]
     assert image["name"] == "scene.png" and image["source"] == "file"
     assert (image["width"], image["height"]) == (64, 48)
     assert image["sha256"] == lmwidgets.media.images.load_image(_image(3)).sha256
@@ -128,8 +128,8 @@ def test_region_box_and_crop_reach_the_model_and_the_record(vlm):
     plain = _run(images=[_image(9)], model="vlm")[0]
     boxed = _run(images=[_image(9)], region="5,5,40,30", model="vlm")[0]
     cropped = _run(images=[_image(9)], region="5,5,40,30", region_mode="crop", model="vlm")[0]
-    assert boxed.record["prompt"]["images"][0]["region"] == [5, 5, 40, 30]
-    assert cropped.record["prompt"]["images"][0]["region_mode"] == "crop"
+    assert boxed.record["prompt"]["media"][0]["region"] == [5, 5, 40, 30]
+    assert cropped.record["prompt"]["media"][0]["region_mode"] == "crop"
     assert len({plain.text, boxed.text, cropped.text}) > 1
 
 
@@ -171,7 +171,7 @@ def test_widget_thumbnails_and_region_rerun(shell, scripted_vlm_dir):
     view.region_request = {"image": 0, "box": [100, 50, 300, 250], "mode": "crop", "nonce": 1}
     rerun = shell.user_ns["lmw_out"]
     assert rerun is not first and view.status == "done"
-    assert rerun[0].record["prompt"]["images"][0]["region"] == [100, 50, 300, 250]
+    assert rerun[0].record["prompt"]["media"][0]["region"] == [100, 50, 300, 250]
     assert view.images[0]["region"] == [100, 50, 300, 250]
     assert rerun[0].boxes[0].x1 == 108  # boxes of the crop, in original pixels
     # A region outside the image: a message in the widget, the results stay.
@@ -191,7 +191,7 @@ def test_magic_image_flags_and_errors(shell, vlm_dir, tmp_path):
         "Look at {img} and {img}"
     )
     assert ok.error_in_exec is None
-    names = [i["name"] for i in shell.user_ns["lmw_r"][0].record["prompt"]["images"]]
+    names = [i["name"] for i in shell.user_ns["lmw_r"][0].record["prompt"]["media"]]
     assert names == ["p.png", "lmw_bytes"]
     bad = shell.run_cell("%%prompt -i nowhere.png\nhi")
     assert isinstance(bad.error_in_exec, ImageError)
@@ -214,7 +214,7 @@ def test_rerun_finds_the_images_again_and_checks_them(vlm, tmp_path):
     )
     report = lmwidgets.rerun(saved, namespace={"photo": photo})
     assert report.matched and len(report.rows) == 2
-    rerun_images = report.comparisons[0][0].record["prompt"]["images"]
+    rerun_images = report.comparisons[0][0].record["prompt"]["media"]
     assert rerun_images[1]["region"] == [1, 1, 20, 20]
     with pytest.raises(lmwidgets.RecordError, match="not in the notebook"):
         lmwidgets.rerun(saved)

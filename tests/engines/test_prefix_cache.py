@@ -5,7 +5,7 @@ import lmwidgets
 from lmwidgets.engines.transformers.generation import GenerationSettings
 from lmwidgets.engines.transformers.prefix_cache import MIN_PREFIX_TOKENS, PrefixCache, row_prefixes
 from lmwidgets.prompting.strategies import build_variants
-from lmwidgets.run.runner import prefix_cache_of, run_variants
+from lmwidgets.run.runner import run_variants
 
 EXAMPLES = [(f"Example question {i}: what comes after {i}?", f"{i + 1}") for i in range(6)]
 ITEMS = [{"input": f"What comes after {n}?"} for n in (7, 12, 30)]
@@ -31,7 +31,7 @@ def _texts(comparison):
 def test_reuse_gives_the_same_tokens_in_mixed_batches(tiny):
     plan = _plan(compare="zero-shot,few-shot")
     plain = run_variants(_plan(compare="zero-shot,few-shot").variants, prefix_reuse=False)
-    cache = prefix_cache_of(tiny)
+    cache = tiny.prefix_cache()
     assert len(cache) == 0
     reused = run_variants(plan.variants)
     assert _texts(reused) == _texts(plain)
@@ -85,7 +85,7 @@ def test_memory_is_bounded_least_recently_used_first():
 
 def test_unloading_the_model_drops_its_cache(tiny, registry):
     run_variants(_plan(strategy="few-shot").variants)
-    cache = prefix_cache_of(tiny)
+    cache = tiny.prefix_cache()
     assert len(cache)
     registry.remove("tiny")
     assert "prefix_cache" not in tiny.extras

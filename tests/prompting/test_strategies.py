@@ -130,16 +130,16 @@ def test_self_consistency_record_and_vote(tiny):
 
 # Batching --------------------------------------------------------------------------------
 def test_compare_runs_one_batch_and_equals_alone(tiny, monkeypatch):
-    import lmwidgets.run.runner as runner
+    import lmwidgets.engines.transformers.generation as generation
 
     calls = []
-    original = runner.generate_batch
+    original = generation.generate_batch
 
     def counting(*args, **kwargs):
         calls.append(len(args[2]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "generate_batch", counting)
+    monkeypatch.setattr(generation, "generate_batch", counting)
     together = run(compare="zero-shot,few-shot,cot", examples=PAIRS, max_new_tokens=12)
     assert calls == [3]
     assert together.variants == ["zero-shot", "few-shot", "cot"]
@@ -150,12 +150,12 @@ def test_compare_runs_one_batch_and_equals_alone(tiny, monkeypatch):
 
 
 def test_greedy_and_sampled_columns_share_a_batch(tiny, monkeypatch):
-    import lmwidgets.run.runner as runner
+    import lmwidgets.engines.transformers.generation as generation
 
     calls = []
-    original = runner.generate_batch
+    original = generation.generate_batch
     monkeypatch.setattr(
-        runner, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k)
+        generation, "generate_batch", lambda *a, **k: calls.append(len(a[2])) or original(*a, **k)
     )
     mixed = run(compare="zero-shot,self-consistency", samples=3, max_new_tokens=10, seed=0)
     assert calls == [4]
@@ -284,9 +284,11 @@ def test_dataset_item_columns_win_over_variables(tiny):
     ],
 )
 def test_bad_input_before_generation(tiny, monkeypatch, kwargs, error, match):
-    import lmwidgets.run.runner as runner
+    import lmwidgets.engines.transformers.generation as generation
 
-    monkeypatch.setattr(runner, "generate_batch", lambda *a, **k: pytest.fail("generation started"))
+    monkeypatch.setattr(
+        generation, "generate_batch", lambda *a, **k: pytest.fail("generation started")
+    )
     with pytest.raises(error, match=match):
         run(**kwargs)
 

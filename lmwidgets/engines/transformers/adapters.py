@@ -16,13 +16,25 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lmwidgets.engines.registry import LoadedModel, format_bytes, format_count
+from lmwidgets.engines.base import BASE_NAMES, adapter_label, resolve_adapter
+from lmwidgets.engines.registry import format_bytes, format_count
 from lmwidgets.engines.transformers.cache import sha256_file
 from lmwidgets.errors import AdapterError, NameTakenError, UnsafeWeightsError
 
-BASE_NAMES = ("base", "__base__", "none")
+if TYPE_CHECKING:
+    from lmwidgets.engines.transformers.engine import TransformersEngine as LoadedModel
+
+__all__ = [
+    "BASE_NAMES",
+    "AdapterInfo",
+    "adapter_label",
+    "load_adapter",
+    "resolve_adapter",
+    "unload_adapter",
+]
+
 _IGNORED_KEYS = ("auto_mapping", "auto_map", "trust_remote_code")
 
 
@@ -70,25 +82,6 @@ class AdapterInfo:
             f"{self.name} · on {self.model} · rank {self.rank} · targets {', '.join(self.target_modules)} · "
             f"scale {self.scale:g} · {format_count(self.parameters)} params ({format_bytes(self.bytes)})"
         )
-
-
-def adapter_label(name: str | None) -> str:
-    """The column label of an adapter (``base`` for none)."""
-    return name or "base"
-
-
-def resolve_adapter(loaded: LoadedModel, name: str | None) -> str | None:
-    """An adapter name checked against the model (None, ``base`` or ``__base__`` mean the base)."""
-    if name is None or name.strip().lower() in BASE_NAMES:
-        return None
-    name = name.strip()
-    if name not in loaded.adapters:
-        have = ", ".join(loaded.adapters) or "none"
-        raise AdapterError(
-            f"No adapter called {name!r} on {loaded.name} (adapters: {have}). "
-            "Load one with `%lm adapter load PATH --as NAME`, or use 'base'."
-        )
-    return name
 
 
 def _read_config(directory: Path) -> tuple[dict[str, Any], list[str]]:

@@ -9,82 +9,22 @@ with peft's ``adapter_names`` (``__base__`` for the base model).
 from __future__ import annotations
 
 import contextlib
-import math
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from lmwidgets.errors import InvalidArgumentError
+from lmwidgets.checks import is_out_of_memory
+from lmwidgets.engines.base import (
+    BatchOutcome,
+    GenerationSettings,
+    RowOutput,
+    StopSignal,
+    close_outputs,
+)
 
 BASE_ADAPTER = "__base__"
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Generation settings; invalid values raise :class:`InvalidArgumentError` at construction.
-
-    ``temperature == 0`` is greedy decoding; ``> 0`` samples (with ``top_p`` nucleus
-    filtering). ``seed`` makes sampling reproducible; when sampling without a seed, a seed is
-    drawn and recorded so the run can be repeated.
-    """
-
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
-            raise InvalidArgumentError(
-                f"--max-new-tokens must be a whole number, not {self.max_new_tokens!r}."
-            )
-        if self.max_new_tokens < 1:
-            raise InvalidArgumentError(
-                f"--max-new-tokens must be at least 1, not {self.max_new_tokens}."
-            )
-        if not _finite(self.temperature) or self.temperature < 0:
-            raise InvalidArgumentError(
-                f"--temperature must be >= 0 (0 means greedy), not {self.temperature}."
-            )
-        if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise InvalidArgumentError(f"--top-p must be in (0, 1], not {self.top_p}.")
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
-        ):
-            raise InvalidArgumentError(f"--seed must be a non-negative integer, not {self.seed!r}.")
-
-    @property
-    def sampling(self) -> bool:
-        """True when tokens are sampled rather than chosen greedily."""
-        return self.temperature > 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (for records)."""
-        return {**asdict(self), "do_sample": self.sampling}
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class StopSignal:
-    """Set it (from a Stop button, another thread, a test) to end generation within a token."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str = "stopped") -> None:
-        """Ask generation to stop."""
-        self.reason = reason
-        self._event.set()
-
-    def is_set(self) -> bool:
-        """Whether a stop was asked for."""
-        return self._event.is_set()
 
 
 @dataclass
@@ -100,31 +40,6 @@ class Row:
     temperature: float | None = None
     top_p: float | None = None
     extra: dict[str, Any] | None = None  # processor inputs of this row (pixel values, ...)
-
-
-@dataclass
-class RowOutput:
-    """What one row produced."""
-
-    token_ids: list[int] = field(default_factory=list)
-    finish_reason: str = "running"  # eos | length | stopped | error
-    first_token_seconds: float | None = None
-    seconds: float = 0.0
-
-    @property
-    def finished(self) -> bool:
-        """Whether this row stopped producing tokens."""
-        return self.finish_reason != "running"
-
-
-@dataclass
-class BatchOutcome:
-    """The outputs of one batch plus how it ended."""
-
-    outputs: list[RowOutput]
-    seconds: float
-    seed: int | None
-    error: BaseException | None = None
 
 
 class _RowStreamer:
@@ -231,16 +146,6 @@ class _Stopper:
         )
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error from torch (CUDA or CPU allocator)."""
-    if type(exc).__name__ == "OutOfMemoryError":
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
-    )
-
-
 def release_memory(device: str) -> None:
     """Free cached allocator memory after an error."""
     import gc
@@ -292,18 +197,16 @@ def generate_batch(
     ``route_adapters`` (always on once a model has adapters) names every row's adapter, so a
     base row never runs with whichever adapter peft considers active.
 
-    ``prefix_cache`` (a :class:`~lmwidgets.engines.transformers.prefix_cache.PrefixCache`) reuses the keys/values of
-    the prefix all rows share; ``adapter_keys[i]`` identifies row ``i``'s adapter weights.
-    ``static_cache`` (``%lm load --compile``) decodes with a fixed-size cache whose length is
-    rounded up to a bucket, so that transformers compiles the decoding step once per bucket.
+    ``prefix_cache`` (a :class:`~lmwidgets.engines.transformers.prefix_cache.PrefixCache`) reuses
+    the keys/values of the prefix all rows share; ``adapter_keys[i]`` identifies row ``i``'s
+    adapter weights. ``static_cache`` (``%lm load --compile``) decodes with a fixed-size cache
+    whose length is rounded up to a bucket, so that transformers compiles the decoding step once
+    per bucket.
 
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
     the partial outputs and the error, and the caller decides how to report it.
     """
-    import torch
-    from transformers import StoppingCriteriaList
-
     if not rows:
         return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
     stop = stop or StopSignal()
@@ -312,15 +215,15 @@ def generate_batch(
     if pad_id is None:
         pad_id = min(eos) if eos else 0
     started = time.perf_counter()  # the time to first token includes computing a prefix
-    names = sorted({row.adapter for row in rows if row.adapter})
-    routed_ok = True
-    if route_adapters or names:
-        from lmwidgets.engines.transformers import lora_batch
-
-        routed_ok = lora_batch.supported(model, names)
+    routing = _Routing(model, rows, route_adapters)
+    kwargs: dict[str, Any] = {}
     prefix = None
-    reuse = prefix_cache is not None and not static_cache
-    if reuse and routed_ok and not any(row.extra for row in rows):
+    if (
+        prefix_cache is not None
+        and not static_cache
+        and routing.ok
+        and not any(r.extra for r in rows)
+    ):
         from lmwidgets.engines.transformers.prefix_cache import batched_prefix
 
         prefix = batched_prefix(
@@ -329,107 +232,156 @@ def generate_batch(
             device=device,
             cache=prefix_cache,
             keys=list(adapter_keys or ["base"] * len(rows)),
-            run_as=lambda adapter: _route_one(model, adapter, route_adapters or bool(names)),
+            run_as=routing.one,
         )
-    cached = prefix[0] if prefix else [0] * len(rows)
+    if prefix is not None:
+        kwargs["past_key_values"] = prefix[1]
+    input_ids, attention, width = _layout(rows, prefix[0] if prefix else [0] * len(rows), pad_id)
+    if static_cache and prefix is None:
+        from transformers import StaticCache
+
+        length = cache_bucket(width + settings.max_new_tokens)
+        kwargs["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
+    model_inputs = _processor_inputs(model, rows, width, device)
+    generation_config, seed = _sampling(model, rows, settings, pad_id, eos, device, kwargs)
+    if ignore_eos:
+        generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
+    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
+    error = _run_generate(
+        model,
+        routing.context(kwargs),
+        input_ids=input_ids.to(device),
+        attention_mask=attention.to(device),
+        generation_config=generation_config,
+        streamer=streamer,
+        stop=stop,
+        device=device,
+        **model_inputs,
+        **kwargs,
+    )
+    elapsed = time.perf_counter() - started
+    close_outputs(streamer.outputs, error, stop.is_set(), elapsed)
+    return BatchOutcome(outputs=streamer.outputs, seconds=elapsed, seed=seed, error=error)
+
+
+class _Routing:
+    """How a batch's rows reach their adapters: lmwidgets' batched LoRA routing where it
+    applies, peft's ``adapter_names`` otherwise, nothing for a model without adapters."""
+
+    def __init__(self, model: Any, rows: Sequence[Row], route_adapters: bool) -> None:
+        self.model = model
+        self.rows = rows
+        self.names = sorted({row.adapter for row in rows if row.adapter})
+        self.active = route_adapters or bool(self.names)
+        self.ok = True
+        if self.active:
+            from lmwidgets.engines.transformers import lora_batch
+
+            self.ok = lora_batch.supported(model, self.names)
+
+    def one(self, adapter: str | None):
+        """A context that runs a batch-1 forward pass through ``adapter`` (None: the base)."""
+        return _route_one(self.model, adapter, self.active)
+
+    def context(self, kwargs: dict[str, Any]):
+        """The context the whole batch runs in (or ``adapter_names`` added to ``kwargs``)."""
+        if not self.active:
+            return contextlib.nullcontext()
+        from lmwidgets.engines.transformers import lora_batch
+
+        if self.ok:
+            return lora_batch.routed(self.model, self.names, [row.adapter for row in self.rows])
+        kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in self.rows]
+        return contextlib.nullcontext()
+
+
+def _layout(rows: Sequence[Row], cached: Sequence[int], pad_id: int):
+    """(input ids, attention mask, width): ``[padding | cached prefix][padding | the rest]``.
+
+    Positions follow the mask, so padding is invisible (without cached prefixes this is plain
+    left padding).
+    """
+    import torch
+
     head = max(cached)
     width = head + max(len(row.input_ids) - c for row, c in zip(rows, cached, strict=True))
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
     for index, (row, own) in enumerate(zip(rows, cached, strict=True)):
-        # [padding | cached prefix] [padding | the rest]: positions follow the mask, so padding
-        # is invisible (without cached prefixes this is plain left padding).
         tokens = torch.tensor(row.input_ids, dtype=torch.long)
         input_ids[index, head - own : head] = tokens[:own]
         attention[index, head - own : head] = 1
         rest = len(row.input_ids) - own
         input_ids[index, width - rest :] = tokens[own:]
         attention[index, width - rest :] = 1
-    input_ids = input_ids.to(device)
-    attention = attention.to(device)
-    kwargs: dict[str, Any] = {}
-    if prefix is not None:
-        kwargs["past_key_values"] = prefix[1]
-    elif static_cache:
-        from transformers import StaticCache
+    return input_ids, attention, width
 
-        length = cache_bucket(width + settings.max_new_tokens)
-        kwargs["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
-    model_inputs: dict[str, Any] = {}
-    if any(row.extra for row in rows):
-        from lmwidgets.engines.transformers.multimodal import merge_row_inputs
 
-        merged = merge_row_inputs(
-            [row.extra for row in rows], [len(row.input_ids) for row in rows], width
-        )
-        dtype = getattr(model, "dtype", None)
-        for key, value in merged.items():
-            if value.is_floating_point() and dtype is not None:
-                value = value.to(dtype)
-            model_inputs[key] = value.to(device)
+def _processor_inputs(model: Any, rows: Sequence[Row], width: int, device: str) -> dict[str, Any]:
+    """The batch's processor inputs (pixel values...), in the model's dtype, on ``device``."""
+    if not any(row.extra for row in rows):
+        return {}
+    from lmwidgets.engines.transformers.multimodal import merge_row_inputs
+
+    merged = merge_row_inputs(
+        [row.extra for row in rows], [len(row.input_ids) for row in rows], width
+    )
+    dtype = getattr(model, "dtype", None)
+    inputs: dict[str, Any] = {}
+    for key, value in merged.items():
+        if value.is_floating_point() and dtype is not None:
+            value = value.to(dtype)
+        inputs[key] = value.to(device)
+    return inputs
+
+
+def _sampling(
+    model: Any,
+    rows: Sequence[Row],
+    settings: GenerationSettings,
+    pad_id: int,
+    eos: set[int],
+    device: str,
+    kwargs: dict[str, Any],
+):
+    """(generation config, seed): one config for the batch; rows that sample differently get a
+    per-row logits processor (added to ``kwargs``). The seed is drawn when sampling without one,
+    and recorded, so the run can be repeated."""
+    import torch
 
     temperatures = [settings.temperature if r.temperature is None else r.temperature for r in rows]
     top_ps = [settings.top_p if r.top_p is None else r.top_p for r in rows]
     seed = settings.seed
     if seed is None and any(t > 0 for t in temperatures):
-        seed = random.randrange(2**31)  # recorded, so the run can be repeated
+        seed = random.randrange(2**31)
     if seed is not None:
         torch.manual_seed(seed)
         if device.startswith("cuda"):
             torch.cuda.manual_seed_all(seed)
-
-    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
-    if len(set(zip(temperatures, top_ps, strict=True))) > 1:
-        from transformers import LogitsProcessorList
-
-        # Mixed sampling in one batch: sample every row through a per-row processor.
-        generation_config = _generation_config(model, settings, pad_id, eos)
-        generation_config.do_sample = True
-        generation_config.temperature, generation_config.top_p, generation_config.top_k = (
-            1.0,
-            1.0,
-            0,
-        )
-        kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampling(temperatures, top_ps)])
-    else:
+    if len(set(zip(temperatures, top_ps, strict=True))) == 1:
         uniform = GenerationSettings(settings.max_new_tokens, temperatures[0], top_ps[0], seed)
-        generation_config = _generation_config(model, uniform, pad_id, eos)
-    if ignore_eos:
-        generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
-    routing: Any = contextlib.nullcontext()
-    if route_adapters or names:
-        from lmwidgets.engines.transformers import lora_batch
+        return _generation_config(model, uniform, pad_id, eos), seed
+    from transformers import LogitsProcessorList
 
-        if routed_ok:
-            routing = lora_batch.routed(model, names, [row.adapter for row in rows])
-        else:
-            kwargs["adapter_names"] = [row.adapter or BASE_ADAPTER for row in rows]
-    error: BaseException | None = None
+    # Mixed sampling in one batch: sample every row through a per-row processor.
+    config = _generation_config(model, settings, pad_id, eos)
+    config.do_sample = True
+    config.temperature, config.top_p, config.top_k = 1.0, 1.0, 0
+    kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampling(temperatures, top_ps)])
+    return config, seed
+
+
+def _run_generate(model: Any, routing: Any, *, stop: StopSignal, device: str, **kwargs: Any):
+    """Run ``model.generate``; an interrupt or out-of-memory error is returned, not raised."""
+    import torch
+    from transformers import StoppingCriteriaList
+
     try:
         with torch.inference_mode(), routing:
-            model.generate(
-                input_ids=input_ids,
-                attention_mask=attention,
-                generation_config=generation_config,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_Stopper(stop)]),
-                **model_inputs,
-                **kwargs,
-            )
+            model.generate(stopping_criteria=StoppingCriteriaList([_Stopper(stop)]), **kwargs)
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:
         if not (isinstance(exc, KeyboardInterrupt) or is_out_of_memory(exc)):
             raise
-        error = exc
         release_memory(device)
-    elapsed = time.perf_counter() - started
-    for output in streamer.outputs:
-        if output.finished:
-            continue
-        if error is not None:
-            output.finish_reason = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
-        elif stop.is_set():
-            output.finish_reason = "stopped"
-        else:
-            output.finish_reason = "length"
-        output.seconds = output.seconds or elapsed
-    return BatchOutcome(outputs=streamer.outputs, seconds=elapsed, seed=seed, error=error)
+        return exc
+    return None

@@ -10,18 +10,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmwidgets.engines.registry import LoadedModel
+from lmwidgets.checks import is_out_of_memory, optional_whole_number
 from lmwidgets.engines.transformers.cache import cache_dir, sha256_file, sha256_files
+from lmwidgets.engines.transformers.engine import TransformersEngine
 from lmwidgets.engines.transformers.sources import ModelSource, check_directory, weight_files
 from lmwidgets.errors import (
     DeviceError,
     InvalidArgumentError,
+    LoadOutOfMemoryError,
     ModelLoadError,
     ModelNotFoundError,
-    OutOfMemoryError,
     RemoteCodeError,
     UnsafeWeightsError,
 )
@@ -348,13 +350,95 @@ def _translate_load_error(exc: BaseException, source: ModelSource) -> BaseExcept
             f"{source.spec!r} needs custom code from its repository (trust_remote_code). If you "
             "trust it, opt in with `%lm load SOURCE --trust-remote-code`."
         )
-    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
-        return OutOfMemoryError(
+    if is_out_of_memory(exc):
+        return LoadOutOfMemoryError(
             f"Not enough memory to load {source.spec!r}. Unload other models (`%lm unload NAME`), "
             "pick a smaller dtype (--dtype bfloat16) or a smaller model."
         )
     first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
     return ModelLoadError(f"Could not load {source.spec!r}: {first}")
+
+
+@dataclass
+class _Located:
+    """Where a model's files are and what identifies its weights."""
+
+    directory: Path
+    gguf_file: str | None
+    weights_sha256: str | None
+    revision: str | None = None
+    from_cache: bool = False
+
+
+def _locate(
+    source: ModelSource, allow_pickle: bool, trust_remote_code: bool, report: ProgressCallback
+) -> _Located:
+    """Find the weights (a hub snapshot, a directory, a GGUF file or its de-quantized cache)."""
+    report(0.02, "Locating weights")
+    directory, revision = Path(source.location), None
+    if source.kind == "hub":
+        directory, revision = _hub_snapshot(source.location, allow_pickle)
+        check_directory(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    if source.gguf_file:
+        report(0.05, "Hashing the GGUF file")
+        digest = sha256_file(directory / source.gguf_file)
+        cached = _gguf_cache_path(digest)
+        if (cached / "lmwidgets-cache.json").is_file():
+            return _Located(cached, None, digest, revision, from_cache=True)
+        return _Located(directory, source.gguf_file, digest, revision)
+    report(0.05, "Hashing weights")
+    safe, pickles = weight_files(directory)
+    digest = sha256_files(safe or pickles) if (safe or pickles) else None
+    return _Located(directory, None, digest, revision)
+
+
+def _load_text_side(located: _Located, trust_remote_code: bool, report: ProgressCallback):
+    """(tokenizer, processor): a vision-language model's processor carries its tokenizer."""
+    if is_vision_language(located.directory, located.gguf_file):
+        report(0.15, "Loading processor")
+        processor = _load_processor(located.directory, trust_remote_code)
+        return processor.tokenizer, processor
+    report(0.15, "Loading tokenizer")
+    return _load_tokenizer(located.directory, located.gguf_file, trust_remote_code), None
+
+
+def _pack_for_cpu(
+    model: Any, prepack: bool | None, device: str, dtype: str, report
+) -> tuple[int, int]:
+    """(layers packed, dense bytes released): oneDNN packing of linear weights on CPU."""
+    from lmwidgets.engines.transformers import cpu_kernels
+
+    if prepack is None and device == "cpu" and dtype == "float32":
+        prepack = cpu_kernels.worth_packing(model)
+    if not prepack:
+        return 0, 0
+    report(0.95, "Packing weights for fast CPU decoding")
+    packed = cpu_kernels.prepack_linear_layers(model)
+    return packed, cpu_kernels.release_dense_pages(model)
+
+
+def _memory_bytes(model: Any, packed: int, released: int) -> int:
+    """Bytes the model holds: parameters and buffers, plus packed copies, minus released pages."""
+    memory = sum(p.numel() * p.element_size() for p in model.parameters())
+    memory += sum(b.numel() * b.element_size() for b in model.buffers())
+    if packed:
+        from lmwidgets.engines.transformers.cpu_kernels import packed_bytes
+
+        memory += packed_bytes(model) - released  # dense pages left on disk (memory-mapped)
+    return memory
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' own notes are not the user's business while loading."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def load_from_source(
@@ -370,121 +454,66 @@ def load_from_source(
     max_images: int | None = None,
     quantize: str | None = None,
     compile: bool = False,
-) -> LoadedModel:
-    """Load ``source`` onto ``device`` in ``dtype`` and describe it as a :class:`LoadedModel`.
+) -> TransformersEngine:
+    """Load ``source`` onto ``device`` in ``dtype`` as a :class:`TransformersEngine`.
 
     ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
-    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Vision-language models (an image-text-to-text architecture with
-    a processor) are loaded with their processor; ``max_images`` overrides how many images one
-    prompt may hold. On CUDA, ``quantize`` (``4bit``/``8bit``, bitsandbytes) fits larger models
-    and ``compile`` decodes with a static cache (lengths padded to buckets) and torch.compile.
+    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Vision-language models (an
+    image-text-to-text architecture with a processor) are loaded with their processor;
+    ``max_images`` overrides how many images one prompt may hold. On CUDA, ``quantize``
+    (``4bit``/``8bit``, bitsandbytes) fits larger models and ``compile`` decodes with a static
+    cache (lengths padded to buckets) and torch.compile.
     """
     check_acceleration(device, quantize, compile, source)
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    if max_images is not None and (
-        isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
-    ):
-        raise InvalidArgumentError(f"--max-images must be a whole number >= 1, not {max_images!r}.")
+    optional_whole_number(max_images, "--max-images", minimum=1)
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    torch_dtype = _torch_dtype(dtype)
-    directory = Path(source.location)
-    gguf_file = source.gguf_file
-    revision: str | None = None
-    from_cache = False
-    report(0.02, "Locating weights")
-    if source.kind == "hub":
-        directory, revision = _hub_snapshot(source.location, allow_pickle)
-        check_directory(directory, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
     try:
-        if gguf_file:
-            report(0.05, "Hashing the GGUF file")
-            weights_sha256 = sha256_file(directory / gguf_file)
-            cached = _gguf_cache_path(weights_sha256)
-            if (cached / "lmwidgets-cache.json").is_file():
-                directory, gguf_file, from_cache = cached, None, True
-        else:
-            report(0.05, "Hashing weights")
-            safe, pickles = weight_files(directory)
-            weights_sha256 = sha256_files(safe or pickles) if (safe or pickles) else None
-        vision = is_vision_language(directory, gguf_file)
-        processor = None
-        if vision:
-            report(0.15, "Loading processor")
-            processor = _load_processor(directory, trust_remote_code)
-            tokenizer = processor.tokenizer
-        else:
-            report(0.15, "Loading tokenizer")
-            tokenizer = _load_tokenizer(directory, gguf_file, trust_remote_code)
-        report(0.25, "Loading weights")
-        with _route_progress(report, (0.25, 0.85)):
-            load_dtype = torch.float32 if gguf_file else torch_dtype
-            model = _load_weights(
-                directory,
-                gguf_file,
-                load_dtype,
+        with _quiet_transformers():
+            located = _locate(source, allow_pickle, trust_remote_code, report)
+            tokenizer, processor = _load_text_side(located, trust_remote_code, report)
+            model = _load_model(
+                located,
+                tokenizer,
+                source,
+                device,
+                dtype,
+                report,
                 allow_pickle=allow_pickle,
                 trust_remote_code=trust_remote_code,
-                vision=vision,
+                vision=processor is not None,
                 quantize=quantize,
-                device=device,
             )
-        if gguf_file:
-            report(0.86, "Caching de-quantized weights")
-            with contextlib.suppress(OSError):
-                _save_dequantized(model, tokenizer, _gguf_cache_path(weights_sha256))
-        if not quantize:  # bitsandbytes placed the quantized weights already
-            report(0.9, f"Moving to {device}")
-            model = model.to(device=device, dtype=torch_dtype)
-        model.eval()
-        packed = released = 0
-        if prepack is None and device == "cpu" and dtype == "float32":
-            from lmwidgets.engines.transformers.cpu_kernels import worth_packing
-
-            prepack = worth_packing(model)
-        if prepack:
-            from lmwidgets.engines.transformers.cpu_kernels import (
-                prepack_linear_layers,
-                release_dense_pages,
-            )
-
-            report(0.95, "Packing weights for fast CPU decoding")
-            packed = prepack_linear_layers(model)
-            released = release_dense_pages(model)
+            packed, released = _pack_for_cpu(model, prepack, device, dtype, report)
     except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError, ModelLoadError):
         raise
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        KeyError,
+        TypeError,
+        ImportError,
+        MemoryError,
+    ) as exc:
         raise _translate_load_error(exc, source) from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    n_params = sum(p.numel() for p in model.parameters())
-    memory = sum(p.numel() * p.element_size() for p in model.parameters())
-    memory += sum(b.numel() * b.element_size() for b in model.buffers())
-    if packed:
-        from lmwidgets.engines.transformers.cpu_kernels import packed_bytes
-
-        memory += packed_bytes(model) - released  # dense pages left on disk (memory-mapped)
     report(1.0, "Ready")
-    return LoadedModel(
+    return TransformersEngine(
         name=name,
         source=source,
         model=model,
         tokenizer=tokenizer,
         device=device,
         dtype=dtype,
-        weights_sha256=weights_sha256,
-        revision=revision,
-        n_params=n_params,
-        memory_bytes=memory,
+        weights_sha256=located.weights_sha256,
+        revision=located.revision,
+        n_params=sum(p.numel() for p in model.parameters()),
+        memory_bytes=_memory_bytes(model, packed, released),
         load_seconds=time.perf_counter() - started,
         context_length=context_length(model, tokenizer),
-        kind="vision" if vision else "text",
+        kind="vision" if processor is not None else "text",
         processor=processor,
-        from_cache=from_cache,
+        from_cache=located.from_cache,
         prepacked_layers=packed,
         extras={
             **({} if max_images is None else {"max_images": max_images}),
@@ -492,3 +521,33 @@ def load_from_source(
             **({"static_cache": True} if compile else {}),
         },
     )
+
+
+def _load_model(
+    located: _Located,
+    tokenizer: Any,
+    source: ModelSource,
+    device: str,
+    dtype: str,
+    report: ProgressCallback,
+    **options: Any,
+) -> Any:
+    """The model's weights, cached de-quantized (GGUF), on ``device`` in ``dtype``, in eval mode."""
+    import torch
+
+    torch_dtype = _torch_dtype(dtype)
+    report(0.25, "Loading weights")
+    with _route_progress(report, (0.25, 0.85)):
+        load_dtype = torch.float32 if located.gguf_file else torch_dtype
+        model = _load_weights(
+            located.directory, located.gguf_file, load_dtype, device=device, **options
+        )
+    if located.gguf_file and located.weights_sha256:
+        report(0.86, "Caching de-quantized weights")
+        with contextlib.suppress(OSError):
+            _save_dequantized(model, tokenizer, _gguf_cache_path(located.weights_sha256))
+    if not options.get("quantize"):  # bitsandbytes placed the quantized weights already
+        report(0.9, f"Moving to {device}")
+        model = model.to(device=device, dtype=torch_dtype)
+    model.eval()
+    return model

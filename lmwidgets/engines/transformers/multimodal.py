@@ -1,9 +1,8 @@
-"""Images in prompts: content lists for the model's chat template, and processor inputs.
+"""Images for vision-language models in the kernel: limits and processor inputs.
 
-A vision-language model receives each user turn as a *content list* (``{"type": "image"}`` and
-``{"type": "text", "text": ...}`` parts); its own processor renders the chat template and turns
-the images into pixel inputs. ``--image X`` puts the images before the question; ``{img}``
-placeholders in the prompt put each image (in ``--image`` order) where it is written.
+The model's own processor renders the chat template (content lists, see
+:mod:`lmwidgets.prompting.content`) and turns the images into pixel inputs; rows of one batch
+are merged here.
 """
 
 from __future__ import annotations
@@ -11,85 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmwidgets.engines.transformers.chat import Message
 from lmwidgets.errors import ImageError
 from lmwidgets.media.images import ImageInput
-
-#: Marks where an image goes in the prompt text.
-PLACEHOLDER = "{img}"
-#: What ``{img}`` becomes before ``{name}`` interpolation, so a variable called ``img`` cannot
-#: replace it.
-SENTINEL = "\x00lmw-image\x00"
 
 #: Models trained on one image per prompt (more images are refused); others accept several,
 #: limited by their context. ``%lm load --max-images N`` overrides it.
 SINGLE_IMAGE_MODELS = frozenset({"paligemma", "mllama", "llava", "llava_next", "fuyu"})
-
-
-def protect_placeholders(text: str) -> str:
-    """Replace ``{img}`` with :data:`SENTINEL` (before ``{name}`` interpolation)."""
-    return text.replace(PLACEHOLDER, SENTINEL)
-
-
-def restore_placeholders(text: str) -> str:
-    """Turn :data:`SENTINEL` back into ``{img}`` (for titles and records)."""
-    return text.replace(SENTINEL, PLACEHOLDER)
-
-
-def placeholder_count(text: str) -> int:
-    """How many images the (protected) prompt text places itself."""
-    return text.count(SENTINEL)
-
-
-def check_placeholders(text: str, n_images: int) -> None:
-    """With ``{img}`` placeholders, there must be exactly one image per placeholder."""
-    count = placeholder_count(text)
-    if count and count != n_images:
-        raise ImageError(
-            f"The prompt has {count} {{img}} placeholder(s) but {n_images} image(s) were given "
-            "with --image: give one image per placeholder (in order), or drop the placeholders "
-            "to put the images before the text."
-        )
-
-
-def content_parts(text: str, n_images: int) -> list[dict[str, Any]]:
-    """The parts of one user turn: images at their placeholders, or all images first."""
-    if n_images == 0:
-        return [{"type": "text", "text": text.replace(SENTINEL, "")}]
-    if SENTINEL not in text:
-        return [*({"type": "image"} for _ in range(n_images)), {"type": "text", "text": text}]
-    parts: list[dict[str, Any]] = []
-    pieces = text.split(SENTINEL)
-    for index, piece in enumerate(pieces):
-        if piece:
-            parts.append({"type": "text", "text": piece})
-        if index < len(pieces) - 1:
-            parts.append({"type": "image"})
-    return parts
-
-
-def with_images(messages: list[Message], n_images: int) -> list[Message]:
-    """Every turn as a content list; the images go into the last user turn."""
-    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
-    converted = []
-    for index, message in enumerate(messages):
-        content = message["content"]
-        if isinstance(content, str):
-            count = n_images if index == last_user else 0
-            content = content_parts(content, count)
-        converted.append({**message, "content": content})
-    return converted
-
-
-def image_count(messages: Sequence[Message]) -> int:
-    """How many image parts the messages hold."""
-    return sum(
-        1
-        for message in messages
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image"
-    )
 
 
 def max_images(loaded: Any) -> int | None:

@@ -93,11 +93,11 @@ class PrefixCache:
 
 def adapter_key(loaded: Any, adapter: str | None) -> str:
     """Identifies the weights a prefix ran through: base, or an adapter's name, files and scale."""
+    from lmwidgets.engines.base import adapter_record
+
     if adapter is None:
         return "base"
-    info = loaded.adapters.get(adapter)
-    record = info.record() if hasattr(info, "record") else {"name": adapter}
-    return json.dumps(record, sort_keys=True, default=str)
+    return json.dumps(adapter_record(loaded, adapter), sort_keys=True, default=str)
 
 
 def _layers_of(cache: Any) -> list[tuple[Any, Any]] | None:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmwidgets.engines.registry import REGISTRY, LoadedModel, ModelRegistry
+from lmwidgets.checks import finite_number, whole_number
+from lmwidgets.engines.registry import REGISTRY, ModelRegistry
+from lmwidgets.engines.transformers.engine import TransformersEngine as LoadedModel
 from lmwidgets.errors import InvalidArgumentError
 
 _TEMP = "lmw-training"
@@ -90,11 +92,15 @@ def train_lora(
     from lmwidgets.prompting.strategies import normalize_examples
 
     loaded = registry.get(model)
+    if not isinstance(loaded, LoadedModel):
+        raise InvalidArgumentError(
+            f"train_lora fine-tunes a model loaded into this kernel; {loaded.name} runs on the "
+            f"{loaded.engine} engine. Load the model with `%lm load` first."
+        )
     parsed = normalize_examples(examples)
-    for label, value, low in (("rank", rank, 1), ("steps", steps, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(f"{label} must be a whole number >= {low}, not {value!r}.")
-    if not learning_rate > 0:
+    whole_number(rank, "rank", minimum=1)
+    whole_number(steps, "steps", minimum=1)
+    if not finite_number(learning_rate) or not learning_rate > 0:
         raise InvalidArgumentError(f"learning_rate must be > 0, not {learning_rate!r}.")
     config = LoraConfig(
         r=rank,

@@ -1,0 +1,293 @@
+"""The scripted engine: a model without weights whose answers are written in advance.
+
+It implements the whole :class:`~lmwidgets.engines.base.Engine` protocol without torch, so
+everything above the engines (strategies, the runner, the live view, records, replay, the magics)
+can be tested in milliseconds, and a notebook or the widget can be tried without a model, as
+simonw/llm tests everything with its mock model. It is registered as engine ``scripted``, exactly
+like the transformers engine: ``%lm load --engine scripted`` or
+``lmwidgets.load_model(engine="scripted", replies={...})``.
+
+Answers: ``replies`` maps a piece of prompt text to the answer (the first key found in the
+rendered prompt wins; the key ``"*"`` is the fallback), or is a callable
+``(prompt_text, adapter) -> answer``; without replies it answers ``You said: <last user text>``.
+Text streams one word per step. Adapters are named text transforms (``{"loud": str.upper}``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lmwidgets.engines.base import (
+    BatchOutcome,
+    Capabilities,
+    GenerationSettings,
+    Message,
+    PromptRow,
+    Rendered,
+    RowOutput,
+    StepCallback,
+    StopSignal,
+    close_outputs,
+)
+from lmwidgets.errors import AdapterError, InvalidArgumentError, ModelNotFoundError
+from lmwidgets.media.base import MediaInput, check_accepted
+
+Replies = Mapping[str, str] | Callable[[str, str | None], str]
+
+_PIECE = re.compile(r"\s*\S+|\s+")
+
+
+def pieces(text: str) -> list[str]:
+    """``text`` split into the pieces that stream one per step (a word with its leading space)."""
+    return _PIECE.findall(text)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, list):  # a content list: media parts become markers
+        return "".join(
+            part.get("text", "") if part.get("type") == "text" else f"[{part.get('type')}]"
+            for part in content
+        )
+    return str(content)
+
+
+class ScriptedEngine:
+    """A scripted model (see the module docstring)."""
+
+    engine = "scripted"
+
+    def __init__(
+        self,
+        name: str = "scripted",
+        *,
+        replies: Replies | None = None,
+        adapters: Mapping[str, Callable[[str], str]] | None = None,
+        media: Sequence[str] = (),
+        max_media: int | None = None,
+        context_length: int | None = 4096,
+        chat: bool = True,
+        step_seconds: float = 0.0,
+        fail_after: int | None = None,
+    ) -> None:
+        self.name = name
+        self.replies = replies
+        self.transforms = dict(adapters or {})
+        self.adapters: dict[str, Any] = {n: _ScriptedAdapter(n) for n in self.transforms}
+        self.default_adapter: str | None = None
+        self._caps = Capabilities(
+            media=frozenset(media),
+            max_media=max_media,
+            adapters=bool(self.transforms),
+            token_logprobs=False,
+            chat=chat,
+            context_length=context_length,
+        )
+        self.step_seconds = step_seconds
+        #: Steps after which generation fails as if out of memory (tests of that path).
+        self.fail_after = fail_after
+        self.calls: list[list[PromptRow]] = []
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def render(self, messages: list[Message], media: Sequence[MediaInput] = ()) -> Rendered:
+        if self._caps.chat:
+            text = (
+                "".join(f"<|{m['role']}|>\n{_content_text(m['content'])}\n" for m in messages)
+                + "<|assistant|>\n"
+            )
+        else:
+            text = "\n\n".join(_content_text(m["content"]) for m in messages)
+        return Rendered(text, len(pieces(text)), payload=(text, _last_user(messages)))
+
+    def check_media(self, media: Sequence[MediaInput]) -> None:
+        check_accepted(self.name, "scripted", self._caps.media, self._caps.max_media, media)
+
+    def answer(self, row: PromptRow) -> str:
+        """The scripted answer to ``row`` (before its adapter's transform)."""
+        text, question = row.prompt.payload
+        if callable(self.replies):
+            answer = self.replies(text, row.adapter)
+        elif self.replies:
+            found = next((v for k, v in self.replies.items() if k != "*" and k in text), None)
+            answer = found if found is not None else self.replies.get("*", f"You said: {question}")
+        else:
+            answer = f"You said: {question}"
+        if row.adapter is not None:
+            answer = self.transforms[row.adapter](answer)
+        return answer
+
+    # -- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        rows: Sequence[PromptRow],
+        settings: GenerationSettings,
+        *,
+        stop: StopSignal,
+        on_step: StepCallback | None = None,
+        ignore_eos: bool = False,
+        prefix_reuse: bool = True,
+    ) -> BatchOutcome:
+        self.calls.append(list(rows))
+        started = time.perf_counter()
+        sampling = any(
+            (settings.temperature if r.temperature is None else r.temperature) > 0 for r in rows
+        )
+        seed = settings.seed
+        if seed is None and sampling:
+            seed = random.randrange(2**31)
+        scripts = [pieces(self.answer(row)) for row in rows]
+        outputs = [RowOutput() for _ in rows]
+        error: BaseException | None = None
+        for step in range(settings.max_new_tokens):
+            if stop.is_set() or all(o.finished for o in outputs):
+                break
+            if self.fail_after is not None and step >= self.fail_after:
+                error = MemoryError("scripted out of memory")
+                break
+            self._step(outputs, scripts, step, started, ignore_eos)
+            if on_step is not None:
+                on_step(outputs)
+            if self.step_seconds:
+                time.sleep(self.step_seconds)
+        elapsed = time.perf_counter() - started
+        close_outputs(outputs, error, stop.is_set(), elapsed)
+        return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)
+
+    @staticmethod
+    def _step(
+        outputs: list[RowOutput],
+        scripts: list[list[str]],
+        step: int,
+        started: float,
+        ignore_eos: bool,
+    ) -> None:
+        now = time.perf_counter() - started
+        for output, script in zip(outputs, scripts, strict=True):
+            if output.finished:
+                continue
+            if step >= len(script) and not ignore_eos:
+                output.finish_reason = "eos"
+                continue
+            output.pieces.append(script[step] if step < len(script) else " .")
+            output.first_token_seconds = output.first_token_seconds or now
+            output.seconds = now
+
+    def text_of(self, output: RowOutput, *, streaming: bool = False) -> str:
+        return "".join(output.pieces)
+
+    # -- what it is -------------------------------------------------------------------------
+
+    def box_convention(self) -> str:
+        return ""
+
+    def script_sha256(self) -> str | None:
+        """sha256 of the replies (None when they are code, which cannot be pinned)."""
+        if callable(self.replies):
+            return None
+        data = json.dumps(self.replies or {}, sort_keys=True).encode("utf-8")
+        return hashlib.sha256(data).hexdigest()
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "name": self.name,
+            "source": "scripted",
+            "kind": "scripted",
+            "weights_sha256": self.script_sha256(),
+            "device": "none",
+            "dtype": None,
+        }
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.engine, self.name, self.script_sha256())
+
+    def summary(self) -> str:
+        count = "code" if callable(self.replies) else f"{len(self.replies or {})} replies"
+        return f"{self.name} · scripted ({count}) · no weights"
+
+    def attach_adapter(self, path: Any, **options: Any) -> Any:
+        raise AdapterError(
+            f"{self.name} is a scripted model: its adapters are given when it is made "
+            "(adapters={name: transform})."
+        )
+
+    def detach_adapter(self, name: str) -> Any:
+        raise AdapterError(f"{self.name} is a scripted model: its adapters cannot be detached.")
+
+    def unload(self) -> None:
+        self.calls.clear()
+
+
+class _ScriptedAdapter:
+    """What records and ``%lm adapter list`` say about a scripted adapter."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.model = "scripted"
+        self.rank = 0
+        self.target_modules: list[str] = []
+        self.scale = 1.0
+        self.parameters = 0
+        self.bytes = 0
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "scripted": True}
+
+    def summary(self) -> str:
+        return f"{self.name} · scripted transform"
+
+
+def _last_user(messages: list[Message]) -> str:
+    users = [m for m in messages if m.get("role") == "user"]
+    return _content_text(users[-1]["content"]) if users else ""
+
+
+def load(
+    source: Any,
+    *,
+    name: str | None,
+    registry: Any,
+    progress: Any = None,
+    **options: Any,
+) -> ScriptedEngine:
+    """The ``scripted`` engine's loader: ``source`` is None or a JSON file of replies."""
+    replies = options.pop("replies", None)
+    if source is not None:
+        path = Path(source).expanduser()
+        try:
+            replies = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelNotFoundError(f"No replies file at {str(path)!r}.") from None
+        except (OSError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"Cannot read {str(path)!r} as JSON replies: {exc}"
+            ) from None
+        if not isinstance(replies, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in replies.items()
+        ):
+            raise InvalidArgumentError(
+                f"{str(path)!r} must hold a JSON object of prompt text -> answer strings."
+            )
+    if name is not None:
+        registry.check_free(name)
+    try:
+        engine = ScriptedEngine(
+            name or registry.unique_name("scripted"), replies=replies, **options
+        )
+    except TypeError as exc:
+        raise InvalidArgumentError(f"Unknown option for the scripted engine: {exc}") from None
+    if progress is not None:
+        progress(1.0, "Ready")
+    return engine

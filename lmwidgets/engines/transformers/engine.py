@@ -1,0 +1,263 @@
+"""The in-kernel transformers engine: a model, its tokenizer or processor, adapters and caches.
+
+It implements :class:`~lmwidgets.engines.base.Engine` and owns every torch, transformers and peft
+object of a loaded model; the layers above see only the protocol.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lmwidgets.engines.base import (
+    BatchOutcome,
+    Capabilities,
+    GenerationSettings,
+    Message,
+    PromptRow,
+    Rendered,
+    RowOutput,
+    StepCallback,
+    StopSignal,
+)
+from lmwidgets.engines.registry import format_bytes, format_count
+from lmwidgets.engines.transformers.sources import ModelSource
+from lmwidgets.media.base import MediaInput, check_accepted
+
+
+def release_heap() -> None:
+    """Give freed memory back to the operating system.
+
+    glibc keeps freed blocks in its heap arenas, so after unloading a model the process would
+    still look (and, for the OS, be) as large as before; ``malloc_trim`` returns them.
+    Elsewhere (macOS, musl, Windows) this does nothing.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
+
+
+@dataclass
+class TransformersEngine:
+    """A transformers model loaded into this kernel, with what identifies its weights."""
+
+    engine: ClassVar[str] = "transformers"
+
+    name: str
+    source: ModelSource
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    weights_sha256: str | None
+    revision: str | None
+    n_params: int
+    memory_bytes: int
+    load_seconds: float
+    context_length: int | None
+    kind: str = "text"
+    processor: Any = None
+    from_cache: bool = False
+    prepacked_layers: int = 0
+    adapters: dict[str, Any] = field(default_factory=dict)
+    default_adapter: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # -- what it is -------------------------------------------------------------------------
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer has a chat template (prompts are then rendered as chat turns)."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def architecture(self) -> str:
+        """The transformers architecture, e.g. ``LlamaForCausalLM``."""
+        archs = getattr(self.model.config, "architectures", None) or []
+        return archs[0] if archs else type(self.model).__name__
+
+    @property
+    def capabilities(self) -> Capabilities:
+        from lmwidgets.engines.transformers.multimodal import max_images
+
+        vision = self.processor is not None
+        return Capabilities(
+            media=frozenset({"image"}) if vision else frozenset(),
+            max_media=max_images(self) if vision else None,
+            adapters=True,
+            token_logprobs=False,
+            chat=self.has_chat_template,
+            context_length=self.context_length,
+        )
+
+    def box_convention(self) -> str:
+        return getattr(self.model.config, "model_type", "") or ""
+
+    def identity(self) -> tuple[Any, ...]:
+        return (
+            self.engine,
+            self.source.key,
+            self.device,
+            self.dtype,
+            self.extras.get("quantize"),
+            bool(self.extras.get("static_cache")),
+        )
+
+    def summary(self) -> str:
+        """One line: name, source, parameters, device, dtype, memory, load time."""
+        origin = {"gguf": "GGUF", "directory": "local", "hub": "hub"}.get(self.source.kind, "")
+        cached = ", cached" if self.from_cache else ""
+        kind = " · vision-language" if self.kind == "vision" else ""
+        kind += " · packed for CPU" if self.prepacked_layers else ""
+        kind += f" · {self.extras['quantize']}" if self.extras.get("quantize") else ""
+        kind += " · compiled decoding" if self.extras.get("static_cache") else ""
+        return (
+            f"{self.name} · {self.architecture} ({origin}{cached}){kind} · "
+            f"{format_count(self.n_params)} params · {self.device} · {self.dtype} · "
+            f"{format_bytes(self.memory_bytes)} · loaded in {self.load_seconds:.1f} s"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What a run record says about this model."""
+        return {
+            "engine": self.engine,
+            "name": self.name,
+            "source": self.source.spec,
+            "kind": self.source.kind,
+            "location": self.source.location,
+            "gguf_file": self.source.gguf_file,
+            "weights_sha256": self.weights_sha256,
+            "revision": self.revision,
+            "architecture": self.architecture,
+            "parameters": self.n_params,
+            "device": self.device,
+            "dtype": self.dtype,
+            "cpu_prepacked": bool(self.prepacked_layers),
+            "modality": "image+text" if self.kind == "vision" else "text",
+            "quantize": self.extras.get("quantize"),
+            "compiled": bool(self.extras.get("static_cache")),
+        }
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def check_media(self, media: Sequence[MediaInput]) -> None:
+        from lmwidgets.errors import ImageError
+
+        caps = self.capabilities
+        check_accepted(self.name, self.architecture, caps.media, caps.max_media, media)
+        if media and not getattr(self.processor, "chat_template", None):
+            raise ImageError(
+                f"{self.name}'s processor has no chat template, so lmwidgets cannot tell where "
+                "the images go. Use a chat/instruct version of the model."
+            )
+
+    def render(self, messages: list[Message], media: Sequence[MediaInput] = ()) -> Rendered:
+        from lmwidgets.engines.transformers.chat import encode, render_text
+
+        if self.processor is not None:
+            from lmwidgets.engines.transformers import multimodal
+
+            text = render_text(self.processor, messages)
+            ids, extra, size = multimodal.encode(self, text, media)
+            return Rendered(text, len(ids), (ids, extra or None), size)
+        text = render_text(self.tokenizer, messages)
+        ids = encode(self.tokenizer, text)
+        return Rendered(text, len(ids), (ids, None))
+
+    def text_of(self, output: RowOutput, *, streaming: bool = False) -> str:
+        text = self.tokenizer.decode(output.token_ids, skip_special_tokens=True)
+        return text.rstrip("\ufffd") if streaming else text  # an unfinished multi-byte character
+
+    # -- generation -------------------------------------------------------------------------
+
+    def prefix_cache(self):
+        """This model's prefix cache (made on first use; dropped when the model is unloaded)."""
+        from lmwidgets.engines.transformers.prefix_cache import PrefixCache
+
+        cache = self.extras.get("prefix_cache")
+        if cache is None:
+            cache = self.extras["prefix_cache"] = PrefixCache()
+        return cache
+
+    def generate(
+        self,
+        rows: Sequence[PromptRow],
+        settings: GenerationSettings,
+        *,
+        stop: StopSignal,
+        on_step: StepCallback | None = None,
+        ignore_eos: bool = False,
+        prefix_reuse: bool = True,
+    ) -> BatchOutcome:
+        from lmwidgets.engines.transformers.adapters import generation_model
+        from lmwidgets.engines.transformers.generation import Row, generate_batch
+        from lmwidgets.engines.transformers.prefix_cache import adapter_key
+
+        token_rows = [
+            Row(
+                row.prompt.payload[0],
+                row.adapter,
+                temperature=row.temperature,
+                top_p=row.top_p,
+                extra=row.prompt.payload[1],
+            )
+            for row in rows
+        ]
+        return generate_batch(
+            generation_model(self),
+            self.tokenizer,
+            token_rows,
+            settings,
+            device=self.device,
+            stop=stop,
+            on_step=on_step,
+            ignore_eos=ignore_eos,
+            route_adapters=bool(self.adapters),
+            prefix_cache=self.prefix_cache() if prefix_reuse else None,
+            adapter_keys=[adapter_key(self, row.adapter) for row in rows],
+            static_cache=bool(self.extras.get("static_cache")),
+        )
+
+    # -- adapters ---------------------------------------------------------------------------
+
+    def attach_adapter(
+        self, path: Any, *, name: str | None = None, scale: float = 1.0, allow_pickle: bool = False
+    ) -> Any:
+        """Attach a peft LoRA adapter directory (see :mod:`.adapters`)."""
+        from lmwidgets.engines.transformers.adapters import load_adapter
+
+        return load_adapter(self, path, name=name, scale=scale, allow_pickle=allow_pickle)
+
+    def detach_adapter(self, name: str) -> Any:
+        """Detach adapter ``name`` and free it; the last one restores the plain model."""
+        from lmwidgets.engines.transformers.adapters import unload_adapter
+
+        return unload_adapter(self, name)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def unload(self) -> None:
+        device = self.device
+        self.model = None
+        self.tokenizer = None
+        self.processor = None
+        self.adapters.clear()
+        self.extras.clear()
+        gc.collect()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+        release_heap()
+
+
+#: The name this class had before engines existed (kept for code written against it).
+LoadedModel = TransformersEngine
