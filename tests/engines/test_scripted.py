@@ -1,0 +1,217 @@
+"""Everything above the engine, on the scripted engine: no torch, milliseconds per test.
+
+The scripted engine is registered like the transformers engine (``engine="scripted"``), so these
+tests drive the same API, strategies, runner, records and replay that real models go through.
+"""
+
+import json
+
+import pytest
+
+import lmwidgets
+from lmwidgets.engines import ENGINES, engine_loader, register_engine
+from lmwidgets.engines.base import Engine, GenerationSettings, PromptRow, StopSignal
+from lmwidgets.engines.scripted import ScriptedEngine, pieces
+
+REPLIES = {
+    "7 + 8": "Seven plus eight. The answer is 15.",
+    "capital of France": "The capital of France is Paris.",
+    "*": "I do not know.",
+}
+
+
+@pytest.fixture
+def scripted(registry):
+    return lmwidgets.load_model(engine="scripted", name="script", replies=REPLIES)
+
+
+def ask(text, **options):
+    return lmwidgets.prompt(text, display=False, **options)
+
+
+def test_scripted_engine_is_registered_like_a_real_one(scripted):
+    assert set(ENGINES) >= {"transformers", "scripted"}
+    assert isinstance(scripted, Engine) and isinstance(scripted, ScriptedEngine)
+    assert engine_loader("scripted").__module__ == "lmwidgets.engines.scripted"
+    assert lmwidgets.models() == [scripted]
+    assert "scripted" in scripted.summary()
+
+
+def test_registering_a_new_engine_is_one_call(registry):
+    def load(source, *, name, registry, progress=None, **options):
+        return ScriptedEngine(name or "mine", replies={"*": f"from {source}"})
+
+    register_engine("mine", load)
+    try:
+        engine = lmwidgets.load_model("here", engine="mine")
+        assert ask("Hi").text == "from here" and engine.name == "mine"
+    finally:
+        del ENGINES["mine"]
+
+
+def test_unknown_engine_is_a_clear_error(registry):
+    with pytest.raises(lmwidgets.InvalidArgumentError, match="Unknown engine 'nope'.*scripted"):
+        lmwidgets.load_model(engine="nope")
+
+
+def test_streams_one_piece_per_step_and_stops_at_the_budget(scripted):
+    steps = []
+    row = PromptRow(scripted.render([{"role": "user", "content": "capital of France?"}]))
+    outcome = scripted.generate(
+        [row],
+        GenerationSettings(max_new_tokens=3),
+        stop=StopSignal(),
+        on_step=lambda outputs: steps.append(scripted.text_of(outputs[0])),
+    )
+    assert steps == ["The", "The capital", "The capital of"]
+    assert outcome.outputs[0].finish_reason == "length"
+    full = ask("capital of France?")[0]
+    assert full.text == "The capital of France is Paris." and full.finish_reason == "eos"
+    assert full.tokens == len(pieces(full.text))
+
+
+def test_strategies_side_by_side_in_one_batch(scripted):
+    cmp = ask(
+        "What is 7 + 8?", compare="zero-shot,few-shot,cot", examples=[("1 + 1", "2")]
+    )
+    assert cmp.variants == ["zero-shot", "few-shot", "cot"]
+    assert len(scripted.calls) == 1 and len(scripted.calls[0]) == 3
+    assert cmp["cot"].answer == "15"
+    few = cmp["few-shot"].record["prompt"]["messages"]
+    assert [m["role"] for m in few] == ["user", "assistant", "user"]
+
+
+def test_dataset_scores_each_strategy(scripted):
+    items = [
+        {"input": "capital of France", "expected": "The capital of France is Paris."},
+        {"input": "7 + 8", "expected": "15"},
+        {"input": "something else", "expected": "yes"},
+    ]
+    cmp = ask("{input}", compare="zero-shot,cot", dataset=items)
+    assert cmp.scores == {"zero-shot": 2 / 3, "cot": 2 / 3}
+    assert [r.correct for r in cmp.results] == [True, True, True, True, False, False]
+    assert [r.input for r in cmp.results][::2] == ["capital of France", "7 + 8", "something else"]
+
+
+def test_self_consistency_votes_and_records_the_seed(scripted):
+    cmp = ask("7 + 8", strategy="self-consistency", samples=3)
+    result = cmp[0]
+    assert result.answer == "15" and result.extras["votes"] == {"15": 3}
+    assert isinstance(result.record["generation"]["seed"], int)
+    assert result.record["generation"]["seed_given"] is False
+
+
+def test_adapters_are_a_comparison_axis(registry):
+    lmwidgets.load_model(
+        engine="scripted", replies={"*": "hello"}, adapters={"loud": str.upper}
+    )
+    cmp = ask("Hi", adapters="base,loud")
+    assert [r.text for r in cmp] == ["hello", "HELLO"]
+    assert cmp["loud"].record["adapter"] == {"name": "loud", "scripted": True}
+    with pytest.raises(lmwidgets.AdapterError, match="No adapter called 'quiet'"):
+        ask("Hi", adapters="base,quiet")
+
+
+def test_stop_keeps_the_partial_text(registry):
+    lmwidgets.load_model(engine="scripted", replies={"*": "one two three four five"})
+    stop = StopSignal()
+
+    class View:  # the runner's view interface, stopping after the second step
+        def start(self, stream, signal, notes):
+            self.stream = stream
+
+        def progress(self, done, total):
+            pass
+
+        def update_running(self, stream):
+            if len(stream.live_text(0).split()) >= 2:
+                stop.set()
+
+        def finish(self, comparison, message):
+            self.finished = comparison
+
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
+
+    plan = build_variants(
+        "go", registry=registry, model=None, system=None, settings=GenerationSettings()
+    )
+    view = View()
+    cmp = run_variants(plan.variants, view=view, stop=stop, update_interval=0)
+    assert cmp.status == "stopped" and cmp[0].finish_reason == "stopped"
+    assert cmp[0].text == "one two" and view.finished is cmp
+
+
+def test_out_of_memory_keeps_the_partial_comparison(registry):
+    lmwidgets.load_model(engine="scripted", replies={"*": "a b c d"}, fail_after=2)
+    with pytest.raises(lmwidgets.OutOfMemoryError) as caught:
+        ask("go")
+    partial = caught.value.partial
+    assert partial.status == "error" and partial[0].text == "a b"
+    assert partial[0].finish_reason == "error"
+    assert ask.__name__  # the registry still works afterwards:
+    assert lmwidgets.models()[0].name == "scripted"
+
+
+def test_context_length_is_checked_before_generation(registry):
+    engine = lmwidgets.load_model(engine="scripted", context_length=6)
+    with pytest.raises(lmwidgets.PromptTooLongError, match="reads at most 6"):
+        ask("one two three four five six seven")
+    assert engine.calls == []
+    lowered = ask("hi", max_new_tokens=50)
+    assert "lowered" in lowered.notes[0]
+
+
+def test_media_kinds_are_checked_against_the_engine(registry, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "red.png"
+    Image.new("RGB", (8, 8), "red").save(path)
+    lmwidgets.load_model(engine="scripted", name="text-only")
+    with pytest.raises(lmwidgets.ImageError, match="text-only model"):
+        ask("What is this?", images=[str(path)])
+    lmwidgets.load_model(engine="scripted", name="sees", media=("image",), max_media=1)
+    seen = ask("What is this?", model="sees", images=[str(path)])
+    assert "[image]" in seen[0].prompt
+    (entry,) = seen[0].record["prompt"]["media"]
+    assert entry["kind"] == "image" and entry["location"] == str(path)
+    assert seen.media[0]["kind"] == "image" and seen.images == seen.media
+    with pytest.raises(lmwidgets.ImageError, match="at most 1"):
+        ask("Both?", model="sees", images=[str(path), str(path)])
+
+
+def test_records_name_the_engine_and_rerun_finds_it(scripted):
+    cmp = ask("capital of France?", compare="zero-shot,cot")
+    record = cmp[0].record
+    assert record["schema"] == 2
+    assert record["model"]["engine"] == "scripted"
+    assert record["model"]["weights_sha256"] == scripted.script_sha256()
+    report = lmwidgets.rerun(json.loads(cmp.to_json())["results"][0]["record"])
+    assert report.matched
+
+
+def test_rerun_of_an_unloaded_served_engine_says_what_to_do(scripted):
+    record = ask("hi")[0].record
+    lmwidgets.unload_model("script")
+    with pytest.raises(lmwidgets.RecordError, match="scripted engine"):
+        lmwidgets.rerun(record)
+
+
+def test_replies_file_and_its_errors(registry, tmp_path):
+    good = tmp_path / "replies.json"
+    good.write_text(json.dumps({"*": "from a file"}))
+    lmwidgets.load_model(str(good), engine="scripted")
+    assert ask("x").text == "from a file"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(lmwidgets.InvalidArgumentError, match="JSON object"):
+        lmwidgets.load_model(str(bad), engine="scripted", name="bad")
+    with pytest.raises(lmwidgets.ModelNotFoundError):
+        lmwidgets.load_model(str(tmp_path / "none.json"), engine="scripted", name="none")
+    with pytest.raises(lmwidgets.InvalidArgumentError, match="Unknown option"):
+        lmwidgets.load_model(engine="scripted", name="odd", colour="blue")
+
+
+def test_scripted_engine_cannot_train_or_attach(scripted):
+    with pytest.raises(lmwidgets.AdapterError, match="cannot attach adapters"):
+        lmwidgets.load_adapter("somewhere")
