@@ -50,7 +50,7 @@ def test_registering_a_new_engine_is_one_call(registry):
 
 
 def test_unknown_engine_is_a_clear_error(registry):
-    with pytest.raises(lmwidgets.InvalidArgumentError, match="Unknown engine 'nope'.*scripted"):
+    with pytest.raises(lmwidgets.InvalidArgumentError, match=r"Unknown engine 'nope'.*scripted"):
         lmwidgets.load_model(engine="nope")
 
 
@@ -71,9 +71,7 @@ def test_streams_one_piece_per_step_and_stops_at_the_budget(scripted):
 
 
 def test_strategies_side_by_side_in_one_batch(scripted):
-    cmp = ask(
-        "What is 7 + 8?", compare="zero-shot,few-shot,cot", examples=[("1 + 1", "2")]
-    )
+    cmp = ask("What is 7 + 8?", compare="zero-shot,few-shot,cot", examples=[("1 + 1", "2")])
     assert cmp.variants == ["zero-shot", "few-shot", "cot"]
     assert len(scripted.calls) == 1 and len(scripted.calls[0]) == 3
     assert cmp["cot"].answer == "15"
@@ -102,9 +100,7 @@ def test_self_consistency_votes_and_records_the_seed(scripted):
 
 
 def test_adapters_are_a_comparison_axis(registry):
-    lmwidgets.load_model(
-        engine="scripted", replies={"*": "hello"}, adapters={"loud": str.upper}
-    )
+    lmwidgets.load_model(engine="scripted", replies={"*": "hello"}, adapters={"loud": str.upper})
     cmp = ask("Hi", adapters="base,loud")
     assert [r.text for r in cmp] == ["hello", "HELLO"]
     assert cmp["loud"].record["adapter"] == {"name": "loud", "scripted": True}
