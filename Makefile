@@ -55,6 +55,7 @@ browser:
 test: setup browser
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
+	$(VENV)/bin/mypy
 	LMWIDGETS_REQUIRE_BROWSER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -72,6 +73,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix lmwidgets tests benchmarks scripts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
@@ -12,6 +12,9 @@ from lmwidgets.errors import AdapterError, PromptError
 from lmwidgets.notebook.ui_events import in_kernel
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.run.results import Comparison
+
+if TYPE_CHECKING:
+    from lmwidgets.prompting.strategies import Plan
 
 #: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
 ProgressCallback = Callable[[float, str], None]
@@ -123,7 +126,7 @@ def prompt(
     namespace = dict(variables or {})
     system_text = None if system is None else interpolate(system, namespace)
 
-    def build(**overrides: Any):
+    def build(**overrides: Any) -> Plan:
         return build_variants(
             text.strip(),
             registry=registry,
@@ -142,7 +145,7 @@ def prompt(
     show = in_kernel() if display is None else display
     view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
 
-    def run(plan, stop=stop) -> Comparison:
+    def run(plan: Plan, stop: StopSignal | None = stop) -> Comparison:
         return run_variants(
             plan.variants,
             title=title,
@@ -157,7 +160,12 @@ def prompt(
     return run(plan)
 
 
-def _region_rerun(view, build, run, on_rerun):
+def _region_rerun(
+    view: Any,
+    build: Callable[..., Plan],
+    run: Callable[..., Comparison],
+    on_rerun: Callable[[Comparison], None] | None,
+) -> Callable[[dict[str, Any]], None]:
     """The widget's re-run handler: the same prompt with the region the user drew.
 
     It runs in the kernel when the browser's request arrives; errors go to the widget's message
@@ -172,13 +180,15 @@ def _region_rerun(view, build, run, on_rerun):
             mode = request.get("mode", "box")
             if len(box) != 4 or mode not in REGION_MODES:
                 raise PromptError("The drawn region is not a box x1,y1,x2,y2; draw it again.")
-            plan = build(region=Region(*box, image=int(request.get("image", 0))), region_mode=mode)
+            x1, y1, x2, y2 = box
+            region = Region(x1, y1, x2, y2, image=int(request.get("image", 0)))
+            plan = build(region=region, region_mode=mode)
         except (LmWidgetsError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot re-run with that region: {exc}"
             return
         view.restart(plan.variants)
         try:
-            comparison = run(plan, stop=None)
+            comparison: Comparison | None = run(plan, stop=None)
         except (LmWidgetsError, GenerationInterrupted) as exc:
             comparison = getattr(exc, "partial", None)
         if comparison is not None and on_rerun is not None:
@@ -195,7 +205,7 @@ def load_adapter(
     scale: float = 1.0,
     allow_pickle: bool = False,
     registry: ModelRegistry = REGISTRY,
-):
+) -> Any:
     """Attach a peft LoRA adapter directory to a loaded model (no reload; not activated).
 
     Use it with ``prompt(..., adapter=NAME)`` or compare with ``adapters="base,NAME,..."``.
@@ -205,12 +215,16 @@ def load_adapter(
     )
 
 
-def unload_adapter(name: str, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
+def unload_adapter(
+    name: str, *, model: str | None = None, registry: ModelRegistry = REGISTRY
+) -> Any:
     """Detach adapter ``name`` from ``model`` (default: the current model) and free it."""
     return _adapter_host(registry.get(model)).detach_adapter(name)
 
 
-def use_adapter(name: str | None, *, model: str | None = None, registry: ModelRegistry = REGISTRY):
+def use_adapter(
+    name: str | None, *, model: str | None = None, registry: ModelRegistry = REGISTRY
+) -> str | None:
     """Make adapter ``name`` (None or ``base``: none) the default for later prompts of ``model``."""
     from lmwidgets.engines.base import resolve_adapter
 

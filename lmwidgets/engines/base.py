@@ -252,7 +252,10 @@ def adapter_record(engine: Engine, adapter: str | None) -> dict[str, Any] | None
     if adapter is None:
         return None
     info = engine.adapters.get(adapter)
-    return info.record() if hasattr(info, "record") else {"name": adapter}
+    if info is None or not hasattr(info, "record"):
+        return {"name": adapter}
+    record: dict[str, Any] = info.record()
+    return record
 
 
 def finish_reason(outputs: Sequence[RowOutput]) -> str:

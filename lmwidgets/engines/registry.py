@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.errors import NameTakenError, NoModelLoadedError, UnknownModelError
@@ -40,7 +41,7 @@ class ModelRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._models
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Engine]:
         return iter(list(self._models.values()))
 
     def __len__(self) -> int:
