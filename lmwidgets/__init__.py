@@ -36,6 +36,7 @@ from lmwidgets.errors import (
     PromptTooLongError,
     RecordError,
     RemoteCodeError,
+    ServerError,
     StrategyError,
     UnknownModelError,
     UnsafeWeightsError,
@@ -44,6 +45,7 @@ from lmwidgets.run.records import RECORD_MIME, records
 
 if TYPE_CHECKING:
     from lmwidgets.api import (
+        connect,
         load_adapter,
         load_model,
         models,
@@ -80,6 +82,7 @@ _LAZY = {
     "TransformersEngine": "engines.transformers.engine",
     "LoadedModel": "engines.transformers.engine",
     "use_adapter": "api",
+    "connect": "api",
     "register_engine": "engines",
     "REGISTRY": "engines.registry",
 }
@@ -137,12 +140,14 @@ __all__ = [
     "RemoteCodeError",
     "Result",
     "ScriptedEngine",
+    "ServerError",
     "StopSignal",
     "StrategyError",
     "TransformersEngine",
     "UnknownModelError",
     "UnsafeWeightsError",
     "__version__",
+    "connect",
     "load_adapter",
     "load_ipython_extension",
     "load_model",

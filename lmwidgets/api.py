@@ -75,6 +75,37 @@ def load_model(
     return loaded
 
 
+def connect(
+    url: str,
+    *,
+    name: str | None = None,
+    model: str | None = None,
+    api_key_env: str | None = None,
+    timeout: float = 300.0,
+    concurrency: int = 16,
+    registry: ModelRegistry = REGISTRY,
+) -> Engine:
+    """Connect to a model served over the OpenAI chat-completions API and make it current.
+
+    ``url`` is the server (``http://HOST:PORT``; a trailing ``/v1`` is fine): vLLM, SGLang,
+    llama.cpp's server, ``transformers serve`` or a hosted API. ``model`` picks the served model
+    (default: the server's only one). ``api_key_env`` names the environment variable that holds
+    the API key: the key is read from it and never written into a record, output or error.
+    ``timeout`` bounds the wait for each streamed chunk; ``concurrency`` the requests in flight
+    per batch. Connecting to the same server and model again is a no-op.
+    """
+    return load_model(
+        url,
+        engine="openai",
+        name=name,
+        model=model,
+        api_key_env=api_key_env,
+        timeout=timeout,
+        concurrency=concurrency,
+        registry=registry,
+    )
+
+
 def unload_model(name: str, *, registry: ModelRegistry = REGISTRY) -> None:
     """Unload ``name`` and free its memory (weights, adapters and caches)."""
     registry.remove(name)

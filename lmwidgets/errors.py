@@ -102,6 +102,14 @@ class GenerationError(LmWidgetsError):
         self.partial = partial
 
 
+class ServerError(GenerationError):
+    """A served model's server could not be reached, refused a request, timed out or broke off.
+
+    The message names the server (its URL without credentials) and the cause; during a run,
+    ``partial`` holds the :class:`Comparison` with finished columns and the text so far.
+    """
+
+
 class GenerationInterrupted(KeyboardInterrupt):
     """The kernel was interrupted during generation; ``partial`` holds the text so far."""
 

@@ -40,3 +40,4 @@ def engine_loader(kind: str) -> Callable[..., Any]:
 
 register_engine("transformers", "lmwidgets.engines.transformers.load:load")
 register_engine("scripted", "lmwidgets.engines.scripted:load")
+register_engine("openai", "lmwidgets.engines.served:load")

@@ -299,6 +299,7 @@ def _result(
     seed: int | None,
     batch_size: int,
     run_id: str,
+    error: str | None = None,
 ) -> Result:
     """One column's :class:`Result` (and its record) from its rows' outputs."""
     for output in outputs:
@@ -321,7 +322,7 @@ def _result(
         adapter=variant.adapter,
         first_token_seconds=record["timing"]["first_token_seconds"],
         finish_reason=reason,
-        error=None if reason != "error" else "out of memory",
+        error=None if reason != "error" else error,
         input=variant.input,
         expected=variant.expected,
         extras=extras,
@@ -407,13 +408,14 @@ def _finish(
 ) -> Comparison:
     """Turn the streamed outputs into the :class:`Comparison`, show it, and raise what ended it."""
     run_id = uuid.uuid4().hex[:16]
+    message = _error_message(error)
     results = []
     for index, variant in enumerate(variants):
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
-        texts = stream.decode(index)
-        if not texts:
-            texts = [""]
-        results.append(_result(variant, outputs, texts, seeds.get(index), batch_size, run_id))
+        texts = stream.decode(index) or [""]
+        results.append(
+            _result(variant, outputs, texts, seeds.get(index), batch_size, run_id, message)
+        )
     status = "done"
     if error is not None:
         status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
@@ -424,14 +426,25 @@ def _finish(
     )
     if finalize is not None:
         finalize(comparison)
-    message = _OOM_MESSAGE if status == "error" else ""
     if view is not None:
-        view.finish(comparison, message)
+        view.finish(comparison, message or "")
     if isinstance(error, KeyboardInterrupt):
         raise GenerationInterrupted(partial=comparison) from error
+    if isinstance(error, GenerationError):  # e.g. a server that broke off: its own message
+        error.partial = comparison
+        raise error
     if error is not None:
-        raise OutOfMemoryError(message, partial=comparison) from error
+        raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
     return comparison
+
+
+def _error_message(error: BaseException | None) -> str | None:
+    """What a failed run says in the view and on its failed columns."""
+    if error is None or isinstance(error, KeyboardInterrupt):
+        return None
+    if isinstance(error, GenerationError):
+        return str(error) + " Finished columns and the text so far are kept."
+    return _OOM_MESSAGE
 
 
 __all__ = ["GenerationError", "Variant", "prepare", "run_variants"]
