@@ -56,6 +56,7 @@ test: setup browser
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/mypy
+	cd js && npm run check --silent
 	LMWIDGETS_REQUIRE_BROWSER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -74,6 +75,7 @@ lint: setup
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/mypy
+	cd js && npm run check --silent
 
 format: setup
 	$(VENV)/bin/ruff check --fix lmwidgets tests benchmarks scripts

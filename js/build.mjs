@@ -1,10 +1,13 @@
-// Bundles one ES module per widget from src/ into ../lmwidgets/static/.
+// Bundles one ES module (and its CSS) per widget from src/ into ../lmwidgets/static/.
+// Each widget's entry is src/NAME.js; the other modules in src/ are imported by the entries.
 import * as esbuild from "esbuild";
-import { readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 
-const entryPoints = readdirSync("src")
-  .filter((f) => (f.endsWith(".js") || f.endsWith(".css")) && !f.startsWith("_"))
-  .map((f) => `src/${f}`);
+const WIDGETS = ["prompt"];
+
+const entryPoints = WIDGETS.flatMap((name) =>
+  [`src/${name}.js`, `src/${name}.css`].filter((path) => existsSync(path)),
+);
 
 const options = {
   entryPoints,

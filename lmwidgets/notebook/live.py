@@ -4,6 +4,12 @@ Each run shows two outputs: the :class:`~lmwidgets.notebook.widgets.PromptView` 
 a static output (escaped HTML, markdown, text and the run records) that is filled in when the run
 ends. JupyterLab hides the static copy while the live widget is rendered (CSS in the widget); a
 notebook opened without a kernel, nbconvert and GitHub show the static copy.
+
+While generating, :meth:`LiveView.update_running` sends the widget only the columns whose text,
+status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a
+grown text as its new part). The widget's ``columns`` trait gets a full copy at the start and
+the end of a run; in between, a view rendered late (a second view, a page reload while the
+kernel is alive) gets the streamed columns from the kernel, see :class:`PromptView`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from lmwidgets.run.runner import image_data
 from lmwidgets.sharing.safe_text import escape_html
 
 if TYPE_CHECKING:
+    from lmwidgets.engines.base import StopSignal
+    from lmwidgets.notebook.widgets.prompt_view import RegionHandler
     from lmwidgets.run.results import Comparison, Result
     from lmwidgets.run.runner import Variant, _Stream
 
@@ -34,8 +42,18 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
     }
 
 
+def _tokens(output: Any) -> int:
+    count = getattr(output, "n_tokens", None)
+    return count if isinstance(count, int) else len(output.token_ids)
+
+
 class LiveView:
-    """Shows a run live in a notebook and leaves a static copy behind."""
+    """Shows a run live in a notebook and leaves a static copy behind.
+
+    The runner calls :meth:`start`, then :meth:`progress` and :meth:`update_running` (throttled)
+    while generating, and :meth:`finish`; :meth:`restart` re-runs in the same view (a region
+    drawn on a thumbnail, enabled by :meth:`enable_rerun`).
+    """
 
     def __init__(
         self, variants: list[Variant], title: str, *, show: bool = True, grid: bool = False
@@ -45,6 +63,7 @@ class LiveView:
         self.show = show
         self.title = title
         self.grid = grid
+        self.variants = list(variants)
         labels = list(dict.fromkeys(v.label for v in variants))
         rows = list(dict.fromkeys(v.input for v in variants))
         col_of = {label: i for i, label in enumerate(labels)}
@@ -56,20 +75,26 @@ class LiveView:
             title=title,
             layout="grid" if grid else "columns",
             labels=labels,
-            columns=[self._cell(i, variants[i].label, variants[i].input) for i in self.shown],
+            columns=self._initial_cells(),
             status="running",
             images=image_data(variants),
         )
         self.static_handle = None
         self.displayed = False
 
-    def _cell(self, index: int, label: str, row_label: str | None, **kwargs: Any) -> dict[str, Any]:
+    def _cell(self, index: int, **kwargs: Any) -> dict[str, Any]:
         from lmwidgets.notebook.widgets import PromptView
 
+        variant = self.variants[index]
         row, col = self.positions[index]
-        return PromptView.column(label, row=row, col=col, row_label=row_label or "", **kwargs)
+        return PromptView.column(
+            variant.label, row=row, col=col, row_label=variant.input or "", **kwargs
+        )
 
-    def start(self, stream: _Stream, stop, notes: list[str]) -> None:
+    def _initial_cells(self) -> list[dict[str, Any]]:
+        return [self._cell(i, status="waiting" if self.grid else "running") for i in self.shown]
+
+    def start(self, stream: _Stream, stop: StopSignal, notes: list[str]) -> None:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
@@ -83,14 +108,13 @@ class LiveView:
 
     def restart(self, variants: list[Variant]) -> None:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
+        self.variants = list(variants)
         self.widget.status = "running"
         self.widget.progress = {}
         self.widget.images = image_data(variants)
-        self.widget.columns = [
-            self._cell(i, variants[i].label, variants[i].input) for i in self.shown
-        ]
+        self.widget.set_columns(self._initial_cells())
 
-    def enable_rerun(self, callback) -> None:
+    def enable_rerun(self, callback: RegionHandler) -> None:
         """Let the user draw a region on a thumbnail and re-run: ``callback(request)``."""
         self.widget.on_region(callback)
 
@@ -108,28 +132,22 @@ class LiveView:
         if total > 1 or self.grid:
             self.widget.progress = {"done": done, "total": total}
 
+    def _running_cell(self, stream: _Stream, index: int) -> dict[str, Any]:
+        outputs = stream.outputs[index]
+        if not outputs:
+            return self._cell(index, status="waiting" if self.grid else "running")
+        running = any(o.finish_reason == "running" for o in outputs)
+        tokens = sum(_tokens(o) for o in outputs)
+        return self._cell(
+            index,
+            text=stream.live_text(index),
+            status="running" if running else outputs[-1].finish_reason,
+            stats=f"{tokens} tokens",
+        )
+
     def update_running(self, stream: _Stream) -> None:
-        """Push the current text of every cell (called throttled while generating)."""
-        cells = []
-        for index in self.shown:
-            variant = stream.variants[index]
-            outputs = stream.outputs[index]
-            tokens = sum(len(o.token_ids) for o in outputs)
-            running = not outputs or any(not o.finished for o in outputs)
-            status = "running" if running else outputs[-1].finish_reason
-            if not outputs and self.grid:
-                status = "waiting"
-            cells.append(
-                self._cell(
-                    index,
-                    variant.label,
-                    variant.input,
-                    text=stream.live_text(index),
-                    status=status,
-                    stats=f"{tokens} tokens" if outputs else "",
-                )
-            )
-        self.widget.columns = cells
+        """Send the columns whose text or status changed (the runner calls this throttled)."""
+        self.widget.stream_columns([self._running_cell(stream, i) for i in self.shown])
 
     def _final_cell(self, index: int, result: Result) -> dict[str, Any]:
         notes = []
@@ -143,8 +161,6 @@ class LiveView:
             notes.append("correct" if result.correct else f"expected: {result.expected}")
         return self._cell(
             index,
-            result.variant,
-            result.input,
             text=result.extras.get("display_text", result.text),
             answer=result.answer,
             status=result.finish_reason,
@@ -155,7 +171,7 @@ class LiveView:
 
     def finish(self, comparison: Comparison, message: str = "") -> None:
         """Show the final texts, answers, stats and scores; fill in the static copy."""
-        self.widget.columns = [self._final_cell(i, comparison.results[i]) for i in self.shown]
+        self.widget.set_columns([self._final_cell(i, comparison.results[i]) for i in self.shown])
         self.widget.scores = dict(comparison.scores)
         self.widget.message = "\n".join([message, *self._notes(comparison.notes)]).strip()
         self.widget.status = comparison.status

@@ -6,8 +6,7 @@ keeps only the summary and needs no widget state to show it.
 
 from __future__ import annotations
 
-import time
-
+from lmwidgets.checks import Throttle
 from lmwidgets.sharing.safe_text import escape_html
 
 
@@ -19,7 +18,7 @@ class LoadProgress:
         self.show = show
         self.interval = interval
         self._handle = None
-        self._last = 0.0
+        self._throttle = Throttle(interval)
         self.messages: list[str] = []
 
     def _bundle(self, fraction: float, message: str) -> dict[str, str]:
@@ -39,10 +38,8 @@ class LoadProgress:
             self.messages.append(message)
         if not self.show:
             return
-        now = time.monotonic()
-        if self._handle is not None and now - self._last < self.interval and fraction < 1:
+        if not self._throttle.ready(force=self._handle is None or fraction >= 1):
             return
-        self._last = now
         from IPython.display import display
 
         bundle = self._bundle(fraction, message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import anywidget
 import traitlets
 
 from lmwidgets.errors import LmWidgetsError
+from lmwidgets.notebook.ui_events import watch_messages
 from lmwidgets.sharing.safe_text import (
     LABEL_LIMIT,
     SHORT_LIMIT,
@@ -19,6 +22,8 @@ from lmwidgets.sharing.safe_text import (
 )
 
 _STATIC = Path(__file__).resolve().parents[2] / "static"
+#: ``handler(request)`` for a region drawn in the browser: {'image', 'box', 'mode'}.
+RegionHandler = Callable[[dict[str, Any]], None]
 #: At most this many boxes are drawn per column (all are in Result.boxes).
 MAX_BOXES = 100
 
@@ -33,11 +38,58 @@ def _asset(name: str) -> Path | str:
     return path
 
 
+def _columns_to_json(value: list[dict[str, Any]], widget: PromptView) -> list[dict[str, Any]]:
+    """The ``columns`` state the kernel hands out: the streamed one while a run streams."""
+    streamed = getattr(widget, "_streamed", None)
+    return value if streamed is None else streamed
+
+
+def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The change from column ``old`` to ``new`` as one entry of a ``cells`` message, or None.
+
+    Only changed fields are included. A text that grew at its end is sent as ``append`` (the new
+    part) with ``base``, the version it extends; ``v`` is the column's new version.
+    """
+    changed = {key: value for key, value in new.items() if key != "v" and old.get(key) != value}
+    if not changed:
+        return None
+    version = old.get("v", 0)
+    before = old.get("text") or ""
+    if "text" in changed and before and changed["text"].startswith(before):
+        changed["append"] = changed.pop("text")[len(before) :]
+        changed["base"] = version
+    return {"index": index, "v": version + 1, **changed}
+
+
 class PromptView(anywidget.AnyWidget):
     """Columns of streamed text (one per variant) with stats and one Stop button for all.
 
-    The Python side owns the content (``columns``, ``status``); the browser only renders it as
-    text (never HTML) and sets ``stop_requested`` when the user clicks Stop.
+    The Python side owns the content; the browser renders it as text (never HTML). Besides the
+    synced traits, the widget and the browser exchange anywidget custom messages:
+
+    kernel to browser, :meth:`stream_columns` (one message per push while generating)::
+
+        {"type": "cells", "cells": [{"index": i, "v": n, <changed fields>}, ...]}
+
+    holds only the columns that changed since the previous push, and only their changed
+    fields; a text that grew is sent as ``"append": <new part>, "base": <version it extends>``.
+    ``columns`` itself is set (a full copy to every view) at the start and end of a run
+    (:meth:`set_columns`).
+
+    browser to kernel::
+
+        {"type": "stop", "run": n}                 the Stop button, for run ``n``
+        {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
+
+    A Stop click reaches the kernel while the generating cell is busy by the paths described in
+    :mod:`lmwidgets.notebook.ui_events` (on other kernels it acts between cells).
+
+    Trade-off: streaming sends only what changed, so ``columns`` on the Python side is the last
+    full copy. Views of the same widget in one page share the streamed state (the browser keeps
+    it per model, not per view), and whenever the kernel is asked for the widget's state (a
+    page reload, embedding) it serializes the streamed columns, so late views see the latest
+    text. A view that missed an ``append`` (its version differs from ``base``) keeps its text
+    until the next full copy, at the latest when the run ends.
     """
 
     _esm = _asset("prompt.js")
@@ -49,10 +101,11 @@ class PromptView(anywidget.AnyWidget):
     columns = traitlets.List(
         traitlets.Dict(),
         help=(
-            "One dict per column: label, text, answer, status (running|eos|length|stopped|error), "
-            "stats (a one-line summary), note (e.g. what was cut)."
+            "One dict per column: label, text, answer, status (running|waiting|eos|length|"
+            "stopped|error), stats (a one-line summary), note (e.g. what was cut), row, col, "
+            "row_label, boxes, and v (its version, for streamed updates)."
         ),
-    ).tag(sync=True)
+    ).tag(sync=True, to_json=_columns_to_json)
     status = traitlets.Unicode("running", help="Run state: running, done, stopped or error.").tag(
         sync=True
     )
@@ -72,8 +125,15 @@ class PromptView(anywidget.AnyWidget):
         {}, help="Dataset progress: {'done': n, 'total': m}; empty when not a dataset run."
     ).tag(sync=True)
     stop_requested = traitlets.Bool(
-        False, help="Set by the Stop button; generation ends within a token."
+        False,
+        help=(
+            "True once a Stop request for this run was handled (every view then shows "
+            "'stopping…'); setting it from Python stops the run too."
+        ),
     ).tag(sync=True)
+    run = traitlets.Int(0, help="Counts the runs shown in this view; a Stop names its run.").tag(
+        sync=True
+    )
     images = traitlets.List(
         traitlets.Dict(),
         help=(
@@ -87,48 +147,21 @@ class PromptView(anywidget.AnyWidget):
     region_request = traitlets.Dict(
         {},
         help=(
-            "Set by the browser to re-run with a drawn region: {'image': index, 'box': [x1, y1, "
-            "x2, y2] in pixels of the original image, 'mode': 'box' or 'crop'}."
+            "Set from Python to re-run with a region, as the browser's 'rerun' message does: "
+            "{'image': index, 'box': [x1, y1, x2, y2] in pixels of the original image, "
+            "'mode': 'box' or 'crop'}."
         ),
-    ).tag(sync=True)
+    )
 
     def __init__(self, **kwargs: Any) -> None:
+        self._streamed: list[dict[str, Any]] | None = None
         super().__init__(**kwargs)
-        self._on_stop: list = []
-        self._on_region: list = []
+        self._on_stop: list[Callable[[], None]] = []
+        self._on_region: list[RegionHandler] = []
         self._stop_fired = False
-        self._watch_stop_while_busy()
-
-    def _watch_stop_while_busy(self) -> None:
-        """See a Stop click even while the cell that generates keeps the kernel busy.
-
-        ipykernel 7 routes each incoming comm message on its shell-channel thread, asking the
-        comm where to send it (``_reply_subshell_for``). Peeking there lets the Stop request
-        set the (thread-safe) stop signal at once; the message itself is delivered as usual.
-        On kernels without that hook, :mod:`lmwidgets.notebook.ui_events` processes the click instead.
-        """
-        comm = getattr(self, "comm", None)
-        if comm is None:
-            return
-        original = getattr(comm, "_reply_subshell_for", None)
-
-        def route(data, default):
-            try:
-                state = data.get("state") if isinstance(data, dict) else None
-                if isinstance(state, dict) and state.get("stop_requested") is True:
-                    self._fire_stop()
-            except Exception:  # never break message routing
-                pass
-            return original(data, default) if original is not None else default
-
-        comm._reply_subshell_for = route
-
-    def _fire_stop(self) -> None:
-        if self._stop_fired:
-            return
-        self._stop_fired = True
-        for callback in list(self._on_stop):
-            callback()
+        self._stop_lock = threading.Lock()
+        self.on_msg(self._on_message)
+        watch_messages(getattr(self, "comm", None), self._peek)
 
     def __repr__(self) -> str:
         return (
@@ -136,28 +169,91 @@ class PromptView(anywidget.AnyWidget):
             "the results follow as a static copy"
         )
 
-    def on_stop(self, callback) -> None:
-        """Call ``callback()`` when the user clicks Stop."""
+    # Columns ---------------------------------------------------------------------------------
+
+    def set_columns(self, columns: list[dict[str, Any]]) -> None:
+        """Replace every column: one full copy to every view (the start and end of a run)."""
+        streamed, self._streamed = self._streamed, None
+        if streamed is not None and columns == self.columns:
+            self.send_state("columns")  # the trait did not change, but the views did
+        self.columns = columns
+
+    def stream_columns(self, columns: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Send the views only the columns that changed since the last push (one message).
+
+        Returns the message sent (None when nothing changed). A different number of columns
+        is a full copy (:meth:`set_columns`).
+        """
+        current = self.columns if self._streamed is None else self._streamed
+        if len(columns) != len(current):
+            self.set_columns(columns)
+            return None
+        updates, streamed = [], []
+        for index, (old, new) in enumerate(zip(current, columns, strict=True)):
+            update = cell_update(index, old, new)
+            if update is not None:
+                updates.append(update)
+            streamed.append({**new, "v": update["v"] if update else old.get("v", 0)})
+        self._streamed = streamed
+        if not updates:
+            return None
+        message = {"type": "cells", "cells": updates}
+        self.send(message)
+        return message
+
+    # Requests from the browser ---------------------------------------------------------------
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the user clicks Stop (possibly from another thread)."""
         self._on_stop.append(callback)
 
-    def on_region(self, callback) -> None:
+    def on_region(self, callback: RegionHandler) -> None:
         """Call ``callback(request)`` when the user draws a region and clicks Re-run."""
         self._on_region.append(callback)
         self.can_rerun = True
 
     def reset_stop(self) -> None:
         """Arm the Stop button again for a new run in this view."""
-        self._stop_fired = False
-        self._on_stop.clear()
+        with self._stop_lock:
+            self._stop_fired = False
+            self._on_stop.clear()
         self.stop_requested = False
+        self.run += 1
+
+    def _is_current_stop(self, content: dict[str, Any]) -> bool:
+        return content.get("type") == "stop" and content.get("run", self.run) == self.run
+
+    def _peek(self, content: dict[str, Any]) -> None:
+        """A message as it arrives, possibly while a cell runs (see ``watch_messages``)."""
+        if self._is_current_stop(content):
+            self._fire_stop()
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if self._is_current_stop(content):
+            self.stop_requested = True
+        elif content.get("type") == "rerun":
+            request = {key: content.get(key) for key in ("image", "box", "mode")}
+            self._request_region(request)
+
+    def _fire_stop(self) -> None:
+        with self._stop_lock:
+            if self._stop_fired:
+                return
+            self._stop_fired = True
+            callbacks = list(self._on_stop)
+        for callback in callbacks:
+            callback()
+
+    def _request_region(self, request: dict[str, Any]) -> None:
+        for callback in list(self._on_region):
+            callback(dict(request))
 
     @traitlets.observe("region_request")
     def _region_changed(self, change: dict) -> None:
-        request = change["new"]
-        if not request:
-            return
-        for callback in list(self._on_region):
-            callback(dict(request))
+        if change["new"]:
+            self._request_region(change["new"])
 
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:

@@ -1,0 +1,71 @@
+// @ts-check
+// Shapes shared by the modules of the prompt widget (JSDoc only: nothing runs here).
+
+/**
+ * A box the model named in its answer, in pixels of the original image.
+ * @typedef {object} Box
+ * @property {string} [label]
+ * @property {number} x1
+ * @property {number} y1
+ * @property {number} x2
+ * @property {number} y2
+ * @property {number} [image] index into the widget's images
+ */
+
+/**
+ * One column (or grid cell) as the kernel sends it. ``v`` counts the kernel's updates of it.
+ * @typedef {object} Cell
+ * @property {string} [label]
+ * @property {string} [text]
+ * @property {string | null} [answer]
+ * @property {string} [status] running, waiting, eos, length, stopped or error
+ * @property {string} [stats]
+ * @property {string} [note]
+ * @property {number} [row]
+ * @property {number} [col]
+ * @property {string} [row_label]
+ * @property {Box[]} [boxes]
+ * @property {number} [v]
+ */
+
+/**
+ * A change of one cell in a "cells" message: changed fields replace the old ones; ``append``
+ * extends the text the cell had at version ``base``.
+ * @typedef {Cell & { index: number, base?: number, append?: string }} CellUpdate
+ */
+
+/**
+ * A thumbnail of one of the prompt's images (the original's size; region in its pixels).
+ * @typedef {object} Thumb
+ * @property {string} [name]
+ * @property {string} [src]
+ * @property {number} width
+ * @property {number} height
+ * @property {number[] | null} [region]
+ */
+
+/**
+ * The widget's synced traits (see lmwidgets/notebook/widgets/prompt_view.py).
+ * @typedef {object} PromptState
+ * @property {string} title
+ * @property {Cell[]} columns
+ * @property {string} status
+ * @property {string} message
+ * @property {string} layout "columns" or "grid"
+ * @property {string[]} labels
+ * @property {Record<string, number>} scores
+ * @property {{ done?: number, total?: number }} progress
+ * @property {boolean} stop_requested
+ * @property {Thumb[]} images
+ * @property {boolean} can_rerun
+ * @property {number} run
+ */
+
+/** @typedef {import("@anywidget/types").AnyModel<PromptState>} Model */
+
+/**
+ * A region drawn on thumbnail ``image`` (its index), in pixels of the original image.
+ * @typedef {{ image: number, box: number[] }} Region
+ */
+
+export {};
