@@ -144,3 +144,46 @@ def test_unload_returns_the_memory():
     assert grew > 500e6, sizes  # the weights (packed for CPU) were resident
     assert grew < 1e9, sizes  # one copy: the dense pages were given back after packing
     assert left < 0.15 * grew, sizes  # and are given back after unloading
+
+
+def test_cache_is_a_standard_checkpoint_and_old_caches_are_upgraded(smol, tmp_path, monkeypatch):
+    """The de-quantized cache stores the tied embedding as save_pretrained does, so a vLLM
+    server can load it; a format-1 cache (only ``lm_head.weight``) still loads, and is
+    rewritten in the standard form once."""
+    import json
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from lmwidgets.engines.registry import ModelRegistry
+    from lmwidgets.engines.transformers import loading
+
+    cache = loading.served_checkpoint()
+    assert loading.cache_format(cache) == loading.CACHE_FORMAT
+    with safe_open(cache / "model.safetensors", "pt") as weights:
+        names = set(weights.keys())
+    assert "model.embed_tokens.weight" in names and "lm_head.weight" not in names
+
+    # An old cache in a private cache dir: the tied weight only under lm_head.weight.
+    monkeypatch.setenv("LMWIDGETS_CACHE", str(tmp_path))
+    old = loading._gguf_cache_path(smol.weights_sha256)
+    shutil.copytree(cache, old)
+    with safe_open(old / "model.safetensors", "pt") as weights:
+        tensors = {n: weights.get_tensor(n) for n in weights.keys()}  # noqa: SIM118
+    tensors["lm_head.weight"] = tensors.pop("model.embed_tokens.weight")
+    save_file(tensors, str(old / "model.safetensors"))
+    (old / "lmwidgets-cache.json").write_text(json.dumps({"complete": True}))
+    assert loading.cache_format(old) == 1
+
+    registry = ModelRegistry()
+    again = lmwidgets.load_model(name="old-cache", registry=registry)
+    assert again.from_cache
+    text = lmwidgets.prompt(
+        "What is the capital of France?", max_new_tokens=8, registry=registry, display=False
+    ).text
+    assert text.startswith("The capital of France is Paris")
+    assert loading.cache_format(old) == loading.CACHE_FORMAT
+    with safe_open(old / "model.safetensors", "pt") as weights:
+        assert "model.embed_tokens.weight" in set(weights.keys())
+    registry.remove("old-cache")

@@ -167,8 +167,29 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+#: The cache's on-disk format: 2 stores tied weights under the name ``save_pretrained`` uses
+#: (e.g. ``model.embed_tokens.weight``), so vLLM and other tools can load the directory; 1 kept
+#: only ``lm_head.weight`` (lmwidgets reads both; a format-1 cache is rewritten once when used).
+CACHE_FORMAT = 2
+
+
+def standard_state_dict(model: Any) -> dict[str, Any]:
+    """The model's weights as ``save_pretrained`` names them: each tied weight once, under its
+    source's name (``lm_head.weight`` -> ``model.embed_tokens.weight``)."""
+    state = model.state_dict()
+    tied = getattr(model, "all_tied_weights_keys", None) or getattr(
+        model, "_tied_weights_keys", None
+    )
+    if isinstance(tied, dict):
+        for target, source in tied.items():
+            if target in state and source in state:
+                del state[target]
+    return {name: tensor.contiguous() for name, tensor in state.items()}
+
+
 def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
-    """Write a GGUF model's de-quantized float32 weights as a transformers directory, atomically."""
+    """Write a GGUF model's de-quantized float32 weights as a standard transformers directory,
+    atomically (a cache another tool, such as a vLLM server, can load as it is)."""
     import copy
 
     import safetensors.torch
@@ -176,7 +197,9 @@ def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
-        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        safetensors.torch.save_file(
+            standard_state_dict(model), str(tmp / "model.safetensors"), metadata={"format": "pt"}
+        )
         config = copy.deepcopy(model.config)
         if hasattr(config, "quantization_config"):
             del config.quantization_config
@@ -185,7 +208,12 @@ def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
         tokenizer.save_pretrained(tmp)
         # On disk before it is marked complete: a crash cannot leave a truncated cache behind.
         _fsync(tmp / "model.safetensors")
-        (tmp / "lmwidgets-cache.json").write_text(json.dumps({"complete": True}))
+        marker = {"complete": True, "format": CACHE_FORMAT}
+        (tmp / "lmwidgets-cache.json").write_text(json.dumps(marker))
+        if target.exists():  # an older format being upgraded: swap it out
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=".old-"))
+            os.replace(target, old / "cache")
+            shutil.rmtree(old, ignore_errors=True)
         try:
             os.replace(tmp, target)
         except OSError:  # another kernel wrote it first
@@ -193,6 +221,15 @@ def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def cache_format(directory: Path) -> int:
+    """The format of a de-quantized cache directory (1 before formats were recorded)."""
+    try:
+        marker = json.loads((directory / "lmwidgets-cache.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return int(marker.get("format", 1)) if isinstance(marker, dict) else 0
 
 
 def _hub_snapshot(repo_id: str, allow_pickle: bool) -> tuple[Path, str | None]:
@@ -542,7 +579,8 @@ def _load_model(
         model = _load_weights(
             located.directory, located.gguf_file, load_dtype, device=device, **options
         )
-    if located.gguf_file and located.weights_sha256:
+    stale = located.from_cache and cache_format(located.directory) < CACHE_FORMAT
+    if (located.gguf_file or stale) and located.weights_sha256:
         report(0.86, "Caching de-quantized weights")
         with contextlib.suppress(OSError):
             _save_dequantized(model, tokenizer, _gguf_cache_path(located.weights_sha256))
@@ -551,3 +589,26 @@ def _load_model(
         model = model.to(device=device, dtype=torch_dtype)
     model.eval()
     return model
+
+
+def served_checkpoint(source: Any = None) -> Path:
+    """A standard transformers directory holding ``source``'s weights (None: the embedded
+    default, whose de-quantized cache is made or upgraded here), e.g. to serve the same model
+    with vLLM (``make serve``) and compare it with the kernel's copy."""
+    from lmwidgets.engines.transformers.sources import resolve_source
+
+    resolved = resolve_source(source)
+    if not resolved.gguf_file:
+        return Path(resolved.location)
+    digest = sha256_file(Path(resolved.location) / resolved.gguf_file)
+    cached = _gguf_cache_path(digest)
+    if cache_format(cached) < CACHE_FORMAT:
+        engine = load_from_source(
+            resolved, name="export", device="cpu", dtype="float32", prepack=False
+        )
+        engine.unload()
+    return cached
+
+
+if __name__ == "__main__":  # `python -m lmwidgets.engines.transformers.loading`: the directory
+    print(served_checkpoint())
