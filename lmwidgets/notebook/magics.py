@@ -4,173 +4,18 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import (
-    MagicArgumentParser,
-    argument,
-    magic_arguments,
-)
 from traitlets import Float, Int, Unicode
 
 from lmwidgets.errors import GenerationError, GenerationInterrupted, LmWidgetsError
+from lmwidgets.notebook.parsers import lm_parser, prompt_parser
 from lmwidgets.sharing.safe_text import escape_html
 
-
-def _lm_parser() -> MagicArgumentParser:
-    parser = MagicArgumentParser(
-        prog="lm",
-        description="Manage the language models loaded in this kernel.",
-        epilog=(
-            "Examples:\n"
-            "  %lm load                      the embedded default (SmolLM2-135M-Instruct)\n"
-            "  %lm load ./my-model --as mine a local transformers directory (safetensors)\n"
-            "  %lm load model.Q4_K_M.gguf    a GGUF file\n"
-            "  %lm load HuggingFaceTB/SmolLM2-360M-Instruct --dtype bfloat16\n"
-            "  %lm models                    list loaded models\n"
-            "  %lm unload mine               free a model's memory\n"
-            "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
-            "  %lm adapter load ./lora --as pirate   attach a LoRA adapter (see %lm adapter --help)\n"
-            "Run `%lm COMMAND --help` for a command's options."
-        ),
-    )
-    parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    load = commands.add_parser(
-        "load",
-        help="Load a model (default: the embedded SmolLM2-135M-Instruct).",
-        description=(
-            "Load a model into the kernel and make it the current model for %%prompt. SOURCE "
-            "is a local directory (safetensors), a .gguf file or a hub id; without SOURCE, the "
-            "embedded default SmolLM2-135M-Instruct. Loading the same source again is a no-op."
-        ),
-    )
-    load.add_argument("source", nargs="?", default=None, help="Directory, .gguf file or hub id.")
-    load.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
-    load.add_argument(
-        "--device",
-        default=None,
-        help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N.",
-    )
-    load.add_argument(
-        "--dtype",
-        default=None,
-        help="auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16.",
-    )
-    load.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="Allow pickle weights (*.bin): they can run code.",
-    )
-    load.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="Run custom model code from the model's repository (only for sources you trust).",
-    )
-    load.add_argument(
-        "--quantize",
-        choices=["4bit", "8bit"],
-        default=None,
-        help="CUDA only: load the weights quantized with bitsandbytes (fits larger models).",
-    )
-    load.add_argument(
-        "--compile",
-        action="store_true",
-        help="CUDA only: decode with a static KV cache and torch.compile (the first prompt of "
-        "each length bucket and batch size compiles; later ones are fast).",
-    )
-    load.add_argument(
-        "--max-images",
-        type=int,
-        default=None,
-        help="Vision-language models: most images per prompt (default: 1 for single-image "
-        "models such as LLaVA-1.5 and PaliGemma, else as many as fit the context).",
-    )
-    load.add_argument(
-        "--no-prepack",
-        action="store_true",
-        help=(
-            "Do not pack weights for fast CPU decoding (weights that are not memory-mapped from "
-            "a safetensors file keep a second copy when packed)."
-        ),
-    )
-    load.add_argument("-h", "--help", action="store_true", help="Show this help.")
-
-    models = commands.add_parser("models", help="List the loaded models.")
-    models.add_argument("-h", "--help", action="store_true", help="Show this help.")
-
-    rerun = commands.add_parser(
-        "rerun",
-        help="Re-run saved run records and report whether the texts match.",
-        description=(
-            "Re-run the records of a notebook (a path to an .ipynb file), a JSON export "
-            "(Comparison.to_json()), or a notebook variable holding a Comparison, Result or "
-            "records, and report per column whether the new text equals the saved one."
-        ),
-    )
-    rerun.add_argument("source", nargs="?", help="Notebook path, .json file or variable name.")
-    rerun.add_argument(
-        "--show", action="store_true", help="Also stream the re-run into a live view."
-    )
-    rerun.add_argument("-h", "--help", action="store_true", help="Show this help.")
-
-    adapter = commands.add_parser(
-        "adapter",
-        help="LoRA adapters: load, list, use, unload.",
-        description=(
-            "Attach peft LoRA adapters to a loaded model without reloading it, and compare them: "
-            "`%%prompt --adapters base,A,B` runs base and adapters side by side in one batch."
-        ),
-    )
-    adapter.add_argument("-h", "--help", action="store_true", help="Show this help.")
-    actions = adapter.add_subparsers(dest="action", metavar="ACTION")
-    a_load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
-    a_load.add_argument(
-        "path", help="A peft adapter directory (adapter_config.json + safetensors)."
-    )
-    a_load.add_argument(
-        "--as", dest="name", default=None, help="Name (default: the directory's name)."
-    )
-    a_load.add_argument("--model", default=None, help="The model to attach to (default: current).")
-    a_load.add_argument(
-        "--scale", type=float, default=1.0, help="Multiplies the adapter's effect (default 1)."
-    )
-    a_load.add_argument(
-        "--allow-pickle", action="store_true", help="Allow adapter_model.bin (pickle)."
-    )
-    a_list = actions.add_parser("list", help="List attached adapters.")
-    a_unload = actions.add_parser("unload", help="Detach an adapter and free it.")
-    a_unload.add_argument("name")
-    a_unload.add_argument("--model", default=None)
-    a_use = actions.add_parser(
-        "use", help="Default adapter for later prompts of a model ('base' for none)."
-    )
-    a_use.add_argument("name")
-    a_use.add_argument("--model", default=None)
-    for sub in (a_load, a_list, a_unload, a_use):
-        sub.add_argument("-h", "--help", action="store_true", help="Show this help.")
-
-    unload = commands.add_parser("unload", help="Unload a model and free its memory.")
-    unload.add_argument("name", nargs="?", help="The model's name (see `%lm models`).")
-    unload.add_argument("-h", "--help", action="store_true", help="Show this help.")
-    return parser
-
-
-_LM_PARSER = _lm_parser()
-
-
-def _subparser(*names: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = _LM_PARSER
-    for name in names:
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                parser = action.choices[name]
-                break
-        else:
-            raise KeyError(name)
-    return parser
+_LM = lm_parser()
+_PROMPT = prompt_parser()
 
 
 def _show(text: str, html: str | None = None) -> None:
@@ -204,22 +49,15 @@ class LmMagics(Magics):
         except ValueError as exc:  # unbalanced quotes
             raise LmWidgetsError(f"Cannot parse `%lm {line}`: {exc}") from None
         if "-h" in tokens or "--help" in tokens:  # before required arguments are checked
-            path = []
-            for token in tokens:
-                try:
-                    _subparser(*path, token)
-                except KeyError:
-                    break
-                path.append(token)
-            print(_subparser(*path).format_help())
+            print(_LM.parser_for(tokens).format_help())
             return
-        args = _LM_PARSER.parse_args(tokens)
+        args = _LM.parse(tokens)
         if args.command is None:
-            print(_LM_PARSER.format_help())
+            print(_LM.help())
             return
         getattr(self, f"_lm_{args.command}")(args)
 
-    lm.__doc__ = _LM_PARSER.format_help()
+    lm.__doc__ = _LM.help()
 
     def _lm_load(self, args: argparse.Namespace) -> None:
         from lmwidgets import api
@@ -304,7 +142,7 @@ class LmMagics(Magics):
         )
 
         if args.action is None:
-            print(_subparser("adapter").format_help())
+            print(_LM.help("adapter"))
             return
         if args.action == "load":
             loaded = REGISTRY.get(args.model)
@@ -368,101 +206,29 @@ class LmMagics(Magics):
                 "Say what to re-run: `%lm rerun NOTEBOOK.ipynb` or `%lm rerun VARIABLE`."
             )
         namespace = self.shell.user_ns
-        source = namespace.get(args.source, args.source)
+        if args.source in namespace:
+            source = namespace[args.source]
+        elif Path(args.source).expanduser().exists():
+            source = str(Path(args.source).expanduser())
+        else:
+            raise RecordError(
+                f"`%lm rerun {args.source}`: no notebook variable or file called "
+                f"{args.source!r}. Give a notebook path, a .json export or a variable that "
+                "holds a Comparison or records."
+            )
         report = rerun(source, display=args.show, namespace=namespace)
         display(report)
 
     # %%prompt ------------------------------------------------------------------------------
-    @magic_arguments()
-    @argument("-h", "--help", action="store_true", help="Show this help.")
-    @argument("--model", "-m", default=None, help="Model name (default: the current model).")
-    @argument("--system", "-s", default=None, help="System prompt ({name} fields are filled).")
-    @argument(
-        "--max-new-tokens", "-n", type=int, default=None, help="Most new tokens (default 256)."
-    )
-    @argument(
-        "--temperature", "-t", type=float, default=None, help="0 (default) is greedy; > 0 samples."
-    )
-    @argument(
-        "--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1)."
-    )
-    @argument("--seed", type=int, default=None, help="Seed for sampling (same seed, same text).")
-    @argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
-    @argument(
-        "--strategy",
-        default=None,
-        help="One strategy: zero-shot (default), few-shot, cot, self-consistency.",
-    )
-    @argument(
-        "--compare",
-        "-c",
-        default=None,
-        help="Several strategies side by side, e.g. zero-shot,few-shot,cot.",
-    )
-    @argument(
-        "--examples",
-        "-e",
-        default=None,
-        help="Variable with few-shot examples (pairs, dicts or DataFrame).",
-    )
-    @argument("--shots", "-k", type=int, default=None, help="Use the first K examples.")
-    @argument("--samples", type=int, default=None, help="Self-consistency samples (default 5).")
-    @argument(
-        "--dataset",
-        "-d",
-        default=None,
-        help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
-    )
-    @argument("--cot-instruction", default=None, help="Replace the chain-of-thought instruction.")
-    @argument(
-        "--batch-size", type=int, default=16, help="Rows per batched generation (default 16)."
-    )
-    @argument("--adapter", "-a", default=None, help="Run with this LoRA adapter ('base' for none).")
-    @argument(
-        "--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal."
-    )
-    @argument(
-        "--image",
-        "-i",
-        action="append",
-        default=None,
-        help=(
-            "An image for a vision-language model (repeat for several): a notebook variable "
-            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
-            "{img} in the prompt places each image; otherwise they go before the text."
-        ),
-    )
-    @argument(
-        "--region",
-        "-r",
-        default=None,
-        help="Ask about a region: x1,y1,x2,y2 in pixels of the (first) image; N:x1,y1,x2,y2 "
-        "for the N-th image. Draw one on the thumbnail to re-run with it.",
-    )
-    @argument(
-        "--region-mode",
-        default="box",
-        choices=["box", "crop"],
-        help="How the model sees --region: box (default: a red box drawn on the image) or crop "
-        "(only the region).",
-    )
     @line_cell_magic
     def prompt(self, line: str, cell: str | None = None) -> None:
-        """Run the cell body as a prompt and stream the answer into a live widget.
-
-        ``{name}`` fields in the body are filled from the notebook's variables; unknown names
-        stay as written (``{{`` and ``}}`` give literal braces). The model's chat template is
-        applied when it has one. Greedy by default. With a vision-language model, ``--image X``
-        adds images (``{img}`` in the body places them) and ``--compare zero-shot,no-image``
-        shows what the image contributes; boxes in the answer are drawn on the thumbnail.
-        """
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
-            args = self.prompt.parser.parse_args(shlex.split(line))
+            args = _PROMPT.parse_args(shlex.split(line))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {line}`: {exc}") from None
         if args.help:
-            print(self.prompt.__doc__)
+            print(_PROMPT.format_help())
             return
         if cell is None:
             raise LmWidgetsError(
@@ -470,6 +236,8 @@ class LmMagics(Magics):
                 "cell and the prompt below it (`%prompt --help` lists the options)."
             )
         self._run_prompt(args, cell)
+
+    prompt.__doc__ = _PROMPT.format_help()
 
     def _variable(self, name: str | None, flag: str, error: type[LmWidgetsError]) -> Any:
         if name is None:

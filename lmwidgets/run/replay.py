@@ -8,16 +8,14 @@ its weights, or loaded from the recorded source.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lmwidgets.engines.base import Engine, GenerationSettings
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import RecordError
-from lmwidgets.run.results import Comparison, Result
+from lmwidgets.run.results import Comparison
 from lmwidgets.sharing.safe_text import escape_html
 
 
@@ -74,30 +72,6 @@ class RerunReport:
             f"<tr><th></th><th>column</th><th>difference</th></tr>{''.join(rows)}</table></div>"
         )
         return {"text/plain": "\n".join(lines), "text/html": html}
-
-
-def _records_from(source: Any) -> list[dict[str, Any]]:
-    from lmwidgets.run.records import records as notebook_records
-
-    if isinstance(source, (str, Path)):
-        if str(source).endswith(".json"):
-            try:
-                return load_json_records(source)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise RecordError(f"Cannot read records from {str(source)!r}: {exc}") from exc
-        return notebook_records(source)
-    if isinstance(source, Comparison):
-        return source.records
-    if isinstance(source, Result):
-        return [source.record]
-    if isinstance(source, dict):
-        return [source]
-    if isinstance(source, list) and all(isinstance(r, dict) for r in source):
-        return list(source)
-    raise RecordError(
-        "rerun takes a notebook path, a Comparison, a Result, a record dict or a list of records, "
-        f"not {type(source).__name__}."
-    )
 
 
 def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> Engine:
@@ -262,19 +236,24 @@ def rerun(
     images: Mapping[str, Any] | None = None,
     namespace: Mapping[str, Any] | None = None,
 ) -> RerunReport:
-    """Re-run saved records (from a notebook path, a Comparison, a Result or record dicts) and
-    report, per record, whether the new text equals the saved one.
+    """Re-run saved records and report, per record, whether the new text equals the saved one.
+
+    ``source`` is anything :func:`~lmwidgets.run.records.load_records` reads: a notebook (path
+    or dict), a Comparison or Result, a Comparison's JSON (string or .json file), a list of
+    records or one record. Every record is checked
+    (:func:`~lmwidgets.run.records.validate_records`) before any model is loaded.
 
     Records of prompts with images need those images again: they are found by name in
     ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
     must have the recorded sha256."""
     from lmwidgets.notebook.live import LiveView
-    from lmwidgets.run.records import library_versions
+    from lmwidgets.run.records import library_versions, load_records, validate_records
     from lmwidgets.run.runner import prepare, run_variants
 
-    records = [r for r in _records_from(source) if isinstance(r, dict) and r.get("prompt")]
+    records = load_records(source)
     if not records:
         raise RecordError("No run records found to re-run.")
+    validate_records(records)  # every record, before any model is found or loaded
     groups: dict[str, list[dict[str, Any]]] = {}
     for index, record in enumerate(records):
         groups.setdefault(record.get("run") or f"record-{index}", []).append(record)
@@ -322,9 +301,3 @@ def rerun(
                 )
             )
     return RerunReport(rows=rows, comparisons=comparisons, notes=list(dict.fromkeys(notes)))
-
-
-def load_json_records(path: str | Path) -> list[dict[str, Any]]:
-    """Records from a JSON file written by ``Comparison.to_json()``."""
-    data = json.loads(Path(path).read_text())
-    return [r["record"] for r in data.get("results", [])]

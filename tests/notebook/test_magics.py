@@ -97,6 +97,38 @@ def test_help(shell, capsys):
         assert needle in out, needle
 
 
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("%lm -h", "Run `%lm COMMAND --help`"),
+        ("%lm models --help", "%lm models"),
+        ("%lm unload --help", "(see `%lm models`)"),
+        ("%lm rerun --help", "--show"),
+        ("%lm adapter", "ACTION"),
+        ("%lm adapter --help", "ACTION"),
+        ("%lm adapter load --help", "--scale SCALE"),
+        ("%lm adapter load ./x --as y -h", "--allow-pickle"),
+        ("%lm adapter use -h", "%lm adapter use"),
+        ("%lm adapter unload -h", "%lm adapter unload"),
+        ("%lm adapter list -h", "%lm adapter list"),
+        ("%prompt -h", "--region-mode"),
+    ],
+)
+def test_help_of_every_command(shell, capsys, line, needle):
+    result = run(shell, line)
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert needle in out and "Show this help." in out
+
+
+def test_magic_docstrings_are_the_help():
+    from lmwidgets.notebook.magics import LmMagics
+    from lmwidgets.notebook.parsers import lm_parser, prompt_parser
+
+    assert LmMagics.lm.__doc__ == lm_parser().help()
+    assert LmMagics.prompt.__doc__ == prompt_parser().format_help()
+
+
 def test_configurable_defaults(shell, tiny_dir):
     run(shell, f"%lm load {tiny_dir} --as lmw_c")
     assert run(shell, "%config LmMagics.max_new_tokens = 4").success

@@ -1,6 +1,7 @@
 """Re-running saved records: same text on the same weights, clear errors otherwise."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,21 +93,140 @@ def test_rerun_notes_different_weights(tiny, tiny_plain_dir):
 @pytest.mark.parametrize(
     ("source", "match"),
     [
-        (42, "not int"),
+        (42, "Cannot find run records .*not int 42"),
         ([], "No run records"),
-        ({"prompt": {"messages": []}}, "malformed|no model source|empty"),
+        ({"prompt": {"messages": []}}, "Record 0 is malformed: model must be a mapping"),
         (
             {
                 "prompt": {"rendered": "x"},
                 "model": {"source": "default", "weights_sha256": None},
                 "generation": {},
             },
-            "malformed",
+            "Record 0 is malformed: strategy must be a mapping, not missing",
         ),
     ],
 )
 def test_rerun_bad_input(tiny, source, match):
-    with pytest.raises(lmwidgets.LmWidgetsError, match=match):
+    with pytest.raises(lmwidgets.RecordError, match=match):
+        lmwidgets.rerun(source)
+
+
+def _record_on(source, **changes):
+    """A complete record of a greedy zero-shot run on the in-kernel model at ``source``."""
+    record = {
+        "schema": 2,
+        "run": "r1",
+        "variant": "zero-shot",
+        "model": {"engine": "transformers", "source": str(source), "weights_sha256": "0" * 64},
+        "adapter": None,
+        "strategy": {"name": "zero-shot"},
+        "prompt": {"messages": [{"role": "user", "content": "Hello"}], "media": []},
+        "generation": {"max_new_tokens": 4, "temperature": 0.0, "top_p": 1.0, "seed": None},
+        "input": None,
+        "output": {"text": "", "text_truncated": False, "answer": None},
+    }
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = record
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return record
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Fails the test if anything asks to load a model."""
+    from lmwidgets import api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a model was loaded: {args} {kwargs}")
+
+    monkeypatch.setattr(api, "load_model", refuse)
+
+
+MALFORMED = [
+    ({"strategy": "cot"}, "strategy must be a mapping, not str 'cot'"),
+    ({"prompt__messages": None}, "prompt.messages must be a non-empty list"),
+    ({"generation__max_new_tokens": "many"}, "generation.max_new_tokens must be a whole number"),
+    ({"generation__temperature": "warm"}, "generation.temperature must be a number"),
+    ({"generation__seed": 1.5}, "generation.seed must be a whole number"),
+    ({"schema": 99}, "schema 99, which this lmwidgets does not read"),
+    ({"prompt__media": [{"kind": "image", "name": "cat"}]}, r"prompt.media\[0\].sha256"),
+]
+
+
+@pytest.mark.parametrize(("changes", "match"), MALFORMED)
+def test_a_malformed_record_fails_before_any_model_is_looked_for(
+    registry, tmp_path, no_loading, changes, match
+):
+    missing = tmp_path / "no-such-model"
+    record = _record_on(missing, **changes)
+    with pytest.raises(lmwidgets.RecordError, match=match):
+        lmwidgets.rerun(record)
+    assert len(registry) == 0
+
+
+def test_the_same_record_well_formed_gets_as_far_as_loading(registry, tmp_path):
+    with pytest.raises(lmwidgets.ModelNotFoundError):
+        lmwidgets.rerun(_record_on(tmp_path / "no-such-model"))
+    assert len(registry) == 0
+
+
+@pytest.mark.parametrize(("changes", "match"), MALFORMED[:3])
+def test_a_malformed_later_record_stops_the_rerun_before_the_first_loads(
+    registry, tiny_dir, changes, match
+):
+    good = _record_on(tiny_dir, run="first")
+    bad = _record_on(tiny_dir, run="second", variant="late", **changes)
+    with pytest.raises(lmwidgets.RecordError, match=rf"Record 1 \('late'\).*{match}"):
+        lmwidgets.rerun([good, bad])
+    assert len(registry) == 0  # the first record's model was not loaded
+    report = lmwidgets.rerun([good, good])  # well formed: both load and run
+    assert len(report.rows) == 2 and len(registry) == 1
+
+
+def test_rerun_a_json_list_of_records(tiny, tmp_path):
+    original = lmwidgets.prompt("Hello", compare="zero-shot,cot", max_new_tokens=6, display=False)
+    listed = tmp_path / "records.json"
+    listed.write_text(json.dumps(original.records))
+    for source in (listed, str(listed), json.dumps(original.records), original.to_json()):
+        report = lmwidgets.rerun(source)
+        assert report.matched and [r.variant for r in report.rows] == ["zero-shot", "cot"]
+
+
+def test_rerun_the_v0_1_fixtures_validate_before_loading(registry, no_loading):
+    # The re-run itself (on the default model) is tests/run/test_compat.py; here every record
+    # passes validation and the first thing rerun does after it is to look for the model.
+    from lmwidgets.run.records import load_records, validate_records
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    for name in ("records_v0_1.ipynb", "records_v0_1_comparison.json", "records_v0_1_list.json"):
+        validate_records(load_records(fixtures / name))
+        with pytest.raises(AssertionError, match="a model was loaded"):
+            lmwidgets.rerun(fixtures / name)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("7", "not int 7"),
+        ('["a", "b"]', "Item 0 of .* is not a run record"),
+        ('{"theme": "dark"}', "Cannot find run records"),
+        ('{"nbformat": 4, "metadata": {}}', "Cannot find run records"),
+        ("not json at all", "Cannot read"),
+    ],
+)
+def test_rerun_garbage_files(registry, tmp_path, content, match):
+    path = tmp_path / "garbage.json"
+    path.write_text(content)
+    with pytest.raises(lmwidgets.RecordError, match=match):
+        lmwidgets.rerun(path)
+
+
+@pytest.mark.parametrize("source", [3.5, ["a", "b"], [{"prompt": {}}, "x"], object()])
+def test_rerun_garbage_values(registry, source):
+    with pytest.raises(lmwidgets.RecordError):
         lmwidgets.rerun(source)
 
 
@@ -123,3 +243,28 @@ def test_rerun_magic(shell, tiny_dir, capsys):
     assert "1 of 1 texts match" in capsys.readouterr().out
     result = shell.run_cell("%lm rerun")
     assert isinstance(result.error_in_exec, lmwidgets.RecordError)
+    result = shell.run_cell("%lm rerun lmw_nothing_called_this")
+    assert isinstance(result.error_in_exec, lmwidgets.RecordError)
+    assert "no notebook variable or file called 'lmw_nothing_called_this'" in str(
+        result.error_in_exec
+    )
+
+
+def test_rerun_magic_reads_files_and_variables_of_any_form(shell, tiny_dir, tmp_path, capsys):
+    shell.run_cell(f"%lm load {tiny_dir} --as lmw_rf")
+    assert shell.run_cell("%%prompt -n 4 --compare zero-shot,cot --out lmw_o\nHi").success
+    original = shell.user_ns["lmw_o"]
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps(original.records))
+    shell.user_ns["lmw_json"] = original.to_json()
+    shell.user_ns["lmw_list"] = original.records
+    capsys.readouterr()
+    for line in (f"%lm rerun {listed}", "%lm rerun lmw_json", "%lm rerun lmw_list"):
+        assert shell.run_cell(line).success, line
+        assert "2 of 2 texts match" in capsys.readouterr().out
+    bad = json.loads(json.dumps(original.records))
+    bad[1]["strategy"] = "cot"
+    shell.user_ns["lmw_bad"] = bad
+    result = shell.run_cell("%lm rerun lmw_bad")
+    assert isinstance(result.error_in_exec, lmwidgets.RecordError)
+    assert "Record 1 ('cot') is malformed: strategy" in str(result.error_in_exec)

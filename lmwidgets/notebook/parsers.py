@@ -1,0 +1,362 @@
+"""The argument parsers of the notebook magics: ``%lm`` (one small builder per sub-command) and
+``%%prompt``.
+
+Every sub-command parser is kept in :attr:`LmParser.commands` by its path (``("adapter",
+"load")``), so ``%lm adapter load --help`` finds its parser without looking into argparse's
+private sub-parser objects. Help strings go through argparse's ``%`` formatting: write ``%%`` for a
+literal ``%`` in ``help=`` (descriptions and epilogs are printed as written).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.magic_arguments import MagicArgumentParser
+
+#: What ``ArgumentParser.add_subparsers()`` returns (its class is private to argparse); only its
+#: public ``add_parser`` is used.
+_Commands = Any
+
+LM_DESCRIPTION = "Manage the language models loaded in this kernel."
+
+LM_EPILOG = (
+    "Examples:\n"
+    "  %lm load                      the embedded default (SmolLM2-135M-Instruct)\n"
+    "  %lm load ./my-model --as mine a local transformers directory (safetensors)\n"
+    "  %lm load model.Q4_K_M.gguf    a GGUF file\n"
+    "  %lm load HuggingFaceTB/SmolLM2-360M-Instruct --dtype bfloat16\n"
+    "  %lm models                    list loaded models\n"
+    "  %lm unload mine               free a model's memory\n"
+    "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
+    "  %lm adapter load ./lora --as pirate   attach a LoRA adapter (see %lm adapter --help)\n"
+    "Run `%lm COMMAND --help` for a command's options."
+)
+
+PROMPT_DESCRIPTION = """Run the cell body as a prompt and stream the answer into a live widget.
+
+        ``{name}`` fields in the body are filled from the notebook's variables; unknown names
+        stay as written (``{{`` and ``}}`` give literal braces). The model's chat template is
+        applied when it has one. Greedy by default. With a vision-language model, ``--image X``
+        adds images (``{img}`` in the body places them) and ``--compare zero-shot,no-image``
+        shows what the image contributes; boxes in the answer are drawn on the thumbnail.
+        """
+
+
+@dataclass(frozen=True)
+class LmParser:
+    """The ``%lm`` parser and every (sub-)command's parser by its path (``()`` is the root)."""
+
+    root: MagicArgumentParser
+    commands: dict[tuple[str, ...], argparse.ArgumentParser]
+
+    def parse(self, tokens: Sequence[str]) -> argparse.Namespace:
+        """The parsed arguments (a usage error raises IPython's ``UsageError``)."""
+        return self.root.parse_args(list(tokens))
+
+    def parser_for(self, tokens: Sequence[str]) -> argparse.ArgumentParser:
+        """The parser of the deepest command the leading ``tokens`` name: ``load --help`` gives
+        load's, ``adapter use x -h`` adapter use's, ``--help`` the root."""
+        path: tuple[str, ...] = ()
+        for token in tokens:
+            if (*path, token) not in self.commands:
+                break
+            path = (*path, token)
+        return self.commands[path]
+
+    def help(self, *path: str) -> str:
+        """The help text of the command at ``path`` (none: ``%lm`` itself)."""
+        return self.commands[path].format_help()
+
+
+def _help_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
+
+
+# %lm COMMAND ------------------------------------------------------------------------------------
+def _load(commands: _Commands) -> argparse.ArgumentParser:
+    load = commands.add_parser(
+        "load",
+        help="Load a model (default: the embedded SmolLM2-135M-Instruct).",
+        description=(
+            "Load a model into the kernel and make it the current model for %%prompt. SOURCE "
+            "is a local directory (safetensors), a .gguf file or a hub id; without SOURCE, the "
+            "embedded default SmolLM2-135M-Instruct. Loading the same source again is a no-op."
+        ),
+    )
+    load.add_argument("source", nargs="?", default=None, help="Directory, .gguf file or hub id.")
+    load.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
+    load.add_argument(
+        "--device",
+        default=None,
+        help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N.",
+    )
+    load.add_argument(
+        "--dtype",
+        default=None,
+        help="auto (default: bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16.",
+    )
+    load.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="Allow pickle weights (*.bin): they can run code.",
+    )
+    load.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="Run custom model code from the model's repository (only for sources you trust).",
+    )
+    load.add_argument(
+        "--quantize",
+        choices=["4bit", "8bit"],
+        default=None,
+        help="CUDA only: load the weights quantized with bitsandbytes (fits larger models).",
+    )
+    load.add_argument(
+        "--compile",
+        action="store_true",
+        help="CUDA only: decode with a static KV cache and torch.compile (the first prompt of "
+        "each length bucket and batch size compiles; later ones are fast).",
+    )
+    load.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help="Vision-language models: most images per prompt (default: 1 for single-image "
+        "models such as LLaVA-1.5 and PaliGemma, else as many as fit the context).",
+    )
+    load.add_argument(
+        "--no-prepack",
+        action="store_true",
+        help=(
+            "Do not pack weights for fast CPU decoding (weights that are not memory-mapped from "
+            "a safetensors file keep a second copy when packed)."
+        ),
+    )
+    _help_flag(load)
+    return load
+
+
+def _models(commands: _Commands) -> argparse.ArgumentParser:
+    models = commands.add_parser("models", help="List the loaded models.")
+    _help_flag(models)
+    return models
+
+
+def _rerun(commands: _Commands) -> argparse.ArgumentParser:
+    rerun = commands.add_parser(
+        "rerun",
+        help="Re-run saved run records and report whether the texts match.",
+        description=(
+            "Re-run the records of a notebook (a path to an .ipynb file), a JSON export "
+            "(Comparison.to_json()), or a notebook variable holding a Comparison, Result or "
+            "records, and report per column whether the new text equals the saved one."
+        ),
+    )
+    rerun.add_argument("source", nargs="?", help="Notebook path, .json file or variable name.")
+    rerun.add_argument(
+        "--show", action="store_true", help="Also stream the re-run into a live view."
+    )
+    _help_flag(rerun)
+    return rerun
+
+
+def _adapter(commands: _Commands) -> argparse.ArgumentParser:
+    adapter = commands.add_parser(
+        "adapter",
+        help="LoRA adapters: load, list, use, unload.",
+        description=(
+            "Attach peft LoRA adapters to a loaded model without reloading it, and compare them: "
+            "`%%prompt --adapters base,A,B` runs base and adapters side by side in one batch."
+        ),
+    )
+    _help_flag(adapter)
+    return adapter
+
+
+def _unload(commands: _Commands) -> argparse.ArgumentParser:
+    unload = commands.add_parser("unload", help="Unload a model and free its memory.")
+    unload.add_argument("name", nargs="?", help="The model's name (see `%%lm models`).")
+    _help_flag(unload)
+    return unload
+
+
+# %lm adapter ACTION -----------------------------------------------------------------------------
+def _adapter_load(actions: _Commands) -> argparse.ArgumentParser:
+    load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
+    load.add_argument("path", help="A peft adapter directory (adapter_config.json + safetensors).")
+    load.add_argument(
+        "--as", dest="name", default=None, help="Name (default: the directory's name)."
+    )
+    load.add_argument("--model", default=None, help="The model to attach to (default: current).")
+    load.add_argument(
+        "--scale", type=float, default=1.0, help="Multiplies the adapter's effect (default 1)."
+    )
+    load.add_argument(
+        "--allow-pickle", action="store_true", help="Allow adapter_model.bin (pickle)."
+    )
+    _help_flag(load)
+    return load
+
+
+def _adapter_list(actions: _Commands) -> argparse.ArgumentParser:
+    listing = actions.add_parser("list", help="List attached adapters.")
+    _help_flag(listing)
+    return listing
+
+
+def _adapter_unload(actions: _Commands) -> argparse.ArgumentParser:
+    unload = actions.add_parser("unload", help="Detach an adapter and free it.")
+    unload.add_argument("name")
+    unload.add_argument("--model", default=None)
+    _help_flag(unload)
+    return unload
+
+
+def _adapter_use(actions: _Commands) -> argparse.ArgumentParser:
+    use = actions.add_parser(
+        "use", help="Default adapter for later prompts of a model ('base' for none)."
+    )
+    use.add_argument("name")
+    use.add_argument("--model", default=None)
+    _help_flag(use)
+    return use
+
+
+#: ``%lm`` commands and ``%lm adapter`` actions, in the order their help lists them.
+_COMMANDS = {
+    "load": _load,
+    "models": _models,
+    "rerun": _rerun,
+    "adapter": _adapter,
+    "unload": _unload,
+}
+_ADAPTER_ACTIONS = {
+    "load": _adapter_load,
+    "list": _adapter_list,
+    "unload": _adapter_unload,
+    "use": _adapter_use,
+}
+
+
+def lm_parser() -> LmParser:
+    """The ``%lm`` parser: ``load``, ``models``, ``rerun``, ``adapter ACTION``, ``unload``."""
+    root = MagicArgumentParser(prog="lm", description=LM_DESCRIPTION, epilog=LM_EPILOG)
+    _help_flag(root)
+    commands = root.add_subparsers(dest="command", metavar="COMMAND")
+    found: dict[tuple[str, ...], argparse.ArgumentParser] = {(): root}
+    for name, build in _COMMANDS.items():
+        found[(name,)] = build(commands)
+    actions = found[("adapter",)].add_subparsers(dest="action", metavar="ACTION")
+    for name, build in _ADAPTER_ACTIONS.items():
+        found[("adapter", name)] = build(actions)
+    return LmParser(root=root, commands=found)
+
+
+# %%prompt ---------------------------------------------------------------------------------------
+def _prompt_generation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", "-m", default=None, help="Model name (default: the current model)."
+    )
+    parser.add_argument(
+        "--system", "-s", default=None, help="System prompt ({name} fields are filled)."
+    )
+    parser.add_argument(
+        "--max-new-tokens", "-n", type=int, default=None, help="Most new tokens (default 256)."
+    )
+    parser.add_argument(
+        "--temperature", "-t", type=float, default=None, help="0 (default) is greedy; > 0 samples."
+    )
+    parser.add_argument(
+        "--top-p", type=float, default=1.0, help="Nucleus sampling mass in (0, 1] (default 1)."
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="Seed for sampling (same seed, same text)."
+    )
+    parser.add_argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
+
+
+def _prompt_strategies(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy",
+        default=None,
+        help="One strategy: zero-shot (default), few-shot, cot, self-consistency.",
+    )
+    parser.add_argument(
+        "--compare",
+        "-c",
+        default=None,
+        help="Several strategies side by side, e.g. zero-shot,few-shot,cot.",
+    )
+    parser.add_argument(
+        "--examples",
+        "-e",
+        default=None,
+        help="Variable with few-shot examples (pairs, dicts or DataFrame).",
+    )
+    parser.add_argument("--shots", "-k", type=int, default=None, help="Use the first K examples.")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="Self-consistency samples (default 5)."
+    )
+    parser.add_argument(
+        "--dataset",
+        "-d",
+        default=None,
+        help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
+    )
+    parser.add_argument(
+        "--cot-instruction", default=None, help="Replace the chain-of-thought instruction."
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="Rows per batched generation (default 16)."
+    )
+
+
+def _prompt_adapters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--adapter", "-a", default=None, help="Run with this LoRA adapter ('base' for none)."
+    )
+    parser.add_argument(
+        "--adapters", "-A", default=None, help="Adapters side by side, e.g. base,pirate,formal."
+    )
+
+
+def _prompt_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image",
+        "-i",
+        action="append",
+        default=None,
+        help=(
+            "An image for a vision-language model (repeat for several): a notebook variable "
+            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
+            "{img} in the prompt places each image; otherwise they go before the text."
+        ),
+    )
+    parser.add_argument(
+        "--region",
+        "-r",
+        default=None,
+        help="Ask about a region: x1,y1,x2,y2 in pixels of the (first) image; N:x1,y1,x2,y2 "
+        "for the N-th image. Draw one on the thumbnail to re-run with it.",
+    )
+    parser.add_argument(
+        "--region-mode",
+        default="box",
+        choices=["box", "crop"],
+        help="How the model sees --region: box (default: a red box drawn on the image) or crop "
+        "(only the region).",
+    )
+
+
+def prompt_parser() -> MagicArgumentParser:
+    """The ``%%prompt`` parser: generation settings, strategies, adapters, images."""
+    parser = MagicArgumentParser(prog="prompt", description=PROMPT_DESCRIPTION)
+    _help_flag(parser)
+    _prompt_generation(parser)
+    _prompt_strategies(parser)
+    _prompt_adapters(parser)
+    _prompt_images(parser)
+    return parser

@@ -1,0 +1,188 @@
+"""The ``%lm`` and ``%%prompt`` parsers: every flag, default and help text, without a kernel."""
+
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+
+from lmwidgets.notebook.parsers import lm_parser, prompt_parser
+
+LM = lm_parser()
+PROMPT = prompt_parser()
+
+#: Every option of every command (long and short forms), so none gets lost in a refactor.
+LM_OPTIONS = {
+    (): {"-h", "--help"},
+    ("load",): {
+        "-h",
+        "--help",
+        "--as",
+        "--device",
+        "--dtype",
+        "--allow-pickle",
+        "--trust-remote-code",
+        "--quantize",
+        "--compile",
+        "--max-images",
+        "--no-prepack",
+    },
+    ("models",): {"-h", "--help"},
+    ("rerun",): {"-h", "--help", "--show"},
+    ("adapter",): {"-h", "--help"},
+    ("unload",): {"-h", "--help"},
+    ("adapter", "load"): {"-h", "--help", "--as", "--model", "--scale", "--allow-pickle"},
+    ("adapter", "list"): {"-h", "--help"},
+    ("adapter", "unload"): {"-h", "--help", "--model"},
+    ("adapter", "use"): {"-h", "--help", "--model"},
+}
+
+PROMPT_OPTIONS = {
+    "-h",
+    "--help",
+    "--model",
+    "-m",
+    "--system",
+    "-s",
+    "--max-new-tokens",
+    "-n",
+    "--temperature",
+    "-t",
+    "--top-p",
+    "--seed",
+    "--out",
+    "-o",
+    "--strategy",
+    "--compare",
+    "-c",
+    "--examples",
+    "-e",
+    "--shots",
+    "-k",
+    "--samples",
+    "--dataset",
+    "-d",
+    "--cot-instruction",
+    "--batch-size",
+    "--adapter",
+    "-a",
+    "--adapters",
+    "-A",
+    "--image",
+    "-i",
+    "--region",
+    "-r",
+    "--region-mode",
+}
+
+
+def _options(parser):
+    """The option strings a parser's help lists (what a user sees and can type)."""
+    text = parser.format_help()
+    return {word for word in text.replace(",", " ").replace("[", " ").split() if _flag(word)}
+
+
+def _flag(word):
+    return word.startswith("-") and len(word) > 1 and word[1] != " " and not word[1].isdigit()
+
+
+def test_every_command_is_kept_by_its_path():
+    assert set(LM.commands) == set(LM_OPTIONS)
+
+
+@pytest.mark.parametrize("path", sorted(LM_OPTIONS))
+def test_every_command_formats_its_help_with_all_its_options(path):
+    text = LM.help(*path)  # `%lm unload --help` raised ValueError on `%lm` in a help string
+    assert text.startswith("::\n\n  %lm")
+    assert LM_OPTIONS[path] <= _options(LM.commands[path]), path
+
+
+def test_prompt_options_and_help():
+    assert _options(PROMPT) >= PROMPT_OPTIONS
+    text = PROMPT.format_help()
+    assert text.startswith("::\n\n  %prompt")
+    assert "Run the cell body as a prompt" in text and "{img}" in text
+
+
+@pytest.mark.parametrize(
+    ("tokens", "path"),
+    [
+        ([], ()),
+        (["--help"], ()),
+        (["load", "--help"], ("load",)),
+        (["load", "./dir", "-h"], ("load",)),
+        (["load", "adapter", "-h"], ("load",)),  # a source called "adapter" is not a command
+        (["adapter", "-h"], ("adapter",)),
+        (["adapter", "use", "x", "--help"], ("adapter", "use")),
+        (["adapter", "load", "-h"], ("adapter", "load")),
+        (["unload", "-h"], ("unload",)),
+        (["nonsense", "-h"], ()),
+    ],
+)
+def test_help_finds_the_deepest_named_command(tokens, path):
+    assert LM.parser_for(tokens) is LM.commands[path]
+
+
+def test_lm_defaults():
+    args = LM.parse(["load"])
+    assert args.command == "load" and args.source is None and args.name is None
+    assert (args.device, args.dtype, args.quantize, args.max_images) == (None, None, None, None)
+    assert not (args.allow_pickle or args.trust_remote_code or args.compile or args.no_prepack)
+    args = LM.parse(["load", "m.gguf", "--as", "x", "--quantize", "4bit", "--max-images", "2"])
+    assert (args.source, args.name, args.quantize, args.max_images) == ("m.gguf", "x", "4bit", 2)
+    args = LM.parse(["adapter", "load", "./lora", "--as", "p", "--scale", "0.5"])
+    assert (args.action, args.path, args.name, args.scale, args.model) == (
+        "load",
+        "./lora",
+        "p",
+        0.5,
+        None,
+    )
+    assert LM.parse(["adapter", "load", "./lora"]).scale == 1.0
+    assert LM.parse(["adapter"]).action is None
+    assert LM.parse([]).command is None
+    args = LM.parse(["rerun", "nb.ipynb", "--show"])
+    assert (args.source, args.show) == ("nb.ipynb", True)
+    assert LM.parse(["unload"]).name is None
+
+
+def test_prompt_defaults():
+    args = PROMPT.parse_args([])
+    assert args.top_p == 1.0 and args.batch_size == 16 and args.region_mode == "box"
+    assert args.max_new_tokens is None and args.temperature is None and args.image is None
+    args = PROMPT.parse_args(["-n", "5", "-t", "0.5", "-i", "a", "--image", "b", "-A", "base,x"])
+    assert (args.max_new_tokens, args.temperature, args.image, args.adapters) == (
+        5,
+        0.5,
+        ["a", "b"],
+        "base,x",
+    )
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["load", "--bogus"],
+        ["load", "--quantize", "3bit"],
+        ["load", "--max-images", "many"],
+        ["teleport"],
+        ["adapter", "load"],  # the path is required
+        ["adapter", "load", "p", "--scale", "big"],
+    ],
+)
+def test_lm_usage_errors(tokens):
+    with pytest.raises(UsageError):
+        LM.parse(tokens)
+
+
+def test_prompt_usage_errors():
+    for tokens in (["-n", "many"], ["--region-mode", "blur"], ["--nope"]):
+        with pytest.raises(UsageError):
+            PROMPT.parse_args(tokens)
+
+
+def test_no_private_argparse_attributes():
+    package = Path(__file__).resolve().parents[2] / "lmwidgets" / "notebook"
+    for name in ("parsers.py", "magics.py"):
+        source = (package / name).read_text(encoding="utf-8")
+        for private in ("._actions", "._subparsers", "._group_actions", "_SubParsersAction"):
+            assert private not in source, (name, private)
