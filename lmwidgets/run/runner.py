@@ -7,6 +7,8 @@ one batch; everything is validated before the first token is generated.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -256,14 +258,13 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
 def _run_batch(
     variants: Sequence[Variant],
     batch: list[tuple[int, int]],
-    stream: _Stream,
+    on_step: Callable[[list[RowOutput]], None],
     stop: StopSignal,
-    pump: UiPump,
     *,
     ignore_eos: bool,
     prefix_reuse: bool,
 ) -> BatchOutcome:
-    """Generate one batch through its engine, streaming every step into ``stream``."""
+    """Generate one batch through its engine, streaming every step into ``on_step``."""
     first = variants[batch[0][0]]
     rows = [
         PromptRow(
@@ -274,21 +275,12 @@ def _run_batch(
         )
         for v, _ in batch
     ]
-    for v, _ in batch:
-        stream.outputs[v] = []
-
-    def on_step(outputs: list[RowOutput]) -> None:
-        stream.collect(batch, outputs)
-        pump.poll()
-        stream.push()
-
     # The budget may have been lowered to fit the context (see prepare()).
     settings = replace(first.settings, max_new_tokens=first.max_new_tokens)
     outcome = first.engine.generate(
         rows, settings, stop=stop, on_step=on_step, ignore_eos=ignore_eos, prefix_reuse=prefix_reuse
     )
-    stream.collect(batch, outcome.outputs)
-    stream.push()
+    on_step(outcome.outputs)
     return outcome
 
 
@@ -365,33 +357,130 @@ def run_variants(
     stop = stop or StopSignal()
     stream = _Stream(variants, view, update_interval)
     batches = _group(variants, batch_size)
-    seeds: dict[int, int | None] = {}
-    error: BaseException | None = None
     if view is not None:
         view.start(stream, stop, notes)
         view.progress(0, len(batches))
+    schedule = _Schedule(variants, batches, stream, stop, view, on_batch_done)
+    options = {"ignore_eos": ignore_eos, "prefix_reuse": prefix_reuse}
     with UiPump() as pump:
-        for number, batch in enumerate(batches):
-            if stop.is_set():
+        if len({id(variants[batch[0][0]].engine) for batch in batches}) > 1:
+            schedule.run_concurrently(pump, **options)
+        else:
+            schedule.run_in_turn(pump, **options)
+    return _finish(
+        variants,
+        stream,
+        schedule.seeds,
+        schedule.error,
+        stop,
+        title,
+        batch_size,
+        view,
+        finalize,
+        notes,
+    )
+
+
+class _Schedule:
+    """Runs a comparison's batches: in turn on one engine, or one worker per engine when the
+    comparison spans several models (a served model's requests do not wait for the kernel's
+    model). Only the calling thread talks to the view and the kernel's UI events."""
+
+    def __init__(
+        self,
+        variants: Sequence[Variant],
+        batches: list[list[tuple[int, int]]],
+        stream: _Stream,
+        stop: StopSignal,
+        view: Any,
+        on_batch_done: Callable[[int, int], None] | None,
+    ) -> None:
+        self.variants = variants
+        self.batches = batches
+        self.stream = stream
+        self.stop = stop
+        self.view = view
+        self.on_batch_done = on_batch_done
+        self.seeds: dict[int, int | None] = {}
+        self.error: BaseException | None = None
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def _record(self, batch: list[tuple[int, int]], outcome: BatchOutcome) -> None:
+        with self._lock:
+            self.seeds.update((v, outcome.seed) for v, _ in batch)
+            self.done += 1
+            if outcome.error is not None and self.error is None:
+                self.error = outcome.error
+
+    def _report_progress(self) -> None:
+        if self.view is not None:
+            self.view.progress(self.done, len(self.batches))
+        if self.on_batch_done is not None:
+            self.on_batch_done(self.done, len(self.batches))
+
+    def run_in_turn(self, pump: UiPump, **options: bool) -> None:
+        """One batch after another; UI events are polled between decoding steps."""
+        for batch in self.batches:
+            if self.stop.is_set():
                 break
-            outcome = _run_batch(
-                variants,
-                batch,
-                stream,
-                stop,
-                pump,
-                ignore_eos=ignore_eos,
-                prefix_reuse=prefix_reuse,
+
+            def on_step(outputs: list[RowOutput], batch: list[tuple[int, int]] = batch) -> None:
+                self.stream.collect(batch, outputs)
+                pump.poll()
+                self.stream.push()
+
+            self._record(batch, _run_batch(self.variants, batch, on_step, self.stop, **options))
+            self.stream.push(force=True)
+            self._report_progress()
+            if self.error is not None:
+                break
+
+    def run_concurrently(self, pump: UiPump, **options: bool) -> None:
+        """One worker thread per engine; this thread streams their text and polls the UI."""
+        by_engine: dict[int, list[list[tuple[int, int]]]] = {}
+        for batch in self.batches:
+            by_engine.setdefault(id(self.variants[batch[0][0]].engine), []).append(batch)
+        workers = [
+            threading.Thread(
+                target=self._work, args=(batches, options), name="lmwidgets-engine", daemon=True
             )
-            seeds.update((v, outcome.seed) for v, _ in batch)
-            if view is not None:
-                view.progress(number + 1, len(batches))
-            if on_batch_done is not None:
-                on_batch_done(number + 1, len(batches))
-            if outcome.error is not None:
-                error = outcome.error
-                break
-    return _finish(variants, stream, seeds, error, stop, title, batch_size, view, finalize, notes)
+            for batches in by_engine.values()
+        ]
+        reported = 0
+        try:
+            for worker in workers:
+                worker.start()
+            while any(worker.is_alive() for worker in workers):
+                time.sleep(0.02)
+                pump.poll()
+                self.stream.push()
+                if self.done != reported:
+                    reported = self.done
+                    self._report_progress()
+        except KeyboardInterrupt as exc:
+            self.stop.set()
+            with self._lock:
+                self.error = self.error or exc
+        finally:
+            for worker in workers:  # a worker that failed leaves the others' columns running
+                worker.join()
+        self.stream.push(force=True)
+        self._report_progress()
+
+    def _work(self, batches: list[list[tuple[int, int]]], options: dict[str, bool]) -> None:
+        for batch in batches:
+            if self.stop.is_set() or self.error is not None:
+                return
+
+            def on_step(outputs: list[RowOutput], batch: list[tuple[int, int]] = batch) -> None:
+                self.stream.collect(batch, outputs)
+
+            try:
+                outcome = _run_batch(self.variants, batch, on_step, self.stop, **options)
+            except BaseException as exc:  # reported by the calling thread, never lost
+                outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
+            self._record(batch, outcome)
 
 
 def _finish(
