@@ -52,14 +52,14 @@ def test_every_example_runs_and_saves_its_results(executed, name):
     assert len(errors) == len(tagged), [e["evalue"] for e in errors]
     statics = _static_htmls(path)
     assert statics and all("running…" not in h for h in statics)
-    assert lmwidgets.run.records(path)
+    assert lmwidgets.records(path)
     assert "lmw-static" in html.read_text()
 
 
 def test_quickstart_saves_static_results_and_records(executed):
     path, _ = executed["quickstart"]
     assert any("Paris" in h for h in _static_htmls(path))
-    saved = lmwidgets.run.records(path)
+    saved = lmwidgets.records(path)
     first = saved[0]
     assert first["model"]["source"] == "default" and len(first["model"]["weights_sha256"]) == 64
     assert "Paris" in first["output"]["text"]
@@ -85,7 +85,7 @@ def test_quickstart_exports_to_html(executed):
 
 def test_strategies_notebook_scores_few_shot_above_zero_shot(executed):
     path, html = executed["strategies"]
-    saved = lmwidgets.run.records(path)
+    saved = lmwidgets.records(path)
     scored = [r for r in saved if r.get("correct") is not None]
     by_strategy = {}
     for record in scored:
