@@ -83,6 +83,7 @@ def connect(
     api_key_env: str | None = None,
     timeout: float = 300.0,
     concurrency: int = 16,
+    progress: ProgressCallback | None = None,
     registry: ModelRegistry = REGISTRY,
 ) -> Engine:
     """Connect to a model served over the OpenAI chat-completions API and make it current.
@@ -102,6 +103,7 @@ def connect(
         api_key_env=api_key_env,
         timeout=timeout,
         concurrency=concurrency,
+        progress=progress,
         registry=registry,
     )
 

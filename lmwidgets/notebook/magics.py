@@ -61,29 +61,56 @@ class LmMagics(Magics):
 
     def _lm_load(self, args: argparse.Namespace) -> None:
         from lmwidgets import api
-        from lmwidgets.engines.registry import REGISTRY
-        from lmwidgets.engines.transformers.sources import resolve_source
-        from lmwidgets.notebook.progress import LoadProgress
 
-        source = resolve_source(
-            args.source, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code
-        )
-        before = set(REGISTRY.names())
-        progress = LoadProgress(args.name or source.suggested_name)
-        try:
-            loaded = api.load_model(
+        options: dict[str, Any] = {}
+        if args.engine == "transformers":
+            options = {
+                "device": args.device or self.device,
+                "dtype": args.dtype or self.dtype,
+                "allow_pickle": args.allow_pickle,
+                "trust_remote_code": args.trust_remote_code,
+                "prepack": False if args.no_prepack else None,
+                "max_images": args.max_images,
+                "quantize": args.quantize,
+                "compile": args.compile,
+            }
+        label = args.name or (Path(str(args.source)).name if args.source else args.engine)
+        if args.engine == "transformers":  # a missing path fails before the progress bar shows
+            from lmwidgets.engines.transformers.sources import resolve_source
+
+            source = resolve_source(
                 args.source,
-                name=args.name,
-                device=args.device or self.device,
-                dtype=args.dtype or self.dtype,
                 allow_pickle=args.allow_pickle,
                 trust_remote_code=args.trust_remote_code,
-                progress=progress,
-                prepack=False if args.no_prepack else None,
-                max_images=args.max_images,
-                quantize=args.quantize,
-                compile=args.compile,
             )
+            label = args.name or source.suggested_name
+        self._load_with_progress(
+            label, api.load_model, args.source, name=args.name, engine=args.engine, **options
+        )
+
+    def _lm_connect(self, args: argparse.Namespace) -> None:
+        from lmwidgets import api
+        from lmwidgets.engines.served import public_url
+
+        self._load_with_progress(
+            args.name or public_url(args.url) or "server",
+            api.connect,
+            args.url,
+            name=args.name,
+            model=args.model,
+            api_key_env=args.api_key_env,
+            timeout=args.timeout,
+        )
+
+    def _load_with_progress(self, label: str, load: Any, *args: Any, **options: Any) -> None:
+        """Load (or connect) with a progress bar, then one line: the model, or "Already loaded"."""
+        from lmwidgets.engines.registry import REGISTRY
+        from lmwidgets.notebook.progress import LoadProgress
+
+        before = set(REGISTRY.names())
+        progress = LoadProgress(label)
+        try:
+            loaded = load(*args, progress=progress, **options)
         except BaseException:
             progress.failed("")
             raise
@@ -114,7 +141,7 @@ class LmMagics(Magics):
         ]
         rows = "".join(
             f"<tr><td>{'★' if m.name == REGISTRY.current else ''}</td><td><code>{escape_html(m.name)}</code></td>"
-            f"<td>{escape_html(m.source.spec)}</td><td>{escape_html(m.summary() + adapters(m))}</td></tr>"
+            f"<td>{escape_html(str(m.record().get('source')))}</td><td>{escape_html(m.summary() + adapters(m))}</td></tr>"
             for m in loaded
         )
         _show(
@@ -134,26 +161,22 @@ class LmMagics(Magics):
         _show(f"Unloaded {args.name} (freed about {format_bytes(freed)}).")
 
     def _lm_adapter(self, args: argparse.Namespace) -> None:
+        from lmwidgets import api
         from lmwidgets.engines.registry import REGISTRY
-        from lmwidgets.engines.transformers.adapters import (
-            load_adapter,
-            unload_adapter,
-            use_adapter,
-        )
 
         if args.action is None:
             print(_LM.help("adapter"))
             return
         if args.action == "load":
-            loaded = REGISTRY.get(args.model)
-            info = load_adapter(
-                loaded, args.path, name=args.name, scale=args.scale, allow_pickle=args.allow_pickle
+            info = api.load_adapter(
+                args.path,
+                name=args.name,
+                model=args.model,
+                scale=args.scale,
+                allow_pickle=args.allow_pickle,
             )
-            note = (
-                f" (ignored config keys: {', '.join(info.ignored_config_keys)})"
-                if info.ignored_config_keys
-                else ""
-            )
+            ignored = getattr(info, "ignored_config_keys", None)
+            note = f" (ignored config keys: {', '.join(ignored)})" if ignored else ""
             _show(f"Attached {info.summary()}{note}. Use it with `%%prompt --adapter {info.name}`.")
             return
         if args.action == "list":
@@ -174,17 +197,17 @@ class LmMagics(Magics):
             return
         loaded = REGISTRY.get(args.model) if args.model else self._model_with_adapter(args.name)
         if args.action == "unload":
-            info = unload_adapter(loaded, args.name)
+            info = api.unload_adapter(args.name, model=loaded.name)
             _show(f"Detached {info.name} from {loaded.name}.")
         else:
-            chosen = use_adapter(loaded, args.name)
+            chosen = api.use_adapter(args.name, model=loaded.name)
             _show(
                 f"Prompts of {loaded.name} now run with {chosen or 'the base model (no adapter)'} by default."
             )
 
     def _model_with_adapter(self, name: str):
+        from lmwidgets.engines.base import BASE_NAMES
         from lmwidgets.engines.registry import REGISTRY
-        from lmwidgets.engines.transformers.adapters import BASE_NAMES
 
         if name.lower() in BASE_NAMES:
             return REGISTRY.get(None)

@@ -28,6 +28,7 @@ LM_EPILOG = (
     "  %lm load ./my-model --as mine a local transformers directory (safetensors)\n"
     "  %lm load model.Q4_K_M.gguf    a GGUF file\n"
     "  %lm load HuggingFaceTB/SmolLM2-360M-Instruct --dtype bfloat16\n"
+    "  %lm connect http://127.0.0.1:8000 --as big   a model served by vLLM (or any OpenAI API)\n"
     "  %lm models                    list loaded models\n"
     "  %lm unload mine               free a model's memory\n"
     "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
@@ -89,6 +90,12 @@ def _load(commands: _Commands) -> argparse.ArgumentParser:
     load.add_argument("source", nargs="?", default=None, help="Directory, .gguf file or hub id.")
     load.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
     load.add_argument(
+        "--engine",
+        default="transformers",
+        help="What runs the model: transformers (default: in this kernel) or scripted (no "
+        "weights: SOURCE is a JSON file of prompt text -> answer, or nothing for an echo).",
+    )
+    load.add_argument(
         "--device",
         default=None,
         help="auto (default: cuda if available, else cpu), cpu, cuda, cuda:N.",
@@ -137,6 +144,39 @@ def _load(commands: _Commands) -> argparse.ArgumentParser:
     )
     _help_flag(load)
     return load
+
+
+def _connect(commands: _Commands) -> argparse.ArgumentParser:
+    connect = commands.add_parser(
+        "connect",
+        help="Connect to a served model (vLLM or any OpenAI-compatible server).",
+        description=(
+            "Connect to a model served over the OpenAI chat-completions API (vLLM, SGLang, "
+            "llama.cpp's server, transformers serve, hosted APIs) and make it the current model. "
+            "Every %%prompt feature works with it; rows run as concurrent requests that the "
+            "server batches. The API key is read from an environment variable and never shown."
+        ),
+    )
+    connect.add_argument(
+        "url", help="The server, e.g. http://127.0.0.1:8000 (a /v1 suffix is fine)."
+    )
+    connect.add_argument("--as", dest="name", default=None, help="Name to refer to the model by.")
+    connect.add_argument(
+        "--model",
+        default=None,
+        help="The served model id (default: the server's only model; the error lists them).",
+    )
+    connect.add_argument(
+        "--api-key-env",
+        default=None,
+        metavar="VAR",
+        help="Environment variable holding the API key (the key itself never enters the notebook).",
+    )
+    connect.add_argument(
+        "--timeout", type=float, default=300.0, help="Seconds to wait for each chunk (default 300)."
+    )
+    _help_flag(connect)
+    return connect
 
 
 def _models(commands: _Commands) -> argparse.ArgumentParser:
@@ -228,6 +268,7 @@ def _adapter_use(actions: _Commands) -> argparse.ArgumentParser:
 #: ``%lm`` commands and ``%lm adapter`` actions, in the order their help lists them.
 _COMMANDS = {
     "load": _load,
+    "connect": _connect,
     "models": _models,
     "rerun": _rerun,
     "adapter": _adapter,
