@@ -290,6 +290,7 @@ class LmMagics(Magics):
             batch_size=args.batch_size,
             adapter=args.adapter,
             adapters=args.adapters,
+            models=args.models,
             images=args.image,
             region=args.region,
             region_mode=args.region_mode,

@@ -302,6 +302,12 @@ def _prompt_generation(parser: argparse.ArgumentParser) -> None:
         "--model", "-m", default=None, help="Model name (default: the current model)."
     )
     parser.add_argument(
+        "--models",
+        default=None,
+        metavar="A,B",
+        help="Models side by side (names from %%lm models; loaded or served), one column each.",
+    )
+    parser.add_argument(
         "--system", "-s", default=None, help="System prompt ({name} fields are filled)."
     )
     parser.add_argument(

@@ -29,6 +29,7 @@ from typing import Any
 
 from lmwidgets.checks import optional_whole_number, whole_number
 from lmwidgets.engines.base import (
+    BASE_NAMES,
     Engine,
     GenerationSettings,
     Message,
@@ -36,7 +37,13 @@ from lmwidgets.engines.base import (
     resolve_adapter,
 )
 from lmwidgets.engines.registry import ModelRegistry
-from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, StrategyError
+from lmwidgets.errors import (
+    AdapterError,
+    DatasetError,
+    ExamplesError,
+    InvalidArgumentError,
+    StrategyError,
+)
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
 from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote
@@ -208,12 +215,71 @@ def parse_adapters(
     return resolved
 
 
+def parse_models(
+    registry: ModelRegistry, model: str | None, models: str | Sequence[str] | None
+) -> list[Engine]:
+    """The model axis: the current (or ``--model``) model, or ``--models A,B`` side by side."""
+    if models is None:
+        return [registry.get(model)]
+    if model is not None:
+        raise StrategyError("Give either --model NAME or --models A,B,..., not both.")
+    names = [n.strip() for n in (models.split(",") if isinstance(models, str) else models)]
+    names = [n for n in names if n]
+    if not names:
+        raise StrategyError("--models needs at least one model name (see `%lm models`).")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StrategyError(f"--models lists {', '.join(duplicates)} more than once.")
+    return [registry.get(name) for name in names]
+
+
+def columns_of(
+    engines: list[Engine], adapter: str | None, adapters: str | Sequence[str] | None
+) -> list[tuple[Engine, str | None]]:
+    """(model, adapter) pairs: one model's adapter axis, or with several models each named
+    adapter on the one model that has it (``base`` is every model without adapters)."""
+    if len(engines) == 1:
+        return [(engines[0], name) for name in parse_adapters(engines[0], adapter, adapters)]
+    if adapter is not None:
+        raise StrategyError(
+            "With --models, name adapters with --adapters base,NAME (each runs on the model that "
+            "has it), not --adapter."
+        )
+    if adapters is None:
+        return [(e, resolve_adapter(e, e.default_adapter)) for e in engines]
+    names = [n.strip() for n in (adapters.split(",") if isinstance(adapters, str) else adapters)]
+    columns: list[tuple[Engine, str | None]] = []
+    for name in [n for n in names if n]:
+        if name.lower() in BASE_NAMES:
+            columns += [(e, None) for e in engines]
+            continue
+        owners = [e for e in engines if name in e.adapters]
+        if len(owners) != 1:
+            where = ", ".join(e.name for e in owners) or "none of " + ", ".join(
+                e.name for e in engines
+            )
+            raise AdapterError(
+                f"Adapter {name!r} is on {where}: with --models each adapter must belong to "
+                "exactly one of the models (rename one with `%lm adapter load PATH --as NAME`)."
+            )
+        columns.append((owners[0], name))
+    if not columns:
+        raise StrategyError("--adapters needs at least one name (use 'base' for the models).")
+    return sorted(columns, key=lambda c: engines.index(c[0]))
+
+
 def _label(
-    engine, strategy: str, adapter: str | None, names, adapter_axis: bool, dataset: bool
+    engine: Engine,
+    strategy: str,
+    adapter: str | None,
+    names: list[str],
+    axes: tuple[bool, bool],
+    dataset: bool,
 ) -> str:
-    """A column label naming what varies: the strategy, the adapter, or both."""
-    parts = []
-    if names != ["zero-shot"] or (dataset and not adapter_axis):
+    """A column label naming what varies: the model, the strategy, the adapter."""
+    model_axis, adapter_axis = axes
+    parts = [engine.name] if model_axis else []
+    if names != ["zero-shot"] or (dataset and not adapter_axis and not model_axis):
         parts.append(strategy)
     if adapter_axis:
         parts.append(adapter_label(adapter))
@@ -349,7 +415,7 @@ def _score(comparison: Comparison) -> None:
 
 
 def _prepare_images(
-    engine: Engine,
+    engines: list[Engine],
     template: str,
     images: Sequence[Any] | None,
     region: Any,
@@ -373,7 +439,8 @@ def _prepare_images(
             "no-image compares a prompt with its images against the same prompt without them: "
             "give images with --image X."
         )
-    engine.check_media(inputs)
+    for engine in engines:
+        engine.check_media(inputs)
     if not inputs:
         return inputs, template
     protected = protect_placeholders(template)
@@ -402,19 +469,22 @@ def build_variants(
     images: Sequence[Any] | None = None,
     region: Any = None,
     region_mode: str = "box",
+    models: str | Sequence[str] | None = None,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
     ``dataset``, from each item's columns (``{input}``). ``images`` (paths, URLs, names of
     variables in ``variables``, or image values) go with the question; ``{img}`` in the
     template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
-    is marked on the image as ``region_mode`` says (``box`` or ``crop``)."""
-    engine = registry.get(model)
+    is marked on the image as ``region_mode`` says (``box`` or ``crop``). ``models`` puts
+    several loaded models side by side (each model's columns run as one batch on it)."""
+    engines = parse_models(registry, model, models)
     names = parse_strategies(strategy, compare)
-    adapter_axis = parse_adapters(engine, adapter, adapters)
+    columns = columns_of(engines, adapter, adapters)
     media, template = _prepare_images(
-        engine, template, images, region, region_mode, variables, names
+        engines, template, images, region, region_mode, variables, names
     )
+    axes = (models is not None, adapters is not None)
     templates = _templates(templates)
     optional_whole_number(samples, "--samples", minimum=1)
     optional_whole_number(shots, "--shots", minimum=0)
@@ -436,11 +506,11 @@ def build_variants(
             examples=parsed_examples,
             templates=templates,
             samples=samples,
-            label=_label(engine, name, adapter_name, names, adapters is not None, item is not None),
+            label=_label(engine, name, adapter_name, names, axes, item is not None),
         )
         for item in items
         for name in names
-        for adapter_name in adapter_axis
+        for engine, adapter_name in columns
     ]
     plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
     if dataset is not None:

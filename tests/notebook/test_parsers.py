@@ -42,6 +42,7 @@ PROMPT_OPTIONS = {
     "-h",
     "--help",
     "--model",
+    "--models",
     "-m",
     "--system",
     "-s",
