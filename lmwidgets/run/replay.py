@@ -84,14 +84,35 @@ def _find_model(record: dict[str, Any], registry: ModelRegistry, notes: list[str
     if same_dtype or candidates:
         return (same_dtype or candidates)[0]
     if kind != "transformers":
-        named = [m for m in same_kind if m.name == info.get("name")]
-        if named:
-            return named[0]
-        raise RecordError(
-            f"The record ran on the {kind} engine ({info.get('name')!r}); lmwidgets cannot "
-            "load it from the record alone. Load or connect it first, then rerun."
-        )
+        return _find_elsewhere(info, same_kind)
     return _load_recorded(info, registry, notes)
+
+
+def _find_elsewhere(info: dict[str, Any], same_kind: list[Engine]) -> Engine:
+    """A loaded model of a record that did not run in the kernel: a served one by its server
+    and model id, a scripted one by its name."""
+    kind = info.get("engine")
+    if info.get("model_id") is not None:
+        served = [
+            m
+            for m in same_kind
+            if (m.record().get("source"), m.record().get("model_id"))
+            == (info.get("source"), info.get("model_id"))
+        ]
+        if served:
+            return served[0]
+        raise RecordError(
+            f"The record ran on {info.get('model_id')!r} served at {info.get('source')}: connect "
+            f"to it first (`%lm connect {info.get('source')} --model {info.get('model_id')}`), "
+            "then rerun."
+        )
+    named = [m for m in same_kind if m.name == info.get("name")]
+    if named:
+        return named[0]
+    raise RecordError(
+        f"The record ran on the {kind} engine ({info.get('name')!r}); lmwidgets cannot "
+        "load it from the record alone. Load or connect it first, then rerun."
+    )
 
 
 def _load_recorded(info: dict[str, Any], registry: ModelRegistry, notes: list[str]) -> Engine:
