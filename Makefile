@@ -13,7 +13,7 @@ JS_BUNDLE := lmwidgets/static/prompt.js
 JS_SOURCES := $(wildcard js/src/*) js/build.mjs js/package.json js/package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast demo bench lint format browser clean help
+.PHONY: setup lab test test-fast demo bench lint format browser vllm serve clean help
 
 help:
 	@echo "make lab    set up .venv and open JupyterLab on examples/"
@@ -21,6 +21,7 @@ help:
 	@echo "make setup  create/refresh .venv (idempotent; fast when nothing changed)"
 	@echo "make demo   execute every example notebook headless -> build/*.html (quickstart.html too)"
 	@echo "make bench  run the benchmarks -> build/bench.json"
+	@echo "make serve  serve the default model with vLLM (CPU) on 127.0.0.1:8000"
 	@echo "make lint   ruff check + format check"
 
 setup: $(STAMP)
@@ -52,15 +53,24 @@ browser:
 	  fi; \
 	fi
 
-test: setup browser
+# A CPU build of vLLM in its own virtualenv (its pins conflict with lmwidgets'), for the served-
+# model tests and `make serve`; idempotent.
+vllm:
+	bash scripts/setup_vllm.sh
+
+# Serve the embedded default model with vLLM on 127.0.0.1:8000 (`%lm connect http://127.0.0.1:8000`).
+serve: setup vllm
+	VLLM_ALLOW_RUNTIME_LORA_UPDATING=True bash scripts/serve_vllm.sh "$$($(PY) -m lmwidgets.engines.transformers.loading)" 8000 SmolLM2-135M-Instruct --enable-lora --max-lora-rank 16
+
+test: setup browser vllm
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/mypy
 	cd js && npm run check --silent
-	LMWIDGETS_REQUIRE_BROWSER=1 $(PY) -m pytest $(PYTEST_ARGS)
+	LMWIDGETS_REQUIRE_BROWSER=1 LMWIDGETS_REQUIRE_VLLM=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not browser and not served" $(PYTEST_ARGS)
 
 # Executes every example notebook headless (fails on any unexpected error) and exports each to
 # build/NAME.html, build/quickstart.html among them.

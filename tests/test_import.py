@@ -62,7 +62,9 @@ def test_only_the_transformers_engine_touches_torch_transformers_or_peft():
 
 def test_the_import_check_sees_nested_imports(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    if True:\n        from torch import nn\n    import peft.tuners\n")
+    sample.write_text(
+        "def f():\n    if True:\n        from torch import nn\n    import peft.tuners\n"
+    )
     assert {"torch", "peft"} <= _imported_modules(sample)
 
 

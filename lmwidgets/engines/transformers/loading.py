@@ -203,6 +203,7 @@ def _save_dequantized(model: Any, tokenizer: Any, target: Path) -> None:
         config = copy.deepcopy(model.config)
         if hasattr(config, "quantization_config"):
             del config.quantization_config
+        config.architectures = [type(model).__name__]  # GGUF configs name none; tools need it
         config.save_pretrained(tmp)
         model.generation_config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
