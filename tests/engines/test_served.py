@@ -166,7 +166,7 @@ def test_an_image_for_a_text_model_is_refused_clearly(served, local, tmp_path):
     path = tmp_path / "dot.png"
     Image.new("RGB", (16, 16), "blue").save(path)
     # vLLM says so while rendering the prompt, before anything is generated.
-    with pytest.raises(lmwidgets.ServerError, match="refused.*not a multimodal model") as caught:
+    with pytest.raises(lmwidgets.ServerError, match=r"refused.*not a multimodal model") as caught:
         ask("What is this?", model="served", images=[str(path)], max_new_tokens=8)
     assert _key() not in str(caught.value)
     assert ask("Hi", model="local", max_new_tokens=4).text  # the kernel's model still works
