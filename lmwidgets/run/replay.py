@@ -15,7 +15,7 @@ from typing import Any
 from lmwidgets.engines.base import Engine, GenerationSettings
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import RecordError
-from lmwidgets.run.results import Comparison
+from lmwidgets.run.results import Comparison, Result
 from lmwidgets.sharing.safe_text import escape_html
 
 
@@ -269,7 +269,7 @@ def rerun(
     must have the recorded sha256."""
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.run.records import library_versions, load_records, validate_records
-    from lmwidgets.run.runner import prepare, run_variants
+    from lmwidgets.run.runner import run_variants
 
     records = load_records(source)
     if not records:
@@ -288,37 +288,54 @@ def rerun(
     ]
     if changed:
         notes.append("Library versions differ from the record: " + ", ".join(changed) + ".")
+    # Every model, adapter and image is found (and every prompt rendered) before anything runs:
+    # a missing adapter in the last group must not cost the first group's generation.
+    planned = [_plan_group(group, registry, notes, images, namespace) for group in groups.values()]
     rows: list[RerunRow] = []
     comparisons: list[Comparison] = []
-    for group in groups.values():
-        variants = [
-            _variant_from(r, _find_model(r, registry, notes), images, namespace) for r in group
-        ]
-        for variant, record in zip(variants, group, strict=True):
-            prepare(variant, [])
-            if variant.prompt_text != (record.get("prompt") or {}).get("rendered"):
-                notes.append(
-                    f"{variant.label}: the chat template now renders a different prompt than the "
-                    "recorded one (a different tokenizer?)."
-                )
+    for group, variants in zip(groups.values(), planned, strict=True):
         batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
         view = LiveView(variants, "rerun", show=display) if display else None
         comparison = run_variants(variants, title="rerun", view=view, batch_size=batch_size)
         comparisons.append(comparison)
-        for record, result in zip(group, comparison.results, strict=True):
-            output = record.get("output") or {}
-            old = str(output.get("text", ""))
-            new = result.text[: len(old)] if output.get("text_truncated") else result.text
-            rows.append(
-                RerunRow(
-                    variant=result.variant,
-                    input=result.input,
-                    matched=new == old,
-                    old_text=old,
-                    new_text=result.text,
-                    old_answer=output.get("answer"),
-                    new_answer=result.answer,
-                    first_difference=_first_difference(old, new),
-                )
-            )
+        rows += [_compare(record, result) for record, result in zip(group, comparison, strict=True)]
     return RerunReport(rows=rows, comparisons=comparisons, notes=list(dict.fromkeys(notes)))
+
+
+def _plan_group(
+    group: list[dict[str, Any]],
+    registry: ModelRegistry,
+    notes: list[str],
+    images: Mapping[str, Any] | None,
+    namespace: Mapping[str, Any] | None,
+) -> list[Any]:
+    """One recorded run's variants, with their models, adapters and media found again and their
+    prompts rendered (a chat template that renders differently now is noted)."""
+    from lmwidgets.run.runner import prepare
+
+    variants = [_variant_from(r, _find_model(r, registry, notes), images, namespace) for r in group]
+    for variant, record in zip(variants, group, strict=True):
+        prepare(variant, [])
+        if variant.prompt_text != (record.get("prompt") or {}).get("rendered"):
+            notes.append(
+                f"{variant.label}: the chat template now renders a different prompt than the "
+                "recorded one (a different tokenizer?)."
+            )
+    return variants
+
+
+def _compare(record: dict[str, Any], result: Result) -> RerunRow:
+    """How a re-run column compares with its record (a truncated record compares its part)."""
+    output = record.get("output") or {}
+    old = str(output.get("text", ""))
+    new = result.text[: len(old)] if output.get("text_truncated") else result.text
+    return RerunRow(
+        variant=result.variant,
+        input=result.input,
+        matched=new == old,
+        old_text=old,
+        new_text=result.text,
+        old_answer=output.get("answer"),
+        new_answer=result.answer,
+        first_difference=_first_difference(old, new),
+    )

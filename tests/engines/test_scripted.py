@@ -211,3 +211,14 @@ def test_replies_file_and_its_errors(registry, tmp_path):
 def test_scripted_engine_cannot_train_or_attach(scripted):
     with pytest.raises(lmwidgets.AdapterError, match="cannot attach adapters"):
         lmwidgets.load_adapter("somewhere")
+
+
+def test_rerun_finds_every_model_before_running_any(registry):
+    first = lmwidgets.load_model(engine="scripted", name="first", replies={"*": "one"})
+    lmwidgets.load_model(engine="scripted", name="second", replies={"*": "two"})
+    records = [ask("a", model="first")[0].record, ask("b", model="second")[0].record]
+    lmwidgets.unload_model("second")
+    first.calls.clear()
+    with pytest.raises(lmwidgets.RecordError, match="'second'"):
+        lmwidgets.rerun(records)
+    assert first.calls == []  # the first run was not generated before the second failed
