@@ -170,10 +170,13 @@ class Engine(Protocol):
     #: The engine's kind (``transformers``, ``scripted``...), as registered in
     #: :data:`lmwidgets.engines.ENGINES`.
     engine: str
-    #: Attached adapters by name; each has ``.name``, ``.record()`` and ``.summary()``.
-    adapters: Mapping[str, Any]
     #: The adapter later prompts use when none is named (None: the base model).
     default_adapter: str | None
+
+    @property
+    def adapters(self) -> Mapping[str, Any]:
+        """Attached adapters by name; each has ``.name``, ``.record()`` and ``.summary()``."""
+        ...
 
     @property
     def capabilities(self) -> Capabilities: ...

@@ -1,27 +1,12 @@
-"""Served models: any server speaking the OpenAI chat-completions API (vLLM first).
-
-``%lm connect URL`` (``lmwidgets.connect``) makes an :class:`ServedEngine`: a model that runs on
-a server (vLLM, SGLang, llama.cpp's server, ``transformers serve``, hosted APIs), for models
-larger than the kernel's machine. Every row of a batch is one streamed request; rows run
-concurrently (bounded), so the server batches them. Stop closes the open streams (the server
-aborts those requests) and keeps the text so far.
-
-The API key is read from an environment variable at connect time and kept in memory only: it is
-never written into a record, an output, an error message, a summary or a log.
-"""
+"""The served engine: a model on an OpenAI-compatible server, as an :class:`Engine`."""
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import random
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from lmwidgets.engines.base import (
     BatchOutcome,
@@ -35,160 +20,15 @@ from lmwidgets.engines.base import (
     StopSignal,
     close_outputs,
 )
+from lmwidgets.engines.served.client import Client, api_root, public_url, read_api_key
+from lmwidgets.engines.served.streams import Streams
 from lmwidgets.errors import AdapterError, InvalidArgumentError, MediaError, ServerError
 from lmwidgets.media.base import MediaInput, check_accepted
 
 #: Requests in flight at once per batch (the server batches them; more only queue there).
 DEFAULT_CONCURRENCY = 16
-#: Seconds to wait for a server to accept a connection, and between streamed chunks.
-CONNECT_TIMEOUT = 10.0
+#: Seconds to wait between streamed chunks.
 READ_TIMEOUT = 300.0
-
-_FINISH = {"stop": "eos", "length": "length", "abort": "stopped"}
-
-
-def public_url(url: str) -> str:
-    """``url`` without credentials, query or fragment: what records and messages may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-def api_root(url: str) -> str:
-    """The server's root URL (``http://host:port``) from what a user types (``.../v1`` too)."""
-    text = str(url).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgumentError(
-            f"{public_url(text) or text!r} is not a server URL: give http(s)://HOST:PORT, e.g. "
-            "`%lm connect http://127.0.0.1:8000`."
-        )
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def read_api_key(variable: str | None) -> str | None:
-    """The API key from environment variable ``variable`` (None: no key)."""
-    if variable is None:
-        return None
-    key = os.environ.get(variable)
-    if not key:
-        raise InvalidArgumentError(
-            f"The environment variable {variable} is not set or empty. Set it to the server's "
-            "API key before connecting (the key itself is never written into the notebook)."
-        )
-    return key
-
-
-class _Client:
-    """A small JSON-over-HTTP client that turns every failure into a clear :class:`ServerError`
-    (and never lets the API key into a message)."""
-
-    def __init__(self, root: str, api_key: str | None, timeout: float) -> None:
-        import httpx
-
-        self.root = root
-        self.shown = public_url(root)
-        self._key = api_key
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-            trust_env=False,  # a proxy from the environment must not see local traffic or keys
-        )
-
-    def redact(self, text: str) -> str:
-        """``text`` with the API key (if any) blanked out."""
-        return text.replace(self._key, "***") if self._key else text
-
-    def fail(self, what: str, exc: BaseException | str) -> ServerError:
-        import httpx
-
-        if isinstance(exc, httpx.ConnectError):
-            cause = "cannot connect (is the server running, and is the URL right?)"
-        elif isinstance(exc, httpx.TimeoutException):
-            cause = "timed out waiting for the server"
-        elif isinstance(exc, httpx.RemoteProtocolError):
-            cause = "the connection was lost mid-answer"
-        else:
-            cause = str(exc) or type(exc).__name__
-        return ServerError(self.redact(f"{self.shown}: {what} failed: {cause}"))
-
-    def refused(self, what: str, response: Any) -> ServerError:
-        """The server answered an error status: its own message, shortened."""
-        try:
-            body = response.json()
-            message = body.get("message") or body.get("error") or body.get("detail") or body
-            if isinstance(message, dict):
-                message = message.get("message") or json.dumps(message)
-        except ValueError:
-            message = response.text
-        text = " ".join(str(message).split())[:400]
-        return ServerError(
-            self.redact(f"{self.shown} refused {what} (HTTP {response.status_code}): {text}")
-        )
-
-    def get(self, path: str, *, optional: bool = False) -> Any:
-        import httpx
-
-        try:
-            response = self.http.get(self.root + path)
-        except httpx.HTTPError as exc:
-            raise self.fail(f"GET {path}", exc) from None
-        if response.status_code >= 400:
-            if optional:
-                return None
-            raise self.refused(f"GET {path}", response)
-        try:
-            return response.json()
-        except ValueError:
-            if optional:
-                return None
-            raise self.fail(f"GET {path}", "the answer is not JSON") from None
-
-    def post(self, path: str, payload: dict[str, Any]) -> Any:
-        import httpx
-
-        try:
-            response = self.http.post(self.root + path, json=payload)
-        except httpx.HTTPError as exc:
-            raise self.fail(f"POST {path}", exc) from None
-        if response.status_code >= 400:
-            raise self.refused(f"POST {path}", response)
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
-
-    def stream_chat(self, payload: dict[str, Any], cancel: threading.Event) -> Iterator[dict]:
-        """The chunks of a streamed chat completion; closing early aborts the request."""
-        import httpx
-
-        try:
-            with self.http.stream("POST", self.root + "/v1/chat/completions", json=payload) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    raise self.refused("the request", r)
-                for line in r.iter_lines():
-                    if cancel.is_set():
-                        return
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        return
-                    yield json.loads(data)
-        except httpx.HTTPError as exc:
-            raise self.fail("streaming an answer", exc) from None
-        except ValueError:
-            raise self.fail("streaming an answer", "a chunk is not JSON") from None
-
-    def close(self) -> None:
-        self.http.close()
 
 
 class _ServedAdapter:
@@ -232,7 +72,7 @@ class ServedEngine:
         self.url = public_url(self.root)
         self.api_key_env = api_key_env
         self.concurrency = concurrency
-        self._client = _Client(self.root, read_api_key(api_key_env), timeout)
+        self._client = Client(self.root, read_api_key(api_key_env), timeout)
         self.default_adapter: str | None = None
         self.adapters: dict[str, Any] = {}
         self.server, self.server_version = self._identify()
@@ -397,7 +237,7 @@ class ServedEngine:
             self._payload(row, settings, None if seed is None else seed + i, ignore_eos)
             for i, row in enumerate(rows)
         ]
-        error = _Streams(self._client, payloads, outputs, started, self.concurrency).run(
+        error = Streams(self._client, payloads, outputs, started, self.concurrency).run(
             stop, on_step
         )
         elapsed = time.perf_counter() - started
@@ -453,99 +293,6 @@ class ServedEngine:
     def unload(self) -> None:
         """Close the connection (the server and its model keep running)."""
         self._client.close()
-
-
-class _Streams:
-    """Runs one streamed request per row on worker threads; the calling thread applies their
-    chunks in order, calls ``on_step`` and watches the stop signal (the UI stays on it)."""
-
-    def __init__(
-        self,
-        client: _Client,
-        payloads: list[dict[str, Any]],
-        outputs: list[RowOutput],
-        started: float,
-        concurrency: int,
-    ) -> None:
-        self.client = client
-        self.payloads = payloads
-        self.outputs = outputs
-        self.started = started
-        self.concurrency = max(1, min(concurrency, len(payloads)))
-        self.events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
-        self.cancel = threading.Event()
-
-    def _work(self, index: int) -> None:
-        try:
-            if self.cancel.is_set():
-                return
-            for chunk in self.client.stream_chat(self.payloads[index], self.cancel):
-                for choice in chunk.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        self.events.put((index, "text", delta))
-                    if choice.get("finish_reason"):
-                        self.events.put((index, "finish", choice["finish_reason"]))
-        except ServerError as exc:
-            self.events.put((index, "error", exc))
-        except Exception as exc:  # a bug must not hang the kernel: report it on the row
-            self.events.put((index, "error", ServerError(self.client.redact(repr(exc)))))
-        finally:
-            self.events.put((index, "done", None))
-
-    def _apply(self, index: int, kind: str, value: Any) -> BaseException | None:
-        output = self.outputs[index]
-        now = time.perf_counter() - self.started
-        if kind == "text" and not output.finished:
-            output.pieces.append(value)
-            output.first_token_seconds = output.first_token_seconds or now
-            output.seconds = now
-        elif kind == "finish":
-            output.finish_reason = _FINISH.get(value, "eos")
-            output.seconds = output.seconds or now
-        elif kind == "error":
-            output.finish_reason = "error"
-            return value
-        return None
-
-    def _drain(self) -> list[tuple[int, str, Any]]:
-        """Every event waiting now (after waiting a little for the first)."""
-        events = []
-        try:
-            events.append(self.events.get(timeout=0.05))
-            while True:
-                events.append(self.events.get_nowait())
-        except queue.Empty:
-            pass
-        return events
-
-    def run(self, stop: StopSignal, on_step: StepCallback | None) -> BaseException | None:
-        error: BaseException | None = None
-        pending = len(self.payloads)
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lmwidgets-served")
-        try:
-            for index in range(len(self.payloads)):
-                pool.submit(self._work, index)
-            while pending:
-                changed = False
-                for index, kind, value in self._drain():
-                    if kind == "done":
-                        pending -= 1
-                        continue
-                    failure = self._apply(index, kind, value)
-                    error = error or failure
-                    changed = True
-                if stop.is_set():
-                    self.cancel.set()
-                if changed and on_step is not None:
-                    on_step(self.outputs)
-        except KeyboardInterrupt as exc:
-            self.cancel.set()
-            error = exc
-        finally:
-            self.cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-        return error
 
 
 def _adapter_hint(message: str) -> str:
@@ -621,7 +368,7 @@ def load(
     for loaded in registry:
         same = loaded.engine == "openai" and loaded.root == root
         if same and model in (None, loaded.model_id) and name in (None, loaded.name):
-            return loaded  # type: ignore[no-any-return]
+            return loaded
     if name is not None:
         registry.check_free(name)
     if progress is not None:
