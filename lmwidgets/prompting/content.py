@@ -47,33 +47,40 @@ def check_placeholders(text: str, n_images: int) -> None:
         )
 
 
-def content_parts(text: str, n_images: int) -> list[dict[str, Any]]:
-    """The parts of one user turn: images at their placeholders, or all images first."""
-    if n_images == 0:
+def content_parts(text: str, kinds: Sequence[str] | int) -> list[dict[str, Any]]:
+    """The parts of one user turn: media (one part per kind, e.g. ``{"type": "image"}``) at the
+    ``{img}`` placeholders, or all media first. An int means that many images."""
+    kinds = ["image"] * kinds if isinstance(kinds, int) else list(kinds)
+    if not kinds:
         return [{"type": "text", "text": text.replace(SENTINEL, "")}]
     if SENTINEL not in text:
-        return [*({"type": "image"} for _ in range(n_images)), {"type": "text", "text": text}]
+        return [*({"type": kind} for kind in kinds), {"type": "text", "text": text}]
     parts: list[dict[str, Any]] = []
     pieces = text.split(SENTINEL)
+    media = iter(kinds)
     for index, piece in enumerate(pieces):
         if piece:
             parts.append({"type": "text", "text": piece})
         if index < len(pieces) - 1:
-            parts.append({"type": "image"})
+            parts.append({"type": next(media, "image")})
     return parts
 
 
-def with_images(messages: list[Message], n_images: int) -> list[Message]:
-    """Every turn as a content list; the images go into the last user turn."""
+def with_media(messages: list[Message], kinds: Sequence[str]) -> list[Message]:
+    """Every turn as a content list; the media (by kind, in order) go into the last user turn."""
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     converted = []
     for index, message in enumerate(messages):
         content = message["content"]
         if isinstance(content, str):
-            count = n_images if index == last_user else 0
-            content = content_parts(content, count)
+            content = content_parts(content, kinds if index == last_user else [])
         converted.append({**message, "content": content})
     return converted
+
+
+def with_images(messages: list[Message], n_images: int) -> list[Message]:
+    """:func:`with_media` for ``n_images`` images."""
+    return with_media(messages, ["image"] * n_images)
 
 
 def image_count(messages: Sequence[Message]) -> int:

@@ -51,7 +51,7 @@ from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
     restore_placeholders,
-    with_images,
+    with_media,
 )
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.run.results import Comparison
@@ -422,18 +422,25 @@ def _prepare_images(
     region_mode: str,
     variables: Mapping[str, Any] | None,
     names: list[str],
+    extra: Sequence[MediaInput] | None = None,
 ) -> tuple[list[MediaInput], str]:
-    """The prompt's images (read, region marked, checked against the model) and the template
-    with its ``{img}`` placeholders protected from ``{name}`` interpolation."""
+    """The prompt's media (images read and their region marked, then ``extra`` items of any
+    kind), checked against every model, and the template with its ``{img}`` placeholders
+    protected from ``{name}`` interpolation."""
     if images is not None and not isinstance(images, (list, tuple)):
         images = [images]
-    inputs = [
+    read = [
         resolve_image(spec, variables, name=f"image {number}")
         for number, spec in enumerate(images or [], start=1)
     ]
     if isinstance(region, str):
         region = parse_region(region)
-    inputs = apply_region(inputs, region, region_mode)
+    inputs: list[MediaInput] = [*apply_region(read, region, region_mode), *(extra or [])]
+    for item in extra or []:
+        if not isinstance(item, MediaInput):
+            raise StrategyError(
+                f"media= takes MediaInput items (lmwidgets.media), not {type(item).__name__}."
+            )
     if "no-image" in names and not inputs:
         raise StrategyError(
             "no-image compares a prompt with its images against the same prompt without them: "
@@ -470,6 +477,7 @@ def build_variants(
     region: Any = None,
     region_mode: str = "box",
     models: str | Sequence[str] | None = None,
+    media: Sequence[MediaInput] | None = None,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
@@ -477,12 +485,13 @@ def build_variants(
     variables in ``variables``, or image values) go with the question; ``{img}`` in the
     template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
     is marked on the image as ``region_mode`` says (``box`` or ``crop``). ``models`` puts
-    several loaded models side by side (each model's columns run as one batch on it)."""
+    several loaded models side by side (each model's columns run as one batch on it). ``media``
+    adds ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind."""
     engines = parse_models(registry, model, models)
     names = parse_strategies(strategy, compare)
     columns = columns_of(engines, adapter, adapters)
     media, template = _prepare_images(
-        engines, template, images, region, region_mode, variables, names
+        engines, template, images, region, region_mode, variables, names, extra=media
     )
     axes = (models is not None, adapters is not None)
     templates = _templates(templates)
@@ -569,7 +578,7 @@ def _variant(
     )
     shown = [] if name == "no-image" else media
     if engine.capabilities.media:
-        messages = with_images(messages, len(shown))
+        messages = with_media(messages, [item.kind for item in shown])
     run_settings, count = settings, 1
     if name == "self-consistency":
         count = samples or DEFAULT_SAMPLES

@@ -109,10 +109,12 @@ def prepare(variant: Variant, notes: list[str]) -> None:
 
 
 def image_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
-    """Previews (thumbnails, regions) of the prompt's media, from the first variant that has any."""
+    """Previews (thumbnails, regions) of the prompt's images, from the first variant that has
+    any: what the widget's gallery and the static copy show. Other media kinds are in the
+    records (and in ``Comparison.media`` once their kind defines a preview)."""
     for variant in variants:
-        if variant.media:
-            return [item.widget_data() for item in variant.media]
+        if variant.images:
+            return [item.widget_data() for item in variant.images]
     return []
 
 
