@@ -259,11 +259,9 @@ def use_adapter(
     name: str | None, *, model: str | None = None, registry: ModelRegistry = REGISTRY
 ) -> str | None:
     """Make adapter ``name`` (None or ``base``: none) the default for later prompts of ``model``."""
-    from lmwidgets.engines.base import resolve_adapter
+    from lmwidgets.engines.base import use_adapter as choose
 
-    engine = registry.get(model)
-    engine.default_adapter = resolve_adapter(engine, name)
-    return engine.default_adapter
+    return choose(registry.get(model), name)
 
 
 def _adapter_host(engine: Engine) -> Any:

@@ -250,6 +250,12 @@ def resolve_adapter(engine: Engine, name: str | None) -> str | None:
     return name
 
 
+def use_adapter(engine: Engine, name: str | None) -> str | None:
+    """Make ``name`` (or the base, for None/``base``) the default for later prompts of ``engine``."""
+    engine.default_adapter = resolve_adapter(engine, name)
+    return engine.default_adapter
+
+
 def adapter_record(engine: Engine, adapter: str | None) -> dict[str, Any] | None:
     """What a record says about an adapter (None for the base model)."""
     if adapter is None:

@@ -76,19 +76,3 @@ def with_media(messages: list[Message], kinds: Sequence[str]) -> list[Message]:
             content = content_parts(content, kinds if index == last_user else [])
         converted.append({**message, "content": content})
     return converted
-
-
-def with_images(messages: list[Message], n_images: int) -> list[Message]:
-    """:func:`with_media` for ``n_images`` images."""
-    return with_media(messages, ["image"] * n_images)
-
-
-def image_count(messages: Sequence[Message]) -> int:
-    """How many image parts the messages hold."""
-    return sum(
-        1
-        for message in messages
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image"
-    )

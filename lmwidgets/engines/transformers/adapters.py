@@ -338,9 +338,3 @@ def unload_adapter(loaded: LoadedModel, name: str) -> AdapterInfo:
             loaded.extras.pop("peft_model", None)
     gc.collect()
     return info
-
-
-def use_adapter(loaded: LoadedModel, name: str | None) -> str | None:
-    """Make ``name`` (or the base, for None/'base') the default for later prompts of this model."""
-    loaded.default_adapter = resolve_adapter(loaded, name)
-    return loaded.default_adapter

@@ -27,30 +27,6 @@ def max_images(loaded: Any) -> int | None:
     return 1 if model_type in SINGLE_IMAGE_MODELS else None
 
 
-def check_model_accepts(loaded: Any, images: Sequence[ImageInput]) -> None:
-    """Raise :class:`ImageError` when ``loaded`` cannot take ``images``."""
-    if not images:
-        return
-    if getattr(loaded, "processor", None) is None:
-        raise ImageError(
-            f"{loaded.name} is a text-only model ({loaded.architecture}); images need a "
-            "vision-language model. Load one, e.g. `%lm load HuggingFaceTB/SmolVLM-256M-Instruct "
-            "--as vlm`, and pass `--model vlm`."
-        )
-    limit = max_images(loaded)
-    if limit is not None and len(images) > limit:
-        raise ImageError(
-            f"{loaded.name} accepts at most {limit} image(s) per prompt, but {len(images)} were "
-            "given. Compare the images in separate prompts, or set the limit with "
-            "`%lm load SOURCE --max-images N` if you know the model handles more."
-        )
-    if not getattr(loaded.processor, "chat_template", None):
-        raise ImageError(
-            f"{loaded.name}'s processor has no chat template, so lmwidgets cannot tell where the "
-            "images go. Use a chat/instruct version of the model."
-        )
-
-
 def _processed_size(encoded: dict[str, Any], processor: Any) -> tuple[int, int] | None:
     """(width, height) of the first image after the processor resized it, where it says so."""
     grid = encoded.get("image_grid_thw")
