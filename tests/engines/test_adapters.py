@@ -7,11 +7,11 @@ import pytest
 from tiny_models import build_llama, build_lora
 
 import lmwidgets
+from lmwidgets.engines.base import use_adapter
 from lmwidgets.engines.transformers.adapters import (
     AdapterWarning,
     load_adapter,
     unload_adapter,
-    use_adapter,
 )
 
 
