@@ -2,14 +2,28 @@
 
 python scripts/run_notebooks.py examples/quickstart.ipynb --html build/quickstart.html
 python scripts/run_notebooks.py examples/*.ipynb --html-dir build
+
+A notebook whose metadata lists environment variables under ``lmwidgets.requires_env`` (e.g.
+``examples/served.ipynb`` needs ``LMWIDGETS_SERVER``, a running server's URL) is skipped, with a
+note, when one of them is not set.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
+
+
+def missing_env(path: Path) -> list[str]:
+    """The environment variables ``path`` needs (``metadata.lmwidgets.requires_env``) that are
+    not set here."""
+    metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    needed = metadata.get("lmwidgets", {}).get("requires_env", [])
+    return [name for name in needed if not os.environ.get(name)]
 
 
 def execute(path: Path, out_dir: Path, timeout: int) -> Path:
@@ -55,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--html takes a single notebook; use --html-dir for several")
     failures = 0
     for notebook in args.notebooks:
+        missing = missing_env(notebook)
+        if missing:
+            print(f"skipped {notebook}: set {', '.join(missing)} to run it")
+            continue
         started = time.perf_counter()
         try:
             executed = execute(notebook, args.out_dir, args.timeout)

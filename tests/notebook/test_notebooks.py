@@ -1,6 +1,7 @@
 """Example notebooks run headless (nbclient), save, reopen without a kernel, and export."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,10 +11,16 @@ import lmwidgets
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from run_notebooks import execute, export_html  # noqa: E402
+
+#: Examples that run on the kernel alone; served.ipynb needs a server (its own test, below).
+EXAMPLES = [
+    path
+    for path in sorted((ROOT / "examples").glob("*.ipynb"))
+    if not json.loads(path.read_text())["metadata"].get("lmwidgets", {}).get("requires_env")
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +100,35 @@ def test_strategies_notebook_scores_few_shot_above_zero_shot(executed):
     accuracy = {k: sum(v) / len(v) for k, v in by_strategy.items()}
     assert accuracy["few-shot"] > accuracy["zero-shot"]
     assert "Accuracy" in html.read_text()
+
+
+@pytest.mark.served
+def test_served_notebook_runs_against_a_real_vllm(vllm, tmp_path, monkeypatch):
+    """examples/served.ipynb against the session's vLLM (with its API key, passed by name)."""
+    from vllm_server import KEY_ENV
+
+    notebook = ROOT / "examples" / "served.ipynb"
+    monkeypatch.setenv("LMWIDGETS_SERVER", vllm)
+    monkeypatch.setenv("LMWIDGETS_SERVER_KEY_ENV", KEY_ENV)
+    path = execute(notebook, tmp_path, timeout=600)
+    html = tmp_path / "served.html"
+    export_html(path, html)
+    text = path.read_text()
+    cells = json.loads(text)["cells"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert not errors, [e["evalue"] for e in errors]
+    assert os.environ[KEY_ENV] not in text + html.read_text()
+    saved = lmwidgets.records(path)
+    first = saved[:2]  # the first cell: --models local,served
+    assert [r["model"]["engine"] for r in first] == ["transformers", "openai"]
+    assert first[1]["model"]["source"] == vllm and first[1]["model"]["model_id"]
+    assert first[0]["output"]["text"] == first[1]["output"]["text"]
+    statics = _static_htmls(path)
+    assert statics and all("running…" not in h for h in statics)
+    both = statics[0]  # --models local,served: one column per model
+    assert "local" in both and "served" in both and "Paris" in both
+    shown = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+    assert "same text:   True" in shown
+    assert "The server did not take the adapter" not in shown  # the session server allows it
+    adapters = {r["adapter"]["name"] for r in saved if r.get("adapter")}
+    assert "terse" in adapters
