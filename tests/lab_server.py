@@ -189,6 +189,22 @@ def wait_for_columns(page, count: int, min_chars: int = 8, timeout: int = 180_00
     )
 
 
+def open_second_view(page) -> None:
+    """JupyterLab's "Create New View for Cell Output" on the first live widget: a second view
+    of the same widget model, rendered while the kernel may be busy."""
+    page.locator(".lmw-live").first.click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="Create New View for Cell Output").first.click()
+    page.wait_for_function("document.querySelectorAll('.lmw-live').length === 2", timeout=30_000)
+
+
+def live_texts(page) -> list[list[str]]:
+    """The texts of every live view's columns, read in one go (one list per view)."""
+    return page.evaluate(
+        "[...document.querySelectorAll('.lmw-live')]"
+        ".map(v => [...v.querySelectorAll('.lmw-text')].map(t => t.textContent))"
+    )
+
+
 def wait_for_status(page, status: str, timeout: int = 30_000) -> None:
     """Wait until the live view's status badge reads ``status``."""
     page.wait_for_function(

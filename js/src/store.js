@@ -122,18 +122,24 @@ export class CellStore {
   }
 }
 
+// anywidget hands every view (and initialize) its own proxy of the model, so the store is found
+// by the widget's `uid` trait, not by the model object it was given.
+/** @type {Map<string, CellStore>} */
+const stores = new Map();
 /** @type {WeakMap<Model, CellStore>} */
-const stores = new WeakMap();
+const unnamed = new WeakMap();
 
 /**
  * The model's store, made on first use (anywidget's initialize, or the first render).
  * @param {Model} model
  */
 export function storeFor(model) {
-  let store = stores.get(model);
+  const uid = model.get("uid");
+  let store = uid ? stores.get(uid) : unnamed.get(model);
   if (!store) {
     store = new CellStore(model);
-    stores.set(model, store);
+    if (uid) stores.set(uid, store);
+    else unnamed.set(model, store);
   }
   return store;
 }
@@ -143,6 +149,9 @@ export function storeFor(model) {
  * @param {Model} model
  */
 export function dropStore(model) {
-  stores.get(model)?.dispose();
-  stores.delete(model);
+  const uid = model.get("uid");
+  const store = uid ? stores.get(uid) : unnamed.get(model);
+  store?.dispose();
+  if (uid) stores.delete(uid);
+  else unnamed.delete(model);
 }

@@ -59,6 +59,7 @@
  * @property {Thumb[]} images
  * @property {boolean} can_rerun
  * @property {number} run
+ * @property {string} uid identifies the widget: its views share one store of streamed cells
  */
 
 /** @typedef {import("@anywidget/types").AnyModel<PromptState>} Model */

@@ -8,8 +8,8 @@ notebook opened without a kernel, nbconvert and GitHub show the static copy.
 While generating, :meth:`LiveView.update_running` sends the widget only the columns whose text,
 status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a
 grown text as its new part). The widget's ``columns`` trait gets a full copy at the start and
-the end of a run; in between, a view rendered late (a second view, a page reload while the
-kernel is alive) gets the streamed columns from the kernel, see :class:`PromptView`.
+the end of a run; how views rendered in between (a second view, a reload while the kernel is
+alive) still show the latest state is described in :class:`PromptView`.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ import pytest
 from lab_server import (
     chromium_page,
     jupyter_lab,
+    live_texts,
     notebook_json,
     open_notebook,
+    open_second_view,
     require_chromium,
     run_all_cells,
     wait_for_columns,
@@ -39,8 +41,19 @@ def test_prompt_streams_and_stop_keeps_partial_text(tmp_path):
         assert page.locator(".lmw-live .lmw-status").first.text_content() == "running"
         # While the live widget shows, its static copy in the next output is hidden.
         assert not page.locator(".lmw-static").first.is_visible()
+        # A second view opened mid-run shows the text streamed so far, and keeps up.
+        open_second_view(page)
+        page.wait_for_timeout(1000)
+        views = live_texts(page)
+        assert views[0] == views[1] and len(views[1][0]) >= second, views
         page.locator(".lmw-live .lmw-stop").first.click()
         wait_for_status(page, "stopped")
+        page.wait_for_function(
+            "[...document.querySelectorAll('.lmw-live .lmw-status')]"
+            ".every(s => s.textContent === 'stopped')"
+        )
+        views = live_texts(page)
+        assert views[0] == views[1], "both views end with the same text"
         kept = text.text_content()
         assert len(kept) >= second
         assert "1" in kept

@@ -133,6 +133,12 @@ def test_setting_the_same_columns_after_streaming_still_reaches_the_views():
     assert view.widget.get_state()["columns"][0]["text"] == ""
 
 
+def test_each_widget_has_its_own_uid_for_the_browser_store():
+    first, second = PromptView(), PromptView()
+    assert first.uid and first.uid != second.uid
+    assert first.get_state()["uid"] == first.uid
+
+
 def test_stop_message_stops_the_current_run_only():
     view, _, stop, _ = _live()
     widget = view.widget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,15 +82,22 @@ class PromptView(anywidget.AnyWidget):
         {"type": "stop", "run": n}                 the Stop button, for run ``n``
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
 
-    A Stop click reaches the kernel while the generating cell is busy by the paths described in
-    :mod:`lmwidgets.notebook.ui_events` (on other kernels it acts between cells).
+    Stop while the generating cell keeps the kernel busy (:mod:`lmwidgets.notebook.ui_events`):
+    on ipykernel 7.4 it acts within a token (a guarded private hook sees the message as it
+    arrives), on ipykernel 6 within a few tens of milliseconds (jupyter-ui-poll); on other
+    kernels it acts only between cells, and interrupting the kernel stops generation and keeps
+    the partial text.
 
-    Trade-off: streaming sends only what changed, so ``columns`` on the Python side is the last
-    full copy. Views of the same widget in one page share the streamed state (the browser keeps
-    it per model, not per view), and whenever the kernel is asked for the widget's state (a
-    page reload, embedding) it serializes the streamed columns, so late views see the latest
-    text. A view that missed an ``append`` (its version differs from ``base``) keeps its text
-    until the next full copy, at the latest when the run ends.
+    Trade-off: streaming sends only what changed, so the ``columns`` trait (what Python reads)
+    is the last full copy, made at the start and the end of each run. Late views still see the
+    latest state: views of one widget in a page share one store of streamed columns (found by
+    ``uid``), so a second view opened mid-run is current at once; a new page (a reload while
+    the kernel is alive) asks the kernel for the widget's state, and the kernel then
+    serializes the streamed columns, not the trait. On ipykernel 7 that request waits until
+    the busy cell ends (the page then shows the final state); on ipykernel 6 it is answered
+    while polling. A view that missed an ``append`` (its version is not ``base``) keeps its
+    text, and takes the other fields, until the next full copy (at the latest the run's end).
+    No full copy is re-sent while streaming: that is the bandwidth the messages save.
     """
 
     _esm = _asset("prompt.js")
@@ -134,6 +142,17 @@ class PromptView(anywidget.AnyWidget):
     run = traitlets.Int(0, help="Counts the runs shown in this view; a Stop names its run.").tag(
         sync=True
     )
+    uid = traitlets.Unicode(
+        help=(
+            "Identifies this widget to the browser, where its views share one store of "
+            "streamed columns (anywidget gives each view its own proxy of the model)."
+        )
+    ).tag(sync=True)
+
+    @traitlets.default("uid")
+    def _default_uid(self) -> str:
+        return uuid.uuid4().hex
+
     images = traitlets.List(
         traitlets.Dict(),
         help=(
