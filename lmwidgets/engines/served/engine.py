@@ -112,6 +112,8 @@ class ServedEngine:
                 )
             wanted = ids[0]
         entry = next((e for e in listing if e["id"] == wanted), None)
+        if entry is None and not listing:  # a server that lists nothing (``transformers serve``
+            return wanted, None  # pinned to one model) is taken at its word
         if entry is None:
             raise InvalidArgumentError(
                 f"{self.url} does not serve {wanted!r} (it serves: {', '.join(ids) or 'none'})."

@@ -167,10 +167,11 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-#: The cache's on-disk format: 2 stores tied weights under the name ``save_pretrained`` uses
-#: (e.g. ``model.embed_tokens.weight``), so vLLM and other tools can load the directory; 1 kept
-#: only ``lm_head.weight`` (lmwidgets reads both; a format-1 cache is rewritten once when used).
-CACHE_FORMAT = 2
+#: The cache's on-disk format: 3 is a standard checkpoint any tool loads (vLLM, ``transformers
+#: serve``): tied weights under the name ``save_pretrained`` uses (``model.embed_tokens.weight``;
+#: format 1 kept only ``lm_head.weight``) and a config naming its architecture (format 2 named
+#: none). lmwidgets reads them all; an older cache is rewritten once when used.
+CACHE_FORMAT = 3
 
 
 def standard_state_dict(model: Any) -> dict[str, Any]:
