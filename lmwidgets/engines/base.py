@@ -12,6 +12,7 @@ Nothing here imports torch: everything above the engines runs without it.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -265,6 +266,19 @@ def adapter_record(engine: Engine, adapter: str | None) -> dict[str, Any] | None
         return {"name": adapter}
     record: dict[str, Any] = info.record()
     return record
+
+
+def batch_seed(temperatures: Sequence[float], seed: int | None) -> int | None:
+    """The seed a batch runs with: the given one, or (when any row samples) a fresh one that
+    the record keeps, so the run can be repeated; None for an all-greedy batch without one."""
+    if seed is None and any(t > 0 for t in temperatures):
+        return random.randrange(2**31)
+    return seed
+
+
+def row_temperatures(rows: Sequence[PromptRow], settings: GenerationSettings) -> list[float]:
+    """Each row's temperature (its own, or the batch's)."""
+    return [settings.temperature if r.temperature is None else r.temperature for r in rows]
 
 
 def finish_reason(outputs: Sequence[RowOutput]) -> str:

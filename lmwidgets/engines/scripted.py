@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,9 @@ from lmwidgets.engines.base import (
     RowOutput,
     StepCallback,
     StopSignal,
+    batch_seed,
     close_outputs,
+    row_temperatures,
 )
 from lmwidgets.errors import AdapterError, InvalidArgumentError, ModelNotFoundError
 from lmwidgets.media.base import MediaInput, check_accepted
@@ -141,12 +142,7 @@ class ScriptedEngine:
     ) -> BatchOutcome:
         self.calls.append(list(rows))
         started = time.perf_counter()
-        sampling = any(
-            (settings.temperature if r.temperature is None else r.temperature) > 0 for r in rows
-        )
-        seed = settings.seed
-        if seed is None and sampling:
-            seed = random.randrange(2**31)
+        seed = batch_seed(row_temperatures(rows, settings), settings.seed)
         scripts = [pieces(self.answer(row)) for row in rows]
         outputs = [RowOutput() for _ in rows]
         error: BaseException | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,9 @@ from lmwidgets.engines.base import (
     RowOutput,
     StepCallback,
     StopSignal,
+    batch_seed,
     close_outputs,
+    row_temperatures,
 )
 from lmwidgets.engines.served.client import Client, api_root, public_url, read_api_key
 from lmwidgets.engines.served.streams import Streams
@@ -226,12 +227,7 @@ class ServedEngine:
     ) -> BatchOutcome:
         self.calls += 1
         started = time.perf_counter()
-        sampling = any(
-            (settings.temperature if r.temperature is None else r.temperature) > 0 for r in rows
-        )
-        seed = settings.seed
-        if seed is None and sampling:
-            seed = random.randrange(2**31)
+        seed = batch_seed(row_temperatures(rows, settings), settings.seed)
         outputs = [RowOutput() for _ in rows]
         # Each sampled row gets its own seed (seed + row), so samples of one batch differ and a
         # re-run with the recorded seed repeats them.

@@ -9,7 +9,6 @@ with peft's ``adapter_names`` (``__base__`` for the base model).
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from lmwidgets.engines.base import (
     GenerationSettings,
     RowOutput,
     StopSignal,
+    batch_seed,
     close_outputs,
 )
 
@@ -351,9 +351,7 @@ def _sampling(
 
     temperatures = [settings.temperature if r.temperature is None else r.temperature for r in rows]
     top_ps = [settings.top_p if r.top_p is None else r.top_p for r in rows]
-    seed = settings.seed
-    if seed is None and any(t > 0 for t in temperatures):
-        seed = random.randrange(2**31)
+    seed = batch_seed(temperatures, settings.seed)
     if seed is not None:
         torch.manual_seed(seed)
         if device.startswith("cuda"):
