@@ -57,70 +57,93 @@ function renderProgress(parts, model) {
   bar.title = `${p.done || 0} of ${p.total} batches`;
 }
 
+/** One rendered view: draws the model's state and keeps it drawn until disposed. */
+class View {
+  /**
+   * @param {Model} model
+   * @param {HTMLElement} el
+   */
+  constructor(model, el) {
+    this.model = model;
+    this.store = storeFor(model);
+    this.parts = skeleton();
+    el.append(this.parts.root);
+    this.cells = new CellsView(this.parts.body);
+    this.region = new RegionTool(model, this.parts.regionBar, () => this.drawGallery());
+    this.undoGallery = () => {};
+    /** @type {[string, () => void][]} */
+    this.events = [
+      ["change:layout", () => this.drawCells(null)],
+      ["change:labels", () => this.drawCells(null)],
+      ["change:scores", () => this.cells.renderScores(model)],
+      ["change:status", () => this.drawStatus()],
+      ["change:stop_requested", () => this.drawStatus()],
+      ["change:progress", () => renderProgress(this.parts, model)],
+      ["change:title", () => this.drawText()],
+      ["change:message", () => this.drawText()],
+      ["change:images", () => (this.drawGallery(), this.drawCells(null))],
+      ["change:can_rerun", () => this.drawGallery()],
+    ];
+    for (const [name, fn] of this.events) model.on(name, fn);
+    this.unsubscribe = this.store.subscribe((changed) => {
+      this.drawCells(changed);
+      if (changed === null) this.drawStatus();
+    });
+    this.unlisten = listen(this.parts.stop, "click", () => this.store.requestStop());
+  }
+
+  drawAll() {
+    this.drawText();
+    this.drawStatus();
+    renderProgress(this.parts, this.model);
+    this.drawGallery();
+    this.region.renderBar();
+    this.drawCells(null);
+  }
+
+  /** @param {number[] | null} changed cell indexes (null: all) */
+  drawCells(changed) {
+    this.cells.render(this.model, this.store.cells, changed);
+  }
+
+  drawGallery() {
+    this.undoGallery();
+    const region = this.region;
+    this.undoGallery = renderGallery(this.parts.gallery, this.model.get("images") || [], {
+      pending: region.pending,
+      onDraw: this.model.get("can_rerun") ? region.start.bind(region) : null,
+    });
+  }
+
+  drawStatus() {
+    renderStatus(this.parts, this.model, this.store);
+    this.region.setRunning(this.model.get("status") === "running");
+  }
+
+  drawText() {
+    this.parts.title.textContent = this.model.get("title") || "";
+    this.parts.message.textContent = this.model.get("message") || "";
+  }
+
+  dispose() {
+    this.unlisten();
+    this.unsubscribe();
+    this.undoGallery();
+    this.region.dispose();
+    for (const [name, fn] of this.events) this.model.off(name, fn);
+    this.parts.root.remove();
+  }
+}
+
 /**
- * anywidget's render: draws the view into ``el`` and returns the cleanup that removes it.
+ * anywidget's render: draws the view into ``el`` and returns the cleanup that removes it
+ * (its listeners on the model, the window and the store included).
  * @param {import("@anywidget/types").RenderProps<PromptState>} props
  */
 export function render({ model, el }) {
-  const store = storeFor(model);
-  const parts = skeleton();
-  el.append(parts.root);
-  const cells = new CellsView(parts.body);
-  let undoGallery = () => {};
-  const region = new RegionTool(model, parts.regionBar, drawGallery);
-
-  function drawGallery() {
-    undoGallery();
-    const onDraw = model.get("can_rerun") ? region.start.bind(region) : null;
-    undoGallery = renderGallery(parts.gallery, model.get("images") || [], {
-      pending: region.pending,
-      onDraw,
-    });
-  }
-  const drawCells = () => cells.render(model, store.cells, null);
-  const drawStatus = () => {
-    renderStatus(parts, model, store);
-    region.setRunning(model.get("status") === "running");
-  };
-  const drawText = () => {
-    parts.title.textContent = model.get("title") || "";
-    parts.message.textContent = model.get("message") || "";
-  };
-  /** @type {[string, () => void][]} */
-  const events = [
-    ["change:layout", drawCells],
-    ["change:labels", drawCells],
-    ["change:scores", () => cells.renderScores(model)],
-    ["change:status", drawStatus],
-    ["change:stop_requested", drawStatus],
-    ["change:progress", () => renderProgress(parts, model)],
-    ["change:title", drawText],
-    ["change:message", drawText],
-    ["change:images", () => (drawGallery(), drawCells())],
-    ["change:can_rerun", drawGallery],
-  ];
-  for (const [name, fn] of events) model.on(name, fn);
-  const unsubscribe = store.subscribe((changed) => {
-    cells.render(model, store.cells, changed);
-    if (changed === null) drawStatus();
-  });
-  const unlisten = listen(parts.stop, "click", () => store.requestStop());
-
-  drawText();
-  drawStatus();
-  renderProgress(parts, model);
-  drawGallery();
-  region.renderBar();
-  drawCells();
-
-  return () => {
-    unlisten();
-    unsubscribe();
-    undoGallery();
-    region.dispose();
-    for (const [name, fn] of events) model.off(name, fn);
-    parts.root.remove();
-  };
+  const view = new View(model, el);
+  view.drawAll();
+  return () => view.dispose();
 }
 
 /**
