@@ -160,7 +160,9 @@ def test_cache_is_a_standard_checkpoint_and_old_caches_are_upgraded(smol, tmp_pa
     from lmwidgets.engines.transformers import loading
 
     cache = loading.served_checkpoint()
-    assert loading.cache_format(cache) == loading.CACHE_FORMAT
+    assert (
+        loading.cache_format(cache) >= loading.CACHE_FORMAT
+    )  # (a newer release may have written it)
     with safe_open(cache / "model.safetensors", "pt") as weights:
         names = set(weights.keys())
     assert "model.embed_tokens.weight" in names and "lm_head.weight" not in names
