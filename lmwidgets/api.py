@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
-from lmwidgets.errors import AdapterError, PromptError
+from lmwidgets.errors import AdapterError, InvalidArgumentError, PromptError
 from lmwidgets.notebook.ui_events import in_kernel
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.run.results import Comparison
@@ -54,7 +54,23 @@ def load_model(
     in 16 bits, and ``compile=True`` decodes with a static cache and ``torch.compile``.
     """
     from lmwidgets.engines import engine_loader
+    from lmwidgets.validation import check_engine_options, check_load_call
 
+    check_load_call(
+        source,
+        name=name,
+        engine=engine,
+        device=device,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        progress=progress,
+        prepack=prepack,
+        max_images=max_images,
+        quantize=quantize,
+        compile=compile,
+    )
+    check_engine_options(engine, engine_options)
     loader = engine_loader(engine)
     options: dict[str, Any] = dict(engine_options)
     if engine == "transformers":
@@ -68,11 +84,31 @@ def load_model(
             quantize=quantize,
             compile=compile,
         )
+    _check_engine_options(engine, loader, options)
     loaded = loader(source, name=name, registry=registry, progress=progress, **options)
     if loaded.name not in registry:
         registry.add(loaded)
     registry.current = loaded.name
     return loaded
+
+
+def _check_engine_options(
+    engine: str, loader: Callable[..., Any], options: Mapping[str, Any]
+) -> None:
+    """Options the engine's loader does not take are an error (not a raw TypeError)."""
+    import inspect
+
+    parameters = inspect.signature(loader).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # the loader checks its own options
+    taken = {"source", "name", "registry", "progress"}
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        known = ", ".join(sorted(set(parameters) - taken)) or "none"
+        raise InvalidArgumentError(
+            f"The {engine} engine has no option {', '.join(map(repr, unknown))} (its options: "
+            f"{known})."
+        )
 
 
 def connect(
@@ -95,6 +131,16 @@ def connect(
     ``timeout`` bounds the wait for each streamed chunk; ``concurrency`` the requests in flight
     per batch. Connecting to the same server and model again is a no-op.
     """
+    from lmwidgets.validation import check_connect_call
+
+    check_connect_call(
+        url,
+        name=name,
+        model=model,
+        api_key_env=api_key_env,
+        timeout=timeout,
+        concurrency=concurrency,
+    )
     return load_model(
         url,
         engine="openai",
@@ -132,6 +178,7 @@ def prompt(
     stop: StopSignal | None = None,
     registry: ModelRegistry = REGISTRY,
     on_rerun: Callable[[Comparison], None] | None = None,
+    confirm: bool = False,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -146,21 +193,59 @@ def prompt(
     for vision-language models; see :func:`lmwidgets.prompting.strategies.build_variants`. With images
     the user can draw a region on a thumbnail and re-run in the same view; ``on_rerun`` then
     receives the new :class:`Comparison`.
+
+    Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
+    encode (lone surrogates, control characters other than newline and tab) are replaced with
+    U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
+    64 self-consistency samples, 2,000 generated rows or 32 columns) needs ``confirm=True``.
     """
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import build_variants
     from lmwidgets.run.runner import run_variants
+    from lmwidgets.validation import (
+        check_prompt_call,
+        check_run_size,
+        clean_prompt_text,
+        clean_variants,
+    )
 
+    check_prompt_call(
+        text,
+        model=model,
+        system=system,
+        variables=variables,
+        display=display,
+        stop=stop,
+        on_rerun=on_rerun,
+        confirm=confirm,
+        options=strategy_options,
+    )
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
     )
     if not text or not text.strip():
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
+    notes: list[str | None] = []
+    text, note = clean_prompt_text(text, "The prompt")
+    notes.append(note)
+    if system is not None:
+        system, note = clean_prompt_text(system, "--system")
+        notes.append(note)
+    templates = strategy_options.get("templates")
+    if isinstance(templates, Mapping):
+        cleaned: dict[str, Any] = {}
+        for key, value in templates.items():
+            if isinstance(value, str):
+                flag = "--cot-instruction" if key == "cot_instruction" else f"templates[{key!r}]"
+                value, note = clean_prompt_text(value, flag)
+                notes.append(note)
+            cleaned[key] = value
+        strategy_options["templates"] = cleaned
     namespace = dict(variables or {})
     system_text = None if system is None else interpolate(system, namespace)
 
     def build(**overrides: Any) -> Plan:
-        return build_variants(
+        plan = build_variants(
             text.strip(),
             registry=registry,
             model=model,
@@ -169,12 +254,18 @@ def prompt(
             variables=namespace,
             **{**strategy_options, **overrides},
         )
+        check_run_size(plan.variants, confirm=confirm)
+        found = [n for n in [*notes, clean_variants(plan.variants)] if n]
+        if found:
+            plan.finishers.append(lambda comparison: comparison.notes.extend(found))
+        return plan
 
     plan = build()
     from lmwidgets.prompting.content import protect_placeholders, restore_placeholders
 
     template = restore_placeholders(interpolate(protect_placeholders(text.strip()), namespace))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
+    title = clean_prompt_text(title, "")[0]  # variables may bring unreadable characters
     show = in_kernel() if display is None else display
     view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
 
@@ -243,6 +334,9 @@ def load_adapter(
 
     Use it with ``prompt(..., adapter=NAME)`` or compare with ``adapters="base,NAME,..."``.
     """
+    from lmwidgets.validation import check_adapter_call
+
+    check_adapter_call(path, name=name, model=model, scale=scale, allow_pickle=allow_pickle)
     return _adapter_host(registry.get(model)).attach_adapter(
         path, name=name, scale=scale, allow_pickle=allow_pickle
     )

@@ -10,9 +10,15 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from traitlets import Float, Int, Unicode
 
-from lmwidgets.errors import GenerationError, GenerationInterrupted, LmWidgetsError
-from lmwidgets.notebook.parsers import lm_parser, prompt_parser
+from lmwidgets.errors import (
+    GenerationError,
+    GenerationInterrupted,
+    InvalidArgumentError,
+    LmWidgetsError,
+)
+from lmwidgets.notebook.parsers import FlagParser, lm_parser, prompt_parser
 from lmwidgets.sharing.safe_text import escape_html
+from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()
 _PROMPT = prompt_parser()
@@ -47,11 +53,12 @@ class LmMagics(Magics):
         try:
             tokens = shlex.split(line)
         except ValueError as exc:  # unbalanced quotes
-            raise LmWidgetsError(f"Cannot parse `%lm {line}`: {exc}") from None
+            raise LmWidgetsError(f"Cannot parse `%lm {printable(line)}`: {exc}") from None
         if "-h" in tokens or "--help" in tokens:  # before required arguments are checked
             print(_LM.parser_for(tokens).format_help())
             return
         args = _LM.parse(tokens)
+        _check_text_arguments(args, _LM.parser_for(tokens))
         if args.command is None:
             print(_LM.help())
             return
@@ -63,6 +70,25 @@ class LmMagics(Magics):
         from lmwidgets import api
 
         options: dict[str, Any] = {}
+        kernel_only = {  # flags of models loaded into this kernel
+            "--device": args.device is not None,
+            "--dtype": args.dtype is not None,
+            "--allow-pickle": args.allow_pickle,
+            "--trust-remote-code": args.trust_remote_code,
+            "--no-prepack": args.no_prepack,
+            "--max-images": args.max_images is not None,
+            "--quantize": args.quantize is not None,
+            "--compile": args.compile,
+        }
+        given = [flag for flag, used in kernel_only.items() if used]
+        if args.engine != "transformers" and given:
+            from lmwidgets.engines import engine_loader
+
+            engine_loader(args.engine)  # an unknown engine is the first thing to say
+            raise InvalidArgumentError(
+                f"{', '.join(given)} only apply to models loaded into this kernel (--engine "
+                f"transformers), not to the {args.engine!r} engine: drop them."
+            )
         if args.engine == "transformers":
             options = {
                 "device": args.device or self.device,
@@ -239,7 +265,7 @@ class LmMagics(Magics):
                 f"{args.source!r}. Give a notebook path, a .json export or a variable that "
                 "holds a Comparison or records."
             )
-        report = rerun(source, display=args.show, namespace=namespace)
+        report = rerun(source, display=args.show, namespace=namespace, confirm=args.yes)
         display(report)
 
     # %%prompt ------------------------------------------------------------------------------
@@ -249,7 +275,7 @@ class LmMagics(Magics):
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
             args = _PROMPT.parse_args(shlex.split(line))
         except ValueError as exc:
-            raise LmWidgetsError(f"Cannot parse `%%prompt {line}`: {exc}") from None
+            raise LmWidgetsError(f"Cannot parse `%%prompt {printable(line)}`: {exc}") from None
         if args.help:
             print(_PROMPT.format_help())
             return
@@ -258,6 +284,9 @@ class LmMagics(Magics):
                 "%%prompt is a cell magic: write `%%prompt [options]` on the first line of a "
                 "cell and the prompt below it (`%prompt --help` lists the options)."
             )
+        _check_text_arguments(args, _PROMPT, prompt_text=("system", "cot_instruction"))
+        if args.out is not None:
+            out_name(args.out, self.shell.user_ns, force=args.force_out)
         self._run_prompt(args, cell)
 
     prompt.__doc__ = _PROMPT.format_help()
@@ -308,6 +337,7 @@ class LmMagics(Magics):
                 seed=args.seed,
                 variables=namespace,
                 display=True,
+                confirm=args.yes,
                 on_rerun=(lambda result: namespace.__setitem__(args.out, result))
                 if args.out
                 else None,
@@ -321,10 +351,23 @@ class LmMagics(Magics):
             namespace[args.out] = comparison
 
 
+def _check_text_arguments(
+    args: argparse.Namespace, parser: FlagParser, prompt_text: tuple[str, ...] = ()
+) -> None:
+    """Names, paths and choices typed on a magic's line must be readable text (no control
+    characters or lone surrogates); prompt text (``--system``...) is cleaned later instead."""
+    for dest, value in vars(args).items():
+        if dest in prompt_text:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                plain_text(item, parser.flag_of(dest))
+
+
 def _short_error(shell, etype, value, tb, tb_offset=None):
     """Show an LmWidgetsError as one red line (the cell still fails); ``%tb`` has the rest."""
     stb = [
-        f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}",
+        f"\x1b[0;31m{etype.__name__}\x1b[0m: {printable(str(value))}",
         "\x1b[2m(run %tb for the full traceback)\x1b[0m",
     ]
     shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler

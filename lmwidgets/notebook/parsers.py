@@ -16,6 +16,28 @@ from typing import Any
 
 from IPython.core.magic_arguments import MagicArgumentParser
 
+
+class FlagParser(MagicArgumentParser):
+    """A magic's parser that remembers how each argument is written (``--max-new-tokens``,
+    ``SOURCE``), so a value refused after parsing is named as the user typed it. Sub-command
+    parsers are of the same class (argparse makes them with the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The written name of every argument, by its ``dest``.
+        self.flags: dict[str, str] = {}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        longest = max(action.option_strings, key=len, default=None)
+        self.flags[action.dest] = longest or str(action.metavar or action.dest).upper()
+        return action
+
+    def flag_of(self, dest: str) -> str:
+        """How the argument stored in ``dest`` is written (``--out``, ``SOURCE``)."""
+        return self.flags.get(dest, f"--{dest.replace('_', '-')}")
+
+
 #: What ``ArgumentParser.add_subparsers()`` returns (its class is private to argparse); only its
 #: public ``add_parser`` is used.
 _Commands = Any
@@ -50,14 +72,14 @@ PROMPT_DESCRIPTION = """Run the cell body as a prompt and stream the answer into
 class LmParser:
     """The ``%lm`` parser and every (sub-)command's parser by its path (``()`` is the root)."""
 
-    root: MagicArgumentParser
-    commands: dict[tuple[str, ...], argparse.ArgumentParser]
+    root: FlagParser
+    commands: dict[tuple[str, ...], FlagParser]
 
     def parse(self, tokens: Sequence[str]) -> argparse.Namespace:
         """The parsed arguments (a usage error raises IPython's ``UsageError``)."""
         return self.root.parse_args(list(tokens))
 
-    def parser_for(self, tokens: Sequence[str]) -> argparse.ArgumentParser:
+    def parser_for(self, tokens: Sequence[str]) -> FlagParser:
         """The parser of the deepest command the leading ``tokens`` name: ``load --help`` gives
         load's, ``adapter use x -h`` adapter use's, ``--help`` the root."""
         path: tuple[str, ...] = ()
@@ -77,7 +99,7 @@ def _help_flag(parser: argparse.ArgumentParser) -> None:
 
 
 # %lm COMMAND ------------------------------------------------------------------------------------
-def _load(commands: _Commands) -> argparse.ArgumentParser:
+def _load(commands: _Commands) -> FlagParser:
     load = commands.add_parser(
         "load",
         help="Load a model (default: the embedded SmolLM2-135M-Instruct).",
@@ -146,7 +168,7 @@ def _load(commands: _Commands) -> argparse.ArgumentParser:
     return load
 
 
-def _connect(commands: _Commands) -> argparse.ArgumentParser:
+def _connect(commands: _Commands) -> FlagParser:
     connect = commands.add_parser(
         "connect",
         help="Connect to a served model (vLLM or any OpenAI-compatible server).",
@@ -179,13 +201,13 @@ def _connect(commands: _Commands) -> argparse.ArgumentParser:
     return connect
 
 
-def _models(commands: _Commands) -> argparse.ArgumentParser:
+def _models(commands: _Commands) -> FlagParser:
     models = commands.add_parser("models", help="List the loaded models.")
     _help_flag(models)
     return models
 
 
-def _rerun(commands: _Commands) -> argparse.ArgumentParser:
+def _rerun(commands: _Commands) -> FlagParser:
     rerun = commands.add_parser(
         "rerun",
         help="Re-run saved run records and report whether the texts match.",
@@ -199,11 +221,17 @@ def _rerun(commands: _Commands) -> argparse.ArgumentParser:
     rerun.add_argument(
         "--show", action="store_true", help="Also stream the re-run into a live view."
     )
+    rerun.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="Re-run even a recorded run larger than %%prompt's limits (see %%prompt --help).",
+    )
     _help_flag(rerun)
     return rerun
 
 
-def _adapter(commands: _Commands) -> argparse.ArgumentParser:
+def _adapter(commands: _Commands) -> FlagParser:
     adapter = commands.add_parser(
         "adapter",
         help="LoRA adapters: load, list, use, unload.",
@@ -216,7 +244,7 @@ def _adapter(commands: _Commands) -> argparse.ArgumentParser:
     return adapter
 
 
-def _unload(commands: _Commands) -> argparse.ArgumentParser:
+def _unload(commands: _Commands) -> FlagParser:
     unload = commands.add_parser("unload", help="Unload a model and free its memory.")
     unload.add_argument("name", nargs="?", help="The model's name (see `%%lm models`).")
     _help_flag(unload)
@@ -224,7 +252,7 @@ def _unload(commands: _Commands) -> argparse.ArgumentParser:
 
 
 # %lm adapter ACTION -----------------------------------------------------------------------------
-def _adapter_load(actions: _Commands) -> argparse.ArgumentParser:
+def _adapter_load(actions: _Commands) -> FlagParser:
     load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
     load.add_argument("path", help="A peft adapter directory (adapter_config.json + safetensors).")
     load.add_argument(
@@ -241,13 +269,13 @@ def _adapter_load(actions: _Commands) -> argparse.ArgumentParser:
     return load
 
 
-def _adapter_list(actions: _Commands) -> argparse.ArgumentParser:
+def _adapter_list(actions: _Commands) -> FlagParser:
     listing = actions.add_parser("list", help="List attached adapters.")
     _help_flag(listing)
     return listing
 
 
-def _adapter_unload(actions: _Commands) -> argparse.ArgumentParser:
+def _adapter_unload(actions: _Commands) -> FlagParser:
     unload = actions.add_parser("unload", help="Detach an adapter and free it.")
     unload.add_argument("name")
     unload.add_argument("--model", default=None)
@@ -255,7 +283,7 @@ def _adapter_unload(actions: _Commands) -> argparse.ArgumentParser:
     return unload
 
 
-def _adapter_use(actions: _Commands) -> argparse.ArgumentParser:
+def _adapter_use(actions: _Commands) -> FlagParser:
     use = actions.add_parser(
         "use", help="Default adapter for later prompts of a model ('base' for none)."
     )
@@ -284,15 +312,15 @@ _ADAPTER_ACTIONS = {
 
 def lm_parser() -> LmParser:
     """The ``%lm`` parser: ``load``, ``models``, ``rerun``, ``adapter ACTION``, ``unload``."""
-    root = MagicArgumentParser(prog="lm", description=LM_DESCRIPTION, epilog=LM_EPILOG)
+    root = FlagParser(prog="lm", description=LM_DESCRIPTION, epilog=LM_EPILOG)
     _help_flag(root)
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
-    found: dict[tuple[str, ...], argparse.ArgumentParser] = {(): root}
+    found: dict[tuple[str, ...], FlagParser] = {(): root}
     for name, build in _COMMANDS.items():
         found[(name,)] = build(commands)
     actions = found[("adapter",)].add_subparsers(dest="action", metavar="ACTION")
-    for name, build in _ADAPTER_ACTIONS.items():
-        found[("adapter", name)] = build(actions)
+    for name, build_action in _ADAPTER_ACTIONS.items():
+        found[("adapter", name)] = build_action(actions)
     return LmParser(root=root, commands=found)
 
 
@@ -322,7 +350,25 @@ def _prompt_generation(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help="Seed for sampling (same seed, same text)."
     )
-    parser.add_argument("--out", "-o", default=None, help="Bind the Comparison to this variable.")
+    parser.add_argument(
+        "--out",
+        "-o",
+        default=None,
+        help="Bind the Comparison to this variable (a Python name; a builtin such as print, or "
+        "a variable that does not hold an earlier result, only with --force-out).",
+    )
+    parser.add_argument(
+        "--force-out",
+        action="store_true",
+        help="Let --out replace a builtin, one of IPython's names or any notebook variable.",
+    )
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="Run even when the run is larger than the limits (more than 64 --samples, 2,000 "
+        "generated rows or 32 columns).",
+    )
 
 
 def _prompt_strategies(parser: argparse.ArgumentParser) -> None:
@@ -398,9 +444,9 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prompt_parser() -> MagicArgumentParser:
+def prompt_parser() -> FlagParser:
     """The ``%%prompt`` parser: generation settings, strategies, adapters, images."""
-    parser = MagicArgumentParser(prog="prompt", description=PROMPT_DESCRIPTION)
+    parser = FlagParser(prog="prompt", description=PROMPT_DESCRIPTION)
     _help_flag(parser)
     _prompt_generation(parser)
     _prompt_strategies(parser)

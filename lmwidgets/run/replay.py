@@ -256,6 +256,7 @@ def rerun(
     display: bool = False,
     images: Mapping[str, Any] | None = None,
     namespace: Mapping[str, Any] | None = None,
+    confirm: bool = False,
 ) -> RerunReport:
     """Re-run saved records and report, per record, whether the new text equals the saved one.
 
@@ -266,10 +267,12 @@ def rerun(
 
     Records of prompts with images need those images again: they are found by name in
     ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
-    must have the recorded sha256."""
+    must have the recorded sha256. A recorded run larger than the limits of
+    :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``."""
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.run.records import library_versions, load_records, validate_records
     from lmwidgets.run.runner import run_variants
+    from lmwidgets.validation import check_run_size, flag
 
     records = load_records(source)
     if not records:
@@ -291,6 +294,8 @@ def rerun(
     # Every model, adapter and image is found (and every prompt rendered) before anything runs:
     # a missing adapter in the last group must not cost the first group's generation.
     planned = [_plan_group(group, registry, notes, images, namespace) for group in groups.values()]
+    for variants in planned:  # a record sets the size of its run: the same limits apply
+        check_run_size(variants, confirm=flag(confirm, "confirm"))
     rows: list[RerunRow] = []
     comparisons: list[Comparison] = []
     for group, variants in zip(groups.values(), planned, strict=True):

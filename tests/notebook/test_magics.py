@@ -169,3 +169,134 @@ def test_models_lists_adapters(shell, tiny_dir, tmp_path, capsys):
     capsys.readouterr()
     assert run(shell, "%lm models").success
     assert "adapters: style (default: style)" in capsys.readouterr().out
+
+
+# -- issue 17: every bad input a clear error -------------------------------------------------
+@pytest.fixture
+def scripted_shell(shell):
+    lmwidgets.load_model(engine="scripted", name="lmw_s", replies={"*": "The answer is: 4"})
+    assert run(shell, "%%prompt --out lmw_before\nfirst").success
+    return shell
+
+
+def _fails(shell, code, error, *needles):
+    result = run(shell, code)
+    assert not result.success, code
+    exc = result.error_in_exec
+    assert type(exc).__name__ == error, repr(exc)
+    for needle in needles:
+        assert needle in str(exc), (needle, str(exc))
+    # The short error display survives, and so do the model and the earlier result.
+    assert shell.custom_exceptions == (lmwidgets.LmWidgetsError,)
+    assert shell.user_ns["lmw_before"][0].text == "The answer is: 4"
+    return exc
+
+
+def test_a_seed_torch_cannot_take_names_the_flag(shell, tiny_dir):
+    assert run(shell, f"%lm load {tiny_dir} --as lmw_seed").success
+    result = run(shell, "%%prompt --seed 99999999999999999999 -t 0.5 -n 2\nhi")
+    exc = result.error_in_exec
+    assert isinstance(exc, lmwidgets.InvalidArgumentError)
+    assert "--seed must be at most 9,223,372,036,854,775,807" in str(exc)
+    assert run(shell, "%%prompt --seed 9223372036854775807 -t 0.5 -n 2 --out lmw_ok\nhi").success
+
+
+def test_surrogates_and_control_characters_in_the_cell_are_replaced_with_a_note(shell, tiny_dir):
+    """Was a raw TypeError from the tokenizer."""
+    assert run(shell, f"%lm load {tiny_dir} --as lmw_text").success
+    shell.user_ns["lmw_bad"] = "\udcff"
+    result = run(shell, "%%prompt -n 2 --out lmw_r --system 'sys\x00'\n\x00\x01\udcff {lmw_bad}")
+    assert result.success, result.error_in_exec
+    comparison = shell.user_ns["lmw_r"]
+    assert "\ufffd\ufffd\ufffd \ufffd" in comparison[0].prompt
+    notes = " ".join(comparison.notes)
+    for needle in ("The prompt held 3 characters", "U+0000", "U+0001", "U+DCFF", "--system"):
+        assert needle in notes
+    comparison.to_json().encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("out", "needle"),
+    [
+        ("1bad-name", "not a Python name"),
+        ("for", "keyword"),
+        ("print", "built-in 'print'"),
+        ("lmw_data", "would replace the notebook variable 'lmw_data' (a list)"),
+    ],
+)
+def test_out_must_be_a_reachable_name_that_shadows_nothing(scripted_shell, out, needle):
+    scripted_shell.user_ns["lmw_data"] = [1, 2]
+    _fails(scripted_shell, f"%%prompt --out {out}\nhi", "InvalidArgumentError", "--out", needle)
+    assert scripted_shell.user_ns["lmw_data"] == [1, 2] and "print" not in scripted_shell.user_ns
+
+
+def test_force_out_replaces_a_variable_or_builtin(scripted_shell):
+    scripted_shell.user_ns["lmw_data"] = [1, 2]
+    assert run(scripted_shell, "%%prompt --out lmw_data --force-out\nhi").success
+    assert isinstance(scripted_shell.user_ns["lmw_data"], lmwidgets.Comparison)
+    try:
+        assert run(scripted_shell, "%%prompt --out print --force-out\nhi").success
+        assert isinstance(scripted_shell.user_ns["print"], lmwidgets.Comparison)
+    finally:
+        scripted_shell.user_ns.pop("print", None)
+    assert run(scripted_shell, "%%prompt --out lmw_before\nagain").success  # an earlier result
+
+
+def test_large_runs_ask_for_yes(scripted_shell):
+    engine = lmwidgets.REGISTRY.get("lmw_s")
+    calls = len(engine.calls)
+    _fails(
+        scripted_shell,
+        "%%prompt --strategy self-consistency --samples 100000\nhi",
+        "InvalidArgumentError",
+        "--samples 100,000",
+        "--yes",
+    )
+    _fails(
+        scripted_shell,
+        "%%prompt --strategy self-consistency --samples 65\nhi",
+        "InvalidArgumentError",
+        "more than the 64",
+        "add --yes",
+    )
+    assert len(engine.calls) == calls  # nothing ran
+    assert run(
+        scripted_shell,
+        "%%prompt --strategy self-consistency --samples 65 --yes --batch-size 65 --out lmw_sc\nhi",
+    ).success
+    assert len(scripted_shell.user_ns["lmw_sc"][0].extras["samples"]) == 65
+    assert len(engine.calls) == calls + 1
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("%%prompt --model 'lmw_s\x00'\nhi", "--model 'lmw_s\\x00' holds U+0000"),
+        ("%%prompt --adapter 'a\tb'\nhi", "--adapter 'a\\tb' holds U+0009"),
+        ("%lm load --engine scripted --device cpu", "--device only apply"),
+        ("%lm load --engine scripted --quantize 4bit --compile", "--quantize, --compile"),
+        ("%lm connect http://127.0.0.1:9 --timeout -1", "--timeout must be a finite number"),
+        ("%lm connect http://127.0.0.1:9 --timeout nan", "--timeout must be a finite number"),
+        ("%lm adapter load ./x --scale inf", "--scale must be a finite number"),
+        ("%lm load 'a\udcffb'", "SOURCE 'a\\udcffb' holds U+DCFF (a lone surrogate)"),
+    ],
+)
+def test_names_and_numbers_are_checked(scripted_shell, line, needle):
+    _fails(scripted_shell, line, "InvalidArgumentError", needle)
+
+
+def test_a_message_quoting_a_surrogate_keeps_the_short_error_display(scripted_shell, capsys):
+    """A lone surrogate in a message made the error display fail, and IPython dropped it."""
+    exc = _fails(scripted_shell, "%lm load 'x\udcff", "LmWidgetsError", "Cannot parse")
+    assert "\\udcff" in str(exc)
+    assert "\\udcff" in capsys.readouterr().out
+
+
+def test_rerun_of_a_large_recorded_run_needs_yes(scripted_shell):
+    import copy
+
+    records = copy.deepcopy(scripted_shell.user_ns["lmw_before"].records)
+    records[0]["generation"]["samples"] = 70
+    scripted_shell.user_ns["lmw_records"] = records
+    _fails(scripted_shell, "%lm rerun lmw_records", "InvalidArgumentError", "add --yes")
+    assert run(scripted_shell, "%lm rerun lmw_records --yes").success

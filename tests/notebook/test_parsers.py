@@ -29,7 +29,7 @@ LM_OPTIONS = {
     },
     ("connect",): {"-h", "--help", "--as", "--model", "--api-key-env", "--timeout"},
     ("models",): {"-h", "--help"},
-    ("rerun",): {"-h", "--help", "--show"},
+    ("rerun",): {"-h", "--help", "--show", "--yes", "-y"},
     ("adapter",): {"-h", "--help"},
     ("unload",): {"-h", "--help"},
     ("adapter", "load"): {"-h", "--help", "--as", "--model", "--scale", "--allow-pickle"},
@@ -75,6 +75,9 @@ PROMPT_OPTIONS = {
     "--region",
     "-r",
     "--region-mode",
+    "--yes",
+    "-y",
+    "--force-out",
 }
 
 
@@ -189,3 +192,23 @@ def test_no_private_argparse_attributes():
         source = (package / name).read_text(encoding="utf-8")
         for private in ("._actions", "._subparsers", "._group_actions", "_SubParsersAction"):
             assert private not in source, (name, private)
+
+
+def test_every_argument_is_named_as_it_is_typed():
+    """Values refused after parsing are named by their flag (``flag_of``), issue 17."""
+    assert PROMPT.flag_of("max_new_tokens") == "--max-new-tokens"
+    assert PROMPT.flag_of("out") == "--out" and PROMPT.flag_of("force_out") == "--force-out"
+    assert PROMPT.flag_of("image") == "--image" and PROMPT.flag_of("yes") == "--yes"
+    load = LM.commands[("load",)]
+    assert (load.flag_of("source"), load.flag_of("name")) == ("SOURCE", "--as")
+    adapter_load = LM.commands[("adapter", "load")]
+    assert (adapter_load.flag_of("path"), adapter_load.flag_of("name")) == ("PATH", "--as")
+    assert LM.commands[("connect",)].flag_of("url") == "URL"
+
+
+def test_yes_and_force_out_default_off():
+    args = PROMPT.parse_args([])
+    assert not args.yes and not args.force_out
+    args = PROMPT.parse_args(["-y", "--force-out", "--out", "print"])
+    assert args.yes and args.force_out and args.out == "print"
+    assert LM.parse(["rerun", "nb.ipynb", "--yes"]).yes

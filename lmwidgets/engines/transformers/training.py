@@ -90,7 +90,20 @@ def train_lora(
     from peft import LoraConfig
 
     from lmwidgets.prompting.strategies import normalize_examples
+    from lmwidgets.validation import check_training_call
 
+    check_training_call(
+        output_dir,
+        model=model,
+        rank=rank,
+        alpha=alpha,
+        targets=targets,
+        layers=layers,
+        steps=steps,
+        learning_rate=learning_rate,
+        system=system,
+        seed=seed,
+    )
     loaded = registry.get(model)
     if not isinstance(loaded, LoadedModel):
         raise InvalidArgumentError(
@@ -102,6 +115,7 @@ def train_lora(
     whole_number(steps, "steps", minimum=1)
     if not finite_number(learning_rate) or not learning_rate > 0:
         raise InvalidArgumentError(f"learning_rate must be > 0, not {learning_rate!r}.")
+    _check_targets(loaded, targets, layers)
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha if alpha is not None else 2 * rank,
@@ -113,6 +127,30 @@ def train_lora(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         return _train(loaded, parsed, config, output_dir, steps, learning_rate, system, seed)
+
+
+def _check_targets(loaded: LoadedModel, targets: Any, layers: Any) -> None:
+    """Every target names modules of the model and every layer exists (peft's own errors about
+    them come from deep inside it)."""
+    import re
+
+    names = [name for name, _ in loaded.model.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in loaded.model.named_modules() if hasattr(m, "weight")}
+        )
+        raise InvalidArgumentError(
+            f"targets {', '.join(map(repr, missing))}: no such module in {loaded.name} "
+            f"(its modules with weights: {', '.join(linear[:12])})."
+        )
+    numbers = {int(m.group(1)) for n in names if (m := re.search(r"\.layers\.(\d+)\.", n))}
+    unknown = [layer for layer in layers or [] if layer not in numbers]
+    if unknown:
+        have = f"0 to {max(numbers)}" if numbers else "none that can be named"
+        raise InvalidArgumentError(
+            f"layers {', '.join(map(str, unknown))}: {loaded.name} has layers {have}."
+        )
 
 
 def _train(
