@@ -382,7 +382,13 @@ def _templates(value: Any) -> Any:
         )
     for key, text in value.items():
         if key == "sc_temperature":
-            positive_number(text, "templates['sc_temperature']")
+            from lmwidgets.engines.base import MIN_TEMPERATURE
+
+            if not finite_number(text) or not text >= MIN_TEMPERATURE:
+                raise InvalidArgumentError(
+                    f"templates['sc_temperature'] must be a number >= {MIN_TEMPERATURE}, not "
+                    f"{text!r}."
+                )
         elif not isinstance(text, str):
             raise InvalidArgumentError(
                 f"templates[{key!r}] must be text, not {type(text).__name__}."

@@ -184,6 +184,21 @@ def test_prompt_arguments_of_the_wrong_type(fz, options, needle):
     assert needle in str(caught.value)
 
 
+def test_a_temperature_too_small_to_sample(fz, tiny):
+    """``-t 1e-284`` overflowed the scores: a raw RuntimeError from torch's sampler."""
+    for temperature in (1e-284, 5e-324, 0.0009):
+        with pytest.raises(InvalidArgumentError, match=r"--temperature must be 0 \(greedy\) or at"):
+            lmwidgets.prompt("q", model="tiny", temperature=temperature, max_new_tokens=1)
+    with pytest.raises(InvalidArgumentError, match="sc_temperature"):
+        lmwidgets.prompt("q", strategy="self-consistency", templates={"sc_temperature": 1e-300})
+    result = lmwidgets.prompt("q", model="tiny", temperature=0.001, max_new_tokens=1, seed=1)
+    assert result[0].tokens == 1
+    records = copy.deepcopy(result.records)
+    records[0]["generation"]["temperature"] = 1e-300
+    with pytest.raises(lmwidgets.RecordError, match="--temperature"):
+        lmwidgets.rerun(records)
+
+
 def test_prompt_that_is_not_text(fz):
     with pytest.raises(PromptError, match="must be text, not int"):
         lmwidgets.prompt(5)

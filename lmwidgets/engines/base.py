@@ -21,6 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 from lmwidgets.checks import MAX_INT64, finite_number, whole_number
 from lmwidgets.errors import AdapterError, InvalidArgumentError
 
+#: The smallest temperature that samples (dividing scores by less overflows them).
+MIN_TEMPERATURE = 1e-3
+
 #: Names that mean "no adapter" wherever an adapter name is accepted.
 BASE_NAMES = ("base", "__base__", "none")
 
@@ -46,6 +49,12 @@ class GenerationSettings:
         if not finite_number(self.temperature) or self.temperature < 0:
             raise InvalidArgumentError(
                 f"--temperature must be >= 0 (0 means greedy), not {self.temperature}."
+            )
+        if 0 < self.temperature < MIN_TEMPERATURE:  # the scores / temperature overflow
+            raise InvalidArgumentError(
+                f"--temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}, not "
+                f"{self.temperature}: a smaller one samples like greedy decoding and overflows "
+                "the model's scores."
             )
         if not finite_number(self.top_p) or not 0 < self.top_p <= 1:
             raise InvalidArgumentError(f"--top-p must be in (0, 1], not {self.top_p}.")

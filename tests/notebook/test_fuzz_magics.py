@@ -31,6 +31,13 @@ SETTINGS = {
 SCRIPTED = ("fz", "fz_loud", "fz_eye")
 PROTECTED = {*SCRIPTED, "tiny", "lmw_fz_before"}
 
+#: Files a prompt may name (made once per session by :func:`_files`).
+FILES = {
+    "png": "/tmp/lmw-fuzz/junk.png",
+    "text": "/tmp/lmw-fuzz/notes.txt",
+    "dir": "/tmp/lmw-fuzz",
+}
+
 # -- values ----------------------------------------------------------------------------------
 #: Any character: lone surrogates and control characters included.
 ANY_CHAR = st.characters(exclude_categories=())
@@ -57,8 +64,15 @@ variables = st.sampled_from(
         "lmw_fz_text",
         "lmw_fz_before",
         "lmw_fz_missing",
+        "lmw_fz_df",
+        "lmw_fz_weird",
+        "lmw_fz_triples",
+        "lmw_fz_array",
         "/no/such/file.png",
         "http://127.0.0.1:9/x.png",
+        FILES["png"],
+        FILES["text"],
+        FILES["dir"],
     ]
 )
 strategy_names = st.sampled_from(["zero-shot", "few-shot", "cot", "self-consistency", "no-image"])
@@ -165,7 +179,15 @@ bodies = bodies.map(lambda parts: "".join(parts).strip("\n") or "What is 2 + 2?"
 @pytest.fixture
 def kernel(shell):
     """Three scripted models and the notebook variables the generated lines refer to."""
+    import numpy as np
+    import pandas as pd
     from PIL import Image
+
+    os.makedirs(FILES["dir"], exist_ok=True)
+    with open(FILES["png"], "wb") as junk:
+        junk.write(b"\x89PNG\r\n\x1a\nnot really")
+    with open(FILES["text"], "w", encoding="utf-8") as text:
+        text.write("not an image")
 
     lmwidgets.load_model(engine="scripted", name="fz", replies={"*": "The answer is: 4"})
     lmwidgets.load_model(engine="scripted", name="fz_loud", adapters={"loud": str.upper})
@@ -177,6 +199,10 @@ def kernel(shell):
         lmw_fz_img=Image.new("RGB", (32, 24), "red"),
         lmw_fz_num=7,
         lmw_fz_text="bad \x00 text \udcff",
+        lmw_fz_df=pd.DataFrame({"input": ["2+2", None], "expected": [float("nan"), 3]}),
+        lmw_fz_weird=[{"input": {"nested": 1}, "expected": [1, 2]}, {1: "x", "input": b"\xff"}],
+        lmw_fz_triples=[("a", "b", None), ["x", 1, 2.5]],
+        lmw_fz_array=np.zeros((4, 5, 3), dtype=np.float64) + np.nan,
     )
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_before\nWhat is 2 + 2?").success
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_prev\nAgain").success
