@@ -187,7 +187,7 @@ def _comparison_ok(result) -> None:
 def test_prompt(scripted, capsys):
     image = _image()
 
-    @settings(max_examples=int(150 * SCALE), **SETTINGS)
+    @settings(max_examples=int(300 * SCALE), **SETTINGS)
     @given(options=one_fault(PROMPT_GOOD, arguments=("text", "display"), unknown=True))
     def fuzz(options):
         if options.get("images") is IMAGE:
@@ -389,7 +389,7 @@ def test_rerun_and_records(scripted, tmp_path, capsys):
     notebook = tmp_path / "nb.ipynb"
     notebook.write_text("{not json", encoding="utf-8")
 
-    @settings(max_examples=int(80 * SCALE), **SETTINGS)
+    @settings(max_examples=int(150 * SCALE), **SETTINGS)
     @given(
         source=st.one_of(
             st.just(scripted),
@@ -438,7 +438,7 @@ def test_train_lora(scripted, tiny, tmp_path, capsys):
         "seed": st.sampled_from([0, 2**64]),
     }
 
-    @settings(max_examples=int(30 * SCALE), **SETTINGS)
+    @settings(max_examples=int(20 * SCALE), **SETTINGS)
     @given(options=one_fault(good, arguments=("examples", "output_dir", "steps")))
     def fuzz(options):
         steps = options["steps"]

@@ -168,6 +168,7 @@ FIELDS = [
     "\r\n",
     "\x1b[31m",
     "What is 2 + 2?",
+    "word " * 1500,  # longer than the tiny models' context
 ]
 bodies = st.lists(
     st.one_of(st.text(ANY_CHAR, max_size=20), st.sampled_from(FIELDS)), min_size=1, max_size=6
@@ -261,7 +262,7 @@ def still_working(shell, names) -> None:
 def test_prompt_magic_on_scripted_models(kernel, current, capsys):
     lmwidgets.REGISTRY.current = current
 
-    @settings(max_examples=int(60 * SCALE), **SETTINGS)
+    @settings(max_examples=int(150 * SCALE), **SETTINGS)
     @given(line=prompt_lines, body=bodies)
     def fuzz(line, body):
         check_prompt(kernel, line, body)
@@ -271,8 +272,13 @@ def test_prompt_magic_on_scripted_models(kernel, current, capsys):
     still_working(kernel, SCRIPTED)
 
 
-def test_prompt_magic_on_a_tiny_transformers_model(kernel, tiny, capsys):
-    """Fewer examples: a real tokenizer and chat template, with small answer budgets."""
+def test_prompt_magic_on_a_tiny_transformers_model(kernel, tiny, tiny_dir, tmp_path, capsys):
+    """Fewer examples: a real tokenizer, chat template and LoRA adapter (called ``loud``, like
+    the scripted one), with small answer budgets."""
+    from tiny_models import build_lora
+
+    lora = build_lora(tiny_dir, tmp_path / "lora", seed=1)
+    assert kernel.run_cell(f"%lm adapter load {lora} --as loud --model tiny").success
     lmwidgets.REGISTRY.current = "tiny"
     small = st.sampled_from(["1", "2", "0", "-1", "2**63", "9223372036854775808", "x"])
 
@@ -289,6 +295,27 @@ def test_prompt_magic_on_a_tiny_transformers_model(kernel, tiny, capsys):
     fuzz()
     capsys.readouterr()
     still_working(kernel, ["tiny", "fz"])
+
+
+def test_prompt_magic_on_a_tiny_vision_language_model(kernel, vlm, capsys):
+    """A few examples on a real processor and chat template with images (tiny LLaVA)."""
+    lmwidgets.REGISTRY.current = "vlm"
+    images = st.lists(
+        st.sampled_from(["lmw_fz_img", "lmw_fz_array", FILES["png"], "lmw_fz_num"]), max_size=4
+    ).map(lambda names: shlex.join(t for name in names for t in ("--image", name)))
+
+    @settings(max_examples=int(12 * SCALE), **SETTINGS)
+    @given(
+        extra=st.lists(option, max_size=2).map(lambda o: shlex.join(t for x in o for t in x)),
+        images=images,
+        body=bodies,
+    )
+    def fuzz(extra, images, body):
+        check_prompt(kernel, f"--model vlm {images} {extra} -n 1", body)
+
+    fuzz()
+    capsys.readouterr()
+    still_working(kernel, ["vlm", "fz_eye"])
 
 
 # -- %lm -----------------------------------------------------------------------------------------
@@ -382,7 +409,7 @@ def lm_lines(files):
 def test_lm_magic(kernel, files, tiny_dir, capsys):
     files["tiny"] = str(tiny_dir)  # a real model, loaded with random options (a second copy)
 
-    @settings(max_examples=int(80 * SCALE), **SETTINGS)
+    @settings(max_examples=int(150 * SCALE), **SETTINGS)
     @given(line=lm_lines(files))
     def fuzz(line):
         tokens = line.split()
