@@ -125,6 +125,18 @@ def plain_text(value: Any, name: str, *, optional: bool = True) -> str | None:
     return value
 
 
+def model_name(value: Any, name: str = "--as") -> str | None:
+    """A name to load a model under: readable text that ``--model NAME`` and ``--models A,B``
+    can reach again (no commas, no spaces around it; empty means the default name)."""
+    plain_text(value, name)
+    if value and (value != value.strip() or "," in value):
+        raise InvalidArgumentError(
+            f"{name} {value!r} could not be named again in --model or --models A,B: use a "
+            "name without commas or spaces around it (e.g. --as small)."
+        )
+    return value
+
+
 def text_list(value: Any, name: str) -> str | list[str] | None:
     """``A,B`` text or a list/tuple of names (``--compare``, ``--adapters``, ``--models``)."""
     if value is None or isinstance(value, str):
@@ -473,7 +485,7 @@ def check_load_call(
 ) -> None:
     """The arguments of :func:`lmwidgets.load_model`."""
     path_like(source, "SOURCE", optional=True)
-    plain_text(name, "--as")
+    model_name(name)
     plain_text(engine, "--engine", optional=False)
     plain_text(device, "--device", optional=False)
     plain_text(dtype, "--dtype", optional=False)
@@ -507,7 +519,7 @@ def check_connect_call(
 ) -> None:
     """The arguments of :func:`lmwidgets.connect`."""
     plain_text(url, "URL", optional=False)
-    plain_text(name, "--as")
+    model_name(name)
     plain_text(model, "--model")
     plain_text(api_key_env, "--api-key-env")
     if api_key_env is not None and not api_key_env.strip():

@@ -259,7 +259,7 @@ def test_load_model(scripted, paths, capsys):
     good = {
         "source": st.sampled_from([None, *paths]),
         "engine": st.sampled_from(["scripted", "transformers", "openai"]),
-        "name": st.sampled_from(["fzx", "fz", "", "a b"]),
+        "name": st.sampled_from(["fzx", "fz", "", "a b", "a,b", " x"]),
         "device": st.sampled_from(["cpu", "cuda", "tpu", "auto"]),
         "dtype": st.sampled_from(["float32", "bfloat16", "int3", "auto"]),
         "allow_pickle": st.booleans(),
@@ -287,6 +287,10 @@ def test_load_model(scripted, paths, capsys):
         try:
             result = lmwidgets.prompt("hi", model=loaded.name, display=False, max_new_tokens=2)
             _comparison_ok(result)
+            if loaded.name != "fz":  # reachable in a list of models too
+                both = f"fz,{loaded.name}"
+                result = lmwidgets.prompt("hi", models=both, display=False, max_new_tokens=2)
+                assert [r.model for r in result] == ["fz", loaded.name]
         finally:  # the next example starts from the same models
             if loaded.name not in SCRIPTED:
                 lmwidgets.unload_model(loaded.name)

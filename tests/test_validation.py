@@ -213,6 +213,9 @@ def test_load_model_options(registry):
         lmwidgets.load_model(engine="scripted", max_images=0)
     with pytest.raises(InvalidArgumentError, match="SOURCE"):
         lmwidgets.load_model("a\x00b")
+    for name in ("a,b", " x", "x "):  # bound a model no --model/--models could name again
+        with pytest.raises(InvalidArgumentError, match="could not be named again"):
+            lmwidgets.load_model(engine="scripted", name=name)
     with pytest.raises(InvalidArgumentError, match="--timeout must be a finite number above 0"):
         lmwidgets.connect("http://127.0.0.1:9", timeout=float("nan"))
     with pytest.raises(InvalidArgumentError, match="concurrency"):
@@ -240,6 +243,9 @@ def test_adapter_scale_must_be_finite(registry, tiny, tiny_dir, tmp_path):
     for scale in (float("inf"), float("nan"), "1"):
         with pytest.raises(InvalidArgumentError, match="--scale"):
             lmwidgets.load_adapter(lora, scale=scale)
+    # pathlib raised RuntimeError("Could not determine home directory") for an unknown ~user
+    with pytest.raises(lmwidgets.AdapterError, match="No adapter at '~0'"):
+        lmwidgets.load_adapter("~0")
     assert not tiny.adapters
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -261,7 +262,7 @@ def load(
     """The ``scripted`` engine's loader: ``source`` is None or a JSON file of replies."""
     replies = options.pop("replies", None)
     if source is not None:
-        path = Path(source).expanduser()
+        path = Path(os.path.expanduser(source))  # an unknown ~user stays as written
         try:
             replies = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from traitlets import Float, Int, Unicode
 
@@ -57,7 +59,7 @@ class LmMagics(Magics):
         if "-h" in tokens or "--help" in tokens:  # before required arguments are checked
             print(_LM.parser_for(tokens).format_help())
             return
-        args = _LM.parse(tokens)
+        args = _parsed(_LM.parse, tokens)
         _check_text_arguments(args, _LM.parser_for(tokens))
         if args.command is None:
             print(_LM.help())
@@ -257,8 +259,8 @@ class LmMagics(Magics):
         namespace = self.shell.user_ns
         if args.source in namespace:
             source = namespace[args.source]
-        elif Path(args.source).expanduser().exists():
-            source = str(Path(args.source).expanduser())
+        elif Path(os.path.expanduser(args.source)).exists():  # an unknown ~user stays as is
+            source = os.path.expanduser(args.source)
         else:
             raise RecordError(
                 f"`%lm rerun {args.source}`: no notebook variable or file called "
@@ -273,7 +275,7 @@ class LmMagics(Magics):
     def prompt(self, line: str, cell: str | None = None) -> None:
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
-            args = _PROMPT.parse_args(shlex.split(line))
+            args = _parsed(_PROMPT.parse_args, shlex.split(line))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {printable(line)}`: {exc}") from None
         if args.help:
@@ -349,6 +351,15 @@ class LmMagics(Magics):
             raise
         if args.out:
             namespace[args.out] = comparison
+
+
+def _parsed(parse: Any, tokens: list[str]) -> argparse.Namespace:
+    """``parse(tokens)``; a usage error quotes what was typed with unreadable characters (lone
+    surrogates, control characters) escaped, so that it can be shown."""
+    try:
+        return parse(tokens)
+    except UsageError as exc:
+        raise UsageError(printable(str(exc))) from None
 
 
 def _check_text_arguments(

@@ -340,7 +340,7 @@ def lm_lines(files):
     """``%lm`` lines that never reach the network or load the default model: transformers
     sources are local paths, servers are a closed local port."""
     paths = st.sampled_from(sorted(files.values()))
-    new_names = st.sampled_from(["fzx", "fzx_2", "fz", "tiny", "", "a b"])
+    new_names = st.sampled_from(["fzx", "fzx_2", "fz", "tiny", "", "a b", "a,b", " x"])
     load_flags = st.lists(
         st.one_of(
             st.tuples(st.just("--as"), st.one_of(new_names, junk)),

@@ -300,3 +300,24 @@ def test_rerun_of_a_large_recorded_run_needs_yes(scripted_shell):
     scripted_shell.user_ns["lmw_records"] = records
     _fails(scripted_shell, "%lm rerun lmw_records", "InvalidArgumentError", "add --yes")
     assert run(scripted_shell, "%lm rerun lmw_records --yes").success
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["%%prompt '\ud800'\nhi", "%lm '\ud800\x00'", "%lm load --max-images '\udcff'"],
+)
+def test_usage_errors_quote_unreadable_characters_escaped(scripted_shell, line, capsys):
+    """argparse's message quoted a lone surrogate, which no kernel can send (fuzzing)."""
+    from IPython.core.error import UsageError
+
+    result = run(scripted_shell, line)
+    assert isinstance(result.error_in_exec, UsageError)
+    str(result.error_in_exec).encode("utf-8")
+    assert "\\ud" in str(result.error_in_exec)
+    capsys.readouterr().out.encode("utf-8")
+
+
+def test_an_unknown_home_directory_is_just_a_missing_path(scripted_shell):
+    """``~0`` made pathlib raise RuntimeError("Could not determine home directory")."""
+    _fails(scripted_shell, "%lm load --engine scripted ~0", "ModelNotFoundError", "~0")
+    _fails(scripted_shell, "%lm rerun ~0", "RecordError", "~0")

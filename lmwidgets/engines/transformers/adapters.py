@@ -12,6 +12,7 @@ modules that exist in the model and tensor shapes that fit it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ def load_adapter(
     allow_pickle: bool = False,
 ) -> AdapterInfo:
     """Attach the LoRA adapter in ``path`` to ``loaded`` (no reload, not activated)."""
-    directory = Path(path).expanduser()
+    directory = Path(os.path.expanduser(path))  # an unknown ~user stays as written
     if not directory.exists():
         raise AdapterError(f"No adapter at {str(directory)!r}: the directory does not exist.")
     if not directory.is_dir():
