@@ -34,7 +34,7 @@ class Measurement:
     unit: str
     ratio: float
     target: str
-    met: bool
+    met: bool | None  # None: a table row without a target
     outputs_match: bool | None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -470,7 +470,7 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
         round(bound, 2),
         round(best, 2),
         "tok/s",
-        round(fraction, 3),
+        float(f"{fraction:.3g}"),  # 3 significant digits: a tiny model is far below
         ">= 0.70 of bound",
         fraction >= 0.7,
         None,
@@ -779,7 +779,7 @@ def _table(rows: list[Measurement]) -> str:
                 f"{row.lmwidgets} {row.unit}",
                 f"{row.ratio}",
                 row.target,
-                "yes" if row.met else "NO",
+                {True: "yes", False: "NO", None: "-"}[row.met],
                 {True: "yes", False: "NO", None: "-"}[row.outputs_match],
                 f"{row.details.get('peak_rss_mb', '-')} MB",
             )
