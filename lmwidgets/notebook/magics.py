@@ -184,9 +184,10 @@ class LmMagics(Magics):
         if not args.name:
             raise LmWidgetsError("Say which model to unload: `%lm unload NAME` (see `%lm models`).")
         loaded = REGISTRY.get(args.name)
-        freed = loaded.memory_bytes
+        freed = getattr(loaded, "memory_bytes", None)  # not every engine holds weights here
         api.unload_model(args.name)
-        _show(f"Unloaded {args.name} (freed about {format_bytes(freed)}).")
+        size = f" (freed about {format_bytes(freed)})" if freed else ""
+        _show(f"Unloaded {args.name}{size}.")
 
     def _lm_adapter(self, args: argparse.Namespace) -> None:
         from lmwidgets import api

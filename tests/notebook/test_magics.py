@@ -321,3 +321,12 @@ def test_an_unknown_home_directory_is_just_a_missing_path(scripted_shell):
     """``~0`` made pathlib raise RuntimeError("Could not determine home directory")."""
     _fails(scripted_shell, "%lm load --engine scripted ~0", "ModelNotFoundError", "~0")
     _fails(scripted_shell, "%lm rerun ~0", "RecordError", "~0")
+
+
+def test_unload_a_model_without_weights_in_the_kernel(scripted_shell, capsys):
+    """``%lm unload`` of a scripted (or served) model raised AttributeError: memory_bytes."""
+    lmwidgets.load_model(engine="scripted", name="lmw_gone")
+    capsys.readouterr()
+    assert run(scripted_shell, "%lm unload lmw_gone").success
+    assert "Unloaded lmw_gone." in capsys.readouterr().out
+    assert "lmw_gone" not in lmwidgets.REGISTRY
