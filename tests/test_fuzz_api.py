@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import lmwidgets
+from lmwidgets import RECORD_MIME
 from lmwidgets.engines.base import StopSignal
 
 #: ``LMWIDGETS_FUZZ_SCALE=20`` runs twenty times the examples (a longer hunt for bugs).
@@ -383,6 +384,29 @@ def mutated(records):
     return build()
 
 
+@st.composite
+def deep_mutated(draw, value):
+    """``value`` (nested dicts and lists) with one node anywhere replaced, dropped or given a
+    new key: malformed notebooks and Comparison exports."""
+    value = copy.deepcopy(value)
+    parent, key = None, None
+    node = value
+    while isinstance(node, (dict, list)) and node and draw(st.integers(0, 4)) != 0:
+        keys = sorted(node) if isinstance(node, dict) else list(range(len(node)))
+        parent, key = node, draw(st.sampled_from(keys))
+        node = parent[key]
+    if parent is None:
+        return draw(anything)
+    action = draw(st.sampled_from(["replace", "drop", "add"]))
+    if action == "drop":
+        del parent[key]
+    elif action == "add" and isinstance(parent, dict):
+        parent[draw(texts)] = draw(anything)
+    else:
+        parent[key] = draw(st.one_of(anything, EDGES))
+    return value
+
+
 def test_rerun_and_records(scripted, tmp_path, capsys):
     import json
 
@@ -392,6 +416,21 @@ def test_rerun_and_records(scripted, tmp_path, capsys):
     good = [*scripted.records, *sc.records]
     notebook = tmp_path / "nb.ipynb"
     notebook.write_text("{not json", encoding="utf-8")
+    payload = {"schema": 1, "records": good}
+    as_notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "%%prompt\nWhat is 2 + 2?",
+                "outputs": [{"output_type": "display_data", "data": {RECORD_MIME: payload}}],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    assert lmwidgets.rerun(as_notebook).matched
+    exported = json.loads(sc.to_json())
 
     @settings(max_examples=int(150 * SCALE), **SETTINGS)
     @given(
@@ -401,6 +440,9 @@ def test_rerun_and_records(scripted, tmp_path, capsys):
             mutated(good),
             mutated(good).map(lambda records: json.dumps(records, default=repr)),
             st.just(str(notebook)),
+            deep_mutated(as_notebook),
+            deep_mutated(exported),
+            deep_mutated(exported).map(lambda data: json.dumps(data, default=repr)),
             anything,
         ),
         options=st.fixed_dictionaries(
