@@ -1,8 +1,11 @@
 """The benchmark suite in quick mode: it runs, writes its table, and outputs match the baseline."""
 
 import json
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,3 +42,28 @@ def test_gpu_benchmark_code_runs_on_a_tiny_model_on_cpu(tmp_path, registry, caps
     assert [row["outputs_match"] for row in rows] == [True, True]
     assert rows[0]["details"]["bound_tok_s"] > 0
     assert "bandwidth bound" in capsys.readouterr().out
+
+
+@pytest.mark.served
+@pytest.mark.slow
+def test_served_benchmark_code_runs_against_the_session_server(vllm, tmp_path, registry, capsys):
+    """The served suite's code (bare client, concurrency, streaming, models side by side, engines)
+    against the session's vLLM, quick mode: a smoke test, not a measurement."""
+    sys.path.insert(0, str(ROOT))
+    from vllm_server import KEY_ENV
+
+    from benchmarks.served import main
+
+    target = tmp_path / "served.json"
+    argv = ["--quick", "--url", vllm, "--api-key-env", KEY_ENV, "--json", str(target)]
+    assert main([*argv, "--tokens", "4"]) == 0
+    report = json.loads(target.read_text())
+    assert len(report["results"]) == 4 and report["vllm_version"]
+    for row in report["results"]:
+        assert row["outputs_match"] is True, row
+        assert row["baseline"] > 0 and row["lmwidgets"] > 0
+    side = report["results"][0]
+    assert side["benchmark"].startswith("served: 4 columns")
+    assert side["details"]["server_completion_tokens"] == [4, 4, 4, 4]
+    assert os.environ[KEY_ENV] not in target.read_text()
+    assert "met?" in capsys.readouterr().out
