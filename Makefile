@@ -77,9 +77,10 @@ test-fast: setup
 demo: setup
 	$(PY) scripts/run_notebooks.py examples/*.ipynb --html-dir build
 
-bench: setup
+bench: setup vllm
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.gpu
+	$(PY) -m benchmarks.served
 
 lint: setup
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
