@@ -15,13 +15,23 @@ from lmwidgets.errors import InvalidArgumentError
 MAX_INT64 = 2**63 - 1
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` for an error message: (the start of) its repr, or its type when even that
+    fails (a user's object with a broken ``__repr__``)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def whole_number(
     value: Any, name: str, *, minimum: int = 0, maximum: int | None = MAX_INT64
 ) -> int:
     """``value`` as an int in ``[minimum, maximum]``, or :class:`InvalidArgumentError` naming
     ``name`` (``--max-new-tokens``, ``samples``...). Booleans are not numbers here."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(f"{name} must be a whole number, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a whole number, not {shown(value)}.")
     if value < minimum:
         raise InvalidArgumentError(f"{name} must be at least {minimum}, not {value}.")
     if maximum is not None and value > maximum:

@@ -37,7 +37,13 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lmwidgets.checks import MAX_INT64, finite_number, optional_whole_number, whole_number
+from lmwidgets.checks import (
+    MAX_INT64,
+    finite_number,
+    optional_whole_number,
+    shown,
+    whole_number,
+)
 from lmwidgets.errors import InvalidArgumentError
 
 #: Most self-consistency samples per column one run takes without confirmation.
@@ -100,11 +106,11 @@ def clean_prompt_text(text: str, what: str) -> tuple[str, str | None]:
         return text, None
     cleaned = "".join(REPLACEMENT if _unreadable(c) else c for c in text)
     kinds = list(dict.fromkeys(describe_character(text[i]) for i in found))
-    shown = ", ".join(kinds[:5]) + (f" and {len(kinds) - 5} more" if len(kinds) > 5 else "")
+    listed = ", ".join(kinds[:5]) + (f" and {len(kinds) - 5} more" if len(kinds) > 5 else "")
     where = _position(text, found[0])
     count = f"{len(found)} character{'s' if len(found) != 1 else ''}"
     note = (
-        f"{what} held {count} no model can read ({shown}; the first at {where}): each was "
+        f"{what} held {count} no model can read ({listed}; the first at {where}): each was "
         "replaced with U+FFFD. Remove them from the text to silence this note."
     )
     return cleaned, note
@@ -115,7 +121,9 @@ def plain_text(value: Any, name: str, *, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise InvalidArgumentError(f"{name} must be text, not {type(value).__name__} {value!r}.")
+        raise InvalidArgumentError(
+            f"{name} must be text, not {type(value).__name__} {shown(value)}."
+        )
     found = [i for i, c in enumerate(value) if _unreadable(c) or c in ALLOWED_CONTROLS]
     if found:
         raise InvalidArgumentError(
@@ -151,7 +159,7 @@ def text_list(value: Any, name: str) -> str | list[str] | None:
 def flag(value: Any, name: str) -> bool:
     """A yes/no option: True or False (not 1, not "yes")."""
     if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be True or False, not {shown(value)}.")
     return value
 
 
@@ -162,20 +170,20 @@ def optional_flag(value: Any, name: str) -> bool | None:
 def positive_number(value: Any, name: str) -> float:
     """A finite number above 0 (seconds, rates)."""
     if not finite_number(value) or not value > 0:
-        raise InvalidArgumentError(f"{name} must be a finite number above 0, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a finite number above 0, not {shown(value)}.")
     return float(value)
 
 
 def finite(value: Any, name: str) -> float:
     """Any finite number."""
     if not finite_number(value):
-        raise InvalidArgumentError(f"{name} must be a finite number, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a finite number, not {shown(value)}.")
     return float(value)
 
 
 def callback(value: Any, name: str) -> Callable[..., Any] | None:
     if value is not None and not callable(value):
-        raise InvalidArgumentError(f"{name} must be a function (or None), not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a function (or None), not {shown(value)}.")
     return value
 
 
@@ -365,10 +373,10 @@ def clean_variants(variants: Sequence[Any]) -> str | None:
     if not found:
         return None
     kinds = list(dict.fromkeys(found))
-    shown = ", ".join(kinds[:5]) + (f" and {len(kinds) - 5} more" if len(kinds) > 5 else "")
+    listed = ", ".join(kinds[:5]) + (f" and {len(kinds) - 5} more" if len(kinds) > 5 else "")
     return (
         f"Text from variables, examples or the dataset held {len(found)} character(s) no model "
-        f"can read ({shown}; first in column {first!r}): each was replaced with U+FFFD."
+        f"can read ({listed}; first in column {first!r}): each was replaced with U+FFFD."
     )
 
 
@@ -399,11 +407,11 @@ def _templates(value: Any) -> Any:
             if not finite_number(text) or not text >= MIN_TEMPERATURE:
                 raise InvalidArgumentError(
                     f"templates['sc_temperature'] must be a number >= {MIN_TEMPERATURE}, not "
-                    f"{text!r}."
+                    f"{shown(text)}."
                 )
         elif not isinstance(text, str):
             raise InvalidArgumentError(
-                f"templates[{key!r}] must be text, not {type(text).__name__}."
+                f"templates[{shown(key)}] must be text, not {type(text).__name__}."
             )
     return value
 
@@ -569,7 +577,7 @@ def check_training_call(
             whole_number(layer, "layers item", minimum=0, maximum=1_000_000)
     whole_number(steps, "steps", minimum=1, maximum=MAX_TRAINING_STEPS)
     if not finite_number(learning_rate) or not 0 < learning_rate <= 1:
-        raise InvalidArgumentError(f"learning_rate must be in (0, 1], not {learning_rate!r}.")
+        raise InvalidArgumentError(f"learning_rate must be in (0, 1], not {shown(learning_rate)}.")
     if system is not None and not isinstance(system, str):
         raise InvalidArgumentError(f"system must be text, not {type(system).__name__}.")
     whole_number(seed, "seed", minimum=0, maximum=MAX_INT64)

@@ -267,3 +267,32 @@ def test_train_lora_arguments(tiny, tmp_path, options, needle):
         lmwidgets.train_lora([("a", "b")], output, **arguments)
     assert needle in str(caught.value)
     assert not tiny.adapters and "peft_model" not in tiny.extras
+
+
+class BrokenRepr:
+    """A user's object whose conversions to text fail."""
+
+    def _fail(self, *args):
+        raise RuntimeError("broken")
+
+    __repr__ = __str__ = __format__ = _fail
+
+
+def test_values_with_a_broken_repr_are_named_by_their_type(fz):
+    """Messages quoted such values with ``!r``/``{}``: the RuntimeError escaped (fuzzing)."""
+    broken = BrokenRepr()
+    for options in (
+        {"temperature": broken},
+        {"top_p": broken},
+        {"max_new_tokens": broken},
+        {"model": broken},
+        {"display": broken},
+        {"templates": {"sc_temperature": broken}},
+    ):
+        with pytest.raises(InvalidArgumentError, match="BrokenRepr"):
+            lmwidgets.prompt("q", **options)
+    with pytest.raises(lmwidgets.RecordError, match="not BrokenRepr"):
+        lmwidgets.records(broken)
+    # A field whose value cannot be shown stays as written (like an unknown name).
+    result = lmwidgets.prompt("Hi {b} {b!r} {b.x}", variables={"b": broken}, display=False)
+    assert "Hi {b} {b!r} {b.x}" in result[0].prompt

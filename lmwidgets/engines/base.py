@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from lmwidgets.checks import MAX_INT64, finite_number, whole_number
+from lmwidgets.checks import MAX_INT64, finite_number, shown, whole_number
 from lmwidgets.errors import AdapterError, InvalidArgumentError
 
 #: The smallest temperature that samples (dividing scores by less overflows them).
@@ -48,7 +48,7 @@ class GenerationSettings:
         whole_number(self.max_new_tokens, "--max-new-tokens", minimum=1)
         if not finite_number(self.temperature) or self.temperature < 0:
             raise InvalidArgumentError(
-                f"--temperature must be >= 0 (0 means greedy), not {self.temperature}."
+                f"--temperature must be >= 0 (0 means greedy), not {shown(self.temperature)}."
             )
         if 0 < self.temperature < MIN_TEMPERATURE:  # the scores / temperature overflow
             raise InvalidArgumentError(
@@ -57,7 +57,7 @@ class GenerationSettings:
                 "the model's scores."
             )
         if not finite_number(self.top_p) or not 0 < self.top_p <= 1:
-            raise InvalidArgumentError(f"--top-p must be in (0, 1], not {self.top_p}.")
+            raise InvalidArgumentError(f"--top-p must be in (0, 1], not {shown(self.top_p)}.")
         if self.seed is not None:
             whole_number(self.seed, "--seed", minimum=0, maximum=MAX_INT64)
 

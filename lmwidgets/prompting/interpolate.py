@@ -48,7 +48,7 @@ def _resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
                 value = value[int(index)]
             else:
                 value = value[key1 if key1 is not None else key2]
-        except (AttributeError, LookupError, TypeError) as exc:
+        except Exception as exc:  # a missing attribute or key, or a user's broken object
             raise _Missing from exc
     return value
 
@@ -71,16 +71,16 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         except _Missing:
             return token
         conv = match.group("conv")
-        if conv == "r":
-            value = repr(value)
-        elif conv == "a":
-            value = ascii(value)
-        elif conv == "s":
-            value = str(value)
         spec = match.group("spec") or ""
         try:
+            if conv == "r":
+                value = repr(value)
+            elif conv == "a":
+                value = ascii(value)
+            elif conv == "s":
+                value = str(value)
             return format(value, spec)
-        except (ValueError, TypeError):
+        except Exception:  # a bad format spec, or a value that cannot be shown: kept as written
             return token
 
     return _FIELD.sub(replace, text)

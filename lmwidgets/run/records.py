@@ -110,7 +110,10 @@ def _shown(value: Any) -> str:
         return "missing"
     if value is None:
         return "None"
-    return f"{type(value).__name__} {value!r:.60}"
+    try:
+        return f"{type(value).__name__} {value!r:.60}"
+    except Exception:  # a user's object with a broken __repr__
+        return type(value).__name__
 
 
 #: Keys that make a dict a run record (rather than a notebook, a Comparison export...).

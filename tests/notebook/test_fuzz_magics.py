@@ -68,6 +68,7 @@ variables = st.sampled_from(
         "lmw_fz_weird",
         "lmw_fz_triples",
         "lmw_fz_array",
+        "lmw_fz_broken",
         "/no/such/file.png",
         "http://127.0.0.1:9/x.png",
         FILES["png"],
@@ -157,6 +158,9 @@ FIELDS = [
     "{lmw_fz_img.size}",
     "{lmw_fz_img._im}",
     "{lmw_fz_data[1]['input']!r}",
+    "{lmw_fz_broken}",
+    "{lmw_fz_broken!r}",
+    "{lmw_fz_broken.attribute}",
     "{img}",
     "{input}",
     "{{",
@@ -174,6 +178,23 @@ bodies = st.lists(
     st.one_of(st.text(ANY_CHAR, max_size=20), st.sampled_from(FIELDS)), min_size=1, max_size=6
 )
 bodies = bodies.map(lambda parts: "".join(parts).strip("\n") or "What is 2 + 2?")
+
+
+class Broken:
+    """A notebook object whose conversions to text fail (a user's class with a buggy
+    ``__repr__``/``__str__``/``__format__``)."""
+
+    def _fail(self, *args):
+        raise RuntimeError("broken")
+
+    __str__ = __format__ = _fail
+
+    def __repr__(self):
+        import inspect
+
+        if any("hypothesis" in frame.filename for frame in inspect.stack()[1:3]):
+            return "Broken()"
+        raise RuntimeError("broken")
 
 
 # -- the kernel --------------------------------------------------------------------------------
@@ -204,6 +225,7 @@ def kernel(shell):
         lmw_fz_weird=[{"input": {"nested": 1}, "expected": [1, 2]}, {1: "x", "input": b"\xff"}],
         lmw_fz_triples=[("a", "b", None), ["x", 1, 2.5]],
         lmw_fz_array=np.zeros((4, 5, 3), dtype=np.float64) + np.nan,
+        lmw_fz_broken=Broken(),
     )
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_before\nWhat is 2 + 2?").success
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_prev\nAgain").success
