@@ -229,7 +229,12 @@ def kernel(shell):
     )
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_before\nWhat is 2 + 2?").success
     assert shell.run_cell("%%prompt --model fz --out lmw_fz_prev\nAgain").success
-    return shell
+    before = dict(shell.user_ns)
+    yield shell
+    # `--out print --force-out` and the like rebind names of the shell later tests share.
+    for name in set(shell.user_ns) - set(before):
+        del shell.user_ns[name]
+    shell.user_ns.update(before)
 
 
 def _utf8(text: str) -> None:
