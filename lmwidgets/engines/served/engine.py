@@ -259,7 +259,9 @@ class ServedEngine:
         """
         if scale != 1.0:
             raise AdapterError("A served adapter runs at scale 1; the server sets no other.")
-        folder = os.fspath(path)
+        folder = os.path.expanduser(os.fspath(path))
+        if os.path.exists(folder):  # a server on this machine resolves paths from its own cwd
+            folder = os.path.abspath(folder)
         adapter = name or os.path.basename(os.path.normpath(folder))
         if not adapter or adapter in self.adapters:
             raise AdapterError(
