@@ -13,7 +13,7 @@ JS_BUNDLE := lmwidgets/static/prompt.js
 JS_SOURCES := $(wildcard js/src/*) js/build.mjs js/package.json js/package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast demo bench lint format browser vllm serve clean help
+.PHONY: setup lab test test-fast demo bench lint format fuzz browser vllm serve clean help
 
 help:
 	@echo "make lab    set up .venv and open JupyterLab on examples/"
@@ -22,6 +22,7 @@ help:
 	@echo "make demo   execute every example notebook headless -> build/*.html (quickstart.html too)"
 	@echo "make bench  run the benchmarks -> build/bench.json"
 	@echo "make serve  serve the default model with vLLM (CPU) on 127.0.0.1:8000"
+	@echo "make fuzz   fuzz the API and magics with fresh random examples (make test replays fixed ones)"
 	@echo "make lint   ruff check + format check"
 
 setup: $(STAMP)
@@ -67,7 +68,11 @@ test: setup browser vllm
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/mypy
 	cd js && npm run check --silent
-	LMWIDGETS_REQUIRE_BROWSER=1 LMWIDGETS_REQUIRE_VLLM=1 $(PY) -m pytest $(PYTEST_ARGS)
+	LMWIDGETS_FUZZ=ci LMWIDGETS_REQUIRE_BROWSER=1 LMWIDGETS_REQUIRE_VLLM=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Fuzzes the public API and the magics with fresh random examples (make test replays fixed ones).
+fuzz: setup
+	LMWIDGETS_FUZZ=explore LMWIDGETS_FUZZ_SCALE=$${LMWIDGETS_FUZZ_SCALE:-10} $(PY) -m pytest tests/test_fuzz_api.py tests/notebook/test_fuzz_magics.py $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser and not served" $(PYTEST_ARGS)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_models import build_llama, build_tiny_llava
+
+# `make test` (and so CI) replays the same fuzz examples every run: a red CI must be reproducible
+# and caused by a change. `make fuzz` explores new examples, many more of them.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)  # with LMWIDGETS_FUZZ_SCALE for more
+if os.environ.get("LMWIDGETS_FUZZ"):
+    settings.load_profile(os.environ["LMWIDGETS_FUZZ"])
 
 #: What the scripted tiny LLaVA always answers (one added token per chunk).
 SCRIPTED_ANSWER = ['[{"bbox_2d": [', "8, 6, 40, 30", '], "label": "cat"}]']

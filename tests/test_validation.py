@@ -296,3 +296,8 @@ def test_values_with_a_broken_repr_are_named_by_their_type(fz):
     # A field whose value cannot be shown stays as written (like an unknown name).
     result = lmwidgets.prompt("Hi {b} {b!r} {b.x}", variables={"b": broken}, display=False)
     assert "Hi {b} {b!r} {b.x}" in result[0].prompt
+    # A dataset cell (or column name) that cannot become text names its row (CI fuzzing).
+    for dataset in ([{"input": broken}], [{"input": "q", broken: 1}]):
+        with pytest.raises(lmwidgets.DatasetError, match=r"dataset\[0\] holds a BrokenRepr"):
+            lmwidgets.prompt("{input}", dataset=dataset, display=False)
+    assert lmwidgets.prompt("{input}", dataset=[{"input": "fine"}], display=False)

@@ -163,17 +163,36 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
                 f"{name} has no 'input' column (columns: {', '.join(map(str, row)) or 'none'}). "
                 "Rename the column that holds the questions to 'input'."
             )
-        items.append({str(k): _json_value(v) for k, v in row.items()})
+        items.append(
+            {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}
+        )
     return items
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, name: str, index: int) -> Any:
+    """A dataset cell as a JSON value: numbers and text as they are, numpy scalars as Python
+    ones, anything else as its text."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    item = getattr(value, "item", None)
+    if callable(item):  # numpy and torch scalars
+        try:
+            return _json_value(item(), name, index)
+        except Exception:
+            pass
+    return _text_of(value, name, index)
+
+
+def _text_of(value: Any, name: str, index: int) -> str:
+    """``str(value)``, or a :class:`DatasetError` naming the row when the object cannot be
+    shown as text (a user's class with a broken ``__str__``)."""
     try:
-        return value.item()  # numpy scalars
-    except AttributeError:
         return str(value)
+    except Exception as exc:
+        raise DatasetError(
+            f"{name}[{index}] holds a {type(value).__name__} that cannot be turned into text "
+            f"({type(exc).__name__}). Convert it to a string first."
+        ) from None
 
 
 def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) -> list[str]:

@@ -84,8 +84,9 @@ class Client:
             cause = "cannot connect (is the server running, and is the URL right?)"
         elif isinstance(exc, httpx.TimeoutException):
             cause = "timed out waiting for the server"
-        elif isinstance(exc, httpx.RemoteProtocolError):
-            cause = "the connection was lost mid-answer"
+        elif isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            # A clean close and a reset (ECONNRESET) are the same thing to a user.
+            cause = "the connection was lost (did the server stop or restart?)"
         else:
             cause = str(exc) or type(exc).__name__
         return ServerError(self.redact(f"{self.shown}: {what} failed: {cause}"))
