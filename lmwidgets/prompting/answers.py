@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 _ANSWER_IS = re.compile(
     r"(?:final\s+)?answer\s+is\s*:?\s*([^\n]+?)(?=\.\s|\.$|\n|$)", re.IGNORECASE | re.MULTILINE
@@ -102,3 +104,45 @@ def is_correct(answer: object, expected: object) -> bool:
         return False
     options = str(expected).split("|") if isinstance(expected, str) else [expected]
     return any(got == normalize(option) for option in options)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the answers of columns compare: ``groups[i]`` numbers column ``i``'s answer (0 is
+    the most common normalized answer, 1 the next...; None when it has no answer) and
+    ``summary`` says it in one line."""
+
+    groups: list[int | None]
+    summary: str
+
+    @property
+    def all_agree(self) -> bool:
+        """Every column answered, and the same."""
+        return bool(self.groups) and all(group == 0 for group in self.groups)
+
+
+def agreement(answers: Sequence[object]) -> Agreement:
+    """Group ``answers`` by their normalized form (see :func:`normalize`).
+
+    >>> agreement(["4", "four", "4.0", None]).summary
+    '2 of 4 columns agree on 4'
+    """
+    keys = [normalize(answer) for answer in answers]
+    counts = Counter(key for key in keys if key)
+    order = {key: rank for rank, (key, _) in enumerate(counts.most_common())}
+    groups = [order[key] if key else None for key in keys]
+    total = len(answers)
+    if not counts:
+        summary = "no column has an answer" if total > 1 else ""
+    else:
+        top, size = counts.most_common(1)[0]
+        first = next(str(a) for a, k in zip(answers, keys, strict=True) if k == top)
+        if total < 2:
+            summary = ""
+        elif size == total:
+            summary = f"all {total} columns agree on {first}"
+        elif size == 1:
+            summary = f"no two of {total} columns agree"
+        else:
+            summary = f"{size} of {total} columns agree on {first}"
+    return Agreement(groups=groups, summary=summary)

@@ -33,7 +33,12 @@ class Result:
     error: str | None = None
     input: str | None = None
     expected: str | None = None
+    #: Whether the answer matched ``expected`` (``score >= 0.5``); None without ``expected``.
     correct: bool | None = None
+    #: The scorer's verdict in 0..1 (1.0/0.0 for yes/no scorers); None without ``expected``.
+    score: float | None = None
+    #: What the scorer compared with ``expected`` (the extracted answer, number or letter).
+    compared: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
     boxes: list[Any] = field(default_factory=list)
