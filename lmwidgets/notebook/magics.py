@@ -12,18 +12,30 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from traitlets import Float, Int, Unicode
 
-from lmwidgets.errors import (
-    GenerationError,
-    GenerationInterrupted,
-    InvalidArgumentError,
-    LmWidgetsError,
-)
+from lmwidgets.errors import GenerationError, InvalidArgumentError, LmWidgetsError
 from lmwidgets.notebook.parsers import FlagParser, lm_parser, prompt_parser
 from lmwidgets.sharing.safe_text import escape_html
 from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()
 _PROMPT = prompt_parser()
+
+
+class KernelInterruptedError(LmWidgetsError):
+    """The kernel was interrupted (the toolbar's stop square) while ``%lm`` or ``%%prompt`` ran.
+
+    Shown as one line like every lmwidgets error, and the cell still fails, so "Run all" stops
+    there; the partial result of a prompt stays bound to ``--out``.
+    """
+
+
+def _interrupted_message(out: str | None, partial: Any) -> str:
+    """What an interrupted ``%%prompt`` says: where its partial result is, if anywhere."""
+    if partial is None:
+        return "Interrupted; this run kept no result (the model stays loaded)."
+    if out:
+        return f"Interrupted; the partial result (text so far) is kept in `{out}`."
+    return "Interrupted; the text so far stays in the view above (add --out NAME to keep it)."
 
 
 def _show(text: str, html: str | None = None) -> None:
@@ -139,6 +151,11 @@ class LmMagics(Magics):
         progress = LoadProgress(label)
         try:
             loaded = load(*args, progress=progress, **options)
+        except KeyboardInterrupt:
+            progress.failed("")
+            raise KernelInterruptedError(
+                f"Loading {label} was interrupted; `%lm models` lists what is loaded."
+            ) from None
         except BaseException:
             progress.failed("")
             raise
@@ -276,7 +293,7 @@ class LmMagics(Magics):
     def prompt(self, line: str, cell: str | None = None) -> None:
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
-            args = _parsed(_PROMPT.parse_args, shlex.split(line))
+            args = _parsed(_PROMPT.parse, shlex.split(line))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {printable(line)}`: {exc}") from None
         if args.help:
@@ -327,6 +344,8 @@ class LmMagics(Magics):
             region=args.region,
             region_mode=args.region_mode,
         )
+        if args.score is not None:  # otherwise prompt()'s own default (auto)
+            options["score"] = args.score
         try:
             comparison = api.prompt(
                 cell,
@@ -346,10 +365,15 @@ class LmMagics(Magics):
                 else None,
                 **options,
             )
-        except (GenerationError, GenerationInterrupted) as exc:
+        except GenerationError as exc:
             if args.out and exc.partial is not None:
                 namespace[args.out] = exc.partial  # the partial text is kept
             raise
+        except KeyboardInterrupt as exc:  # GenerationInterrupted carries the partial result
+            partial = getattr(exc, "partial", None)
+            if args.out and partial is not None:
+                namespace[args.out] = partial
+            raise KernelInterruptedError(_interrupted_message(args.out, partial)) from None
         if args.out:
             namespace[args.out] = comparison
 
@@ -386,12 +410,33 @@ def _short_error(shell, etype, value, tb, tb_offset=None):
     return stb
 
 
+def help_cell_as_line(lines: list[str]) -> list[str]:
+    """An input transformer: ``%%prompt --help`` with nothing below it runs as the line magic
+    ``%prompt --help`` (IPython refuses a cell magic with an empty body before it runs)."""
+    if not lines or not lines[0].startswith("%%prompt") or any(x.strip() for x in lines[1:]):
+        return lines
+    rest = lines[0][len("%%prompt") :]
+    if rest[:1] not in ("", " ", "\t", "\n"):  # another magic, e.g. %%prompts
+        return lines
+    try:
+        tokens = shlex.split(rest)
+    except ValueError:
+        return lines
+    return [lines[0][1:]] if "-h" in tokens or "--help" in tokens else lines
+
+
 def register(ipython: Any) -> None:
-    """Register the magics and the short error display."""
+    """Register the magics, the short error display and ``%%prompt --help`` on its own."""
     ipython.register_magics(LmMagics)
     ipython.set_custom_exc((LmWidgetsError,), _short_error)
+    cleanup = ipython.input_transformers_cleanup
+    if help_cell_as_line not in cleanup:
+        cleanup.append(help_cell_as_line)
 
 
 def unregister(ipython: Any) -> None:
-    """Remove the short error display."""
+    """Remove the short error display and the input transformer."""
     ipython.set_custom_exc((), None)
+    cleanup = ipython.input_transformers_cleanup
+    if help_cell_as_line in cleanup:
+        cleanup.remove(help_cell_as_line)

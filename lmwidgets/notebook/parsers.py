@@ -4,17 +4,44 @@
 Every sub-command parser is kept in :attr:`LmParser.commands` by its path (``("adapter",
 "load")``), so ``%lm adapter load --help`` finds its parser without looking into argparse's
 private sub-parser objects. Help strings go through argparse's ``%`` formatting: write ``%%`` for a
-literal ``%`` in ``help=`` (descriptions and epilogs are printed as written).
+literal ``%`` in ``help=`` (descriptions and epilogs are printed as written). Help is plain text
+(no reStructuredText: IPython's own formatter writes ``::`` and ``<A,B>``), abbreviated options
+are refused, and an unknown option or command names the closest one.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
+from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
+
+
+class PlainHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help as plain text: ``usage: %lm ...``, descriptions dedented and kept as written, values
+    shown as argparse writes them (IPython's formatter adds reStructuredText for Sphinx)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(textwrap.dedent(text), width, indent)
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        # argparse names sub-commands by formatting a usage with prefix "": keep that one.
+        super().add_usage(usage, actions, groups, "usage: %" if prefix is None else prefix)
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<typed>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
+def closest(typed: str, candidates: Sequence[str]) -> str | None:
+    """The candidate most like ``typed`` (difflib), or None when none is close."""
+    found = difflib.get_close_matches(typed, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 class FlagParser(MagicArgumentParser):
@@ -23,15 +50,49 @@ class FlagParser(MagicArgumentParser):
     parsers are of the same class (argparse makes them with the parent's class)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", PlainHelpFormatter)
         super().__init__(*args, **kwargs)
+        # `--max-new-token` is a typo to point out, not a prefix to guess from.
+        self.allow_abbrev = False
         #: The written name of every argument, by its ``dest``.
         self.flags: dict[str, str] = {}
+        #: Every option string (``--out``, ``-o``), in the order they were added.
+        self.options: list[str] = []
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
         longest = max(action.option_strings, key=len, default=None)
         self.flags[action.dest] = longest or str(action.metavar or action.dest).upper()
+        self.options.extend(action.option_strings)
         return action
+
+    def error(self, message: str) -> NoReturn:
+        """Raise IPython's ``UsageError``; an invalid choice names the closest valid one."""
+        match = _INVALID_CHOICE.search(message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group("choices"))
+            near = closest(match.group("typed"), choices)
+            if near is not None:
+                typed = match.group("typed")
+                message = f"{message[: match.start()]}unknown {typed!r}: did you mean {near!r}?"
+        raise UsageError(message)
+
+    def parse(self, tokens: Sequence[str]) -> argparse.Namespace:
+        """The parsed arguments; an unknown option names the closest known one."""
+        parsed, extras = self.parse_known_args(list(tokens))
+        if extras:
+            self.refuse(extras)
+        return parsed
+
+    def refuse(self, extras: Sequence[str]) -> NoReturn:
+        """Raise a ``UsageError`` for arguments this parser does not know."""
+        unknown = next((e for e in extras if e.startswith("-") and e != "-"), None)
+        if unknown is None:
+            self.error(f"unexpected argument(s): {' '.join(extras)}")
+        flag = unknown.split("=", 1)[0]
+        near = closest(flag, self.options)
+        hint = f"did you mean {near}?" if near else f"`%{self.prog} --help` lists the options."
+        self.error(f"unknown option {flag}: {hint}")
 
     def flag_of(self, dest: str) -> str:
         """How the argument stored in ``dest`` is written (``--out``, ``SOURCE``)."""
@@ -58,14 +119,22 @@ LM_EPILOG = (
     "Run `%lm COMMAND --help` for a command's options."
 )
 
-PROMPT_DESCRIPTION = """Run the cell body as a prompt and stream the answer into a live widget.
+PROMPT_DESCRIPTION = (
+    "Run the cell body as a prompt and stream the answer into a live widget.\n\n"
+    "{name} fields in the body are filled from the notebook's variables; unknown names stay as\n"
+    "written ({{ and }} give literal braces). The model's chat template is applied when it has\n"
+    "one. Greedy by default. With a vision-language model, --image X adds images ({img} in the\n"
+    "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
+    "boxes in the answer are drawn on the thumbnail. With --dataset, answers are scored\n"
+    "against the items' expected values (see --score)."
+)
 
-        ``{name}`` fields in the body are filled from the notebook's variables; unknown names
-        stay as written (``{{`` and ``}}`` give literal braces). The model's chat template is
-        applied when it has one. Greedy by default. With a vision-language model, ``--image X``
-        adds images (``{img}`` in the body places them) and ``--compare zero-shot,no-image``
-        shows what the image contributes; boxes in the answer are drawn on the thumbnail.
-        """
+#: ``%%prompt --score``'s help (what ``lmwidgets.prompt(score=...)`` accepts).
+SCORE_HELP = (
+    "How answers are scored against a dataset's expected values: auto (default), exact, "
+    "contains, regex:PATTERN, number[:TOL], choice, or the name of a function (answer, "
+    "expected, item) -> bool|float."
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +145,12 @@ class LmParser:
     commands: dict[tuple[str, ...], FlagParser]
 
     def parse(self, tokens: Sequence[str]) -> argparse.Namespace:
-        """The parsed arguments (a usage error raises IPython's ``UsageError``)."""
-        return self.root.parse_args(list(tokens))
+        """The parsed arguments (a usage error raises IPython's ``UsageError``; an unknown
+        option names the closest option of the command it was given to)."""
+        parsed, extras = self.root.parse_known_args(list(tokens))
+        if extras:
+            self.parser_for(tokens).refuse(extras)
+        return parsed
 
     def parser_for(self, tokens: Sequence[str]) -> FlagParser:
         """The parser of the deepest command the leading ``tokens`` name: ``load --help`` gives
@@ -277,8 +350,10 @@ def _adapter_list(actions: _Commands) -> FlagParser:
 
 def _adapter_unload(actions: _Commands) -> FlagParser:
     unload = actions.add_parser("unload", help="Detach an adapter and free it.")
-    unload.add_argument("name")
-    unload.add_argument("--model", default=None)
+    unload.add_argument("name", help="The adapter's name (see `%%lm adapter list`).")
+    unload.add_argument(
+        "--model", default=None, help="The model it is attached to (default: the one that has it)."
+    )
     _help_flag(unload)
     return unload
 
@@ -287,8 +362,12 @@ def _adapter_use(actions: _Commands) -> FlagParser:
     use = actions.add_parser(
         "use", help="Default adapter for later prompts of a model ('base' for none)."
     )
-    use.add_argument("name")
-    use.add_argument("--model", default=None)
+    use.add_argument("name", help="The adapter's name, or 'base' for none.")
+    use.add_argument(
+        "--model",
+        default=None,
+        help="The model whose default it is (default: the one that has it).",
+    )
     _help_flag(use)
     return use
 
@@ -399,6 +478,7 @@ def _prompt_strategies(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
     )
+    parser.add_argument("--score", default=None, metavar="SPEC", help=SCORE_HELP)
     parser.add_argument(
         "--cot-instruction", default=None, help="Replace the chain-of-thought instruction."
     )
@@ -446,7 +526,7 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
 
 def prompt_parser() -> FlagParser:
     """The ``%%prompt`` parser: generation settings, strategies, adapters, images."""
-    parser = FlagParser(prog="prompt", description=PROMPT_DESCRIPTION)
+    parser = FlagParser(prog="%prompt", description=PROMPT_DESCRIPTION)
     _help_flag(parser)
     _prompt_generation(parser)
     _prompt_strategies(parser)

@@ -78,6 +78,7 @@ PROMPT_OPTIONS = {
     "--yes",
     "-y",
     "--force-out",
+    "--score",
 }
 
 
@@ -98,14 +99,14 @@ def test_every_command_is_kept_by_its_path():
 @pytest.mark.parametrize("path", sorted(LM_OPTIONS))
 def test_every_command_formats_its_help_with_all_its_options(path):
     text = LM.help(*path)  # `%lm unload --help` raised ValueError on `%lm` in a help string
-    assert text.startswith("::\n\n  %lm")
+    assert text.startswith("usage: %lm")
     assert LM_OPTIONS[path] <= _options(LM.commands[path]), path
 
 
 def test_prompt_options_and_help():
     assert _options(PROMPT) >= PROMPT_OPTIONS
     text = PROMPT.format_help()
-    assert text.startswith("::\n\n  %prompt")
+    assert text.startswith("usage: %%prompt")
     assert "Run the cell body as a prompt" in text and "{img}" in text
 
 
@@ -212,3 +213,51 @@ def test_yes_and_force_out_default_off():
     args = PROMPT.parse_args(["-y", "--force-out", "--out", "print"])
     assert args.yes and args.force_out and args.out == "print"
     assert LM.parse(["rerun", "nb.ipynb", "--yes"]).yes
+
+
+@pytest.mark.parametrize(
+    ("parse", "tokens", "message"),
+    [
+        (
+            PROMPT.parse,
+            ["--max-new-token", "3"],
+            "unknown option --max-new-token: did you mean --max-new-tokens?",
+        ),
+        (
+            PROMPT.parse,
+            ["--temprature=0.5"],
+            "unknown option --temprature: did you mean --temperature?",
+        ),
+        (PROMPT.parse, ["--zzz"], "unknown option --zzz: `%%prompt --help` lists the options."),
+        (LM.parse, ["load", "--devic", "cpu"], "unknown option --devic: did you mean --device?"),
+        (LM.parse, ["adapter", "load", "p", "--scal", "2"], "did you mean --scale?"),
+        (LM.parse, ["load", "--qux"], "`%lm load --help` lists the options."),
+        (LM.parse, ["lod"], "argument COMMAND: unknown 'lod': did you mean 'load'?"),
+        (LM.parse, ["adapter", "lst"], "argument ACTION: unknown 'lst': did you mean 'list'?"),
+        (LM.parse, ["teleport"], "invalid choice: 'teleport' (choose from"),
+        (LM.parse, ["load", "a", "b"], "unexpected argument(s): b"),
+    ],
+)
+def test_unknown_options_and_commands_name_the_closest(parse, tokens, message):
+    with pytest.raises(UsageError) as caught:
+        parse(tokens)
+    assert message in str(caught.value)
+
+
+def test_abbreviated_options_are_refused_not_guessed():
+    """``--max-new-token`` is a typo to point out; argparse took it for --max-new-tokens."""
+    with pytest.raises(UsageError, match="did you mean --max-new-tokens"):
+        PROMPT.parse(["--max-new-token", "3"])
+    with pytest.raises(UsageError, match="unknown option --mod: did you mean --model?"):
+        PROMPT.parse(["--mod", "a"])
+    assert PROMPT.parse(["-n5"]).max_new_tokens == 5  # short options still take attached values
+
+
+def test_score_is_passed_as_written():
+    assert PROMPT.parse([]).score is None  # prompt()'s default (auto) applies
+    for spec in ("auto", "exact", "contains", "regex:^\\d+$", "number:0.01", "choice", "my_check"):
+        assert PROMPT.parse(["--score", spec]).score == spec
+    text = " ".join(PROMPT.format_help().split())
+    assert "--score SPEC How answers are scored against a dataset's expected values" in text
+    assert "regex:PATTERN, number[:TOL], choice" in text
+    assert "(answer, expected, item) -> bool|float" in text
