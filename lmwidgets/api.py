@@ -179,6 +179,7 @@ def prompt(
     registry: ModelRegistry = REGISTRY,
     on_rerun: Callable[[Comparison], None] | None = None,
     confirm: bool = False,
+    score: str | Callable[..., Any] | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -193,6 +194,15 @@ def prompt(
     for vision-language models; see :func:`lmwidgets.prompting.strategies.build_variants`. With images
     the user can draw a region on a thumbnail and re-run in the same view; ``on_rerun`` then
     receives the new :class:`Comparison`.
+
+    With a ``dataset`` whose items have ``expected``, ``score`` picks how each answer is scored
+    (:mod:`lmwidgets.prompting.scoring`): ``auto`` (the default: the normalized answer equals
+    ``expected``, numbers compare as numbers, or ``expected`` appears as whole words in the
+    answer or the last line), ``exact``, ``contains``, ``regex:PATTERN``, ``number`` (relative
+    1e-6; ``number:0.01`` absolute, ``number:1%`` relative), ``choice`` (letters A-E), a function
+    ``(answer, expected, item) -> bool | float``, or the name of such a function in
+    ``variables``. ``Result.score`` (0..1), ``Result.correct`` (``score >= 0.5``),
+    ``Result.compared`` and ``Comparison.scores`` (mean score per column) hold the outcome.
 
     Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
     encode (lone surrogates, control characters other than newline and tab) are replaced with
@@ -252,6 +262,7 @@ def prompt(
             system=system_text,
             settings=settings,
             variables=namespace,
+            score=score,
             **{**strategy_options, **overrides},
         )
         check_run_size(plan.variants, confirm=confirm)

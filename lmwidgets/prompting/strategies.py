@@ -15,6 +15,10 @@
 ``no-image``
     With images: the zero-shot prompt *without* its images, to show what the images contribute.
 
+Every strategy's column gets an answer (``Result.answer``): zero-shot, few-shot and no-image
+extract it from the text by the same rules as chain-of-thought. With a dataset, each item's
+``expected`` is scored by the run's scorer (``score=``, :mod:`lmwidgets.prompting.scoring`).
+
 Images (``images=``, ``--image``) go into the question's user turn of every strategy but
 ``no-image``, as content lists (see :mod:`lmwidgets.prompting.content`).
 
@@ -46,7 +50,7 @@ from lmwidgets.errors import (
 )
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
-from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote
+from lmwidgets.prompting.answers import extract_answer, majority_vote
 from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
@@ -54,6 +58,7 @@ from lmwidgets.prompting.content import (
     with_media,
 )
 from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
 from lmwidgets.run.results import Comparison
 from lmwidgets.run.runner import Variant
 
@@ -387,8 +392,8 @@ def strategy_messages(
 
 
 def _postprocess_for(name: str) -> Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]:
-    if name == "cot":
-        return lambda texts: (texts[0], extract_answer(texts[0]), {})
+    """How a strategy turns its sample texts into (text, answer, extras): one text and its
+    extracted answer, or self-consistency's vote over its samples."""
 
     if name == "self-consistency":
 
@@ -417,20 +422,23 @@ def _postprocess_for(name: str) -> Callable[[list[str]], tuple[str, str | None, 
             return representative, winner, extras
 
         return vote
-    return lambda texts: (texts[0], None, {})
+    # Every other strategy answers once: its answer chip uses the documented extraction rules.
+    return lambda texts: (texts[0], extract_answer(texts[0]), {})
 
 
-def _score(comparison: Comparison) -> None:
-    """Correctness per result and accuracy per variant (dataset items with ``expected``)."""
-    totals: dict[str, list[bool]] = {}
-    for result in comparison.results:
-        if result.expected is None:
-            continue
-        answer = result.answer if result.answer is not None else extract_answer(result.text)
-        result.correct = is_correct(answer, result.expected)
-        result.record["correct"] = result.correct
-        totals.setdefault(result.variant, []).append(result.correct)
-    comparison.scores = {label: sum(marks) / len(marks) for label, marks in totals.items()}
+def _scoring(scorer: Scorer) -> Callable[[Comparison], None]:
+    """The finisher that scores a dataset run with ``scorer`` (see :mod:`.scoring`)."""
+
+    def finish(comparison: Comparison) -> None:
+        score_comparison(comparison, scorer)
+        scored = any(result.expected is not None for result in comparison.results)
+        if not scored and scorer.spec != "auto":
+            comparison.notes.append(
+                f"score={scorer.spec}: no dataset item has an 'expected' value, so nothing "
+                "was scored."
+            )
+
+    return finish
 
 
 def _prepare_images(
@@ -497,6 +505,7 @@ def build_variants(
     region_mode: str = "box",
     models: str | Sequence[str] | None = None,
     media: Sequence[MediaInput] | None = None,
+    score: str | Callable[..., Any] | None = None,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
@@ -505,7 +514,10 @@ def build_variants(
     template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
     is marked on the image as ``region_mode`` says (``box`` or ``crop``). ``models`` puts
     several loaded models side by side (each model's columns run as one batch on it). ``media``
-    adds ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind."""
+    adds ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind.
+    ``score`` picks how dataset items are scored against their ``expected`` (default ``auto``;
+    a spec such as ``exact``, ``contains``, ``regex:PATTERN``, ``number:0.01``, ``choice``, a
+    function, or the name of a function in ``variables``; see :mod:`.scoring`)."""
     engines = parse_models(registry, model, models)
     names = parse_strategies(strategy, compare)
     columns = columns_of(engines, adapter, adapters)
@@ -520,6 +532,12 @@ def build_variants(
     parsed_examples = _examples(examples, shots, names)
     items = normalize_dataset(dataset) if dataset is not None else [None]
     namespace = dict(variables or {})
+    scorer = resolve_scorer(score, namespace)
+    if score is not None and dataset is None:
+        raise InvalidArgumentError(
+            f"score={scorer.spec} scores dataset items against their 'expected' column: give a "
+            "dataset too (--dataset VAR), or leave score out."
+        )
     variants = [
         _variant(
             engine,
@@ -542,7 +560,7 @@ def build_variants(
     ]
     plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
     if dataset is not None:
-        plan.finishers.append(_score)
+        plan.finishers.append(_scoring(scorer))
     return plan
 
 

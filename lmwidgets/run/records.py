@@ -337,6 +337,29 @@ def validate_record(record: Any, index: int | None = None) -> None:
         )
     fields.string(output, "answer", "output.answer")
     fields.mapping(record, "versions", "versions", optional=True)
+    _check_scoring(fields, record)
+
+
+def _check_scoring(fields: _Fields, record: dict) -> None:
+    """The scoring fields (absent in records older than scorers, and in runs without a
+    dataset): ``rerun`` scores again with the recorded scorer."""
+    from lmwidgets.errors import LmWidgetsError
+    from lmwidgets.prompting.scoring import check_recorded_spec
+
+    fields.string(record, "expected", "expected")
+    for key in ("compared", "score_error"):
+        fields.string(record, key, key)
+    if record.get("score") is not None:
+        fields.number(record, "score", "score", at_least=0, at_most=1)
+    correct = record.get("correct")
+    if correct is not None and not isinstance(correct, bool):
+        raise fields.error("correct", f"must be true, false or null, not {_shown(correct)}")
+    spec = fields.string(record, "scorer", "scorer")
+    if spec is not None:
+        try:
+            check_recorded_spec(spec)
+        except LmWidgetsError as exc:
+            raise fields.error("scorer", f"is {spec!r}, which cannot score again ({exc})") from None
 
 
 def _check_model(fields: _Fields, record: dict) -> None:
@@ -449,7 +472,11 @@ def validate_records(records: list[Any]) -> list[dict[str, Any]]:
       ``batch_size`` whole numbers >= 1 (each optional but ``max_new_tokens``);
     - ``input`` is null or a mapping (the dataset item); ``output`` a mapping with a string
       ``text``, a boolean ``text_truncated`` and a string or null ``answer``;
-    - ``run`` and ``variant`` are strings or null; ``versions`` null or a mapping.
+    - ``run`` and ``variant`` are strings or null; ``versions`` null or a mapping;
+    - ``expected``, ``compared`` and ``score_error`` are strings or null; ``score`` null or a
+      number in 0..1; ``correct`` true, false or null; ``scorer`` null or a scorer spec this
+      lmwidgets knows (:mod:`lmwidgets.prompting.scoring`; ``callable:NAME`` for a function).
+      All are optional: records written before scorers have none of them.
     """
     for index, record in enumerate(records):
         validate_record(record, index)

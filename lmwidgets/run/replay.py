@@ -8,7 +8,7 @@ its weights, or loaded from the recorded source.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,9 @@ class RerunRow:
     old_answer: str | None
     new_answer: str | None
     first_difference: int | None
+    #: The recorded score and the re-run's (None without ``expected`` or when not scored).
+    old_score: float | None = None
+    new_score: float | None = None
 
 
 @dataclass
@@ -268,7 +271,12 @@ def rerun(
     Records of prompts with images need those images again: they are found by name in
     ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
     must have the recorded sha256. A recorded run larger than the limits of
-    :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``."""
+    :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``.
+
+    Dataset runs are scored again with the recorded scorer (``record["scorer"]``; records
+    written before scorers were scored by ``exact``). A recorded function (``callable:NAME``)
+    is looked up in ``namespace``; when it is not there the texts are still re-run and a note
+    says that scoring was skipped."""
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.run.records import library_versions, load_records, validate_records
     from lmwidgets.run.runner import run_variants
@@ -294,14 +302,17 @@ def rerun(
     # Every model, adapter and image is found (and every prompt rendered) before anything runs:
     # a missing adapter in the last group must not cost the first group's generation.
     planned = [_plan_group(group, registry, notes, images, namespace) for group in groups.values()]
+    scorers = [_recorded_scoring(group, namespace or {}, notes) for group in groups.values()]
     for variants in planned:  # a record sets the size of its run: the same limits apply
         check_run_size(variants, confirm=flag(confirm, "confirm"))
     rows: list[RerunRow] = []
     comparisons: list[Comparison] = []
-    for group, variants in zip(groups.values(), planned, strict=True):
+    for group, variants, scoring in zip(groups.values(), planned, scorers, strict=True):
         batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
         view = LiveView(variants, "rerun", show=display) if display else None
-        comparison = run_variants(variants, title="rerun", view=view, batch_size=batch_size)
+        comparison = run_variants(
+            variants, title="rerun", view=view, batch_size=batch_size, finalize=scoring
+        )
         comparisons.append(comparison)
         rows += [_compare(record, result) for record, result in zip(group, comparison, strict=True)]
     return RerunReport(rows=rows, comparisons=comparisons, notes=list(dict.fromkeys(notes)))
@@ -329,6 +340,36 @@ def _plan_group(
     return variants
 
 
+def _recorded_scoring(
+    group: list[dict[str, Any]], namespace: Mapping[str, Any], notes: list[str]
+) -> Callable[[Comparison], None] | None:
+    """The finisher that scores a re-run as its record was scored, or None for a run without
+    a dataset (or whose recorded function is not in ``namespace``: noted)."""
+    from lmwidgets.errors import LmWidgetsError
+    from lmwidgets.prompting.scoring import resolve_scorer, score_comparison
+
+    specs = [str(r["scorer"]) for r in group if r.get("scorer")]
+    if specs:
+        spec = specs[0]
+    elif any(r.get("expected") is not None for r in group):
+        spec = "exact"  # the only scorer before scorers could be chosen
+    else:
+        return None
+    try:
+        scorer = resolve_scorer(spec, namespace)
+    except LmWidgetsError as exc:
+        name = spec.removeprefix("callable:")
+        why = (
+            f"({exc})"
+            if name in namespace
+            else "which is not defined in the notebook (define "
+            "it and rerun to score the texts again)"
+        )
+        notes.append(f"Scoring was skipped: the records were scored by {name}, {why}.")
+        return None
+    return lambda comparison: score_comparison(comparison, scorer)
+
+
 def _compare(record: dict[str, Any], result: Result) -> RerunRow:
     """How a re-run column compares with its record (a truncated record compares its part)."""
     output = record.get("output") or {}
@@ -343,4 +384,6 @@ def _compare(record: dict[str, Any], result: Result) -> RerunRow:
         old_answer=output.get("answer"),
         new_answer=result.answer,
         first_difference=_first_difference(old, new),
+        old_score=record.get("score"),
+        new_score=result.score,
     )

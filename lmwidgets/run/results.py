@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmwidgets.errors import InvalidArgumentError
+from lmwidgets.prompting.answers import Agreement, agreement
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 
 
@@ -15,7 +17,11 @@ class Result:
     """One column of a comparison: one variant's text and exactly how it was produced.
 
     ``prompt`` is the exact text the model received (after templating); ``answer`` is the final
-    answer a strategy extracted (None for zero-shot); ``record`` says exactly what ran.
+    answer extracted from the text for every strategy (the rules of
+    :mod:`lmwidgets.prompting.answers`; self-consistency's is the vote's winner), None only when
+    the text is empty or the column failed; ``record`` says exactly what ran. With a dataset's
+    ``expected``, the run's scorer (:mod:`lmwidgets.prompting.scoring`) fills ``score``,
+    ``correct`` and ``compared``.
     """
 
     variant: str
@@ -39,6 +45,8 @@ class Result:
     score: float | None = None
     #: What the scorer compared with ``expected`` (the extracted answer, number or letter).
     compared: str | None = None
+    #: Why the scorer could not score this item (then ``score`` and ``correct`` are None).
+    score_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
     boxes: list[Any] = field(default_factory=list)
@@ -54,6 +62,12 @@ class Result:
     def complete(self) -> bool:
         """False when the run was stopped or failed before this column finished."""
         return self.finish_reason in ("eos", "length")
+
+    @property
+    def cut_off(self) -> bool:
+        """True when the answer stopped at the token budget (``--max-new-tokens``), not at its
+        end: the text is whole as generated, but the model had more to say."""
+        return self.finish_reason == "length"
 
     @property
     def tokens_per_second(self) -> float:
@@ -136,6 +150,35 @@ class Comparison:
         return all(result.complete for result in self.results)
 
     @property
+    def rows(self) -> list[list[Result]]:
+        """The results per dataset item, in item order (``rows[i][j]`` is item ``i`` in column
+        ``variants[j]``); a run without a dataset is one row of all its columns. Results are
+        item-major with one result per column, as every run and re-run makes them."""
+        width = len(self.variants) or 1
+        return [self.results[start : start + width] for start in range(0, len(self.results), width)]
+
+    def agreement(self, row: int | None = None) -> Agreement:
+        """How the columns' answers agree (:func:`lmwidgets.prompting.answers.agreement`):
+        ``groups`` numbers each column's normalized answer (0 the most common, None without
+        an answer) and ``summary`` says it in one line ("2 of 3 columns agree on cold").
+
+        ``row`` is the dataset item's index (see :attr:`rows`); leave it None for a run without
+        a dataset. A single column's summary is empty."""
+        rows = self.rows
+        dataset = any(result.input is not None for result in self.results)
+        if row is None and dataset and len(rows) > 1:
+            raise InvalidArgumentError(
+                f"This comparison has {len(rows)} dataset items: say which with row=0.."
+                f"{len(rows) - 1}."
+            )
+        index = 0 if row is None else row
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(rows):
+            raise InvalidArgumentError(
+                f"row must be a dataset item index from 0 to {len(rows) - 1}, not {row!r}."
+            )
+        return agreement([result.answer for result in rows[index]])
+
+    @property
     def records(self) -> list[dict[str, Any]]:
         """The run record of every result."""
         return [result.record for result in self.results]
@@ -145,7 +188,8 @@ class Comparison:
 
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self):
-        """One row per result: variant, strategy, model, adapter, input, text, answer, stats."""
+        """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
+        with a dataset's ``expected`` also expected, correct, score and compared."""
         import pandas as pd
 
         rows = []
@@ -166,6 +210,8 @@ class Comparison:
             if any(r.expected is not None for r in self.results):
                 row["expected"] = result.expected
                 row["correct"] = result.correct
+                row["score"] = result.score
+                row["compared"] = result.compared
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -186,6 +232,9 @@ class Comparison:
                     "input": r.input,
                     "expected": r.expected,
                     "correct": r.correct,
+                    "score": r.score,
+                    "compared": r.compared,
+                    "score_error": r.score_error,
                     "text": r.text,
                     "answer": r.answer,
                     "prompt": r.prompt,

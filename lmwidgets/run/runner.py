@@ -301,6 +301,8 @@ def _result(
             output.finish_reason = "stopped"
     text, answer, extras = variant.postprocess(texts)
     reason = finish_reason(outputs)
+    if reason == "error":  # a failed column's partial text has no answer to show or score
+        answer = None
     boxes = find_boxes(variant, text)
     record = _record(variant, text, answer, outputs, seed, extras, batch_size, run_id, boxes)
     return Result(
