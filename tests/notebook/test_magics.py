@@ -330,3 +330,28 @@ def test_unload_a_model_without_weights_in_the_kernel(scripted_shell, capsys):
     assert run(scripted_shell, "%lm unload lmw_gone").success
     assert "Unloaded lmw_gone." in capsys.readouterr().out
     assert "lmw_gone" not in lmwidgets.REGISTRY
+
+
+def test_score_flag_is_passed_to_prompt_as_written(scripted_shell, monkeypatch):
+    """``--score SPEC`` reaches ``lmwidgets.prompt(score=SPEC)`` untouched (prompt() resolves
+    it, a function name from the notebook's variables); without it prompt()'s default holds."""
+    from lmwidgets import api
+
+    seen = []
+    real = api.prompt
+
+    def recording(text, **kwargs):
+        seen.append(dict(kwargs))
+        kwargs.pop("score", None)  # whether or not prompt() takes it yet
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(api, "prompt", recording)
+    scripted_shell.user_ns["lmw_items"] = [{"input": "2+2", "expected": "4"}]
+    for spec in ("number:0.5", "regex:^\\d+$", "my_check"):
+        assert run(
+            scripted_shell, f"%%prompt --dataset lmw_items --score '{spec}'\n{{input}}"
+        ).success
+        assert seen[-1]["score"] == spec
+    assert run(scripted_shell, "%%prompt --dataset lmw_items\n{input}").success
+    assert "score" not in seen[-1]
+    _fails(scripted_shell, "%%prompt --score 'x\x00'\nhi", "InvalidArgumentError", "--score")
