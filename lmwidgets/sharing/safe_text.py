@@ -11,6 +11,8 @@ import re
 
 #: Static output keeps at most this many characters of one text (a note says what was cut).
 STATIC_TEXT_LIMIT = 20_000
+#: Static output keeps at most this many characters of a column's prompt (shown collapsed).
+STATIC_PROMPT_LIMIT = 4_000
 #: The live widget keeps at most this many characters of one column.
 WIDGET_TEXT_LIMIT = 50_000
 #: Labels (column names) and short fields (answers, notes) are cut to these lengths.

@@ -10,9 +10,17 @@ from hypothesis import strategies as st
 import lmwidgets
 from lmwidgets.run.records import RECORD_MIME, records
 from lmwidgets.run.results import Comparison, Result
-from lmwidgets.sharing.safe_text import STATIC_TEXT_LIMIT, code_fence, escape_html
+from lmwidgets.sharing.safe_text import (
+    STATIC_PROMPT_LIMIT,
+    STATIC_TEXT_LIMIT,
+    code_fence,
+    escape_html,
+)
 
-ALLOWED_TAGS = {"div", "table", "thead", "tbody", "tr", "th", "td", "pre", "b", "code", "br"}
+ALLOWED_TAGS = {
+    *("div", "table", "thead", "tbody", "tr", "th", "td", "pre", "b", "i", "code", "br"),
+    *("span", "details", "summary"),
+}
 
 
 class _Collector(HTMLParser):
@@ -104,7 +112,8 @@ def test_long_text_is_cut_with_a_note():
     comparison = Comparison([_result("x" * (STATIC_TEXT_LIMIT + 500))])
     markup = comparison.to_html()
     assert "500 more characters cut" in markup
-    assert markup.count("x") < STATIC_TEXT_LIMIT + 100
+    assert f"{STATIC_TEXT_LIMIT + 500 - STATIC_PROMPT_LIMIT:,} more characters cut" in markup
+    assert markup.count("x") < STATIC_TEXT_LIMIT + STATIC_PROMPT_LIMIT + 100  # text and prompt
     assert "500 more characters cut" in comparison.to_markdown()
     assert "500 more characters cut" in comparison.to_text()
 

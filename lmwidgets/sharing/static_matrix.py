@@ -1,0 +1,216 @@
+"""The shape of a static copy: which results go in which row and column, and what the run was.
+
+Three shapes, all plain data (the renderers turn them into HTML, markdown or text):
+
+* ``columns``: one row of columns (one prompt, one axis: strategies, models or adapters);
+* ``matrix``: strategies as rows x models/adapters as columns (a one-prompt run with both);
+* ``dataset``: one row per dataset item, one column per variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lmwidgets.prompting.answers import agreement
+from lmwidgets.sharing.safe_text import SHORT_LIMIT, shorten
+
+if TYPE_CHECKING:
+    from lmwidgets.run.results import Comparison, Result
+
+STATUS = {
+    "done": "done",
+    "stopped": "stopped (partial results)",
+    "error": "failed (partial results)",
+}
+TRUNCATED = "truncated (max tokens)"
+
+
+@dataclass
+class Row:
+    """One row of the table: its header (a strategy, a dataset input) and its cells."""
+
+    header: str | None
+    cells: list[Result | None]
+    expected: str | None = None
+
+
+@dataclass
+class Grid:
+    """Results placed in rows and columns, with the agreement of their answers."""
+
+    kind: str  # "columns", "matrix" or "dataset"
+    columns: list[str]
+    rows: list[Row]
+    #: "strategies × models" for a matrix; "" otherwise.
+    axes: str = ""
+    #: Each result's group of agreeing answers (by ``id``); empty when not compared.
+    groups: dict[int, int | None] = field(default_factory=dict)
+    agreement: str = ""
+
+    def group(self, result: Result) -> int | None:
+        """The agreement group of ``result``'s answer (None: no answer or not grouped)."""
+        return self.groups.get(id(result))
+
+    @property
+    def grouped(self) -> bool:
+        """Whether cells show agreement marks (a non-dataset run with 2+ columns)."""
+        return bool(self.groups)
+
+
+def is_truncated(result: Result) -> bool:
+    """Whether ``result`` was cut off by its token budget."""
+    return result.finish_reason == "length"
+
+
+def _key_label(model: str, adapter: str | None, models: bool, adapters: bool) -> str:
+    parts = [model] if models or not adapters else []
+    if adapters:
+        parts.append(adapter or "base")
+    return " · ".join(parts)
+
+
+def _matrix(results: list[Result]) -> Grid | None:
+    strategies = list(dict.fromkeys(r.strategy for r in results))
+    keys = list(dict.fromkeys((r.model, r.adapter) for r in results))
+    cells = {(r.strategy, (r.model, r.adapter)): r for r in results}
+    if len(strategies) < 2 or len(keys) < 2 or len(cells) != len(results):
+        return None
+    models = len({model for model, _ in keys}) > 1
+    adapters = len({adapter for _, adapter in keys}) > 1
+    axes = "models · adapters" if models and adapters else "models" if models else "adapters"
+    return Grid(
+        kind="matrix",
+        columns=[_key_label(m, a, models, adapters) for m, a in keys],
+        rows=[Row(s, [cells.get((s, key)) for key in keys]) for s in strategies],
+        axes=f"strategies × {axes}",
+    )
+
+
+def _dataset(results: list[Result]) -> Grid:
+    columns = list(dict.fromkeys(r.variant for r in results))
+    rows: list[Row] = []
+    seen: dict[str, int] = {}
+    for result in results:  # item-major; a label seen again starts the next item's row
+        index = seen.get(result.variant, 0)
+        seen[result.variant] = index + 1
+        if index == len(rows):
+            rows.append(Row(result.input, [None] * len(columns), result.expected))
+        rows[index].cells[columns.index(result.variant)] = result
+        if rows[index].expected is None:
+            rows[index].expected = result.expected
+    return Grid(kind="dataset", columns=columns, rows=rows)
+
+
+def layout(comparison: Comparison) -> Grid:
+    """Where each result of ``comparison`` goes, and (one prompt, 2+ columns) how they agree."""
+    results = list(comparison.results)
+    if any(r.input is not None for r in results):
+        return _dataset(results)
+    grid = _matrix(results)
+    if grid is None:
+        cells: list[Result | None] = list(results)
+        grid = Grid(kind="columns", columns=[r.variant for r in results], rows=[Row(None, cells)])
+    if len(results) >= 2:
+        found = agreement([r.answer for r in results])
+        grid.groups = {id(r): g for r, g in zip(results, found.groups, strict=True)}
+        grid.agreement = shorten(found.summary, SHORT_LIMIT)
+    return grid
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def accuracy_text(comparison: Comparison) -> str:
+    """``'accuracy cot 50%, zero-shot 25%'`` (``'accuracy 50%'`` for one column); '' if none."""
+    scores = comparison.scores
+    if not scores:
+        return ""
+    if len(scores) == 1:
+        return f"accuracy {next(iter(scores.values())):.0%}"
+    return "accuracy " + ", ".join(f"{label} {value:.0%}" for label, value in scores.items())
+
+
+def status_line(comparison: Comparison, grid: Grid) -> str:
+    """What the run was: ``'3 columns, done'``, ``'2 × 3 matrix (strategies × models),
+    stopped (partial results)'``, ``'12 items × 2 columns, done, accuracy 50%'``."""
+    width = len(grid.columns)
+    if grid.kind == "matrix":
+        shape = f"{len(grid.rows)} × {width} matrix ({grid.axes})"
+    elif grid.kind == "dataset":
+        shape = f"{_count(len(grid.rows), 'item')} × {_count(width, 'column')}"
+    else:
+        shape = _count(width, "column")
+    cut = sum(is_truncated(r) for r in comparison.results)
+    status = STATUS.get(comparison.status, str(comparison.status))
+    parts = [shape]
+    if comparison.status == "done" and cut:
+        total = len(comparison.results)
+        parts.append(TRUNCATED if cut == total else f"{cut} of {total} {TRUNCATED}")
+    else:
+        parts.append(status)
+        if cut:
+            parts.append(f"{cut} {TRUNCATED}")
+    accuracy = accuracy_text(comparison)
+    if accuracy:
+        parts.append(accuracy)
+    return ", ".join(parts)
+
+
+def column_accuracy(comparison: Comparison, label: str) -> str:
+    """``'Accuracy 50% (1/2)'`` of one dataset column; '' when it was not scored."""
+    if label not in comparison.scores:
+        return ""
+    marks = [r.correct for r in comparison.results if r.variant == label and r.correct is not None]
+    counted = f" ({sum(marks)}/{len(marks)})" if marks else ""
+    return f"Accuracy {comparison.scores[label]:.0%}{counted}"
+
+
+def _value(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def settings(result: Result) -> list[tuple[str, str]]:
+    """The settings that matter, from the record: model, adapter, temperature, top p, seed,
+    max tokens, samples (what the record does not say is left out)."""
+    record = result.record if isinstance(result.record, dict) else {}
+    generation = record.get("generation")
+    generation = generation if isinstance(generation, dict) else {}
+    model = record.get("model")
+    adapter = record.get("adapter")
+    pairs: list[tuple[str, str | None]] = [
+        ("model", _value(model.get("name")) if isinstance(model, dict) else result.model or None),
+        (
+            "adapter",
+            _value(adapter.get("name")) if isinstance(adapter, dict) else result.adapter or "base",
+        ),
+        ("temperature", _value(generation.get("temperature"))),
+        ("top p", _value(generation.get("top_p")) if generation.get("top_p") != 1.0 else None),
+        ("seed", _value(generation.get("seed"))),
+        ("max tokens", _value(generation.get("max_new_tokens"))),
+        ("samples", _value(generation.get("samples")) if generation.get("samples") != 1 else None),
+    ]
+    return [(name, value) for name, value in pairs if value is not None]
+
+
+def settings_text(result: Result) -> str:
+    """``'model tiny · adapter base · temperature 0.0 · seed 1 · max tokens 64'``."""
+    return " · ".join(f"{name} {value}" for name, value in settings(result))
+
+
+def verdict_text(result: Result) -> str:
+    """``'4 vs expected 4 ✓'`` for a scored dataset cell; '' without ``expected``."""
+    if result.expected is None:
+        return ""
+    compared = result.compared if result.compared is not None else result.answer
+    got = "no answer" if compared is None else str(compared)
+    mark = "" if result.correct is None else (" ✓" if result.correct else " ✗")
+    score = (
+        f" (score {result.score:.2f})"
+        if result.score is not None and result.score not in (0.0, 1.0)
+        else ""
+    )
+    return f"{got} vs expected {result.expected}{mark}{score}"
