@@ -344,8 +344,6 @@ class LmMagics(Magics):
             region=args.region,
             region_mode=args.region_mode,
         )
-        if args.score is not None:  # otherwise prompt()'s own default (auto)
-            options["score"] = args.score
         try:
             comparison = api.prompt(
                 cell,
@@ -360,6 +358,7 @@ class LmMagics(Magics):
                 variables=namespace,
                 display=True,
                 confirm=args.yes,
+                score=args.score,  # None: prompt()'s default (auto)
                 on_rerun=(lambda result: namespace.__setitem__(args.out, result))
                 if args.out
                 else None,

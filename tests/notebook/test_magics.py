@@ -342,16 +342,17 @@ def test_score_flag_is_passed_to_prompt_as_written(scripted_shell, monkeypatch):
 
     def recording(text, **kwargs):
         seen.append(dict(kwargs))
-        kwargs.pop("score", None)  # whether or not prompt() takes it yet
         return real(text, **kwargs)
 
     monkeypatch.setattr(api, "prompt", recording)
-    scripted_shell.user_ns["lmw_items"] = [{"input": "2+2", "expected": "4"}]
-    for spec in ("number:0.5", "regex:^\\d+$", "my_check"):
-        assert run(
-            scripted_shell, f"%%prompt --dataset lmw_items --score '{spec}'\n{{input}}"
-        ).success
+    namespace = scripted_shell.user_ns
+    namespace["lmw_items"] = [{"input": "2+2", "expected": "4"}]
+    namespace["lmw_never"] = lambda answer, expected, item: False
+    for spec, score in (("number:0.5", 1.0), ("regex:answer is: (\\d)", 1.0), ("lmw_never", 0.0)):
+        cell = f"%%prompt --dataset lmw_items --score '{spec}' --out lmw_scored\n{{input}}"
+        assert run(scripted_shell, cell).success, spec
         assert seen[-1]["score"] == spec
-    assert run(scripted_shell, "%%prompt --dataset lmw_items\n{input}").success
-    assert "score" not in seen[-1]
+        assert namespace["lmw_scored"][0].score == score, spec
+    assert run(scripted_shell, "%%prompt --dataset lmw_items --out lmw_scored\n{input}").success
+    assert seen[-1]["score"] is None and namespace["lmw_scored"][0].score == 1.0  # auto
     _fails(scripted_shell, "%%prompt --score 'x\x00'\nhi", "InvalidArgumentError", "--score")

@@ -248,7 +248,7 @@ def test_abbreviated_options_are_refused_not_guessed():
     """``--max-new-token`` is a typo to point out; argparse took it for --max-new-tokens."""
     with pytest.raises(UsageError, match="did you mean --max-new-tokens"):
         PROMPT.parse(["--max-new-token", "3"])
-    with pytest.raises(UsageError, match="unknown option --mod: did you mean --model?"):
+    with pytest.raises(UsageError, match=r"unknown option --mod: did you mean --model\?"):
         PROMPT.parse(["--mod", "a"])
     assert PROMPT.parse(["-n5"]).max_new_tokens == 5  # short options still take attached values
 
