@@ -1,7 +1,11 @@
 // @ts-check
-// The columns (or the dataset grid): each cell's label, streamed text, answer chip, stats, note,
-// and the boxes its answer named, drawn over a thumbnail. All of it is set as text.
-import { h } from "./dom.js";
+// The body of the view: a table of cells with column headers (and row headers for a matrix or
+// a dataset grid). Each cell shows its answer chip, what was compared (dataset), its streamed
+// text, a status badge, stats, a note, the boxes its answer named, Expand / Copy buttons and
+// its exact prompt and settings (collapsed). All of it is set as text.
+import { button, h, listen } from "./dom.js";
+import { copyText } from "./clipboard.js";
+import { cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
 
 /** @typedef {import("./types.js").Box} Box */
@@ -9,29 +13,114 @@ import { overlay, thumbnail } from "./images.js";
 /** @typedef {import("./types.js").Model} Model */
 /** @typedef {import("./types.js").Thumb} Thumb */
 
+/** Pixels from the bottom that still count as "at the end" (the text follows new tokens). */
+const NEAR_END = 24;
+
 /**
  * @typedef {object} CellView
  * @property {HTMLDivElement} col
- * @property {HTMLDivElement} label
+ * @property {HTMLDivElement} top
+ * @property {HTMLSpanElement} answer
+ * @property {HTMLSpanElement} verdict
+ * @property {HTMLSpanElement} badge
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
- * @property {HTMLDivElement} answer
  * @property {HTMLDivElement} stats
  * @property {HTMLDivElement} note
+ * @property {HTMLButtonElement} expand
+ * @property {HTMLButtonElement} copy
+ * @property {HTMLDetailsElement} details
+ * @property {HTMLDivElement} settings
+ * @property {HTMLPreElement} prompt
  * @property {string} boxKey what the boxes were last drawn from
+ * @property {boolean} follow whether the text follows new tokens (the user has not scrolled up)
+ * @property {string} status the status it was last drawn with
+ * @property {string} fullText what Copy copies
+ * @property {number} copyTimer
  */
 
-/** @returns {CellView} */
-function cellView() {
-  const col = h("div", "lmw-col");
-  const label = h("div", "lmw-label");
+/** What a cell's badge says for each status ("eos": finished normally, no badge). */
+const STATUS_TEXT = /** @type {Record<string, string>} */ ({
+  running: "running",
+  waiting: "waiting",
+  length: "truncated (max tokens)",
+  stopped: "stopped",
+  error: "error",
+});
+
+/** @param {string | undefined} status */
+const finished = (status) => status !== "running" && status !== "waiting";
+
+/** @param {HTMLElement} el */
+const atEnd = (el) => el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_END;
+
+/**
+ * @param {number} row
+ * @param {number} col
+ * @returns {CellView}
+ */
+function cellView(row, col) {
+  const el = h("div", "lmw-col");
+  el.dataset.row = String(row);
+  el.dataset.col = String(col);
+  const top = h("div", "lmw-celltop");
+  const answer = h("span", "lmw-answer");
+  const verdict = h("span", "lmw-verdict");
+  const badge = h("span", "lmw-badge");
+  top.append(answer, verdict, badge);
   const boxes = h("div", "lmw-colboxes");
   const text = h("pre", "lmw-text");
-  const answer = h("div", "lmw-answer");
   const stats = h("div", "lmw-stats");
   const note = h("div", "lmw-note");
-  col.append(label, boxes, text, answer, stats, note);
-  return { col, label, boxes, text, answer, stats, note, boxKey: "" };
+  const tools = h("div", "lmw-tools");
+  const expand = button("lmw-expand", "Expand", "Show the whole text (click again to shrink)");
+  const copy = button("lmw-copy", "Copy", "Copy this column's full text");
+  const details = h("details", "lmw-prompt");
+  details.append(h("summary", "", "prompt & settings"));
+  const settings = h("div", "lmw-settings");
+  const prompt = h("pre", "lmw-prompttext");
+  details.append(settings, prompt);
+  tools.append(expand, copy);
+  el.append(top, boxes, text, stats, note, tools, details);
+  /** @type {CellView} */
+  const v = {
+    col: el,
+    top,
+    answer,
+    verdict,
+    badge,
+    boxes,
+    text,
+    stats,
+    note,
+    expand,
+    copy,
+    details,
+    settings,
+    prompt,
+    boxKey: "",
+    follow: true,
+    status: "",
+    fullText: "",
+    copyTimer: 0,
+  };
+  // The elements (and so these listeners) live as long as the cell view.
+  listen(text, "scroll", () => {
+    v.follow = atEnd(text);
+  });
+  listen(expand, "click", () => {
+    const on = el.classList.toggle("lmw-expanded");
+    expand.textContent = on ? "Collapse" : "Expand";
+    expand.setAttribute("aria-pressed", String(on));
+  });
+  listen(copy, "click", async () => {
+    const ok = await copyText(v.fullText);
+    el.dataset.copied = ok ? "1" : "0";
+    copy.textContent = ok ? "copied" : "copy failed";
+    window.clearTimeout(v.copyTimer);
+    v.copyTimer = window.setTimeout(() => (copy.textContent = "Copy"), 1500);
+  });
+  return v;
 }
 
 /** @param {Box} b */
@@ -70,36 +159,113 @@ function fillBoxes(v, data, images) {
 }
 
 /**
- * @param {CellView} v
- * @param {Cell} data
- * @param {boolean} showLabel
+ * Set ``el``'s text, or hide it when there is none.
+ * @param {HTMLElement} el
+ * @param {string} text
  */
-function fillCell(v, data, showLabel) {
-  v.col.dataset.status = data.status || "";
-  v.label.textContent = showLabel ? data.label || "" : "";
-  v.label.style.display = showLabel ? "" : "none";
-  const text = data.text || "";
-  const atBottom = v.text.scrollHeight - v.text.scrollTop - v.text.clientHeight < 24;
-  if (v.text.textContent !== text) v.text.textContent = text;
-  if (atBottom) v.text.scrollTop = v.text.scrollHeight;
-  v.answer.replaceChildren();
-  if (data.answer !== null && data.answer !== undefined) {
-    v.answer.append("Answer: ", h("code", "", data.answer));
-  }
-  v.stats.textContent = data.stats || "";
-  v.note.textContent = data.note || "";
+function showText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+  el.style.display = text ? "" : "none";
 }
 
-/** The body of the view: one cell view per column, or a grid with row and column headers. */
+/**
+ * The answer chip and, for a scored cell, what was compared with what was expected.
+ * @param {CellView} v
+ * @param {Cell} data
+ */
+function fillAnswer(v, data) {
+  const done = finished(data.status);
+  const has = data.answer !== null && data.answer !== undefined && data.answer !== "";
+  v.answer.replaceChildren();
+  v.answer.style.display = has || done ? "" : "none";
+  v.answer.dataset.empty = has ? "" : "1";
+  v.answer.append(h("span", "lmw-chiplabel", "answer"), h("code", "", has ? data.answer : "—"));
+  v.answer.title = has ? `answer: ${data.answer}` : "no answer was extracted";
+  v.verdict.replaceChildren();
+  const correct = data.correct;
+  v.verdict.style.display = correct === true || correct === false ? "" : "none";
+  if (correct !== true && correct !== false) {
+    delete v.col.dataset.correct;
+    return;
+  }
+  v.col.dataset.correct = String(correct);
+  const got = data.compared ?? data.answer ?? "—";
+  v.verdict.dataset.correct = String(correct);
+  v.verdict.append(h("span", "lmw-mark", correct ? "✓" : "✗"));
+  v.verdict.append(h("span", "", correct ? ` ${got}` : ` ${got} ≠ ${data.expected ?? ""}`));
+  const score = typeof data.score === "number" ? ` · score ${data.score.toFixed(2)}` : "";
+  v.verdict.title = `compared ${got} with expected ${data.expected ?? ""}${score}`;
+}
+
+/**
+ * @param {CellView} v
+ * @param {Cell} data
+ * @param {boolean} grid compact cells: stats in a tooltip
+ */
+function fillCell(v, data, grid) {
+  const status = data.status || "";
+  v.col.dataset.status = status;
+  v.col.title = grid ? [data.label, data.stats].filter(Boolean).join(" · ") : "";
+  const badge = STATUS_TEXT[status] || "";
+  showText(v.badge, badge);
+  v.badge.dataset.status = status;
+  fillAnswer(v, data);
+  const text = data.text || "";
+  v.fullText = text;
+  const el = v.text;
+  if (el.textContent !== text) el.textContent = text;
+  if (!finished(status)) {
+    if (!finished(v.status)) {
+      if (v.follow) el.scrollTop = el.scrollHeight;
+    } else v.follow = true; // a new run
+  } else if (!finished(v.status) || !v.status) {
+    el.scrollTop = 0; // done: show the start
+  }
+  v.status = status;
+  showText(v.stats, grid ? "" : data.stats || "");
+  showText(v.note, data.note || "");
+  v.note.style.display = ""; // the note line is kept (one per cell) even when empty
+  if (v.settings.textContent !== (data.settings || "")) v.settings.textContent = data.settings || "";
+  const prompt = data.prompt || "";
+  if (v.prompt.textContent !== prompt) v.prompt.textContent = prompt;
+  v.details.style.display = prompt || data.settings ? "" : "none";
+}
+
+/**
+ * Marks cells by the agreement of their answers: `data-group` (the same group, the same mark)
+ * and `data-agree`: all (every cell of the scope agrees), major (the most common answer),
+ * minor (a different one).
+ * @param {Cell[]} cells
+ * @returns {Map<Cell, string>}
+ */
+function agreeMarks(cells) {
+  /** @type {Map<Cell, string>} */
+  const marks = new Map();
+  const all = cells.length > 1 && cells.every((c) => c.group === 0);
+  for (const c of cells) {
+    if (typeof c.group !== "number") marks.set(c, "");
+    else marks.set(c, all ? "all" : c.group === 0 ? "major" : "minor");
+  }
+  return marks;
+}
+
+/** The table of cells with its headers. */
 export class CellsView {
   /** @param {HTMLElement} body */
   constructor(body) {
     this.body = body;
     /** @type {Map<string, CellView>} "row:col" -> cell view */
     this.cells = new Map();
-    /** @type {Map<number, HTMLPreElement>} */
+    /** @type {Map<number, {row: HTMLElement, label: HTMLPreElement, summary: HTMLElement}>} */
     this.rowHeads = new Map();
+    /** @type {HTMLElement[]} */
+    this.feet = [];
+    /** @type {HTMLElement | null} */
+    this.corner = null;
     this.shape = "";
+    this.filter = "all";
+    /** @type {Cell[]} the cells last drawn */
+    this.data = [];
   }
 
   /**
@@ -110,90 +276,181 @@ export class CellsView {
   render(model, data, changed) {
     const layout = model.get("layout") || "columns";
     const labels = model.get("labels") || [];
+    const rows = model.get("rows") || [];
     const grid = layout === "grid";
-    const nrows = grid ? Math.max(0, ...data.map((d) => (d.row || 0) + 1)) : 1;
-    const ncols = grid ? labels.length : data.length;
-    const shape = `${layout}|${nrows}|${ncols}|${labels.join("\u0000")}`;
+    const headed = grid || layout === "matrix";
+    const nrows = headed ? Math.max(rows.length, 0, ...data.map((d) => (d.row || 0) + 1)) : 1;
+    const ncols = Math.max(labels.length, ...data.map((d) => (d.col || 0) + 1), 0);
+    const heads = Array.from({ length: ncols }, (_, c) => {
+      const label = labels[c] ?? data.find((d) => (d.col || 0) === c)?.label;
+      return label || "";
+    });
+    const shape = [layout, nrows, ncols, ...heads, ...rows].join("\u0000");
     if (shape !== this.shape) {
-      if (grid) this.buildGrid(labels, nrows);
-      else this.buildColumns(ncols);
+      this.build(layout, heads, nrows);
       this.shape = shape;
       changed = null;
     }
+    this.data = data;
     const images = model.get("images") || [];
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;
-      const v = this.cells.get(grid ? `${d.row || 0}:${d.col || 0}` : `0:${i}`);
+      const v = this.cells.get(headed ? `${d.row || 0}:${d.col || 0}` : `0:${d.col ?? i}`);
       if (v) {
-        fillCell(v, d, !grid);
+        fillCell(v, d, grid);
         fillBoxes(v, d, images);
       }
-      const rowHead = grid ? this.rowHeads.get(d.row || 0) : undefined;
-      if (rowHead && rowHead.textContent !== d.row_label) rowHead.textContent = d.row_label || "";
     }
-    this.renderScores(model);
-  }
-
-  /** @param {number} ncols */
-  buildColumns(ncols) {
-    this.reset();
-    const columns = h("div", "lmw-columns");
-    columns.style.setProperty("--lmw-ncols", String(Math.min(Math.max(ncols, 1), 4)));
-    for (let c = 0; c < ncols; c++) columns.append(this.addCell(0, c));
-    this.body.append(columns);
+    this.renderHeads(model);
+    this.renderMarks();
+    this.applyFilter(this.filter);
   }
 
   /**
-   * @param {string[]} labels
+   * @param {string} layout
+   * @param {string[]} heads column headers
    * @param {number} nrows
    */
-  buildGrid(labels, nrows) {
+  build(layout, heads, nrows) {
     this.reset();
-    const grid = h("div", "lmw-grid");
-    grid.style.setProperty("--lmw-ncols", String(labels.length));
-    grid.append(h("div", "lmw-head lmw-rowhead", "input"));
-    labels.forEach((label, c) => {
-      const head = h("div", "lmw-head");
+    const grid = layout === "grid";
+    const headed = grid || layout === "matrix";
+    const scroll = h("div", `lmw-scroll lmw-scroll-${layout}`);
+    const table = h("div", `lmw-table lmw-${layout}`);
+    table.classList.toggle("lmw-hasrows", headed);
+    table.style.setProperty("--lmw-ncols", String(Math.max(heads.length, 1)));
+    const headRow = h("div", "lmw-row lmw-headrow");
+    if (headed) {
+      this.corner = h("div", "lmw-corner lmw-head");
+      headRow.append(this.corner);
+    }
+    heads.forEach((label, c) => {
+      const head = h("div", "lmw-head lmw-colhead");
       head.append(h("div", "lmw-label", label), h("div", "lmw-score"));
       head.dataset.col = String(c);
-      grid.append(head);
+      head.title = label;
+      headRow.append(head);
     });
+    table.append(headRow);
     for (let r = 0; r < nrows; r++) {
-      const rowHead = h("pre", "lmw-rowlabel");
-      rowHead.dataset.row = String(r);
-      this.rowHeads.set(r, rowHead);
-      grid.append(rowHead);
-      for (let c = 0; c < labels.length; c++) grid.append(this.addCell(r, c));
+      const row = h("div", "lmw-row");
+      row.dataset.row = String(r);
+      if (headed) {
+        const rowHead = h("div", "lmw-rowhead");
+        const label = h("pre", "lmw-rowlabel");
+        const summary = h("div", "lmw-rowsummary");
+        rowHead.append(label, summary);
+        row.append(rowHead);
+        this.rowHeads.set(r, { row, label, summary });
+      } else this.rowHeads.set(r, { row, label: h("pre"), summary: h("div") });
+      for (let c = 0; c < heads.length; c++) {
+        const v = cellView(r, c);
+        this.cells.set(`${r}:${c}`, v);
+        v.col.classList.add("lmw-empty"); // until a cell's data arrives
+        row.append(v.col);
+      }
+      table.append(row);
     }
-    this.body.append(grid);
+    if (grid) {
+      const foot = h("div", "lmw-row lmw-footrow");
+      foot.append(h("div", "lmw-foothead", "per column"));
+      this.feet = heads.map(() => foot.appendChild(h("div", "lmw-foot")));
+      table.append(foot);
+    }
+    scroll.append(table);
+    this.body.append(scroll);
   }
 
   reset() {
     this.body.replaceChildren();
     this.cells = new Map();
     this.rowHeads = new Map();
+    this.feet = [];
+    this.corner = null;
+  }
+
+  /** Row headers (matrix: the rows trait; grid: the item), summaries, scores and footers. */
+  renderHeads(/** @type {Model} */ model) {
+    const rows = model.get("rows") || [];
+    const summaries = model.get("row_summaries") || [];
+    const axes = model.get("axes") || {};
+    if (this.corner) {
+      const names = [axes.rows, axes.columns].filter(Boolean);
+      this.corner.textContent = names.length === 2 ? `${names[0]} \\ ${names[1]}` : names.join("");
+    }
+    for (const d of this.data) {
+      const v = this.cells.get(`${d.row || 0}:${d.col || 0}`);
+      if (v) v.col.classList.remove("lmw-empty");
+    }
+    for (const [r, head] of this.rowHeads) {
+      const label = rows[r] ?? this.data.find((d) => (d.row || 0) === r)?.row_label ?? "";
+      if (head.label.textContent !== label) head.label.textContent = label;
+      head.summary.textContent = summaries[r] || "";
+    }
+    const stats = model.get("column_stats") || [];
+    this.feet.forEach((foot, c) => (foot.textContent = stats[c] || ""));
+    this.renderScores(model);
+  }
+
+  /** Agreement marks: within each row of a grid, across every cell otherwise. */
+  renderMarks() {
+    const grid = this.shape.startsWith("grid");
+    /** @type {Map<number, Cell[]>} */
+    const scopes = new Map();
+    for (const d of this.data) {
+      const key = grid ? d.row || 0 : 0;
+      scopes.set(key, [...(scopes.get(key) || []), d]);
+    }
+    for (const cells of scopes.values()) {
+      const marks = agreeMarks(cells);
+      for (const d of cells) {
+        const v = this.cells.get(`${d.row || 0}:${d.col || 0}`);
+        if (!v) continue;
+        const mark = marks.get(d) || "";
+        if (mark) {
+          v.col.dataset.agree = mark;
+          v.col.dataset.group = String(d.group);
+        } else {
+          delete v.col.dataset.agree;
+          delete v.col.dataset.group;
+        }
+      }
+    }
   }
 
   /**
-   * @param {number} row
-   * @param {number} col
+   * Show the rows (and cells) that filter ``mode`` keeps: all, wrong, disagree.
+   * @param {string} mode
    */
-  addCell(row, col) {
-    const v = cellView();
-    this.cells.set(`${row}:${col}`, v);
-    return v.col;
+  applyFilter(mode) {
+    const before = this.filter;
+    this.filter = mode;
+    if (mode === "all" && before === "all") return;
+    /** @type {Map<number, Cell[]>} */
+    const byRow = new Map();
+    for (const d of this.data) byRow.set(d.row || 0, [...(byRow.get(d.row || 0) || []), d]);
+    for (const [r, head] of this.rowHeads) {
+      const cells = byRow.get(r) || [];
+      const shown = rowShown(mode, cells);
+      head.row.classList.toggle("lmw-hidden", !shown);
+      for (const d of cells) {
+        const v = this.cells.get(`${d.row || 0}:${d.col || 0}`);
+        if (v) v.col.classList.toggle("lmw-filtered", shown && !cellShown(mode, d));
+      }
+    }
   }
 
-  /** Grid: accuracy per column under its header. @param {Model} model */
+  /** Accuracy per column under its header (grid). @param {Model} model */
   renderScores(model) {
     const scores = model.get("scores") || {};
     const labels = model.get("labels") || [];
-    for (const head of this.body.querySelectorAll(".lmw-head[data-col]")) {
+    for (const head of this.body.querySelectorAll(".lmw-colhead[data-col]")) {
       const label = labels[Number(/** @type {HTMLElement} */ (head).dataset.col)];
       const score = head.querySelector(".lmw-score");
       if (!score) continue;
-      score.textContent = label in scores ? `accuracy ${(100 * scores[label]).toFixed(0)}%` : "";
+      score.textContent =
+        label in scores ? `accuracy ${(100 * scores[label]).toFixed(0)}%` : "";
     }
   }
 }

@@ -44,6 +44,8 @@ export class RegionTool {
     this.redraw = redraw;
     /** @type {Region | null} */
     this.pending = null;
+    /** @type {Region | null} the region of the last re-run (its flag stays to be pasted) */
+    this.last = null;
     /** @type {Drag | null} */
     this.drag = null;
     this.cleanups = [
@@ -91,11 +93,26 @@ export class RegionTool {
     this.renderBar();
   }
 
-  /** The pending region's flag, the mode, "Re-run with region" and "Clear" (hidden if none). */
+  /** The pending region's flag, the mode, "Re-run with region" and "Clear"; after a re-run,
+   * the flag it ran with (to paste into the cell) until another region is drawn or cleared. */
   renderBar() {
     this.bar.replaceChildren();
     const pending = this.pending;
-    this.bar.style.display = pending ? "" : "none";
+    const last = this.last;
+    this.bar.style.display = pending || last ? "" : "none";
+    if (!pending && last) {
+      const clear = button("lmw-clear", "Clear");
+      clear.addEventListener("click", () => {
+        this.last = null;
+        this.renderBar();
+      });
+      this.bar.append(
+        h("span", "lmw-regioncaption", `Re-ran with region (${last.mode || "box"}); paste into the cell to keep it:`),
+        h("code", "lmw-regionflag", regionFlag(last) + (last.mode === "crop" ? " --region-mode crop" : "")),
+        clear,
+      );
+      return;
+    }
     if (!pending) return;
     const mode = h("select", "lmw-regionmode");
     for (const [value, text] of MODES) {
@@ -108,6 +125,7 @@ export class RegionTool {
     const clear = button("lmw-clear", "Clear");
     rerun.addEventListener("click", () => {
       this.model.send({ type: "rerun", image: pending.image, box: pending.box, mode: mode.value });
+      this.last = { ...pending, mode: mode.value };
       this.pending = null;
       this.renderBar();
     });

@@ -24,6 +24,13 @@ const FIELDS = /** @type {const} */ ([
   "col",
   "row_label",
   "boxes",
+  "group",
+  "correct",
+  "score",
+  "compared",
+  "expected",
+  "prompt",
+  "settings",
 ]);
 
 /**

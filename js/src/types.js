@@ -25,6 +25,13 @@
  * @property {number} [col]
  * @property {string} [row_label]
  * @property {Box[]} [boxes]
+ * @property {number | null} [group] agreement group of its answer (0: the most common)
+ * @property {boolean | null} [correct] whether the answer matched ``expected``
+ * @property {number | null} [score] the scorer's verdict in 0..1
+ * @property {string | null} [compared] what the scorer compared with ``expected``
+ * @property {string | null} [expected]
+ * @property {string} [prompt] the exact prompt (cut)
+ * @property {string} [settings] temperature, seed, max tokens, adapter, model in one line
  * @property {number} [v]
  */
 
@@ -51,8 +58,14 @@
  * @property {Cell[]} columns
  * @property {string} status
  * @property {string} message
- * @property {string} layout "columns" or "grid"
- * @property {string[]} labels
+ * @property {string} layout "columns", "matrix" or "grid"
+ * @property {string[]} labels column headers
+ * @property {string[]} rows matrix: row headers
+ * @property {{ rows?: string, columns?: string }} axes what varies along rows and columns
+ * @property {string} summary how many columns agree (one line)
+ * @property {string[]} row_summaries agreement of each row
+ * @property {string[]} column_stats grid: each column's stats (footer row)
+ * @property {number} min_column_width CSS pixels
  * @property {Record<string, number>} scores
  * @property {{ done?: number, total?: number }} progress
  * @property {boolean} stop_requested
@@ -66,7 +79,7 @@
 
 /**
  * A region drawn on thumbnail ``image`` (its index), in pixels of the original image.
- * @typedef {{ image: number, box: number[] }} Region
+ * @typedef {{ image: number, box: number[], mode?: string }} Region
  */
 
 export {};

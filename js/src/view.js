@@ -1,9 +1,10 @@
 // @ts-check
 // The live comparison view: a header (title, status, Stop), a progress bar, the image gallery,
-// the region bar, the cells and a message line. The Python side owns the content; this module
+// the region bar, a toolbar (how many agree; a dataset's filter), the cells and a message line. The Python side owns the content; this module
 // renders it as text and sends the user's requests back as custom messages.
 import { button, h, listen } from "./dom.js";
 import { CellsView } from "./cells.js";
+import { FILTERS } from "./filters.js";
 import { renderGallery } from "./gallery.js";
 import { RegionTool } from "./region.js";
 import { dropStore, storeFor } from "./store.js";
@@ -22,10 +23,35 @@ function skeleton() {
   const progress = h("progress", "lmw-progress");
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
+  const toolbar = h("div", "lmw-toolbar");
+  const summary = h("div", "lmw-summary");
+  const filterBox = h("label", "lmw-filterbox", "show ");
+  const filter = h("select", "lmw-filter");
+  for (const [value, text] of FILTERS) {
+    const option = h("option", "", text);
+    option.value = value;
+    filter.append(option);
+  }
+  filterBox.append(filter);
+  toolbar.append(summary, filterBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
-  root.append(header, progress, gallery, regionBar, body, message);
-  return { root, title, status, stop, progress, gallery, regionBar, body, message };
+  root.append(header, progress, gallery, regionBar, toolbar, body, message);
+  return {
+    root,
+    title,
+    status,
+    stop,
+    progress,
+    gallery,
+    regionBar,
+    toolbar,
+    summary,
+    filterBox,
+    filter,
+    body,
+    message,
+  };
 }
 
 /** @typedef {ReturnType<typeof skeleton>} Parts */
@@ -38,9 +64,19 @@ function skeleton() {
 function renderStatus(parts, model, store) {
   const s = model.get("status") || "";
   const asked = store.stopping || model.get("stop_requested");
-  parts.status.textContent = asked && s === "running" ? "stopping…" : s;
-  parts.status.dataset.status = s;
+  const cut = store.cells.filter((c) => c.status === "length").length;
+  let text = asked && s === "running" ? "stopping…" : s;
+  let key = s;
+  if (s === "done" && cut) {
+    const total = store.cells.length;
+    text = cut === total ? "truncated (max tokens)" : `${cut} of ${total} truncated (max tokens)`;
+    key = "length";
+  }
+  parts.status.textContent = text;
+  parts.status.dataset.status = key;
+  parts.status.title = cut ? "an answer was cut off by --max-new-tokens" : "";
   parts.stop.disabled = s !== "running" || asked;
+  parts.stop.style.display = s === "running" ? "" : "none";
 }
 
 /**
@@ -75,6 +111,12 @@ class View {
     this.events = [
       ["change:layout", () => this.drawCells(null)],
       ["change:labels", () => this.drawCells(null)],
+      ["change:rows", () => this.drawCells(null)],
+      ["change:axes", () => this.drawCells(null)],
+      ["change:row_summaries", () => this.drawCells(null)],
+      ["change:column_stats", () => this.drawCells(null)],
+      ["change:summary", () => this.drawToolbar()],
+      ["change:min_column_width", () => this.drawWidth()],
       ["change:scores", () => this.cells.renderScores(model)],
       ["change:status", () => this.drawStatus()],
       ["change:stop_requested", () => this.drawStatus()],
@@ -87,13 +129,34 @@ class View {
     for (const [name, fn] of this.events) model.on(name, fn);
     this.unsubscribe = this.store.subscribe((changed) => {
       this.drawCells(changed);
-      if (changed === null) this.drawStatus();
+      this.drawStatus();
     });
-    this.unlisten = listen(this.parts.stop, "click", () => this.store.requestStop());
+    this.unlisteners = [
+      listen(this.parts.stop, "click", () => this.store.requestStop()),
+      listen(this.parts.filter, "change", () => {
+        this.cells.applyFilter(this.parts.filter.value);
+        this.parts.root.dataset.filter = this.parts.filter.value;
+      }),
+    ];
+  }
+
+  /** The agreement summary, and the filter (dataset grids only). */
+  drawToolbar() {
+    const summary = this.model.get("summary") || "";
+    const grid = this.model.get("layout") === "grid";
+    this.parts.summary.textContent = summary;
+    this.parts.filterBox.style.display = grid ? "" : "none";
+    this.parts.toolbar.style.display = summary || grid ? "" : "none";
+  }
+
+  drawWidth() {
+    const width = Number(this.model.get("min_column_width")) || 260;
+    this.parts.root.style.setProperty("--lmw-colmin", `${Math.max(80, width)}px`);
   }
 
   drawAll() {
     this.drawText();
+    this.drawWidth();
     this.drawStatus();
     renderProgress(this.parts, this.model);
     this.drawGallery();
@@ -104,6 +167,7 @@ class View {
   /** @param {number[] | null} changed cell indexes (null: all) */
   drawCells(changed) {
     this.cells.render(this.model, this.store.cells, changed);
+    if (changed === null) this.drawToolbar();
   }
 
   drawGallery() {
@@ -126,7 +190,7 @@ class View {
   }
 
   dispose() {
-    this.unlisten();
+    for (const fn of this.unlisteners) fn();
     this.unsubscribe();
     this.undoGallery();
     this.region.dispose();

@@ -10,24 +10,56 @@ status or stats changed (:meth:`PromptView.stream_columns`: one custom message p
 grown text as its new part). The widget's ``columns`` trait gets a full copy at the start and
 the end of a run; how views rendered in between (a second view, a reload while the kernel is
 alive) still show the latest state is described in :class:`PromptView`.
+
+The view is laid out on axes (:func:`axes_of`): a comparison whose columns differ in two things
+(strategies and adapters, strategies and models...) is a matrix with row and column headers; one
+that differs in one thing is one row of columns; a dataset run is a grid whose rows are the
+items. At the end of a run every row's answers are grouped by
+:func:`lmwidgets.prompting.answers.agreement` (columns that agree share a mark).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.prompting.answers import agreement
+from lmwidgets.prompting.interpolate import field_names
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
 from lmwidgets.sharing.safe_text import escape_html
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import StopSignal
+    from lmwidgets.notebook.widgets import PromptView
     from lmwidgets.notebook.widgets.prompt_view import RegionHandler
     from lmwidgets.run.results import Comparison, Result
     from lmwidgets.run.runner import Variant, _Stream
 
 #: The live grid shows at most this many dataset items (all of them are in the Comparison).
 MAX_GRID_ROWS = 100
+#: The prompt shown in a column is cut to this many characters (all of it is in Result.prompt);
+#: dataset grid cells keep less (every item has its own prompt).
+PROMPT_LIMIT = 8_000
+GRID_PROMPT_LIMIT = 2_000
+
+_widgets: weakref.WeakKeyDictionary[Any, PromptView] = weakref.WeakKeyDictionary()
+
+
+def widget_of(comparison: Comparison) -> PromptView | None:
+    """The live widget that showed ``comparison`` (None when it was not shown live).
+
+    Settings of the view can be changed from Python through it, e.g.
+    ``widget_of(r).min_column_width = 400``.
+    """
+    try:
+        return _widgets.get(comparison)
+    except TypeError:
+        return None
 
 
 def placeholder_bundle(title: str) -> dict[str, Any]:
@@ -47,6 +79,198 @@ def _tokens(output: Any) -> int:
     return count if isinstance(count, int) else len(output.token_ids)
 
 
+# Axes ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Axes:
+    """Where each variant goes: ``positions[i]`` is variant ``i``'s (row, column).
+
+    ``rows`` and ``columns`` are the header labels; ``row_axis``/``column_axis`` name what varies
+    along them (``strategy``, ``model``, ``adapter``, ``input`` or ``variant``); ``rows`` is
+    empty for a single row of columns.
+    """
+
+    layout: str
+    positions: list[tuple[int, int]]
+    rows: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    row_axis: str = ""
+    column_axis: str = ""
+
+
+def _adapter_name(variant: Any) -> str:
+    return getattr(variant, "adapter", None) or "base"
+
+
+def _model_name(variant: Any) -> str:
+    engine = getattr(variant, "engine", None)
+    return str(getattr(engine, "name", "") or "")
+
+
+def _axis_values(variant: Any) -> dict[str, str]:
+    return {
+        "strategy": str(getattr(variant, "strategy", "") or ""),
+        "model": _model_name(variant),
+        "adapter": _adapter_name(variant),
+    }
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _one_row(variants: Sequence[Any], axis: str) -> Axes:
+    return Axes(
+        "columns",
+        [(0, i) for i in range(len(variants))],
+        columns=[v.label for v in variants],
+        column_axis=axis,
+    )
+
+
+def axes_of(variants: Sequence[Any], grid: bool = False) -> Axes:
+    """The layout of ``variants``: rows and columns with their headers.
+
+    A dataset (``grid``) has one row per item and one column per variant label. Otherwise the
+    things that vary among the variants (strategy, model, adapter, in that order) make the axes:
+    none or one is a single row of columns; with two or more, the first is the rows and the
+    others together the columns (``cot`` × ``base``/``pirate``: rows cot and zero-shot, columns
+    base and pirate). Variants that would share a place fall back to a single row.
+    """
+    if grid:
+        labels = _unique([v.label for v in variants])
+        items = _unique([v.input or "" for v in variants])
+        col_of = {label: i for i, label in enumerate(labels)}
+        row_of = {item: i for i, item in enumerate(items)}
+        positions = [(row_of[v.input or ""], col_of[v.label]) for v in variants]
+        return Axes("grid", positions, rows=[], columns=labels, row_axis="input")
+    values = [_axis_values(v) for v in variants]
+    varying = [
+        axis for axis in ("strategy", "model", "adapter") if len({d[axis] for d in values}) > 1
+    ]
+    if len(varying) < 2 or len({v.input for v in variants}) > 1:
+        return _one_row(variants, varying[0] if len(varying) == 1 else "variant")
+    row_axis, column_axes = varying[0], varying[1:]
+    row_keys = [d[row_axis] for d in values]
+    column_keys = [" · ".join(d[a] for a in column_axes) for d in values]
+    rows, columns = _unique(row_keys), _unique(column_keys)
+    positions = [
+        (rows.index(r), columns.index(c)) for r, c in zip(row_keys, column_keys, strict=True)
+    ]
+    if len(set(positions)) != len(positions):
+        return _one_row(variants, "variant")
+    return Axes("matrix", positions, rows, columns, row_axis, " · ".join(column_axes))
+
+
+# What ran ------------------------------------------------------------------------------------
+
+_CANDIDATE = re.compile(r"\{\{|\}\}|\{[^{}\n]*\}")
+
+
+def _message_text(messages: Sequence[Any]) -> str:
+    parts = []
+    for message in messages or []:
+        content = message.get("content", "") if isinstance(message, dict) else ""
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        parts.append(str(content))
+    return "\n".join(parts)
+
+
+def undefined_fields(template: str, prompt: str) -> list[str]:
+    """``{name}`` fields of ``template`` that are still in the final ``prompt`` as written:
+    names :func:`~lmwidgets.prompting.interpolate.interpolate` would have replaced had they
+    been defined (``{{x}}`` is an escaped brace, and braces that are not a field, as in JSON,
+    are not reported)."""
+    found: list[str] = []
+    for match in _CANDIDATE.finditer(template or ""):
+        token = match.group(0)
+        if token in ("{{", "}}") or token in found:
+            continue
+        if field_names(token) and token in prompt:
+            found.append(token)
+    return found
+
+
+def undefined_notes(variants: Sequence[Any]) -> list[str]:
+    """One note per ``{name}`` field left as written in any variant's prompt."""
+    tokens: list[str] = []
+    for variant in variants:
+        prompt = _message_text(getattr(variant, "messages", None) or [])
+        for token in undefined_fields(getattr(variant, "template", "") or "", prompt):
+            if token not in tokens:
+                tokens.append(token)
+    return [f"{token} is not defined in the notebook: left as written." for token in tokens]
+
+
+def _setting_line(
+    temperature: Any, top_p: Any, seed: Any, max_tokens: Any, adapter: str, model: str
+) -> str:
+    parts = [f"temperature {temperature}"]
+    if top_p not in (None, 1, 1.0):
+        parts.append(f"top-p {top_p}")
+    parts.append(f"seed {seed}" if seed is not None else "seed: none (greedy)")
+    parts += [f"max tokens {max_tokens}", f"adapter {adapter}", f"model {model}"]
+    return " · ".join(parts)
+
+
+def variant_settings(variant: Any) -> str:
+    """The settings that matter for a variant, in one line (before it runs)."""
+    settings = getattr(variant, "settings", None)
+    max_tokens = getattr(variant, "max_new_tokens", 0) or getattr(settings, "max_new_tokens", "")
+    seed = getattr(settings, "seed", None)
+    temperature = getattr(settings, "temperature", "")
+    if seed is None and temperature:
+        seed = "drawn at run time"
+    return _setting_line(
+        temperature,
+        getattr(settings, "top_p", None),
+        seed,
+        max_tokens,
+        _adapter_name(variant),
+        _model_name(variant),
+    )
+
+
+def result_settings(result: Result) -> str:
+    """The settings a result ran with (from its record: the seed actually used)."""
+    record = result.record or {}
+    generation = record.get("generation") or {}
+    model = (record.get("model") or {}).get("name") or result.model
+    seed = generation.get("seed")
+    if seed is None and generation.get("temperature"):
+        seed = "unknown"
+    return _setting_line(
+        generation.get("temperature", ""),
+        generation.get("top_p"),
+        seed,
+        generation.get("max_new_tokens", ""),
+        result.adapter or "base",
+        str(model),
+    )
+
+
+def _column_stats(results: Sequence[Result]) -> str:
+    """A dataset column's stats in one line (what each cell would otherwise repeat)."""
+    if not results:
+        return ""
+    n = len(results)
+    tokens = sum(r.tokens for r in results) / n
+    seconds = sum(r.seconds for r in results) / n
+    parts = [f"{n} items", f"mean {tokens:.0f} tokens", f"mean {seconds:.1f} s"]
+    firsts = [r.first_token_seconds for r in results if r.first_token_seconds is not None]
+    if firsts:
+        parts.append(f"first token {min(firsts):.2f} s")
+    truncated = sum(r.finish_reason == "length" for r in results)
+    if truncated:
+        parts.append(f"{truncated} truncated (max tokens)")
+    return " · ".join(parts)
+
+
+# The view ------------------------------------------------------------------------------------
+
+
 class LiveView:
     """Shows a run live in a notebook and leaves a static copy behind.
 
@@ -63,32 +287,50 @@ class LiveView:
         self.show = show
         self.title = title
         self.grid = grid
-        self.variants = list(variants)
-        labels = list(dict.fromkeys(v.label for v in variants))
-        rows = list(dict.fromkeys(v.input for v in variants))
-        col_of = {label: i for i, label in enumerate(labels)}
-        row_of = {item: i for i, item in enumerate(rows)}
-        self.positions = [(row_of[v.input], col_of[v.label]) for v in variants]
-        self.shown = [i for i, (row, _) in enumerate(self.positions) if row < MAX_GRID_ROWS]
-        self.hidden_rows = max(0, len(rows) - MAX_GRID_ROWS)
-        self.widget = PromptView(
-            title=title,
-            layout="grid" if grid else "columns",
-            labels=labels,
-            columns=self._initial_cells(),
-            status="running",
-            images=image_data(variants),
-        )
+        self.widget = PromptView(title=title, status="running")
+        self._set_variants(variants)
+        self.widget.set_columns(self._initial_cells())
+        self.widget.images = image_data(variants)
         self.static_handle = None
         self.displayed = False
+
+    def _set_variants(self, variants: list[Variant]) -> None:
+        self.variants = list(variants)
+        self.axes = axes_of(self.variants, self.grid)
+        self.positions = self.axes.positions
+        nrows = max((row for row, _ in self.positions), default=-1) + 1
+        self.shown = [i for i, (row, _) in enumerate(self.positions) if row < MAX_GRID_ROWS]
+        self.hidden_rows = max(0, nrows - MAX_GRID_ROWS) if self.grid else 0
+        self._static: dict[int, dict[str, Any]] = {}
+        self.undefined = undefined_notes(self.variants)
+        widget = self.widget
+        widget.layout = self.axes.layout
+        widget.labels = self.axes.columns
+        widget.rows = self.axes.rows
+        widget.axes = {"rows": self.axes.row_axis, "columns": self.axes.column_axis}
+        widget.summary = ""
+        widget.row_summaries = []
+        widget.column_stats = []
+
+    def _static_fields(self, index: int) -> dict[str, Any]:
+        """The fields of a cell that do not change while it runs: its prompt and settings."""
+        if index not in self._static:
+            variant = self.variants[index]
+            limit = GRID_PROMPT_LIMIT if self.grid else PROMPT_LIMIT
+            self._static[index] = {
+                "prompt": _prompt_of(getattr(variant, "prompt_text", "") or "", limit),
+                "settings": variant_settings(variant),
+            }
+        return self._static[index]
 
     def _cell(self, index: int, **kwargs: Any) -> dict[str, Any]:
         from lmwidgets.notebook.widgets import PromptView
 
         variant = self.variants[index]
         row, col = self.positions[index]
+        fields = {**self._static_fields(index), **kwargs}
         return PromptView.column(
-            variant.label, row=row, col=col, row_label=variant.input or "", **kwargs
+            variant.label, row=row, col=col, row_label=variant.input or "", **fields
         )
 
     def _initial_cells(self) -> list[dict[str, Any]]:
@@ -98,6 +340,8 @@ class LiveView:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
+        self._static.clear()  # the prompts are rendered now (the runner prepared them)
+        self.widget.set_columns(self._initial_cells())
         self.widget.message = "\n".join(self._notes(notes))
         if self.show and not self.displayed:
             from IPython.display import display
@@ -108,7 +352,7 @@ class LiveView:
 
     def restart(self, variants: list[Variant]) -> None:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
-        self.variants = list(variants)
+        self._set_variants(variants)
         self.widget.status = "running"
         self.widget.progress = {}
         self.widget.images = image_data(variants)
@@ -119,13 +363,13 @@ class LiveView:
         self.widget.on_region(callback)
 
     def _notes(self, notes: list[str]) -> list[str]:
-        extra = []
+        extra = list(self.undefined)
         if self.hidden_rows:
             extra.append(
                 f"The live grid shows the first {MAX_GRID_ROWS} items; {self.hidden_rows} more "
                 "are in the results (Comparison.to_pandas())."
             )
-        return [*notes, *extra]
+        return [*notes, *(note for note in extra if note not in notes)]
 
     def progress(self, done: int, total: int) -> None:
         """Batches done out of ``total`` (a progress bar for runs of several batches)."""
@@ -149,7 +393,7 @@ class LiveView:
         """Send the columns whose text or status changed (the runner calls this throttled)."""
         self.widget.stream_columns([self._running_cell(stream, i) for i in self.shown])
 
-    def _final_cell(self, index: int, result: Result) -> dict[str, Any]:
+    def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
         notes = []
         if not result.complete:
             notes.append(f"incomplete: {result.finish_reason}")
@@ -157,8 +401,7 @@ class LiveView:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
             notes.append(f"{top}/{len(result.extras.get('samples', []))} samples agree")
-        if result.correct is not None:
-            notes.append("correct" if result.correct else f"expected: {result.expected}")
+        limit = GRID_PROMPT_LIMIT if self.grid else PROMPT_LIMIT
         return self._cell(
             index,
             text=result.extras.get("display_text", result.text),
@@ -167,13 +410,70 @@ class LiveView:
             stats=result.stats(),
             note=" · ".join(notes),
             boxes=[box.as_dict() for box in result.boxes],
+            group=group,
+            correct=result.correct,
+            score=result.score,
+            compared=result.compared,
+            expected=result.expected,
+            prompt=_prompt_of(result.prompt, limit),
+            settings=result_settings(result),
         )
+
+    def _agreement(self, results: Sequence[Result]) -> tuple[dict[int, int | None], list[str]]:
+        """Agreement groups per shown index and one summary per row, and the top line."""
+        groups: dict[int, int | None] = {}
+        by_row: dict[int, list[int]] = {}
+        for index in self.shown:
+            by_row.setdefault(self.positions[index][0], []).append(index)
+        nrows = max(by_row, default=-1) + 1
+        summaries = [""] * nrows
+        agreeing = 0
+        if self.grid:  # each item is its own question
+            for row, indexes in by_row.items():
+                found = agreement([results[i].answer for i in indexes])
+                groups.update(zip(indexes, found.groups, strict=True))
+                summaries[row] = found.summary
+                agreeing += found.all_agree
+            ncols = len(self.axes.columns)
+            top = (
+                f"all {ncols} columns agree on {agreeing} of {len(by_row)} items"
+                if ncols > 1 and by_row
+                else ""
+            )
+            self.widget.row_summaries = summaries
+            return groups, [top]
+        # One question: every cell of a matrix is compared with every other.
+        found = agreement([results[i].answer for i in self.shown])
+        groups.update(zip(self.shown, found.groups, strict=True))
+        if self.axes.layout == "matrix":
+            for row, indexes in by_row.items():
+                summaries[row] = agreement([results[i].answer for i in indexes]).summary
+            self.widget.row_summaries = summaries
+        return groups, [found.summary]
 
     def finish(self, comparison: Comparison, message: str = "") -> None:
         """Show the final texts, answers, stats and scores; fill in the static copy."""
-        self.widget.set_columns([self._final_cell(i, comparison.results[i]) for i in self.shown])
+        results = comparison.results
+        groups, (summary,) = self._agreement(results)
+        self.widget.set_columns(
+            [self._final_cell(i, results[i], groups.get(i)) for i in self.shown]
+        )
+        self.widget.summary = summary
+        if self.grid:
+            self.widget.column_stats = [
+                _column_stats([results[i] for i in self.shown if self.positions[i][1] == col])
+                for col in range(len(self.axes.columns))
+            ]
         self.widget.scores = dict(comparison.scores)
         self.widget.message = "\n".join([message, *self._notes(comparison.notes)]).strip()
         self.widget.status = comparison.status
+        with contextlib.suppress(TypeError):  # a stand-in that cannot be weakly referenced
+            _widgets[comparison] = self.widget
         if self.static_handle is not None:
             self.static_handle.update(comparison.mimebundle(), raw=True)
+
+
+def _prompt_of(prompt: str, limit: int) -> str:
+    if len(prompt) <= limit:
+        return prompt
+    return prompt[:limit] + f"\n… {len(prompt) - limit:,} more characters (see Result.prompt)"

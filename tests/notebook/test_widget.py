@@ -110,6 +110,12 @@ def test_a_late_view_gets_the_streamed_state_and_the_end_is_a_full_copy():
         answer="three",
         boxes=[],
         stats=lambda: "3 tokens",
+        score=None,
+        compared=None,
+        prompt="<|user|>\nq",
+        record={},
+        model="m",
+        adapter=None,
     )
     comparison = SimpleNamespace(
         results=[result] * 3, scores={}, notes=[], status="done", mimebundle=dict

@@ -27,6 +27,8 @@ _STATIC = Path(__file__).resolve().parents[2] / "static"
 RegionHandler = Callable[[dict[str, Any]], None]
 #: At most this many boxes are drawn per column (all are in Result.boxes).
 MAX_BOXES = 100
+#: The default of :attr:`PromptView.min_column_width` (CSS pixels) for new views.
+DEFAULT_MIN_COLUMN_WIDTH = 260
 
 
 def _asset(name: str) -> Path | str:
@@ -64,6 +66,9 @@ def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[st
 
 class PromptView(anywidget.AnyWidget):
     """Columns of streamed text (one per variant) with stats and one Stop button for all.
+
+    Columns are laid out on axes (``layout``, ``labels``, ``rows``, ``axes``): one row of
+    columns, a matrix with row and column headers, or a dataset grid.
 
     The Python side owns the content; the browser renders it as text (never HTML). Besides the
     synced traits, the widget and the browser exchange anywidget custom messages:
@@ -110,8 +115,13 @@ class PromptView(anywidget.AnyWidget):
         traitlets.Dict(),
         help=(
             "One dict per column: label, text, answer, status (running|waiting|eos|length|"
-            "stopped|error), stats (a one-line summary), note (e.g. what was cut), row, col, "
-            "row_label, boxes, and v (its version, for streamed updates)."
+            "stopped|error; length is an answer cut off by max tokens), stats (a one-line "
+            "summary), note (e.g. what was cut), row, col, row_label, boxes, group (the "
+            "agreement group of its answer: 0 the most common, None without an answer), "
+            "correct (True/False/None), score (0..1 or None), compared (what the scorer "
+            "compared with expected), expected, prompt (the exact prompt, cut), settings (one "
+            "line: temperature, seed, max tokens, adapter, model), and v (its version, for "
+            "streamed updates)."
         ),
     ).tag(sync=True, to_json=_columns_to_json)
     status = traitlets.Unicode("running", help="Run state: running, done, stopped or error.").tag(
@@ -121,11 +131,70 @@ class PromptView(anywidget.AnyWidget):
         sync=True
     )
     layout = traitlets.Unicode(
-        "columns", help="'columns' (one column per variant) or 'grid' (dataset: rows are items)."
+        "columns",
+        help=(
+            "'columns' (one row of columns, one per variant), 'matrix' (two things vary, e.g. "
+            "strategies x adapters: rows and columns with headers) or 'grid' (a dataset: one "
+            "row per item, one column per variant). Each cell's row and col place it."
+        ),
     ).tag(sync=True)
     labels = traitlets.List(
-        traitlets.Unicode(), help="Grid layout: the column headers (variant labels), in order."
+        traitlets.Unicode(),
+        help=(
+            "The column headers, in order: variant labels ('columns', 'grid'), or the values "
+            "of the column axis ('matrix': e.g. the adapters, or 'model · adapter')."
+        ),
     ).tag(sync=True)
+    rows = traitlets.List(
+        traitlets.Unicode(),
+        help=(
+            "Matrix layout: the row headers (the values of the row axis, e.g. the strategies); "
+            "empty otherwise (a grid's row headers are its cells' row_label, the item)."
+        ),
+    ).tag(sync=True)
+    axes = traitlets.Dict(
+        {},
+        help=(
+            "What varies along each axis: {'rows': 'strategy' | 'model' | 'input' | '', "
+            "'columns': 'adapter' | 'model' | 'model · adapter' | 'variant' | ...}; shown in "
+            "the header's corner."
+        ),
+    ).tag(sync=True)
+    summary = traitlets.Unicode(
+        "",
+        help=(
+            "One line above the columns saying how many agree (set at the end of a run, from "
+            "lmwidgets.prompting.answers.agreement; a dataset counts the items all agree on)."
+        ),
+    ).tag(sync=True)
+    row_summaries = traitlets.List(
+        traitlets.Unicode(),
+        help="Matrix and grid layouts: the agreement summary of each row, under its header.",
+    ).tag(sync=True)
+    column_stats = traitlets.List(
+        traitlets.Unicode(),
+        help=(
+            "Grid layout: each column's stats in one line (mean tokens, seconds, first token), "
+            "shown in a footer row instead of repeated in every cell."
+        ),
+    ).tag(sync=True)
+    min_column_width = traitlets.Int(
+        help=(
+            "The narrowest a column gets, in CSS pixels (default DEFAULT_MIN_COLUMN_WIDTH, "
+            "260): with more columns than fit, the view scrolls sideways and its headers stay "
+            "in place. Set it from Python, e.g. lmwidgets.notebook.live.widget_of(r)"
+            ".min_column_width = 400 (or the module default for new views)."
+        ),
+    ).tag(sync=True)
+
+    @traitlets.default("min_column_width")
+    def _default_min_column_width(self) -> int:
+        return DEFAULT_MIN_COLUMN_WIDTH
+
+    @traitlets.validate("min_column_width")
+    def _valid_min_column_width(self, proposal: dict) -> int:
+        return max(80, min(int(proposal["value"]), 2000))
+
     scores = traitlets.Dict(
         {}, help="Grid layout: accuracy per variant label (0..1), shown under the headers."
     ).tag(sync=True)
@@ -292,6 +361,13 @@ class PromptView(anywidget.AnyWidget):
         col: int = 0,
         row_label: str = "",
         boxes: list[dict[str, Any]] | None = None,
+        group: int | None = None,
+        correct: bool | None = None,
+        score: float | None = None,
+        compared: str | None = None,
+        expected: str | None = None,
+        prompt: str = "",
+        settings: str = "",
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
@@ -318,4 +394,11 @@ class PromptView(anywidget.AnyWidget):
                 }
                 for box in (boxes or [])[:MAX_BOXES]
             ],
+            "group": group,
+            "correct": correct,
+            "score": None if score is None else float(score),
+            "compared": None if compared is None else shorten(compared, SHORT_LIMIT),
+            "expected": None if expected is None else shorten(expected, SHORT_LIMIT),
+            "prompt": truncate(clean(prompt), WIDGET_TEXT_LIMIT)[0],
+            "settings": shorten(settings, SHORT_LIMIT),
         }
