@@ -180,8 +180,10 @@ def test_dataset_grid_scores_and_export(tiny):
     assert set(comparison.scores) == {"zero-shot", "cot"}
     for result in comparison:
         assert result.correct is not None and result.record["correct"] == result.correct
+        assert result.answer == result.record["output"]["answer"]  # zero-shot answers too
+        assert result.score == float(result.correct) and result.record["scorer"] == "auto"
     for label, score in comparison.scores.items():
-        marks = [r.correct for r in comparison if r.variant == label]
+        marks = [r.score for r in comparison if r.variant == label]
         assert score == sum(marks) / len(marks)
     frame = comparison.to_pandas()
     assert list(frame.columns) == [
@@ -198,6 +200,8 @@ def test_dataset_grid_scores_and_export(tiny):
         "finish_reason",
         "expected",
         "correct",
+        "score",
+        "compared",
     ]
     assert len(frame) == 6
     data = json.loads(comparison.to_json())
@@ -207,8 +211,8 @@ def test_dataset_grid_scores_and_export(tiny):
     assert "2 \\+ 2" in comparison.to_markdown()  # markdown specials are escaped
 
 
-def test_scoring_counts_correct_answers(tiny):
-    from lmwidgets.prompting.strategies import _score
+def test_scoring_counts_correct_answers():
+    from lmwidgets.prompting.scoring import resolve_scorer, score_comparison
     from lmwidgets.run.results import Comparison, Result
 
     def result(variant, text, expected, answer=None):
@@ -226,15 +230,18 @@ def test_scoring_counts_correct_answers(tiny):
 
     comparison = Comparison(
         [
-            result("a", "It is 4.", "4"),
-            result("a", "five", "6"),
+            result("a", "It is 4.", "4", answer="4"),
             result("b", "x", "6", answer="6"),
-            result("b", "y", None),
+            result("a", "five", "6", answer="five"),
+            result("b", "y", None, answer="y"),
         ]
     )
-    _score(comparison)
+    score_comparison(comparison, resolve_scorer("exact"))
     assert comparison.scores == {"a": 0.5, "b": 1.0}
-    assert [r.correct for r in comparison] == [True, False, True, None]
+    assert [r.correct for r in comparison] == [True, True, False, None]
+    assert [r.score for r in comparison] == [1.0, 1.0, 0.0, None]
+    assert [r.compared for r in comparison] == ["4", "6", "five", None]
+    assert [r.record.get("scorer") for r in comparison] == ["exact"] * 4
 
 
 def test_dataset_item_columns_win_over_variables(tiny):

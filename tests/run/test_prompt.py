@@ -4,6 +4,7 @@ import pytest
 from tiny_models import raise_on_forward
 
 import lmwidgets
+from lmwidgets.prompting.answers import extract_answer
 
 
 def test_chat_template_and_system(tiny):
@@ -13,7 +14,10 @@ def test_chat_template_and_system(tiny):
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
-    assert result.answer is None and result.variant == "tiny" and result.strategy == "zero-shot"
+    assert result.variant == "tiny" and result.strategy == "zero-shot"
+    # Zero-shot columns get an answer too (issue 14), by the documented extraction rules.
+    assert result.answer == extract_answer(result.text) and result.answer
+    assert result.record["output"]["answer"] == result.answer
 
 
 def test_plain_model_gets_plain_text(tiny_plain_dir, registry):
@@ -100,7 +104,8 @@ def test_out_of_memory_keeps_partial_text_and_model(tiny):
     partial = info.value.partial
     assert partial.status == "error"
     assert partial[0].finish_reason == "error"
-    assert 0 < partial[0].tokens < 50
+    assert 0 < partial[0].tokens < 50 and partial[0].text
+    assert partial[0].answer is None  # a failed column's partial text has no answer
     assert "memory" in str(info.value)
     # The kernel stays usable: the model still answers and earlier results are intact.
     again = lmwidgets.prompt("Hello", max_new_tokens=3, display=False)

@@ -210,6 +210,18 @@ def _setter(path, value):
         (["output", "text_truncated"], "no", "output.text_truncated must be true or false"),
         (["output", "answer"], 4, "output.answer must be"),
         (["versions"], ["torch"], "versions must be a mapping"),
+        (["expected"], 4, "expected must be a string or null, not int 4"),
+        (["correct"], "yes", "correct must be true, false or null, not str 'yes'"),
+        (["score"], 1.5, "score must be a number >= 0 and <= 1, not float 1.5"),
+        (["score"], "1", "score must be a number >= 0 and <= 1"),
+        (["score"], True, "score must be a number"),
+        (["compared"], 4, "compared must be a string or null"),
+        (["score_error"], ["x"], "score_error must be a string or null"),
+        (["scorer"], 3, "scorer must be a string or null"),
+        (["scorer"], "fuzzy", r"scorer is 'fuzzy', which cannot score again \(Unknown scorer"),
+        (["scorer"], "regex:(", "scorer is 'regex:\\(', which cannot score again.*compile"),
+        (["scorer"], "number:x", "tolerance must be a number"),
+        (["scorer"], "callable:", "scorer is 'callable:'"),
     ],
 )
 def test_a_malformed_field_is_named(path, value, field):
@@ -246,6 +258,27 @@ def test_optional_fields_may_be_missing_or_null():
     record["output"] = {"text": ""}
     validate_record(record)
     assert record["strategy"]["name"] == "few-shot"
+
+
+def test_scoring_fields_are_optional_and_read_when_present():
+    record = _old_record()  # written before scorers: correct, but no score/scorer/compared
+    assert record["correct"] is True and "scorer" not in record
+    validate_record(record)
+    for spec in ("auto", "exact", "contains", "choice", "number", "number:0.01", "number:1%"):
+        validate_record({**record, "scorer": spec, "score": 0.5, "compared": "small"})
+    validate_record({**record, "scorer": r"regex:Answer: (\w+)", "score": None, "correct": None})
+    validate_record({**record, "scorer": "callable:my_fn", "score_error": "ValueError: x"})
+
+
+def test_new_dataset_records_carry_the_scorer(scripted):
+    comparison = lmwidgets.prompt(
+        "{input}", dataset=[{"input": "capital", "expected": "Paris"}], display=False
+    )
+    record = comparison[0].record
+    assert record["scorer"] == "auto" and record["score"] == 1.0 and record["correct"] is True
+    assert record["compared"] == "Paris is the answer" == record["output"]["answer"]
+    validate_records(comparison.records)
+    validate_records(load_records(comparison.to_json()))
 
 
 def test_not_a_record():

@@ -268,3 +268,73 @@ def test_rerun_magic_reads_files_and_variables_of_any_form(shell, tiny_dir, tmp_
     result = shell.run_cell("%lm rerun lmw_bad")
     assert isinstance(result.error_in_exec, lmwidgets.RecordError)
     assert "Record 1 ('cot') is malformed: strategy" in str(result.error_in_exec)
+
+
+# Scoring again (issue 14) ------------------------------------------------------------------------
+ANTONYMS = [{"input": "hot", "expected": "cold"}, {"input": "big", "expected": "small"}]
+
+
+@pytest.fixture
+def antonyms(registry):
+    """A scripted model that knows one antonym (in a sentence) and misses the other."""
+    return lmwidgets.load_model(
+        engine="scripted",
+        name="lmw_ant",
+        replies={"hot": "The opposite of hot is cold.", "big": "large"},
+    )
+
+
+def _scored(**options):
+    return lmwidgets.prompt("{input}", dataset=ANTONYMS, display=False, **options)
+
+
+def test_rerun_scores_again_with_the_recorded_scorer(antonyms):
+    for spec, scores in (("auto", [1.0, 0.0]), ("exact", [0.0, 0.0]), ("contains", [1.0, 0.0])):
+        original = _scored(score=spec)
+        assert [r.score for r in original] == scores
+        report = lmwidgets.rerun(original.to_json())
+        (comparison,) = report.comparisons
+        assert report.matched and [r.score for r in comparison] == scores, spec
+        assert [r.record["scorer"] for r in comparison] == [spec, spec]
+        assert [(row.old_score, row.new_score) for row in report.rows] == [(s, s) for s in scores]
+        assert comparison.scores == original.scores
+
+
+def test_rerun_of_records_from_before_scorers_scores_by_exact(antonyms):
+    records = json.loads(json.dumps(_scored().records))
+    for record in records:
+        for key in ("scorer", "score", "compared"):
+            del record[key]
+    report = lmwidgets.rerun(records)
+    (comparison,) = report.comparisons
+    assert [r.correct for r in comparison] == [False, False]  # the old normalized exact match
+    assert comparison[0].record["scorer"] == "exact"
+
+
+def test_rerun_looks_up_a_recorded_function_in_the_namespace(antonyms):
+    def strict(answer, expected, item):
+        return answer == expected
+
+    def lenient(answer, expected, item):
+        return 0.75
+
+    original = _scored(score="strict", variables={"strict": strict})
+    assert original[0].record["scorer"] == "callable:strict"
+    assert [r.score for r in original] == [0.0, 0.0]
+    report = lmwidgets.rerun(original, namespace={"strict": lenient})  # redefined since
+    assert [r.score for r in report.comparisons[0]] == [0.75, 0.75]
+    assert report.notes == []
+
+
+def test_rerun_without_the_recorded_function_keeps_texts_and_says_so(antonyms):
+    original = _scored(score=lambda answer, expected, item: True)
+    assert original[0].record["scorer"] == "callable:<lambda>"
+    report = lmwidgets.rerun(original, namespace={})
+    assert report.matched and len(report.rows) == 2
+    assert [r.score for r in report.comparisons[0]] == [None, None]
+    assert report.notes == [
+        "Scoring was skipped: the records were scored by <lambda>, which is not defined in the "
+        "notebook (define it and rerun to score the texts again)."
+    ]
+    report = lmwidgets.rerun(original, namespace={"<lambda>": "text"})
+    assert "Scoring was skipped" in report.notes[0] and "not a function" in report.notes[0]
