@@ -35,6 +35,7 @@ from lmwidgets.sharing.static_matrix import (
 from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
 from lmwidgets.sharing.static_style import (
     CELL,
+    ERROR,
     FG_STRONG,
     HEAD,
     INPUT_CELL,
@@ -43,6 +44,7 @@ from lmwidgets.sharing.static_style import (
     ROW_HEAD,
     SCROLL,
     SMALL,
+    SUCCESS,
     TABLE,
     WRAP,
     answer_chip,
@@ -159,13 +161,20 @@ def _row_header_html(grid: Grid, header: str | None, expected: str | None) -> st
     return f'<td style="{INPUT_CELL}">{body}</td>'
 
 
+def _cell_style(result: Result | None) -> str:
+    """A scored cell's left edge says right or wrong at a glance (the pill says it in words)."""
+    if result is None or result.correct is None:
+        return CELL
+    return f"{CELL};border-left:3px solid {SUCCESS if result.correct else ERROR}"
+
+
 def _body_html(comparison: Comparison, grid: Grid) -> str:
     rows = []
     for row in grid.rows:
         cells = [_row_header_html(grid, row.header, row.expected)]
         for result in row.cells:
             inner = _result_html(result, grid, comparison.images) if result else ""
-            cells.append(f'<td style="{CELL}">{inner}</td>')
+            cells.append(f'<td style="{_cell_style(result)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<tbody>{''.join(rows)}</tbody>"
 

@@ -181,6 +181,7 @@ def test_dataset_rows_are_items_with_expected_values_and_verdicts():
     assert "3 items × 2 columns, done, accuracy zero-shot 67%, cot 67%" in html
     assert html.count("Accuracy 67% (2/3)") == 2  # in each column's header
     assert html.count("✓ correct") == 4 and html.count("✗ wrong") == 2
+    assert html.count("border-left:3px solid var(--jp-error-color1,#c62828)") == 2  # cell edges
     assert "var(--jp-success-color0,#1a7f37)" in html and "var(--jp-error-color1,#c62828)" in html
     shown = "".join(parse(html).text)
     assert "Lyon" in shown and "Paris" in shown and "vs expected" in shown
@@ -346,7 +347,7 @@ def test_hostile_text_in_prompts_answers_expected_and_settings_stays_text(datase
     assert set(tree.tags) <= ALLOWED_TAGS
     assert {name for name, _ in tree.attrs} <= {"class", "style"}
     for name, value in tree.attrs:
-        assert "javascript" not in (value or "") and "<" not in (value or "")
+        assert not {"javascript", "pwned", "<", "onerror"} & {*re.findall(r"[a-z]+|<", value or "")}
         if name == "class":
             assert value and value.startswith("lmw-")
     shown = "".join(tree.text)
@@ -420,7 +421,7 @@ def contrasts(page, selector: str) -> list[dict]:
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.parametrize("theme", ["dark", "light"])
+@pytest.mark.parametrize("theme", ["dark", "light", "dark-high-contrast"])
 def test_answer_chips_and_marks_read_in_jupyterlab_themes(theme, tmp_path):
     from lab_server import chromium_page
 
