@@ -7,9 +7,12 @@ Extraction rules, in order (the first that matches wins):
 3. the last number in the text (``-1,234.5`` style);
 4. the last non-empty line.
 
-``X`` runs to the end of its sentence (a period followed by a space) or line. Normalization (for voting and for
-dataset accuracy) lowercases, drops surrounding punctuation, quotes and the articles a/an/the,
-collapses spaces (a lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` -> ``1000``, ``4.0`` -> ``4``).
+``X`` runs to the end of its sentence (a period followed by a space) or line. Every strategy's
+column gets its answer by these rules (self-consistency votes over its samples' answers).
+Normalization (for voting, agreement and the scorers of :mod:`lmwidgets.prompting.scoring`)
+lowercases, drops surrounding punctuation, quotes and the articles a/an/the, collapses spaces (a
+lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` ->
+``1000``, ``4.0`` -> ``4``).
 """
 
 from __future__ import annotations
@@ -98,7 +101,8 @@ def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]
 
 
 def is_correct(answer: object, expected: object) -> bool:
-    """Normalized exact match (``expected`` may list alternatives separated by ``|``)."""
+    """Normalized exact match (``expected`` may list alternatives separated by ``|``): the
+    ``exact`` scorer's rule, and the only one records written before scorers used."""
     got = normalize(answer)
     if not got:
         return False
