@@ -253,3 +253,145 @@ def test_browser_store_rebuilds_the_kernel_state_from_its_messages():
     (cell,) = _apply_in_node(late[:1], sent[-1:])
     assert cell["text"] == late[0]["text"] and cell["v"] == late[0]["v"]
     assert cell["status"] == "eos" and cell["stats"] == sent[-1]["cells"][0]["stats"]
+
+
+# Axes, agreement and notes: the live view of real variants on the scripted engine ---------------
+
+
+def _scripted_run(registry, text, *, variables=None, max_new_tokens=64, **options):
+    import lmwidgets
+    from lmwidgets.engines.base import GenerationSettings
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
+
+    def reply(prompt: str, adapter: str | None) -> str:
+        if "3+3" in prompt:
+            return "Adding them. The answer is 7."
+        return "Let me think. The answer is 4."
+
+    if "script" not in registry.names():
+        lmwidgets.load_model(
+            engine="scripted",
+            name="script",
+            replies=reply,
+            adapters={"pirate": lambda s: "Arr! " + s.replace("4", "5")},
+        )
+    plan = build_variants(
+        text,
+        registry=registry,
+        model=None,
+        system=None,
+        settings=GenerationSettings(max_new_tokens=max_new_tokens, seed=7),
+        variables=variables or {},
+        **options,
+    )
+    view = LiveView(plan.variants, "t", show=False, grid=plan.grid)
+    view.widget.send = lambda content, buffers=None: None
+    comparison = run_variants(plan.variants, view=view, finalize=plan.finish)
+    return view, comparison
+
+
+def test_strategies_by_adapters_is_a_matrix_with_headers(registry):
+    view, comparison = _scripted_run(
+        registry, "What is 2+2?", compare="zero-shot,cot", adapters="base,pirate"
+    )
+    widget = view.widget
+    assert widget.layout == "matrix"
+    assert widget.rows == ["zero-shot", "cot"] and widget.labels == ["base", "pirate"]
+    assert widget.axes == {"rows": "strategy", "columns": "adapter"}
+    places = {(c["row"], c["col"]): c for c in widget.columns}
+    assert set(places) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    for (row, col), cell in places.items():
+        result = comparison.results[widget.columns.index(cell)]
+        assert result.strategy == widget.rows[row]
+        assert (result.adapter or "base") == widget.labels[col]
+        assert cell["prompt"] == result.prompt and "temperature 0.0" in cell["settings"]
+        assert "seed 7" in cell["settings"] and f"adapter {widget.labels[col]}" in cell["settings"]
+    # cot extracts an answer in each adapter column; they disagree (4 vs 5).
+    cot = [places[(1, 0)], places[(1, 1)]]
+    assert [c["answer"] for c in cot] == ["4", "5"]
+    assert {c["group"] for c in cot} == {0, 1}
+    assert widget.summary and len(widget.row_summaries) == 2
+    assert widget.min_column_width == 260
+
+
+def test_one_axis_stays_one_row_of_columns(registry):
+    view, _ = _scripted_run(registry, "What is 2+2?", compare="zero-shot,cot")
+    assert view.widget.layout == "columns" and view.widget.rows == []
+    assert view.widget.labels == ["zero-shot", "cot"]
+    assert [(c["row"], c["col"]) for c in view.widget.columns] == [(0, 0), (0, 1)]
+
+
+def test_dataset_grid_rows_are_items_with_verdicts_and_agreement(registry):
+    data = [{"input": "2+2", "expected": "4"}, {"input": "3+3", "expected": "6"}]
+    view, comparison = _scripted_run(
+        registry, "Compute {input}.", dataset=data, compare="zero-shot,cot"
+    )
+    widget = view.widget
+    assert widget.layout == "grid" and widget.labels == ["zero-shot", "cot"]
+    by_row = {}
+    for cell in widget.columns:
+        by_row.setdefault(cell["row_label"], []).append(cell)
+    assert set(by_row) == {"2+2", "3+3"}
+    wrong = [c for c in by_row["3+3"] if c["correct"] is False]
+    assert wrong and all(c["expected"] == "6" for c in wrong)
+    assert all(c["correct"] is True for c in by_row["2+2"] if c["answer"] is not None)
+    assert len(widget.row_summaries) == 2 and "items" in widget.summary
+    assert len(widget.column_stats) == 2 and "mean" in widget.column_stats[0]
+    assert widget.scores == comparison.scores
+
+
+def test_a_cut_off_answer_keeps_status_length(registry):
+    view, comparison = _scripted_run(registry, "What is 2+2?", max_new_tokens=2)
+    assert comparison.results[0].finish_reason == "length"
+    assert view.widget.columns[0]["status"] == "length"
+
+
+def test_undefined_name_is_noted_in_the_message(registry):
+    view, _ = _scripted_run(
+        registry, 'Hello {nme}, {{literal}} and {name} and {"json": 1}', variables={"name": "Ann"}
+    )
+    assert "{nme} is not defined in the notebook: left as written." in view.widget.message
+    assert "literal" not in view.widget.message and "json" not in view.widget.message
+    assert "{name}" not in view.widget.message
+
+
+def test_undefined_fields_only_reports_fields_left_as_written():
+    from lmwidgets.notebook.live import undefined_fields
+
+    assert undefined_fields("a {x} {y.z} {{w}}", "a {x} 3 {w}") == ["{x}"]
+    assert undefined_fields('{"k": 1} {0}', '{"k": 1} {0}') == []
+
+
+def test_axes_of_models_and_adapters_and_fallbacks():
+    from lmwidgets.notebook.live import axes_of
+
+    def variant(label, strategy="zero-shot", model="m", adapter=None, item=None):
+        engine = SimpleNamespace(name=model)
+        return SimpleNamespace(
+            label=label, strategy=strategy, engine=engine, adapter=adapter, input=item
+        )
+
+    models = [variant("a", "cot", "m1"), variant("b", "cot", "m2"), variant("c", "zs", "m1")]
+    models.append(variant("d", "zs", "m2"))
+    axes = axes_of(models)
+    assert (axes.layout, axes.rows, axes.columns) == ("matrix", ["cot", "zs"], ["m1", "m2"])
+    assert axes.positions == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # Models by adapters (each adapter on one model) is a sparse matrix.
+    sparse = [variant("x", model="m1"), variant("y", model="m1", adapter="p")]
+    sparse.append(variant("z", model="m2"))
+    axes = axes_of(sparse)
+    assert axes.layout == "matrix" and axes.rows == ["m1", "m2"]
+    assert axes.columns == ["base", "p"] and axes.positions == [(0, 0), (0, 1), (1, 0)]
+    # Variants of different inputs (a replayed dataset) stay one row of columns.
+    mixed = [variant("a", "cot", item="1"), variant("b", "zs", "m2", item="2")]
+    assert axes_of(mixed).layout == "columns"
+
+
+def test_min_column_width_is_bounded_and_reachable_from_the_comparison(registry):
+    from lmwidgets.notebook.live import widget_of
+
+    view, comparison = _scripted_run(registry, "What is 2+2?")
+    assert widget_of(comparison) is view.widget
+    view.widget.min_column_width = 10
+    assert view.widget.min_column_width == 80
