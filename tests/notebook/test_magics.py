@@ -356,3 +356,71 @@ def test_score_flag_is_passed_to_prompt_as_written(scripted_shell, monkeypatch):
     assert run(scripted_shell, "%%prompt --dataset lmw_items --out lmw_scored\n{input}").success
     assert seen[-1]["score"] is None and namespace["lmw_scored"][0].score == 1.0  # auto
     _fails(scripted_shell, "%%prompt --score 'x\x00'\nhi", "InvalidArgumentError", "--score")
+
+
+# -- the load progress bar ----------------------------------------------------------------------
+def test_a_step_is_indeterminate_until_it_reports_progress_of_its_own(shell):
+    """The first load sat at 15% for many seconds and looked hung: a step without progress of
+    its own now shows its name and an animated (value-less) bar."""
+    from lmwidgets.notebook.progress import LoadProgress
+
+    progress = LoadProgress("smol", interval=60)  # throttled: only new steps pass
+    progress(0.15, "Reading the tokenizer from the GGUF file")
+    progress(0.25, "Reading the GGUF file")
+    progress(0.30, "Converting weights")
+    progress(0.50, "Converting weights")  # throttled away
+    progress(1.0, "Ready")
+    shown = [bundle["text/html"] for bundle in progress.shown]
+    assert len(shown) == 4  # every new step is shown at once, whatever the throttle
+    assert "Reading the tokenizer from the GGUF file…" in shown[0] and "value=" not in shown[0]
+    assert "Reading the GGUF file…" in shown[1] and "(25% done)" in shown[1]
+    assert "value=" not in shown[2]
+    assert progress.shown[0]["text/plain"] == (
+        "Loading smol: Reading the tokenizer from the GGUF file… (15% done)"
+    )
+    moving = LoadProgress("smol", interval=0)
+    moving(0.30, "Converting weights")
+    moving(0.52, "Converting weights")
+    assert 'value="52"' in moving.shown[-1]["text/html"]
+    assert "Converting weights (52% done)" in moving.shown[-1]["text/plain"]
+    moving.done("smol · 135M parameters")
+    assert moving.shown[-1] == {
+        "text/plain": "smol · 135M parameters",
+        "text/html": "<code>smol · 135M parameters</code>",
+    }
+
+
+def test_load_names_its_steps_and_never_goes_back(tiny_dir, registry):
+    seen = []
+    lmwidgets.load_model(str(tiny_dir), progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    steps = list(dict.fromkeys(m for _, m in seen))
+    assert steps[:3] == ["Locating weights", "Hashing weights", "Loading tokenizer"]
+    assert "Loading weights" in steps and "Moving to cpu" in steps and steps[-1] == "Ready"
+
+
+def test_library_bars_fill_their_share_and_the_bar_never_goes_back():
+    from lmwidgets.engines.transformers.loading import _BarProxy, _Monotonic, _weight_spans
+
+    gguf = _weight_spans(True)
+    assert gguf("Converting and de-quantizing GGUF tensors...").label.startswith("Converting")
+    assert (gguf("Loading weights").lo, gguf("Loading weights").hi) == (0.75, 0.85)
+    plain = _weight_spans(False)("Loading weights")
+    assert (plain.lo, plain.hi, plain.label) == (0.25, 0.85, "Loading weights")
+    seen = []
+    report = _Monotonic(lambda f, m: seen.append((round(f, 2), m)))
+    for desc in ("Converting and de-quantizing GGUF tensors", "Loading weights"):
+        span = gguf(desc)
+        bar = _BarProxy(
+            range(4), desc=desc, report=report, span=(span.lo, span.hi), label=span.label
+        )
+        list(bar)
+    assert seen[-1] == (0.85, "Loading weights")
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+    assert {m for _, m in seen} == {
+        "Converting weights (de-quantizing the GGUF)",
+        "Loading weights",
+    }
+    report(0.1, "late")  # a report lower than before keeps the bar where it was
+    assert seen[-1] == (0.85, "late")

@@ -23,6 +23,7 @@ from lmwidgets.engines.base import (
     batch_seed,
     close_outputs,
 )
+from lmwidgets.quiet import quiet_libraries
 
 BASE_ADAPTER = "__base__"
 
@@ -370,12 +371,13 @@ def _sampling(
 
 
 def _run_generate(model: Any, routing: Any, *, stop: StopSignal, device: str, **kwargs: Any):
-    """Run ``model.generate``; an interrupt or out-of-memory error is returned, not raised."""
+    """Run ``model.generate``; an interrupt or out-of-memory error is returned, not raised.
+    Library notices (generation-config notes, deprecations) are not shown while it runs."""
     import torch
     from transformers import StoppingCriteriaList
 
     try:
-        with torch.inference_mode(), routing:
+        with torch.inference_mode(), routing, quiet_libraries():
             model.generate(stopping_criteria=StoppingCriteriaList([_Stopper(stop)]), **kwargs)
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:
         if not (isinstance(exc, KeyboardInterrupt) or is_out_of_memory(exc)):

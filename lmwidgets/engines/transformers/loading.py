@@ -1,4 +1,11 @@
-"""Loading models: device and dtype choice, safe loading, the dequantized-GGUF cache, progress."""
+"""Loading models: device and dtype choice, safe loading, the dequantized-GGUF cache, progress.
+
+Progress names every step as it starts ("Reading the tokenizer from the GGUF file", "Reading the
+GGUF file", "Converting weights", "Moving to cpu", ...); steps with a library progress bar of their
+own (de-quantizing a GGUF, loading weights) report it within their share of the bar, and the
+fraction never goes back. Library warnings and log notes are silenced while loading
+(:func:`lmwidgets.quiet.quiet_libraries`).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from lmwidgets.errors import (
     RemoteCodeError,
     UnsafeWeightsError,
 )
+from lmwidgets.quiet import quiet_libraries
 
 #: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
 ProgressCallback = Callable[[float, str], None]
@@ -71,10 +79,34 @@ def pick_dtype(dtype: str | None, device: str) -> str:
     return dtype
 
 
+@dataclass(frozen=True)
+class _Span:
+    """The share of the overall bar a library progress bar fills, and the step it names."""
+
+    lo: float
+    hi: float
+    label: str
+
+
+class _Monotonic:
+    """A :data:`ProgressCallback` whose fraction never goes back (a second library bar that
+    starts at its share's beginning keeps the bar where it was)."""
+
+    def __init__(self, report: ProgressCallback) -> None:
+        self._report = report
+        self._highest = 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self._highest = max(self._highest, min(1.0, fraction))
+        self._report(self._highest, message)
+
+
 class _BarProxy:
     """A tqdm stand-in that forwards a library's progress bar to a :data:`ProgressCallback`."""
 
-    def __init__(self, iterable=None, total=None, desc=None, report=None, span=(0.0, 1.0), **_):
+    def __init__(
+        self, iterable=None, total=None, desc=None, report=None, span=(0.0, 1.0), label=None, **_
+    ):
         self.iterable = iterable
         self.total = (
             total
@@ -82,6 +114,7 @@ class _BarProxy:
             else (len(iterable) if hasattr(iterable, "__len__") else None)
         )
         self.desc = (desc or "Loading").rstrip(".: ")
+        self.label = label
         self.n = 0
         self._report = report
         self._span = span
@@ -93,7 +126,7 @@ class _BarProxy:
             return
         self._last = now
         lo, hi = self._span
-        self._report(lo + (hi - lo) * min(1.0, self.n / self.total), self.desc)
+        self._report(lo + (hi - lo) * min(1.0, self.n / self.total), self.label or self.desc)
 
     def __iter__(self):
         for item in self.iterable or ():
@@ -125,14 +158,32 @@ class _BarProxy:
         return False
 
 
+def _weight_spans(gguf: bool) -> Callable[[str], _Span]:
+    """Which share of the bar a library bar fills, by its description: a GGUF's de-quantization
+    (then its weights) or a directory's weights."""
+
+    def span_for(desc: str) -> _Span:
+        if gguf and ("gguf" in desc.lower() or "quantiz" in desc.lower()):
+            return _Span(0.30, 0.75, "Converting weights (de-quantizing the GGUF)")
+        if gguf:
+            return _Span(0.75, 0.85, "Loading weights")
+        return _Span(0.25, 0.85, "Loading weights")
+
+    return span_for
+
+
 @contextlib.contextmanager
-def _route_progress(report: ProgressCallback | None, span: tuple[float, float]) -> Iterator[None]:
-    """Send transformers' progress bars (weights, GGUF de-quantization) to ``report``."""
+def _route_progress(
+    report: ProgressCallback | None, span_for: Callable[[str], _Span]
+) -> Iterator[None]:
+    """Send transformers' progress bars (weights, GGUF de-quantization) to ``report``, each in
+    the share ``span_for(its description)`` gives it."""
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as hf_logging
 
     def factory(*args, **kwargs):
-        return _BarProxy(*args, report=report, span=span, **kwargs)
+        span = span_for(str(kwargs.get("desc") or ""))
+        return _BarProxy(*args, report=report, span=(span.lo, span.hi), label=span.label, **kwargs)
 
     def hook(_factory, args, kwargs):
         return factory(*args, **kwargs)
@@ -437,7 +488,8 @@ def _load_text_side(located: _Located, trust_remote_code: bool, report: Progress
         report(0.15, "Loading processor")
         processor = _load_processor(located.directory, trust_remote_code)
         return processor.tokenizer, processor
-    report(0.15, "Loading tokenizer")
+    step = "Reading the tokenizer from the GGUF file" if located.gguf_file else "Loading tokenizer"
+    report(0.15, step)
     return _load_tokenizer(located.directory, located.gguf_file, trust_remote_code), None
 
 
@@ -467,19 +519,6 @@ def _memory_bytes(model: Any, packed: int, released: int) -> int:
     return memory
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' own notes are not the user's business while loading."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-
-
 def load_from_source(
     source: ModelSource,
     *,
@@ -505,10 +544,10 @@ def load_from_source(
     """
     check_acceleration(device, quantize, compile, source)
     optional_whole_number(max_images, "--max-images", minimum=1)
-    report = progress or (lambda fraction, message: None)
+    report = _Monotonic(progress or (lambda fraction, message: None))
     started = time.perf_counter()
     try:
-        with _quiet_transformers():
+        with quiet_libraries():
             located = _locate(source, allow_pickle, trust_remote_code, report)
             tokenizer, processor = _load_text_side(located, trust_remote_code, report)
             model = _load_model(
@@ -575,8 +614,8 @@ def _load_model(
     import torch
 
     torch_dtype = _torch_dtype(dtype)
-    report(0.25, "Loading weights")
-    with _route_progress(report, (0.25, 0.85)):
+    report(0.25, "Reading the GGUF file" if located.gguf_file else "Loading weights")
+    with _route_progress(report, _weight_spans(bool(located.gguf_file))):
         load_dtype = torch.float32 if located.gguf_file else torch_dtype
         model = _load_weights(
             located.directory, located.gguf_file, load_dtype, device=device, **options
