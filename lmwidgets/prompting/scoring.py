@@ -153,11 +153,12 @@ def _close(got: float, want: float, absolute: float | None, relative: float) -> 
     return math.isclose(got, want, rel_tol=relative, abs_tol=0.0)
 
 
-def _short(text: str | None) -> str | None:
+def _short(text: str | None, limit: int = _COMPARED_LIMIT) -> str | None:
+    """``text`` on one line, cut to ``limit`` characters (an ellipsis says it was cut)."""
     if text is None:
         return None
     text = " ".join(text.split())
-    return text if len(text) <= _COMPARED_LIMIT else text[: _COMPARED_LIMIT - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # The built-in scorers ------------------------------------------------------------------------
@@ -276,8 +277,8 @@ def _user_judge(function: Callable[..., Any], name: str) -> Judge:
         """Your function, its verdict checked (a bool or a number in 0..1)."""
         try:
             verdict = function(output.answer, expected, dict(output.item or {}))
-        except Exception as exc:
-            raise ScoreFailure(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # any error of yours fails this item only, with its reason
+            raise ScoreFailure(_short(f"{type(exc).__name__}: {exc}", 200)) from None
         return as_score(verdict, name), output.answer
 
     return score_with
@@ -382,7 +383,7 @@ def resolve_scorer(score: Any, variables: Mapping[str, Any] | None = None) -> Sc
     """The scorer ``score=`` asks for: None (``auto``), a built-in spec, a function, or the
     name of a function in ``variables`` (the notebook); checked before anything runs."""
     if score is None:
-        return builtin_scorer("auto")  # type: ignore[return-value]
+        return Scorer(spec="auto", name="auto", judge=score_auto)
     if callable(score):
         return user_scorer(score)
     if not isinstance(score, str) or not score.strip():
