@@ -124,9 +124,20 @@ def jupyter_lab(root: Path):
         log.close()
 
 
+def lab_settings(root: Path, plugin: str, values: dict) -> None:
+    """Write JupyterLab user settings for ``plugin`` (e.g. ``@jupyterlab/notebook-extension/
+    tracker``) before :func:`jupyter_lab` starts on ``root``."""
+    path = root / ".jupyter-config" / "lab" / "user-settings" / f"{plugin}.jupyterlab-settings"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+
+
 @contextlib.contextmanager
-def chromium_page():
-    """A Playwright page in headless Chromium; dialogs are recorded (and dismissed)."""
+def chromium_page(*, clipboard: bool = False, viewport: dict | None = None):
+    """A Playwright page in headless Chromium; dialogs are recorded (and dismissed).
+
+    ``clipboard`` grants the page clipboard read and write (to check what a Copy button copied).
+    """
     from playwright.sync_api import sync_playwright
 
     executable = require_chromium()
@@ -135,7 +146,11 @@ def chromium_page():
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(
+                viewport=viewport or {"width": 1400, "height": 1000},
+                permissions=["clipboard-read", "clipboard-write"] if clipboard else [],
+            )
+            page = context.new_page()
             page.dialogs = []
 
             def on_dialog(dialog):
@@ -212,3 +227,16 @@ def wait_for_status(page, status: str, timeout: int = 30_000) -> None:
         arg=status,
         timeout=timeout,
     )
+
+
+def set_theme(page, name: str) -> None:
+    """Switch JupyterLab's theme (Settings > Theme > ``name``, e.g. "JupyterLab Dark")."""
+    import re
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(name)}$")).first.click()
+    page.wait_for_function(
+        "(name) => document.body.dataset.jpThemeName === name", arg=name, timeout=30_000
+    )
+    page.wait_for_timeout(1000)  # the theme's stylesheet applies

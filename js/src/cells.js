@@ -192,7 +192,8 @@ function fillAnswer(v, data) {
   const got = data.compared ?? data.answer ?? "—";
   v.verdict.dataset.correct = String(correct);
   v.verdict.append(h("span", "lmw-mark", correct ? "✓" : "✗"));
-  v.verdict.append(h("span", "", correct ? ` ${got}` : ` ${got} ≠ ${data.expected ?? ""}`));
+  const expected = data.expected ?? "";
+  v.verdict.append(h("span", "", ` ${got} ${correct ? "=" : "≠"} expected ${expected}`));
   const score = typeof data.score === "number" ? ` · score ${data.score.toFixed(2)}` : "";
   v.verdict.title = `compared ${got} with expected ${data.expected ?? ""}${score}`;
 }
