@@ -90,15 +90,24 @@ def test_quickstart_exports_to_html(executed):
     assert "The capital of France is Paris" in html.read_text()
 
 
+def _accuracy(records, scorer):
+    by_strategy = {}
+    for record in records:
+        if record.get("scorer") == scorer and record.get("correct") is not None:
+            by_strategy.setdefault(record["strategy"]["name"], []).append(record["correct"])
+    return {k: sum(v) / len(v) for k, v in by_strategy.items()}
+
+
 def test_strategies_notebook_scores_few_shot_above_zero_shot(executed):
+    """The notebook's lesson: auto scoring credits zero-shot's full sentences; exact matching
+    needs the format the demonstrations teach; a notebook function scores too."""
     path, html = executed["strategies"]
     saved = lmwidgets.records(path)
-    scored = [r for r in saved if r.get("correct") is not None]
-    by_strategy = {}
-    for record in scored:
-        by_strategy.setdefault(record["strategy"]["name"], []).append(record["correct"])
-    accuracy = {k: sum(v) / len(v) for k, v in by_strategy.items()}
-    assert accuracy["few-shot"] > accuracy["zero-shot"]
+    exact = _accuracy(saved, "exact")
+    assert exact["few-shot"] > exact["zero-shot"], exact
+    auto = _accuracy(saved, "auto")
+    assert auto["zero-shot"] > exact["zero-shot"], (auto, exact)
+    assert _accuracy(saved, "callable:first_word")["few-shot"] > 0
     assert "Accuracy" in html.read_text()
 
 
