@@ -67,7 +67,7 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
     return {
         "text/plain": f"lmwidgets: running… {title}",
         "text/html": (
-            '<div class="lmw-static" style="color:#666;font-size:12px">'
+            '<div class="lmw-static" style="color:var(--jp-ui-font-color2,#666);font-size:12px">'
             f"lmwidgets: running… {escape_html(title)}</div>"
         ),
         RECORD_MIME: bundle_payload([]),
@@ -436,7 +436,7 @@ class LiveView:
                 agreeing += found.all_agree
             ncols = len(self.axes.columns)
             top = (
-                f"all {ncols} columns agree on {agreeing} of {len(by_row)} items"
+                f"all columns agree on {agreeing} of {len(by_row)} items"
                 if ncols > 1 and by_row
                 else ""
             )

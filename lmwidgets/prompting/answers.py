@@ -144,9 +144,9 @@ def agreement(answers: Sequence[object]) -> Agreement:
         if total < 2:
             summary = ""
         elif size == total:
-            summary = f"all {total} columns agree on {first}"
+            summary = f"{'both' if total == 2 else f'all {total}'} columns agree on {first}"
         elif size == 1:
-            summary = f"no two of {total} columns agree"
+            summary = "the 2 columns disagree" if total == 2 else f"no two of {total} columns agree"
         else:
             summary = f"{size} of {total} columns agree on {first}"
     return Agreement(groups=groups, summary=summary)

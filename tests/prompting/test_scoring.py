@@ -355,13 +355,24 @@ def test_agreement_per_row(registry):
         ),
     )
     single = lmwidgets.prompt("What is 2 + 2?", compare="zero-shot,cot", display=False)
-    assert single.agreement().summary == "all 2 columns agree on 4"
+    assert single.agreement().summary == "both columns agree on 4"
     grid = ask(compare="zero-shot,cot", dataset=[{"input": "2 + 2"}, {"input": "x"}])
     assert len(grid.rows) == 2 and [r.input for r in grid.rows[1]] == ["x", "x"]
     assert grid.agreement(0).all_agree
     assert grid.agreement(1).groups == [0, 1]
-    assert grid.agreement(1).summary == "no two of 2 columns agree"
+    assert grid.agreement(1).summary == "the 2 columns disagree"
     with pytest.raises(InvalidArgumentError, match=r"say which with row=0\.\.1"):
         grid.agreement()
     with pytest.raises(InvalidArgumentError, match="from 0 to 1, not 2"):
         grid.agreement(2)
+
+
+def test_agreement_summaries_read_naturally():
+    from lmwidgets.prompting.answers import agreement
+
+    assert agreement(["4", "4.0"]).summary == "both columns agree on 4"
+    assert agreement(["4", "5"]).summary == "the 2 columns disagree"
+    assert agreement(["4", "5", "6"]).summary == "no two of 3 columns agree"
+    assert agreement(["cold", "Cold.", "hot"]).groups == [0, 0, 1]
+    assert agreement([None, None]).summary == "no column has an answer"
+    assert agreement(["x"]).summary == ""
