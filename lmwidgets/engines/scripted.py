@@ -147,17 +147,20 @@ class ScriptedEngine:
         scripts = [pieces(self.answer(row)) for row in rows]
         outputs = [RowOutput() for _ in rows]
         error: BaseException | None = None
-        for step in range(settings.max_new_tokens):
-            if stop.is_set() or all(o.finished for o in outputs):
-                break
-            if self.fail_after is not None and step >= self.fail_after:
-                error = MemoryError("scripted out of memory")
-                break
-            self._step(outputs, scripts, step, started, ignore_eos)
-            if on_step is not None:
-                on_step(outputs)
-            if self.step_seconds:
-                time.sleep(self.step_seconds)
+        try:
+            for step in range(settings.max_new_tokens):
+                if stop.is_set() or all(o.finished for o in outputs):
+                    break
+                if self.fail_after is not None and step >= self.fail_after:
+                    error = MemoryError("scripted out of memory")
+                    break
+                self._step(outputs, scripts, step, started, ignore_eos)
+                if on_step is not None:
+                    on_step(outputs)
+                if self.step_seconds:
+                    time.sleep(self.step_seconds)
+        except KeyboardInterrupt as exc:  # like the real engines: the text so far is kept
+            error = exc
         elapsed = time.perf_counter() - started
         close_outputs(outputs, error, stop.is_set(), elapsed)
         return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)

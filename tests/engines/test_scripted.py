@@ -12,6 +12,7 @@ import lmwidgets
 from lmwidgets.engines import ENGINES, engine_loader, register_engine
 from lmwidgets.engines.base import Engine, GenerationSettings, PromptRow, StopSignal
 from lmwidgets.engines.scripted import ScriptedEngine, pieces
+from lmwidgets.errors import GenerationInterrupted
 
 REPLIES = {
     "7 + 8": "Seven plus eight. The answer is 15.",
@@ -222,3 +223,49 @@ def test_rerun_finds_every_model_before_running_any(registry):
     with pytest.raises(lmwidgets.RecordError, match="'second'"):
         lmwidgets.rerun(records)
     assert first.calls == []  # the first run was not generated before the second failed
+
+
+def test_an_interrupt_keeps_the_partial_text(registry):
+    """Interrupting the kernel mid-answer (a KeyboardInterrupt during a step) keeps the text so
+    far, as the real engines do, and the run raises GenerationInterrupted with it."""
+    engine = lmwidgets.load_model(engine="scripted", replies={"*": "one two three four five"})
+    steps = []
+
+    def on_step(outputs):
+        steps.append(1)
+        if len(steps) == 2:
+            raise KeyboardInterrupt
+
+    row = PromptRow(engine.render([{"role": "user", "content": "go"}]))
+    outcome = engine.generate([row], GenerationSettings(), stop=StopSignal(), on_step=on_step)
+    assert isinstance(outcome.error, KeyboardInterrupt)
+    assert outcome.outputs[0].finish_reason == "stopped"
+    assert engine.text_of(outcome.outputs[0]).split() == ["one", "two"]
+
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
+
+    class View:  # the runner's view interface; one interrupt arrives during the second step
+        interrupted = False
+
+        def start(self, stream, signal, notes):
+            pass
+
+        def progress(self, done, total):
+            pass
+
+        def update_running(self, stream):
+            if len(stream.live_text(0).split()) >= 2 and not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+
+        def finish(self, comparison, message):
+            pass
+
+    plan = build_variants(
+        "go", registry=registry, model=None, system=None, settings=GenerationSettings()
+    )
+    with pytest.raises(GenerationInterrupted) as caught:
+        run_variants(plan.variants, view=View(), stop=StopSignal(), update_interval=0)
+    assert caught.value.partial[0].text == "one two"
+    assert caught.value.partial[0].finish_reason == "stopped"
