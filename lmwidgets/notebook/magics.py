@@ -12,7 +12,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from traitlets import Float, Int, Unicode
 
-from lmwidgets.errors import GenerationError, InvalidArgumentError, LmWidgetsError
+from lmwidgets.errors import (
+    GenerationError,
+    GenerationInterrupted,
+    InvalidArgumentError,
+    LmWidgetsError,
+)
 from lmwidgets.notebook.parsers import FlagParser, lm_parser, prompt_parser
 from lmwidgets.sharing.safe_text import escape_html
 from lmwidgets.validation import out_name, plain_text, printable
@@ -399,10 +404,17 @@ def _check_text_arguments(
                 plain_text(item, parser.flag_of(dest))
 
 
+#: Shown as one line: lmwidgets' errors, and an interrupt of ``lmwidgets.prompt()`` in a cell.
+SHORT_ERRORS = (LmWidgetsError, GenerationInterrupted)
+
+
 def _short_error(shell, etype, value, tb, tb_offset=None):
     """Show an LmWidgetsError as one red line (the cell still fails); ``%tb`` has the rest."""
+    message = printable(str(value))
+    if isinstance(value, GenerationInterrupted):
+        message = "Interrupted; the text so far is in sys.last_value.partial (a Comparison)."
     stb = [
-        f"\x1b[0;31m{etype.__name__}\x1b[0m: {printable(str(value))}",
+        f"\x1b[0;31m{etype.__name__}\x1b[0m: {message}",
         "\x1b[2m(run %tb for the full traceback)\x1b[0m",
     ]
     shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler
@@ -427,7 +439,7 @@ def help_cell_as_line(lines: list[str]) -> list[str]:
 def register(ipython: Any) -> None:
     """Register the magics, the short error display and ``%%prompt --help`` on its own."""
     ipython.register_magics(LmMagics)
-    ipython.set_custom_exc((LmWidgetsError,), _short_error)
+    ipython.set_custom_exc(SHORT_ERRORS, _short_error)
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line not in cleanup:
         cleanup.append(help_cell_as_line)

@@ -252,7 +252,10 @@ def check_cell(shell, code: str) -> None:
         assert isinstance(error, (lmwidgets.LmWidgetsError, UsageError)), (code, repr(error))
         _utf8(str(error))
     # The short error display is still installed (IPython drops a handler that fails).
-    assert shell.custom_exceptions == (lmwidgets.LmWidgetsError,), code
+    assert shell.custom_exceptions == (
+        lmwidgets.LmWidgetsError,
+        lmwidgets.errors.GenerationInterrupted,
+    ), code
     assert shell.user_ns["lmw_fz_before"] is before and before[0].text == "The answer is: 4"
     protected = {name for name in models if name in PROTECTED}
     assert protected <= set(lmwidgets.REGISTRY.names()), code

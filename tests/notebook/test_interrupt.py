@@ -137,3 +137,26 @@ def test_other_errors_still_propagate_as_they_were(shell):
     assert not isinstance(result.error_in_exec, KernelInterruptedError)
     assert isinstance(result.error_in_exec, lmwidgets.GenerationError)
     assert shell.user_ns["lmw_oom_r"][0].text == "a"
+
+
+def test_an_interrupted_api_call_in_a_cell_is_one_line(tiny_shell, capsys):
+    """``lmwidgets.prompt()`` in a plain cell: GenerationInterrupted shows as one line too, and
+    its ``partial`` keeps the text so far."""
+    from tiny_models import raise_on_forward
+
+    model = lmwidgets.REGISTRY.get("lmw_int").model
+    handle = raise_on_forward(model, 5, KeyboardInterrupt)
+    capsys.readouterr()
+    try:
+        result = tiny_shell.run_cell(
+            "import lmwidgets\nlmwidgets.prompt('Hello', model='lmw_int', max_new_tokens=40)"
+        )
+    finally:
+        handle.remove()
+    assert isinstance(result.error_in_exec, lmwidgets.errors.GenerationInterrupted)
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "site-packages" not in out, out
+    lines = [line for line in out.splitlines() if "GenerationInterrupted" in line]
+    assert len(lines) == 1 and "sys.last_value.partial" in lines[0], out
+    assert result.error_in_exec.partial[0].text
+    assert tiny_shell.run_cell("%%prompt -n 3 --out lmw_next\nAgain").success

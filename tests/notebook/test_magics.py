@@ -187,7 +187,10 @@ def _fails(shell, code, error, *needles):
     for needle in needles:
         assert needle in str(exc), (needle, str(exc))
     # The short error display survives, and so do the model and the earlier result.
-    assert shell.custom_exceptions == (lmwidgets.LmWidgetsError,)
+    assert shell.custom_exceptions == (
+        lmwidgets.LmWidgetsError,
+        lmwidgets.errors.GenerationInterrupted,
+    )
     assert shell.user_ns["lmw_before"][0].text == "The answer is: 4"
     return exc
 
