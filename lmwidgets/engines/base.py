@@ -132,6 +132,24 @@ class PromptRow:
     top_p: float | None = None
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability and the top alternatives at its position.
+
+    ``id`` is the vocabulary id (None where an engine only knows text, e.g. some servers);
+    ``text`` the token's text where the engine knows it (None: decode ``id``). ``top`` lists
+    the ``K`` most likely tokens at that step as ``(id, text, logprob)``, most likely first
+    (the chosen token may or may not be among them). Log-probabilities are natural logs of
+    the distribution the token was drawn from, before temperature and top-p (the model's own
+    belief), so greedy and sampled rows are comparable.
+    """
+
+    id: int | None
+    text: str | None
+    logprob: float
+    top: tuple[tuple[int | None, str | None, float], ...] = ()
+
+
 @dataclass
 class RowOutput:
     """What one row produced so far. Engines append tokens (or text pieces) as they arrive."""
@@ -142,6 +160,8 @@ class RowOutput:
     seconds: float = 0.0
     #: Text pieces, for engines that stream text rather than token ids.
     pieces: list[str] = field(default_factory=list)
+    #: One entry per generated token when log-probabilities were asked for (else empty).
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -48,6 +48,11 @@ class Result:
     #: Why the scorer could not score this item (then ``score`` and ``correct`` are None).
     score_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Per generated token with ``--logprobs K``: ``{"text", "id", "logprob", "top": [{"text",
+    #: "id", "logprob"}, ...]}`` (empty when log-probabilities were not asked for).
+    tokens_detail: list[dict[str, Any]] = field(default_factory=list)
+    #: Probability of the answer's tokens (self-consistency: the vote share); None unknown.
+    confidence: float | None = None
     #: Boxes found in the answer (label, x1, y1, x2, y2 in pixels of the first image).
     boxes: list[Any] = field(default_factory=list)
     #: The prompt's media as records say them (kind, name, sha256, size, region...).
