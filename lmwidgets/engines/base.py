@@ -24,6 +24,9 @@ from lmwidgets.errors import AdapterError, InvalidArgumentError
 #: The smallest temperature that samples (dividing scores by less overflows them).
 MIN_TEMPERATURE = 1e-3
 
+#: The most alternatives per token ``--logprobs K`` may ask for (servers cap it near here too).
+MAX_LOGPROBS = 20
+
 #: Names that mean "no adapter" wherever an adapter name is accepted.
 BASE_NAMES = ("base", "__base__", "none")
 
@@ -43,9 +46,12 @@ class GenerationSettings:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    #: Top alternatives to report per generated token (0: no log-probabilities, the default).
+    logprobs: int = 0
 
     def __post_init__(self) -> None:
         whole_number(self.max_new_tokens, "--max-new-tokens", minimum=1)
+        whole_number(self.logprobs, "--logprobs", minimum=0, maximum=MAX_LOGPROBS)
         if not finite_number(self.temperature) or self.temperature < 0:
             raise InvalidArgumentError(
                 f"--temperature must be >= 0 (0 means greedy), not {shown(self.temperature)}."
@@ -67,8 +73,12 @@ class GenerationSettings:
         return self.temperature > 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (for records)."""
-        return {**asdict(self), "do_sample": self.sampling}
+        """The settings as a plain dict (for records; ``logprobs`` only when asked for, so
+        records of runs without it read as before)."""
+        settings = {**asdict(self), "do_sample": self.sampling}
+        if not self.logprobs:
+            del settings["logprobs"]
+        return settings
 
 
 class StopSignal:
@@ -130,6 +140,11 @@ class PromptRow:
     adapter: str | None = None
     temperature: float | None = None
     top_p: float | None = None
+    #: A forced start of the answer (a fork at a token): the tokens the row must begin with,
+    #: as ids (engines with a tokenizer) and as text (engines that take text, e.g. servers).
+    #: They count as generated tokens (they are in the row's output), then generation goes on.
+    forced_ids: tuple[int, ...] = ()
+    forced_text: str = ""
 
 
 @dataclass(frozen=True)
