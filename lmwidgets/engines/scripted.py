@@ -11,12 +11,28 @@ Answers: ``replies`` maps a piece of prompt text to the answer (the first key fo
 rendered prompt wins; the key ``"*"`` is the fallback), or is a callable
 ``(prompt_text, adapter) -> answer``; without replies it answers ``You said: <last user text>``.
 Text streams one word per step. Adapters are named text transforms (``{"loud": str.upper}``).
+
+Token probabilities (``--logprobs K``): each piece is one "token" whose id is a stable hash of its
+text (:func:`piece_id`) and whose log-probability and top alternatives are made up, but
+deterministic: they depend only on the prompt, the position and the scripted piece there
+(:func:`piece_distribution`), never on ``K`` (asking for fewer alternatives truncates the same
+list) nor on the run. The scripted piece is always the most likely token (greedy decoding picks
+it); the alternatives are common words with the same leading whitespace.
+
+Forks (``PromptRow.forced_ids`` / ``forced_text``): the answer begins with the forced tokens (the
+ids decoded through the pieces this engine has seen, else ``forced_text`` split into pieces) and
+then continues with the script *from the position after them*, as if the model had gone on with
+its original answer: forcing ``" Lyon"`` at position 5 of ``"The capital of France is Paris."``
+gives ``"The capital of France Lyon Paris."`` (a scripted model does not react to what it said). A
+forced token's log-probability is its entry among that position's alternatives, or a low
+fixed value when it is not one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -25,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lmwidgets.engines.base import (
+    MAX_LOGPROBS,
     BatchOutcome,
     Capabilities,
     GenerationSettings,
@@ -34,6 +51,7 @@ from lmwidgets.engines.base import (
     RowOutput,
     StepCallback,
     StopSignal,
+    TokenLogprob,
     batch_seed,
     close_outputs,
     row_temperatures,
@@ -49,6 +67,49 @@ _PIECE = re.compile(r"\s*\S+|\s+")
 def pieces(text: str) -> list[str]:
     """``text`` split into the pieces that stream one per step (a word with its leading space)."""
     return _PIECE.findall(text)
+
+
+#: Words the made-up alternatives are drawn from (with the scripted piece's leading whitespace).
+_ALTERNATIVE_WORDS = (
+    "the", "a", "is", "of", "and", "to", "it", "not", "yes", "no", "maybe", "Paris", "Lyon",
+    "15", "16", "14", "answer", "so", "then", "because", "first", "we", "I", "think", "The",
+    "This", "that", "in", "on", "for", "with", "as", "be", "one", "two", "three", ".", ",",
+)  # fmt: skip
+
+#: The log-probability of a forced token that is not among its position's alternatives.
+UNLISTED_LOGPROB = math.log(1e-6)
+
+
+def _unit(*parts: object) -> float:
+    """A stable number in [0, 1) from ``parts`` (the same on every run and machine)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def piece_id(piece: str) -> int:
+    """A piece's token id: a stable hash of its text, so records and forks name it the same way
+    on every run (two pieces sharing an id is possible but vanishingly rare)."""
+    digest = hashlib.sha256(piece.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % 1_000_000 + 1
+
+
+def piece_distribution(prompt: str, position: int, piece: str) -> list[tuple[str, float]]:
+    """The made-up distribution at ``position`` of the answer to ``prompt`` whose scripted piece
+    there is ``piece``: (piece, logprob) for the :data:`~lmwidgets.engines.base.MAX_LOGPROBS`
+    most likely tokens, most likely first (``piece`` itself). Deterministic, so tests can pin it.
+    """
+    lead = piece[: len(piece) - len(piece.lstrip())]
+    chosen = 0.35 + 0.6 * _unit(prompt, position, piece)  # between 0.35 and 0.95
+    rest = 1.0 - chosen
+    start = int(_unit("alternatives", prompt, position) * len(_ALTERNATIVE_WORDS))
+    words = _ALTERNATIVE_WORDS[start:] + _ALTERNATIVE_WORDS[:start]
+    out = [(piece, math.log(chosen))]
+    for word in words:
+        if len(out) == MAX_LOGPROBS:
+            break
+        if lead + word != piece:
+            out.append((lead + word, math.log(rest * 0.5 ** len(out))))
+    return out
 
 
 def _content_text(content: Any) -> str:
@@ -77,6 +138,7 @@ class ScriptedEngine:
         chat: bool = True,
         step_seconds: float = 0.0,
         fail_after: int | None = None,
+        token_logprobs: bool = True,
     ) -> None:
         self.name = name
         self.replies = replies
@@ -87,7 +149,7 @@ class ScriptedEngine:
             media=frozenset(media),
             max_media=max_media,
             adapters=bool(self.transforms),
-            token_logprobs=False,
+            token_logprobs=token_logprobs,
             chat=chat,
             context_length=context_length,
         )
@@ -95,6 +157,8 @@ class ScriptedEngine:
         #: Steps after which generation fails as if out of memory (tests of that path).
         self.fail_after = fail_after
         self.calls: list[list[PromptRow]] = []
+        #: The text of every token id this engine produced or listed (to decode forced ids).
+        self.vocabulary: dict[int, str] = {}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -144,7 +208,8 @@ class ScriptedEngine:
         self.calls.append(list(rows))
         started = time.perf_counter()
         seed = batch_seed(row_temperatures(rows, settings), settings.seed)
-        scripts = [pieces(self.answer(row)) for row in rows]
+        originals = [pieces(self.answer(row)) for row in rows]
+        scripts = [self._script(row, o) for row, o in zip(rows, originals, strict=True)]
         outputs = [RowOutput() for _ in rows]
         error: BaseException | None = None
         try:
@@ -155,6 +220,8 @@ class ScriptedEngine:
                     error = MemoryError("scripted out of memory")
                     break
                 self._step(outputs, scripts, step, started, ignore_eos)
+                if settings.logprobs:
+                    self._score(rows, outputs, originals, step, settings.logprobs)
                 if on_step is not None:
                     on_step(outputs)
                 if self.step_seconds:
@@ -164,6 +231,52 @@ class ScriptedEngine:
         elapsed = time.perf_counter() - started
         close_outputs(outputs, error, stop.is_set(), elapsed)
         return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)
+
+    def _script(self, row: PromptRow, script: list[str]) -> list[str]:
+        """The pieces ``row`` streams: its forced start (a fork), then its scripted ``script``
+        from the position after it (see the module docstring)."""
+        forced = self._forced_pieces(row)
+        return forced + script[len(forced) :] if forced else script
+
+    def _forced_pieces(self, row: PromptRow) -> list[str]:
+        """A fork's forced pieces: its ids decoded when this engine knows them all (they came
+        from its own tokens), else its text split into pieces (a record replayed later)."""
+        if row.forced_ids and all(i in self.vocabulary for i in row.forced_ids):
+            return [self.vocabulary[i] for i in row.forced_ids]
+        if row.forced_text:
+            return pieces(row.forced_text)
+        if row.forced_ids:
+            raise InvalidArgumentError(
+                f"{self.name} (scripted) does not know the forced token ids "
+                f"{list(row.forced_ids)[:5]}: give the forced text too."
+            )
+        return []
+
+    def _score(
+        self,
+        rows: Sequence[PromptRow],
+        outputs: list[RowOutput],
+        originals: list[list[str]],
+        step: int,
+        k: int,
+    ) -> None:
+        """Append this step's log-probability to every row that produced a piece in it.
+
+        The distribution is keyed on the piece the *unforced* script has there, so a fork sees
+        the same alternatives (and the forced one its logprob) as the answer it forked from.
+        """
+        for row, output, original in zip(rows, outputs, originals, strict=True):
+            if len(output.logprobs) >= len(output.pieces):
+                continue  # no piece this step (finished)
+            piece = output.pieces[-1]
+            base = original[step] if step < len(original) else piece
+            listed = piece_distribution(row.prompt.text, step, base)
+            for text, _ in listed:
+                self.vocabulary.setdefault(piece_id(text), text)
+            self.vocabulary.setdefault(piece_id(piece), piece)
+            logprob = next((lp for t, lp in listed if t == piece), UNLISTED_LOGPROB)
+            top = tuple((piece_id(t), t, lp) for t, lp in listed[:k])
+            output.logprobs.append(TokenLogprob(piece_id(piece), piece, logprob, top))
 
     @staticmethod
     def _step(

@@ -5,6 +5,7 @@ tests drive the same API, strategies, runner, records and replay that real model
 """
 
 import json
+import math
 
 import pytest
 
@@ -269,3 +270,44 @@ def test_an_interrupt_keeps_the_partial_text(registry):
         run_variants(plan.variants, view=View(), stop=StopSignal(), update_interval=0)
     assert caught.value.partial[0].text == "one two"
     assert caught.value.partial[0].finish_reason == "stopped"
+
+
+def _row(engine, text="capital of France?", **fork):
+    return PromptRow(engine.render([{"role": "user", "content": text}]), **fork)
+
+
+def _generate(engine, row, k):
+    return engine.generate([row], GenerationSettings(logprobs=k), stop=StopSignal()).outputs[0]
+
+
+def test_logprobs_are_deterministic_with_the_scripted_piece_most_likely(scripted):
+    assert scripted.capabilities.token_logprobs
+    out = _generate(scripted, _row(scripted), 5)
+    assert [t.text for t in out.logprobs] == out.pieces
+    for token in out.logprobs:
+        assert len(token.top) == 5 and token.top[0][:2] == (token.id, token.text)
+        probs = [math.exp(lp) for _, _, lp in token.top]
+        assert probs == sorted(probs, reverse=True) and sum(probs) < 1
+    again = _generate(scripted, _row(scripted), 2)
+    assert [t.top for t in again.logprobs] == [t.top[:2] for t in out.logprobs]
+    assert _generate(scripted, _row(scripted), 0).logprobs == []
+
+
+def test_a_forced_start_then_the_rest_of_the_script(scripted):
+    out = _generate(scripted, _row(scripted), 3)
+    alt = out.logprobs[4].top[1]
+    ids = (*(t.id for t in out.logprobs[:4]), alt[0])
+    forked = _generate(scripted, _row(scripted, forced_ids=ids), 3)
+    assert scripted.text_of(forked) == "The capital of France" + alt[1] + " Paris."
+    assert forked.logprobs[4].logprob == alt[2] and forked.logprobs[4].top == out.logprobs[4].top
+    # a fresh engine (a record replayed after a restart) goes by the forced text
+    fresh = ScriptedEngine(replies=REPLIES)
+    text = fresh.text_of(_generate(fresh, _row(fresh, forced_text="Nope, it"), 0))
+    assert text == "Nope, it of France is Paris."
+    with pytest.raises(lmwidgets.InvalidArgumentError, match="forced token ids"):
+        _generate(fresh, _row(fresh, forced_ids=(1, 2)), 0)
+
+
+def test_a_scripted_model_can_lack_token_logprobs(registry):
+    engine = lmwidgets.load_model(engine="scripted", name="plain", token_logprobs=False)
+    assert not engine.capabilities.token_logprobs
