@@ -21,7 +21,9 @@ def _pct(value: float, total: float) -> str:
     return f"{100 * min(max(float(value), 0.0), total) / (total or 1):.2f}%"
 
 
-def _overlay(image: dict, box: list[float], color: str, label: str = "", dashed=False) -> str:
+def _overlay(
+    image: dict, box: list[float], color: str, label: str = "", dashed: bool = False
+) -> str:
     x1, y1, x2, y2 = box
     width, height = image["width"], image["height"]
     style = (

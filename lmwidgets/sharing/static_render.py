@@ -53,6 +53,12 @@ from lmwidgets.sharing.static_style import (
     note_line,
     verdict_pill,
 )
+from lmwidgets.sharing.static_tokens import (
+    confidence_text,
+    has_tokens,
+    legend_html,
+    tokens_html,
+)
 
 if TYPE_CHECKING:
     from lmwidgets.run.results import Comparison, Result
@@ -64,22 +70,38 @@ def _cut_note(cut: int) -> str:
     return f"… {cut:,} more characters cut here; the full text is in Result.text."
 
 
-def _text_html(text: str, note_of_cut: str = "") -> str:
-    shown, cut = truncate(text, STATIC_TEXT_LIMIT)
-    html = f'<pre style="{PRE}">{escape_html(shown)}</pre>'
+def _text_html(result: Result) -> str:
+    """The cell's text, cut to the static limit; with token probabilities, shaded by token."""
+    shown, cut = truncate(result.text, STATIC_TEXT_LIMIT)
+    body, token_note = (
+        tokens_html(shown, result.tokens_detail) if has_tokens(result) else (escape_html(shown), "")
+    )
+    html = f'<pre style="{PRE}">{body}</pre>'
+    if token_note:
+        html += note_line(token_note)
     if cut:
-        html += note_line(note_of_cut or _cut_note(cut))
+        html += note_line(_cut_note(cut))
     return html
+
+
+def _confidence_html(result: Result) -> str:
+    """``p=0.82`` / ``vote 3/5`` beside the answer chip ('' when unknown)."""
+    text = confidence_text(result)
+    return (
+        f' <span class="lmw-confidence" style="{SMALL}">{escape_html(text)}</span>' if text else ""
+    )
 
 
 def _answer_html(result: Result, grid: Grid) -> str:
     """The answer chip; in a dataset, what was compared with what was expected, ✓ / ✗."""
     if result.expected is None:
         answer = None if result.answer is None else shorten(result.answer, SHORT_LIMIT)
-        return answer_chip(answer, grid.group(result), grouped=grid.grouped)
+        chip = answer_chip(answer, grid.group(result), grouped=grid.grouped)
+        return chip + _confidence_html(result)
     compared = result.compared if result.compared is not None else result.answer
     parts = [
         answer_chip(None if compared is None else shorten(compared, SHORT_LIMIT)),
+        _confidence_html(result),
         f'<span style="{SMALL}">vs expected</span> ',
         answer_chip(shorten(result.expected, SHORT_LIMIT)),
     ]
@@ -127,7 +149,7 @@ def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     head = _answer_html(result, grid) + _flags_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
-        f"{boxes_html(result, images)}{_text_html(result.text)}"
+        f"{boxes_html(result, images)}{_text_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
 
@@ -196,9 +218,10 @@ def render_html(comparison: Comparison) -> str:
     """A self-contained HTML table laid out like the run (columns, matrix or dataset rows)."""
     grid = layout(comparison)
     notes = "".join(note_line(shorten(note, SHORT_LIMIT)) for note in comparison.notes)
+    legend = legend_html() if any(has_tokens(r) for r in comparison.results) else ""
     return (
         f'<div class="lmw-static" style="{ROOT}">'
-        f"{_caption_html(comparison, grid)}{gallery_html(comparison.images)}"
+        f"{_caption_html(comparison, grid)}{gallery_html(comparison.images)}{legend}"
         f'<div style="{SCROLL}"><table style="{TABLE}">'
         f"{_header_html(comparison, grid)}{_body_html(comparison, grid)}</table></div>"
         f"{notes}</div>"
@@ -209,14 +232,17 @@ def render_html(comparison: Comparison) -> str:
 
 
 def _facts(result: Result, grid: Grid) -> list[str]:
-    """The cell's facts as plain lines: answer (group), compared vs expected ✓/✗, flags."""
+    """The cell's facts as plain lines: answer (group) and its confidence, compared vs expected
+    ✓/✗, flags."""
     lines = []
+    confidence = confidence_text(result)
+    confidence = f" · {confidence}" if confidence else ""
     if result.expected is not None:
-        lines.append(f"Answer: {shorten(verdict_text(result), SHORT_LIMIT)}")
+        lines.append(f"Answer: {shorten(verdict_text(result), SHORT_LIMIT)}{confidence}")
     elif result.answer is not None or grid.grouped:
         answer = "no answer" if result.answer is None else shorten(result.answer, SHORT_LIMIT)
         group = f" (group {group_letter(grid.group(result))})" if grid.grouped else ""
-        lines.append(f"Answer: {answer}{group}")
+        lines.append(f"Answer: {answer}{group}{confidence}")
     if is_truncated(result):
         lines.append(f"⚠ {TRUNCATED}")
     return lines
