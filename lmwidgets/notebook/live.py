@@ -16,25 +16,34 @@ The view is laid out on axes (:func:`axes_of`): a comparison whose columns diffe
 that differs in one thing is one row of columns; a dataset run is a grid whose rows are the
 items. At the end of a run every row's answers are grouped by
 :func:`lmwidgets.prompting.answers.agreement` (columns that agree share a mark).
+
+Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens (:func:`token_entry`:
+text, probability, top alternatives, id; streamed as ``tokens_append`` in the same messages as
+the text), where its tokens part from a comparable column (:mod:`lmwidgets.notebook.divergence`)
+and its answer's confidence. The widget's ``tokens`` toggle shades them; switching it on with no
+token data makes later runs ask for them (:func:`requested_logprobs`). :meth:`LiveView.enable_fork`
+lets a click on an alternative token fork a column.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.notebook.divergence import divergence_key, divergences, group_by_key
 from lmwidgets.prompting.answers import agreement
 from lmwidgets.prompting.interpolate import field_names
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
-from lmwidgets.sharing.safe_text import escape_html
+from lmwidgets.sharing.safe_text import clean, escape_html
 
 if TYPE_CHECKING:
-    from lmwidgets.engines.base import StopSignal
+    from lmwidgets.engines.base import StopSignal, TokenLogprob
     from lmwidgets.notebook.widgets import PromptView
     from lmwidgets.notebook.widgets.prompt_view import RegionHandler
     from lmwidgets.run.results import Comparison, Result
@@ -47,7 +56,28 @@ MAX_GRID_ROWS = 100
 PROMPT_LIMIT = 8_000
 GRID_PROMPT_LIMIT = 2_000
 
+#: How many alternatives per token the view's ``tokens`` toggle asks for.
+TOKEN_ALTERNATIVES = 5
+#: Token texts in a cell are cut to this many characters (a token is a few characters).
+TOKEN_TEXT_LIMIT = 200
+
 _widgets: weakref.WeakKeyDictionary[Any, PromptView] = weakref.WeakKeyDictionary()
+_requested_logprobs = 0
+
+
+def requested_logprobs() -> int:
+    """How many alternatives per token runs should ask for because of the live view: 5
+    (:data:`TOKEN_ALTERNATIVES`) once the ``tokens`` toggle of any view in this kernel was
+    switched on, else 0. ``lmwidgets.prompt`` uses it when ``logprobs`` is not given, so the
+    toggle of a run without token data asks for them on the next run. It stays on for the
+    kernel's life; :func:`request_logprobs` ``(0)`` turns it off."""
+    return _requested_logprobs
+
+
+def request_logprobs(k: int = TOKEN_ALTERNATIVES) -> None:
+    """Make later runs ask for ``k`` alternatives per token (what the toggle does; 0: stop)."""
+    global _requested_logprobs
+    _requested_logprobs = max(0, int(k))
 
 
 def widget_of(comparison: Comparison) -> PromptView | None:
@@ -77,6 +107,84 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
 def _tokens(output: Any) -> int:
     count = getattr(output, "n_tokens", None)
     return count if isinstance(count, int) else len(output.token_ids)
+
+
+# Tokens --------------------------------------------------------------------------------------
+
+
+def _probability(logprob: Any) -> float:
+    try:
+        value = math.exp(float(logprob))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return round(value, 4) if math.isfinite(value) else 0.0
+
+
+def _token_text(text: Any, token_id: Any, decode: Callable[[int], str] | None) -> str:
+    if text is None and isinstance(token_id, int) and decode is not None:
+        with contextlib.suppress(Exception):  # an engine that cannot decode one id
+            text = decode(token_id)
+    if text is None:
+        text = f"⟨{token_id}⟩" if token_id is not None else "?"
+    return clean(text)[:TOKEN_TEXT_LIMIT]
+
+
+def token_entry(token: TokenLogprob, decode: Callable[[int], str] | None = None) -> list[Any]:
+    """One token as a cell carries it: ``[text, p, [[alt_text, alt_p, alt_id], ...], id]``."""
+    alternatives = [
+        [_token_text(text, alt_id, decode), _probability(logprob), alt_id]
+        for alt_id, text, logprob in token.top
+    ]
+    return [
+        _token_text(token.text, token.id, decode),
+        _probability(token.logprob),
+        alternatives,
+        token.id,
+    ]
+
+
+def detail_entry(detail: dict[str, Any]) -> list[Any]:
+    """One entry of ``Result.tokens_detail`` as a cell carries it (see :func:`token_entry`)."""
+    alternatives = [
+        [_token_text(alt.get("text"), alt.get("id"), None), _probability(alt.get("logprob")),
+         alt.get("id")]
+        for alt in detail.get("top") or []
+        if isinstance(alt, dict)
+    ]  # fmt: skip
+    token_id = detail.get("id")
+    return [
+        _token_text(detail.get("text"), token_id, None),
+        _probability(detail.get("logprob")),
+        alternatives,
+        token_id if isinstance(token_id, int) else None,
+    ]
+
+
+def _separator(sample: int, answer: str | None = None) -> list[Any]:
+    """The line between the samples of a multi-sample cell (not a token: no probability)."""
+    head = f"── sample {sample + 1}" + (f" · answer: {answer}" if answer is not None else "")
+    return [("\n\n" if sample else "") + head + " ──\n", None, [], None]
+
+
+def _decoder(engine: Any) -> Callable[[int], str] | None:
+    from lmwidgets.engines.base import RowOutput
+
+    text_of = getattr(engine, "text_of", None)
+    if text_of is None:
+        return None
+    vocabulary = getattr(engine, "vocabulary", None)
+
+    def decode(token_id: int) -> str:
+        if isinstance(vocabulary, dict) and token_id in vocabulary:
+            return str(vocabulary[token_id])
+        return str(text_of(RowOutput(token_ids=[token_id])))
+
+    return decode
+
+
+def _stream_key(entries: Sequence[Sequence[Any]]) -> list[Any]:
+    """A cell's tokens as a stream to compare: ids where known, else texts."""
+    return [e[3] if e[3] is not None else e[0] for e in entries]
 
 
 # Axes ----------------------------------------------------------------------------------------
@@ -287,7 +395,11 @@ class LiveView:
         self.show = show
         self.title = title
         self.grid = grid
-        self.widget = PromptView(title=title, status="running")
+        self.widget = PromptView(title=title, status="running", token_view=requested_logprobs() > 0)
+        self._stream: _Stream | None = None
+        #: Token entries built so far per (variant, sample): streams only grow, so each push
+        #: builds only the new tokens.
+        self._token_cache: dict[tuple[int, int], tuple[int, list[list[Any]]]] = {}
         self._set_variants(variants)
         self.widget.set_columns(self._initial_cells())
         self.widget.images = image_data(variants)
@@ -340,6 +452,8 @@ class LiveView:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
+        self._stream = stream
+        self._token_cache.clear()
         self._static.clear()  # the prompts are rendered now (the runner prepared them)
         self.widget.set_columns(self._initial_cells())
         self.widget.message = "\n".join(self._notes(notes))
@@ -353,6 +467,7 @@ class LiveView:
     def restart(self, variants: list[Variant]) -> None:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
         self._set_variants(variants)
+        self._token_cache.clear()
         self.widget.status = "running"
         self.widget.progress = {}
         self.widget.images = image_data(variants)
@@ -361,6 +476,23 @@ class LiveView:
     def enable_rerun(self, callback: RegionHandler) -> None:
         """Let the user draw a region on a thumbnail and re-run: ``callback(request)``."""
         self.widget.on_region(callback)
+
+    def enable_fork(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Let the user fork a column at a token (a click on an alternative in the token view):
+        ``callback(request)`` with ``{'index': i, 'label': label, 'position': p, 'token':
+        {'id': id or None, 'text': text}}`` (``'sample': s`` for a multi-sample column):
+        continue variant ``self.variants[i]``'s prompt with its first ``p`` generated tokens
+        and then ``token``. The callback runs in the kernel when the click arrives (never while
+        a run streams); what it raises is shown in the view's message line. It typically adds
+        the fork column and runs again in this view (:meth:`restart`)."""
+
+        def forward(request: dict[str, Any]) -> None:
+            cell = request["index"]
+            index = self.shown[cell] if 0 <= cell < len(self.shown) else cell
+            request = {**request, "index": index, "label": self.variants[index].label}
+            callback(request)
+
+        self.widget.on_fork(forward)
 
     def _notes(self, notes: list[str]) -> list[str]:
         extra = list(self.undefined)
@@ -376,22 +508,80 @@ class LiveView:
         if total > 1 or self.grid:
             self.widget.progress = {"done": done, "total": total}
 
+    def _sample_tokens(self, index: int, sample: int, output: Any) -> list[list[Any]]:
+        """The token entries of one sample (at most MAX_CELL_TOKENS), built once per token."""
+        from lmwidgets.notebook.widgets.prompt_view import MAX_CELL_TOKENS
+
+        logprobs = output.logprobs
+        owner, built = self._token_cache.get((index, sample), (id(output), []))
+        if owner != id(output) or len(built) > len(logprobs):
+            built = []  # another row output (a new batch or run)
+        if len(built) < min(len(logprobs), MAX_CELL_TOKENS):
+            decode = _decoder(getattr(self.variants[index], "engine", None))
+            built.extend(token_entry(t, decode) for t in logprobs[len(built) : MAX_CELL_TOKENS])
+        self._token_cache[(index, sample)] = (id(output), built)
+        return built
+
+    def _stream_tokens(
+        self, outputs: Sequence[Any], index: int, answers: Sequence[Any] = ()
+    ) -> tuple[list[list[Any]], int]:
+        """A cell's token entries from its row outputs (with a separator between samples) and
+        how many tokens there are in all."""
+        if not any(getattr(o, "logprobs", None) for o in outputs):
+            return [], 0
+        entries: list[list[Any]] = []
+        total = 0
+        several = len(outputs) > 1
+        for sample, output in enumerate(outputs):
+            if several:
+                answer = answers[sample] if sample < len(answers) else None
+                entries.append(_separator(sample, answer))
+                total += 1
+            entries.extend(self._sample_tokens(index, sample, output))
+            total += len(output.logprobs)
+        return entries, total
+
     def _running_cell(self, stream: _Stream, index: int) -> dict[str, Any]:
         outputs = stream.outputs[index]
         if not outputs:
             return self._cell(index, status="waiting" if self.grid else "running")
         running = any(o.finish_reason == "running" for o in outputs)
         tokens = sum(_tokens(o) for o in outputs)
+        entries, total = self._stream_tokens(outputs, index)
         return self._cell(
             index,
             text=stream.live_text(index),
             status="running" if running else outputs[-1].finish_reason,
             stats=f"{tokens} tokens",
+            tokens=entries,
+            tokens_total=total,
         )
 
     def update_running(self, stream: _Stream) -> None:
         """Send the columns whose text or status changed (the runner calls this throttled)."""
-        self.widget.stream_columns([self._running_cell(stream, i) for i in self.shown])
+        cells = [self._running_cell(stream, i) for i in self.shown]
+        self._mark_divergence(cells)
+        self.widget.stream_columns(cells)
+
+    def _mark_divergence(self, cells: list[dict[str, Any]]) -> None:
+        """Set each cell's ``diverge``: where its tokens part from its closest comparable
+        column (the same model, the same end of the prompt; one-sample cells with tokens)."""
+        keys: list[Any] = []
+        for cell, index in zip(cells, self.shown, strict=True):
+            tokens = cell.get("tokens") or []
+            if not tokens or any(entry[1] is None for entry in tokens):
+                keys.append(None)  # no token data, or several samples
+                continue
+            variant = self.variants[index]
+            prompt = getattr(variant, "prompt_text", "") or cell.get("prompt", "")
+            keys.append(divergence_key(_model_name(variant), str(prompt)))
+        for group in group_by_key(keys):
+            streams = [_stream_key(cells[i]["tokens"]) for i in group]
+            finished = [cells[i].get("status") not in ("running", "waiting") for i in group]
+            for i, found in zip(group, divergences(streams, finished), strict=True):
+                if found is not None:
+                    position, sibling = found
+                    cells[i]["diverge"] = {"at": position, "from": cells[group[sibling]]["label"]}
 
     def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
         notes = []
@@ -402,8 +592,14 @@ class LiveView:
             top = max(votes.values(), default=0)
             notes.append(f"{top}/{len(result.extras.get('samples', []))} samples agree")
         limit = GRID_PROMPT_LIMIT if self.grid else PROMPT_LIMIT
+        entries, total = self._final_tokens(index, result)
+        confidence, confidence_text = _confidence(result)
         return self._cell(
             index,
+            tokens=entries,
+            tokens_total=total,
+            confidence=confidence,
+            confidence_text=confidence_text,
             text=result.extras.get("display_text", result.text),
             answer=result.answer,
             status=result.finish_reason,
@@ -418,6 +614,20 @@ class LiveView:
             prompt=_prompt_of(result.prompt, limit),
             settings=result_settings(result),
         )
+
+    def _final_tokens(self, index: int, result: Result) -> tuple[list[list[Any]], int]:
+        """A finished cell's tokens: ``Result.tokens_detail``, or the streamed row outputs for
+        a multi-sample cell (every sample, as its text shows them)."""
+        from lmwidgets.notebook.widgets.prompt_view import MAX_CELL_TOKENS
+
+        stream = self._stream
+        outputs = stream.outputs[index] if stream is not None else []
+        detail = getattr(result, "tokens_detail", None) or []
+        if detail and len(outputs) <= 1:
+            return [detail_entry(d) for d in detail[:MAX_CELL_TOKENS]], len(detail)
+        samples = result.extras.get("samples") or []
+        answers = [s.get("answer") if isinstance(s, dict) else None for s in samples]
+        return self._stream_tokens(outputs, index, answers)
 
     def _agreement(self, results: Sequence[Result]) -> tuple[dict[int, int | None], list[str]]:
         """Agreement groups per shown index and one summary per row, and the top line."""
@@ -455,9 +665,9 @@ class LiveView:
         """Show the final texts, answers, stats and scores; fill in the static copy."""
         results = comparison.results
         groups, (summary,) = self._agreement(results)
-        self.widget.set_columns(
-            [self._final_cell(i, results[i], groups.get(i)) for i in self.shown]
-        )
+        cells = [self._final_cell(i, results[i], groups.get(i)) for i in self.shown]
+        self._mark_divergence(cells)
+        self.widget.set_columns(cells)
         self.widget.summary = summary
         if self.grid:
             self.widget.column_stats = [
@@ -471,6 +681,22 @@ class LiveView:
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
             self.static_handle.update(comparison.mimebundle(), raw=True)
+
+
+def _confidence(result: Result) -> tuple[float | None, str]:
+    """The answer's confidence and how the chip says it: the vote share of self-consistency
+    ("vote 3/5"), else the probability of the answer's tokens ("p=0.82")."""
+    confidence = getattr(result, "confidence", None)
+    extras = result.extras
+    if "agreement" in extras:
+        votes = extras.get("votes") or {}
+        top = max(votes.values(), default=0)
+        n = len(extras.get("samples") or [])
+        if n:
+            return (confidence if confidence is not None else top / n), f"vote {top}/{n}"
+    if confidence is None or result.answer is None:
+        return None, ""
+    return float(confidence), f"p={float(confidence):.2f}"
 
 
 def _prompt_of(prompt: str, limit: int) -> str:

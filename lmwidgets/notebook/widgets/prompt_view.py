@@ -29,6 +29,12 @@ RegionHandler = Callable[[dict[str, Any]], None]
 MAX_BOXES = 100
 #: The default of :attr:`PromptView.min_column_width` (CSS pixels) for new views.
 DEFAULT_MIN_COLUMN_WIDTH = 260
+#: ``handler(request)`` for a fork at a token: {'index', 'position', 'token': {'id', 'text'}}.
+ForkHandler = Callable[[dict[str, Any]], None]
+#: A cell carries at most this many tokens for the token view (the text goes on as plain text).
+MAX_CELL_TOKENS = 4_000
+#: A token's text in a cell is cut to this many characters (a token is a few characters).
+TOKEN_TEXT_LIMIT = 200
 
 
 def _asset(name: str) -> Path | str:
@@ -51,7 +57,8 @@ def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[st
     """The change from column ``old`` to ``new`` as one entry of a ``cells`` message, or None.
 
     Only changed fields are included. A text that grew at its end is sent as ``append`` (the new
-    part) with ``base``, the version it extends; ``v`` is the column's new version.
+    part) with ``base``, the version it extends; token data that grew is sent the same way, as
+    ``tokens_append`` (the new tokens) with the same ``base``; ``v`` is the column's new version.
     """
     changed = {key: value for key, value in new.items() if key != "v" and old.get(key) != value}
     if not changed:
@@ -60,6 +67,10 @@ def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[st
     before = old.get("text") or ""
     if "text" in changed and before and changed["text"].startswith(before):
         changed["append"] = changed.pop("text")[len(before) :]
+        changed["base"] = version
+    tokens = old.get("tokens") or []
+    if "tokens" in changed and tokens and changed["tokens"][: len(tokens)] == tokens:
+        changed["tokens_append"] = changed.pop("tokens")[len(tokens) :]
         changed["base"] = version
     return {"index": index, "v": version + 1, **changed}
 
@@ -78,7 +89,9 @@ class PromptView(anywidget.AnyWidget):
         {"type": "cells", "cells": [{"index": i, "v": n, <changed fields>}, ...]}
 
     holds only the columns that changed since the previous push, and only their changed
-    fields; a text that grew is sent as ``"append": <new part>, "base": <version it extends>``.
+    fields; a text that grew is sent as ``"append": <new part>, "base": <version it extends>``,
+    and token data that grew as ``"tokens_append": [<new tokens>]`` with the same ``base`` (in
+    the same message: token data never adds messages).
     ``columns`` itself is set (a full copy to every view) at the start and end of a run
     (:meth:`set_columns`).
 
@@ -86,6 +99,20 @@ class PromptView(anywidget.AnyWidget):
 
         {"type": "stop", "run": n}                 the Stop button, for run ``n``
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
+        {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
+
+    ``fork`` is a click on an alternative in a token's popover (token view): continue cell
+    ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
+    cell adds ``"sample": s``); it reaches the :meth:`on_fork` callbacks, and any error they
+    raise is shown in ``message``.
+
+    Token data (``--logprobs K``): a cell's ``tokens`` is a compact list, one entry per generated
+    token, ``[text, p, [[alt_text, alt_p, alt_id], ...], id]`` (``p`` the probability rounded to
+    4 digits; an entry ``[text, None, [], None]`` is not a token: the separator between the
+    samples of a multi-sample cell), at most :data:`MAX_CELL_TOKENS` per cell (the note says
+    when cut). ``diverge`` is ``{"at": position, "from": label}`` (where the cell's tokens part
+    from its closest sibling: see :mod:`lmwidgets.notebook.divergence`) or None; ``confidence``
+    (0..1) and ``confidence_text`` (``"p=0.82"`` or ``"vote 3/5"``) go beside the answer.
 
     Stop while the generating cell keeps the kernel busy (:mod:`lmwidgets.notebook.ui_events`):
     on ipykernel 7.4 it acts within a token (a guarded private hook sees the message as it
@@ -120,7 +147,10 @@ class PromptView(anywidget.AnyWidget):
             "agreement group of its answer: 0 the most common, None without an answer), "
             "correct (True/False/None), score (0..1 or None), compared (what the scorer "
             "compared with expected), expected, prompt (the exact prompt, cut), settings (one "
-            "line: temperature, seed, max tokens, adapter, model), and v (its version, for "
+            "line: temperature, seed, max tokens, adapter, model), tokens (token data for the "
+            "token view: [text, p, [[alt_text, alt_p, alt_id], ...], id] per token, empty "
+            "without --logprobs), diverge ({'at': position, 'from': label} or None), "
+            "confidence and confidence_text (beside the answer), and v (its version, for "
             "streamed updates)."
         ),
     ).tag(sync=True, to_json=_columns_to_json)
@@ -232,6 +262,19 @@ class PromptView(anywidget.AnyWidget):
     can_rerun = traitlets.Bool(
         False, help="Whether the user may draw a region on a thumbnail and re-run with it."
     ).tag(sync=True)
+    token_view = traitlets.Bool(
+        False,
+        help=(
+            "The 'tokens' toggle in the view's header: when on, each column's text is shown as "
+            "tokens shaded by their probability (hover or focus one for its top alternatives; "
+            "click an alternative to fork). Cells need token data (--logprobs K): switching it "
+            "on also makes later runs ask for it (lmwidgets.notebook.live.requested_logprobs)."
+        ),
+    ).tag(sync=True)
+    can_fork = traitlets.Bool(
+        False,
+        help="Whether clicking an alternative token forks a column (LiveView.enable_fork).",
+    ).tag(sync=True)
     region_request = traitlets.Dict(
         {},
         help=(
@@ -246,6 +289,7 @@ class PromptView(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._on_stop: list[Callable[[], None]] = []
         self._on_region: list[RegionHandler] = []
+        self._on_fork: list[ForkHandler] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
         self.on_msg(self._on_message)
@@ -300,6 +344,13 @@ class PromptView(anywidget.AnyWidget):
         self._on_region.append(callback)
         self.can_rerun = True
 
+    def on_fork(self, callback: ForkHandler) -> None:
+        """Call ``callback(request)`` when the user clicks an alternative token (a fork):
+        ``{'index': cell, 'position': p, 'token': {'id': id or None, 'text': text}}`` (plus
+        ``'sample'`` for a multi-sample cell)."""
+        self._on_fork.append(callback)
+        self.can_fork = True
+
     def reset_stop(self) -> None:
         """Arm the Stop button again for a new run in this view."""
         with self._stop_lock:
@@ -324,6 +375,46 @@ class PromptView(anywidget.AnyWidget):
         elif content.get("type") == "rerun":
             request = {key: content.get(key) for key in ("image", "box", "mode")}
             self._request_region(request)
+        elif content.get("type") == "fork":
+            self._request_fork(content)
+
+    def _request_fork(self, content: dict[str, Any]) -> None:
+        """A click on an alternative token: checked, then handed to the :meth:`on_fork`
+        callbacks; what goes wrong is said in ``message`` (no cell shows errors here)."""
+        index, position = content.get("index"), content.get("position")
+        token = content.get("token")
+        ok = (
+            isinstance(index, int)
+            and isinstance(position, int)
+            and 0 <= index < len(self.columns)
+            and position >= 0
+            and isinstance(token, dict)
+            and isinstance(token.get("text"), str)
+            and (token.get("id") is None or isinstance(token.get("id"), int))
+        )
+        if not ok:
+            self.message = "Cannot fork: the request from the browser is not a token position."
+            return
+        if not self._on_fork:
+            self.message = "Forking at a token is not available for this run."
+            return
+        if self.status == "running":
+            self.message = "Wait for the run to finish (or stop it) before forking at a token."
+            return
+        assert isinstance(token, dict)
+        request: dict[str, Any] = {
+            "index": index,
+            "position": position,
+            "token": {"id": token.get("id"), "text": token["text"]},
+        }
+        if isinstance(content.get("sample"), int):
+            request["sample"] = content["sample"]
+        for callback in list(self._on_fork):
+            try:
+                callback(dict(request))
+            except Exception as exc:  # shown in the view: there is no cell to show it
+                self.message = f"Cannot fork at that token: {exc}"
+                return
 
     def _fire_stop(self) -> None:
         with self._stop_lock:
@@ -342,6 +433,13 @@ class PromptView(anywidget.AnyWidget):
     def _region_changed(self, change: dict) -> None:
         if change["new"]:
             self._request_region(change["new"])
+
+    @traitlets.observe("token_view")
+    def _token_view_changed(self, change: dict) -> None:
+        if change["new"]:  # later runs ask for token probabilities (see requested_logprobs)
+            from lmwidgets.notebook.live import request_logprobs
+
+            request_logprobs()
 
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:
@@ -368,14 +466,28 @@ class PromptView(anywidget.AnyWidget):
         expected: str | None = None,
         prompt: str = "",
         settings: str = "",
+        tokens: list[list[Any]] | None = None,
+        tokens_total: int | None = None,
+        diverge: dict[str, Any] | None = None,
+        confidence: float | None = None,
+        confidence_text: str = "",
     ) -> dict[str, Any]:
-        """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters."""
+        """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
+        token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
         shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
         note = shorten(note, SHORT_LIMIT)
         if cut:
             note = (
                 note + " " if note else ""
             ) + f"{cut:,} more characters not shown (see Result.text)."
+        tokens = list(tokens or [])
+        total = max(len(tokens), tokens_total or 0)
+        if total > MAX_CELL_TOKENS:
+            tokens = tokens[:MAX_CELL_TOKENS]
+            note = (note + " " if note else "") + (
+                f"Token view: the first {MAX_CELL_TOKENS:,} of {total:,} tokens "
+                "(see Result.tokens_detail)."
+            )
         return {
             "label": shorten(label, LABEL_LIMIT),
             "text": shown,
@@ -401,4 +513,8 @@ class PromptView(anywidget.AnyWidget):
             "expected": None if expected is None else shorten(expected, SHORT_LIMIT),
             "prompt": truncate(clean(prompt), WIDGET_TEXT_LIMIT)[0],
             "settings": shorten(settings, SHORT_LIMIT),
+            "tokens": tokens,
+            "diverge": diverge,
+            "confidence": None if confidence is None else round(float(confidence), 4),
+            "confidence_text": shorten(confidence_text, LABEL_LIMIT),
         }
