@@ -13,3 +13,29 @@ HOSTILE = [
     "`` ``` ```` fence breakers",
     "\udcff lone surrogate and \ufffd replacement",
 ]
+
+#: Token texts (issue 15): a token, an alternative or its id can be any of these too. Ids are
+#: never shown; texts show as text; a title attribute must not end early.
+HOSTILE_TOKENS = [
+    *HOSTILE[:-1],
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "';background:url(javascript:alert(1))",
+    '" style="position:fixed;inset:0;background:red',
+    "\u202e reversed",
+    "nul \x00 byte",
+    "&quot; &amp;lt; entity-looking",
+]
+
+#: Log-probabilities that are not usable numbers: each must leave its token unshaded.
+HOSTILE_LOGPROBS = [
+    "0.5;color:red",
+    "-0.1",
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    None,
+    True,
+    [0.5],
+    {"logprob": -0.1},
+]
