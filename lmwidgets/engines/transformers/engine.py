@@ -93,7 +93,7 @@ class TransformersEngine:
             media=frozenset({"image"}) if vision else frozenset(),
             max_media=max_images(self) if vision else None,
             adapters=True,
-            token_logprobs=False,
+            token_logprobs=True,
             chat=self.has_chat_template,
             context_length=self.context_length,
         )
@@ -187,6 +187,12 @@ class TransformersEngine:
             cache = self.extras["prefix_cache"] = PrefixCache()
         return cache
 
+    def _forced_ids(self, row: PromptRow) -> tuple[int, ...]:
+        """A fork's forced start as token ids (its text is tokenized when only that is given)."""
+        if row.forced_ids or not row.forced_text:
+            return tuple(int(i) for i in row.forced_ids)
+        return tuple(self.tokenizer.encode(row.forced_text, add_special_tokens=False))
+
     def generate(
         self,
         rows: Sequence[PromptRow],
@@ -208,6 +214,7 @@ class TransformersEngine:
                 temperature=row.temperature,
                 top_p=row.top_p,
                 extra=row.prompt.payload[1],
+                forced=self._forced_ids(row),
             )
             for row in rows
         ]

@@ -23,6 +23,7 @@ from lmwidgets.engines.base import (
     batch_seed,
     close_outputs,
 )
+from lmwidgets.engines.transformers.logprobs import ForcedStart, TokenRecorder, complete_texts
 from lmwidgets.quiet import quiet_libraries
 
 BASE_ADAPTER = "__base__"
@@ -41,17 +42,22 @@ class Row:
     temperature: float | None = None
     top_p: float | None = None
     extra: dict[str, Any] | None = None  # processor inputs of this row (pixel values, ...)
+    #: Tokens the answer must begin with (a fork): decoded as if generated, then generation goes on.
+    forced: tuple[int, ...] = ()
 
 
 class _RowStreamer:
     """A transformers streamer that splits each step's tokens into per-row outputs."""
 
-    def __init__(self, n_rows: int, eos_ids: set[int], started: float, on_step) -> None:
+    def __init__(
+        self, n_rows: int, eos_ids: set[int], started: float, on_step, recorder: Any = None
+    ) -> None:
         self.outputs = [RowOutput() for _ in range(n_rows)]
         self._eos = eos_ids
         self._started = started
         self._on_step = on_step
         self._saw_prompt = False
+        self._recorder = recorder  # a TokenRecorder when log-probabilities were asked for
 
     def put(self, value) -> None:
         if not self._saw_prompt:  # generate() first hands over the prompt
@@ -59,7 +65,8 @@ class _RowStreamer:
             return
         now = time.perf_counter() - self._started
         tokens = value.reshape(-1).tolist()
-        for output, token in zip(self.outputs, tokens, strict=False):
+        step = self._recorder.take_step() if self._recorder is not None else None
+        for index, (output, token) in enumerate(zip(self.outputs, tokens, strict=False)):
             if output.finished:
                 continue
             if output.first_token_seconds is None:
@@ -69,6 +76,8 @@ class _RowStreamer:
                 output.finish_reason = "eos"
             else:
                 output.token_ids.append(token)
+                if step is not None:
+                    self._recorder.record(index, output, step)
         self._on_step(self.outputs)
 
     def end(self) -> None:
@@ -204,6 +213,12 @@ def generate_batch(
     whose length is rounded up to a bucket, so that transformers compiles the decoding step once
     per bucket.
 
+    ``settings.logprobs`` (K > 0) records every generated token's log-probability and its K
+    most likely alternatives in ``RowOutput.logprobs`` (see :mod:`.logprobs`: the model's raw
+    distribution, before temperature and top-p). A row's ``forced`` tokens start its answer: they
+    are decoded one step each as if generated (they are in ``token_ids``, with log-probabilities),
+    then generation goes on from them; they count towards ``max_new_tokens``.
+
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
     the partial outputs and the error, and the caller decides how to report it.
@@ -247,7 +262,13 @@ def generate_batch(
     generation_config, seed = _sampling(model, rows, settings, pad_id, eos, device, kwargs)
     if ignore_eos:
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
-    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None))
+    if any(row.forced for row in rows):
+        _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
+    recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows)) if settings.logprobs else None
+    if recorder is not None:
+        # The forward hook cannot run inside a compiled decoding step: decode eagerly.
+        generation_config.disable_compile = True
+    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None), recorder)
     error = _run_generate(
         model,
         routing.context(kwargs),
@@ -257,10 +278,13 @@ def generate_batch(
         streamer=streamer,
         stop=stop,
         device=device,
+        recorder=recorder,
         **model_inputs,
         **kwargs,
     )
     elapsed = time.perf_counter() - started
+    if recorder is not None:
+        complete_texts(tokenizer, streamer.outputs)
     close_outputs(streamer.outputs, error, stop.is_set(), elapsed)
     return BatchOutcome(outputs=streamer.outputs, seconds=elapsed, seed=seed, error=error)
 
@@ -370,18 +394,43 @@ def _sampling(
     return config, seed
 
 
-def _run_generate(model: Any, routing: Any, *, stop: StopSignal, device: str, **kwargs: Any):
+def _add_processor(kwargs: dict[str, Any], processor: Any) -> None:
+    """Append ``processor`` to the batch's logits processors (after per-row sampling, so that
+    a forced token wins whatever the row's temperature)."""
+    from transformers import LogitsProcessorList
+
+    kwargs.setdefault("logits_processor", LogitsProcessorList()).append(processor)
+
+
+def _run_generate(
+    model: Any,
+    routing: Any,
+    *,
+    stop: StopSignal,
+    device: str,
+    recorder: TokenRecorder | None = None,
+    **kwargs: Any,
+):
     """Run ``model.generate``; an interrupt or out-of-memory error is returned, not raised.
-    Library notices (generation-config notes, deprecations) are not shown while it runs."""
+    Library notices (generation-config notes, deprecations) are not shown while it runs.
+    ``recorder`` watches the model's forward passes only while this batch generates."""
     import torch
     from transformers import StoppingCriteriaList
 
+    criteria = [_Stopper(stop)]
+    hook = None
+    if recorder is not None:
+        criteria.append(recorder.criterion)
+        hook = recorder.attach(model)
     try:
         with torch.inference_mode(), routing, quiet_libraries():
-            model.generate(stopping_criteria=StoppingCriteriaList([_Stopper(stop)]), **kwargs)
+            model.generate(stopping_criteria=StoppingCriteriaList(criteria), **kwargs)
     except (KeyboardInterrupt, RuntimeError, MemoryError) as exc:
         if not (isinstance(exc, KeyboardInterrupt) or is_out_of_memory(exc)):
             raise
         release_memory(device)
         return exc
+    finally:
+        if hook is not None:
+            hook.remove()
     return None
