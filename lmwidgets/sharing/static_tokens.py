@@ -15,12 +15,13 @@ a string, NaN or infinite is *unknown* and its token is left unshaded. Output is
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.sharing.safe_text import clean, escape_html
-from lmwidgets.sharing.static_style import FG, FG_MUTED, WARN
+from lmwidgets.sharing.static_style import BORDER, FG, FG_MUTED, WARN
 
 if TYPE_CHECKING:
     from lmwidgets.run.results import Result
@@ -35,7 +36,11 @@ ALTERNATIVE_CHARS = 24
 #: (lowest probability of the bucket, percent of the warning colour in its background).
 #: The strongest mix keeps the theme's text at >= 4.5 contrast in JupyterLab Light and Dark
 #: (checked in a browser by tests/sharing/test_static_tokens.py).
-BUCKETS = ((0.9, 0), (0.7, 10), (0.5, 20), (0.3, 28), (0.1, 36), (0.0, 44))
+BUCKETS = ((0.9, 0), (0.7, 12), (0.5, 20), (0.3, 28), (0.1, 36), (0.0, 44))
+#: Bidirectional controls: a token holding one (U+202E) is isolated so that it cannot reverse
+#: the tokens after it (the rest of the column would read backwards).
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+ISOLATE = "unicode-bidi:isolate"
 
 
 @dataclass(frozen=True)
@@ -127,10 +132,12 @@ def shade_style(percent: int) -> str:
 def token_span(token: Token) -> str:
     """One token: escaped text in a span with its shade and its title (quote-safe); a token of
     unknown probability is plain text, and one that covers no text (stripped) is left out."""
-    if token.p is None or not token.text:
+    isolate = bool(BIDI.search(token.text))
+    if not token.text or (token.p is None and not isolate):
         return escape_html(token.text)
-    percent = shade_percent(token.p)
-    style = f' style="{shade_style(percent)}"' if percent else ""
+    percent = 0 if token.p is None else shade_percent(token.p)
+    rules = [rule for rule in (shade_style(percent), ISOLATE if isolate else "") if rule]
+    style = f' style="{";".join(rules)}"' if rules else ""
     title = escape_html(title_text(token))
     return f'<span class="lmw-token" title="{title}"{style}>{escape_html(token.text)}</span>'
 
@@ -195,7 +202,8 @@ def legend_html() -> str:
         style = shade_style(percent) or f"color:{FG}"
         swatches.append(
             f'<span class="lmw-swatch" style="{style};padding:0 4px;margin-right:2px;'
-            f'border-radius:2px;font-family:monospace">{escape_html(label)}</span>'
+            f'border:1px solid {BORDER};border-radius:2px;font-family:monospace">'
+            f"{escape_html(label)}</span>"
         )
     return (
         f'<div class="lmw-legend" style="color:{FG_MUTED};font-size:11px;margin-bottom:4px">'

@@ -22,11 +22,13 @@ from lmwidgets.sharing.static_tokens import (
 )
 
 #: The only style a token span may have: our bucket's mix and the theme's text colour.
-TOKEN_STYLE = re.compile(
+SHADE = (
     r"background:color-mix\(in srgb,var\(--jp-warn-color1,#f57c00\) \d{1,2}%,transparent\);"
     r"color:var\(--jp-ui-font-color1,#222\)"
 )
-TITLE = re.compile(r"p=(<0\.01|[01]\.\d\d)( · alternatives: .*)?")
+#: ... or, for a token holding a bidi control, that and/or ``unicode-bidi:isolate``.
+TOKEN_STYLE = re.compile(rf"{SHADE}|{SHADE};unicode-bidi:isolate|unicode-bidi:isolate")
+TITLE = re.compile(r"(p=(<0\.01|[01]\.\d\d)|p unknown)( · alternatives: .*)?")
 ALLOWED_TAGS = {
     *("div", "table", "thead", "tbody", "tr", "th", "td", "pre", "b", "i", "code", "br"),
     *("span", "details", "summary"),
@@ -381,3 +383,15 @@ def test_shaded_tokens_read_in_jupyterlab_themes(theme, tmp_path):
         assert len({item["background"] for item in shaded}) == 5  # five distinct shades
         assert all(ratio >= 4.5 for ratio in checked.values()), checked
         assert not page.evaluate("typeof window.__lmw_pwned !== 'undefined'")
+
+
+def test_a_bidi_override_in_a_token_cannot_reverse_the_tokens_after_it():
+    details = [detail("\u202eevil", 0.95), detail(" next", 0.5), detail("\u202e", logprob="x")]
+    html = Comparison([result("\u202eevil next\u202e", details)]).to_html()
+    spans = _check_safe(html).spans
+    assert [s["attrs"].get("style", "").endswith("unicode-bidi:isolate") for s in spans] == [
+        True,
+        False,
+        True,
+    ]
+    assert spans[2]["attrs"]["title"] == "p unknown"
