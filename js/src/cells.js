@@ -1,10 +1,14 @@
 // @ts-check
 // The body of the view: a table of cells with column headers (and row headers for a matrix or
 // a dataset grid). Each cell shows its answer chip, what was compared (dataset), its streamed
-// text, a status badge, stats, a note, the boxes its answer named, Expand / Copy buttons and
-// its exact prompt and settings (collapsed). All of it is set as text.
+// text, a status badge, stats, a note, the boxes its answer named, Expand / Copy buttons, a
+// "diff with…" select and its exact prompt and settings (collapsed). The text is plain, or its
+// tokens shaded by probability (token view: tokens.js), or a word diff with another cell
+// (diff.js). All of it is set as text.
 import { button, h, listen } from "./dom.js";
 import { copyText } from "./clipboard.js";
+import { diffCounts, wordDiff } from "./diff.js";
+import { renderTokens, tokenState } from "./tokens.js";
 import { cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
 
@@ -21,10 +25,13 @@ const NEAR_END = 24;
  * @property {HTMLDivElement} col
  * @property {HTMLDivElement} top
  * @property {HTMLSpanElement} answer
+ * @property {HTMLSpanElement} conf the answer's confidence ("p=0.82", "vote 3/5")
  * @property {HTMLSpanElement} verdict
  * @property {HTMLSpanElement} badge
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
+ * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
+ * @property {HTMLSelectElement} diffWith the "diff with…" select (values: cell indexes)
  * @property {HTMLDivElement} stats
  * @property {HTMLDivElement} note
  * @property {HTMLButtonElement} expand
@@ -37,6 +44,16 @@ const NEAR_END = 24;
  * @property {string} status the status it was last drawn with
  * @property {string} fullText what Copy copies
  * @property {number} copyTimer
+ * @property {number} index the index of the cell it shows (in the store's cells)
+ * @property {string} mode how the text is drawn: text, tokens or diff
+ * @property {import("./tokens.js").TokenState} tokens
+ * @property {string} diffKey what the diff was last drawn from
+ * @property {string} optionsKey what the diff select's options were made from
+ */
+
+/**
+ * How a cell's text is drawn: its tokens (token view), or a word diff with ``diffWith``.
+ * @typedef {{ tokenView: boolean, diffWith: Cell | null, diffLabel: string }} TextMode
  */
 
 /** What a cell's badge says for each status ("eos": finished normally, no badge). */
@@ -65,32 +82,40 @@ function cellView(row, col) {
   el.dataset.col = String(col);
   const top = h("div", "lmw-celltop");
   const answer = h("span", "lmw-answer");
+  const conf = h("span", "lmw-conf");
   const verdict = h("span", "lmw-verdict");
   const badge = h("span", "lmw-badge");
-  top.append(answer, verdict, badge);
+  top.append(answer, conf, verdict, badge);
   const boxes = h("div", "lmw-colboxes");
+  const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
   const stats = h("div", "lmw-stats");
   const note = h("div", "lmw-note");
   const tools = h("div", "lmw-tools");
   const expand = button("lmw-expand", "Expand", "Show the whole text (click again to shrink)");
   const copy = button("lmw-copy", "Copy", "Copy this column's full text");
+  const diffWith = h("select", "lmw-diffwith");
+  diffWith.title = "Show this column's text as a word diff with another column";
+  diffWith.setAttribute("aria-label", "diff with another column");
   const details = h("details", "lmw-prompt");
   details.append(h("summary", "", "prompt & settings"));
   const settings = h("div", "lmw-settings");
   const prompt = h("pre", "lmw-prompttext");
   details.append(settings, prompt);
-  tools.append(expand, copy);
-  el.append(top, boxes, text, stats, note, tools, details);
+  tools.append(expand, copy, diffWith);
+  el.append(top, boxes, info, text, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
     top,
     answer,
+    conf,
     verdict,
     badge,
     boxes,
     text,
+    info,
+    diffWith,
     stats,
     note,
     expand,
@@ -103,6 +128,11 @@ function cellView(row, col) {
     status: "",
     fullText: "",
     copyTimer: 0,
+    index: -1,
+    mode: "text",
+    tokens: tokenState(),
+    diffKey: "",
+    optionsKey: "",
   };
   // The elements (and so these listeners) live as long as the cell view.
   listen(text, "scroll", () => {
@@ -181,6 +211,13 @@ function fillAnswer(v, data) {
   v.answer.dataset.empty = has ? "" : "1";
   v.answer.append(h("span", "lmw-chiplabel", "answer"), h("code", "", has ? data.answer : "—"));
   v.answer.title = has ? `answer: ${data.answer}` : "no answer was extracted";
+  const conf = has ? data.confidence_text || "" : "";
+  showText(v.conf, conf);
+  v.conf.dataset.kind = conf.startsWith("vote") ? "vote" : "p";
+  const share = typeof data.confidence === "number" ? `${Math.round(100 * data.confidence)}%` : "";
+  v.conf.title = conf.startsWith("vote")
+    ? `vote share: ${conf.slice(5)} samples gave this answer (${share})`
+    : `confidence ${share}: the probability of the answer's tokens`;
   v.verdict.replaceChildren();
   const correct = data.correct;
   v.verdict.style.display = correct === true || correct === false ? "" : "none";
@@ -199,11 +236,72 @@ function fillAnswer(v, data) {
 }
 
 /**
+ * The text as a word diff with another cell's: ``ins`` only in this cell, ``del`` only there.
+ * @param {HTMLElement} el
+ * @param {string} before the other cell's text
+ * @param {string} after this cell's text
+ * @returns {string} what the diff shows, in one line
+ */
+function renderDiff(el, before, after) {
+  const { parts, approximate } = wordDiff(before, after);
+  el.replaceChildren();
+  for (const part of parts) {
+    if (part.op === "eq") el.append(document.createTextNode(part.text));
+    else {
+      const node = h(part.op, part.op === "ins" ? "lmw-ins" : "lmw-del", part.text);
+      node.title = part.op === "ins" ? "only in this column" : "only in the other column";
+      el.append(node);
+    }
+  }
+  const { ins, del } = diffCounts(parts);
+  return `+${ins} / −${del} words${approximate ? " (too different: shown replaced whole)" : ""}`;
+}
+
+/**
+ * Draw the cell's text as plain text, tokens or a diff (``mode``).
+ * @param {CellView} v
+ * @param {Cell} data
+ * @param {TextMode} mode
+ */
+function fillText(v, data, mode) {
+  const text = data.text || "";
+  const el = v.text;
+  const kind = mode.diffWith ? "diff" : mode.tokenView && data.tokens?.length ? "tokens" : "text";
+  if (kind !== v.mode) {
+    el.replaceChildren();
+    v.tokens = tokenState();
+    v.diffKey = "";
+    v.mode = kind;
+    el.dataset.mode = kind;
+  }
+  const lines = [];
+  if (data.diverge && data.tokens?.length) {
+    lines.push(`diverges from ${data.diverge.from} at token ${data.diverge.at + 1}`);
+  }
+  if (kind === "text") {
+    if (el.textContent !== text) el.textContent = text;
+  } else if (kind === "tokens") {
+    renderTokens(el, data, v.tokens);
+  } else if (mode.diffWith) {
+    const other = mode.diffWith.text || "";
+    const key = `${other}\u0000${text}`;
+    if (key !== v.diffKey) {
+      v.diffKey = key;
+      v.col.dataset.diffsummary = renderDiff(el, other, text);
+    }
+    lines.push(`diff with ${mode.diffLabel}: ${v.col.dataset.diffsummary || ""}`);
+  }
+  v.info.replaceChildren(...lines.map((line) => h("div", "", line)));
+  v.info.style.display = lines.length ? "" : "none";
+}
+
+/**
  * @param {CellView} v
  * @param {Cell} data
  * @param {boolean} grid compact cells: stats in a tooltip
+ * @param {TextMode} mode
  */
-function fillCell(v, data, grid) {
+function fillCell(v, data, grid, mode) {
   const status = data.status || "";
   v.col.dataset.status = status;
   v.col.title = grid ? [data.label, data.stats].filter(Boolean).join(" · ") : "";
@@ -214,7 +312,7 @@ function fillCell(v, data, grid) {
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;
-  if (el.textContent !== text) el.textContent = text;
+  fillText(v, data, mode);
   if (!finished(status)) {
     if (!finished(v.status)) {
       if (v.follow) el.scrollTop = el.scrollHeight;
@@ -267,6 +365,58 @@ export class CellsView {
     this.filter = "all";
     /** @type {Cell[]} the cells last drawn */
     this.data = [];
+    /** @type {Map<number, number>} cell index -> the cell its text is diffed with */
+    this.diffs = new Map();
+    this.tokenView = false;
+    /** @type {Model | null} */
+    this.model = null;
+  }
+
+  /**
+   * A cell's name in the "diff with…" select (its row too in a matrix or a grid).
+   * @param {Cell} d
+   * @param {string[]} heads
+   * @param {string[]} rows
+   */
+  static cellName(d, heads, rows) {
+    const col = heads[d.col || 0] || d.label || "";
+    const row = rows[d.row || 0] ?? "";
+    return row ? `${row} · ${col}` : col;
+  }
+
+  /** Re-draw every cell (a diff was picked, the token view toggled). */
+  redraw() {
+    if (this.model) this.render(this.model, this.data, null);
+  }
+
+  /**
+   * The "diff with…" options of cell ``i``: the other cells (of its row, in a dataset grid).
+   * @param {CellView} v
+   * @param {number} i
+   * @param {string[]} heads
+   * @param {string[]} rows
+   * @param {boolean} grid
+   */
+  fillDiffSelect(v, i, heads, rows, grid) {
+    const d = this.data[i];
+    const options = this.data
+      .map((o, j) => /** @type {[number, Cell]} */ ([j, o]))
+      .filter(([j, o]) => j !== i && (!grid || (o.row || 0) === (d.row || 0)))
+      .map(([j, o]) => [String(j), CellsView.cellName(o, heads, grid ? [] : rows)]);
+    const key = JSON.stringify(options);
+    const current = this.diffs.has(i) ? String(this.diffs.get(i)) : "";
+    if (key !== v.optionsKey) {
+      v.optionsKey = key;
+      v.diffWith.replaceChildren(h("option", "", "diff with…"));
+      /** @type {HTMLOptionElement} */ (v.diffWith.firstChild).value = "";
+      for (const [value, label] of options) {
+        const option = h("option", "", label);
+        option.value = value;
+        v.diffWith.append(option);
+      }
+    }
+    v.diffWith.style.display = options.length ? "" : "none";
+    if (v.diffWith.value !== current) v.diffWith.value = current;
   }
 
   /**
@@ -293,14 +443,28 @@ export class CellsView {
       changed = null;
     }
     this.data = data;
+    this.model = model;
+    const tokenView = Boolean(model.get("token_view"));
+    if (tokenView !== this.tokenView) {
+      this.tokenView = tokenView;
+      changed = null;
+    }
+    for (const [i, j] of this.diffs) if (!data[i] || !data[j]) this.diffs.delete(i);
+    if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
     const images = model.get("images") || [];
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;
       const v = this.cells.get(headed ? `${d.row || 0}:${d.col || 0}` : `0:${d.col ?? i}`);
       if (v) {
-        fillCell(v, d, grid);
+        v.index = i;
+        v.col.dataset.index = String(i);
+        const other = this.diffs.get(i);
+        const diffWith = other === undefined ? null : data[other] || null;
+        const diffLabel = diffWith ? CellsView.cellName(diffWith, heads, grid ? [] : rows) : "";
+        fillCell(v, d, grid, { tokenView, diffWith, diffLabel });
         fillBoxes(v, d, images);
+        if (!changed) this.fillDiffSelect(v, i, heads, rows, grid);
       }
     }
     this.renderHeads(model);
@@ -347,6 +511,12 @@ export class CellsView {
       } else this.rowHeads.set(r, { row, label: h("pre"), summary: h("div") });
       for (let c = 0; c < heads.length; c++) {
         const v = cellView(r, c);
+        listen(v.diffWith, "change", () => {
+          const value = v.diffWith.value;
+          if (value === "") this.diffs.delete(v.index);
+          else this.diffs.set(v.index, Number(value));
+          this.redraw();
+        });
         this.cells.set(`${r}:${c}`, v);
         v.col.classList.add("lmw-empty"); // until a cell's data arrives
         row.append(v.col);

@@ -31,14 +31,19 @@ const FIELDS = /** @type {const} */ ([
   "expected",
   "prompt",
   "settings",
+  "tokens",
+  "diverge",
+  "confidence",
+  "confidence_text",
 ]);
 
 /**
  * Apply a "cells" message's updates to ``cells`` in place; returns the indexes that changed.
  *
- * ``append`` extends the text only when the cell is at version ``base`` (it saw every earlier
- * update); otherwise the text waits for the next full copy (a checkpoint or the final state),
- * and the cell keeps its old version so later appends wait too.
+ * ``append`` extends the text (and ``tokens_append`` the token data, in place) only when the
+ * cell is at version ``base`` (it saw every earlier update); otherwise they wait for the next
+ * full copy (a checkpoint or the final state), and the cell keeps its old version so later
+ * appends wait too.
  * @param {Cell[]} cells
  * @param {unknown} updates
  * @returns {number[]}
@@ -50,9 +55,14 @@ export function applyUpdates(cells, updates) {
   for (const update of /** @type {CellUpdate[]} */ (updates)) {
     const cell = update && Number.isInteger(update.index) ? cells[update.index] : undefined;
     if (!cell) continue;
-    const appending = typeof update.append === "string";
+    const grown = Array.isArray(update.tokens_append) ? update.tokens_append : null;
+    const appending = typeof update.append === "string" || grown !== null;
     const inSync = !appending || (cell.v || 0) === update.base;
-    if (appending && inSync) cell.text = (cell.text || "") + update.append;
+    if (inSync && typeof update.append === "string") cell.text = (cell.text || "") + update.append;
+    if (inSync && grown) {
+      if (!Array.isArray(cell.tokens)) cell.tokens = [];
+      for (const entry of grown) cell.tokens.push(entry);
+    }
     for (const key of FIELDS) {
       if (key in update) /** @type {Record<string, unknown>} */ (cell)[key] = update[key];
     }
@@ -87,7 +97,11 @@ export class CellStore {
 
   /** Start over from the synced `columns` trait (a full copy from the kernel). */
   reset() {
-    this.cells = (this.model.get("columns") || []).map((cell) => ({ ...cell }));
+    // Token data grows in place (tokens_append): copy it, never the synced trait's own list.
+    this.cells = (this.model.get("columns") || []).map((cell) => ({
+      ...cell,
+      ...(Array.isArray(cell.tokens) ? { tokens: [...cell.tokens] } : {}),
+    }));
     this.notify(null);
   }
 

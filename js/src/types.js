@@ -32,13 +32,33 @@
  * @property {string | null} [expected]
  * @property {string} [prompt] the exact prompt (cut)
  * @property {string} [settings] temperature, seed, max tokens, adapter, model in one line
+ * @property {TokenEntry[]} [tokens] token data (--logprobs K): one entry per generated token
+ * @property {{ at: number, from: string } | null} [diverge] where its tokens part from a sibling
+ * @property {number | null} [confidence] the answer's probability or vote share (0..1)
+ * @property {string} [confidence_text] "p=0.82" or "vote 3/5"
  * @property {number} [v]
  */
 
 /**
+ * An alternative at a token's position: its text, probability and id (null: unknown).
+ * @typedef {[string, number, (number | null)?]} Alternative
+ */
+
+/**
+ * One generated token: [text, p, alternatives, id]. ``p`` null marks a separator between the
+ * samples of a multi-sample cell (text only, not a token).
+ * @typedef {[string, number | null, Alternative[]?, (number | null)?]} TokenEntry
+ */
+
+/**
+ * A click on an alternative: fork cell ``index`` at token ``position`` with ``token`` forced.
+ * @typedef {{ index: number, position: number, sample?: number, token: { id: number | null, text: string } }} ForkRequest
+ */
+
+/**
  * A change of one cell in a "cells" message: changed fields replace the old ones; ``append``
- * extends the text the cell had at version ``base``.
- * @typedef {Cell & { index: number, base?: number, append?: string }} CellUpdate
+ * extends the text the cell had at version ``base`` (``tokens_append`` its tokens, likewise).
+ * @typedef {Cell & { index: number, base?: number, append?: string, tokens_append?: TokenEntry[] }} CellUpdate
  */
 
 /**
@@ -71,6 +91,8 @@
  * @property {boolean} stop_requested
  * @property {Thumb[]} images
  * @property {boolean} can_rerun
+ * @property {boolean} token_view the "tokens" toggle: text shown as tokens shaded by probability
+ * @property {boolean} can_fork whether clicking an alternative token forks a column
  * @property {number} run
  * @property {string} uid identifies the widget: its views share one store of streamed cells
  */

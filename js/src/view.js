@@ -1,13 +1,16 @@
 // @ts-check
 // The live comparison view: a header (title, status, Stop), a progress bar, the image gallery,
-// the region bar, a toolbar (how many agree; a dataset's filter), the cells and a message line. The Python side owns the content; this module
-// renders it as text and sends the user's requests back as custom messages.
+// the region bar, a toolbar (how many agree; a dataset's filter; the token legend), the cells and
+// a message line. The Python side owns the content; this module renders it as text and sends the
+// user's requests back as custom messages (stop, rerun, fork).
 import { button, h, listen } from "./dom.js";
 import { CellsView } from "./cells.js";
 import { FILTERS } from "./filters.js";
 import { renderGallery } from "./gallery.js";
+import { TokenPopover } from "./popover.js";
 import { RegionTool } from "./region.js";
 import { dropStore, storeFor } from "./store.js";
+import { legend } from "./tokens.js";
 
 /** @typedef {import("./types.js").Model} Model */
 /** @typedef {import("./types.js").PromptState} PromptState */
@@ -19,7 +22,13 @@ function skeleton() {
   const title = h("div", "lmw-title");
   const status = h("span", "lmw-status");
   const stop = button("lmw-stop", "Stop", "Stop generating (the text so far is kept)");
-  header.append(title, status, stop);
+  const tokens = button(
+    "lmw-tokentoggle",
+    "tokens",
+    "Show each column's tokens shaded by probability (hover or focus one for its alternatives)",
+  );
+  tokens.setAttribute("aria-pressed", "false");
+  header.append(title, status, tokens, stop);
   const progress = h("progress", "lmw-progress");
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
@@ -33,11 +42,17 @@ function skeleton() {
     filter.append(option);
   }
   filterBox.append(filter);
+  const tokenBar = h("div", "lmw-tokenbar");
+  const tokenNote = h("span", "lmw-tokennote");
+  tokenBar.append(legend(), tokenNote);
   toolbar.append(summary, filterBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
-  root.append(header, progress, gallery, regionBar, toolbar, body, message);
+  root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
+    tokens,
+    tokenBar,
+    tokenNote,
     root,
     title,
     status,
@@ -125,7 +140,20 @@ class View {
       ["change:message", () => this.drawText()],
       ["change:images", () => (this.drawGallery(), this.drawCells(null))],
       ["change:can_rerun", () => this.drawGallery()],
+      ["change:token_view", () => (this.drawTokens(), this.drawCells(null))],
+      ["change:can_fork", () => this.drawTokens()],
+      ["change:columns", () => this.endFork()],
+      ["change:message", () => this.endFork()],
+      ["change:status", () => this.endFork()],
     ];
+    /** Whether a fork was asked for and the kernel has not answered yet. */
+    this.forking = false;
+    this.popover = new TokenPopover(this.parts.root, {
+      cell: (index) => this.store.cells[index],
+      forkState: () => this.forkState(),
+      onFork: (request) => this.fork(request),
+    });
+    this.popover.attach(this.parts.body);
     for (const [name, fn] of this.events) model.on(name, fn);
     this.unsubscribe = this.store.subscribe((changed) => {
       this.drawCells(changed);
@@ -133,6 +161,10 @@ class View {
     });
     this.unlisteners = [
       listen(this.parts.stop, "click", () => this.store.requestStop()),
+      listen(this.parts.tokens, "click", () => {
+        this.model.set("token_view", !this.model.get("token_view"));
+        this.model.save_changes();
+      }),
       listen(this.parts.filter, "change", () => {
         this.cells.applyFilter(this.parts.filter.value);
         this.parts.root.dataset.filter = this.parts.filter.value;
@@ -147,6 +179,50 @@ class View {
     this.parts.summary.textContent = summary;
     this.parts.filterBox.style.display = grid ? "" : "none";
     this.parts.toolbar.style.display = summary || grid ? "" : "none";
+  }
+
+  /** The tokens toggle, the legend, and what the toggle does when there is no token data. */
+  drawTokens() {
+    const on = Boolean(this.model.get("token_view"));
+    const has = this.store.cells.some((c) => (c.tokens || []).length > 0);
+    const parts = this.parts;
+    parts.tokens.setAttribute("aria-pressed", String(on));
+    parts.tokens.classList.toggle("lmw-on", on);
+    parts.root.dataset.tokens = on ? (has ? "shown" : "asked") : "";
+    parts.tokenBar.style.display = on ? "" : "none";
+    /** @type {HTMLElement} */ (parts.tokenBar.firstChild).style.display = has ? "" : "none";
+    let note = "";
+    if (on && !has) {
+      note =
+        this.model.get("status") === "running"
+          ? "This run has no token probabilities: the next run will ask for them (--logprobs 5)."
+          : "No token probabilities here: the next run will ask for them (--logprobs 5).";
+    } else if (on && this.model.get("can_fork")) {
+      note = "Hover or focus a token for its alternatives; click one to fork a column there.";
+    } else if (on) note = "Hover or focus a token for its alternatives.";
+    parts.tokenNote.textContent = note;
+  }
+
+  /** "" when a click on an alternative may fork, else why not. */
+  forkState() {
+    if (!this.model.get("can_fork")) return "Forking is not available for this run.";
+    if (this.model.get("status") === "running") return "Forks can be made once the run ends.";
+    if (this.forking) return "A fork is on its way…";
+    return "";
+  }
+
+  /** @param {import("./types.js").ForkRequest} request */
+  fork(request) {
+    if (this.forkState()) return;
+    this.forking = true;
+    this.model.send({ type: "fork", ...request });
+    this.drawText();
+  }
+
+  endFork() {
+    if (!this.forking) return;
+    this.forking = false;
+    this.drawText();
   }
 
   drawWidth() {
@@ -168,6 +244,7 @@ class View {
   drawCells(changed) {
     this.cells.render(this.model, this.store.cells, changed);
     if (changed === null) this.drawToolbar();
+    this.drawTokens();
   }
 
   drawGallery() {
@@ -186,7 +263,10 @@ class View {
 
   drawText() {
     this.parts.title.textContent = this.model.get("title") || "";
-    this.parts.message.textContent = this.model.get("message") || "";
+    const message = this.model.get("message") || "";
+    const text = this.forking ? [message, "forking…"].filter(Boolean).join("\n") : message;
+    this.parts.message.textContent = text;
+    this.parts.message.dataset.forking = this.forking ? "1" : "";
   }
 
   dispose() {
@@ -194,6 +274,7 @@ class View {
     this.unsubscribe();
     this.undoGallery();
     this.region.dispose();
+    this.popover.dispose();
     for (const [name, fn] of this.events) this.model.off(name, fn);
     this.parts.root.remove();
   }
