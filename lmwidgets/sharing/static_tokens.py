@@ -177,7 +177,9 @@ def align(text: str, details: list[Any]) -> tuple[list[Token], int]:
 def tokens_html(text: str, details: list[Any]) -> tuple[str, str]:
     """(the inside of the cell's ``<pre>``: token spans then plain text, a note or '').
 
-    The note says why shading stopped early (the token limit, or tokens that do not match)."""
+    The note says why shading stopped early (the token limit, or tokens that do not match).
+    Text and tokens are compared cleaned (a lone surrogate is U+FFFD in both, as shown)."""
+    text = clean(text)
     pieces, end = align(text, details)
     body = "".join(token_span(token) for token in pieces) + escape_html(text[end:])
     note = ""

@@ -333,6 +333,16 @@ def _hostile_comparison(dataset: bool) -> Comparison:
                 expected=text if dataset else None,
                 compared=text if dataset else None,
                 correct=True if dataset else None,
+                # A token and its alternative can be hostile too (issue 15); ids are never shown.
+                tokens_detail=[
+                    {
+                        "text": text,
+                        "id": text,
+                        "logprob": -1.0,
+                        "top": [{"text": HOSTILE[0], "id": text, "logprob": -2.0}],
+                    }
+                ],
+                confidence=0.5,
             )
         )
     scores = {text: 0.5 for text in HOSTILE} if dataset else None
@@ -345,14 +355,18 @@ def test_hostile_text_in_prompts_answers_expected_and_settings_stays_text(datase
     html = comparison.to_html()
     tree = parse(html)
     assert set(tree.tags) <= ALLOWED_TAGS
-    assert {name for name, _ in tree.attrs} <= {"class", "style"}
+    assert {name for name, _ in tree.attrs} <= {"class", "style", "title"}
     for name, value in tree.attrs:
+        if name == "title":  # a token's probability and alternatives: text, quotes escaped
+            assert re.fullmatch(r"p=0\.37( · alternatives: “<script>window\..*” 0\.14)?", value)
+            continue
         assert not {"javascript", "pwned", "<", "onerror"} & {*re.findall(r"[a-z]+|<", value or "")}
         if name == "class":
             assert value and value.startswith("lmw-")
     shown = "".join(tree.text)
     for text in HOSTILE[:-1]:
         assert text in shown
+    assert html.count('class="lmw-token"') == len(HOSTILE) and "p=0.50" in shown
     assert f"model {HOSTILE[1]}" in shown and f"temperature {HOSTILE[2]}" in shown
     assert f"model {HOSTILE[1]}" in comparison.to_text()
     outside = re.sub(r"(`{3,})text\n.*?\n\1", "", comparison.to_markdown(), flags=re.S)

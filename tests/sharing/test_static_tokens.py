@@ -209,6 +209,24 @@ def test_confidence_in_a_dataset_cell_and_unusable_values():
     assert "lmw-confidence" not in Comparison([result("x", answer=None, confidence=0.9)]).to_html()
 
 
+def test_a_scripted_run_with_logprobs_shades_every_column(registry):
+    import lmwidgets
+
+    lmwidgets.load_model(engine="scripted", replies={"*": "Sum: 2 + 2 = 4. The answer is 4."})
+    comparison = lmwidgets.prompt(
+        "What is 2 + 2?", compare="zero-shot,self-consistency", samples=3, logprobs=5, display=False
+    )
+    html = comparison.to_html()
+    tree = _check_safe(html)
+    cells = html.split("<td")[1:]
+    assert len(cells) == 2 and all('class="lmw-token"' in cell for cell in cells)
+    assert "no longer match" not in html and html.count("lmw-legend") == 1
+    assert "vote 3/3" in html and re.search(r">p=[01]\.\d\d</span>", html)
+    shown = "".join(tree.text)
+    assert all(r.text in shown for r in comparison.results)
+    assert re.search(r"Answer: 4 \(group A\) · p=[01]\.\d\d", comparison.to_text())
+
+
 # Hostile token texts, alternatives, ids, log-probabilities ----------------------------------
 
 
