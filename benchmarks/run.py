@@ -749,6 +749,108 @@ def _peak_memory() -> dict[str, float]:
     return peak
 
 
+def _with_logprobs(variants, k: int):
+    """The same prepared variants asking for ``k`` alternatives per token (0: none)."""
+    from dataclasses import replace
+
+    return [replace(v, settings=replace(v.settings, logprobs=k)) for v in variants]
+
+
+def bench_logprobs(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """Generation with per-token log-probabilities (top 5) vs without, 4 rows in one batch.
+
+    Both sides run the same 4 variants through ``run_variants``, interleaved; the ratio is the
+    cost of one ``log_softmax`` and ``topk`` per step plus decoding each token's text.
+    """
+    from lmwidgets.run.runner import run_variants
+
+    plain = _variants(loaded, n_tokens)
+    with_logprobs = _with_logprobs(plain, 5)
+    off_times, on_times = [], []
+    off = on = None
+    for _ in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        off = run_variants(plain, view=None, ignore_eos=True)
+        off_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        on = run_variants(with_logprobs, view=None, ignore_eos=True)
+        on_times.append(time.perf_counter() - started)
+    base, lmw = statistics.median(off_times[1:]), statistics.median(on_times[1:])
+    ratio = lmw / base
+    texts_match = [r.text for r in off.results] == [r.text for r in on.results]
+    details = [r.tokens_detail for r in on.results]
+    reported = all(d and len(d) == n_tokens for d in details)
+    return Measurement(
+        "logprobs overhead: --logprobs 5 vs off, 4 columns in one batch (time)",
+        round(base, 3),
+        round(lmw, 3),
+        "s",
+        round(ratio, 3),
+        "<= 1.10x",
+        ratio <= 1.10,
+        texts_match and reported,
+        {"columns": len(plain), "new_tokens_per_column": n_tokens, "top_k": 5},
+    )
+
+
+class _CountingView(_HeadlessView):
+    """A headless live view that counts the messages its widget sends and their size."""
+
+    def __init__(self, variants):
+        super().__init__(variants)
+        self.messages = 0
+        self.bytes = 0
+        send = self.view.widget.send
+
+        def counted(message, buffers=None):
+            self.messages += 1
+            self.bytes += len(json.dumps(message))
+            return send(message, buffers)
+
+        self.view.widget.send = counted
+
+
+def bench_token_messages(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """Messages per second from a live view streaming 4 columns, token data on vs off.
+
+    The live view coalesces updates (one message per throttle interval, only the cells that
+    changed); token data rides in the same messages, so turning it on must not send more of
+    them. Bytes per second are in the details (token data makes messages larger).
+    """
+    from lmwidgets.run.runner import run_variants
+
+    plain = _variants(loaded, n_tokens)
+    with_logprobs = _with_logprobs(plain, 5)
+    rates: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    texts: dict[bool, list[str]] = {}
+    for _ in range(repeats):
+        for on, variants in ((False, plain), (True, with_logprobs)):
+            view = _CountingView(variants)
+            started = time.perf_counter()
+            comparison = run_variants(variants, view=view, ignore_eos=True)
+            seconds = time.perf_counter() - started
+            rates[on].append((view.messages / seconds, view.bytes / seconds))
+            texts[on] = [r.text for r in comparison.results]
+    off_rate = statistics.median(r for r, _ in rates[False])
+    on_rate = statistics.median(r for r, _ in rates[True])
+    ratio = on_rate / off_rate if off_rate else float("inf")
+    return Measurement(
+        "token view messages: 4 columns streamed, tokens on vs off (messages/s)",
+        round(off_rate, 2),
+        round(on_rate, 2),
+        "msg/s",
+        round(ratio, 3),
+        "<= 1.0x (+5% noise)",
+        ratio <= 1.05,
+        texts[False] == texts[True],
+        {
+            "new_tokens_per_column": n_tokens,
+            "bytes_per_second_off": round(statistics.median(b for _, b in rates[False])),
+            "bytes_per_second_on": round(statistics.median(b for _, b in rates[True])),
+        },
+    )
+
+
 def _measured(function, *args) -> list[Measurement]:
     """Run one benchmark and attach its peak memory to each of its rows."""
     _reset_peak_memory()
@@ -801,7 +903,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=None,
-        help="Comma-separated subset: side,streaming,prefix,roofline,adapters,load (default: all).",
+        help=(
+            "Comma-separated subset: side,streaming,prefix,roofline,adapters,logprobs,tokens,load "
+            "(default: all)."
+        ),
     )
     args = parser.parse_args(argv)
     import torch
@@ -813,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     only = (
         set(args.only.split(","))
         if args.only
-        else {"side", "streaming", "prefix", "roofline", "adapters", "load"}
+        else {"side", "streaming", "prefix", "roofline", "adapters", "logprobs", "tokens", "load"}
     )
     rows: list[Measurement] = []
     if "side" in only:
@@ -826,6 +931,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_roofline, loaded, tokens)
     if "adapters" in only:
         rows += _measured(bench_adapters, loaded, tokens, repeats)
+    if "logprobs" in only:
+        rows += _measured(bench_logprobs, loaded, tokens, repeats)
+    if "tokens" in only:
+        rows += _measured(bench_token_messages, loaded, tokens * (1 if args.quick else 4), repeats)
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
         rows += _measured(bench_weights_memory)

@@ -31,6 +31,26 @@ def test_quick_benchmarks_run_and_match(tmp_path, registry, capsys):
     assert "met?" in table and "side by side" in table
 
 
+def test_logprobs_and_token_message_benchmarks_run_and_match(tmp_path, registry, capsys):
+    """The two token-view rows (issue 15) on the tiny model: same texts with and without
+    log-probabilities, every token reported, messages counted."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import main
+
+    target = tmp_path / "bench.json"
+    argv = ["--quick", "--only", "logprobs,tokens", "--tokens", "6", "--json", str(target)]
+    assert main(argv) == 0
+    rows = json.loads(target.read_text())["results"]
+    assert [row["benchmark"].split(":")[0] for row in rows] == [
+        "logprobs overhead",
+        "token view messages",
+    ]
+    for row in rows:
+        assert row["outputs_match"] is True and row["baseline"] > 0 and row["lmwidgets"] > 0
+    assert rows[1]["details"]["bytes_per_second_on"] > 0
+    assert "logprobs overhead" in capsys.readouterr().out
+
+
 def test_gpu_benchmark_code_runs_on_a_tiny_model_on_cpu(tmp_path, registry, capsys):
     """The GPU suite's code paths (static-cache decoding, side by side) on CPU, quick mode."""
     sys.path.insert(0, str(ROOT))
