@@ -395,3 +395,208 @@ def test_min_column_width_is_bounded_and_reachable_from_the_comparison(registry)
     assert widget_of(comparison) is view.widget
     view.widget.min_column_width = 10
     assert view.widget.min_column_width == 80
+
+
+# Token view (issue 15): token data in the cells, streamed with the text, forks --------------
+
+
+def _grow_tokens(stream: FakeStream, index: int, pieces: list[str], p: float = 0.5) -> None:
+    import math
+
+    from lmwidgets.engines.base import TokenLogprob
+
+    for piece in pieces:
+        stream.grow(index, piece)
+        top = ((7, piece, math.log(p)), (8, "<script>alert(1)</script>", math.log(p / 2)))
+        token = TokenLogprob(len(stream.texts[index]), piece, math.log(p), top)
+        stream.outputs[index][0].logprobs.append(token)
+
+
+@pytest.fixture
+def no_token_request():
+    from lmwidgets.notebook import live
+
+    live.request_logprobs(0)
+    yield
+    live.request_logprobs(0)
+
+
+def test_token_data_streams_as_tokens_append_in_the_same_messages(no_token_request):
+    view, stream, _, sent = _live(labels=("a", "b"))
+    _grow_tokens(stream, 0, ["Hi", " <b>"])
+    view.update_running(stream)
+    (first,) = sent
+    cell = first["cells"][0]
+    assert cell["text"] == "Hi <b>" and len(cell["tokens"]) == 2
+    text, p, alternatives, token_id = cell["tokens"][1]
+    assert (text, p, token_id) == (" <b>", 0.5, 6)
+    assert alternatives == [[" <b>", 0.5, 7], ["<script>alert(1)</script>", 0.25, 8]]
+    _grow_tokens(stream, 0, [" there"], p=0.125)
+    view.update_running(stream)
+    (update,) = sent[1]["cells"]
+    assert update["append"] == " there" and update["base"] == 1 and "tokens" not in update
+    assert [t[:2] for t in update["tokens_append"]] == [[" there", 0.125]]
+    # The browser's store rebuilds the same cells (tokens included) from these messages.
+    start = [{**c, "v": 0} for c in view.widget.columns]
+    assert _apply_in_node(start, sent) == view.widget.get_state()["columns"]
+
+
+def test_token_data_is_bounded_per_cell(no_token_request):
+    from lmwidgets.notebook.widgets.prompt_view import MAX_CELL_TOKENS
+
+    view, stream, _, sent = _live(labels=("a",))
+    _grow_tokens(stream, 0, ["x"] * (MAX_CELL_TOKENS + 50))
+    view.update_running(stream)
+    cell = sent[0]["cells"][0]
+    assert len(cell["tokens"]) == MAX_CELL_TOKENS
+    assert f"first {MAX_CELL_TOKENS:,} of {MAX_CELL_TOKENS + 50:,} tokens" in cell["note"]
+    _grow_tokens(stream, 0, ["y"])
+    view.update_running(stream)
+    assert "tokens_append" not in sent[1]["cells"][0] and "tokens" not in sent[1]["cells"][0]
+
+
+def _token_run(registry, logprobs: int, temperature: float = 0.0, **options):
+    import lmwidgets
+    from lmwidgets.engines.base import GenerationSettings
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
+
+    if "script" not in registry.names():
+        lmwidgets.load_model(
+            engine="scripted",
+            name="script",
+            replies=lambda prompt, adapter: "Let me think. The answer is 4. <script>x</script>",
+            adapters={"pirate": lambda s: s.replace("4", "5")},
+        )
+    plan = build_variants(
+        "What is 2+2?",
+        registry=registry,
+        model=None,
+        system=None,
+        settings=GenerationSettings(
+            max_new_tokens=64, seed=7, logprobs=logprobs, temperature=temperature
+        ),
+        variables={},
+        **options,
+    )
+    view = LiveView(plan.variants, "t", show=False, grid=plan.grid)
+    sent: list[dict] = []
+    view.widget.send = lambda content, buffers=None: sent.append(content)
+    comparison = run_variants(plan.variants, view=view, finalize=plan.finish, update_interval=0)
+    return view, comparison, sent
+
+
+def test_finished_cells_carry_tokens_divergence_and_confidence(registry, no_token_request):
+    view, comparison, _ = _token_run(registry, 5, adapters="base,pirate")
+    base, pirate = view.widget.columns
+    assert "".join(t[0] for t in base["tokens"]) == base["text"] == comparison[0].text
+    assert all(0 < t[1] <= 1 and len(t[2]) == 5 and isinstance(t[3], int) for t in base["tokens"])
+    assert "<script>" in base["text"]  # hostile text is data; the browser sets it as text
+    # base says 4, pirate 5: the token streams part at " 4." vs " 5." (the 7th token).
+    assert base["diverge"] == {"at": 6, "from": "pirate"}
+    assert pirate["diverge"] == {"at": 6, "from": "base"}
+    assert base["tokens"][6][0] == " 4." and pirate["tokens"][6][0] == " 5."
+    assert base["confidence"] == round(comparison[0].confidence, 4)
+    assert base["confidence_text"] == f"p={comparison[0].confidence:.2f}"
+
+
+def test_self_consistency_confidence_is_the_vote(registry, no_token_request):
+    view, _, _ = _token_run(registry, 5, strategy="self-consistency", samples=3, temperature=0.7)
+    (cell,) = view.widget.columns
+    assert cell["confidence_text"] == "vote 3/3"
+    # Each sample's tokens, with a separator (p None) before each, as the text shows them.
+    separators = [t for t in cell["tokens"] if t[1] is None]
+    assert len(separators) == 3 and "sample 1" in separators[0][0]
+    assert "".join(t[0] for t in cell["tokens"]) == cell["text"]
+    assert cell["diverge"] is None
+
+
+def test_token_data_adds_no_messages(registry, no_token_request):
+    _, _, with_tokens = _token_run(registry, 5, adapters="base,pirate")
+    _, _, without = _token_run(registry, 0, adapters="base,pirate")
+    assert len(with_tokens) == len(without) > 3
+    assert any("tokens_append" in c for m in with_tokens for c in m["cells"])
+    assert not any("tokens" in c or "tokens_append" in c for m in without for c in m["cells"])
+
+
+def test_the_toggle_asks_later_runs_for_token_probabilities(no_token_request):
+    from lmwidgets.notebook.live import requested_logprobs
+
+    view, _, _, _ = _live()
+    assert requested_logprobs() == 0 and not view.widget.token_view
+    view.widget.token_view = True  # what the browser's toggle does
+    assert requested_logprobs() == 5
+    later, _, _, _ = _live()
+    assert later.widget.token_view  # a new view opens with the token view on
+
+
+def test_fork_message_reaches_the_handler_with_the_variant(no_token_request):
+    view, _, _, _ = _live(labels=("a", "b"))
+    widget = view.widget
+    message = {"type": "fork", "index": 1, "position": 3, "token": {"id": 42, "text": " no"}}
+    widget._handle_custom_msg(message, [])
+    assert "not available" in widget.message
+    requests = []
+    view.enable_fork(requests.append)
+    assert widget.can_fork
+    widget._handle_custom_msg(message, [])
+    assert "Wait for the run" in widget.message and not requests  # never while it streams
+    widget.status = "done"
+    widget._handle_custom_msg({**message, "extra": "ignored"}, [])
+    assert requests == [
+        {"index": 1, "label": "b", "position": 3, "token": {"id": 42, "text": " no"}}
+    ]
+    for bad in ({"index": 9}, {"position": -1}, {"token": {"text": 3}}, {"token": "x"}):
+        widget._handle_custom_msg({**message, **bad}, [])
+        assert "not a token position" in widget.message
+    assert len(requests) == 1
+
+    def fails(request):
+        raise ValueError("no such token")
+
+    view.enable_fork(fails)
+    widget._handle_custom_msg(message, [])
+    assert widget.message == "Cannot fork at that token: no such token"
+
+
+DIFF_SCRIPT = """
+import { wordDiff, words } from %s;
+const out = [];
+for (const [a, b] of %s) {
+  const { parts, approximate } = wordDiff(a, b, 50);
+  out.push({ parts, approximate, words: words(b) });
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def test_word_diff_in_node():
+    if shutil.which("node") is None:
+        pytest.skip("node is missing (it builds the widget: see README)")
+    pairs = [
+        ["The answer is 4.", "The answer is 5."],
+        ["a b c", "a x b c"],
+        ["", "new"],
+        ["w " * 200, "v " * 200],
+    ]
+    script = DIFF_SCRIPT % (json.dumps((JS_SRC / "diff.js").as_uri()), json.dumps(pairs))
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    first, second, third, far = json.loads(done.stdout)
+    assert first["parts"] == [
+        {"op": "eq", "text": "The answer is "},
+        {"op": "del", "text": "4"},
+        {"op": "ins", "text": "5"},
+        {"op": "eq", "text": "."},
+    ]
+    assert second["parts"][1] == {"op": "ins", "text": "x "}
+    assert third["parts"] == [{"op": "ins", "text": "new"}]
+    assert far["approximate"] and [p["op"] for p in far["parts"]] == ["del", "ins", "eq"]
+    for (before, after), found in zip(pairs, (first, second, third, far), strict=True):
+        assert "".join(p["text"] for p in found["parts"] if p["op"] != "ins") == before
+        assert "".join(p["text"] for p in found["parts"] if p["op"] != "del") == after
