@@ -123,10 +123,11 @@ def shade_percent(p: float) -> int:
 
 def shade_style(percent: int) -> str:
     """The inline background of a bucket: the theme's warning colour, mostly transparent, so
-    the theme's text colour reads on it in light and dark themes."""
+    the cell's text colour (the theme's, inherited: no bytes spent per token) reads on it in
+    light and dark themes."""
     if not percent:
         return ""
-    return f"background:color-mix(in srgb,{WARN} {percent}%,transparent);color:{FG}"
+    return f"background:color-mix(in srgb,{WARN} {percent}%,transparent)"
 
 
 def token_span(token: Token) -> str:
@@ -201,10 +202,10 @@ def legend_html() -> str:
     swatches = []
     for index, (lowest, percent) in enumerate(BUCKETS):
         label = f"<{BUCKETS[index - 1][0]:g}" if lowest == 0.0 else f"≥{lowest:g}"
-        style = shade_style(percent) or f"color:{FG}"
+        background = shade_style(percent) or "background:transparent"
         swatches.append(
-            f'<span class="lmw-swatch" style="{style};padding:0 4px;margin-right:2px;'
-            f'border:1px solid {BORDER};border-radius:2px;font-family:monospace">'
+            f'<span class="lmw-swatch" style="{background};color:{FG};padding:0 4px;'
+            f'margin-right:2px;border:1px solid {BORDER};border-radius:2px;font-family:monospace">'
             f"{escape_html(label)}</span>"
         )
     return (

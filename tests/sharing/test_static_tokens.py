@@ -22,10 +22,7 @@ from lmwidgets.sharing.static_tokens import (
 )
 
 #: The only style a token span may have: our bucket's mix and the theme's text colour.
-SHADE = (
-    r"background:color-mix\(in srgb,var\(--jp-warn-color1,#f57c00\) \d{1,2}%,transparent\);"
-    r"color:var\(--jp-ui-font-color1,#222\)"
-)
+SHADE = r"background:color-mix\(in srgb,var\(--jp-warn-color1,#f57c00\) \d{1,2}%,transparent\)"
 #: ... or, for a token holding a bidi control, that and/or ``unicode-bidi:isolate``.
 TOKEN_STYLE = re.compile(rf"{SHADE}|{SHADE};unicode-bidi:isolate|unicode-bidi:isolate")
 TITLE = re.compile(r"(p=(<0\.01|[01]\.\d\d)|p unknown)( · alternatives: .*)?")
