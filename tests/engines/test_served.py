@@ -257,3 +257,50 @@ def test_magics_connect_and_compare_without_leaking_the_key(vllm, shell, local, 
         assert _key() not in where
     frame = cmp.to_pandas()
     assert list(frame["model"]) == ["local", "big"]
+
+
+def _one(engine, messages, settings, **row):
+    """One row generated directly on ``engine`` (its output)."""
+    from lmwidgets.engines.base import PromptRow
+
+    rows = [PromptRow(engine.render(messages), **row)]
+    return engine.generate(rows, settings, stop=StopSignal()).outputs[0]
+
+
+def test_token_logprobs_match_the_kernels_copy(served, local):
+    import math
+
+    assert served.capabilities.token_logprobs
+    messages = [{"role": "user", "content": FAITHFUL_PROMPTS[0]}]
+    settings = GenerationSettings(max_new_tokens=12, logprobs=5)
+    theirs = _one(served, messages, settings)
+    ours = _one(local, messages, settings)
+    text = served.text_of(theirs)
+    assert text == local.text_of(ours)
+    assert len(theirs.logprobs) == len(theirs.pieces) > 3
+    assert all(len(token.top) == 5 for token in theirs.logprobs)
+    assert "".join(token.text or "" for token in theirs.logprobs) == text
+    for served_token, local_token in zip(theirs.logprobs[:5], ours.logprobs[:5], strict=True):
+        assert served_token.text == local_token.text
+        served_p, local_p = math.exp(served_token.logprob), math.exp(local_token.logprob)
+        assert served_p == pytest.approx(local_p, abs=0.05)
+        assert math.exp(served_token.top[0][2]) == pytest.approx(
+            math.exp(local_token.top[0][2]), abs=0.05
+        )
+        assert served_token.top[0][1] == local_token.top[0][1]  # the same favourite
+
+
+def test_a_fork_continues_a_forced_start_on_vllm(served, local):
+    import math
+
+    messages = [{"role": "user", "content": FAITHFUL_PROMPTS[0]}]
+    settings = GenerationSettings(max_new_tokens=16, logprobs=2)
+    fork = _one(served, messages, settings, forced_text="The capital of Italy")
+    text = served.text_of(fork)
+    assert text.startswith("The capital of Italy ")  # and goes on (a small model's way)
+    first = fork.logprobs[0]
+    assert first.text == "The capital of Italy" and math.isnan(first.logprob)
+    assert "".join(token.text or "" for token in fork.logprobs) == text
+    assert text == local.text_of(
+        _one(local, messages, settings, forced_text="The capital of Italy")
+    )

@@ -17,6 +17,7 @@ from lmwidgets.engines.base import (
     RowOutput,
     StepCallback,
     StopSignal,
+    TokenLogprob,
     batch_seed,
     close_outputs,
     row_temperatures,
@@ -213,6 +214,14 @@ class ServedEngine:
             payload["seed"] = seed
         if ignore_eos:
             payload.update(ignore_eos=True, min_tokens=settings.max_new_tokens)
+        if settings.logprobs:
+            payload.update(logprobs=True, top_logprobs=settings.logprobs)
+        if row.forced_text:
+            # A fork: the answer continues a final assistant message holding the forced start
+            # (vLLM's extension of the chat API; the server streams only what follows it).
+            final = {"role": "assistant", "content": row.forced_text}
+            payload["messages"] = [*row.prompt.payload, final]
+            payload.update(continue_final_message=True, add_generation_prompt=False)
         return payload
 
     def generate(
@@ -228,7 +237,7 @@ class ServedEngine:
         self.calls += 1
         started = time.perf_counter()
         seed = batch_seed(row_temperatures(rows, settings), settings.seed)
-        outputs = [RowOutput() for _ in rows]
+        outputs = [_forced_output(row, settings) for row in rows]
         # Each sampled row gets its own seed (seed + row), so samples of one batch differ and a
         # re-run with the recorded seed repeats them.
         payloads = [
@@ -239,8 +248,39 @@ class ServedEngine:
             stop, on_step
         )
         elapsed = time.perf_counter() - started
+        error = self._explain(error, rows, settings, outputs)
         close_outputs(outputs, error, stop.is_set(), elapsed)
         return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)
+
+    def _explain(
+        self,
+        error: BaseException | None,
+        rows: Sequence[PromptRow],
+        settings: GenerationSettings,
+        outputs: list[RowOutput],
+    ) -> BaseException | None:
+        """A refusal that may come from what this server lacks (log-probabilities, continuing
+        a message), said in lmwidgets' terms; and an answer that came without the requested
+        log-probabilities, as an error rather than a silently empty token view."""
+        forks = any(row.forced_text for row in rows)
+        if isinstance(error, ServerError) and "refused" in str(error):
+            if forks:
+                return ServerError(
+                    f"{error} — forking at a token needs a vLLM-compatible server (one that "
+                    "takes continue_final_message, to continue a forced start of the answer)."
+                )
+            if settings.logprobs:
+                return ServerError(
+                    f"{error} — the server may not report token log-probabilities; run "
+                    "without --logprobs."
+                )
+        if error is None and settings.logprobs and _without_logprobs(rows, outputs):
+            return ServerError(
+                f"{self.url} answered without token log-probabilities although --logprobs "
+                f"{settings.logprobs} asked for them: this server does not support them; run "
+                "without --logprobs."
+            )
+        return error
 
     # -- adapters ---------------------------------------------------------------------------
 
@@ -293,6 +333,30 @@ class ServedEngine:
     def unload(self) -> None:
         """Close the connection (the server and its model keep running)."""
         self._client.close()
+
+
+def _forced_output(row: PromptRow, settings: GenerationSettings) -> RowOutput:
+    """A row's output before the server answers: a fork's forced start is its first piece.
+
+    The server streams only what follows the forced start and cannot stream the
+    log-probabilities of prompt tokens, so the forced text is one token whose log-probability
+    is unknown (NaN: the token view leaves it unshaded).
+    """
+    output = RowOutput()
+    if row.forced_text:
+        output.pieces.append(row.forced_text)
+        if settings.logprobs:
+            output.logprobs.append(TokenLogprob(None, row.forced_text, float("nan")))
+    return output
+
+
+def _without_logprobs(rows: Sequence[PromptRow], outputs: list[RowOutput]) -> bool:
+    """Whether some row streamed text but no token log-probabilities at all."""
+    for row, output in zip(rows, outputs, strict=True):
+        forced = 1 if row.forced_text else 0
+        if len(output.pieces) > forced and len(output.logprobs) <= forced:
+            return True
+    return False
 
 
 def _adapter_hint(message: str) -> str:

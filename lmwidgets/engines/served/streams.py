@@ -8,9 +8,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lmwidgets.engines.base import RowOutput, StepCallback, StopSignal
+from lmwidgets.engines.base import RowOutput, StepCallback, StopSignal, TokenLogprob
 from lmwidgets.engines.served.client import Client
 from lmwidgets.errors import ServerError
+
+#: The log-probability written for a token a server gives none for (vLLM's floor too).
+IMPOSSIBLE = -9999.0
 
 _FINISH = {"stop": "eos", "length": "length", "abort": "stopped"}
 
@@ -42,7 +45,10 @@ class Streams:
             for chunk in self.client.stream_chat(self.payloads[index], self.cancel):
                 for choice in chunk.get("choices") or []:
                     delta = (choice.get("delta") or {}).get("content")
-                    if delta:
+                    tokens = (choice.get("logprobs") or {}).get("content")
+                    if tokens:
+                        self.events.put((index, "tokens", chunk_tokens(tokens, delta or "")))
+                    elif delta:
                         self.events.put((index, "text", delta))
                     if choice.get("finish_reason"):
                         self.events.put((index, "finish", choice["finish_reason"]))
@@ -56,7 +62,12 @@ class Streams:
     def _apply(self, index: int, kind: str, value: Any) -> BaseException | None:
         output = self.outputs[index]
         now = time.perf_counter() - self.started
-        if kind == "text" and not output.finished:
+        if kind == "tokens" and not output.finished:
+            output.pieces.extend(token.text or "" for token in value)
+            output.logprobs.extend(value)
+            output.first_token_seconds = output.first_token_seconds or now
+            output.seconds = now
+        elif kind == "text" and not output.finished:
             output.pieces.append(value)
             output.first_token_seconds = output.first_token_seconds or now
             output.seconds = now
@@ -106,3 +117,36 @@ class Streams:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
         return error
+
+
+def chunk_tokens(entries: list[dict[str, Any]], delta: str) -> list[TokenLogprob]:
+    """A streamed chunk's tokens (OpenAI ``logprobs.content``) as :class:`TokenLogprob`, their
+    texts made to concatenate to the chunk's text ``delta``.
+
+    Servers name a token that holds part of a multi-byte character by its lossy decoding
+    (``"\ufffd"``, with the bytes of that); the text streamed is right. So each token keeps its
+    own text while that is what the text goes on with, a broken one gets ``""``, and the last
+    token of the chunk gets the rest (the character its bytes completed).
+    """
+    tokens = []
+    rest = delta
+    for position, entry in enumerate(entries):
+        text = str(entry.get("token") or "")
+        if position == len(entries) - 1:
+            text = rest
+        elif "\ufffd" in text or not rest.startswith(text):
+            text = ""
+        rest = rest[len(text) :]
+        top = tuple(
+            (None, str(alt.get("token") or ""), _logprob(alt))
+            for alt in entry.get("top_logprobs") or []
+        )
+        tokens.append(TokenLogprob(None, text, _logprob(entry), top))
+    return tokens
+
+
+def _logprob(entry: dict[str, Any]) -> float:
+    """An entry's log-probability (vLLM writes -9999 for an impossible token; so do we when a
+    server leaves it out, so that the number stays finite for JSON)."""
+    value = entry.get("logprob")
+    return float(value) if isinstance(value, (int, float)) else IMPOSSIBLE
