@@ -46,6 +46,7 @@ from lmwidgets.run.records import RECORD_MIME, records
 if TYPE_CHECKING:
     from lmwidgets.api import (
         connect,
+        fork,
         load_adapter,
         load_model,
         models,
@@ -68,6 +69,7 @@ _LAZY = {
     "unload_model": "api",
     "models": "api",
     "prompt": "api",
+    "fork": "api",
     "rerun": "run.replay",
     "load_adapter": "api",
     "unload_adapter": "api",
@@ -148,6 +150,7 @@ __all__ = [
     "UnsafeWeightsError",
     "__version__",
     "connect",
+    "fork",
     "load_adapter",
     "load_ipython_extension",
     "load_model",

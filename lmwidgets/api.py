@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
@@ -180,6 +181,7 @@ def prompt(
     on_rerun: Callable[[Comparison], None] | None = None,
     confirm: bool = False,
     score: str | Callable[..., Any] | None = None,
+    logprobs: int | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -204,6 +206,12 @@ def prompt(
     ``variables``. ``Result.score`` (0..1), ``Result.correct`` (``score >= 0.5``),
     ``Result.compared`` and ``Comparison.scores`` (mean score per column) hold the outcome.
 
+    ``logprobs=K`` (1 to 20) reports each generated token's probability and its top ``K``
+    alternatives (``Result.tokens_detail``; ``Comparison.to_pandas(tokens=True)``) and the
+    probability of each extracted answer (``Result.confidence``); 0 is off. Left None, it is
+    what the live view's tokens toggle asks for (off when it asks for nothing). A column can
+    then be forked at a token (:func:`fork`, or clicking an alternative in the view).
+
     Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
     encode (lone surrogates, control characters other than newline and tab) are replaced with
     U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
@@ -211,7 +219,7 @@ def prompt(
     """
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import build_variants
-    from lmwidgets.run.runner import run_variants
+    from lmwidgets.run.runner import check_token_logprobs, run_variants
     from lmwidgets.validation import (
         check_prompt_call,
         check_run_size,
@@ -231,7 +239,11 @@ def prompt(
         options=strategy_options,
     )
     settings = GenerationSettings(
-        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        logprobs=_logprobs(logprobs),
     )
     if not text or not text.strip():
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
@@ -266,6 +278,7 @@ def prompt(
             **{**strategy_options, **overrides},
         )
         check_run_size(plan.variants, confirm=confirm)
+        check_token_logprobs(plan.variants)
         found = [n for n in [*notes, clean_variants(plan.variants)] if n]
         if found:
             plan.finishers.append(lambda comparison: comparison.notes.extend(found))
@@ -280,18 +293,183 @@ def prompt(
     show = in_kernel() if display is None else display
     view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
 
+    shown = _Shown(plan)
+
     def run(plan: Plan, stop: StopSignal | None = stop) -> Comparison:
-        return run_variants(
-            plan.variants,
-            title=title,
-            view=view,
-            stop=stop,
-            batch_size=plan.batch_size,
-            finalize=plan.finish,
-        )
+        with shown.running(plan):
+            return shown.done(
+                run_variants(
+                    plan.variants,
+                    title=title,
+                    view=view,
+                    stop=stop,
+                    batch_size=plan.batch_size,
+                    finalize=plan.finish,
+                )
+            )
 
     if view is not None and any(v.images for v in plan.variants):
         view.enable_rerun(_region_rerun(view, build, run, on_rerun))
+    if view is not None and hasattr(view, "enable_fork"):
+        view.enable_fork(_fork_rerun(view, shown, run, on_rerun))
+    return run(plan)
+
+
+def _logprobs(logprobs: Any) -> int:
+    """The ``logprobs`` a run uses: the one given, else what the live view's tokens toggle
+    asks for (``lmwidgets.notebook.live.requested_logprobs()``, where that exists), else 0.
+    Range and type are checked by :class:`GenerationSettings` (named ``--logprobs``)."""
+    if logprobs is not None:
+        return logprobs
+    from lmwidgets.notebook import live
+
+    requested = getattr(live, "requested_logprobs", None)
+    asked = requested() if callable(requested) else 0
+    return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 0
+
+
+class _Shown:
+    """What a live view shows now: the variants of its latest run and their comparison, as a
+    fork in the view needs them (a region re-run or a fork replaces both)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.comparison: Comparison | None = None
+        self.busy = False
+
+    @contextlib.contextmanager
+    def running(self, plan: Plan) -> Iterator[None]:
+        """Track ``plan``'s run: afterwards (even stopped or failed) it is what the view shows."""
+        from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+
+        self.plan, self.comparison, self.busy = plan, None, True
+        try:
+            yield
+        except (LmWidgetsError, GenerationInterrupted) as exc:
+            self.comparison = getattr(exc, "partial", None)
+            raise
+        finally:
+            self.busy = False
+
+    def done(self, comparison: Comparison) -> Comparison:
+        self.comparison = comparison
+        return comparison
+
+
+def _fork_rerun(
+    view: Any,
+    shown: _Shown,
+    run: Callable[..., Comparison],
+    on_rerun: Callable[[Comparison], None] | None,
+) -> Callable[[dict[str, Any]], None]:
+    """The widget's fork handler: ``request = {"index": result index, "position": int,
+    "token": {"id": int | None, "text": str}}`` re-runs the row of that result plus its fork
+    (:func:`lmwidgets.run.fork.fork_variants`) in the same view.
+
+    Like the region re-run, errors go to the widget's message (there is no cell to show them)
+    and the earlier results stay until the new run starts."""
+    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.prompting.strategies import Plan
+    from lmwidgets.run.fork import fork_variants
+
+    def handler(request: dict[str, Any]) -> None:
+        try:
+            if shown.busy or shown.comparison is None:
+                raise PromptError("the run has not finished yet; fork once it has")
+            variants = fork_variants(
+                shown.plan.variants,
+                shown.comparison,
+                request.get("index"),
+                request.get("position"),
+                request.get("token"),
+            )
+            plan = Plan(
+                variants=variants,
+                batch_size=shown.plan.batch_size,
+                finishers=list(shown.plan.finishers),
+            )
+        except (LmWidgetsError, AttributeError, TypeError, ValueError) as exc:
+            view.widget.message = f"Cannot fork there: {exc}"
+            return
+        view.restart(plan.variants)
+        try:
+            comparison: Comparison | None = run(plan, stop=None)
+        except (LmWidgetsError, GenerationInterrupted) as exc:
+            comparison = getattr(exc, "partial", None)
+        if comparison is not None and on_rerun is not None:
+            on_rerun(comparison)
+
+    return handler
+
+
+def fork(
+    comparison: Comparison,
+    column: int | str,
+    position: int,
+    token: int | str | Mapping[str, Any],
+    *,
+    display: bool | None = None,
+    images: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    registry: ModelRegistry = REGISTRY,
+) -> Comparison:
+    """Fork ``column`` of ``comparison`` at token ``position``: "what if the model had said
+    ``token`` there?" Returns a new :class:`Comparison` of the original columns (re-run with
+    their recorded seeds) plus one that keeps the first ``position`` tokens, forces ``token``
+    and continues greedily (see :mod:`lmwidgets.run.fork`).
+
+    ``column`` is a label or an index into ``comparison.results`` (with a dataset, only that
+    item's row is re-run). ``token`` is an alternative's id or text from
+    ``comparison[column].tokens_detail[position]["top"]``, or any text. The comparison must
+    have token details (run with ``logprobs=K``). ``images`` and ``variables`` find a vision
+    prompt's images again, as :func:`lmwidgets.rerun` does. The fork's record says where it
+    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it.
+    """
+    from lmwidgets.notebook.live import LiveView
+    from lmwidgets.prompting.strategies import Plan
+    from lmwidgets.run.fork import ForkError, fork_variants, recorded_variants
+    from lmwidgets.run.replay import _recorded_scoring
+    from lmwidgets.run.results import Comparison as ComparisonType
+    from lmwidgets.run.runner import run_variants
+    from lmwidgets.validation import optional_flag
+
+    if not isinstance(comparison, ComparisonType):
+        raise ForkError(f"fork() takes a Comparison, not {type(comparison).__name__}.")
+    optional_flag(display, "display")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise InvalidArgumentError(
+            f"variables must be a dict of names to values, not {type(variables).__name__}."
+        )
+    notes: list[str] = []
+    variants = recorded_variants(
+        comparison, registry=registry, images=images, namespace=variables, notes=notes
+    )
+    plan = Plan(variants=fork_variants(variants, comparison, column, position, token))
+    scoring = _recorded_scoring(comparison.records, variables or {}, notes)
+    if scoring is not None:  # a dataset item's row is scored as its run was
+        plan.finishers.append(scoring)
+    if notes:
+        plan.finishers.append(lambda forked: forked.notes.extend(dict.fromkeys(notes)))
+    title = comparison.title or "fork"
+    show = in_kernel() if display is None else display
+    view = LiveView(plan.variants, title, show=show) if show else None
+    shown = _Shown(plan)
+
+    def run(plan: Plan, stop: StopSignal | None = None) -> Comparison:
+        with shown.running(plan):
+            return shown.done(
+                run_variants(
+                    plan.variants,
+                    title=title,
+                    view=view,
+                    stop=stop,
+                    batch_size=plan.batch_size,
+                    finalize=plan.finish,
+                )
+            )
+
+    if view is not None and hasattr(view, "enable_fork"):
+        view.enable_fork(_fork_rerun(view, shown, run, None))
     return run(plan)
 
 

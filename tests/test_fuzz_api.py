@@ -140,6 +140,7 @@ PROMPT_GOOD = {
     "temperature": st.sampled_from([0.0, 0.7]),
     "top_p": st.sampled_from([1.0, 0.9]),
     "seed": st.integers(0, 3),
+    "logprobs": st.integers(0, 5),
     "variables": st.just({"x": "\udcff", "n": 3}),
     "display": st.just(False),
     "stop": st.builds(StopSignal),

@@ -60,6 +60,11 @@ class LmMagics(Magics):
     temperature = Float(0.0, help="Default --temperature for %%prompt (0 is greedy).").tag(
         config=True
     )
+    logprobs = Int(
+        0,
+        help="Default --logprobs for %%prompt: alternatives per token (0: off, unless the live "
+        "view's tokens toggle asks for them).",
+    ).tag(config=True)
     device = Unicode("auto", help="Default --device for %lm load.").tag(config=True)
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
     cot_instruction = Unicode(
@@ -360,6 +365,7 @@ class LmMagics(Magics):
                 temperature=args.temperature if args.temperature is not None else self.temperature,
                 top_p=args.top_p,
                 seed=args.seed,
+                logprobs=args.logprobs if args.logprobs is not None else self.logprobs or None,
                 variables=namespace,
                 display=True,
                 confirm=args.yes,

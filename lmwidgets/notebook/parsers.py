@@ -430,6 +430,14 @@ def _prompt_generation(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=None, help="Seed for sampling (same seed, same text)."
     )
     parser.add_argument(
+        "--logprobs",
+        type=int,
+        default=None,
+        metavar="K",
+        help="Report each generated token's probability and its top K alternatives (0-20; "
+        "shows the token view).",
+    )
+    parser.add_argument(
         "--out",
         "-o",
         default=None,

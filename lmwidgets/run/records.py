@@ -1,4 +1,16 @@
-"""Run records: exactly what ran, saved with every output and readable back from notebooks."""
+"""Run records: exactly what ran, saved with every output and readable back from notebooks.
+
+Token details (``--logprobs K``) are kept *bounded* so that saved notebooks stay small: a
+record's ``output.tokens_detail`` holds at most :data:`MAX_RECORD_TOKENS` (2,000) tokens, each
+with at most :data:`MAX_RECORD_ALTERNATIVES` (5) alternatives, log-probabilities rounded to
+:data:`LOGPROB_DIGITS` (4) decimals (:func:`bounded_tokens`). Tokens beyond the limit are
+counted in ``output.tokens_truncated``; alternatives cut from ``K`` to 5 are noted in
+``output.tokens_top_kept``. :attr:`Result.tokens_detail <lmwidgets.run.results.Result>` in the
+kernel keeps everything. ``output.confidence`` (the answer's probability, or a
+self-consistency vote share) is rounded to 4 decimals. A fork's record has a ``fork`` mapping
+(:mod:`lmwidgets.run.fork`). Records without these fields (older runs, runs without
+``--logprobs``) are read as before.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +31,46 @@ RECORD_SCHEMA = 1
 #: The version of one run record's shape: 2 names the engine (``model.engine``) and holds the
 #: prompt's media as ``prompt.media`` (each with its ``kind``); 1 held ``prompt.images``.
 RUN_RECORD_SCHEMA = 2
+
+#: Most tokens a record's ``output.tokens_detail`` keeps (the rest are counted, not kept).
+MAX_RECORD_TOKENS = 2_000
+#: Most alternatives per token a record keeps (``Result.tokens_detail`` keeps all ``K``).
+MAX_RECORD_ALTERNATIVES = 5
+#: Decimals a record keeps of each log-probability.
+LOGPROB_DIGITS = 4
+
+
+def bounded_tokens(tokens: Any) -> dict[str, Any]:
+    """A record's token fields from a column's full ``tokens_detail``: ``tokens_detail`` (at
+    most :data:`MAX_RECORD_TOKENS`, each with at most :data:`MAX_RECORD_ALTERNATIVES`
+    alternatives, log-probabilities rounded), plus ``tokens_truncated`` (tokens left out) and
+    ``tokens_top_kept`` (alternatives kept per token) only when something was cut."""
+    tokens = list(tokens)
+    kept = [
+        {
+            "text": token["text"],
+            "id": token["id"],
+            "logprob": _rounded(token["logprob"]),
+            "top": [
+                {"text": alt["text"], "id": alt["id"], "logprob": _rounded(alt["logprob"])}
+                for alt in token["top"][:MAX_RECORD_ALTERNATIVES]
+            ],
+        }
+        for token in tokens[:MAX_RECORD_TOKENS]
+    ]
+    fields: dict[str, Any] = {"tokens_detail": kept}
+    if len(tokens) > MAX_RECORD_TOKENS:
+        fields["tokens_truncated"] = len(tokens) - MAX_RECORD_TOKENS
+    if any(len(token["top"]) > MAX_RECORD_ALTERNATIVES for token in tokens):
+        fields["tokens_top_kept"] = MAX_RECORD_ALTERNATIVES
+    return fields
+
+
+def _rounded(logprob: Any) -> float:
+    """A log-probability rounded for a record (-inf, for a token the model ruled out, is kept
+    as a large negative number: JSON has no infinity)."""
+    value = float(logprob)
+    return round(value, LOGPROB_DIGITS) if value > -1e9 else -1e9
 
 
 def library_versions() -> dict[str, str | None]:
@@ -336,8 +388,66 @@ def validate_record(record: Any, index: int | None = None) -> None:
             f"must be true or false, not {_shown(output['text_truncated'])}",
         )
     fields.string(output, "answer", "output.answer")
+    _check_tokens(fields, output)
     fields.mapping(record, "versions", "versions", optional=True)
     _check_scoring(fields, record)
+    _check_fork(fields, record)
+
+
+def _token_id(fields: _Fields, value: Any, path: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise fields.error(
+            path, f"must be a token id (a whole number >= 0) or null, not {_shown(value)}"
+        )
+
+
+def _check_token(fields: _Fields, token: dict, path: str) -> None:
+    if not isinstance(token.get("text", _MISSING), str):
+        raise fields.error(
+            f"{path}.text", f"must be a string, not {_shown(token.get('text', _MISSING))}"
+        )
+    _token_id(fields, token.get("id"), f"{path}.id")
+    logprob = token.get("logprob", _MISSING)
+    if not finite_number(logprob) or logprob > 1e-6:
+        raise fields.error(f"{path}.logprob", f"must be a number <= 0, not {_shown(logprob)}")
+
+
+def _check_tokens(fields: _Fields, output: dict) -> None:
+    """The token fields of ``--logprobs`` runs (absent in older records and runs without it):
+    rerun does not read them, but the static copy and the widget show them."""
+    for index, token in enumerate(fields.mappings(output, "tokens_detail", "output.tokens_detail")):
+        path = f"output.tokens_detail[{index}]"
+        _check_token(fields, token, path)
+        for number, alt in enumerate(fields.mappings(token, "top", f"{path}.top")):
+            _check_token(fields, alt, f"{path}.top[{number}]")
+    fields.whole(output, "tokens_truncated", "output.tokens_truncated", 0)
+    fields.whole(output, "tokens_top_kept", "output.tokens_top_kept", 1)
+    if output.get("confidence") is not None:
+        fields.number(output, "confidence", "output.confidence", at_least=0, at_most=1)
+
+
+def _check_fork(fields: _Fields, record: dict) -> None:
+    """A fork's record (:mod:`lmwidgets.run.fork`): what rerun needs to force the same start."""
+    fork = fields.mapping(record, "fork", "fork", optional=True)
+    if fork is None:
+        return
+    fields.string(fork, "from", "fork.from")
+    fields.whole(fork, "position", "fork.position", 0, required=True)
+    forced = fields.mapping(fork, "forced", "fork.forced")
+    _token_id(fields, forced.get("id"), "fork.forced.id")
+    if not isinstance(forced.get("text", _MISSING), str):
+        raise fields.error(
+            "fork.forced.text", f"must be a string, not {_shown(forced.get('text', _MISSING))}"
+        )
+    prefix = fork.get("prefix_ids", [])
+    if not isinstance(prefix, list):
+        raise fields.error("fork.prefix_ids", f"must be a list of token ids, not {_shown(prefix)}")
+    for index, value in enumerate(prefix):
+        _token_id(fields, value, f"fork.prefix_ids[{index}]")
+    if not isinstance(fork.get("prefix_text", ""), str):
+        raise fields.error(
+            "fork.prefix_text", f"must be a string, not {_shown(fork['prefix_text'])}"
+        )
 
 
 def _check_scoring(fields: _Fields, record: dict) -> None:
@@ -448,6 +558,18 @@ def _check_generation(fields: _Fields, record: dict) -> None:
     fields.whole(generation, "seed", "generation.seed", 0, null=True)
     fields.whole(generation, "samples", "generation.samples", 1)
     fields.whole(generation, "batch_size", "generation.batch_size", 1)
+    from lmwidgets.engines.base import MAX_LOGPROBS
+
+    logprobs = generation.get("logprobs", 0)
+    if (
+        isinstance(logprobs, bool)
+        or not isinstance(logprobs, int)
+        or not 0 <= logprobs <= MAX_LOGPROBS
+    ):
+        raise fields.error(
+            "generation.logprobs",
+            f"must be a whole number from 0 to {MAX_LOGPROBS}, not {_shown(logprobs)}",
+        )
 
 
 def validate_records(records: list[Any]) -> list[dict[str, Any]]:
@@ -469,7 +591,8 @@ def validate_records(records: list[Any]) -> list[dict[str, Any]]:
       whole pixels and a ``region_mode`` of ``box`` or ``crop``;
     - ``generation`` is a mapping: ``max_new_tokens`` a whole number >= 1; ``temperature`` a
       number >= 0; ``top_p`` in (0, 1]; ``seed`` null or a whole number >= 0; ``samples`` and
-      ``batch_size`` whole numbers >= 1 (each optional but ``max_new_tokens``);
+      ``batch_size`` whole numbers >= 1 (each optional but ``max_new_tokens``); ``logprobs``
+      (optional) a whole number from 0 to 20;
     - ``input`` is null or a mapping (the dataset item); ``output`` a mapping with a string
       ``text``, a boolean ``text_truncated`` and a string or null ``answer``;
     - ``run`` and ``variant`` are strings or null; ``versions`` null or a mapping;
@@ -477,6 +600,13 @@ def validate_records(records: list[Any]) -> list[dict[str, Any]]:
       number in 0..1; ``correct`` true, false or null; ``scorer`` null or a scorer spec this
       lmwidgets knows (:mod:`lmwidgets.prompting.scoring`; ``callable:NAME`` for a function).
       All are optional: records written before scorers have none of them.
+    - ``output.tokens_detail`` (optional) is a list of tokens: a ``text`` string, an ``id``
+      (whole number or null), a ``logprob`` number <= 0 and a ``top`` list of the same;
+      ``output.tokens_truncated`` a whole number >= 0, ``output.tokens_top_kept`` >= 1,
+      ``output.confidence`` null or a number in 0..1;
+    - ``fork`` (optional) is a mapping: ``from`` a string, ``position`` a whole number >= 0,
+      ``forced`` a mapping with an ``id`` (token id or null) and a ``text`` string,
+      ``prefix_ids`` a list of token ids (or nulls), ``prefix_text`` a string.
     """
     for index, record in enumerate(records):
         validate_record(record, index)

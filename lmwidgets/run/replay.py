@@ -3,7 +3,9 @@
 Records of one output are re-run together, in their original order, batch size and seeds, so
 greedy and seeded (or recorded-seed) sampled runs reproduce exactly on the same weights, library
 versions, device and dtype. Each record's model is found among the loaded models by the sha256 of
-its weights, or loaded from the recorded source.
+its weights, or loaded from the recorded source. Token details (``generation.logprobs``) are
+asked for again, and a fork's record (``fork``) forces the same start of the answer
+(:func:`lmwidgets.run.fork.from_record`), so ``%lm rerun`` reproduces forks too.
 """
 
 from __future__ import annotations
@@ -199,6 +201,7 @@ def _variant_from(
     namespace: Mapping[str, Any] | None = None,
 ):
     from lmwidgets.prompting.strategies import _postprocess_for
+    from lmwidgets.run.fork import from_record
     from lmwidgets.run.runner import Variant
 
     generation = record.get("generation") or {}
@@ -217,12 +220,15 @@ def _variant_from(
             temperature=float(generation.get("temperature", 0.0)),
             top_p=float(generation.get("top_p", 1.0)),
             seed=generation.get("seed"),
+            logprobs=int(generation.get("logprobs", 0)),
         )
         messages = list(prompt["messages"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordError(
             f"The record is incomplete or malformed ({exc}); it cannot be re-run."
         ) from exc
+    fork = record.get("fork")
+    forced_ids, forced_text = from_record(fork, loaded) if isinstance(fork, dict) else ((), "")
     return Variant(
         label=record.get("variant", loaded.name),
         messages=messages,
@@ -240,6 +246,9 @@ def _variant_from(
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
         media=_recorded_media(record, images or {}, namespace or {}),
+        forced_ids=forced_ids,
+        forced_text=forced_text,
+        fork=fork if isinstance(fork, dict) else None,
     )
 
 

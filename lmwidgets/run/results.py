@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmwidgets.errors import InvalidArgumentError
 from lmwidgets.prompting.answers import Agreement, agreement
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
+
+#: The columns of ``Comparison.to_pandas(tokens=True)``.
+TOKEN_COLUMNS = ("variant", "input", "position", "token", "id", "logprob", "prob", "top")
+
+
+def format_alternatives(top: Sequence[dict[str, Any]], digits: int = 2) -> str:
+    """Alternatives as one readable string, ``"Paris 0.41 | Lyon 0.22"`` (each token's text as
+    written, probability rounded to ``digits``)."""
+    return " | ".join(f"{alt['text']} {math.exp(alt['logprob']):.{digits}f}" for alt in top)
 
 
 @dataclass
@@ -192,11 +202,16 @@ class Comparison:
         return f"<Comparison {self.status}: {len(self.results)} result(s), columns {self.variants}>"
 
     # Exports -----------------------------------------------------------------------------
-    def to_pandas(self):
+    def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
-        with a dataset's ``expected`` also expected, correct, score and compared."""
+        with a dataset's ``expected`` also expected, correct, score and compared; with an
+        answer confidence (``--logprobs``, self-consistency) also confidence.
+
+        ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
         import pandas as pd
 
+        if tokens:
+            return pd.DataFrame(self.token_rows(), columns=list(TOKEN_COLUMNS))
         rows = []
         for result in self.results:
             row = {
@@ -212,6 +227,8 @@ class Comparison:
                 "tokens_per_second": result.tokens_per_second,
                 "finish_reason": result.finish_reason,
             }
+            if any(r.confidence is not None for r in self.results):
+                row["confidence"] = result.confidence
             if any(r.expected is not None for r in self.results):
                 row["expected"] = result.expected
                 row["correct"] = result.correct
@@ -219,6 +236,31 @@ class Comparison:
                 row["compared"] = result.compared
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def token_rows(self) -> list[dict[str, Any]]:
+        """One dict per generated token of every column that has tokens (``--logprobs K``):
+        variant, input, position, token, id, logprob, prob and top (the alternatives as
+        ``"Paris 0.41 | Lyon 0.22"``). Raises :class:`InvalidArgumentError` when no column has
+        any, saying how to get them."""
+        if not any(result.tokens_detail for result in self.results):
+            raise InvalidArgumentError(
+                "This comparison has no token details: run it with --logprobs K (logprobs=K in "
+                "lmwidgets.prompt), or switch the live view's tokens toggle on and run again."
+            )
+        return [
+            {
+                "variant": result.variant,
+                "input": result.input,
+                "position": position,
+                "token": token["text"],
+                "id": token["id"],
+                "logprob": token["logprob"],
+                "prob": math.exp(token["logprob"]),
+                "top": format_alternatives(token["top"]),
+            }
+            for result in self.results
+            for position, token in enumerate(result.tokens_detail)
+        ]
 
     def to_json(self, **kwargs: Any) -> str:
         """JSON with the results and their full records."""
@@ -247,6 +289,7 @@ class Comparison:
                     "seconds": r.seconds,
                     "finish_reason": r.finish_reason,
                     "error": r.error,
+                    "confidence": r.confidence,
                     "boxes": [box.as_dict() for box in r.boxes],
                     "record": r.record,
                 }

@@ -3,10 +3,18 @@
 A *variant* is one column of a comparison: the messages to send, the model (and adapter) to send
 them to, and how to read the answer. Variants that share a model and generation settings run as
 one batch; everything is validated before the first token is generated.
+
+With ``--logprobs K`` every column's :attr:`~lmwidgets.run.results.Result.tokens_detail` holds
+its generated tokens (self-consistency: the representative sample's, the one whose answer won
+the vote) and :attr:`~lmwidgets.run.results.Result.confidence` the probability of the answer's
+tokens (:func:`answer_confidence`); records keep a bounded copy
+(:func:`lmwidgets.run.records.bounded_tokens`). A fork variant
+(:mod:`lmwidgets.run.fork`) carries the forced start of its answer to the engine.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -23,19 +31,21 @@ from lmwidgets.engines.base import (
     PromptRow,
     RowOutput,
     StopSignal,
+    TokenLogprob,
     adapter_record,
     finish_reason,
 )
 from lmwidgets.errors import (
     GenerationError,
     GenerationInterrupted,
+    InvalidArgumentError,
     OutOfMemoryError,
     PromptTooLongError,
 )
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
-from lmwidgets.run.records import RUN_RECORD_SCHEMA, library_versions, now_iso
+from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
 from lmwidgets.run.results import Comparison, Result
 from lmwidgets.sharing.safe_text import STATIC_TEXT_LIMIT
 
@@ -67,6 +77,11 @@ class Variant:
     input: str | None = None
     expected: str | None = None
     media: list[MediaInput] = field(default_factory=list)
+    #: A fork's forced start of the answer (see :mod:`lmwidgets.run.fork`): token ids and text.
+    forced_ids: tuple[int, ...] = ()
+    forced_text: str = ""
+    #: What the record says about the fork (None: not a fork).
+    fork: dict[str, Any] | None = None
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0
@@ -80,6 +95,22 @@ class Variant:
     def images(self) -> list[MediaInput]:
         """The variant's images (its media of kind ``image``)."""
         return [item for item in self.media if item.kind == "image"]
+
+
+def check_token_logprobs(variants: Sequence[Variant]) -> None:
+    """Refuse, before anything runs, ``--logprobs K`` or a fork on a model that cannot report
+    token log-probabilities (its capabilities say so), naming the model."""
+    for variant in variants:
+        engine = variant.engine
+        wants = variant.settings.logprobs > 0 or variant.fork is not None
+        if wants and not engine.capabilities.token_logprobs:
+            what = "fork at a token" if variant.settings.logprobs == 0 else "--logprobs"
+            raise InvalidArgumentError(
+                f"{engine.name} ({engine.engine} engine) cannot report token probabilities, so "
+                f"{what} does not work with it (column {variant.label!r}). Drop --logprobs "
+                "(logprobs=0), or use a model loaded into the kernel or a server that returns "
+                "logprobs."
+            )
 
 
 def prepare(variant: Variant, notes: list[str]) -> None:
@@ -172,11 +203,13 @@ def _record(
     batch_size: int,
     run_id: str,
     boxes: Sequence[Box] = (),
+    tokens: Sequence[dict[str, Any]] = (),
+    confidence: float | None = None,
 ) -> dict[str, Any]:
     engine = variant.engine
     model = engine.record()
     shown = text[:_RECORD_TEXT_LIMIT]
-    return {
+    record = {
         "schema": RUN_RECORD_SCHEMA,
         "run": run_id,
         "created": now_iso(),
@@ -203,12 +236,81 @@ def _record(
             "finish_reasons": [o.finish_reason for o in outputs],
             **extras,
             **({"boxes": [box.as_dict() for box in boxes]} if boxes else {}),
+            **_tokens_record(variant, tokens, confidence),
         },
         "timing": _timing_record(outputs),
         "versions": library_versions(),
         "device": model.get("device"),
         "dtype": model.get("dtype"),
     }
+    if variant.fork is not None:
+        record["fork"] = variant.fork
+    return record
+
+
+def _tokens_record(
+    variant: Variant, tokens: Sequence[dict[str, Any]], confidence: float | None
+) -> dict[str, Any]:
+    """The token fields of a record's output: its bounded tokens (with ``--logprobs``) and the
+    answer's confidence (when known); nothing for runs without them, so old readers see the
+    records they know."""
+    fields: dict[str, Any] = {}
+    if variant.settings.logprobs > 0:
+        fields.update(bounded_tokens(tokens))
+    if confidence is not None:
+        fields["confidence"] = round(confidence, 4)
+    return fields
+
+
+def token_dicts(engine: Engine, logprobs: Sequence[TokenLogprob]) -> list[dict[str, Any]]:
+    """Tokens as :attr:`Result.tokens_detail` holds them: ``{"text", "id", "logprob", "top"}``.
+
+    A token whose engine gave no text is decoded from its id (one id per call of the engine's
+    ``text_of``; ids repeat, so each is decoded once). Also usable on a streaming row's tokens.
+    """
+    decoded: dict[int, str] = {}
+
+    def text(token_id: int | None, given: str | None) -> str:
+        if given is not None:
+            return given
+        if token_id is None:
+            return ""
+        if token_id not in decoded:
+            decoded[token_id] = engine.text_of(RowOutput(token_ids=[token_id], finish_reason="eos"))
+        return decoded[token_id]
+
+    return [
+        {
+            "text": text(token.id, token.text),
+            "id": token.id,
+            "logprob": float(token.logprob),
+            "top": [{"text": text(i, t), "id": i, "logprob": float(lp)} for i, t, lp in token.top],
+        }
+        for token in logprobs
+    ]
+
+
+def answer_confidence(answer: str | None, tokens: Sequence[dict[str, Any]]) -> float | None:
+    """The probability of the answer's tokens: ``exp`` of the sum of the log-probabilities of
+    the tokens that cover the answer's last occurrence in the tokens' text (the final answer is
+    usually the last thing said). None without an answer, without tokens, or when the answer is
+    not found verbatim in them (an answer normalized by extraction, e.g. ``15`` from ``fifteen``).
+    """
+    if not answer or not tokens:
+        return None
+    joined = "".join(str(t["text"]) for t in tokens)
+    start = joined.rfind(answer)
+    if start < 0:
+        return None
+    end, offset, total = start + len(answer), 0, 0.0
+    for token in tokens:
+        length = len(str(token["text"]))
+        if offset < end and offset + length > start:
+            total += float(token["logprob"])
+        offset += length
+        if offset >= end:
+            break
+    return math.exp(total)
 
 
 class _Stream:
@@ -247,8 +349,14 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     """Batches of (variant index, sample index) rows that can run in one generate call."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for index, variant in enumerate(variants):
-        # Sampling settings may differ per row; rows only need the same model, budget and seed.
-        key = (id(variant.engine), variant.max_new_tokens, variant.settings.seed)
+        # Sampling settings may differ per row; rows only need the same model, budget, seed and
+        # number of alternatives per token.
+        key = (
+            id(variant.engine),
+            variant.max_new_tokens,
+            variant.settings.seed,
+            variant.settings.logprobs,
+        )
         groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
     batches = []
     for rows in groups.values():
@@ -274,6 +382,8 @@ def _run_batch(
             variants[v].adapter,
             temperature=variants[v].settings.temperature,
             top_p=variants[v].settings.top_p,
+            forced_ids=variants[v].forced_ids,
+            forced_text=variants[v].forced_text,
         )
         for v, _ in batch
     ]
@@ -304,7 +414,11 @@ def _result(
     if reason == "error":  # a failed column's partial text has no answer to show or score
         answer = None
     boxes = find_boxes(variant, text)
-    record = _record(variant, text, answer, outputs, seed, extras, batch_size, run_id, boxes)
+    tokens = _representative_tokens(variant, outputs, texts, text)
+    confidence = _confidence(variant, answer, tokens, extras)
+    record = _record(
+        variant, text, answer, outputs, seed, extras, batch_size, run_id, boxes, tokens, confidence
+    )
     return Result(
         variant=variant.label,
         text=text,
@@ -322,9 +436,39 @@ def _result(
         input=variant.input,
         expected=variant.expected,
         extras=extras,
+        tokens_detail=tokens,
+        confidence=confidence,
         boxes=boxes,
         media=[item.record() for item in variant.media],
     )
+
+
+def _representative_tokens(
+    variant: Variant, outputs: list[RowOutput], texts: list[str], text: str
+) -> list[dict[str, Any]]:
+    """The tokens of the sample the column shows (self-consistency: the first sample whose
+    text is the representative one), or none without ``--logprobs``."""
+    if variant.settings.logprobs <= 0 or not outputs:
+        return []
+    index = texts.index(text) if text in texts else 0
+    index = min(index, len(outputs) - 1)
+    return token_dicts(variant.engine, outputs[index].logprobs)
+
+
+def _confidence(
+    variant: Variant,
+    answer: str | None,
+    tokens: list[dict[str, Any]],
+    extras: dict[str, Any],
+) -> float | None:
+    """Self-consistency: the vote share of its answer; every other strategy: the probability
+    of the answer's tokens (:func:`answer_confidence`)."""
+    if answer is None:
+        return None
+    if variant.strategy == "self-consistency":
+        share = extras.get("agreement")
+        return float(share) if isinstance(share, (int, float)) else None
+    return answer_confidence(answer, tokens)
 
 
 _OOM_MESSAGE = (
@@ -356,6 +500,7 @@ def run_variants(
     for later runs (see :mod:`lmwidgets.engines.transformers.prefix_cache`).
     """
     notes: list[str] = []
+    check_token_logprobs(variants)
     for variant in variants:
         prepare(variant, notes)
     stop = stop or StopSignal()
@@ -540,4 +685,12 @@ def _error_message(error: BaseException | None) -> str | None:
     return _OOM_MESSAGE
 
 
-__all__ = ["GenerationError", "Variant", "prepare", "run_variants"]
+__all__ = [
+    "GenerationError",
+    "Variant",
+    "answer_confidence",
+    "check_token_logprobs",
+    "prepare",
+    "run_variants",
+    "token_dicts",
+]

@@ -117,6 +117,7 @@ PROMPT_VALUES = {
     "-t": floats,
     "--top-p": floats,
     "--seed": numbers,
+    "--logprobs": numbers,
     "--out": st.one_of(outs, junk),
     "-o": outs,
     "--strategy": st.one_of(strategy_names, junk),

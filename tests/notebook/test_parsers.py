@@ -52,6 +52,7 @@ PROMPT_OPTIONS = {
     "-t",
     "--top-p",
     "--seed",
+    "--logprobs",
     "--out",
     "-o",
     "--strategy",
