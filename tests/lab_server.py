@@ -240,3 +240,41 @@ def set_theme(page, name: str) -> None:
         "(name) => document.body.dataset.jpThemeName === name", arg=name, timeout=30_000
     )
     page.wait_for_timeout(1000)  # the theme's stylesheet applies
+
+
+#: JavaScript for ``locator.evaluate``: the WCAG contrast ratio of an element's text against
+#: the background it is drawn on (translucent backgrounds of its ancestors composited, rgb()
+#: and color(srgb ...) as color-mix() computes), and
+#: that background's luminance: ``{ratio, background}``.
+CONTRAST_JS = """(el) => {
+  const parse = (c) => {
+    const srgb = c.match(/color\\(srgb ([^)]+)\\)/);  // what color-mix() computes to
+    if (srgb) {
+      const p = srgb[1].split(/[\\s\\/]+/).filter(Boolean).map(Number);
+      return [p[0] * 255, p[1] * 255, p[2] * 255, p.length > 3 ? p[3] : 1];
+    }
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const background = (node) => {
+    const layers = [];
+    for (let e = node; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let base = [255, 255, 255];
+    for (const c of layers.reverse()) base = base.map((v, i) => v * (1 - c[3]) + c[i] * c[3]);
+    return base;
+  };
+  const lum = (rgb) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
+  };
+  const bg = background(el);
+  const c = parse(getComputedStyle(el).color);
+  const fg = [0, 1, 2].map((i) => c[i] * c[3] + bg[i] * (1 - c[3]));
+  const [a, b] = [lum(fg), lum(bg)];
+  return { ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), background: lum(bg) };
+}"""

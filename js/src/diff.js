@@ -130,14 +130,14 @@ export function wordDiff(before, after, maxEdits = MAX_EDITS) {
 }
 
 /**
- * How many words (not spaces) were inserted and deleted.
+ * How many words (not spaces or punctuation) were inserted and deleted.
  * @param {DiffPart[]} parts
  */
 export function diffCounts(parts) {
   let ins = 0;
   let del = 0;
   for (const part of parts) {
-    const n = words(part.text).filter((w) => /\S/.test(w)).length;
+    const n = words(part.text).filter((w) => /[\p{L}\p{N}]/u.test(w)).length;
     if (part.op === "ins") ins += n;
     if (part.op === "del") del += n;
   }

@@ -34,6 +34,8 @@ export class TokenPopover {
     root.append(this.el);
     /** @type {HTMLElement | null} the token shown */
     this.token = null;
+    /** @type {HTMLElement | null} a token given focus back by Escape (no popover for it) */
+    this.quiet = null;
     this.hideTimer = 0;
     const keep = () => window.clearTimeout(this.hideTimer);
     this.unlisteners = [
@@ -79,15 +81,19 @@ export class TokenPopover {
       }),
       listen(body, "focusin", (e) => {
         const token = tokenOf(e);
-        if (token) this.show(token);
+        if (token && token === this.quiet) this.quiet = null; // focus given back by Escape
+        else if (token) this.show(token);
       }),
       listen(body, "focusout", (/** @type {FocusEvent} */ e) => this.onFocusOut(e)),
       listen(body, "keydown", (/** @type {KeyboardEvent} */ e) => {
         const token = tokenOf(e);
         if (!token) return;
-        if (e.key === "Escape") this.hide();
-        else if (e.key === "ArrowDown" || e.key === "Enter") {
+        if (e.key === "Escape" && this.token) {
+          e.stopPropagation(); // JupyterLab: stay in the cell (no command mode)
+          this.hide();
+        } else if (e.key === "ArrowDown" || e.key === "Enter") {
           e.preventDefault();
+          e.stopPropagation();
           this.show(token);
           /** @type {HTMLElement | null} */ (this.el.querySelector("button.lmw-alt"))?.focus();
         }
@@ -173,6 +179,15 @@ export class TokenPopover {
     left = Math.max(4, left);
     this.el.style.left = `${Math.round(left)}px`;
     this.el.style.top = `${Math.round(top)}px`;
+    // An ancestor with a transform or containment (JupyterLab's cells) is the box "fixed"
+    // positions are relative to: correct by how far off the popover landed.
+    const landed = this.el.getBoundingClientRect();
+    const dx = left - landed.left;
+    const dy = top - landed.top;
+    if (Math.abs(dx) > 0.5 || Math.abs(dy) > 0.5) {
+      this.el.style.left = `${Math.round(left + dx)}px`;
+      this.el.style.top = `${Math.round(top + dy)}px`;
+    }
   }
 
   hideSoon() {
@@ -202,14 +217,18 @@ export class TokenPopover {
     const buttons = /** @type {HTMLElement[]} */ ([...this.el.querySelectorAll("button.lmw-alt")]);
     const at = buttons.indexOf(/** @type {HTMLElement} */ (document.activeElement));
     if (e.key === "Escape") {
+      e.stopPropagation();
       const token = this.token;
       this.hide();
+      this.quiet = token;
       token?.focus();
     } else if (e.key === "ArrowDown" && buttons.length) {
       e.preventDefault();
+      e.stopPropagation();
       buttons[(at + 1) % buttons.length].focus();
     } else if (e.key === "ArrowUp" && buttons.length) {
       e.preventDefault();
+      e.stopPropagation();
       if (at <= 0) this.token?.focus();
       else buttons[at - 1].focus();
     }

@@ -147,7 +147,7 @@ export function renderTokens(el, cell, state) {
  * @param {{ at: number, from: string }} diverge
  */
 function marker(diverge) {
-  const mark = h("span", "lmw-diverge", `⑂ diverges here from ${diverge.from}`);
+  const mark = h("span", "lmw-diverge", `▸ diverges here from ${diverge.from}`);
   mark.title = `token ${diverge.at + 1}: the first token that differs from ${diverge.from}`;
   return mark;
 }
