@@ -149,7 +149,7 @@ def _encode(engine: Engine, tokenizer: Any, text: str) -> tuple[int, ...]:
 # -- the fork variant ---------------------------------------------------------------------------
 def fork_label(label: str, position: int, text: str, taken: Sequence[str] = ()) -> str:
     """``"cot · fork @12 'Paris'"``; made unique among ``taken`` with `` (2)``, `` (3)``..."""
-    shown = text.strip() or repr(text)
+    shown = text.strip() or text.replace("\n", "\\n").replace("\t", "\\t")
     if len(shown) > LABEL_TEXT_LIMIT:
         shown = shown[: LABEL_TEXT_LIMIT - 1] + "…"
     base = f"{label} · fork @{position} '{shown}'"
