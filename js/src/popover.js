@@ -1,7 +1,8 @@
 // @ts-check
 // The popover of the token view: a token's probability and its top alternatives, shown while
 // the pointer is on the token or it has keyboard focus (the token then names the popover with
-// aria-describedby). Clicking an alternative (or Enter on it) asks the kernel to fork the column
+// aria-describedby; Tab reaches a column's first token, the arrow keys the others, ArrowDown or
+// Enter the alternatives, Escape closes). Clicking an alternative (or Enter on it) asks the kernel to fork the column
 // at that token with the alternative forced. Everything in it is set with textContent.
 import { button, h, listen } from "./dom.js";
 import { positions, visible } from "./tokens.js";
@@ -88,7 +89,16 @@ export class TokenPopover {
       listen(body, "keydown", (/** @type {KeyboardEvent} */ e) => {
         const token = tokenOf(e);
         if (!token) return;
-        if (e.key === "Escape" && this.token) {
+        if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+          // Roving focus: one token per column is in the Tab order; arrows move among them.
+          const all = [...(token.parentElement?.querySelectorAll(".lmw-tok[data-i]") || [])];
+          const next = all[all.indexOf(token) + (e.key === "ArrowRight" ? 1 : -1)];
+          if (next) {
+            e.preventDefault();
+            e.stopPropagation();
+            /** @type {HTMLElement} */ (next).focus();
+          }
+        } else if (e.key === "Escape" && this.token) {
           e.stopPropagation(); // JupyterLab: stay in the cell (no command mode)
           this.hide();
         } else if (e.key === "ArrowDown" || e.key === "Enter") {

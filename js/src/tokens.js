@@ -82,16 +82,18 @@ export function positions(tokens) {
  * @property {number} sample the sample of the last drawn entry
  * @property {number} position the next token's position in that sample
  * @property {Text | null} rest the text past the last token (tokens cut at the cell limit)
+ * @property {boolean} focusable whether a token in the Tab order was drawn (the first one)
  */
 
 /** @returns {TokenState} */
 export function tokenState() {
-  return { ref: null, count: 0, key: "", sample: 0, position: 0, rest: null };
+  return { ref: null, count: 0, key: "", sample: 0, position: 0, rest: null, focusable: false };
 }
 
 /**
  * One span per token in ``el`` (appending only the new ones while the list grows in place).
- * Spans carry data-i (their index in the cell's tokens), data-b (their bucket), tabindex 0.
+ * Spans carry data-i (their index in the cell's tokens), data-b (their bucket) and a tabindex
+ * (0 for the first token, -1 for the others: the arrow keys move between them).
  * @param {HTMLElement} el the cell's text element
  * @param {Cell} cell
  * @param {TokenState} state
@@ -121,7 +123,8 @@ export function renderTokens(el, cell, state) {
     const span = h("span", "lmw-tok", text);
     span.dataset.i = String(i);
     span.dataset.b = String(bucket(p));
-    span.tabIndex = 0;
+    span.tabIndex = state.focusable ? -1 : 0; // the first token is in the Tab order
+    state.focusable = true;
     frag.append(span);
   }
   state.count = tokens.length;

@@ -122,7 +122,9 @@ def test_toggle_shades_tokens_and_shows_the_legend(lab):
     ]
     first = view.locator(".lmw-text").first
     spans = first.locator(".lmw-tok[data-i]")
-    assert spans.first.get_attribute("tabindex") == "0"  # each token is focusable
+    # The first token is in the Tab order; the arrow keys reach the others.
+    assert spans.first.get_attribute("tabindex") == "0"
+    assert set(spans.evaluate_all("(s) => s.slice(1).map((e) => e.tabIndex)")) == {-1}
     buckets = set(spans.evaluate_all("(s) => s.map((e) => e.dataset.b)"))
     assert len(buckets) >= 3, buckets  # the scripted probabilities span several shades
     shaded = view.locator(".lmw-tok[data-i][data-b='2']").first
@@ -189,13 +191,17 @@ def test_hover_shows_the_probability_and_alternatives(lab):
 
 def test_keyboard_focus_shows_the_alternatives_too(lab):
     view = tokens_on(lab)
+    first = view.locator(".lmw-text").nth(1).locator(".lmw-tok[data-i]").first
+    first.focus()
+    for _ in range(3):
+        lab.keyboard.press("ArrowRight")
     token = view.locator(".lmw-text").nth(1).locator(".lmw-tok[data-i]").nth(3)
-    token.focus()
+    assert token.evaluate("(t) => t === document.activeElement")
     popover = view.locator(".lmw-popover")
     popover.wait_for(state="visible", timeout=5_000)
     assert token.get_attribute("aria-describedby") == popover.get_attribute("id")
     assert popover.locator(".lmw-altrow").count() == 5
-    lab.keyboard.press("Tab")  # the next token: its own alternatives
+    lab.keyboard.press("ArrowRight")  # the next token: its own alternatives
     following = view.locator(".lmw-text").nth(1).locator(".lmw-tok[data-i]").nth(4)
     assert following.evaluate("(t) => t === document.activeElement")
     assert following.get_attribute("aria-describedby") == popover.get_attribute("id")
