@@ -141,3 +141,17 @@ def test_served_notebook_runs_against_a_real_vllm(vllm, tmp_path, monkeypatch):
     assert "The server did not take the adapter" not in shown  # the session server allows it
     adapters = {r["adapter"]["name"] for r in saved if r.get("adapter")}
     assert "terse" in adapters
+
+
+def test_tokens_notebook_records_token_details_and_a_fork(executed):
+    """examples/tokens.ipynb: token details and confidence in the records, a fork that says
+    what it forced, and a static copy shaded by probability."""
+    path, html = executed["tokens"]
+    saved = lmwidgets.records(path)
+    with_tokens = [r for r in saved if r["output"].get("tokens_detail")]
+    assert {r["strategy"]["name"] for r in with_tokens} >= {"zero-shot", "cot"}
+    assert all(r["generation"]["logprobs"] == 5 for r in with_tokens)
+    forks = [r for r in saved if r.get("fork")]
+    assert forks and forks[0]["fork"]["position"] == 0
+    assert forks[0]["output"]["text"].startswith(forks[0]["fork"]["forced"]["text"])
+    assert "lmw-token" in html.read_text()
