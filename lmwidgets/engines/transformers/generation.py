@@ -24,7 +24,7 @@ from lmwidgets.engines.base import (
     close_outputs,
 )
 from lmwidgets.engines.transformers.logprobs import ForcedStart, TokenRecorder, complete_texts
-from lmwidgets.quiet import quiet_libraries
+from lmwidgets.engines.transformers.quiet import quiet_libraries
 
 BASE_ADAPTER = "__base__"
 

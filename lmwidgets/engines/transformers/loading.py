@@ -4,7 +4,7 @@ Progress names every step as it starts ("Reading the tokenizer from the GGUF fil
 GGUF file", "Converting weights", "Moving to cpu", ...); steps with a library progress bar of their
 own (de-quantizing a GGUF, loading weights) report it within their share of the bar, and the
 fraction never goes back. Library warnings and log notes are silenced while loading
-(:func:`lmwidgets.quiet.quiet_libraries`).
+(:func:`lmwidgets.engines.transformers.quiet.quiet_libraries`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from lmwidgets.checks import is_out_of_memory, optional_whole_number
 from lmwidgets.engines.transformers.cache import cache_dir, sha256_file, sha256_files
 from lmwidgets.engines.transformers.engine import TransformersEngine
+from lmwidgets.engines.transformers.quiet import quiet_libraries
 from lmwidgets.engines.transformers.sources import ModelSource, check_directory, weight_files
 from lmwidgets.errors import (
     DeviceError,
@@ -34,7 +35,6 @@ from lmwidgets.errors import (
     RemoteCodeError,
     UnsafeWeightsError,
 )
-from lmwidgets.quiet import quiet_libraries
 
 #: ``progress(fraction, message)``: called while loading, fraction in [0, 1].
 ProgressCallback = Callable[[float, str], None]
