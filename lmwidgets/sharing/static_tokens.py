@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: A cell shades at most this many tokens (the rest of its text is plain, with a note): each span
 #: costs ~150 bytes of style and title, and saved notebooks should stay small.
-MAX_SHADED_TOKENS = 2_000
+MAX_SHADED_TOKENS = 1_000
 #: A token's title names at most this many alternatives, each cut to :data:`ALTERNATIVE_CHARS`.
 MAX_ALTERNATIVES = 5
 ALTERNATIVE_CHARS = 24
