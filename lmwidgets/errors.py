@@ -118,6 +118,14 @@ class GenerationInterrupted(KeyboardInterrupt):
         self.partial = partial
 
 
+class KernelInterruptedError(LmWidgetsError):
+    """The kernel was interrupted (the toolbar's stop square) while ``%lm`` or ``%%prompt`` ran.
+
+    Shown as one line like every lmwidgets error, and the cell still fails, so "Run all" stops
+    there; the partial result of a prompt stays bound to ``--out``.
+    """
+
+
 class OutOfMemoryError(GenerationError):
     """The device ran out of memory during generation; the partial text is kept."""
 

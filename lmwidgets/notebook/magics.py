@@ -16,6 +16,7 @@ from lmwidgets.errors import (
     GenerationError,
     GenerationInterrupted,
     InvalidArgumentError,
+    KernelInterruptedError,
     LmWidgetsError,
 )
 from lmwidgets.notebook.parsers import FlagParser, lm_parser, prompt_parser
@@ -24,14 +25,6 @@ from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()
 _PROMPT = prompt_parser()
-
-
-class KernelInterruptedError(LmWidgetsError):
-    """The kernel was interrupted (the toolbar's stop square) while ``%lm`` or ``%%prompt`` ran.
-
-    Shown as one line like every lmwidgets error, and the cell still fails, so "Run all" stops
-    there; the partial result of a prompt stays bound to ``--out``.
-    """
 
 
 def _interrupted_message(out: str | None, partial: Any) -> str:
