@@ -1,49 +1,62 @@
 """The live view of a run: the streaming widget plus its static copy for kernel-less viewers.
 
-Each run shows two outputs: the :class:`~lmwidgets.notebook.widgets.PromptView` widget, and right after it
-a static output (escaped HTML, markdown, text and the run records) that is filled in when the run
-ends. JupyterLab hides the static copy while the live widget is rendered (CSS in the widget); a
-notebook opened without a kernel, nbconvert and GitHub show the static copy.
+Each run shows two outputs: the :class:`~lmwidgets.notebook.widgets.PromptView` widget, and right
+after it a static output (escaped HTML, markdown, text and the run records) that is filled in when
+the run ends. JupyterLab hides the static copy while the live widget is rendered (CSS in the
+widget); a notebook opened without a kernel, nbconvert and GitHub show the static copy.
 
 While generating, :meth:`LiveView.update_running` sends the widget only the columns whose text,
-status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a
-grown text as its new part). The widget's ``columns`` trait gets a full copy at the start and
-the end of a run; how views rendered in between (a second view, a reload while the kernel is
-alive) still show the latest state is described in :class:`PromptView`.
+status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a grown
+text as its new part). The widget's ``columns`` trait gets a full copy at the start and the end of
+a run; how views rendered in between (a second view, a reload while the kernel is alive) still show
+the latest state is described in :class:`PromptView`.
 
-The view is laid out on axes (:func:`axes_of`): a comparison whose columns differ in two things
-(strategies and adapters, strategies and models...) is a matrix with row and column headers; one
-that differs in one thing is one row of columns; a dataset run is a grid whose rows are the
-items. At the end of a run every row's answers are grouped by
+The view is laid out on axes (:func:`~lmwidgets.notebook.axes.axes_of`): a comparison whose columns
+differ in two things (strategies and adapters, strategies and models...) is a matrix with row and
+column headers; one that differs in one thing is one row of columns; a dataset run is a grid whose
+rows are the items. At the end of a run every row's answers are grouped by
 :func:`lmwidgets.prompting.answers.agreement` (columns that agree share a mark).
 
-Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens (:func:`token_entry`:
-text, probability, top alternatives, id; streamed as ``tokens_append`` in the same messages as
-the text), where its tokens part from a comparable column (:mod:`lmwidgets.notebook.divergence`)
-and its answer's confidence. The widget's ``tokens`` toggle shades them; switching it on with no
-token data makes later runs ask for them (:func:`requested_logprobs`). :meth:`LiveView.enable_fork`
-lets a click on an alternative token fork a column.
+Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
+(:mod:`~lmwidgets.notebook.token_cells`: text, probability, top alternatives, id; streamed as
+``tokens_append`` in the same messages as the text), where its tokens part from a comparable column
+(:mod:`lmwidgets.notebook.divergence`) and its answer's confidence. The widget's ``tokens`` toggle
+shades them; switching it on with no token data makes later runs ask for them
+(:func:`requested_logprobs`). :meth:`LiveView.enable_fork` lets a click on an alternative token
+fork a column.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import re
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.notebook.axes import _model_name, axes_of
+from lmwidgets.notebook.cell_info import (
+    _column_stats,
+    _prompt_of,
+    result_settings,
+    undefined_notes,
+    variant_settings,
+)
 from lmwidgets.notebook.divergence import divergence_key, divergences, group_by_key
+from lmwidgets.notebook.token_cells import (
+    _confidence,
+    _decoder,
+    _separator,
+    _stream_key,
+    detail_entry,
+    token_entry,
+)
 from lmwidgets.prompting.answers import agreement
-from lmwidgets.prompting.interpolate import field_names
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
-from lmwidgets.sharing.safe_text import clean, escape_html
+from lmwidgets.sharing.safe_text import escape_html
 
 if TYPE_CHECKING:
-    from lmwidgets.engines.base import StopSignal, TokenLogprob
+    from lmwidgets.engines.base import StopSignal
     from lmwidgets.notebook.widgets import PromptView
     from lmwidgets.notebook.widgets.prompt_view import RegionHandler
     from lmwidgets.run.results import Comparison, Result
@@ -58,8 +71,6 @@ GRID_PROMPT_LIMIT = 2_000
 
 #: How many alternatives per token the view's ``tokens`` toggle asks for.
 TOKEN_ALTERNATIVES = 5
-#: Token texts in a cell are cut to this many characters (a token is a few characters).
-TOKEN_TEXT_LIMIT = 200
 
 _widgets: weakref.WeakKeyDictionary[Any, PromptView] = weakref.WeakKeyDictionary()
 _requested_logprobs = 0
@@ -107,273 +118,6 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
 def _tokens(output: Any) -> int:
     count = getattr(output, "n_tokens", None)
     return count if isinstance(count, int) else len(output.token_ids)
-
-
-# Tokens --------------------------------------------------------------------------------------
-
-
-def _probability(logprob: Any) -> float:
-    try:
-        value = math.exp(float(logprob))
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
-    return round(value, 4) if math.isfinite(value) else 0.0
-
-
-def _token_text(text: Any, token_id: Any, decode: Callable[[int], str] | None) -> str:
-    if text is None and isinstance(token_id, int) and decode is not None:
-        with contextlib.suppress(Exception):  # an engine that cannot decode one id
-            text = decode(token_id)
-    if text is None:
-        text = f"⟨{token_id}⟩" if token_id is not None else "?"
-    return clean(text)[:TOKEN_TEXT_LIMIT]
-
-
-def token_entry(token: TokenLogprob, decode: Callable[[int], str] | None = None) -> list[Any]:
-    """One token as a cell carries it: ``[text, p, [[alt_text, alt_p, alt_id], ...], id]``."""
-    alternatives = [
-        [_token_text(text, alt_id, decode), _probability(logprob), alt_id]
-        for alt_id, text, logprob in token.top
-    ]
-    return [
-        _token_text(token.text, token.id, decode),
-        _probability(token.logprob),
-        alternatives,
-        token.id,
-    ]
-
-
-def detail_entry(detail: dict[str, Any]) -> list[Any]:
-    """One entry of ``Result.tokens_detail`` as a cell carries it (see :func:`token_entry`)."""
-    alternatives = [
-        [_token_text(alt.get("text"), alt.get("id"), None), _probability(alt.get("logprob")),
-         alt.get("id")]
-        for alt in detail.get("top") or []
-        if isinstance(alt, dict)
-    ]  # fmt: skip
-    token_id = detail.get("id")
-    return [
-        _token_text(detail.get("text"), token_id, None),
-        _probability(detail.get("logprob")),
-        alternatives,
-        token_id if isinstance(token_id, int) else None,
-    ]
-
-
-def _separator(sample: int, answer: str | None = None) -> list[Any]:
-    """The line between the samples of a multi-sample cell (not a token: no probability)."""
-    head = f"── sample {sample + 1}" + (f" · answer: {answer}" if answer is not None else "")
-    return [("\n\n" if sample else "") + head + " ──\n", None, [], None]
-
-
-def _decoder(engine: Any) -> Callable[[int], str] | None:
-    from lmwidgets.engines.base import RowOutput
-
-    text_of = getattr(engine, "text_of", None)
-    if text_of is None:
-        return None
-    vocabulary = getattr(engine, "vocabulary", None)
-
-    def decode(token_id: int) -> str:
-        if isinstance(vocabulary, dict) and token_id in vocabulary:
-            return str(vocabulary[token_id])
-        return str(text_of(RowOutput(token_ids=[token_id])))
-
-    return decode
-
-
-def _stream_key(entries: Sequence[Sequence[Any]]) -> list[Any]:
-    """A cell's tokens as a stream to compare: ids where known, else texts."""
-    return [e[3] if e[3] is not None else e[0] for e in entries]
-
-
-# Axes ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Axes:
-    """Where each variant goes: ``positions[i]`` is variant ``i``'s (row, column).
-
-    ``rows`` and ``columns`` are the header labels; ``row_axis``/``column_axis`` name what varies
-    along them (``strategy``, ``model``, ``adapter``, ``input`` or ``variant``); ``rows`` is
-    empty for a single row of columns.
-    """
-
-    layout: str
-    positions: list[tuple[int, int]]
-    rows: list[str] = field(default_factory=list)
-    columns: list[str] = field(default_factory=list)
-    row_axis: str = ""
-    column_axis: str = ""
-
-
-def _adapter_name(variant: Any) -> str:
-    return getattr(variant, "adapter", None) or "base"
-
-
-def _model_name(variant: Any) -> str:
-    engine = getattr(variant, "engine", None)
-    return str(getattr(engine, "name", "") or "")
-
-
-def _axis_values(variant: Any) -> dict[str, str]:
-    return {
-        "strategy": str(getattr(variant, "strategy", "") or ""),
-        "model": _model_name(variant),
-        "adapter": _adapter_name(variant),
-    }
-
-
-def _unique(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _one_row(variants: Sequence[Any], axis: str) -> Axes:
-    return Axes(
-        "columns",
-        [(0, i) for i in range(len(variants))],
-        columns=[v.label for v in variants],
-        column_axis=axis,
-    )
-
-
-def axes_of(variants: Sequence[Any], grid: bool = False) -> Axes:
-    """The layout of ``variants``: rows and columns with their headers.
-
-    A dataset (``grid``) has one row per item and one column per variant label. Otherwise the
-    things that vary among the variants (strategy, model, adapter, in that order) make the axes:
-    none or one is a single row of columns; with two or more, the first is the rows and the
-    others together the columns (``cot`` × ``base``/``pirate``: rows cot and zero-shot, columns
-    base and pirate). Variants that would share a place fall back to a single row.
-    """
-    if grid:
-        labels = _unique([v.label for v in variants])
-        items = _unique([v.input or "" for v in variants])
-        col_of = {label: i for i, label in enumerate(labels)}
-        row_of = {item: i for i, item in enumerate(items)}
-        positions = [(row_of[v.input or ""], col_of[v.label]) for v in variants]
-        return Axes("grid", positions, rows=[], columns=labels, row_axis="input")
-    values = [_axis_values(v) for v in variants]
-    varying = [
-        axis for axis in ("strategy", "model", "adapter") if len({d[axis] for d in values}) > 1
-    ]
-    if len(varying) < 2 or len({v.input for v in variants}) > 1:
-        return _one_row(variants, varying[0] if len(varying) == 1 else "variant")
-    row_axis, column_axes = varying[0], varying[1:]
-    row_keys = [d[row_axis] for d in values]
-    column_keys = [" · ".join(d[a] for a in column_axes) for d in values]
-    rows, columns = _unique(row_keys), _unique(column_keys)
-    positions = [
-        (rows.index(r), columns.index(c)) for r, c in zip(row_keys, column_keys, strict=True)
-    ]
-    if len(set(positions)) != len(positions):
-        return _one_row(variants, "variant")
-    return Axes("matrix", positions, rows, columns, row_axis, " · ".join(column_axes))
-
-
-# What ran ------------------------------------------------------------------------------------
-
-_CANDIDATE = re.compile(r"\{\{|\}\}|\{[^{}\n]*\}")
-
-
-def _message_text(messages: Sequence[Any]) -> str:
-    parts = []
-    for message in messages or []:
-        content = message.get("content", "") if isinstance(message, dict) else ""
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        parts.append(str(content))
-    return "\n".join(parts)
-
-
-def undefined_fields(template: str, prompt: str) -> list[str]:
-    """``{name}`` fields of ``template`` that are still in the final ``prompt`` as written:
-    names :func:`~lmwidgets.prompting.interpolate.interpolate` would have replaced had they
-    been defined (``{{x}}`` is an escaped brace, and braces that are not a field, as in JSON,
-    are not reported)."""
-    found: list[str] = []
-    for match in _CANDIDATE.finditer(template or ""):
-        token = match.group(0)
-        if token in ("{{", "}}") or token in found:
-            continue
-        if field_names(token) and token in prompt:
-            found.append(token)
-    return found
-
-
-def undefined_notes(variants: Sequence[Any]) -> list[str]:
-    """One note per ``{name}`` field left as written in any variant's prompt."""
-    tokens: list[str] = []
-    for variant in variants:
-        prompt = _message_text(getattr(variant, "messages", None) or [])
-        for token in undefined_fields(getattr(variant, "template", "") or "", prompt):
-            if token not in tokens:
-                tokens.append(token)
-    return [f"{token} is not defined in the notebook: left as written." for token in tokens]
-
-
-def _setting_line(
-    temperature: Any, top_p: Any, seed: Any, max_tokens: Any, adapter: str, model: str
-) -> str:
-    parts = [f"temperature {temperature}"]
-    if top_p not in (None, 1, 1.0):
-        parts.append(f"top-p {top_p}")
-    parts.append(f"seed {seed}" if seed is not None else "seed: none (greedy)")
-    parts += [f"max tokens {max_tokens}", f"adapter {adapter}", f"model {model}"]
-    return " · ".join(parts)
-
-
-def variant_settings(variant: Any) -> str:
-    """The settings that matter for a variant, in one line (before it runs)."""
-    settings = getattr(variant, "settings", None)
-    max_tokens = getattr(variant, "max_new_tokens", 0) or getattr(settings, "max_new_tokens", "")
-    seed = getattr(settings, "seed", None)
-    temperature = getattr(settings, "temperature", "")
-    if seed is None and temperature:
-        seed = "drawn at run time"
-    return _setting_line(
-        temperature,
-        getattr(settings, "top_p", None),
-        seed,
-        max_tokens,
-        _adapter_name(variant),
-        _model_name(variant),
-    )
-
-
-def result_settings(result: Result) -> str:
-    """The settings a result ran with (from its record: the seed actually used)."""
-    record = result.record or {}
-    generation = record.get("generation") or {}
-    model = (record.get("model") or {}).get("name") or result.model
-    seed = generation.get("seed")
-    if seed is None and generation.get("temperature"):
-        seed = "unknown"
-    return _setting_line(
-        generation.get("temperature", ""),
-        generation.get("top_p"),
-        seed,
-        generation.get("max_new_tokens", ""),
-        result.adapter or "base",
-        str(model),
-    )
-
-
-def _column_stats(results: Sequence[Result]) -> str:
-    """A dataset column's stats in one line (what each cell would otherwise repeat)."""
-    if not results:
-        return ""
-    n = len(results)
-    tokens = sum(r.tokens for r in results) / n
-    seconds = sum(r.seconds for r in results) / n
-    parts = [f"{n} items", f"mean {tokens:.0f} tokens", f"mean {seconds:.1f} s"]
-    firsts = [r.first_token_seconds for r in results if r.first_token_seconds is not None]
-    if firsts:
-        parts.append(f"first token {min(firsts):.2f} s")
-    truncated = sum(r.finish_reason == "length" for r in results)
-    if truncated:
-        parts.append(f"{truncated} truncated (max tokens)")
-    return " · ".join(parts)
 
 
 # The view ------------------------------------------------------------------------------------
@@ -681,25 +425,3 @@ class LiveView:
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
             self.static_handle.update(comparison.mimebundle(), raw=True)
-
-
-def _confidence(result: Result) -> tuple[float | None, str]:
-    """The answer's confidence and how the chip says it: the vote share of self-consistency
-    ("vote 3/5"), else the probability of the answer's tokens ("p=0.82")."""
-    confidence = getattr(result, "confidence", None)
-    extras = result.extras
-    if "agreement" in extras:
-        votes = extras.get("votes") or {}
-        top = max(votes.values(), default=0)
-        n = len(extras.get("samples") or [])
-        if n:
-            return (confidence if confidence is not None else top / n), f"vote {top}/{n}"
-    if confidence is None or result.answer is None:
-        return None, ""
-    return float(confidence), f"p={float(confidence):.2f}"
-
-
-def _prompt_of(prompt: str, limit: int) -> str:
-    if len(prompt) <= limit:
-        return prompt
-    return prompt[:limit] + f"\n… {len(prompt) - limit:,} more characters (see Result.prompt)"

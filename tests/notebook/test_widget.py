@@ -357,14 +357,14 @@ def test_undefined_name_is_noted_in_the_message(registry):
 
 
 def test_undefined_fields_only_reports_fields_left_as_written():
-    from lmwidgets.notebook.live import undefined_fields
+    from lmwidgets.notebook.cell_info import undefined_fields
 
     assert undefined_fields("a {x} {y.z} {{w}}", "a {x} 3 {w}") == ["{x}"]
     assert undefined_fields('{"k": 1} {0}', '{"k": 1} {0}') == []
 
 
 def test_axes_of_models_and_adapters_and_fallbacks():
-    from lmwidgets.notebook.live import axes_of
+    from lmwidgets.notebook.axes import axes_of
 
     def variant(label, strategy="zero-shot", model="m", adapter=None, item=None):
         engine = SimpleNamespace(name=model)

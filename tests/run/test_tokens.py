@@ -13,7 +13,7 @@ import lmwidgets
 from lmwidgets.engines.base import MAX_LOGPROBS, GenerationSettings
 from lmwidgets.run import records as records_module
 from lmwidgets.run.records import bounded_tokens, validate_records
-from lmwidgets.run.runner import answer_confidence
+from lmwidgets.run.tokens import answer_confidence
 
 REPLIES = {"7 + 8": "Seven plus eight. The answer is 15.", "*": "I do not know."}
 
