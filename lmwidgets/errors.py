@@ -118,6 +118,11 @@ class GenerationInterrupted(KeyboardInterrupt):
         self.partial = partial
 
 
+class ForkError(LmWidgetsError):
+    """A fork cannot be made: no such column or position, no token details on the column, a
+    token that is not an alternative there, or a model that cannot take the forced start."""
+
+
 class KernelInterruptedError(LmWidgetsError):
     """The kernel was interrupted (the toolbar's stop square) while ``%lm`` or ``%%prompt`` ran.
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.errors import LmWidgetsError
+from lmwidgets.errors import ForkError
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import Engine
@@ -35,11 +35,6 @@ if TYPE_CHECKING:
 
 #: How much of the forced text a fork's label shows.
 LABEL_TEXT_LIMIT = 24
-
-
-class ForkError(LmWidgetsError):
-    """A fork cannot be made: no such column or position, no token details on the column, a
-    token that is not an alternative there, or a model that cannot take the forced start."""
 
 
 # -- what is forced ----------------------------------------------------------------------------
