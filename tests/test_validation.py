@@ -301,3 +301,9 @@ def test_values_with_a_broken_repr_are_named_by_their_type(fz):
         with pytest.raises(lmwidgets.DatasetError, match=r"dataset\[0\] holds a BrokenRepr"):
             lmwidgets.prompt("{input}", dataset=dataset, display=False)
     assert lmwidgets.prompt("{input}", dataset=[{"input": "fine"}], display=False)
+    # Few-shot examples whose parts (or the row itself) cannot become text (fuzzing).
+    for examples in ([(broken, None)], [broken], [{"input": broken, "output": "o"}]):
+        with pytest.raises(lmwidgets.ExamplesError, match=r"examples\[0\]"):
+            lmwidgets.prompt("q", strategy="few-shot", examples=examples, display=False)
+    with pytest.raises(lmwidgets.ExamplesError, match="keys: a BrokenRepr"):
+        lmwidgets.prompt("q", strategy="few-shot", examples=[{broken: 1}], display=False)

@@ -312,7 +312,7 @@ def parse_region(text: str) -> Region:
     parts = [p.strip() for p in raw.replace(" ", ",").split(",") if p.strip()]
     try:
         numbers = [round(float(p)) for p in parts]
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or nan / inf
         numbers = []
     if len(numbers) != 4 or len(parts) != 4:
         raise ImageError(

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lmwidgets.checks import optional_whole_number, whole_number
+from lmwidgets.checks import optional_whole_number, shown, whole_number
 from lmwidgets.engines.base import (
     BASE_NAMES,
     Engine,
@@ -46,6 +46,7 @@ from lmwidgets.errors import (
     DatasetError,
     ExamplesError,
     InvalidArgumentError,
+    LmWidgetsError,
     StrategyError,
 )
 from lmwidgets.media.base import MediaInput
@@ -108,6 +109,17 @@ def _records_of(value: Any) -> list[Any] | None:
     return None
 
 
+def _listed(keys: Any) -> str:
+    """Column names for a message (a name whose ``str()`` fails is shown by its type)."""
+    names = []
+    for key in keys:
+        try:
+            names.append(str(key))
+        except Exception:
+            names.append(f"a {type(key).__name__}")
+    return ", ".join(names) or "none"
+
+
 def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
     """Examples from (input, output[, rationale]) tuples, dicts, or a DataFrame with those columns."""
     rows = _records_of(value)
@@ -125,25 +137,19 @@ def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
             if missing:
                 raise ExamplesError(
                     f"{name}[{index}] has no {' or '.join(repr(m) for m in missing)} key "
-                    f"(keys: {', '.join(map(str, row)) or 'none'})."
+                    f"(keys: {_listed(row)})."
                 )
             rationale = row.get("rationale")
-            examples.append(
-                Example(
-                    str(row["input"]),
-                    str(row["output"]),
-                    None if rationale is None else str(rationale),
-                )
-            )
+            parts = [row["input"], row["output"], *([] if rationale is None else [rationale])]
         elif isinstance(row, (list, tuple)) and len(row) in (2, 3):
-            examples.append(
-                Example(str(row[0]), str(row[1]), str(row[2]) if len(row) == 3 else None)
-            )
+            parts = list(row)
         else:
             raise ExamplesError(
-                f"{name}[{index}] is {type(row).__name__} {str(row)[:60]!r}; each example must be "
+                f"{name}[{index}] is {type(row).__name__} {shown(row)}; each example must be "
                 "an (input, output) pair or a dict with 'input' and 'output'."
             )
+        texts = [_text_of(part, name, index, ExamplesError) for part in parts]
+        examples.append(Example(texts[0], texts[1], texts[2] if len(texts) == 3 else None))
     return examples
 
 
@@ -165,7 +171,7 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
             )
         if "input" not in row:
             raise DatasetError(
-                f"{name} has no 'input' column (columns: {', '.join(map(str, row)) or 'none'}). "
+                f"{name} has no 'input' column (columns: {_listed(row)}). "
                 "Rename the column that holds the questions to 'input'."
             )
         items.append(
@@ -188,13 +194,13 @@ def _json_value(value: Any, name: str, index: int) -> Any:
     return _text_of(value, name, index)
 
 
-def _text_of(value: Any, name: str, index: int) -> str:
-    """``str(value)``, or a :class:`DatasetError` naming the row when the object cannot be
-    shown as text (a user's class with a broken ``__str__``)."""
+def _text_of(value: Any, name: str, index: int, error: type[LmWidgetsError] = DatasetError) -> str:
+    """``str(value)``, or an ``error`` (a :class:`DatasetError` unless told) naming the row when
+    the object cannot be shown as text (a user's class with a broken ``__str__``)."""
     try:
         return str(value)
     except Exception as exc:
-        raise DatasetError(
+        raise error(
             f"{name}[{index}] holds a {type(value).__name__} that cannot be turned into text "
             f"({type(exc).__name__}). Convert it to a string first."
         ) from None

@@ -162,7 +162,7 @@ def test_text_inside_an_image_is_not_carried(tmp_path):
 def test_region_parsing_and_checks():
     assert parse_region("10,20,30,40") == Region(10, 20, 30, 40)
     assert parse_region("2: 1, 2, 3, 4") == Region(1, 2, 3, 4, image=1)
-    for bad in ("1,2,3", "a,b,c,d", "0:1,2,3,4", "1,2,3,4,5"):
+    for bad in ("1,2,3", "a,b,c,d", "0:1,2,3,4", "1,2,3,4,5", "INF", "1,2,inf,4", "nan,1,2,3"):
         with pytest.raises(ImageError, match="--region"):
             parse_region(bad)
     image = load_image(_pattern(64, 48))
