@@ -307,3 +307,12 @@ def test_values_with_a_broken_repr_are_named_by_their_type(fz):
             lmwidgets.prompt("q", strategy="few-shot", examples=examples, display=False)
     with pytest.raises(lmwidgets.ExamplesError, match="keys: a BrokenRepr"):
         lmwidgets.prompt("q", strategy="few-shot", examples=[{broken: 1}], display=False)
+    # A record whose schema cannot be shown, and fork arguments that cannot (fuzzing).
+    record = dict(lmwidgets.prompt("q", display=False)[0].record, schema=broken)
+    with pytest.raises(lmwidgets.RecordError, match="has schema a BrokenRepr"):
+        lmwidgets.rerun([record])
+    tokens = lmwidgets.prompt("q", logprobs=2, display=False)
+    with pytest.raises(lmwidgets.ForkError, match="not a BrokenRepr"):
+        lmwidgets.fork(tokens, 0, broken, "x", display=False)
+    with pytest.raises(lmwidgets.ForkError, match="a BrokenRepr"):
+        lmwidgets.fork(tokens, 0, 0, broken, display=False)

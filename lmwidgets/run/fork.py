@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.checks import shown
 from lmwidgets.errors import ForkError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def check_position(result: Result, position: Any) -> int:
     """``position`` as an index into the column's tokens (0 is the first generated token)."""
     tokens = tokens_of(result)
     if isinstance(position, bool) or not isinstance(position, int):
-        raise ForkError(f"The fork position must be a whole number, not {position!r}.")
+        raise ForkError(f"The fork position must be a whole number, not {shown(position)}.")
     if not 0 <= position < len(tokens):
         raise ForkError(
             f"Column {result.variant!r} has {len(tokens)} generated tokens: the fork position "
@@ -79,7 +80,7 @@ def resolve_token(result: Result, position: int, token: Any) -> tuple[int | None
     if not isinstance(token, str) or not token:
         raise ForkError(
             f"The forced token must be a token id, a non-empty text or {{'id', 'text'}}, not "
-            f"{token!r}."
+            f"{shown(token)}."
         )
     for candidate in candidates:
         if candidate.get("text") == token:

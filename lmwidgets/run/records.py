@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lmwidgets.checks import finite_number, whole_number
+from lmwidgets.checks import finite_number, shown, whole_number
 from lmwidgets.errors import InvalidArgumentError, RecordError
 
 #: The MIME type under which ``%%prompt`` outputs store their run records.
@@ -363,7 +363,7 @@ def validate_record(record: Any, index: int | None = None) -> None:
     schema = record.get("schema", RUN_RECORD_SCHEMA)
     if isinstance(schema, bool) or schema not in RUN_RECORD_SCHEMAS:
         raise RecordError(
-            f"{label} has schema {schema!r}, which this lmwidgets does not read (it reads "
+            f"{label} has schema {shown(schema)}, which this lmwidgets does not read (it reads "
             f"{', '.join(map(str, RUN_RECORD_SCHEMAS))}); was it written by a newer lmwidgets?"
         )
     fields = _Fields(label)
