@@ -316,3 +316,7 @@ def test_values_with_a_broken_repr_are_named_by_their_type(fz):
         lmwidgets.fork(tokens, 0, broken, "x", display=False)
     with pytest.raises(lmwidgets.ForkError, match="a BrokenRepr"):
         lmwidgets.fork(tokens, 0, 0, broken, display=False)
+    # Column names a kernel cannot print (a lone surrogate) are shown escaped.
+    with pytest.raises(lmwidgets.ExamplesError, match=r"keys: \\ud800") as caught:
+        lmwidgets.prompt("q", strategy="few-shot", examples=[{"\ud800": 1}], display=False)
+    str(caught.value).encode("utf-8")

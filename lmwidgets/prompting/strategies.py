@@ -114,9 +114,11 @@ def _listed(keys: Any) -> str:
     names = []
     for key in keys:
         try:
-            names.append(str(key))
+            name = str(key)
         except Exception:
-            names.append(f"a {type(key).__name__}")
+            name = f"a {type(key).__name__}"
+        # A lone surrogate cannot be printed by the kernel: show it escaped (\ud800).
+        names.append(name.encode("utf-8", "backslashreplace").decode("utf-8"))
     return ", ".join(names) or "none"
 
 
