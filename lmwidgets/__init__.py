@@ -44,6 +44,7 @@ from lmwidgets.errors import (
     UnsafeWeightsError,
 )
 from lmwidgets.run.records import RECORD_MIME, records
+from lmwidgets.sharing import static_render as _static_render  # noqa: F401  (registers how results show)
 
 if TYPE_CHECKING:
     from lmwidgets.api import (
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         unload_model,
         use_adapter,
     )
+    from lmwidgets.core.results import Comparison, Result
     from lmwidgets.engines import register_engine
     from lmwidgets.engines.base import Capabilities, Engine, GenerationSettings, StopSignal
     from lmwidgets.engines.registry import REGISTRY
@@ -64,7 +66,6 @@ if TYPE_CHECKING:
     from lmwidgets.engines.transformers.engine import LoadedModel, TransformersEngine
     from lmwidgets.engines.transformers.training import train_lora
     from lmwidgets.run.replay import rerun
-    from lmwidgets.run.results import Comparison, Result
 
 _LAZY = {
     "load_model": "api",
@@ -76,8 +77,8 @@ _LAZY = {
     "load_adapter": "api",
     "unload_adapter": "api",
     "train_lora": "engines.transformers.training",
-    "Comparison": "run.results",
-    "Result": "run.results",
+    "Comparison": "core.results",
+    "Result": "core.results",
     "GenerationSettings": "engines.base",
     "StopSignal": "engines.base",
     "Engine": "engines.base",

@@ -7,12 +7,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.results import Comparison
 from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import AdapterError, InvalidArgumentError, PromptError
 from lmwidgets.notebook.ui_events import in_kernel
 from lmwidgets.prompting.interpolate import interpolate
-from lmwidgets.run.results import Comparison
 
 if TYPE_CHECKING:
     from lmwidgets.prompting.strategies import Plan
@@ -425,11 +425,11 @@ def fork(
     prompt's images again, as :func:`lmwidgets.rerun` does. The fork's record says where it
     forked and what was forced, and :func:`lmwidgets.rerun` reproduces it.
     """
+    from lmwidgets.core.results import Comparison as ComparisonType
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import ForkError, fork_variants, recorded_variants
     from lmwidgets.run.replay import _recorded_scoring
-    from lmwidgets.run.results import Comparison as ComparisonType
     from lmwidgets.run.runner import run_variants
     from lmwidgets.validation import optional_flag
 

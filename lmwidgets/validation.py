@@ -20,7 +20,7 @@ The rules:
   U+FFFD and a note (shown under the view and kept in ``Comparison.notes``) says which and where.
 - **--out** is a Python identifier that is not a keyword or a ``__dunder__`` name; a builtin
   (``print``), one of IPython's own names (``In``, ``_``) or a notebook variable that holds
-  something other than a :class:`~lmwidgets.run.results.Comparison` is only replaced with
+  something other than a :class:`~lmwidgets.core.results.Comparison` is only replaced with
   ``--force-out``.
 - **Work the user sizes** is bounded: more than :data:`MAX_SAMPLES` self-consistency samples per
   column, more than :data:`MAX_ROWS` generated rows (dataset items x columns x samples) or more
@@ -226,7 +226,7 @@ def out_name(
     name: Any, namespace: Mapping[str, Any], *, force: bool = False, flag: str = "--out"
 ) -> str:
     """The variable name ``--out`` binds, checked (see the module docstring)."""
-    from lmwidgets.run.results import Comparison
+    from lmwidgets.core.results import Comparison
 
     plain_text(name, flag, optional=False)
     if not name.isidentifier():

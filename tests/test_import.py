@@ -77,7 +77,7 @@ def test_notebook_side_modules_run_without_torch():
         "lmwidgets.prompting.strategies",
         "lmwidgets.run.runner",
         "lmwidgets.run.replay",
-        "lmwidgets.run.results",
+        "lmwidgets.core.results",
         "lmwidgets.sharing.static_render",
         "lmwidgets.notebook.magics",
         "lmwidgets.notebook.live",

@@ -11,7 +11,7 @@ from lmwidgets.notebook.axes import _adapter_name, _model_name
 from lmwidgets.prompting.interpolate import field_names
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Result
+    from lmwidgets.core.results import Result
 
 _CANDIDATE = re.compile(r"\{\{|\}\}|\{[^{}\n]*\}")
 

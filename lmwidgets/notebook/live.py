@@ -15,7 +15,7 @@ The view is laid out on axes (:func:`~lmwidgets.notebook.axes.axes_of`): a compa
 differ in two things (strategies and adapters, strategies and models...) is a matrix with row and
 column headers; one that differs in one thing is one row of columns; a dataset run is a grid whose
 rows are the items. At the end of a run every row's answers are grouped by
-:func:`lmwidgets.prompting.answers.agreement` (columns that agree share a mark).
+:func:`lmwidgets.core.answers.agreement` (columns that agree share a mark).
 
 Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
 (:mod:`~lmwidgets.notebook.token_cells`: text, probability, top alternatives, id; streamed as
@@ -33,6 +33,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.answers import agreement
+from lmwidgets.core.safe_text import escape_html
 from lmwidgets.notebook.axes import _model_name, axes_of
 from lmwidgets.notebook.cell_info import (
     _column_stats,
@@ -50,17 +52,16 @@ from lmwidgets.notebook.token_cells import (
     detail_entry,
     token_entry,
 )
-from lmwidgets.prompting.answers import agreement
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
-from lmwidgets.sharing.safe_text import escape_html
 
 if TYPE_CHECKING:
+    from lmwidgets.core.results import Comparison, Result
+    from lmwidgets.core.variant import Variant
     from lmwidgets.engines.base import StopSignal
     from lmwidgets.notebook.widgets import PromptView
     from lmwidgets.notebook.widgets.prompt_view import RegionHandler
-    from lmwidgets.run.results import Comparison, Result
-    from lmwidgets.run.runner import Variant, _Stream
+    from lmwidgets.run.runner import _Stream
 
 #: The live grid shows at most this many dataset items (all of them are in the Comparison).
 MAX_GRID_ROWS = 100

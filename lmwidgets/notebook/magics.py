@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from traitlets import Float, Int, Unicode
 
+from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import (
     GenerationError,
     GenerationInterrupted,
@@ -20,7 +21,6 @@ from lmwidgets.errors import (
     LmWidgetsError,
 )
 from lmwidgets.notebook.parsers import FlagParser, lm_parser, prompt_parser
-from lmwidgets.sharing.safe_text import escape_html
 from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()

@@ -13,7 +13,7 @@ A step with a progress bar of its own (de-quantizing, loading weights) fills the
 from __future__ import annotations
 
 from lmwidgets.checks import Throttle
-from lmwidgets.sharing.safe_text import escape_html
+from lmwidgets.core.safe_text import escape_html
 
 
 def load_bundle(label: str, fraction: float, message: str, moving: bool) -> dict[str, str]:

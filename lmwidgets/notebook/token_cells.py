@@ -1,6 +1,6 @@
 """Tokens as the live view's cells carry them: ``[text, p, [[alt_text, alt_p, alt_id], ...], id]``
 per token (from a streaming row's :class:`~lmwidgets.engines.base.TokenLogprob` or a finished
-:attr:`Result.tokens_detail <lmwidgets.run.results.Result.tokens_detail>`), and the answer's
+:attr:`Result.tokens_detail <lmwidgets.core.results.Result.tokens_detail>`), and the answer's
 confidence as its chip says it."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.sharing.safe_text import clean
+from lmwidgets.core.safe_text import clean
 
 if TYPE_CHECKING:
+    from lmwidgets.core.results import Result
     from lmwidgets.engines.base import TokenLogprob
-    from lmwidgets.run.results import Result
 
 #: Token texts in a cell are cut to this many characters (a token is a few characters).
 TOKEN_TEXT_LIMIT = 200

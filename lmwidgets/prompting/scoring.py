@@ -11,7 +11,7 @@ spec strings below are also what the run records keep (``record["scorer"]``), so
     last line ("The opposite of hot is cold." is right for ``cold``; "14" is wrong for ``4``).
 ``exact``
     Only the normalized exact match of the extracted answer (case, punctuation, articles and
-    number formatting ignored; see :func:`lmwidgets.prompting.answers.normalize`).
+    number formatting ignored; see :func:`lmwidgets.core.answers.normalize`).
 ``contains``
     ``expected`` appears anywhere in the text, as whole words after normalization (a numeric
     ``expected`` matches any equal number in the text).
@@ -49,11 +49,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.checks import shown
+from lmwidgets.core.answers import normalize
 from lmwidgets.errors import InvalidArgumentError, StrategyError
-from lmwidgets.prompting.answers import normalize
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Comparison, Result
+    from lmwidgets.core.results import Comparison, Result
 
 #: The built-in scorers as ``score=`` takes them (``auto`` is the default).
 SCORERS = ("auto", "exact", "contains", "regex:PATTERN", "number[:TOL]", "choice")

@@ -8,7 +8,7 @@
 ``cot``
     Chain-of-thought: the question plus :attr:`Templates.cot_instruction`. When the examples carry
     a ``rationale``, they are shown first as worked examples (few-shot CoT). The final answer is
-    extracted into ``Result.answer`` (rules in :mod:`lmwidgets.prompting.answers`).
+    extracted into ``Result.answer`` (rules in :mod:`lmwidgets.core.answers`).
 ``self-consistency``
     ``samples`` sampled chain-of-thought runs (temperature :attr:`Templates.sc_temperature` unless
     ``--temperature`` is above 0) and a majority vote over their answers.
@@ -31,7 +31,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lmwidgets.checks import optional_whole_number, shown, whole_number
+from lmwidgets.checks import optional_whole_number, whole_number
+from lmwidgets.core.answers import extract_answer, majority_vote
+from lmwidgets.core.examples import Example, normalize_dataset, normalize_examples
+from lmwidgets.core.results import Comparison
+from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import (
     BASE_NAMES,
     Engine,
@@ -43,15 +47,12 @@ from lmwidgets.engines.base import (
 from lmwidgets.engines.registry import ModelRegistry
 from lmwidgets.errors import (
     AdapterError,
-    DatasetError,
     ExamplesError,
     InvalidArgumentError,
-    LmWidgetsError,
     StrategyError,
 )
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
-from lmwidgets.prompting.answers import extract_answer, majority_vote
 from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
@@ -60,8 +61,6 @@ from lmwidgets.prompting.content import (
 )
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
-from lmwidgets.run.results import Comparison
-from lmwidgets.run.runner import Variant
 
 STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
 DEFAULT_SAMPLES = 5
@@ -89,123 +88,6 @@ class Templates:
     def as_dict(self) -> dict[str, Any]:
         """All fields as a dict."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Example:
-    """One demonstration: input, output and an optional rationale (for few-shot CoT)."""
-
-    input: str
-    output: str
-    rationale: str | None = None
-
-
-def _records_of(value: Any) -> list[Any] | None:
-    """Rows of a DataFrame-like object or a list; None when it is neither."""
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):
-        return value.to_dict("records")
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return None
-
-
-def _listed(keys: Any) -> str:
-    """Column names for a message (a name whose ``str()`` fails is shown by its type)."""
-    names = []
-    for key in keys:
-        try:
-            name = str(key)
-        except Exception:
-            name = f"a {type(key).__name__}"
-        # A lone surrogate cannot be printed by the kernel: show it escaped (\ud800).
-        names.append(name.encode("utf-8", "backslashreplace").decode("utf-8"))
-    return ", ".join(names) or "none"
-
-
-def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
-    """Examples from (input, output[, rationale]) tuples, dicts, or a DataFrame with those columns."""
-    rows = _records_of(value)
-    if rows is None:
-        raise ExamplesError(
-            f"{name} must be a list of (input, output) pairs, a list of dicts with 'input' and "
-            f"'output' keys, or a DataFrame with those columns, not {type(value).__name__}."
-        )
-    if not rows:
-        raise ExamplesError(f"{name} is empty: give at least one (input, output) example.")
-    examples = []
-    for index, row in enumerate(rows):
-        if isinstance(row, Mapping):
-            missing = [key for key in ("input", "output") if key not in row]
-            if missing:
-                raise ExamplesError(
-                    f"{name}[{index}] has no {' or '.join(repr(m) for m in missing)} key "
-                    f"(keys: {_listed(row)})."
-                )
-            rationale = row.get("rationale")
-            parts = [row["input"], row["output"], *([] if rationale is None else [rationale])]
-        elif isinstance(row, (list, tuple)) and len(row) in (2, 3):
-            parts = list(row)
-        else:
-            raise ExamplesError(
-                f"{name}[{index}] is {type(row).__name__} {shown(row)}; each example must be "
-                "an (input, output) pair or a dict with 'input' and 'output'."
-            )
-        texts = [_text_of(part, name, index, ExamplesError) for part in parts]
-        examples.append(Example(texts[0], texts[1], texts[2] if len(texts) == 3 else None))
-    return examples
-
-
-def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]:
-    """Dataset items (dicts with an ``input`` and optionally ``expected``)."""
-    rows = _records_of(value)
-    if rows is None:
-        raise DatasetError(
-            f"{name} must be a DataFrame or a list of dicts with an 'input' column, "
-            f"not {type(value).__name__}."
-        )
-    if not rows:
-        raise DatasetError(f"{name} is empty.")
-    items = []
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise DatasetError(
-                f"{name}[{index}] is {type(row).__name__}, not a dict with an 'input'."
-            )
-        if "input" not in row:
-            raise DatasetError(
-                f"{name} has no 'input' column (columns: {_listed(row)}). "
-                "Rename the column that holds the questions to 'input'."
-            )
-        items.append(
-            {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}
-        )
-    return items
-
-
-def _json_value(value: Any, name: str, index: int) -> Any:
-    """A dataset cell as a JSON value: numbers and text as they are, numpy scalars as Python
-    ones, anything else as its text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    item = getattr(value, "item", None)
-    if callable(item):  # numpy and torch scalars
-        try:
-            return _json_value(item(), name, index)
-        except Exception:
-            pass
-    return _text_of(value, name, index)
-
-
-def _text_of(value: Any, name: str, index: int, error: type[LmWidgetsError] = DatasetError) -> str:
-    """``str(value)``, or an ``error`` (a :class:`DatasetError` unless told) naming the row when
-    the object cannot be shown as text (a user's class with a broken ``__str__``)."""
-    try:
-        return str(value)
-    except Exception as exc:
-        raise error(
-            f"{name}[{index}] holds a {type(value).__name__} that cannot be turned into text "
-            f"({type(exc).__name__}). Convert it to a string first."
-        ) from None
 
 
 def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) -> list[str]:

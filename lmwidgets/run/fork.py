@@ -29,10 +29,10 @@ from lmwidgets.checks import shown
 from lmwidgets.errors import ForkError
 
 if TYPE_CHECKING:
+    from lmwidgets.core.results import Comparison, Result
+    from lmwidgets.core.variant import Variant
     from lmwidgets.engines.base import Engine
     from lmwidgets.engines.registry import ModelRegistry
-    from lmwidgets.run.results import Comparison, Result
-    from lmwidgets.run.runner import Variant
 
 #: How much of the forced text a fork's label shows.
 LABEL_TEXT_LIMIT = 24
@@ -161,8 +161,8 @@ def fork_of(
     """The fork of ``variant`` (whose run gave ``result``) at ``position`` with ``token``
     forced: same prompt, model, adapter and media; greedy; a label and record that say what was
     forced. ``taken`` are labels the new column must not repeat."""
+    from lmwidgets.core.variant import Variant
     from lmwidgets.prompting.strategies import _postprocess_for
-    from lmwidgets.run.runner import Variant
 
     position = check_position(result, position)
     if not variant.engine.capabilities.token_logprobs:
@@ -319,10 +319,10 @@ def fork_variant(
     Comparison; a Result needs no column) at token ``position`` with ``token`` forced (see
     :func:`resolve_token`), rebuilt from the column's record. Run it with
     :func:`~lmwidgets.run.runner.run_variants`, or use :func:`lmwidgets.fork`."""
+    from lmwidgets.core.results import Comparison, Result
     from lmwidgets.engines.registry import REGISTRY
     from lmwidgets.run.records import validate_record
     from lmwidgets.run.replay import _find_model, _variant_from
-    from lmwidgets.run.results import Comparison, Result
 
     if isinstance(source, Comparison):
         result = source.results[column_index(source, column)]

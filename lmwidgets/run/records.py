@@ -5,7 +5,7 @@ record's ``output.tokens_detail`` holds at most :data:`MAX_RECORD_TOKENS` (2,000
 with at most :data:`MAX_RECORD_ALTERNATIVES` (5) alternatives, log-probabilities rounded to
 :data:`LOGPROB_DIGITS` (4) decimals (:func:`bounded_tokens`). Tokens beyond the limit are
 counted in ``output.tokens_truncated``; alternatives cut from ``K`` to 5 are noted in
-``output.tokens_top_kept``. :attr:`Result.tokens_detail <lmwidgets.run.results.Result>` in the
+``output.tokens_top_kept``. :attr:`Result.tokens_detail <lmwidgets.core.results.Result>` in the
 kernel keeps everything. ``output.confidence`` (the answer's probability, or a
 self-consistency vote share) is rounded to 4 decimals. A fork's record has a ``fork`` mapping
 (:mod:`lmwidgets.run.fork`). Records without these fields (older runs, runs without
@@ -126,7 +126,7 @@ def load_records(source: Any) -> list[dict[str, Any]]:
     Anything else raises :class:`RecordError`. The records are returned as read; check them with
     :func:`validate_records` before acting on them.
     """
-    from lmwidgets.run.results import Comparison, Result
+    from lmwidgets.core.results import Comparison, Result
 
     if isinstance(source, Comparison):
         return list(source.records)

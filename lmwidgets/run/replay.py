@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmwidgets.core.results import Comparison, Result
+from lmwidgets.core.safe_text import escape_html
 from lmwidgets.engines.base import Engine, GenerationSettings
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import RecordError
-from lmwidgets.run.results import Comparison, Result
-from lmwidgets.sharing.safe_text import escape_html
 
 
 @dataclass
@@ -200,9 +200,9 @@ def _variant_from(
     images: Mapping[str, Any] | None = None,
     namespace: Mapping[str, Any] | None = None,
 ):
+    from lmwidgets.core.variant import Variant
     from lmwidgets.prompting.strategies import _postprocess_for
     from lmwidgets.run.fork import from_record
-    from lmwidgets.run.runner import Variant
 
     generation = record.get("generation") or {}
     prompt = record.get("prompt") or {}

@@ -4,9 +4,9 @@ A *variant* is one column of a comparison: the messages to send, the model (and 
 them to, and how to read the answer. Variants that share a model and generation settings run as
 one batch; everything is validated before the first token is generated.
 
-With ``--logprobs K`` every column's :attr:`~lmwidgets.run.results.Result.tokens_detail` holds
+With ``--logprobs K`` every column's :attr:`~lmwidgets.core.results.Result.tokens_detail` holds
 its generated tokens (self-consistency: the representative sample's, the one whose answer won
-the vote) and :attr:`~lmwidgets.run.results.Result.confidence` the probability of the answer's
+the vote) and :attr:`~lmwidgets.core.results.Result.confidence` the probability of the answer's
 tokens (:func:`answer_confidence`); records keep a bounded copy
 (:func:`lmwidgets.run.records.bounded_tokens`). A fork variant
 (:mod:`lmwidgets.run.fork`) carries the forced start of its answer to the engine.
@@ -18,15 +18,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from lmwidgets.checks import Throttle
+from lmwidgets.core.results import Comparison, Result
+from lmwidgets.core.safe_text import STATIC_TEXT_LIMIT
+from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import (
     BatchOutcome,
-    Engine,
-    GenerationSettings,
-    Message,
     PromptRow,
     RowOutput,
     StopSignal,
@@ -40,60 +40,12 @@ from lmwidgets.errors import (
     OutOfMemoryError,
     PromptTooLongError,
 )
-from lmwidgets.media.base import MediaInput
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
-from lmwidgets.run.results import Comparison, Result
 from lmwidgets.run.tokens import answer_confidence, token_dicts
-from lmwidgets.sharing.safe_text import STATIC_TEXT_LIMIT
-
-#: ``postprocess(texts) -> (text, answer, extras)``: turns a variant's sample texts into a column.
-Postprocess = Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]
 
 _RECORD_TEXT_LIMIT = 4 * STATIC_TEXT_LIMIT
-
-
-def _single_text(texts: list[str]) -> tuple[str, str | None, dict[str, Any]]:
-    return texts[0], None, {}
-
-
-@dataclass
-class Variant:
-    """One column to generate: a label, the chat messages, the engine, adapter and settings."""
-
-    label: str
-    messages: list[Message]
-    engine: Engine
-    settings: GenerationSettings
-    strategy: str = "zero-shot"
-    strategy_info: dict[str, Any] = field(default_factory=dict)
-    adapter: str | None = None
-    template: str = ""
-    samples: int = 1
-    postprocess: Postprocess = _single_text
-    item: dict[str, Any] | None = None
-    input: str | None = None
-    expected: str | None = None
-    media: list[MediaInput] = field(default_factory=list)
-    #: A fork's forced start of the answer (see :mod:`lmwidgets.run.fork`): token ids and text.
-    forced_ids: tuple[int, ...] = ()
-    forced_text: str = ""
-    #: What the record says about the fork (None: not a fork).
-    fork: dict[str, Any] | None = None
-    # Filled by prepare():
-    rendered: Any = None
-    max_new_tokens: int = 0
-
-    @property
-    def prompt_text(self) -> str:
-        """The exact prompt text the model receives (after :func:`prepare`)."""
-        return self.rendered.text if self.rendered is not None else ""
-
-    @property
-    def images(self) -> list[MediaInput]:
-        """The variant's images (its media of kind ``image``)."""
-        return [item for item in self.media if item.kind == "image"]
 
 
 def check_token_logprobs(variants: Sequence[Variant]) -> None:

@@ -1,5 +1,5 @@
 """Generated tokens as results keep them (:attr:`Result.tokens_detail
-<lmwidgets.run.results.Result.tokens_detail>`) and the answer confidence computed from them."""
+<lmwidgets.core.results.Result.tokens_detail>`) and the answer confidence computed from them."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.prompting.answers import agreement
-from lmwidgets.sharing.safe_text import SHORT_LIMIT, shorten
+from lmwidgets.core.answers import agreement
+from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Comparison, Result
+    from lmwidgets.core.results import Comparison, Result
 
 STATUS = {
     "done": "done",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from lmwidgets.sharing.safe_text import escape_html, shorten
+from lmwidgets.core.safe_text import escape_html, shorten
 from lmwidgets.sharing.static_style import BORDER, SMALL
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Result
+    from lmwidgets.core.results import Result
 
 _DATA_URL = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/=]+$")
 #: Overlay colours are drawn on the image itself (not on the theme), with white label text.

@@ -1,4 +1,4 @@
-"""Static renderings of a :class:`~lmwidgets.run.results.Comparison` for viewers without a kernel.
+"""Static renderings of a :class:`~lmwidgets.core.results.Comparison` for viewers without a kernel.
 
 HTML is self-contained (inline styles in JupyterLab's theme variables, no script) and every
 piece of untrusted text (model output, prompts, labels, records) is escaped. It is laid out like
@@ -9,9 +9,10 @@ in code fences. Long texts are cut with a visible note.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lmwidgets.sharing.safe_text import (
+from lmwidgets.core.results import RENDERERS
+from lmwidgets.core.safe_text import (
     LABEL_LIMIT,
     SHORT_LIMIT,
     STATIC_PROMPT_LIMIT,
@@ -22,6 +23,7 @@ from lmwidgets.sharing.safe_text import (
     shorten,
     truncate,
 )
+from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.sharing.static_matrix import (
     TRUNCATED,
     Grid,
@@ -61,7 +63,7 @@ from lmwidgets.sharing.static_tokens import (
 )
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Comparison, Result
+    from lmwidgets.core.results import Comparison, Result
 
 __all__ = ["box_lines", "render_html", "render_markdown", "render_plain"]
 
@@ -309,3 +311,13 @@ def render_plain(comparison: Comparison) -> str:
         blocks.append("\n".join(block))
     blocks.extend(shorten(note, SHORT_LIMIT) for note in comparison.notes)
     return "\n\n".join(blocks)
+
+
+def _records_bundle(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The run records as the saved output carries them (:data:`RECORD_MIME`)."""
+    return RECORD_MIME, bundle_payload(records)
+
+
+RENDERERS.update(
+    html=render_html, markdown=render_markdown, text=render_plain, records=_records_bundle
+)

@@ -16,7 +16,7 @@ Every helper here returns markup around text it escapes itself; ``style`` values
 
 from __future__ import annotations
 
-from lmwidgets.sharing.safe_text import escape_html
+from lmwidgets.core.safe_text import escape_html
 
 #: Text colours.
 FG = "var(--jp-ui-font-color1,#222)"

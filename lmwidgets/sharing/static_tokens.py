@@ -20,11 +20,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.sharing.safe_text import clean, escape_html
+from lmwidgets.core.safe_text import clean, escape_html
 from lmwidgets.sharing.static_style import BORDER, FG, FG_MUTED, WARN
 
 if TYPE_CHECKING:
-    from lmwidgets.run.results import Result
+    from lmwidgets.core.results import Result
 
 #: A cell shades at most this many tokens (the rest of its text is plain, with a note): each span
 #: costs ~150 bytes of style and title, and saved notebooks should stay small.

@@ -3,13 +3,14 @@
 import pytest
 
 import lmwidgets
+from lmwidgets.core.variant import Variant
 from lmwidgets.engines.transformers.generation import (
     GenerationSettings,
     Row,
     StopSignal,
     generate_batch,
 )
-from lmwidgets.run.runner import Variant, run_variants
+from lmwidgets.run.runner import run_variants
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def _cells(tiny_dir):
         "ex = [(h, h) for h in H[:3]]\nds = [{'input': h, 'expected': h} for h in H[:4]]",
         '%%prompt --compare zero-shot,few-shot --examples ex --dataset ds --system "{H[0]}" -n 4 --out r\n'
         '{input} <script>window.__lmw_pwned=1</script><img src=x onerror="window.__lmw_pwned=1">',
-        "from lmwidgets.notebook.widgets import PromptView\nfrom lmwidgets.run.results import Comparison, Result\n"
+        "from lmwidgets.notebook.widgets import PromptView\nfrom lmwidgets.core.results import Comparison, Result\n"
         "fake = [Result(variant=h, text=h, prompt=h, tokens=1, seconds=1.0, record={'t': h}, answer=h) for h in H]\n"
         "display(PromptView(title=H[0], columns=[PromptView.column(h, h, answer=h, note=h) for h in H], status='done', message=H[1]))\n"
         "Comparison(fake, title=H[5], notes=[H[6]])",

@@ -5,8 +5,8 @@ import math
 import pytest
 
 import lmwidgets
+from lmwidgets.core.answers import extract_answer
 from lmwidgets.errors import InvalidArgumentError, StrategyError
-from lmwidgets.prompting.answers import extract_answer
 from lmwidgets.prompting.scoring import (
     Output,
     ScoreFailure,
@@ -368,7 +368,7 @@ def test_agreement_per_row(registry):
 
 
 def test_agreement_summaries_read_naturally():
-    from lmwidgets.prompting.answers import agreement
+    from lmwidgets.core.answers import agreement
 
     assert agreement(["4", "4.0"]).summary == "both columns agree on 4"
     assert agreement(["4", "5"]).summary == "the 2 columns disagree"

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 import lmwidgets
-from lmwidgets.prompting.answers import extract_answer, is_correct, majority_vote, normalize
-from lmwidgets.prompting.strategies import Templates, normalize_examples
+from lmwidgets.core.answers import extract_answer, is_correct, majority_vote, normalize
+from lmwidgets.core.examples import normalize_examples
+from lmwidgets.prompting.strategies import Templates
 
 PAIRS = [("2 + 3?", "5"), ("10 - 4?", "6"), ("3 * 3?", "9")]
 
@@ -212,8 +213,8 @@ def test_dataset_grid_scores_and_export(tiny):
 
 
 def test_scoring_counts_correct_answers():
+    from lmwidgets.core.results import Comparison, Result
     from lmwidgets.prompting.scoring import resolve_scorer, score_comparison
-    from lmwidgets.run.results import Comparison, Result
 
     def result(variant, text, expected, answer=None):
         return Result(

@@ -4,7 +4,7 @@ import pytest
 from tiny_models import raise_on_forward
 
 import lmwidgets
-from lmwidgets.prompting.answers import extract_answer
+from lmwidgets.core.answers import extract_answer
 
 
 def test_chat_template_and_system(tiny):

@@ -8,14 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lmwidgets
-from lmwidgets.run.records import RECORD_MIME, records
-from lmwidgets.run.results import Comparison, Result
-from lmwidgets.sharing.safe_text import (
+from lmwidgets.core.results import Comparison, Result
+from lmwidgets.core.safe_text import (
     STATIC_PROMPT_LIMIT,
     STATIC_TEXT_LIMIT,
     code_fence,
     escape_html,
 )
+from lmwidgets.run.records import RECORD_MIME, records
 
 ALLOWED_TAGS = {
     *("div", "table", "thead", "tbody", "tr", "th", "td", "pre", "b", "i", "code", "br"),
@@ -165,8 +165,8 @@ def test_exports(tiny):
 
 
 def test_labels_answers_and_notes_are_bounded_too():
+    from lmwidgets.core.safe_text import LABEL_LIMIT, SHORT_LIMIT
     from lmwidgets.notebook.widgets import PromptView
-    from lmwidgets.sharing.safe_text import LABEL_LIMIT, SHORT_LIMIT
 
     huge = "<b>" + "\u0436" * 100_000
     comparison = Comparison([_result("t", label=huge, answer=huge, input=huge)], notes=[huge])

@@ -12,7 +12,7 @@ import pytest
 from hostile import HOSTILE
 
 import lmwidgets
-from lmwidgets.run.results import Comparison, Result
+from lmwidgets.core.results import Comparison, Result
 from lmwidgets.sharing.static_matrix import layout, status_line
 
 THEMES = Path(sys.prefix) / "share/jupyter/lab/themes/@jupyterlab"

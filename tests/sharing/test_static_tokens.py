@@ -12,7 +12,7 @@ from hostile import HOSTILE_LOGPROBS, HOSTILE_TOKENS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmwidgets.run.results import Comparison, Result
+from lmwidgets.core.results import Comparison, Result
 from lmwidgets.sharing.static_tokens import (
     MAX_ALTERNATIVES,
     MAX_SHADED_TOKENS,

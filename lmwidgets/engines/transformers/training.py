@@ -89,7 +89,7 @@ def train_lora(
     """
     from peft import LoraConfig
 
-    from lmwidgets.prompting.strategies import normalize_examples
+    from lmwidgets.core.examples import normalize_examples
     from lmwidgets.validation import check_training_call
 
     check_training_call(

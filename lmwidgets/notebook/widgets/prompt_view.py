@@ -11,9 +11,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from lmwidgets.errors import LmWidgetsError
-from lmwidgets.notebook.ui_events import watch_messages
-from lmwidgets.sharing.safe_text import (
+from lmwidgets.core.safe_text import (
     LABEL_LIMIT,
     SHORT_LIMIT,
     WIDGET_TEXT_LIMIT,
@@ -21,6 +19,8 @@ from lmwidgets.sharing.safe_text import (
     shorten,
     truncate,
 )
+from lmwidgets.errors import LmWidgetsError
+from lmwidgets.notebook.ui_events import watch_messages
 
 _STATIC = Path(__file__).resolve().parents[2] / "static"
 #: ``handler(request)`` for a region drawn in the browser: {'image', 'box', 'mode'}.
@@ -194,7 +194,7 @@ class PromptView(anywidget.AnyWidget):
         "",
         help=(
             "One line above the columns saying how many agree (set at the end of a run, from "
-            "lmwidgets.prompting.answers.agreement; a dataset counts the items all agree on)."
+            "lmwidgets.core.answers.agreement; a dataset counts the items all agree on)."
         ),
     ).tag(sync=True)
     row_summaries = traitlets.List(

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmwidgets.core.answers import Agreement, agreement
 from lmwidgets.errors import InvalidArgumentError
-from lmwidgets.prompting.answers import Agreement, agreement
-from lmwidgets.run.records import RECORD_MIME, bundle_payload
+
+#: How a comparison is shown: ``"html"``, ``"markdown"``, ``"text"`` (each ``f(comparison) ->
+#: str``) and ``"records"`` (``f(records) -> (mime type, payload)``). Rendering sits above the
+#: data types: :mod:`lmwidgets.sharing.static_render` registers itself here when imported, and
+#: ``import lmwidgets`` imports it.
+RENDERERS: dict[str, Callable[..., Any]] = {}
+
+
+def _render(kind: str, value: Any) -> Any:
+    return RENDERERS[kind](value)
+
 
 #: The columns of ``Comparison.to_pandas(tokens=True)``.
 TOKEN_COLUMNS = ("variant", "input", "position", "token", "id", "logprob", "prob", "top")
@@ -28,7 +38,7 @@ class Result:
 
     ``prompt`` is the exact text the model received (after templating); ``answer`` is the final
     answer extracted from the text for every strategy (the rules of
-    :mod:`lmwidgets.prompting.answers`; self-consistency's is the vote's winner), None only when
+    :mod:`lmwidgets.core.answers`; self-consistency's is the vote's winner), None only when
     the text is empty or the column failed; ``record`` says exactly what ran. With a dataset's
     ``expected``, the run's scorer (:mod:`lmwidgets.prompting.scoring`) fills ``score``,
     ``correct`` and ``compared``.
@@ -173,7 +183,7 @@ class Comparison:
         return [self.results[start : start + width] for start in range(0, len(self.results), width)]
 
     def agreement(self, row: int | None = None) -> Agreement:
-        """How the columns' answers agree (:func:`lmwidgets.prompting.answers.agreement`):
+        """How the columns' answers agree (:func:`lmwidgets.core.answers.agreement`):
         ``groups`` numbers each column's normalized answer (0 the most common, None without
         an answer) and ``summary`` says it in one line ("2 of 3 columns agree on cold").
 
@@ -300,21 +310,15 @@ class Comparison:
 
     def to_html(self) -> str:
         """A self-contained, escaped HTML table of the results."""
-        from lmwidgets.sharing.static_render import render_html
-
-        return render_html(self)
+        return _render("html", self)
 
     def to_markdown(self) -> str:
         """Markdown with each text in a code fence (never interpreted as HTML)."""
-        from lmwidgets.sharing.static_render import render_markdown
-
-        return render_markdown(self)
+        return _render("markdown", self)
 
     def to_text(self) -> str:
         """Plain text of the results."""
-        from lmwidgets.sharing.static_render import render_plain
-
-        return render_plain(self)
+        return _render("text", self)
 
     def mimebundle(self, include_records: bool = True) -> dict[str, Any]:
         """The static output: HTML, markdown, plain text and (optionally) the run records."""
@@ -324,7 +328,8 @@ class Comparison:
             "text/html": self.to_html(),
         }
         if include_records:
-            bundle[RECORD_MIME] = bundle_payload(self.records)
+            mime, payload = _render("records", self.records)
+            bundle[mime] = payload
         return bundle
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -1,0 +1,60 @@
+"""A variant: one column to generate, as the layers that build, run and render it share it.
+
+Data only: :mod:`lmwidgets.prompting` builds variants, :mod:`lmwidgets.run` generates them and
+:mod:`lmwidgets.sharing` / :mod:`lmwidgets.notebook` show their results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmwidgets.engines.base import Engine, GenerationSettings, Message
+    from lmwidgets.media.base import MediaInput
+
+#: ``postprocess(texts) -> (text, answer, extras)``: turns a variant's sample texts into a column.
+Postprocess = Callable[[list[str]], tuple[str, str | None, dict[str, Any]]]
+
+
+def _single_text(texts: list[str]) -> tuple[str, str | None, dict[str, Any]]:
+    return texts[0], None, {}
+
+
+@dataclass
+class Variant:
+    """One column to generate: a label, the chat messages, the engine, adapter and settings."""
+
+    label: str
+    messages: list[Message]
+    engine: Engine
+    settings: GenerationSettings
+    strategy: str = "zero-shot"
+    strategy_info: dict[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+    template: str = ""
+    samples: int = 1
+    postprocess: Postprocess = _single_text
+    item: dict[str, Any] | None = None
+    input: str | None = None
+    expected: str | None = None
+    media: list[MediaInput] = field(default_factory=list)
+    #: A fork's forced start of the answer (see :mod:`lmwidgets.run.fork`): token ids and text.
+    forced_ids: tuple[int, ...] = ()
+    forced_text: str = ""
+    #: What the record says about the fork (None: not a fork).
+    fork: dict[str, Any] | None = None
+    # Filled by prepare():
+    rendered: Any = None
+    max_new_tokens: int = 0
+
+    @property
+    def prompt_text(self) -> str:
+        """The exact prompt text the model receives (after :func:`prepare`)."""
+        return self.rendered.text if self.rendered is not None else ""
+
+    @property
+    def images(self) -> list[MediaInput]:
+        """The variant's images (its media of kind ``image``)."""
+        return [item for item in self.media if item.kind == "image"]
