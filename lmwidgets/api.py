@@ -245,7 +245,7 @@ def prompt(
         seed=seed,
         logprobs=_logprobs(logprobs),
     )
-    if not text or not text.strip():
+    if not isinstance(text, str) or (not text.strip() and strategy_options.get("prompts") is None):
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
     notes: list[str | None] = []
     text, note = clean_prompt_text(text, "The prompt")
@@ -285,13 +285,14 @@ def prompt(
         return plan
 
     plan = build()
-    from lmwidgets.prompting.content import protect_placeholders, restore_placeholders
-
-    template = restore_placeholders(interpolate(protect_placeholders(text.strip()), namespace))
-    title = template.strip().splitlines()[0][:120] if template.strip() else ""
-    title = clean_prompt_text(title, "")[0]  # variables may bring unreadable characters
+    plan.finishers.append(lambda comparison: setattr(comparison, "columns", plan.columns))
+    title = _title(plan, namespace)
     show = in_kernel() if display is None else display
-    view = LiveView(plan.variants, title, show=show, grid=plan.grid) if show else None
+    view = (
+        LiveView(plan.variants, title, show=show, grid=plan.grid, columns=plan.columns)
+        if show
+        else None
+    )
 
     shown = _Shown(plan)
 
@@ -313,6 +314,17 @@ def prompt(
     if view is not None and hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, run, on_rerun))
     return run(plan)
+
+
+def _title(plan: Plan, namespace: Mapping[str, Any]) -> str:
+    """The view's title: the first line of the (first) prompt, its fields filled in."""
+    from lmwidgets.prompting.content import protect_placeholders, restore_placeholders
+    from lmwidgets.validation import clean_prompt_text
+
+    first = plan.variants[0].template.strip() if plan.variants else ""
+    template = restore_placeholders(interpolate(protect_placeholders(first), namespace))
+    title = template.strip().splitlines()[0][:120] if template.strip() else ""
+    return clean_prompt_text(title, "")[0]  # variables may bring unreadable characters
 
 
 def _logprobs(logprobs: Any) -> int:

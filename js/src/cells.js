@@ -348,6 +348,22 @@ function agreeMarks(cells) {
   return marks;
 }
 
+/**
+ * A row header of several axes (grouped headers): one span per axis value; a value the row
+ * above shares (with every value before it) is muted, so groups read at a glance.
+ * @param {HTMLElement} label
+ * @param {string[]} parts
+ * @param {string[]} above
+ */
+function groupedHead(label, parts, above) {
+  const spans = parts.map((text, i) => {
+    const same = parts.slice(0, i + 1).every((part, j) => above[j] === part);
+    return h("span", same ? "lmw-rowpart lmw-repeat" : "lmw-rowpart", text);
+  });
+  label.replaceChildren(...spans);
+  label.title = parts.join(" · ");
+}
+
 /** The table of cells with its headers. */
 export class CellsView {
   /** @param {HTMLElement} body */
@@ -554,9 +570,11 @@ export class CellsView {
       const v = this.cells.get(`${d.row || 0}:${d.col || 0}`);
       if (v) v.col.classList.remove("lmw-empty");
     }
+    const parts = model.get("row_parts") || [];
     for (const [r, head] of this.rowHeads) {
       const label = rows[r] ?? this.data.find((d) => (d.row || 0) === r)?.row_label ?? "";
-      if (head.label.textContent !== label) head.label.textContent = label;
+      if (parts[r] && parts[r].length > 1) groupedHead(head.label, parts[r], parts[r - 1] || []);
+      else if (head.label.textContent !== label) head.label.textContent = label;
       head.summary.textContent = summaries[r] || "";
     }
     const stats = model.get("column_stats") || [];

@@ -84,6 +84,9 @@
  * @property {{ rows?: string, columns?: string }} axes what varies along rows and columns
  * @property {string} summary how many columns agree (one line)
  * @property {string[]} row_summaries agreement of each row
+ * @property {string[][]} row_parts matrix with several row axes: each row's value per axis
+ * @property {string[]} column_choices the axes that can form the columns
+ * @property {string} column_axis the axis that forms the columns
  * @property {string[]} column_stats grid: each column's stats (footer row)
  * @property {number} min_column_width CSS pixels
  * @property {Record<string, number>} scores

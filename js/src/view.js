@@ -42,10 +42,14 @@ function skeleton() {
     filter.append(option);
   }
   filterBox.append(filter);
+  const columnsBox = h("label", "lmw-columnsbox", "columns ");
+  const columns = h("select", "lmw-columns");
+  columns.title = "Which axis forms the columns (the same results, laid out again)";
+  columnsBox.append(columns);
   const tokenBar = h("div", "lmw-tokenbar");
   const tokenNote = h("span", "lmw-tokennote");
   tokenBar.append(legend(), tokenNote);
-  toolbar.append(summary, filterBox);
+  toolbar.append(summary, filterBox, columnsBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
   root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
@@ -64,6 +68,8 @@ function skeleton() {
     summary,
     filterBox,
     filter,
+    columnsBox,
+    columns,
     body,
     message,
   };
@@ -131,9 +137,12 @@ class View {
       ["change:row_summaries", () => this.drawCells(null)],
       ["change:column_stats", () => this.drawCells(null)],
       ["change:summary", () => this.drawToolbar()],
+      ["change:column_choices", () => this.drawToolbar()],
+      ["change:column_axis", () => this.drawToolbar()],
+      ["change:row_parts", () => this.drawCells(null)],
       ["change:min_column_width", () => this.drawWidth()],
       ["change:scores", () => this.cells.renderScores(model)],
-      ["change:status", () => this.drawStatus()],
+      ["change:status", () => (this.drawStatus(), this.drawColumnsMenu())],
       ["change:stop_requested", () => this.drawStatus()],
       ["change:progress", () => renderProgress(this.parts, model)],
       ["change:title", () => this.drawText()],
@@ -169,6 +178,10 @@ class View {
         this.cells.applyFilter(this.parts.filter.value);
         this.parts.root.dataset.filter = this.parts.filter.value;
       }),
+      listen(this.parts.columns, "change", () => {
+        this.model.set("column_axis", this.parts.columns.value);
+        this.model.save_changes();
+      }),
     ];
   }
 
@@ -178,7 +191,31 @@ class View {
     const grid = this.model.get("layout") === "grid";
     this.parts.summary.textContent = summary;
     this.parts.filterBox.style.display = grid ? "" : "none";
-    this.parts.toolbar.style.display = summary || grid ? "" : "none";
+    const swap = this.drawColumnsMenu();
+    this.parts.toolbar.style.display = summary || grid || swap ? "" : "none";
+  }
+
+  /** The columns menu: the axes that can form the columns (a matrix of a finished run). */
+  drawColumnsMenu() {
+    const choices = this.model.get("column_choices") || [];
+    const current = this.model.get("column_axis") || "";
+    const menu = this.parts.columns;
+    const key = choices.join("\u0000");
+    if (menu.dataset.choices !== key) {
+      menu.replaceChildren(
+        ...choices.map((/** @type {string} */ axis) => {
+          const option = h("option", "", axis.replace("field:", ""));
+          option.value = axis;
+          return option;
+        }),
+      );
+      menu.dataset.choices = key;
+    }
+    menu.value = current;
+    menu.disabled = this.model.get("status") === "running";
+    const shown = choices.length >= 2;
+    this.parts.columnsBox.style.display = shown ? "" : "none";
+    return shown;
   }
 
   /** The tokens toggle, the legend, and what the toggle does when there is no token data. */

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmwidgets.core.answers import Agreement, agreement
+from lmwidgets.core.layout import varying
 from lmwidgets.errors import InvalidArgumentError
 
 #: How a comparison is shown: ``"html"``, ``"markdown"``, ``"text"`` (each ``f(comparison) ->
@@ -16,6 +18,43 @@ from lmwidgets.errors import InvalidArgumentError
 #: data types: :mod:`lmwidgets.sharing.static_render` registers itself here when imported, and
 #: ``import lmwidgets`` imports it.
 RENDERERS: dict[str, Callable[..., Any]] = {}
+
+
+def _group_label(label: str) -> str:
+    """A trial's column label without its ``trial k`` part."""
+    parts = [p for p in label.split(" · ") if not p.startswith("trial ")]
+    return " · ".join(parts) or "all columns"
+
+
+def _accuracy_spread(results: Sequence[Result], trials: list[str]) -> str:
+    """``'accuracy mean 62%, range 55–70% over 3 trials'``."""
+    by_trial: dict[str, list[float]] = {t: [] for t in trials}
+    for result in results:
+        if result.score is not None:
+            by_trial[result.coords["trial"]].append(result.score)
+    scores = [sum(v) / len(v) for v in by_trial.values() if v]
+    if not scores:
+        return f"not scored ({len(trials)} trials)"
+    mean = sum(scores) / len(scores)
+    return (
+        f"accuracy mean {mean:.0%}, range {min(scores):.0%}–{max(scores):.0%} over "
+        f"{len(trials)} trials"
+    )
+
+
+def _axis_column(axis: str) -> str:
+    """A varied axis' column in ``to_pandas()``: its name (a template field's own name)."""
+    return axis.split(":", 1)[1] if axis.startswith("field:") else axis
+
+
+def _axis_value(axis: str, value: str | None) -> Any:
+    """Numbers for the numeric axes (temperature, top_p, trial), text for the others."""
+    if value is not None and axis in ("temperature", "top_p", "trial"):
+        try:
+            return int(value) if axis == "trial" else float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _render(kind: str, value: Any) -> Any:
@@ -79,6 +118,19 @@ class Result:
     media: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def label(self) -> str:
+        """The column's label (the same as ``variant``)."""
+        return self.variant
+
+    @property
+    def coords(self) -> dict[str, str]:
+        """The column's value on every axis of its run (``{"prompt": "B", "temperature":
+        "0.7", ...}``), as its record says (empty for records made before axes were
+        recorded)."""
+        axes = self.record.get("axes") if isinstance(self.record, dict) else None
+        return dict(axes) if isinstance(axes, dict) else {}
+
+    @property
     def images(self) -> list[dict[str, Any]]:
         """The prompt's images as records say them (its media of kind ``image``)."""
         return [m for m in self.media if m.get("kind", "image") == "image"]
@@ -130,8 +182,12 @@ class Comparison:
         notes: list[str] | None = None,
         scores: dict[str, float] | None = None,
         media: list[dict[str, Any]] | None = None,
+        columns: str | None = None,
     ) -> None:
         self.results = results
+        #: The axis that forms the columns of the view and the static copy (``--columns``);
+        #: None: the default layout (:func:`lmwidgets.core.layout.axes_of`).
+        self.columns = columns
         self.title = title
         self.status = status
         self.notes = list(notes or [])
@@ -223,12 +279,14 @@ class Comparison:
         if tokens:
             return pd.DataFrame(self.token_rows(), columns=list(TOKEN_COLUMNS))
         rows = []
+        axes = self.varied_axes()
         for result in self.results:
             row = {
                 "variant": result.variant,
                 "strategy": result.strategy,
                 "model": result.model,
                 "adapter": result.adapter,
+                **{_axis_column(a): _axis_value(a, result.coords.get(a)) for a in axes},
                 "input": result.input,
                 "text": result.text,
                 "answer": result.answer,
@@ -246,6 +304,42 @@ class Comparison:
                 row["compared"] = result.compared
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def spread(self) -> list[str]:
+        """How repeated trials (``--trials N``) spread, one line per column without its trial:
+        the distinct answers with their counts (``"T=0.7: Paris ×2, Lyon ×1 (3 trials)"``),
+        or on a dataset the accuracy's mean and range over the trials. Empty without trials."""
+        groups: dict[tuple[tuple[str, str], ...], list[Result]] = {}
+        for result in self.results:
+            coords = result.coords
+            if "trial" in coords:
+                key = tuple((k, v) for k, v in coords.items() if k != "trial")
+                groups.setdefault(key, []).append(result)
+        lines = []
+        for results in groups.values():
+            trials = sorted({r.coords["trial"] for r in results}, key=int)
+            if len(trials) < 2:
+                continue
+            name = _group_label(results[0].variant)
+            if any(r.expected is not None for r in results):
+                lines.append(f"{name}: {_accuracy_spread(results, trials)}")
+            else:
+                counts = Counter(r.answer for r in results if r.answer is not None)
+                shown = ", ".join(f"{a} ×{n}" for a, n in counts.most_common(5))
+                more = len(counts) - 5
+                lines.append(
+                    f"{name}: {shown or 'no answers'}{f' and {more} more' if more > 0 else ''} "
+                    f"({len(trials)} trials)"
+                )
+        return lines
+
+    def varied_axes(self) -> list[str]:
+        """The axes (besides strategy, model and adapter) whose value differs between this
+        comparison's columns: ``prompt``, ``system``, ``field:NAME``, ``temperature``,
+        ``top_p``, ``trial``."""
+
+        found = varying([result.coords for result in self.results])
+        return [a for a in found if a not in ("strategy", "model", "adapter")]
 
     def token_rows(self) -> list[dict[str, Any]]:
         """One dict per generated token of every column that has tokens (``--logprobs K``):

@@ -45,6 +45,11 @@ class Variant:
     forced_text: str = ""
     #: What the record says about the fork (None: not a fork).
     fork: dict[str, Any] | None = None
+    #: The column's value on every axis of its run (``{"prompt": "A", "strategy": "cot",
+    #: "temperature": "0.7"}``; see :mod:`lmwidgets.prompting.axes`); recorded as ``axes``.
+    coords: dict[str, str] = field(default_factory=dict)
+    #: True when the seed was drawn for the run (``--trials`` without ``--seed``), not given.
+    seed_drawn: bool = False
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

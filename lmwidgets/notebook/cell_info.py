@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.notebook.axes import _adapter_name, _model_name
+from lmwidgets.core.layout import _model_name
 from lmwidgets.prompting.interpolate import field_names
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def variant_settings(variant: Any) -> str:
         getattr(settings, "top_p", None),
         seed,
         max_tokens,
-        _adapter_name(variant),
+        getattr(variant, "adapter", None) or "base",
         _model_name(variant),
     )
 

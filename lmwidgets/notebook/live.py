@@ -11,7 +11,7 @@ text as its new part). The widget's ``columns`` trait gets a full copy at the st
 a run; how views rendered in between (a second view, a reload while the kernel is alive) still show
 the latest state is described in :class:`PromptView`.
 
-The view is laid out on axes (:func:`~lmwidgets.notebook.axes.axes_of`): a comparison whose columns
+The view is laid out on axes (:func:`~lmwidgets.core.layout.axes_of`): a comparison whose columns
 differ in two things (strategies and adapters, strategies and models...) is a matrix with row and
 column headers; one that differs in one thing is one row of columns; a dataset run is a grid whose
 rows are the items. At the end of a run every row's answers are grouped by
@@ -34,8 +34,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement
+from lmwidgets.core.layout import _model_name, axes_of
 from lmwidgets.core.safe_text import escape_html
-from lmwidgets.notebook.axes import _model_name, axes_of
+from lmwidgets.errors import PromptError
 from lmwidgets.notebook.cell_info import (
     _column_stats,
     _prompt_of,
@@ -133,13 +134,23 @@ class LiveView:
     """
 
     def __init__(
-        self, variants: list[Variant], title: str, *, show: bool = True, grid: bool = False
+        self,
+        variants: list[Variant],
+        title: str,
+        *,
+        show: bool = True,
+        grid: bool = False,
+        columns: str | None = None,
     ) -> None:
         from lmwidgets.notebook.widgets import PromptView
 
         self.show = show
         self.title = title
         self.grid = grid
+        #: The axis that forms the columns (``--columns``, or the user's pick in the view).
+        self.columns = columns
+        #: The finished run shown (laid out again when the user picks another column axis).
+        self._finished: tuple[Comparison, str] | None = None
         self.widget = PromptView(title=title, status="running", token_view=requested_logprobs() > 0)
         self._stream: _Stream | None = None
         #: Token entries built so far per (variant, sample): streams only grow, so each push
@@ -150,10 +161,11 @@ class LiveView:
         self.widget.images = image_data(variants)
         self.static_handle = None
         self.displayed = False
+        self.widget.on_columns(self.relayout)
 
     def _set_variants(self, variants: list[Variant]) -> None:
         self.variants = list(variants)
-        self.axes = axes_of(self.variants, self.grid)
+        self.axes = axes_of(self.variants, self.grid, self.columns)
         self.positions = self.axes.positions
         nrows = max((row for row, _ in self.positions), default=-1) + 1
         self.shown = [i for i, (row, _) in enumerate(self.positions) if row < MAX_GRID_ROWS]
@@ -161,10 +173,7 @@ class LiveView:
         self._static: dict[int, dict[str, Any]] = {}
         self.undefined = undefined_notes(self.variants)
         widget = self.widget
-        widget.layout = self.axes.layout
-        widget.labels = self.axes.columns
-        widget.rows = self.axes.rows
-        widget.axes = {"rows": self.axes.row_axis, "columns": self.axes.column_axis}
+        widget.set_layout(self.axes)
         widget.summary = ""
         widget.row_summaries = []
         widget.column_stats = []
@@ -217,6 +226,17 @@ class LiveView:
         self.widget.progress = {}
         self.widget.images = image_data(variants)
         self.widget.set_columns(self._initial_cells())
+
+    def relayout(self, axis: str) -> None:
+        """Lay the finished run out again with ``axis`` forming the columns (the user's pick in
+        the view's columns menu): the same results, nothing re-runs; the static copy and
+        ``Comparison.columns`` follow."""
+        if self._finished is None:
+            raise PromptError("the run has not finished yet; pick the columns once it has")
+        comparison, message = self._finished
+        self.columns = comparison.columns = axis
+        self._set_variants(self.variants)
+        self.finish(comparison, message)
 
     def enable_rerun(self, callback: RegionHandler) -> None:
         """Let the user draw a region on a thumbnail and re-run: ``callback(request)``."""
@@ -408,12 +428,14 @@ class LiveView:
 
     def finish(self, comparison: Comparison, message: str = "") -> None:
         """Show the final texts, answers, stats and scores; fill in the static copy."""
+        self._finished = (comparison, message)
         results = comparison.results
         groups, (summary,) = self._agreement(results)
         cells = [self._final_cell(i, results[i], groups.get(i)) for i in self.shown]
         self._mark_divergence(cells)
         self.widget.set_columns(cells)
-        self.widget.summary = summary
+        spread = [f"Trials: {line}" for line in getattr(comparison, "spread", list)()]
+        self.widget.summary = "\n".join(line for line in [summary, *spread] if line)
         if self.grid:
             self.widget.column_stats = [
                 _column_stats([results[i] for i in self.shown if self.positions[i][1] == col])

@@ -324,7 +324,7 @@ class LmMagics(Magics):
 
     def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
         from lmwidgets import api
-        from lmwidgets.errors import DatasetError, ExamplesError
+        from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, PromptError
 
         namespace = self.shell.user_ns
         system = args.system
@@ -346,6 +346,13 @@ class LmMagics(Magics):
             images=args.image,
             region=args.region,
             region_mode=args.region_mode,
+            prompts=self._variable(args.prompts, "--prompts", PromptError),
+            systems=self._variable(args.systems, "--systems", InvalidArgumentError),
+            each=args.each,
+            temperatures=args.temperatures,
+            top_ps=args.top_ps,
+            trials=args.trials,
+            columns=args.columns,
         )
         try:
             comparison = api.prompt(

@@ -126,7 +126,11 @@ PROMPT_DESCRIPTION = (
     "one. Greedy by default. With a vision-language model, --image X adds images ({img} in the\n"
     "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
     "boxes in the answer are drawn on the thumbnail. With --dataset, answers are scored\n"
-    "against the items' expected values (see --score)."
+    "against the items' expected values (see --score).\n\n"
+    "Your own variations side by side: '--- NAME' lines in the body start named prompt\n"
+    "variants; --systems, --each, --temperatures, --top-ps and --trials add more axes, and\n"
+    "every axis combines with the others (two axes make a matrix; --columns picks the axis\n"
+    "that forms the columns)."
 )
 
 #: ``%%prompt --score``'s help (what ``lmwidgets.prompt(score=...)`` accepts).
@@ -532,12 +536,61 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _prompt_variations(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prompts",
+        default=None,
+        metavar="VAR",
+        help="Prompt wordings side by side: a variable holding a dict {name: text} or a list "
+        "(named A, B, ...). Or write them in the cell: a line '--- NAME' starts a variant.",
+    )
+    parser.add_argument(
+        "--systems",
+        default=None,
+        metavar="VAR",
+        help="System prompts side by side: a variable holding a dict {name: text} or a list; "
+        "the name 'none' (or a None value) is no system prompt.",
+    )
+    parser.add_argument(
+        "--each",
+        default=None,
+        metavar="FIELD[,FIELD]",
+        help="One column per value of {FIELD}, whose variable is a list or a dict (its keys "
+        "name the columns); several fields give their product.",
+    )
+    parser.add_argument(
+        "--temperatures",
+        default=None,
+        metavar="T1,T2",
+        help="A temperature sweep, one column per value, e.g. 0,0.7,1.2.",
+    )
+    parser.add_argument(
+        "--top-ps", default=None, metavar="P1,P2", help="A top-p sweep, e.g. 0.5,0.9,1."
+    )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Run each sampled column N times (seeds seed..seed+N-1) and show the spread of "
+        "its answers; greedy columns run once.",
+    )
+    parser.add_argument(
+        "--columns",
+        default=None,
+        metavar="AXIS",
+        help="The axis that forms the view's columns: prompt, system, strategy, adapter, "
+        "model, temperature, top_p, trial or field:NAME (the view can swap it).",
+    )
+
+
 def prompt_parser() -> FlagParser:
-    """The ``%%prompt`` parser: generation settings, strategies, adapters, images."""
+    """The ``%%prompt`` parser: generation settings, strategies, variations, adapters, images."""
     parser = FlagParser(prog="%prompt", description=PROMPT_DESCRIPTION)
     _help_flag(parser)
     _prompt_generation(parser)
     _prompt_strategies(parser)
+    _prompt_variations(parser)
     _prompt_adapters(parser)
     _prompt_images(parser)
     return parser

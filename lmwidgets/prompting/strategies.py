@@ -27,6 +27,7 @@ Every variant of the same model runs in one batch; a dataset runs every (item, v
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -41,18 +42,28 @@ from lmwidgets.engines.base import (
     Engine,
     GenerationSettings,
     Message,
-    adapter_label,
     resolve_adapter,
 )
 from lmwidgets.engines.registry import ModelRegistry
 from lmwidgets.errors import (
     AdapterError,
+    DatasetError,
     ExamplesError,
     InvalidArgumentError,
     StrategyError,
 )
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
+from lmwidgets.prompting.axes import (
+    PromptAxis,
+    Spec,
+    StrategyAxis,
+    SystemAxis,
+    TargetAxis,
+    expand,
+    label_of,
+    shown_axes,
+)
 from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
@@ -61,6 +72,17 @@ from lmwidgets.prompting.content import (
 )
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
+from lmwidgets.prompting.variations import (
+    check_columns,
+    column_axis_name,
+    field_axes,
+    prompt_variants,
+    sweep_axes,
+    system_axis,
+    template_fields,
+    trial_axis,
+    trial_seed,
+)
 
 STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
 DEFAULT_SAMPLES = 5
@@ -182,26 +204,6 @@ def columns_of(
     return sorted(columns, key=lambda c: engines.index(c[0]))
 
 
-def _label(
-    engine: Engine,
-    strategy: str,
-    adapter: str | None,
-    names: list[str],
-    axes: tuple[bool, bool],
-    dataset: bool,
-) -> str:
-    """A column label naming what varies: the model, the strategy, the adapter."""
-    model_axis, adapter_axis = axes
-    parts = [engine.name] if model_axis else []
-    if names != ["zero-shot"] or (dataset and not adapter_axis and not model_axis):
-        parts.append(strategy)
-    if adapter_axis:
-        parts.append(adapter_label(adapter))
-    if parts:
-        return " · ".join(parts)
-    return engine.name if adapter is None else f"{engine.name} · {adapter}"
-
-
 @dataclass
 class Plan:
     """The variants to run and what to do with the comparison afterwards."""
@@ -210,6 +212,8 @@ class Plan:
     batch_size: int = 16
     grid: bool = False
     finishers: list[Callable[[Comparison], None]] = field(default_factory=list)
+    #: The axis that forms the view's columns (``--columns``); None: the default layout.
+    columns: str | None = None
 
     def finish(self, comparison: Comparison) -> None:
         """Post-process the comparison (e.g. dataset scores)."""
@@ -333,16 +337,16 @@ def _scoring(scorer: Scorer) -> Callable[[Comparison], None]:
 
 def _prepare_images(
     engines: list[Engine],
-    template: str,
+    wordings: list[tuple[str, str]],
     images: Sequence[Any] | None,
     region: Any,
     region_mode: str,
     variables: Mapping[str, Any] | None,
     names: list[str],
     extra: Sequence[MediaInput] | None = None,
-) -> tuple[list[MediaInput], str]:
+) -> tuple[list[MediaInput], list[tuple[str, str]]]:
     """The prompt's media (images read and their region marked, then ``extra`` items of any
-    kind), checked against every model, and the template with its ``{img}`` placeholders
+    kind), checked against every model, and each wording with its ``{img}`` placeholders
     protected from ``{name}`` interpolation."""
     if images is not None and not isinstance(images, (list, tuple)):
         images = [images]
@@ -366,10 +370,25 @@ def _prepare_images(
     for engine in engines:
         engine.check_media(inputs)
     if not inputs:
-        return inputs, template
-    protected = protect_placeholders(template)
-    check_placeholders(protected, len(inputs))
+        return inputs, wordings
+    protected = [(name, protect_placeholders(text)) for name, text in wordings]
+    for _, text in protected:
+        check_placeholders(text, len(inputs))
     return inputs, protected
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every column of one run shares (the axes set the rest)."""
+
+    namespace: Mapping[str, Any]
+    media: list[MediaInput]
+    settings: GenerationSettings
+    examples: list[Example]
+    templates: Templates
+    samples: int | None
+    shown: set[str]
+    trial_seed: int | None
 
 
 def build_variants(
@@ -396,61 +415,90 @@ def build_variants(
     models: str | Sequence[str] | None = None,
     media: Sequence[MediaInput] | None = None,
     score: str | Callable[..., Any] | None = None,
+    prompts: Any = None,
+    systems: Any = None,
+    each: str | Sequence[str] | None = None,
+    temperatures: Any = None,
+    top_ps: Any = None,
+    trials: int | None = None,
+    columns: str | None = None,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
-    ``dataset``, from each item's columns (``{input}``). ``images`` (paths, URLs, names of
-    variables in ``variables``, or image values) go with the question; ``{img}`` in the
-    template places them; ``region`` (``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`)
-    is marked on the image as ``region_mode`` says (``box`` or ``crop``). ``models`` puts
-    several loaded models side by side (each model's columns run as one batch on it). ``media``
-    adds ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind.
-    ``score`` picks how dataset items are scored against their ``expected`` (default ``auto``;
-    a spec such as ``exact``, ``contains``, ``regex:PATTERN``, ``number:0.01``, ``choice``, a
-    function, or the name of a function in ``variables``; see :mod:`.scoring`)."""
+    ``dataset``, from each item's columns (``{input}``); ``--- NAME`` lines in it start named
+    prompt variants. ``images`` (paths, URLs, names of variables in ``variables``, or image
+    values) go with the question; ``{img}`` in the template places them; ``region`` is marked
+    on the image as ``region_mode`` says (``box`` or ``crop``). ``media`` adds ready
+    :class:`~lmwidgets.media.base.MediaInput` items of any registered kind. ``score`` picks how
+    dataset items are scored against their ``expected`` (:mod:`.scoring`).
+
+    The columns are the product of named axes (:mod:`lmwidgets.prompting.axes`): prompt
+    wordings (``prompts``: a dict or list), system prompts (``systems``), template fields over
+    lists or dicts (``each``), strategies (``compare``), models (``models``) and adapters
+    (``adapters``), temperatures and top-ps (``temperatures``, ``top_ps``) and repeated trials
+    of sampled columns (``trials``, seeds ``seed .. seed + N - 1``). ``columns`` names the axis
+    that forms the columns of the view (see :func:`lmwidgets.core.layout.axes_of`)."""
+    namespace = dict(variables or {})
     engines = parse_models(registry, model, models)
     names = parse_strategies(strategy, compare)
-    columns = columns_of(engines, adapter, adapters)
-    media, template = _prepare_images(
-        engines, template, images, region, region_mode, variables, names, extra=media
+    pairs = columns_of(engines, adapter, adapters)
+    wordings = prompt_variants(template, prompts)
+    media, wordings = _prepare_images(
+        engines, wordings, images, region, region_mode, variables, names, extra=media
     )
-    axes = (models is not None, adapters is not None)
-    templates = _templates(templates)
+    axes = [
+        StrategyAxis("strategy", tuple((n, n) for n in names), shown=names != ["zero-shot"]),
+        TargetAxis(pairs, models=models is not None, adapters=adapters is not None),
+        *field_axes(each, [text for _, text in wordings], namespace),
+        *sweep_axes(temperatures, top_ps, settings.temperature, settings.top_p),
+    ]
+    if len(wordings) > 1 or prompts is not None:
+        axes.append(PromptAxis("prompt", tuple(wordings)))
+    systems_axis = system_axis(systems, system)
+    if systems_axis is not None:
+        axes.append(_interpolated(systems_axis, namespace))
+    trial = trial_axis(trials)
+    if trial is not None:
+        axes.append(trial)
+    column_axis = column_axis_name(columns)
     optional_whole_number(samples, "--samples", minimum=1)
     optional_whole_number(shots, "--shots", minimum=0)
     whole_number(batch_size, "--batch-size", minimum=1)
-    parsed_examples = _examples(examples, shots, names)
     items = normalize_dataset(dataset) if dataset is not None else [None]
-    namespace = dict(variables or {})
     scorer = resolve_scorer(score, namespace)
     if score is not None and dataset is None:
         raise InvalidArgumentError(
             f"score={scorer.spec} scores dataset items against their 'expected' column: give a "
             "dataset too (--dataset VAR), or leave score out."
         )
-    variants = [
-        _variant(
-            engine,
-            name,
-            adapter_name,
-            interpolate(template, {**namespace, **(item or {})}),
-            item,
-            media=media,
-            template=template,
-            system=system,
-            settings=settings,
-            examples=parsed_examples,
-            templates=templates,
-            samples=samples,
-            label=_label(engine, name, adapter_name, names, axes, item is not None),
-        )
-        for item in items
-        for name in names
-        for engine, adapter_name in columns
-    ]
+    base = Spec(
+        engines[0],
+        template=wordings[0][1],
+        system=system,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+    )
+    specs = expand(axes, base)
+    if dataset is not None:
+        check_dataset_fields([spec.template for spec in specs], items, namespace, specs)
+    context = _Context(
+        namespace=namespace,
+        media=media,
+        settings=settings,
+        examples=_examples(examples, shots, names),
+        templates=_templates(templates),
+        samples=samples,
+        shown=shown_axes(axes),
+        trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
+    )
+    variants = [_variant(spec, item, context) for item in items for spec in specs]
+    check_columns(column_axis, variants)
     plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
+    plan.columns = column_axis
     if dataset is not None:
         plan.finishers.append(_scoring(scorer))
+    if context.trial_seed is not None and any(not spec.sampled for spec in specs):
+        plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
     return plan
 
 
@@ -483,49 +531,112 @@ def _examples(examples: Any, shots: int | None, names: list[str]) -> list[Exampl
     return parsed
 
 
-def _variant(
-    engine: Engine,
-    name: str,
-    adapter_name: str | None,
-    question: str,
-    item: dict[str, Any] | None,
-    *,
-    media: list[MediaInput],
-    template: str,
-    system: str | None,
-    settings: GenerationSettings,
-    examples: list[Example],
-    templates: Templates,
-    samples: int | None,
-    label: str,
-) -> Variant:
-    """One column: strategy ``name`` with ``adapter_name`` on ``question`` (a dataset ``item``)."""
-    messages, info = strategy_messages(
-        name, question, engine, system=system, examples=examples, templates=templates
+def _interpolated(axis: SystemAxis, namespace: Mapping[str, Any]) -> SystemAxis:
+    """System prompts with their ``{name}`` fields filled from the notebook's variables."""
+    values = tuple(
+        (name, None if text is None else interpolate(text, namespace)) for name, text in axis.values
     )
-    shown = [] if name == "no-image" else media
+    return SystemAxis(axis.name, values)
+
+
+#: The note of a run with ``--trials`` whose greedy columns ran once.
+GREEDY_TRIALS_NOTE = (
+    "--trials: greedy columns (temperature 0) ran once (trial 1): greedy decoding gives the "
+    "same text every time. Set --temperature (or --temperatures) to sample them."
+)
+
+
+def _note(text: str) -> Callable[[Comparison], None]:
+    def add(comparison: Comparison) -> None:
+        if text not in comparison.notes:
+            comparison.notes.append(text)
+
+    return add
+
+
+def check_dataset_fields(
+    templates: Sequence[str],
+    items: list[dict[str, Any] | None],
+    namespace: Mapping[str, Any],
+    specs: Sequence[Spec],
+) -> None:
+    """In a dataset run, a ``{field}`` that is neither an item's column, a notebook variable
+    nor an ``--each`` field is a typo: an error before anything runs, naming the closest
+    column or variable (``{inptu}``: did you mean ``{input}``?)."""
+    columns = list(dict.fromkeys(key for item in items if item for key in item))
+    known = {*columns, *namespace, *(name for spec in specs for name in spec.fields)}
+    for text in dict.fromkeys(templates):
+        for name in template_fields(text):
+            if name in known:
+                continue
+            visible = [n for n in namespace if not n.startswith("_")]
+            near = difflib.get_close_matches(name, [*columns, *visible], n=1, cutoff=0.6)
+            hint = f" Did you mean {{{near[0]}}}?" if near else ""
+            raise DatasetError(
+                f"The prompt uses {{{name}}}, which is neither a dataset column "
+                f"({_listed(columns)}) nor a notebook variable.{hint}"
+            )
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Variant:
+    """One column: ``spec``'s strategy, model, adapter, wording, system and settings on its
+    question (a dataset ``item``'s, when there is one)."""
+    engine, name = spec.engine, spec.strategy
+    values = {**context.namespace, **spec.fields}
+    question = interpolate(spec.template, {**values, **(item or {})})
+    examples = context.examples
+    if item is not None:  # demonstrations go through the same template as the items
+        examples = [
+            replace(ex, input=interpolate(spec.template, {**values, "input": ex.input}))
+            for ex in examples
+        ]
+    messages, info = strategy_messages(
+        name,
+        question,
+        engine,
+        system=spec.system,
+        examples=examples,
+        templates=context.templates,
+    )
+    shown = [] if name == "no-image" else context.media
     if engine.capabilities.media:
-        messages = with_media(messages, [item.kind for item in shown])
-    run_settings, count = settings, 1
+        messages = with_media(messages, [m.kind for m in shown])
+    run_settings = replace(
+        context.settings,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        seed=context.settings.seed
+        if context.trial_seed is None or not spec.sampled
+        else context.trial_seed + spec.trial,
+    )
+    count = 1
     if name == "self-consistency":
-        count = samples or DEFAULT_SAMPLES
-        temperature = settings.temperature if settings.sampling else templates.sc_temperature
-        run_settings = replace(settings, temperature=temperature)
+        count = context.samples or DEFAULT_SAMPLES
+        if not run_settings.sampling:
+            run_settings = replace(run_settings, temperature=context.templates.sc_temperature)
         info["samples"] = count
     expected = None if item is None or item.get("expected") is None else str(item["expected"])
     return Variant(
-        label=label,
-        adapter=adapter_name,
+        label=label_of(spec, context.shown, item is not None),
+        adapter=spec.adapter,
         messages=messages,
         engine=engine,
         settings=run_settings,
         strategy=name,
         strategy_info=info,
-        template=restore_placeholders(template),
+        template=restore_placeholders(spec.template),
         media=shown,
         samples=count,
         postprocess=_postprocess_for(name),
         item=item,
         input=None if item is None else str(item["input"]),
         expected=expected,
+        coords=dict(spec.coords),
+        seed_drawn=context.trial_seed is not None
+        and context.settings.seed is None
+        and spec.sampled,
     )

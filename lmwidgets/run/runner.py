@@ -124,7 +124,7 @@ def _generation_record(variant: Variant, seed: int | None, batch_size: int) -> d
     generation = variant.settings.as_dict()
     generation.update(
         seed=seed,
-        seed_given=variant.settings.seed is not None,
+        seed_given=variant.settings.seed is not None and not variant.seed_drawn,
         max_new_tokens=variant.max_new_tokens,
         max_new_tokens_asked=variant.settings.max_new_tokens,
         samples=variant.samples,
@@ -194,6 +194,8 @@ def _record(
         "device": model.get("device"),
         "dtype": model.get("dtype"),
     }
+    if variant.coords:
+        record["axes"] = dict(variant.coords)
     if variant.fork is not None:
         record["fork"] = variant.fork
     return record

@@ -3,7 +3,8 @@
 Three shapes, all plain data (the renderers turn them into HTML, markdown or text):
 
 * ``columns``: one row of columns (one prompt, one axis: strategies, models or adapters);
-* ``matrix``: strategies as rows x models/adapters as columns (a one-prompt run with both);
+* ``matrix``: two or more axes vary (strategies x adapters, prompts x system prompts...): the
+  same rows and columns as the live view (:func:`lmwidgets.core.layout.axes_of`);
 * ``dataset``: one row per dataset item, one column per variant.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement
+from lmwidgets.core.layout import axes_of, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 
 if TYPE_CHECKING:
@@ -63,28 +65,16 @@ def is_truncated(result: Result) -> bool:
     return result.finish_reason == "length"
 
 
-def _key_label(model: str, adapter: str | None, models: bool, adapters: bool) -> str:
-    parts = [model] if models or not adapters else []
-    if adapters:
-        parts.append(adapter or "base")
-    return " · ".join(parts)
-
-
-def _matrix(results: list[Result]) -> Grid | None:
-    strategies = list(dict.fromkeys(r.strategy for r in results))
-    keys = list(dict.fromkeys((r.model, r.adapter) for r in results))
-    cells = {(r.strategy, (r.model, r.adapter)): r for r in results}
-    if len(strategies) < 2 or len(keys) < 2 or len(cells) != len(results):
+def _matrix(results: list[Result], columns: str | None = None) -> Grid | None:
+    """The matrix the live view shows (:func:`lmwidgets.core.layout.axes_of`), or None when
+    the results make one row of columns."""
+    axes = axes_of(results, columns=columns)
+    if axes.layout != "matrix":
         return None
-    models = len({model for model, _ in keys}) > 1
-    adapters = len({adapter for _, adapter in keys}) > 1
-    axes = "models · adapters" if models and adapters else "models" if models else "adapters"
-    return Grid(
-        kind="matrix",
-        columns=[_key_label(m, a, models, adapters) for m, a in keys],
-        rows=[Row(s, [cells.get((s, key)) for key in keys]) for s in strategies],
-        axes=f"strategies × {axes}",
-    )
+    rows = [Row(header, [None] * len(axes.columns)) for header in axes.rows]
+    for result, (row, col) in zip(results, axes.positions, strict=True):
+        rows[row].cells[col] = result
+    return Grid(kind="matrix", columns=axes.columns, rows=rows, axes=shape_title(axes))
 
 
 def _dataset(results: list[Result]) -> Grid:
@@ -107,7 +97,7 @@ def layout(comparison: Comparison) -> Grid:
     results = list(comparison.results)
     if any(r.input is not None for r in results):
         return _dataset(results)
-    grid = _matrix(results)
+    grid = _matrix(results, getattr(comparison, "columns", None))
     if grid is None:
         cells: list[Result | None] = list(results)
         grid = Grid(kind="columns", columns=[r.variant for r in results], rows=[Row(None, cells)])

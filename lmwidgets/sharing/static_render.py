@@ -213,6 +213,11 @@ def _caption_html(comparison: Comparison, grid: Grid) -> str:
             f'<div class="lmw-agreement" style="font-size:12px;margin-bottom:4px;{WRAP}">'
             f"<b>Agreement:</b> {escape_html(grid.agreement)}</div>"
         )
+    for spread in comparison.spread():
+        line += (
+            f'<div class="lmw-spread" style="font-size:12px;margin-bottom:4px;{WRAP}">'
+            f"<b>Trials:</b> {escape_html(shorten(spread, SHORT_LIMIT))}</div>"
+        )
     return line
 
 
@@ -261,6 +266,7 @@ def _summary_lines(comparison: Comparison, grid: Grid) -> list[str]:
         lines[0] += f" · {comparison.title[:200]}"
     if grid.agreement:
         lines.append(f"Agreement: {grid.agreement}")
+    lines += [f"Trials: {shorten(line, SHORT_LIMIT)}" for line in comparison.spread()]
     return lines
 
 

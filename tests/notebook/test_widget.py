@@ -364,7 +364,7 @@ def test_undefined_fields_only_reports_fields_left_as_written():
 
 
 def test_axes_of_models_and_adapters_and_fallbacks():
-    from lmwidgets.notebook.axes import axes_of
+    from lmwidgets.core.layout import axes_of
 
     def variant(label, strategy="zero-shot", model="m", adapter=None, item=None):
         engine = SimpleNamespace(name=model)

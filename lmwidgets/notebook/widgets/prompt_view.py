@@ -190,6 +190,29 @@ class PromptView(anywidget.AnyWidget):
             "the header's corner."
         ),
     ).tag(sync=True)
+    row_parts = traitlets.List(
+        traitlets.List(traitlets.Unicode()),
+        help=(
+            "Matrix layout with several row axes (three or more axes vary): each row's value on "
+            "each row axis, drawn as grouped headers (a value equal to the row above is muted); "
+            "empty otherwise."
+        ),
+    ).tag(sync=True)
+    column_choices = traitlets.List(
+        traitlets.Unicode(),
+        help=(
+            "The axes that can form the columns of this matrix (everything that varies); the "
+            "view offers them in a 'columns' menu once the run is done. Empty: nothing to swap."
+        ),
+    ).tag(sync=True)
+    column_axis = traitlets.Unicode(
+        "",
+        help=(
+            "The axis that forms the columns (one of column_choices). The view sets it when the "
+            "user picks another one; the kernel then lays the same results out again (no re-run) "
+            "and updates the static copy."
+        ),
+    ).tag(sync=True)
     summary = traitlets.Unicode(
         "",
         help=(
@@ -286,6 +309,9 @@ class PromptView(anywidget.AnyWidget):
 
     def __init__(self, **kwargs: Any) -> None:
         self._streamed: list[dict[str, Any]] | None = None
+        self._on_columns: list[Callable[[str], None]] = []
+        #: True while the kernel itself sets the layout traits (not a user's pick).
+        self._laying_out = False
         super().__init__(**kwargs)
         self._on_stop: list[Callable[[], None]] = []
         self._on_region: list[RegionHandler] = []
@@ -300,6 +326,21 @@ class PromptView(anywidget.AnyWidget):
             f"lmwidgets live view ({len(self.columns)} column(s), {self.status}); "
             "the results follow as a static copy"
         )
+
+    def set_layout(self, axes: Any) -> None:
+        """Show ``axes`` (a :class:`lmwidgets.core.layout.Axes`): layout, headers, grouped row
+        headers and the column axes to choose from."""
+        self._laying_out = True
+        try:
+            self.layout = axes.layout
+            self.labels = axes.columns
+            self.rows = axes.rows
+            self.row_parts = axes.row_parts
+            self.axes = {"rows": axes.row_axis, "columns": axes.column_axis}
+            self.column_choices = axes.choices
+            self.column_axis = axes.column_axis if axes.choices else ""
+        finally:
+            self._laying_out = False
 
     # Columns ---------------------------------------------------------------------------------
 
@@ -343,6 +384,25 @@ class PromptView(anywidget.AnyWidget):
         """Call ``callback(request)`` when the user draws a region and clicks Re-run."""
         self._on_region.append(callback)
         self.can_rerun = True
+
+    def on_columns(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(axis)`` when the user picks another column axis in the view."""
+        self._on_columns.append(callback)
+
+    @traitlets.observe("column_axis")
+    def _column_axis_changed(self, change: dict) -> None:
+        axis = change["new"]
+        if not axis or axis == change["old"] or self._laying_out:
+            return
+        if axis not in self.column_choices:
+            self.message = f"Cannot lay out by {axis!r}: it does not vary in this run."
+            return
+        for callback in list(self._on_columns):
+            try:
+                callback(axis)
+            except Exception as exc:  # shown in the view: there is no cell to show it
+                self.message = f"Cannot lay out by {axis}: {exc}"
+                return
 
     def on_fork(self, callback: ForkHandler) -> None:
         """Call ``callback(request)`` when the user clicks an alternative token (a fork):

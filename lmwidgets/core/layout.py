@@ -1,0 +1,175 @@
+"""Where each column of a comparison goes: a row of columns, a matrix (two or more things vary)
+or a dataset grid (rows are items). The live view and the static copy both lay results out
+here, so they agree.
+
+Every variant and result has coordinates: for each axis (see :mod:`lmwidgets.prompting.axes`)
+the id of its value, e.g. ``{"prompt": "A", "strategy": "cot", "model": "smol", "adapter":
+"base", "temperature": "0.7"}``. Results of older records, forks and re-runs without recorded
+coordinates get ``strategy``, ``model`` and ``adapter`` from their fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The order axes are laid out in: with two varying, the first forms the rows.
+AXIS_ORDER = (
+    "prompt",
+    "system",
+    "field",
+    "strategy",
+    "model",
+    "adapter",
+    "temperature",
+    "top_p",
+    "trial",
+    "run",
+)
+#: How an axis is named in a shape line ("2 × 3 matrix (prompts × system prompts)").
+AXIS_TITLES = {
+    "prompt": "prompts",
+    "system": "system prompts",
+    "strategy": "strategies",
+    "model": "models",
+    "adapter": "adapters",
+    "temperature": "temperatures",
+    "top_p": "top-ps",
+    "trial": "trials",
+    "run": "runs",
+}
+
+
+def value_label(axis: str, value_id: str) -> str:
+    """How a coordinate is written in labels and headers: ``T=0.7``, ``top-p=0.9``, ``trial
+    2``, ``city=Paris`` (a template field), or the id itself (prompts, strategies, models...)."""
+    kind, _, name = axis.partition(":")
+    if kind == "temperature":
+        return f"T={value_id}"
+    if kind == "top_p":
+        return f"top-p={value_id}"
+    if kind == "trial":
+        return f"trial {value_id}"
+    if kind == "field":
+        return f"{name}={value_id}"
+    return value_id
+
+
+def axis_title(axis: str) -> str:
+    """The plural name of an axis (``strategies``; ``city values`` for ``field:city``)."""
+    kind, _, name = axis.partition(":")
+    return f"{name} values" if kind == "field" else AXIS_TITLES.get(kind, axis)
+
+
+@dataclass
+class Axes:
+    """Where each variant goes: ``positions[i]`` is variant ``i``'s (row, column).
+
+    ``rows`` and ``columns`` are the header labels; ``row_axis``/``column_axis`` name what varies
+    along them (``strategy``, ``model``, ``prompt · system``..., ``input`` for a dataset grid,
+    ``variant`` for a row of columns that mixes things); ``rows`` is empty for a single row of
+    columns. With several row axes, ``row_parts[r]`` holds row ``r``'s value on each (grouped
+    headers). ``choices`` are the axes that can form the columns instead (the view swaps them).
+    """
+
+    layout: str
+    positions: list[tuple[int, int]]
+    rows: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    row_axis: str = ""
+    column_axis: str = ""
+    row_parts: list[list[str]] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
+
+
+def coordinates(item: Any) -> dict[str, str]:
+    """The coordinates of a variant or result (derived for those recorded without them)."""
+    coords = getattr(item, "coords", None)
+    if isinstance(coords, Mapping) and coords:
+        return {str(k): str(v) for k, v in coords.items()}
+    return {
+        "strategy": str(getattr(item, "strategy", "") or ""),
+        "model": _model_name(item),
+        "adapter": getattr(item, "adapter", None) or "base",
+    }
+
+
+def _model_name(item: Any) -> str:
+    engine = getattr(item, "engine", None)
+    if engine is not None:
+        return str(getattr(engine, "name", "") or "")
+    return str(getattr(item, "model", "") or "")
+
+
+def _unique(values: Sequence[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def varying(coords: Sequence[Mapping[str, str]]) -> list[str]:
+    """The axes whose value differs between ``coords``, in :data:`AXIS_ORDER`."""
+    names = _unique([name for c in coords for name in c])
+    found = [n for n in names if len({c.get(n) for c in coords}) > 1]
+    return sorted(found, key=lambda n: AXIS_ORDER.index(n.split(":", 1)[0]))
+
+
+def _one_row(variants: Sequence[Any], axis: str) -> Axes:
+    return Axes(
+        "columns",
+        [(0, i) for i in range(len(variants))],
+        columns=[v.label for v in variants],
+        column_axis=axis,
+    )
+
+
+def _grid(variants: Sequence[Any]) -> Axes:
+    labels = _unique([v.label for v in variants])
+    items = _unique([v.input or "" for v in variants])
+    col_of = {label: i for i, label in enumerate(labels)}
+    row_of = {item: i for i, item in enumerate(items)}
+    positions = [(row_of[v.input or ""], col_of[v.label]) for v in variants]
+    return Axes("grid", positions, rows=[], columns=labels, row_axis="input")
+
+
+def axes_of(variants: Sequence[Any], grid: bool = False, columns: str | None = None) -> Axes:
+    """The layout of ``variants``: rows and columns with their headers.
+
+    A dataset (``grid``) has one row per item and one column per variant label. Otherwise the
+    axes that vary among the variants make the layout: none or one is a single row of columns;
+    with two, the first (in :data:`AXIS_ORDER`) forms the rows and the second the columns
+    (``cot`` × ``base``/``pirate``: rows cot and zero-shot, columns base and pirate); with three
+    or more, one axis forms the columns (``columns``, else the last) and the rows are the
+    product of the others, with grouped headers. Variants that would share a place fall back
+    to a single row.
+    """
+    if grid:
+        return _grid(variants)
+    coords = [coordinates(v) for v in variants]
+    vary = varying(coords)
+    if len(vary) < 2 or len({v.input for v in variants}) > 1:
+        return _one_row(variants, vary[0] if len(vary) == 1 else "variant")
+    column_axis = columns if columns in vary else vary[1] if len(vary) == 2 else vary[-1]
+    row_axes = [name for name in vary if name != column_axis]
+    row_keys = [tuple(c.get(a, "") for a in row_axes) for c in coords]
+    column_keys = [c.get(column_axis, "") for c in coords]
+    rows, cols = _unique(row_keys), _unique(column_keys)
+    positions = [(rows.index(r), cols.index(c)) for r, c in zip(row_keys, column_keys, strict=True)]
+    if len(set(positions)) != len(positions):
+        return _one_row(variants, "variant")
+    row_parts = [[value_label(a, v) for a, v in zip(row_axes, key, strict=True)] for key in rows]
+    return Axes(
+        "matrix",
+        positions,
+        rows=[" · ".join(parts) for parts in row_parts],
+        columns=[value_label(column_axis, c) for c in cols],
+        row_axis=" · ".join(row_axes),
+        column_axis=column_axis,
+        row_parts=row_parts if len(row_axes) > 1 else [],
+        choices=vary,
+    )
+
+
+def shape_title(axes: Axes) -> str:
+    """``'strategies × adapters'``, ``'prompts · system prompts × temperatures'``."""
+    rows = " · ".join(axis_title(a) for a in axes.row_axis.split(" · ") if a)
+    return f"{rows} × {axis_title(axes.column_axis)}"
