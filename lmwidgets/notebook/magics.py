@@ -302,10 +302,13 @@ class LmMagics(Magics):
         if args.help:
             print(_PROMPT.format_help())
             return
+        if cell is None and args.prompts is not None:
+            cell = ""  # the prompts come from the --prompts variable: a line is enough
         if cell is None:
             raise LmWidgetsError(
                 "%%prompt is a cell magic: write `%%prompt [options]` on the first line of a "
-                "cell and the prompt below it (`%prompt --help` lists the options)."
+                "cell and the prompt below it (`%prompt --help` lists the options; "
+                "`%prompt --prompts VAR` runs the prompts a variable holds)."
             )
         _check_text_arguments(args, _PROMPT, prompt_text=("system", "cot_instruction"))
         if args.out is not None:

@@ -249,7 +249,17 @@ def _variant_from(
         forced_ids=forced_ids,
         forced_text=forced_text,
         fork=fork if isinstance(fork, dict) else None,
+        coords=_recorded_axes(record),
+        seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
     )
+
+
+def _recorded_axes(record: dict[str, Any]) -> dict[str, str]:
+    """The record's coordinates on its run's axes (none for records made before axes)."""
+    axes = record.get("axes")
+    if not isinstance(axes, dict):
+        return {}
+    return {str(k): str(v) for k, v in axes.items()}
 
 
 def _first_difference(a: str, b: str) -> int | None:

@@ -481,7 +481,11 @@ class _Schedule:
                 pump.poll()
                 self.stream.push()
 
-            self._record(batch, _run_batch(self.variants, batch, on_step, self.stop, **options))
+            try:
+                outcome = _run_batch(self.variants, batch, on_step, self.stop, **options)
+            except Exception as exc:  # a failing engine (or reply function): said, kept
+                outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
+            self._record(batch, outcome)
             self.stream.push(force=True)
             self._report_progress()
             if self.error is not None:
@@ -573,9 +577,18 @@ def _finish(
     if isinstance(error, GenerationError):  # e.g. a server that broke off: its own message
         error.partial = comparison
         raise error
-    if error is not None:
+    if error is not None and _out_of_memory(error):
         raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
+    if error is not None:
+        raise GenerationError(message or "", partial=comparison) from error
     return comparison
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is running out of memory (host or device), not another failure."""
+    return isinstance(error, MemoryError) or (
+        type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+    )
 
 
 def _error_message(error: BaseException | None) -> str | None:
@@ -584,7 +597,12 @@ def _error_message(error: BaseException | None) -> str | None:
         return None
     if isinstance(error, GenerationError):
         return str(error) + " Finished columns and the text so far are kept."
-    return _OOM_MESSAGE
+    if _out_of_memory(error):
+        return _OOM_MESSAGE
+    return (
+        f"Generation failed: {type(error).__name__}: {str(error)[:300]}. Finished columns and "
+        "the text so far are kept."
+    )
 
 
 __all__ = [

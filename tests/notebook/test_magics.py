@@ -427,3 +427,64 @@ def test_library_bars_fill_their_share_and_the_bar_never_goes_back():
     }
     report(0.1, "late")  # a report lower than before keeps the bar where it was
     assert seen[-1] == (0.85, "late")
+
+
+def test_variations_from_the_magic(shell, capsys):
+    assert run(shell, "%lm load --engine scripted --as lmw_s").success
+    cell = "%%prompt --out lmw_v --systems lmw_sys --each lmw_who --columns system\n"
+    cell += "Hello {lmw_who}\n--- formal\nGood day, {lmw_who}.\n"
+    shell.user_ns["lmw_sys"] = {"none": None, "pirate": "Talk like a pirate."}
+    shell.user_ns["lmw_who"] = ["Ann", "Bob"]
+    assert run(shell, cell).success
+    comparison = shell.user_ns["lmw_v"]
+    assert len(comparison.results) == 2 * 2 * 2
+    assert comparison.columns == "system"
+    assert {r.coords["prompt"] for r in comparison.results} == {"A", "formal"}
+    assert comparison.results[-1].text == "You said: Good day, Bob."
+    shell.user_ns["lmw_ps"] = ["One.", "Two."]
+    # With --prompts the prompts come from the variable: the line magic runs them.
+    assert run(shell, "%prompt --out lmw_p --prompts lmw_ps --temperatures 0,0.5 --seed 1").success
+    assert [r.variant for r in shell.user_ns["lmw_p"].results] == [
+        "A · T=0",
+        "A · T=0.5",
+        "B · T=0",
+        "B · T=0.5",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [
+        ("%prompt --prompts lmw_nothing", "PromptError"),
+        ("%%prompt --systems lmw_nothing\nHi", "InvalidArgumentError"),
+        ("%%prompt --each lmw_str\nHi {lmw_str}", "InvalidArgumentError"),
+        ("%%prompt --trials 0\nHi", "InvalidArgumentError"),
+        ("%%prompt --columns prompt\nHi", "StrategyError"),
+        ("%%prompt\n--- a\nx\n--- a\ny", "PromptError"),
+    ],
+)
+def test_bad_variations_fail_the_cell_with_a_short_error(shell, capsys, cell, error):
+    assert run(shell, "%lm load --engine scripted --as lmw_s2").success
+    shell.user_ns["lmw_str"] = "just text"
+    capsys.readouterr()
+    result = run(shell, cell)
+    assert not result.success
+    assert type(result.error_in_exec).__name__ == error
+    shown = "".join(capsys.readouterr())
+    assert error in shown and "Traceback" not in shown
+
+
+def test_prompt_help_lists_the_variation_options(shell, capsys):
+    assert run(shell, "%%prompt --help\n").success
+    out = capsys.readouterr().out
+    for flag in (
+        "--prompts",
+        "--systems",
+        "--each",
+        "--temperatures",
+        "--top-ps",
+        "--trials",
+        "--columns",
+        "--- NAME",
+    ):
+        assert flag in out

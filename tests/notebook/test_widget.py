@@ -600,3 +600,26 @@ def test_word_diff_in_node():
     for (before, after), found in zip(pairs, (first, second, third, far), strict=True):
         assert "".join(p["text"] for p in found["parts"] if p["op"] != "ins") == before
         assert "".join(p["text"] for p in found["parts"] if p["op"] != "del") == after
+
+
+def test_three_axes_show_grouped_rows_and_the_columns_menu_lays_out_again(registry):
+    systems = {"none": None, "terse": "Be terse."}
+    view, comparison = _scripted_run(
+        registry, "What is 2+2?\n--- B\nWhat is 3+3?", systems=systems, temperatures="0,0.5"
+    )
+    widget = view.widget
+    assert widget.layout == "matrix" and widget.labels == ["T=0", "T=0.5"]
+    assert widget.row_parts == [["A", "none"], ["A", "terse"], ["B", "none"], ["B", "terse"]]
+    assert widget.column_choices == ["prompt", "system", "temperature"]
+    assert widget.column_axis == "temperature"
+    before = {c["label"]: c["text"] for c in widget.columns}
+    widget.column_axis = "prompt"  # what the view's columns menu sets
+    assert widget.labels == ["A", "B"] and widget.axes["columns"] == "prompt"
+    assert widget.row_parts[1] == ["none", "T=0.5"]
+    assert comparison.columns == "prompt"
+    assert {c["label"]: c["text"] for c in widget.columns} == before  # nothing re-ran
+    assert {(c["row"], c["col"]) for c in widget.columns} == {
+        (r, c) for r in range(4) for c in (0, 1)
+    }
+    widget.column_axis = "trial"  # not an axis of this run: said, nothing changes
+    assert "does not vary" in widget.message and widget.labels == ["A", "B"]
