@@ -32,6 +32,7 @@ from lmwidgets.errors import (
     ModelLoadError,
     ModelNotFoundError,
     NameTakenError,
+    NoEarlierRunError,
     NoModelLoadedError,
     OutOfMemoryError,
     PromptError,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from lmwidgets.engines.scripted import ScriptedEngine
     from lmwidgets.engines.transformers.engine import LoadedModel, TransformersEngine
     from lmwidgets.engines.transformers.training import train_lora
+    from lmwidgets.run.history import history
     from lmwidgets.run.replay import rerun
 
 _LAZY = {
@@ -74,6 +76,7 @@ _LAZY = {
     "prompt": "api",
     "fork": "api",
     "rerun": "run.replay",
+    "history": "run.history",
     "load_adapter": "api",
     "unload_adapter": "api",
     "train_lora": "engines.transformers.training",
@@ -139,6 +142,7 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "NameTakenError",
+    "NoEarlierRunError",
     "NoModelLoadedError",
     "OutOfMemoryError",
     "PromptError",
@@ -156,6 +160,7 @@ __all__ = [
     "__version__",
     "connect",
     "fork",
+    "history",
     "load_adapter",
     "load_ipython_extension",
     "load_model",

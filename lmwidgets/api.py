@@ -182,6 +182,7 @@ def prompt(
     confirm: bool = False,
     score: str | Callable[..., Any] | None = None,
     logprobs: int | None = None,
+    vs: str | Comparison | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -212,12 +213,24 @@ def prompt(
     what the live view's tokens toggle asks for (off when it asks for nothing). A column can
     then be forked at a token (:func:`fork`, or clicking an alternative in the view).
 
+    Your own variations are axes too (:mod:`lmwidgets.prompting.axes`), and every axis combines
+    with the others: ``--- NAME`` lines in ``text`` (or ``prompts=``, a dict or list) are prompt
+    wordings; ``systems=`` (a dict or list; ``none`` is no system prompt) system prompts;
+    ``each="field"`` one column per value of a ``{field}`` whose variable is a list or dict;
+    ``temperatures=`` and ``top_ps=`` (``"0,0.7"`` or a list) sweeps; ``trials=N`` runs each
+    sampled column N times (seeds ``seed .. seed + N - 1``) and reports the spread of its
+    answers (``Comparison.spread()``). ``columns=`` names the axis that forms the view's
+    columns. ``vs="previous"`` shows the previous run of this cell beside this one (``vs=``
+    an earlier :class:`Comparison` shows that one), each column compared with its counterpart
+    (:mod:`lmwidgets.prompting.previous`); every run is kept (:func:`lmwidgets.history`).
+
     Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
     encode (lone surrogates, control characters other than newline and tab) are replaced with
     U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
     64 self-consistency samples, 2,000 generated rows or 32 columns) needs ``confirm=True``.
     """
     from lmwidgets.notebook.live import LiveView
+    from lmwidgets.prompting.previous import with_previous
     from lmwidgets.prompting.strategies import build_variants
     from lmwidgets.run.runner import check_token_logprobs, run_variants
     from lmwidgets.validation import (
@@ -265,6 +278,7 @@ def prompt(
         strategy_options["templates"] = cleaned
     namespace = dict(variables or {})
     system_text = None if system is None else interpolate(system, namespace)
+    earlier = _earlier_run(vs)
 
     def build(**overrides: Any) -> Plan:
         plan = build_variants(
@@ -277,6 +291,8 @@ def prompt(
             score=score,
             **{**strategy_options, **overrides},
         )
+        if earlier is not None:
+            with_previous(plan, earlier)
         check_run_size(plan.variants, confirm=confirm)
         check_token_logprobs(plan.variants)
         found = [n for n in [*notes, clean_variants(plan.variants)] if n]
@@ -297,7 +313,7 @@ def prompt(
     shown = _Shown(plan)
 
     def run(plan: Plan, stop: StopSignal | None = stop) -> Comparison:
-        with shown.running(plan):
+        with kept_in_history(shown), shown.running(plan):
             return shown.done(
                 run_variants(
                     plan.variants,
@@ -314,6 +330,40 @@ def prompt(
     if view is not None and hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, run, on_rerun))
     return run(plan)
+
+
+def _earlier_run(vs: Any) -> Comparison | None:
+    """The run ``vs`` names: ``"previous"`` (this cell's previous run, see
+    :mod:`lmwidgets.run.history`) or an earlier :class:`Comparison`."""
+    from lmwidgets.run.history import HISTORY, NoEarlierRunError
+
+    if vs is None or isinstance(vs, Comparison):
+        return vs
+    if vs == "previous":
+        found = HISTORY.previous()
+        if found is None:
+            raise NoEarlierRunError(
+                "--vs previous: this cell has no earlier run in this session (or in the saved "
+                "notebook). Run it once, then edit it and run it again with --vs previous."
+            )
+        return found
+    raise InvalidArgumentError(
+        f"--vs takes 'previous' or an earlier Comparison (a variable bound with --out), not "
+        f"{type(vs).__name__} {str(vs)[:40]!r}."
+    )
+
+
+@contextlib.contextmanager
+def kept_in_history(shown: _Shown) -> Iterator[None]:
+    """Keep the run in the session's history (:mod:`lmwidgets.run.history`), even when it
+    stopped or failed part way (its partial comparison)."""
+    from lmwidgets.run.history import HISTORY
+
+    try:
+        yield
+    finally:
+        if shown.comparison is not None:
+            HISTORY.add(shown.comparison)
 
 
 def _title(plan: Plan, namespace: Mapping[str, Any]) -> str:

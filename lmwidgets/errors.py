@@ -123,6 +123,11 @@ class ForkError(LmWidgetsError):
     token that is not an alternative there, or a model that cannot take the forced start."""
 
 
+class NoEarlierRunError(LmWidgetsError):
+    """``--vs previous`` found no earlier run of the cell (in the session or the saved
+    notebook)."""
+
+
 class KernelInterruptedError(LmWidgetsError):
     """The kernel was interrupted (the toolbar's stop square) while ``%lm`` or ``%%prompt`` ran.
 

@@ -304,6 +304,7 @@ function fillText(v, data, mode) {
 function fillCell(v, data, grid, mode) {
   const status = data.status || "";
   v.col.dataset.status = status;
+  v.col.classList.toggle("lmw-previous", Boolean(data.previous));
   v.col.title = grid ? [data.label, data.stats].filter(Boolean).join(" · ") : "";
   const badge = STATUS_TEXT[status] || "";
   showText(v.badge, badge);
@@ -383,6 +384,8 @@ export class CellsView {
     this.data = [];
     /** @type {Map<number, number>} cell index -> the cell its text is diffed with */
     this.diffs = new Map();
+    /** @type {Set<number>} cells whose --vs diff was set once (the user's choice wins after) */
+    this.defaulted = new Set();
     this.tokenView = false;
     /** @type {Model | null} */
     this.model = null;
@@ -466,6 +469,15 @@ export class CellsView {
       changed = null;
     }
     for (const [i, j] of this.diffs) if (!data[i] || !data[j]) this.diffs.delete(i);
+    // --vs: a column opens as a word diff with its earlier counterpart (once; the user may
+    // pick another one or none).
+    for (const [i, d] of data.entries()) {
+      if (typeof d.vs === "number" && data[d.vs] && !this.defaulted.has(i)) {
+        this.diffs.set(i, d.vs);
+        this.defaulted.add(i);
+        changed = null;
+      }
+    }
     if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
     const images = model.get("images") || [];
     for (const i of changed || data.keys()) {

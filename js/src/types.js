@@ -36,6 +36,8 @@
  * @property {{ at: number, from: string } | null} [diverge] where its tokens part from a sibling
  * @property {number | null} [confidence] the answer's probability or vote share (0..1)
  * @property {string} [confidence_text] "p=0.82" or "vote 3/5"
+ * @property {number | null} [vs] --vs: the index of the earlier column this one is diffed with
+ * @property {boolean} [previous] --vs: an earlier run's column, shown as it was
  * @property {number} [v]
  */
 

@@ -53,6 +53,8 @@ def value_label(axis: str, value_id: str) -> str:
         return f"trial {value_id}"
     if kind == "field":
         return f"{name}={value_id}"
+    if kind == "run":
+        return "this run" if value_id == "this" else value_id
     return value_id
 
 

@@ -20,6 +20,46 @@ from lmwidgets.errors import InvalidArgumentError
 RENDERERS: dict[str, Callable[..., Any]] = {}
 
 
+_FINISH_ORDER = ("error", "stopped", "running", "length")
+
+
+def result_from_record(record: dict[str, Any]) -> Result:
+    """The :class:`Result` a saved run record describes (nothing runs): its text, answer,
+    verdict and how it was made, as the record keeps them."""
+    output = record.get("output") or {}
+    reasons = set(output.get("finish_reasons") or ["eos"])
+    reason = next((r for r in _FINISH_ORDER if r in reasons), "eos")
+    timing = record.get("timing") or {}
+    adapter = record.get("adapter")
+    model = record.get("model") or {}
+    expected = record.get("expected")
+    extras = {
+        k: output[k] for k in ("samples", "votes", "agreement", "display_text") if k in output
+    }
+    return Result(
+        variant=str(record.get("variant", "")),
+        text=str(output.get("text", "")),
+        prompt=str((record.get("prompt") or {}).get("rendered", "")),
+        tokens=int(output.get("tokens") or 0),
+        seconds=float(timing.get("seconds") or 0.0),
+        record=record,
+        answer=output.get("answer"),
+        strategy=str((record.get("strategy") or {}).get("name", "zero-shot")),
+        model=str(model.get("name", "")) if isinstance(model, dict) else "",
+        adapter=adapter.get("name") if isinstance(adapter, dict) else None,
+        first_token_seconds=timing.get("first_token_seconds"),
+        finish_reason="stopped" if reason == "running" else reason,
+        input=None if record.get("input") is None else str(record["input"].get("input")),
+        expected=None if expected is None else str(expected),
+        correct=record.get("correct"),
+        score=record.get("score"),
+        compared=record.get("compared"),
+        score_error=record.get("score_error"),
+        extras=extras,
+        confidence=output.get("confidence"),
+    )
+
+
 def _group_label(label: str) -> str:
     """A trial's column label without its ``trial k`` part."""
     parts = [p for p in label.split(" · ") if not p.startswith("trial ")]
@@ -304,6 +344,22 @@ class Comparison:
                 row["compared"] = result.compared
             rows.append(row)
         return pd.DataFrame(rows)
+
+    @classmethod
+    def from_records(cls, records: Sequence[dict[str, Any]], title: str = "") -> Comparison:
+        """The comparison saved records describe (a saved notebook's earlier run): the texts,
+        answers and verdicts as recorded, nothing re-run (:func:`lmwidgets.rerun` re-runs)."""
+        results = [result_from_record(dict(record)) for record in records]
+        scores: dict[str, list[float]] = {}
+        for result in results:
+            if result.score is not None:
+                scores.setdefault(result.variant, []).append(float(result.score))
+        return cls(
+            results,
+            title=title,
+            status="done" if all(r.complete for r in results) else "stopped",
+            scores={label: sum(v) / len(v) for label, v in scores.items()},
+        )
 
     def spread(self) -> list[str]:
         """How repeated trials (``--trials N``) spread, one line per column without its trial:

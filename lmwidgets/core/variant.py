@@ -50,6 +50,9 @@ class Variant:
     coords: dict[str, str] = field(default_factory=dict)
     #: True when the seed was drawn for the run (``--trials`` without ``--seed``), not given.
     seed_drawn: bool = False
+    #: A column shown as it already is, not generated (an earlier run beside this one with
+    #: ``--vs``): its finished result.
+    precomputed: Any = None
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

@@ -183,9 +183,12 @@ class LiveView:
         if index not in self._static:
             variant = self.variants[index]
             limit = GRID_PROMPT_LIMIT if self.grid else PROMPT_LIMIT
+            earlier = getattr(variant, "precomputed", None)
             self._static[index] = {
-                "prompt": _prompt_of(getattr(variant, "prompt_text", "") or "", limit),
-                "settings": variant_settings(variant),
+                "prompt": _prompt_of(
+                    earlier.prompt if earlier else getattr(variant, "prompt_text", "") or "", limit
+                ),
+                "settings": result_settings(earlier) if earlier else variant_settings(variant),
             }
         return self._static[index]
 
@@ -200,7 +203,14 @@ class LiveView:
         )
 
     def _initial_cells(self) -> list[dict[str, Any]]:
-        return [self._cell(i, status="waiting" if self.grid else "running") for i in self.shown]
+        return [self._waiting_cell(i) for i in self.shown]
+
+    def _waiting_cell(self, index: int) -> dict[str, Any]:
+        """A cell before its text arrives (an earlier run's column is shown as it is)."""
+        earlier = getattr(self.variants[index], "precomputed", None)
+        if earlier is not None:
+            return self._final_cell(index, earlier, None)
+        return self._cell(index, status="waiting" if self.grid else "running")
 
     def start(self, stream: _Stream, stop: StopSignal, notes: list[str]) -> None:
         """Display the widget and the static placeholder (once); wire the Stop button."""
@@ -309,7 +319,7 @@ class LiveView:
     def _running_cell(self, stream: _Stream, index: int) -> dict[str, Any]:
         outputs = stream.outputs[index]
         if not outputs:
-            return self._cell(index, status="waiting" if self.grid else "running")
+            return self._waiting_cell(index)
         running = any(o.finish_reason == "running" for o in outputs)
         tokens = sum(_tokens(o) for o in outputs)
         entries, total = self._stream_tokens(outputs, index)
@@ -356,6 +366,15 @@ class LiveView:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
             notes.append(f"{top}/{len(result.extras.get('samples', []))} samples agree")
+        vs = result.extras.get("vs")
+        if isinstance(vs, dict):
+            notes.append(
+                f"answer changed (was {vs.get('previous_answer')!r})"
+                if vs.get("answer_changed")
+                else "same answer as before"
+                if vs.get("text_changed")
+                else "same text as before"
+            )
         limit = GRID_PROMPT_LIMIT if self.grid else PROMPT_LIMIT
         entries, total = self._final_tokens(index, result)
         confidence, confidence_text = _confidence(result)
@@ -378,7 +397,17 @@ class LiveView:
             expected=result.expected,
             prompt=_prompt_of(result.prompt, limit),
             settings=result_settings(result),
+            vs=self._counterpart(result),
+            previous=result.record.get("shown_as") == "previous",
         )
+
+    def _counterpart(self, result: Result) -> int | None:
+        """The cell index of the earlier column ``result`` is compared with (``--vs``)."""
+        vs = result.extras.get("vs")
+        if not isinstance(vs, dict):
+            return None
+        labels = [self.variants[i].label for i in self.shown]
+        return labels.index(vs["label"]) if vs.get("label") in labels else None
 
     def _final_tokens(self, index: int, result: Result) -> tuple[list[list[Any]], int]:
         """A finished cell's tokens: ``Result.tokens_detail``, or the streamed row outputs for

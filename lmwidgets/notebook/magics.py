@@ -325,6 +325,14 @@ class LmMagics(Magics):
             raise error(f"{flag} {name}: no variable called {name!r} is defined in the notebook.")
         return namespace[name]
 
+    def _earlier(self, name: str | None) -> Any:
+        """``--vs``: ``previous``, or the variable holding an earlier Comparison."""
+        from lmwidgets.errors import InvalidArgumentError
+
+        if name is None or name == "previous":
+            return name
+        return self._variable(name, "--vs", InvalidArgumentError)
+
     def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
         from lmwidgets import api
         from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, PromptError
@@ -356,6 +364,7 @@ class LmMagics(Magics):
             top_ps=args.top_ps,
             trials=args.trials,
             columns=args.columns,
+            vs=self._earlier(args.vs),
         )
         try:
             comparison = api.prompt(
@@ -446,8 +455,12 @@ def help_cell_as_line(lines: list[str]) -> list[str]:
 
 
 def register(ipython: Any) -> None:
-    """Register the magics, the short error display and ``%%prompt --help`` on its own."""
+    """Register the magics, the short error display, ``%%prompt --help`` on its own, and the
+    watch on which cell runs (for ``--vs previous``)."""
+    from lmwidgets.run.history import watch_cells
+
     ipython.register_magics(LmMagics)
+    watch_cells(ipython)
     ipython.set_custom_exc(SHORT_ERRORS, _short_error)
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line not in cleanup:
@@ -455,7 +468,10 @@ def register(ipython: Any) -> None:
 
 
 def unregister(ipython: Any) -> None:
-    """Remove the short error display and the input transformer."""
+    """Remove the short error display, the input transformer and the cell watch."""
+    from lmwidgets.run.history import unwatch_cells
+
+    unwatch_cells(ipython)
     ipython.set_custom_exc((), None)
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line in cleanup:

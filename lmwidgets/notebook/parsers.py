@@ -576,6 +576,15 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
         "its answers; greedy columns run once.",
     )
     parser.add_argument(
+        "--vs",
+        default=None,
+        metavar="previous|VAR",
+        help="Show an earlier run beside this one: 'previous' (this cell's previous run, also "
+        "after a kernel restart from the saved notebook) or a variable holding a Comparison; "
+        "each column gets a word diff with its earlier counterpart and changed answers are "
+        "flagged.",
+    )
+    parser.add_argument(
         "--columns",
         default=None,
         metavar="AXIS",

@@ -251,6 +251,8 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     """Batches of (variant index, sample index) rows that can run in one generate call."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for index, variant in enumerate(variants):
+        if variant.precomputed is not None:  # shown as it is (an earlier run): not generated
+            continue
         # Sampling settings may differ per row; rows only need the same model, budget, seed and
         # number of alternatives per token.
         key = (
@@ -402,8 +404,9 @@ def run_variants(
     for later runs (see :mod:`lmwidgets.engines.transformers.prefix_cache`).
     """
     notes: list[str] = []
-    check_token_logprobs(variants)
-    for variant in variants:
+    generated = [variant for variant in variants if variant.precomputed is None]
+    check_token_logprobs(generated)
+    for variant in generated:
         prepare(variant, notes)
     stop = stop or StopSignal()
     stream = _Stream(variants, view, update_interval)
@@ -555,6 +558,9 @@ def _finish(
     message = _error_message(error)
     results = []
     for index, variant in enumerate(variants):
+        if variant.precomputed is not None:
+            results.append(variant.precomputed)
+            continue
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
         texts = stream.decode(index) or [""]
         results.append(

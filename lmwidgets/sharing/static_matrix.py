@@ -46,6 +46,8 @@ class Grid:
     rows: list[Row]
     #: "strategies × models" for a matrix; "" otherwise.
     axes: str = ""
+    #: A matrix's corner: what varies down and across ("strategy \\ adapter").
+    corner: str = ""
     #: Each result's group of agreeing answers (by ``id``); empty when not compared.
     groups: dict[int, int | None] = field(default_factory=dict)
     agreement: str = ""
@@ -74,7 +76,10 @@ def _matrix(results: list[Result], columns: str | None = None) -> Grid | None:
     rows = [Row(header, [None] * len(axes.columns)) for header in axes.rows]
     for result, (row, col) in zip(results, axes.positions, strict=True):
         rows[row].cells[col] = result
-    return Grid(kind="matrix", columns=axes.columns, rows=rows, axes=shape_title(axes))
+    corner = f"{axes.row_axis} \\ {axes.column_axis}"
+    return Grid(
+        kind="matrix", columns=axes.columns, rows=rows, axes=shape_title(axes), corner=corner
+    )
 
 
 def _dataset(results: list[Result]) -> Grid:
@@ -189,6 +194,35 @@ def settings(result: Result) -> list[tuple[str, str]]:
 def settings_text(result: Result) -> str:
     """``'model tiny · adapter base · temperature 0.0 · seed 1 · max tokens 64'``."""
     return " · ".join(f"{name} {value}" for name, value in settings(result))
+
+
+def vs_text(result: Result) -> str:
+    """``--vs``: how a column compares with its earlier counterpart ('' when not compared)."""
+    vs = result.extras.get("vs")
+    if not isinstance(vs, dict):
+        return ""
+    if vs.get("answer_changed"):
+        return f"vs previous: answer changed (was {vs.get('previous_answer')!r})"
+    return "vs previous: same answer" if vs.get("text_changed") else "vs previous: same text"
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """``(op, text)`` parts turning ``before`` into ``after`` word by word: ``=`` kept, ``-``
+    only before, ``+`` only after (whitespace kept as written)."""
+    import difflib
+    import re
+
+    a, b = re.findall(r"\s+|\S+", before), re.findall(r"\s+|\S+", after)
+    parts: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(("=", "".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            parts.append(("-", "".join(a[i1:i2])))
+        if j2 > j1:
+            parts.append(("+", "".join(b[j1:j2])))
+    return parts
 
 
 def verdict_text(result: Result) -> str:

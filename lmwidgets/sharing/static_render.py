@@ -33,6 +33,8 @@ from lmwidgets.sharing.static_matrix import (
     settings_text,
     status_line,
     verdict_text,
+    vs_text,
+    word_diff,
 )
 from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
 from lmwidgets.sharing.static_style import (
@@ -151,13 +153,33 @@ def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     head = _answer_html(result, grid) + _flags_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
-        f"{boxes_html(result, images)}{_text_html(result)}"
+        f"{boxes_html(result, images)}{_text_html(result)}{_vs_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
 
 
+def _vs_html(result: Result) -> str:
+    """``--vs``: a collapsed word diff with the earlier counterpart (escaped; words only there
+    struck through, words only here underlined)."""
+    vs = result.extras.get("vs")
+    before = vs.get("previous_text") if isinstance(vs, dict) else None
+    if not isinstance(before, str) or not vs.get("text_changed"):
+        return ""
+    after, _ = truncate(result.text, STATIC_TEXT_LIMIT)
+    before, _ = truncate(before, STATIC_TEXT_LIMIT)
+    tags = {"=": ("", ""), "-": ("<del>", "</del>"), "+": ("<ins>", "</ins>")}
+    body = "".join(
+        f"{tags[op][0]}{escape_html(text)}{tags[op][1]}" for op, text in word_diff(before, after)
+    )
+    return (
+        f'<details style="margin-top:4px"><summary style="{SMALL};cursor:pointer">'
+        f"diff with {escape_html(shorten(vs.get('label', 'previous'), LABEL_LIMIT))}</summary>"
+        f'<pre style="{PRE}">{body}</pre></details>'
+    )
+
+
 def _header_html(comparison: Comparison, grid: Grid) -> str:
-    corner = {"matrix": "strategy", "dataset": "input"}.get(grid.kind)
+    corner = {"matrix": grid.corner or "strategy", "dataset": "input"}.get(grid.kind)
     style = ROW_HEAD if grid.kind == "matrix" else f"{HEAD};min-width:10em"
     cells = [f'<th style="{style}">{escape_html(corner)}</th>'] if corner else []
     for label in grid.columns:
@@ -252,6 +274,9 @@ def _facts(result: Result, grid: Grid) -> list[str]:
         lines.append(f"Answer: {answer}{group}{confidence}")
     if is_truncated(result):
         lines.append(f"⚠ {TRUNCATED}")
+    compared = vs_text(result)
+    if compared:
+        lines.append(shorten(compared, SHORT_LIMIT))
     return lines
 
 

@@ -488,3 +488,24 @@ def test_prompt_help_lists_the_variation_options(shell, capsys):
         "--- NAME",
     ):
         assert flag in out
+
+
+def test_vs_previous_follows_the_cell_id_the_front_end_sends(shell, capsys):
+    from lmwidgets.run.history import HISTORY
+
+    HISTORY.clear()
+    assert run(shell, "%lm load --engine scripted --as lmw_h").success
+    assert shell.run_cell("%%prompt --out lmw_a\nfirst wording", cell_id="cell-a").success
+    assert shell.run_cell("%%prompt --out lmw_b\nsomething else", cell_id="cell-b").success
+    result = shell.run_cell("%%prompt --out lmw_c --vs previous\nsecond wording", cell_id="cell-a")
+    assert result.success
+    texts = [r.text for r in shell.user_ns["lmw_c"].results]
+    assert texts == ["You said: second wording", "You said: first wording"]
+    shell.user_ns["lmw_keep"] = shell.user_ns["lmw_b"]
+    assert run(shell, "%%prompt --out lmw_d --vs lmw_keep\nanother").success
+    assert shell.user_ns["lmw_d"].results[1].text == "You said: something else"
+    capsys.readouterr()
+    failed = shell.run_cell("%%prompt --vs previous\nnever ran here", cell_id="cell-new")
+    assert type(failed.error_in_exec).__name__ == "NoEarlierRunError"
+    assert "Traceback" not in "".join(capsys.readouterr())
+    HISTORY.clear()

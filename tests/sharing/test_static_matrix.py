@@ -132,7 +132,9 @@ def test_two_axes_make_a_matrix_with_row_and_column_headers():
     assert [[c.answer for c in row.cells] for row in grid.rows] == [["4", "4.0"], ["4", "5"]]
     html = comparison.to_html()
     assert html.count("<tr>") == 3  # header + 2 strategies
-    assert re.search(r"<th [^>]*>strategy</th><th [^>]*>base</th><th [^>]*>math</th>", html)
+    assert re.search(
+        r"<th [^>]*>strategy \\ adapter</th><th [^>]*>base</th><th [^>]*>math</th>", html
+    )
     assert re.search(r"<tr><th [^>]*>cot</th><td", html)  # the strategy heads its row
     assert "overflow-x:auto" in html and "min-width:16em" in html
 
