@@ -382,12 +382,9 @@ def clean_variants(variants: Sequence[Any]) -> str | None:
 
 # -- the Python API ---------------------------------------------------------------------------
 def _strategy_option_names() -> set[str]:
-    import inspect
+    from lmwidgets.prompting.strategies import option_names
 
-    from lmwidgets.prompting.strategies import build_variants
-
-    taken = {"template", "registry", "model", "system", "settings", "variables"}
-    return set(inspect.signature(build_variants).parameters) - taken
+    return option_names()
 
 
 def _templates(value: Any) -> Any:

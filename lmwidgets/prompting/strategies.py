@@ -55,6 +55,7 @@ from lmwidgets.errors import (
 from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
 from lmwidgets.prompting.axes import (
+    Axis,
     PromptAxis,
     Spec,
     StrategyAxis,
@@ -391,6 +392,52 @@ class _Context:
     trial_seed: int | None
 
 
+@dataclass(frozen=True)
+class Options:
+    """Everything ``%%prompt`` (or :func:`lmwidgets.prompt`) says about the columns, besides
+    the model, system prompt and generation settings. Each field is the option of that name
+    (``top_ps`` is ``--top-ps``); see ``%%prompt --help``."""
+
+    strategy: str | None = None
+    compare: str | Sequence[str] | None = None
+    examples: Any = None
+    shots: int | None = None
+    samples: int | None = None
+    dataset: Any = None
+    templates: Templates | Mapping[str, Any] | None = None
+    batch_size: int = 16
+    adapter: str | None = None
+    adapters: str | Sequence[str] | None = None
+    #: Paths, URLs, names of variables, or image values; ``{img}`` in the prompt places them.
+    images: Sequence[Any] | None = None
+    #: ``"x1,y1,x2,y2"`` or a :class:`~lmwidgets.media.images.Region`, marked as ``region_mode``
+    #: says (``box`` or ``crop``).
+    region: Any = None
+    region_mode: str = "box"
+    models: str | Sequence[str] | None = None
+    #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind.
+    media: Sequence[MediaInput] | None = None
+    #: How dataset items are scored against their ``expected`` (:mod:`.scoring`).
+    score: str | Callable[..., Any] | None = None
+    #: Prompt wordings: a dict ``{name: text}`` or a list (the cell's ``--- NAME`` lines).
+    prompts: Any = None
+    #: System prompts: a dict or a list; ``none`` (or a None value) is no system prompt.
+    systems: Any = None
+    #: Template fields whose variable is a list or dict: one column per value.
+    each: str | Sequence[str] | None = None
+    temperatures: Any = None
+    top_ps: Any = None
+    #: Runs of each sampled column (seeds ``seed .. seed + N - 1``).
+    trials: int | None = None
+    #: The axis that forms the view's columns.
+    columns: str | None = None
+
+
+def option_names() -> set[str]:
+    """The names :func:`build_variants` takes as options."""
+    return set(Options.__dataclass_fields__)
+
+
 def build_variants(
     template: str,
     *,
@@ -399,107 +446,106 @@ def build_variants(
     system: str | None,
     settings: GenerationSettings,
     variables: Mapping[str, Any] | None = None,
-    strategy: str | None = None,
-    compare: str | Sequence[str] | None = None,
-    examples: Any = None,
-    shots: int | None = None,
-    samples: int | None = None,
-    dataset: Any = None,
-    templates: Templates | Mapping[str, Any] | None = None,
-    batch_size: int = 16,
-    adapter: str | None = None,
-    adapters: str | Sequence[str] | None = None,
-    images: Sequence[Any] | None = None,
-    region: Any = None,
-    region_mode: str = "box",
-    models: str | Sequence[str] | None = None,
-    media: Sequence[MediaInput] | None = None,
-    score: str | Callable[..., Any] | None = None,
-    prompts: Any = None,
-    systems: Any = None,
-    each: str | Sequence[str] | None = None,
-    temperatures: Any = None,
-    top_ps: Any = None,
-    trials: int | None = None,
-    columns: str | None = None,
+    **options: Any,
 ) -> Plan:
     """Expand a prompt into the variants to run; every bad input is reported here, before any
     generation. ``template`` may use ``{name}`` fields from ``variables`` and, with a
     ``dataset``, from each item's columns (``{input}``); ``--- NAME`` lines in it start named
-    prompt variants. ``images`` (paths, URLs, names of variables in ``variables``, or image
-    values) go with the question; ``{img}`` in the template places them; ``region`` is marked
-    on the image as ``region_mode`` says (``box`` or ``crop``). ``media`` adds ready
-    :class:`~lmwidgets.media.base.MediaInput` items of any registered kind. ``score`` picks how
-    dataset items are scored against their ``expected`` (:mod:`.scoring`).
+    prompt variants. ``options`` are the fields of :class:`Options`.
 
     The columns are the product of named axes (:mod:`lmwidgets.prompting.axes`): prompt
-    wordings (``prompts``: a dict or list), system prompts (``systems``), template fields over
-    lists or dicts (``each``), strategies (``compare``), models (``models``) and adapters
-    (``adapters``), temperatures and top-ps (``temperatures``, ``top_ps``) and repeated trials
-    of sampled columns (``trials``, seeds ``seed .. seed + N - 1``). ``columns`` names the axis
-    that forms the columns of the view (see :func:`lmwidgets.core.layout.axes_of`)."""
+    wordings, system prompts, template fields, strategies, models and adapters, temperatures,
+    top-ps and trials; each dataset item runs every column."""
+    opts = Options(**options)
     namespace = dict(variables or {})
-    engines = parse_models(registry, model, models)
-    names = parse_strategies(strategy, compare)
-    pairs = columns_of(engines, adapter, adapters)
-    wordings = prompt_variants(template, prompts)
+    engines = parse_models(registry, model, opts.models)
+    names = parse_strategies(opts.strategy, opts.compare)
+    wordings = prompt_variants(template, opts.prompts)
     media, wordings = _prepare_images(
-        engines, wordings, images, region, region_mode, variables, names, extra=media
+        engines, wordings, opts.images, opts.region, opts.region_mode, variables, names, opts.media
     )
-    axes = [
-        StrategyAxis("strategy", tuple((n, n) for n in names), shown=names != ["zero-shot"]),
-        TargetAxis(pairs, models=models is not None, adapters=adapters is not None),
-        *field_axes(each, [text for _, text in wordings], namespace),
-        *sweep_axes(temperatures, top_ps, settings.temperature, settings.top_p),
-    ]
-    if len(wordings) > 1 or prompts is not None:
-        axes.append(PromptAxis("prompt", tuple(wordings)))
-    systems_axis = system_axis(systems, system)
-    if systems_axis is not None:
-        axes.append(_interpolated(systems_axis, namespace))
-    trial = trial_axis(trials)
-    if trial is not None:
-        axes.append(trial)
-    column_axis = column_axis_name(columns)
-    optional_whole_number(samples, "--samples", minimum=1)
-    optional_whole_number(shots, "--shots", minimum=0)
-    whole_number(batch_size, "--batch-size", minimum=1)
-    items = normalize_dataset(dataset) if dataset is not None else [None]
-    scorer = resolve_scorer(score, namespace)
-    if score is not None and dataset is None:
-        raise InvalidArgumentError(
-            f"score={scorer.spec} scores dataset items against their 'expected' column: give a "
-            "dataset too (--dataset VAR), or leave score out."
-        )
-    base = Spec(
-        engines[0],
-        template=wordings[0][1],
-        system=system,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-    )
-    specs = expand(axes, base)
-    if dataset is not None:
+    axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
+    axes += _variation_axes(opts, wordings, namespace, settings, system)
+    column_axis = column_axis_name(opts.columns)
+    _check_counts(opts)
+    items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
+    scorer = _scorer(opts, namespace)
+    base = Spec(engines[0], template=wordings[0][1], system=system)
+    specs = expand(axes, replace(base, temperature=settings.temperature, top_p=settings.top_p))
+    if opts.dataset is not None:
         check_dataset_fields([spec.template for spec in specs], items, namespace, specs)
     context = _Context(
         namespace=namespace,
         media=media,
         settings=settings,
-        examples=_examples(examples, shots, names),
-        templates=_templates(templates),
-        samples=samples,
+        examples=_examples(opts.examples, opts.shots, names),
+        templates=_templates(opts.templates),
+        samples=opts.samples,
         shown=shown_axes(axes),
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
     )
     variants = [_variant(spec, item, context) for item in items for spec in specs]
     check_columns(column_axis, variants)
-    plan = Plan(variants=variants, batch_size=batch_size, grid=dataset is not None)
-    plan.columns = column_axis
-    if dataset is not None:
+    plan = Plan(variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis)
+    if opts.dataset is not None:
         plan.finishers.append(_scoring(scorer))
     if context.trial_seed is not None and any(not spec.sampled for spec in specs):
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
     return plan
+
+
+def _axes(
+    opts: Options,
+    names: list[str],
+    pairs: list[tuple[Engine, str | None]],
+    wordings: list[tuple[str, str]],
+) -> list[Axis]:
+    """The built-in axes: strategies, models and adapters, and the prompt's wordings."""
+    axes: list[Axis] = [
+        StrategyAxis("strategy", tuple((n, n) for n in names), shown=names != ["zero-shot"]),
+        TargetAxis(pairs, models=opts.models is not None, adapters=opts.adapters is not None),
+    ]
+    if len(wordings) > 1 or opts.prompts is not None:
+        axes.append(PromptAxis("prompt", tuple(wordings)))
+    return axes
+
+
+def _variation_axes(
+    opts: Options,
+    wordings: list[tuple[str, str]],
+    namespace: Mapping[str, Any],
+    settings: GenerationSettings,
+    system: str | None,
+) -> list[Axis]:
+    """The user's own variations: template fields, sweeps, system prompts and trials."""
+    axes: list[Axis] = [
+        *field_axes(opts.each, [text for _, text in wordings], namespace),
+        *sweep_axes(opts.temperatures, opts.top_ps, settings.temperature, settings.top_p),
+    ]
+    systems = system_axis(opts.systems, system)
+    if systems is not None:
+        axes.append(_interpolated(systems, namespace))
+    trial = trial_axis(opts.trials)
+    if trial is not None:
+        axes.append(trial)
+    return axes
+
+
+def _check_counts(opts: Options) -> None:
+    optional_whole_number(opts.samples, "--samples", minimum=1)
+    optional_whole_number(opts.shots, "--shots", minimum=0)
+    whole_number(opts.batch_size, "--batch-size", minimum=1)
+
+
+def _scorer(opts: Options, namespace: Mapping[str, Any]) -> Scorer:
+    """The dataset's scorer; a scorer without a dataset is an error."""
+    scorer = resolve_scorer(opts.score, namespace)
+    if opts.score is not None and opts.dataset is None:
+        raise InvalidArgumentError(
+            f"score={scorer.spec} scores dataset items against their 'expected' column: give a "
+            "dataset too (--dataset VAR), or leave score out."
+        )
+    return scorer
 
 
 def _templates(templates: Templates | Mapping[str, Any] | None) -> Templates:
