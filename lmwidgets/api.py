@@ -371,8 +371,12 @@ def _title(plan: Plan, namespace: Mapping[str, Any]) -> str:
     from lmwidgets.prompting.content import protect_placeholders, restore_placeholders
     from lmwidgets.validation import clean_prompt_text
 
-    first = plan.variants[0].template.strip() if plan.variants else ""
-    template = restore_placeholders(interpolate(protect_placeholders(first), namespace))
+    first = plan.variants[0] if plan.variants else None
+    # Fields that vary (--each) stay as written: the title is the prompt, not one column's.
+    varied = {a.split(":", 1)[1] for a in (first.coords if first else {}) if a.startswith("field:")}
+    values = {k: v for k, v in namespace.items() if k not in varied}
+    text = first.template.strip() if first else ""
+    template = restore_placeholders(interpolate(protect_placeholders(text), values))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
     return clean_prompt_text(title, "")[0]  # variables may bring unreadable characters
 
