@@ -182,6 +182,7 @@ def prompt(
     confirm: bool = False,
     score: str | Callable[..., Any] | None = None,
     logprobs: int | None = None,
+    cache: bool | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -216,6 +217,10 @@ def prompt(
     encode (lone surrogates, control characters other than newline and tab) are replaced with
     U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
     64 self-consistency samples, 2,000 generated rows or 32 columns) needs ``confirm=True``.
+
+    ``cache`` answers identical greedy or seeded columns from the response cache and keeps
+    the new ones (:mod:`lmwidgets.run.cache`); None follows ``%config LmMagics.cache`` (on by
+    default), False generates everything again.
     """
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import build_variants
@@ -225,6 +230,7 @@ def prompt(
         check_run_size,
         clean_prompt_text,
         clean_variants,
+        optional_flag,
     )
 
     check_prompt_call(
@@ -238,6 +244,7 @@ def prompt(
         confirm=confirm,
         options=strategy_options,
     )
+    optional_flag(cache, "cache")
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
@@ -305,6 +312,7 @@ def prompt(
                     stop=stop,
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
+                    cache=cache,
                 )
             )
 

@@ -36,6 +36,7 @@
  * @property {{ at: number, from: string } | null} [diverge] where its tokens part from a sibling
  * @property {number | null} [confidence] the answer's probability or vote share (0..1)
  * @property {string} [confidence_text] "p=0.82" or "vote 3/5"
+ * @property {boolean} [cached] the text came from the response cache
  * @property {number} [v]
  */
 

@@ -77,6 +77,8 @@ class Result:
     boxes: list[Any] = field(default_factory=list)
     #: The prompt's media as records say them (kind, name, sha256, size, region...).
     media: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the text came from the response cache (its timing is the generating run's).
+    cached: bool = False
 
     @property
     def images(self) -> list[dict[str, Any]]:
@@ -100,7 +102,8 @@ class Result:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def stats(self) -> str:
-        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'``."""
+        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'`` (``· cached`` when the text
+        came from the response cache: the times are then those of the run that generated it)."""
         parts = [
             f"{self.tokens} tokens",
             f"{self.seconds:.1f} s",
@@ -108,6 +111,8 @@ class Result:
         ]
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
+        if self.cached:
+            parts.append("cached")
         return " · ".join(parts)
 
     def __str__(self) -> str:
@@ -215,7 +220,8 @@ class Comparison:
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
         with a dataset's ``expected`` also expected, correct, score and compared; with an
-        answer confidence (``--logprobs``, self-consistency) also confidence.
+        answer confidence (``--logprobs``, self-consistency) also confidence; when a column
+        came from the response cache also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
         import pandas as pd
@@ -237,6 +243,8 @@ class Comparison:
                 "tokens_per_second": result.tokens_per_second,
                 "finish_reason": result.finish_reason,
             }
+            if any(r.cached for r in self.results):
+                row["cached"] = result.cached
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
             if any(r.expected is not None for r in self.results):
@@ -300,6 +308,7 @@ class Comparison:
                     "finish_reason": r.finish_reason,
                     "error": r.error,
                     "confidence": r.confidence,
+                    "cached": r.cached,
                     "boxes": [box.as_dict() for box in r.boxes],
                     "record": r.record,
                 }

@@ -293,13 +293,15 @@ class LiveView:
         running = any(o.finish_reason == "running" for o in outputs)
         tokens = sum(_tokens(o) for o in outputs)
         entries, total = self._stream_tokens(outputs, index)
+        cached = index in getattr(stream, "cached", ())
         return self._cell(
             index,
             text=stream.live_text(index),
             status="running" if running else outputs[-1].finish_reason,
-            stats=f"{tokens} tokens",
+            stats=f"{tokens} tokens" + (" · cached" if cached else ""),
             tokens=entries,
             tokens_total=total,
+            cached=cached,
         )
 
     def update_running(self, stream: _Stream) -> None:
@@ -358,6 +360,7 @@ class LiveView:
             expected=result.expected,
             prompt=_prompt_of(result.prompt, limit),
             settings=result_settings(result),
+            cached=getattr(result, "cached", False),
         )
 
     def _final_tokens(self, index: int, result: Result) -> tuple[list[list[Any]], int]:

@@ -471,6 +471,7 @@ class PromptView(anywidget.AnyWidget):
         diverge: dict[str, Any] | None = None,
         confidence: float | None = None,
         confidence_text: str = "",
+        cached: bool = False,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -517,4 +518,5 @@ class PromptView(anywidget.AnyWidget):
             "diverge": diverge,
             "confidence": None if confidence is None else round(float(confidence), 4),
             "confidence_text": shorten(confidence_text, LABEL_LIMIT),
+            "cached": bool(cached),
         }
