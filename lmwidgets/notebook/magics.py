@@ -10,7 +10,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from traitlets import Bool, Float, Int, Unicode, observe, validate
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import (
@@ -75,10 +75,8 @@ class LmMagics(Magics):
 
     @validate("cache_size_mb")
     def _check_cache_size(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise InvalidArgumentError(
-                f"LmMagics.cache_size_mb must be at least 1, not {proposal['value']}."
-            )
+        if proposal["value"] < 1:  # a TraitError: %config then keeps the value it had
+            raise TraitError(f"LmMagics.cache_size_mb must be at least 1, not {proposal['value']}.")
         return int(proposal["value"])
 
     @observe("cache", "cache_size_mb")
@@ -304,7 +302,8 @@ class LmMagics(Magics):
                     f"The response cache at {store.directory} cannot be used: {exc}."
                 ) from None
             notes = list(store.notes)
-        size = f"{stats.entries:,} entries, {format_bytes(stats.bytes)}"
+        count = f"{stats.entries:,} entr{'y' if stats.entries == 1 else 'ies'}"
+        size = f"{count}, {format_bytes(stats.bytes)}"
         if args.action == "clear":
             lines = [f"Cleared the response cache at {stats.location} ({size})."]
         else:

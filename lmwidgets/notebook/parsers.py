@@ -323,15 +323,15 @@ def _cache(commands: _Commands) -> FlagParser:
 
 
 def _cache_info(actions: _Commands) -> FlagParser:
-    info = actions.add_parser(
-        "info", help="Where the cache is, its entries, size and limit (the default action)."
-    )
+    what = "Where the response cache is, its entries, their size and the limit (the default)."
+    info = actions.add_parser("info", help=what, description=what)
     _help_flag(info)
     return info
 
 
 def _cache_clear(actions: _Commands) -> FlagParser:
-    clear = actions.add_parser("clear", help="Remove every cached answer.")
+    what = "Remove every cached answer (the next runs generate them again)."
+    clear = actions.add_parser("clear", help=what, description=what)
     _help_flag(clear)
     return clear
 

@@ -128,11 +128,19 @@ class ResponseCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # One statement, one snapshot: another kernel may be creating the tables now.
+            version, tables = db.execute(
+                "SELECT (SELECT user_version FROM pragma_user_version), "
+                "(SELECT count(*) FROM sqlite_master)"
+            ).fetchone()
             if version != _USER_VERSION and tables:
                 raise sqlite3.DatabaseError("not lmwidgets' response cache")
-            db.execute("PRAGMA journal_mode=WAL")  # readers go on while another kernel writes
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                # Readers go on while another kernel writes; where the file system cannot
+                # (a network disk) or another kernel holds it now, SQLite's default journal is
+                # just as safe.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute("PRAGMA journal_mode=WAL")
             if version != _USER_VERSION:
                 with _immediate(db):
                     for statement in _SCHEMA:
