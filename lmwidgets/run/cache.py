@@ -18,9 +18,11 @@ run.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -92,23 +94,84 @@ class CacheUnavailable(Exception):
     """The cache could not be used for this call (the run goes on without it)."""
 
 
-class ResponseCache:
-    """One connection to the response cache (see the module docstring); close it after use.
+class _KeptOpen:
+    """Connections kept open between runs, one per database file (a few at most): opening and
+    closing one per run would cost disk flushes each time (SQLite writes its log back when the
+    last connection closes). Used under :attr:`lock`; closed when the process exits."""
 
+    LIMIT = 4
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._open: dict[Path, tuple[sqlite3.Connection, int]] = {}
+
+    def get(self, path: Path) -> sqlite3.Connection | None:
+        """The open connection to ``path``, unless the file was replaced or removed since."""
+        kept = self._open.get(path)
+        if kept is None:
+            return None
+        try:
+            same = path.stat().st_ino == kept[1]
+        except OSError:
+            same = False
+        if not same:
+            self.drop(path)
+            return None
+        return kept[0]
+
+    def put(self, path: Path, db: sqlite3.Connection) -> None:
+        while len(self._open) >= self.LIMIT:
+            self.drop(next(iter(self._open)))
+        self._open[path] = (db, path.stat().st_ino)
+
+    def drop(self, path: Path) -> None:
+        kept = self._open.pop(path, None)
+        if kept is not None:
+            kept[0].close()
+
+    def close_all(self) -> None:
+        with self.lock:
+            for path in list(self._open):
+                self.drop(path)
+
+
+_KEPT = _KeptOpen()
+atexit.register(_KEPT.close_all)
+
+
+def close_connections() -> None:
+    """Close the connections runs keep open (the next run opens the cache afresh, as a new
+    kernel does)."""
+    _KEPT.close_all()
+
+
+class ResponseCache:
+    """A connection to the response cache (see the module docstring); close it after use.
+
+    ``keep_open`` (what runs use) keeps the connection for the next run in this process.
     Every method either works or raises :class:`CacheUnavailable` with a one-line reason; a
     corrupt database is set aside first (its note is in :attr:`notes`).
     """
 
-    def __init__(self, directory: Path | None = None, *, limit_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        limit_bytes: int | None = None,
+        keep_open: bool = False,
+    ) -> None:
         self.directory = Path(directory) if directory is not None else cache_location()
         self.path = self.directory / DATABASE
         self.limit_bytes = SETTINGS.limit_bytes if limit_bytes is None else int(limit_bytes)
+        self.keep_open = keep_open
         self.notes: list[str] = []
         self._db: sqlite3.Connection | None = None
 
     # -- connection -------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
+        if self._db is None and self.keep_open:
+            self._db = _KEPT.get(self.path)
         if self._db is None:
             try:
                 self._db = self._open()
@@ -122,12 +185,22 @@ class ResponseCache:
                     raise CacheUnavailable(_reason(again)) from None
             except OSError as exc:
                 raise CacheUnavailable(_reason(exc)) from None
+            if self.keep_open:
+                _KEPT.put(self.path, self._db)
         return self._db
 
     def _open(self) -> sqlite3.Connection:
         self.directory.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        db = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=not self.keep_open,  # a kept one is used under _KEPT.lock
+        )
         try:
+            # With the write-ahead log, NORMAL still never corrupts the file; a power cut may
+            # only lose the last answers kept. Commits then cost no disk flush.
+            db.execute("PRAGMA synchronous=NORMAL")
             # One statement, one snapshot: another kernel may be creating the tables now.
             version, tables = db.execute(
                 "SELECT (SELECT user_version FROM pragma_user_version), "
@@ -153,7 +226,11 @@ class ResponseCache:
 
     def _set_aside(self, error: BaseException) -> None:
         """Move an unreadable database (and its journal files) aside, with a note."""
-        self.close()
+        self._db = None
+        if self.keep_open:
+            _KEPT.drop(self.path)
+        else:
+            self.close()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         try:
@@ -173,22 +250,24 @@ class ResponseCache:
 
     def _run(self, operation: Callable[..., Any], *args: Any) -> Any:
         """``operation(db, *args)``, with a corrupt database set aside and tried once more."""
-        try:
-            return operation(self._connection(), *args)
-        except sqlite3.OperationalError as exc:  # locked, read-only, disk full: not corrupt
-            raise CacheUnavailable(_reason(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            self._set_aside(exc)
-        try:
-            return operation(self._connection(), *args)
-        except sqlite3.Error as exc:
-            raise CacheUnavailable(_reason(exc)) from None
+        with _KEPT.lock if self.keep_open else contextlib.nullcontext():
+            try:
+                return operation(self._connection(), *args)
+            except sqlite3.OperationalError as exc:  # locked, read-only, disk full: not corrupt
+                raise CacheUnavailable(_reason(exc)) from None
+            except sqlite3.DatabaseError as exc:
+                self._set_aside(exc)
+            try:
+                return operation(self._connection(), *args)
+            except sqlite3.Error as exc:
+                raise CacheUnavailable(_reason(exc)) from None
 
     def close(self) -> None:
-        """Close the connection (the next call opens it again)."""
+        """Close the connection (a kept one stays open for the next run)."""
         if self._db is not None:
             db, self._db = self._db, None
-            db.close()
+            if not self.keep_open:
+                db.close()
 
     def __enter__(self) -> ResponseCache:
         return self
@@ -279,8 +358,8 @@ class ResponseCache:
 
         self._run(clear)
         # Giving the space back needs a moment without other writers: best effort.
-        with contextlib.suppress(sqlite3.Error):
-            self._connection().execute("VACUUM")
+        with contextlib.suppress(CacheUnavailable):
+            self._run(lambda db: db.execute("VACUUM"))
         return before
 
 
@@ -315,7 +394,7 @@ class RunCache:
         self.keys = [column_key(v, ignore_eos=ignore_eos) if enabled else None for v in variants]
         self.notes = notes
         self.hits: dict[int, CachedColumn] = {}
-        self._cache = ResponseCache(directory) if any(self.keys) else None
+        self._cache = ResponseCache(directory, keep_open=True) if any(self.keys) else None
 
     def lookup(self) -> dict[int, CachedColumn]:
         """The variants (by index) whose columns are in the cache."""

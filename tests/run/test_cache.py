@@ -4,6 +4,7 @@ size bound; the magics; the "cached" mark in the record, the static copy and the
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,13 @@ from PIL import Image
 
 import lmwidgets
 from lmwidgets.engines.base import RowOutput, StopSignal, TokenLogprob
-from lmwidgets.run.cache import DATABASE, SETTINGS, ResponseCache, cache_location
+from lmwidgets.run.cache import (
+    DATABASE,
+    SETTINGS,
+    ResponseCache,
+    cache_location,
+    close_connections,
+)
 from lmwidgets.run.cache_keys import (
     CachedColumn,
     adapter_identity,
@@ -347,6 +354,7 @@ def test_two_processes_write_the_same_cache_at_once(tmp_path):
 
 def test_a_corrupt_store_is_set_aside_with_a_note_and_the_run_goes_on(scripted):
     ask()
+    close_connections()  # a new kernel finds the file broken
     path = cache_location() / DATABASE
     for side in path.parent.glob(DATABASE + "-*"):
         side.unlink()
@@ -361,11 +369,18 @@ def test_a_corrupt_store_is_set_aside_with_a_note_and_the_run_goes_on(scripted):
 
 def test_an_unreadable_entry_is_dropped_and_generated_again(scripted):
     ask()
+    close_connections()
     with sqlite3.connect(cache_location() / DATABASE) as db:
         db.execute("UPDATE entries SET value = ?", (b"garbage",))
     again = ask()
     assert not again[0].cached and again[0].text == ANSWER and again.notes == []
     assert ask()[0].cached
+
+
+def test_a_removed_store_is_started_again(scripted):
+    ask()
+    shutil.rmtree(cache_location())  # under a kernel that keeps its connection open
+    assert not ask()[0].cached and entries() == 1 and ask()[0].cached
 
 
 def test_a_store_that_cannot_be_used_costs_only_the_cache(scripted, tmp_path, monkeypatch):
@@ -444,6 +459,8 @@ def test_lm_cache_shows_and_clears(shell, capsys):
     assert "1 entry" in capsys.readouterr().out
     assert shell.run_cell("%lm cache clear").success
     assert "Cleared the response cache" in capsys.readouterr().out and entries() == 0
+    assert shell.run_cell("%%prompt -n 8 --out lmw_x\nHello").success
+    assert not shell.user_ns["lmw_x"][0].cached  # this kernel's next run sees it cleared
     assert shell.run_cell("%lm cache clear --help").success
     assert "Remove every cached answer" in capsys.readouterr().out
     assert shell.run_cell("%lm cache --help").success
