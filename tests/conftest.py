@@ -24,16 +24,26 @@ if os.environ.get("LMWIDGETS_FUZZ"):
     settings.load_profile(os.environ["LMWIDGETS_FUZZ"])
 
 
-def _private_cache_dir(parent: Path) -> Path:
-    """A fresh lmwidgets cache dir (``$LMWIDGETS_CACHE``) whose ``gguf`` folder is the user's:
-    the response cache and weight hashes stay private to the tests, while the de-quantized
-    default model (slow to make) is shared."""
+def _user_cache_dir() -> Path:
     from lmwidgets.engines.transformers.cache import cache_dir
 
-    shared = cache_dir() / "gguf"
+    return cache_dir()
+
+
+_USER_CACHE = _user_cache_dir()
+
+
+def _private_cache_dir(parent: Path) -> Path:
+    """A fresh lmwidgets cache dir (``$LMWIDGETS_CACHE``) whose ``gguf`` folder is the user's:
+    the response cache stays private to the tests, while the de-quantized default model (slow
+    to make) is shared, and the user's weight hashes are read (a test's own writes replace the
+    link, never the user's file)."""
+    shared = _USER_CACHE / "gguf"
     shared.mkdir(parents=True, exist_ok=True)
     parent.mkdir(parents=True, exist_ok=True)
     (parent / "gguf").symlink_to(shared, target_is_directory=True)
+    if (_USER_CACHE / "hashes.json").is_file():
+        (parent / "hashes.json").symlink_to(_USER_CACHE / "hashes.json")
     return parent
 
 
