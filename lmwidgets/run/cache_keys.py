@@ -10,8 +10,9 @@ used, the seed when sampling), the number of samples, a fork's forced tokens and
 Labels (the model's or adapter's name, a file's location) are not keyed: the same weights under
 another name are the same model.
 
-A column has no key (it is never cached) when it samples without a seed, or when its model or
-adapter cannot be pinned (no weights hash: a scripted model whose answers are code, a scripted
+A column has no key (it is never cached) when it samples without a seed it was given (a seed
+drawn for the run does not count), when it is not generated (an earlier run's column shown
+beside this one), or when its model or adapter cannot be pinned (no weights hash: a scripted model whose answers are code, a scripted
 adapter's transform).
 """
 
@@ -89,7 +90,11 @@ def _media_identity(item: Any) -> dict[str, Any]:
 def column_key(variant: Variant, *, ignore_eos: bool = False) -> str | None:
     """The cache key of a prepared variant, or None when it must not be cached."""
     settings = variant.settings
-    if (settings.sampling and settings.seed is None) or variant.rendered is None:
+    if getattr(variant, "precomputed", None) is not None or variant.rendered is None:
+        return None  # not generated in this run (an earlier run's column), or not prepared
+    # A seed drawn for the run (--trials without --seed) stands for no seed at all.
+    seeded = settings.seed is not None and not getattr(variant, "seed_drawn", False)
+    if settings.sampling and not seeded:
         return None
     engine = variant.engine
     model = model_identity(engine.record())

@@ -270,6 +270,24 @@ def test_served_models_are_keyed_by_url_id_and_version_and_labels_are_not():
     }
 
 
+def test_a_drawn_seed_or_an_earlier_column_has_no_key(registry):
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.cache_keys import column_key
+    from lmwidgets.run.runner import prepare
+
+    lmwidgets.load_model(engine="scripted", name="s", replies={"*": ANSWER})
+    settings = lmwidgets.GenerationSettings(temperature=0.7, seed=4)
+    plan = build_variants("Hi", registry=registry, model="s", system=None, settings=settings)
+    variant = plan.variants[0]
+    prepare(variant, [])
+    assert column_key(variant) is not None
+    variant.seed_drawn = True  # drawn for the run (--trials without --seed): as good as none
+    assert column_key(variant) is None
+    variant.seed_drawn = False
+    variant.precomputed = object()  # an earlier run's column shown beside this one
+    assert column_key(variant) is None
+
+
 def test_entries_round_trip_with_log_probabilities():
     token = TokenLogprob(5, " Paris", -0.25, ((5, " Paris", -0.25), (9, " Lyon", float("-inf"))))
     column = CachedColumn(
