@@ -11,6 +11,7 @@ greedy output equals the baseline's, so speed never buys a different answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -851,6 +852,66 @@ def bench_token_messages(loaded, n_tokens: int, repeats: int) -> Measurement:
     )
 
 
+@contextlib.contextmanager
+def _private_response_cache():
+    """A fresh, empty response cache for one benchmark (never the user's)."""
+    import os
+    import shutil
+
+    directory = tempfile.mkdtemp(prefix="lmwidgets-bench-cache-")
+    before = os.environ.get("LMWIDGETS_CACHE")
+    os.environ["LMWIDGETS_CACHE"] = directory
+    try:
+        yield Path(directory)
+    finally:
+        if before is None:
+            os.environ.pop("LMWIDGETS_CACHE", None)
+        else:
+            os.environ["LMWIDGETS_CACHE"] = before
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def bench_cache(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """Re-running an unchanged 3-column cell (zero-shot, few-shot, cot; streamed into a headless
+    live view) answered from the response cache vs its first run, which generates and stores.
+
+    Each round starts from an empty cache; the ratio is the re-run's wall time over the first
+    run's. Outputs match when every re-run column is cached and has the first run's text,
+    token count and finish reason.
+    """
+    from lmwidgets.run.runner import run_variants
+
+    variants = _variants(loaded, n_tokens)[:3]
+    first_times, again_times, match = [], [], True
+    for _ in range(repeats + 1):  # the first round warms up
+        with _private_response_cache():
+            view = _HeadlessView(variants)
+            started = time.perf_counter()
+            first = run_variants(variants, view=view, ignore_eos=True, cache=True)
+            first_times.append(time.perf_counter() - started)
+            view = _HeadlessView(variants)
+            started = time.perf_counter()
+            again = run_variants(variants, view=view, ignore_eos=True, cache=True)
+            again_times.append(time.perf_counter() - started)
+        same = [(r.text, r.tokens, r.finish_reason) for r in first.results] == [
+            (r.text, r.tokens, r.finish_reason) for r in again.results
+        ]
+        match = match and same and all(r.cached for r in again) and not any(r.cached for r in first)
+    base, lmw = statistics.median(first_times[1:]), statistics.median(again_times[1:])
+    ratio = lmw / base
+    return Measurement(
+        "response cache: unchanged 3-column cell re-run from the cache vs first run (time)",
+        round(base, 4),
+        round(lmw, 4),
+        "s",
+        round(ratio, 4),
+        "<= 0.05x",
+        ratio <= 0.05,
+        match,
+        {"columns": [v.label for v in variants], "new_tokens_per_column": n_tokens},
+    )
+
+
 def _measured(function, *args) -> list[Measurement]:
     """Run one benchmark and attach its peak memory to each of its rows."""
     _reset_peak_memory()
@@ -904,8 +965,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default=None,
         help=(
-            "Comma-separated subset: side,streaming,prefix,roofline,adapters,logprobs,tokens,load "
-            "(default: all)."
+            "Comma-separated subset: side,streaming,prefix,roofline,adapters,logprobs,tokens,cache,"
+            "load (default: all)."
         ),
     )
     args = parser.parse_args(argv)
@@ -918,7 +979,17 @@ def main(argv: list[str] | None = None) -> int:
     only = (
         set(args.only.split(","))
         if args.only
-        else {"side", "streaming", "prefix", "roofline", "adapters", "logprobs", "tokens", "load"}
+        else {
+            "side",
+            "streaming",
+            "prefix",
+            "roofline",
+            "adapters",
+            "logprobs",
+            "tokens",
+            "cache",
+            "load",
+        }
     )
     rows: list[Measurement] = []
     if "side" in only:
@@ -935,6 +1006,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_logprobs, loaded, tokens, repeats)
     if "tokens" in only:
         rows += _measured(bench_token_messages, loaded, tokens * (1 if args.quick else 4), repeats)
+    if "cache" in only:
+        rows += _measured(bench_cache, loaded, tokens, repeats)
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
         rows += _measured(bench_weights_memory)

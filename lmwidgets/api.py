@@ -183,6 +183,7 @@ def prompt(
     score: str | Callable[..., Any] | None = None,
     logprobs: int | None = None,
     vs: str | Comparison | None = None,
+    cache: bool | None = None,
     **strategy_options: Any,
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
@@ -228,6 +229,10 @@ def prompt(
     encode (lone surrogates, control characters other than newline and tab) are replaced with
     U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
     64 self-consistency samples, 2,000 generated rows or 32 columns) needs ``confirm=True``.
+
+    ``cache`` answers identical greedy or seeded columns from the response cache and keeps
+    the new ones (:mod:`lmwidgets.run.cache`); None follows ``%config LmMagics.cache`` (on by
+    default), False generates everything again.
     """
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.previous import with_previous
@@ -238,6 +243,7 @@ def prompt(
         check_run_size,
         clean_prompt_text,
         clean_variants,
+        optional_flag,
     )
 
     check_prompt_call(
@@ -251,6 +257,7 @@ def prompt(
         confirm=confirm,
         options=strategy_options,
     )
+    optional_flag(cache, "cache")
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
@@ -322,6 +329,7 @@ def prompt(
                     stop=stop,
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
+                    cache=cache,
                 )
             )
 

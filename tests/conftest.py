@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,49 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)  # with LMWIDGETS_FUZZ_SCALE for more
 if os.environ.get("LMWIDGETS_FUZZ"):
     settings.load_profile(os.environ["LMWIDGETS_FUZZ"])
+
+
+def _user_cache_dir() -> Path:
+    from lmwidgets.engines.transformers.cache import cache_dir
+
+    return cache_dir()
+
+
+_USER_CACHE = _user_cache_dir()
+
+
+def _private_cache_dir(parent: Path) -> Path:
+    """A fresh lmwidgets cache dir (``$LMWIDGETS_CACHE``) whose ``gguf`` folder is the user's:
+    the response cache stays private to the tests, while the de-quantized default model (slow
+    to make) is shared, and the user's weight hashes are read (a test's own writes replace the
+    link, never the user's file)."""
+    shared = _USER_CACHE / "gguf"
+    shared.mkdir(parents=True, exist_ok=True)
+    parent.mkdir(parents=True, exist_ok=True)
+    (parent / "gguf").symlink_to(shared, target_is_directory=True)
+    if (_USER_CACHE / "hashes.json").is_file():
+        (parent / "hashes.json").symlink_to(_USER_CACHE / "hashes.json")
+    return parent
+
+
+# Kernels, servers and notebooks the tests start in other processes inherit a private cache too.
+_SESSION_CACHE = _private_cache_dir(Path(tempfile.mkdtemp(prefix="lmwidgets-test-cache-")))
+os.environ["LMWIDGETS_CACHE"] = str(_SESSION_CACHE)
+atexit.register(shutil.rmtree, _SESSION_CACHE, True)  # the gguf link goes, not what it links to
+
+
+@pytest.fixture(autouse=True)
+def private_response_cache(tmp_path_factory, monkeypatch):
+    """Every test has its own empty response cache (tests never share cached answers, and never
+    write them into the user's home), and the process defaults of the cache as shipped."""
+    from lmwidgets.run.cache import SETTINGS, CacheSettings
+
+    directory = _private_cache_dir(tmp_path_factory.mktemp("lmwidgets-cache"))
+    monkeypatch.setenv("LMWIDGETS_CACHE", str(directory))
+    monkeypatch.setattr(SETTINGS, "enabled", CacheSettings.enabled)
+    monkeypatch.setattr(SETTINGS, "limit_bytes", CacheSettings.limit_bytes)
+    return directory
+
 
 #: What the scripted tiny LLaVA always answers (one added token per chunk).
 SCRIPTED_ANSWER = ['[{"bbox_2d": [', "8, 6, 40, 30", '], "label": "cat"}]']

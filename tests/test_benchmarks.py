@@ -21,6 +21,7 @@ def test_quick_benchmarks_run_and_match(tmp_path, registry, capsys):
     assert any(name.startswith("side by side") for name in names)
     assert any(name.startswith("streaming") for name in names)
     assert any(name.startswith("prefix reuse") for name in names)
+    assert any(name.startswith("response cache") for name in names)
     for row in report["results"]:
         assert row["outputs_match"] in (True, None)
         assert row["baseline"] > 0 and row["lmwidgets"] > 0 and row["ratio"] > 0

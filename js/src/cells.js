@@ -28,6 +28,7 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} conf the answer's confidence ("p=0.82", "vote 3/5")
  * @property {HTMLSpanElement} verdict
  * @property {HTMLSpanElement} badge
+ * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -85,7 +86,9 @@ function cellView(row, col) {
   const conf = h("span", "lmw-conf");
   const verdict = h("span", "lmw-verdict");
   const badge = h("span", "lmw-badge");
-  top.append(answer, conf, verdict, badge);
+  const cached = h("span", "lmw-cached");
+  cached.title = "Answered from the response cache (%%prompt --no-cache generates it again)";
+  top.append(answer, conf, verdict, badge, cached);
   const boxes = h("div", "lmw-colboxes");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
@@ -112,6 +115,7 @@ function cellView(row, col) {
     conf,
     verdict,
     badge,
+    cached,
     boxes,
     text,
     info,
@@ -309,6 +313,7 @@ function fillCell(v, data, grid, mode) {
   const badge = STATUS_TEXT[status] || "";
   showText(v.badge, badge);
   v.badge.dataset.status = status;
+  showText(v.cached, data.cached ? "cached" : "");
   fillAnswer(v, data);
   const text = data.text || "";
   v.fullText = text;

@@ -38,6 +38,7 @@
  * @property {string} [confidence_text] "p=0.82" or "vote 3/5"
  * @property {number | null} [vs] --vs: the index of the earlier column this one is diffed with
  * @property {boolean} [previous] --vs: an earlier run's column, shown as it was
+ * @property {boolean} [cached] the text came from the response cache
  * @property {number} [v]
  */
 

@@ -57,6 +57,7 @@ def result_from_record(record: dict[str, Any]) -> Result:
         score_error=record.get("score_error"),
         extras=extras,
         confidence=output.get("confidence"),
+        cached=bool(record.get("cached")),
     )
 
 
@@ -156,6 +157,8 @@ class Result:
     boxes: list[Any] = field(default_factory=list)
     #: The prompt's media as records say them (kind, name, sha256, size, region...).
     media: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the text came from the response cache (its timing is the generating run's).
+    cached: bool = False
 
     @property
     def label(self) -> str:
@@ -192,7 +195,8 @@ class Result:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def stats(self) -> str:
-        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'``."""
+        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'`` (``· cached`` when the text
+        came from the response cache: the times are then those of the run that generated it)."""
         parts = [
             f"{self.tokens} tokens",
             f"{self.seconds:.1f} s",
@@ -200,6 +204,8 @@ class Result:
         ]
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
+        if self.cached:
+            parts.append("cached")
         return " · ".join(parts)
 
     def __str__(self) -> str:
@@ -311,7 +317,8 @@ class Comparison:
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
         with a dataset's ``expected`` also expected, correct, score and compared; with an
-        answer confidence (``--logprobs``, self-consistency) also confidence.
+        answer confidence (``--logprobs``, self-consistency) also confidence; when a column
+        came from the response cache also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
         import pandas as pd
@@ -335,6 +342,8 @@ class Comparison:
                 "tokens_per_second": result.tokens_per_second,
                 "finish_reason": result.finish_reason,
             }
+            if any(r.cached for r in self.results):
+                row["cached"] = result.cached
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
             if any(r.expected is not None for r in self.results):
@@ -450,6 +459,7 @@ class Comparison:
                     "finish_reason": r.finish_reason,
                     "error": r.error,
                     "confidence": r.confidence,
+                    "cached": r.cached,
                     "boxes": [box.as_dict() for box in r.boxes],
                     "record": r.record,
                 }

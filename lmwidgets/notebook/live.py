@@ -323,13 +323,15 @@ class LiveView:
         running = any(o.finish_reason == "running" for o in outputs)
         tokens = sum(_tokens(o) for o in outputs)
         entries, total = self._stream_tokens(outputs, index)
+        cached = index in getattr(stream, "cached", ())
         return self._cell(
             index,
             text=stream.live_text(index),
             status="running" if running else outputs[-1].finish_reason,
-            stats=f"{tokens} tokens",
+            stats=f"{tokens} tokens" + (" · cached" if cached else ""),
             tokens=entries,
             tokens_total=total,
+            cached=cached,
         )
 
     def update_running(self, stream: _Stream) -> None:
@@ -399,6 +401,7 @@ class LiveView:
             settings=result_settings(result),
             vs=self._counterpart(result),
             previous=result.record.get("shown_as") == "previous",
+            cached=getattr(result, "cached", False),
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import (
@@ -63,6 +63,29 @@ class LmMagics(Magics):
     cot_instruction = Unicode(
         "", help="Chain-of-thought instruction for cot/self-consistency (empty: the built-in one)."
     ).tag(config=True)
+    cache = Bool(
+        True,
+        help="Answer identical greedy or seeded runs from the response cache (`%lm cache`); "
+        "False generates every run (as --no-cache does for one cell).",
+    ).tag(config=True)
+    cache_size_mb = Int(
+        1000,
+        help="Most megabytes of answers the response cache keeps (least recently used go first).",
+    ).tag(config=True)
+
+    @validate("cache_size_mb")
+    def _check_cache_size(self, proposal: Any) -> int:
+        if proposal["value"] < 1:  # a TraitError: %config then keeps the value it had
+            raise TraitError(f"LmMagics.cache_size_mb must be at least 1, not {proposal['value']}.")
+        return int(proposal["value"])
+
+    @observe("cache", "cache_size_mb")
+    def _cache_settings(self, change: Any) -> None:
+        """The process default of ``lmwidgets.prompt(cache=None)`` and the cache's bound."""
+        from lmwidgets.run.cache import SETTINGS
+
+        SETTINGS.enabled = bool(self.cache)
+        SETTINGS.limit_bytes = int(self.cache_size_mb) * 1_000_000
 
     # %lm ---------------------------------------------------------------------------------
     @line_magic
@@ -267,6 +290,32 @@ class LmMagics(Magics):
             )
         return owners[0] if owners else REGISTRY.get(None)
 
+    def _lm_cache(self, args: argparse.Namespace) -> None:
+        from lmwidgets.engines.registry import format_bytes
+        from lmwidgets.run.cache import SETTINGS, CacheUnavailable, ResponseCache
+
+        with ResponseCache() as store:
+            try:
+                stats = store.clear() if args.action == "clear" else store.stats()
+            except CacheUnavailable as exc:
+                raise LmWidgetsError(
+                    f"The response cache at {store.directory} cannot be used: {exc}."
+                ) from None
+            notes = list(store.notes)
+        count = f"{stats.entries:,} entr{'y' if stats.entries == 1 else 'ies'}"
+        size = f"{count}, {format_bytes(stats.bytes)}"
+        if args.action == "clear":
+            lines = [f"Cleared the response cache at {stats.location} ({size})."]
+        else:
+            state = "on" if SETTINGS.enabled else "off (%config LmMagics.cache = True turns it on)"
+            lines = [
+                f"Response cache: {stats.location}",
+                f"{size} (file {format_bytes(stats.file_bytes)}), limit "
+                f"{format_bytes(stats.limit_bytes)}; {state}.",
+            ]
+        text = "\n".join([*notes, *lines])
+        _show(text, "<br>".join(escape_html(line) for line in text.splitlines()))
+
     def _lm_rerun(self, args: argparse.Namespace) -> None:
         from IPython.display import display
 
@@ -378,6 +427,7 @@ class LmMagics(Magics):
                 top_p=args.top_p,
                 seed=args.seed,
                 logprobs=args.logprobs if args.logprobs is not None else self.logprobs or None,
+                cache=False if args.no_cache else None,  # None: LmMagics.cache
                 variables=namespace,
                 display=True,
                 confirm=args.yes,

@@ -115,6 +115,7 @@ LM_EPILOG = (
     "  %lm models                    list loaded models\n"
     "  %lm unload mine               free a model's memory\n"
     "  %lm rerun analysis.ipynb      re-run saved records, check the texts match\n"
+    "  %lm cache                     where the response cache is and what it holds (clear)\n"
     "  %lm adapter load ./lora --as pirate   attach a LoRA adapter (see %lm adapter --help)\n"
     "Run `%lm COMMAND --help` for a command's options."
 )
@@ -308,6 +309,37 @@ def _rerun(commands: _Commands) -> FlagParser:
     return rerun
 
 
+def _cache(commands: _Commands) -> FlagParser:
+    cache = commands.add_parser(
+        "cache",
+        help="The response cache: where it is and what it holds; clear it.",
+        description=(
+            "Identical greedy or seeded %%prompt runs are answered from an on-disk cache (the\n"
+            "same model weights or server, adapter, rendered prompt, media, settings and seed).\n"
+            "A run that samples without --seed, and a stopped or failed column, are never kept.\n"
+            "It lives in $LMWIDGETS_CACHE/responses (else the user cache directory) and keeps at\n"
+            "most 1 GB by default (%config LmMagics.cache_size_mb), least recently used first.\n"
+            "--no-cache skips it for one cell; %config LmMagics.cache = False for all."
+        ),
+    )
+    _help_flag(cache)
+    return cache
+
+
+def _cache_info(actions: _Commands) -> FlagParser:
+    what = "Where the response cache is, its entries, their size and the limit (the default)."
+    info = actions.add_parser("info", help=what, description=what)
+    _help_flag(info)
+    return info
+
+
+def _cache_clear(actions: _Commands) -> FlagParser:
+    what = "Remove every cached answer (the next runs generate them again)."
+    clear = actions.add_parser("clear", help=what, description=what)
+    _help_flag(clear)
+    return clear
+
+
 def _adapter(commands: _Commands) -> FlagParser:
     adapter = commands.add_parser(
         "adapter",
@@ -383,6 +415,7 @@ _COMMANDS = {
     "models": _models,
     "rerun": _rerun,
     "adapter": _adapter,
+    "cache": _cache,
     "unload": _unload,
 }
 _ADAPTER_ACTIONS = {
@@ -391,10 +424,12 @@ _ADAPTER_ACTIONS = {
     "unload": _adapter_unload,
     "use": _adapter_use,
 }
+_CACHE_ACTIONS = {"info": _cache_info, "clear": _cache_clear}
 
 
 def lm_parser() -> LmParser:
-    """The ``%lm`` parser: ``load``, ``models``, ``rerun``, ``adapter ACTION``, ``unload``."""
+    """The ``%lm`` parser: ``load``, ``connect``, ``models``, ``rerun``, ``adapter ACTION``,
+    ``cache [ACTION]``, ``unload``."""
     root = FlagParser(prog="lm", description=LM_DESCRIPTION, epilog=LM_EPILOG)
     _help_flag(root)
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
@@ -404,6 +439,9 @@ def lm_parser() -> LmParser:
     actions = found[("adapter",)].add_subparsers(dest="action", metavar="ACTION")
     for name, build_action in _ADAPTER_ACTIONS.items():
         found[("adapter", name)] = build_action(actions)
+    actions = found[("cache",)].add_subparsers(dest="action", metavar="ACTION")
+    for name, build_action in _CACHE_ACTIONS.items():
+        found[("cache", name)] = build_action(actions)
     return LmParser(root=root, commands=found)
 
 
@@ -459,6 +497,11 @@ def _prompt_generation(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Run even when the run is larger than the limits (more than 64 --samples, 2,000 "
         "generated rows or 32 columns).",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="Generate every column even when the response cache has it (see `%%lm cache`).",
     )
 
 

@@ -42,6 +42,9 @@ from lmwidgets.errors import (
 )
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
+from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
+from lmwidgets.run.cache import RunCache
+from lmwidgets.run.cache_keys import CachedColumn
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
 from lmwidgets.run.tokens import answer_confidence, token_dicts
 
@@ -156,6 +159,7 @@ def _record(
     boxes: Sequence[Box] = (),
     tokens: Sequence[dict[str, Any]] = (),
     confidence: float | None = None,
+    cached: CachedColumn | None = None,
 ) -> dict[str, Any]:
     engine = variant.engine
     model = engine.record()
@@ -198,6 +202,9 @@ def _record(
         record["axes"] = dict(variant.coords)
     if variant.fork is not None:
         record["fork"] = variant.fork
+    if cached is not None:  # the timing is the generating run's, named here
+        record["cached"] = True
+        record["timing"]["cached_from"] = {"run": cached.run, "created": cached.created}
     return record
 
 
@@ -222,6 +229,8 @@ class _Stream:
         self.variants = variants
         self.view = view
         self.outputs: list[list[RowOutput]] = [[] for _ in variants]
+        #: Variants (by index) answered from the response cache.
+        self.cached: set[int] = set()
         self._throttle = Throttle(interval)
 
     def decode(self, index: int, streaming: bool = False) -> list[str]:
@@ -308,8 +317,10 @@ def _result(
     batch_size: int,
     run_id: str,
     error: str | None = None,
+    cached: CachedColumn | None = None,
 ) -> Result:
-    """One column's :class:`Result` (and its record) from its rows' outputs."""
+    """One column's :class:`Result` (and its record) from its rows' outputs (``cached``: the
+    response cache's entry they came from)."""
     for output in outputs:
         if output.finish_reason == "running":
             output.finish_reason = "stopped"
@@ -321,7 +332,18 @@ def _result(
     tokens = _representative_tokens(variant, outputs, texts, text)
     confidence = _confidence(variant, answer, tokens, extras)
     record = _record(
-        variant, text, answer, outputs, seed, extras, batch_size, run_id, boxes, tokens, confidence
+        variant,
+        text,
+        answer,
+        outputs,
+        seed,
+        extras,
+        batch_size,
+        run_id,
+        boxes,
+        tokens,
+        confidence,
+        cached,
     )
     return Result(
         variant=variant.label,
@@ -344,6 +366,7 @@ def _result(
         confidence=confidence,
         boxes=boxes,
         media=[item.record() for item in variant.media],
+        cached=cached is not None,
     )
 
 
@@ -393,6 +416,7 @@ def run_variants(
     finalize: Callable[[Comparison], None] | None = None,
     ignore_eos: bool = False,
     prefix_reuse: bool = True,
+    cache: bool | None = False,
 ) -> Comparison:
     """Generate every variant (batched) and return the :class:`Comparison`.
 
@@ -402,20 +426,69 @@ def run_variants(
     interrupt re-raised. ``ignore_eos`` makes every row generate exactly its token budget
     (benchmarks). ``prefix_reuse`` lets engines compute a prefix the rows share once and keep it
     for later runs (see :mod:`lmwidgets.engines.transformers.prefix_cache`).
+
+    ``cache`` answers columns from the response cache (:mod:`lmwidgets.run.cache`) and keeps
+    the whole ones generated: True, False (the default here: benchmarks and re-runs generate),
+    or None for the process default (``%config LmMagics.cache``; :func:`lmwidgets.prompt`).
     """
+    if cache is not None and not isinstance(cache, bool):
+        raise InvalidArgumentError(f"cache must be True, False or None, not {cache!r}.")
     notes: list[str] = []
     generated = [variant for variant in variants if variant.precomputed is None]
     check_token_logprobs(generated)
     for variant in generated:
         prepare(variant, notes)
-    stop = stop or StopSignal()
+    enabled = CACHE_SETTINGS.enabled if cache is None else cache
+    responses = RunCache(variants, enabled=enabled, ignore_eos=ignore_eos, notes=notes)
+    try:
+        return _run_prepared(
+            variants,
+            responses,
+            title=title,
+            view=view,
+            stop=stop or StopSignal(),
+            batch_size=batch_size,
+            update_interval=update_interval,
+            on_batch_done=on_batch_done,
+            finalize=finalize,
+            notes=notes,
+            options={"ignore_eos": ignore_eos, "prefix_reuse": prefix_reuse},
+        )
+    finally:
+        responses.close()
+
+
+def _run_prepared(
+    variants: Sequence[Variant],
+    responses: RunCache,
+    *,
+    title: str,
+    view: Any,
+    stop: StopSignal,
+    batch_size: int,
+    update_interval: float,
+    on_batch_done: Callable[[int, int], None] | None,
+    finalize: Callable[[Comparison], None] | None,
+    notes: list[str],
+    options: dict[str, bool],
+) -> Comparison:
+    """Answer what the cache holds, generate the rest (batched), and finish the comparison."""
     stream = _Stream(variants, view, update_interval)
-    batches = _group(variants, batch_size)
+    hits = responses.lookup()
+    for index, column in hits.items():
+        stream.outputs[index] = column.outputs
+        stream.cached.add(index)
+    pending = [i for i in range(len(variants)) if i not in hits]
+    batches = [
+        [(pending[v], s) for v, s in batch]
+        for batch in _group([variants[i] for i in pending], batch_size)
+    ]
     if view is not None:
         view.start(stream, stop, notes)
+        stream.push(force=True)  # cached columns show at once
         view.progress(0, len(batches))
     schedule = _Schedule(variants, batches, stream, stop, view, on_batch_done)
-    options = {"ignore_eos": ignore_eos, "prefix_reuse": prefix_reuse}
+    schedule.seeds.update((i, column.seed) for i, column in hits.items())
     with UiPump() as pump:
         if len({id(variants[batch[0][0]].engine) for batch in batches}) > 1:
             schedule.run_concurrently(pump, **options)
@@ -432,6 +505,7 @@ def run_variants(
         view,
         finalize,
         notes,
+        responses,
     )
 
 
@@ -552,10 +626,13 @@ def _finish(
     view: Any,
     finalize: Callable[[Comparison], None] | None,
     notes: list[str],
+    responses: RunCache | None = None,
 ) -> Comparison:
-    """Turn the streamed outputs into the :class:`Comparison`, show it, and raise what ended it."""
+    """Turn the streamed outputs into the :class:`Comparison`, keep its whole generated columns
+    in the response cache, show it, and raise what ended it."""
     run_id = uuid.uuid4().hex[:16]
     message = _error_message(error)
+    hits = responses.hits if responses is not None else {}
     results = []
     for index, variant in enumerate(variants):
         if variant.precomputed is not None:
@@ -564,8 +641,19 @@ def _finish(
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
         texts = stream.decode(index) or [""]
         results.append(
-            _result(variant, outputs, texts, seeds.get(index), batch_size, run_id, message)
+            _result(
+                variant,
+                outputs,
+                texts,
+                seeds.get(index),
+                batch_size,
+                run_id,
+                message,
+                hits.get(index),
+            )
         )
+    if responses is not None:
+        responses.store(variants, stream.outputs, seeds, run_id, now_iso())
     status = "done"
     if error is not None:
         status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"

@@ -40,6 +40,7 @@ from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, 
 from lmwidgets.sharing.static_style import (
     CELL,
     ERROR,
+    FG_MUTED,
     FG_STRONG,
     HEAD,
     INPUT_CELL,
@@ -120,6 +121,8 @@ def _flags_html(result: Result) -> str:
     flags = [flag_chip(TRUNCATED)] if is_truncated(result) else []
     if not result.complete:
         flags.append(flag_chip(result.finish_reason))
+    if result.cached:  # answered from the response cache: a neutral mark, not a warning
+        flags.append(flag_chip("cached", FG_MUTED))
     return "".join(flags)
 
 

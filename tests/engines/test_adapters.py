@@ -31,6 +31,7 @@ def loras(tiny_dir, tmp_path_factory):
 def run(**kwargs):
     kwargs.setdefault("max_new_tokens", 12)
     kwargs.setdefault("display", False)
+    kwargs.setdefault("cache", False)  # these tests compare generations, not cached answers
     return lmwidgets.prompt(kwargs.pop("text", "Hello there"), **kwargs)
 
 

@@ -36,6 +36,9 @@ LM_OPTIONS = {
     ("adapter", "list"): {"-h", "--help"},
     ("adapter", "unload"): {"-h", "--help", "--model"},
     ("adapter", "use"): {"-h", "--help", "--model"},
+    ("cache",): {"-h", "--help"},
+    ("cache", "info"): {"-h", "--help"},
+    ("cache", "clear"): {"-h", "--help"},
 }
 
 PROMPT_OPTIONS = {
@@ -80,6 +83,7 @@ PROMPT_OPTIONS = {
     "-y",
     "--force-out",
     "--score",
+    "--no-cache",
 }
 
 

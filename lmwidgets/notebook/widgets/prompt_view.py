@@ -533,6 +533,7 @@ class PromptView(anywidget.AnyWidget):
         confidence_text: str = "",
         vs: int | None = None,
         previous: bool = False,
+        cached: bool = False,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -581,4 +582,5 @@ class PromptView(anywidget.AnyWidget):
             "confidence_text": shorten(confidence_text, LABEL_LIMIT),
             "vs": vs,
             "previous": previous,
+            "cached": bool(cached),
         }
