@@ -155,3 +155,21 @@ def test_tokens_notebook_records_token_details_and_a_fork(executed):
     assert forks and forks[0]["fork"]["position"] == 0
     assert forks[0]["output"]["text"].startswith(forks[0]["fork"]["forced"]["text"])
     assert "lmw-token" in html.read_text()
+
+
+def test_iterate_notebook_records_axes_trials_vs_and_cache(executed):
+    """examples/iterate.ipynb: coordinates on every axis, trial seeds, an earlier run beside a
+    new one, and a re-run answered from the response cache."""
+    path, html = executed["iterate"]
+    saved = lmwidgets.records(path)
+    axes = [r.get("axes", {}) for r in saved]
+    assert {"prompt", "system"} <= set().union(*axes)
+    sweep = [r for r in saved if "trial" in r.get("axes", {})]
+    assert sorted({r["axes"]["temperature"] for r in sweep}) == ["0", "0.7", "1.2"]
+    seeds = sorted(r["generation"]["seed"] for r in sweep if r["axes"]["temperature"] == "0.7")
+    assert seeds == [1, 2, 3]
+    assert any(r.get("shown_as") == "previous" for r in saved)
+    assert any(r.get("vs", {}).get("label") for r in saved)
+    assert any(r.get("cached") for r in saved)
+    page = html.read_text()
+    assert "matrix (prompts × system prompts)" in page and "Trials:" in page
