@@ -9,6 +9,9 @@ Extraction rules, in order (the first that matches wins):
 
 ``X`` runs to the end of its sentence (a period followed by a space) or line. Every strategy's
 column gets its answer by these rules (self-consistency votes over its samples' answers).
+An extracted answer is a span of the text, character for character: only its ends are trimmed
+(spaces, closing punctuation ``.,;:!`` and markdown marks around it, as in ``**Paris**.``), so
+``{undefined_var}`` stays ``{undefined_var}``.
 Normalization (for voting, agreement and the scorers of :mod:`lmwidgets.prompting.scoring`)
 lowercases, drops surrounding punctuation, quotes and the articles a/an/the, collapses spaces (a
 lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` ->
@@ -30,10 +33,22 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
+#: Markdown marks around a whole answer (``**Paris**``, ``_Paris_``, `` `x_y` ``), not inside it.
+_WRAPPER = re.compile(r"^(\*\*|\*|__|_|`+)(?![*_`])(.+?)(?<![*_`])\1$")
+
+
 def _clean(value: str) -> str:
+    """``value``'s first line with its ends trimmed (spaces, closing punctuation, markdown marks
+    wrapped around it as in ``**Paris**``): still a span of the text, nothing inside it changes."""
     value = value.strip().splitlines()[0] if value.strip() else ""
-    value = re.sub(r"[*_`]+", "", value).strip()
-    return value.rstrip(".,;:!").strip()
+    previous = None
+    while value != previous:
+        previous = value
+        value = value.strip().rstrip(".,;:!")
+        wrapped = _WRAPPER.match(value)
+        if wrapped and wrapped.group(1) not in wrapped.group(2):
+            value = wrapped.group(2)
+    return value
 
 
 def extract_answer(text: str) -> str | None:
