@@ -72,6 +72,23 @@ def extract_answer(text: str) -> str | None:
     return _clean(lines[-1]) if lines else None
 
 
+_LETTERS = re.compile(r"[\W_]+")
+
+
+def is_part(answer: object, text: str) -> bool:
+    """Whether ``answer`` is a part of ``text`` worth showing apart from it: the text says more
+    than the answer (their letters and digits differ). A free-form answer extracted as the
+    whole text (``The capital is Paris.`` -> ``The capital is Paris``) is not."""
+    if answer is None or not str(answer).strip():
+        return False
+    return _LETTERS.sub("", str(answer)) != _LETTERS.sub("", text or "")
+
+
+#: An answer of at most this many characters is short: its confidence (the probability of its
+#: tokens) is shown beside it. A longer one's is a product of many token probabilities.
+SHORT_ANSWER_CHARS = 32
+
+
 def _number(value: str) -> str | None:
     compact = value.replace(",", "")
     try:

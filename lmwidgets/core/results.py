@@ -41,7 +41,7 @@ class Result:
     :mod:`lmwidgets.core.answers`; self-consistency's is the vote's winner), None only when
     the text is empty or the column failed; ``record`` says exactly what ran. With a dataset's
     ``expected``, the run's scorer (:mod:`lmwidgets.prompting.scoring`) fills ``score``,
-    ``correct`` and ``compared``.
+    ``correct``, ``compared`` and ``verdict``.
     """
 
     variant: str
@@ -65,6 +65,9 @@ class Result:
     score: float | None = None
     #: What the scorer compared with ``expected`` (the extracted answer, number or letter).
     compared: str | None = None
+    #: How the scorer judged, in a few words: "contains Paris", "equals 14", "got 7" (a miss;
+    #: the view adds what was expected). See :mod:`lmwidgets.prompting.scoring`.
+    verdict: str | None = None
     #: Why the scorer could not score this item (then ``score`` and ``correct`` are None).
     score_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -214,7 +217,7 @@ class Comparison:
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
-        with a dataset's ``expected`` also expected, correct, score and compared; with an
+        with a dataset's ``expected`` also expected, correct, score, compared and verdict; with an
         answer confidence (``--logprobs``, self-consistency) also confidence.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
@@ -244,6 +247,7 @@ class Comparison:
                 row["correct"] = result.correct
                 row["score"] = result.score
                 row["compared"] = result.compared
+                row["verdict"] = result.verdict
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -291,6 +295,7 @@ class Comparison:
                     "correct": r.correct,
                     "score": r.score,
                     "compared": r.compared,
+                    "verdict": r.verdict,
                     "score_error": r.score_error,
                     "text": r.text,
                     "answer": r.answer,
