@@ -18,6 +18,7 @@
  * @property {string} [label]
  * @property {string} [text]
  * @property {string | null} [answer]
+ * @property {boolean} [chip] whether the answer is shown apart from the text (a part of it)
  * @property {string} [status] running, waiting, eos, length, stopped or error
  * @property {string} [stats]
  * @property {string} [note]
@@ -29,6 +30,7 @@
  * @property {boolean | null} [correct] whether the answer matched ``expected``
  * @property {number | null} [score] the scorer's verdict in 0..1
  * @property {string | null} [compared] what the scorer compared with ``expected``
+ * @property {string} [verdict] how it was judged: "contains Paris", "got 7 · expected 6"
  * @property {string | null} [expected]
  * @property {string} [prompt] the exact prompt (cut)
  * @property {string} [settings] temperature, seed, max tokens, adapter, model in one line

@@ -54,6 +54,7 @@ from lmwidgets.notebook.token_cells import (
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
+from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
     from lmwidgets.core.results import Comparison, Result
@@ -329,9 +330,7 @@ class LiveView:
                     cells[i]["diverge"] = {"at": position, "from": cells[group[sibling]]["label"]}
 
     def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
-        notes = []
-        if not result.complete:
-            notes.append(f"incomplete: {result.finish_reason}")
+        notes = []  # how it ended is the cell's badge, said once
         if "agreement" in result.extras:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
@@ -347,6 +346,7 @@ class LiveView:
             confidence_text=confidence_text,
             text=result.extras.get("display_text", result.text),
             answer=result.answer,
+            chip=answer_shown(result),
             status=result.finish_reason,
             stats=result.stats(),
             note=" · ".join(notes),
@@ -355,6 +355,7 @@ class LiveView:
             correct=result.correct,
             score=result.score,
             compared=result.compared,
+            verdict=verdict_words(result),
             expected=result.expected,
             prompt=_prompt_of(result.prompt, limit),
             settings=result_settings(result),

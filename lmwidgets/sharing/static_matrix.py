@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.core.answers import agreement
+from lmwidgets.core.answers import agreement, is_part
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 
 if TYPE_CHECKING:
@@ -61,6 +61,25 @@ class Grid:
 def is_truncated(result: Result) -> bool:
     """Whether ``result`` was cut off by its token budget."""
     return result.finish_reason == "length"
+
+
+def answer_shown(result: Result) -> bool:
+    """Whether a cell shows its answer apart from its text (the chip): a self-consistency
+    vote's winner always, an extracted answer only when it is a part of the text
+    (:func:`~lmwidgets.core.answers.is_part`: an answer that is the whole text is not
+    repeated). A scored dataset cell shows its verdict instead."""
+    if result.answer is None or result.expected is not None:
+        return False
+    extras = result.extras if isinstance(result.extras, dict) else {}
+    return "votes" in extras or is_part(result.answer, result.text)
+
+
+def status_flag(result: Result) -> str:
+    """What a cell says about how it ended, once: ``truncated (max tokens)``, ``stopped`` or
+    ``error``; '' when it ended well."""
+    if is_truncated(result):
+        return TRUNCATED
+    return "" if result.complete else str(result.finish_reason)
 
 
 def _key_label(model: str, adapter: str | None, models: bool, adapters: bool) -> str:
@@ -201,16 +220,35 @@ def settings_text(result: Result) -> str:
     return " · ".join(f"{name} {value}" for name, value in settings(result))
 
 
-def verdict_text(result: Result) -> str:
-    """``'4 vs expected 4 ✓'`` for a scored dataset cell; '' without ``expected``."""
+def verdict_words(result: Result) -> str:
+    """How a scored dataset cell was judged, without its mark: the scorer's words (``contains
+    Paris``, ``equals 14``) and, for a miss, what was expected (``got 7 · expected 6``); ''
+    without ``expected``. The live view and the static copy say the same."""
     if result.expected is None:
         return ""
-    compared = result.compared if result.compared is not None else result.answer
-    got = "no answer" if compared is None else str(compared)
-    mark = "" if result.correct is None else (" ✓" if result.correct else " ✗")
-    score = (
-        f" (score {result.score:.2f})"
-        if result.score is not None and result.score not in (0.0, 1.0)
-        else ""
-    )
-    return f"{got} vs expected {result.expected}{mark}{score}"
+    expected = shorten(result.expected, SHORT_LIMIT)
+    if result.correct is None:
+        return f"not scored · expected {expected}"
+    how = result.verdict
+    if not how:  # a result scored before verdicts had words
+        compared = result.compared if result.compared is not None else result.answer
+        got = "no answer" if compared is None else compared
+        how = f"matches {expected}" if result.correct else f"got {got}"
+    words = how if result.correct else f"{how} · expected {expected}"
+    score = result.score
+    if score is not None and score not in (0.0, 1.0) and f"{score:.2f}" not in words:
+        words += f" (score {score:.2f})"
+    return shorten(words, SHORT_LIMIT)
+
+
+def verdict_mark(result: Result) -> str:
+    """``✓`` / ``✗`` for a scored cell; '' when it was not scored."""
+    return "" if result.correct is None else ("✓" if result.correct else "✗")
+
+
+def verdict_text(result: Result) -> str:
+    """``'✓ contains Paris'``, ``'✗ got 7 · expected 6'`` for a scored dataset cell; '' without
+    ``expected``."""
+    words = verdict_words(result)
+    mark = verdict_mark(result)
+    return f"{mark} {words}" if mark and words else words

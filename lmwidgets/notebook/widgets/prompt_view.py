@@ -141,12 +141,14 @@ class PromptView(anywidget.AnyWidget):
     columns = traitlets.List(
         traitlets.Dict(),
         help=(
-            "One dict per column: label, text, answer, status (running|waiting|eos|length|"
+            "One dict per column: label, text, answer, chip (whether the answer is shown apart "
+            "from the text: not when it is the whole text), status (running|waiting|eos|length|"
             "stopped|error; length is an answer cut off by max tokens), stats (a one-line "
             "summary), note (e.g. what was cut), row, col, row_label, boxes, group (the "
             "agreement group of its answer: 0 the most common, None without an answer), "
             "correct (True/False/None), score (0..1 or None), compared (what the scorer "
-            "compared with expected), expected, prompt (the exact prompt, cut), settings (one "
+            "compared with expected), verdict (how it judged, in words: 'contains Paris', "
+            "'got 7 · expected 6'), expected, prompt (the exact prompt, cut), settings (one "
             "line: temperature, seed, max tokens, adapter, model), tokens (token data for the "
             "token view: [text, p, [[alt_text, alt_p, alt_id], ...], id] per token, empty "
             "without --logprobs), diverge ({'at': position, 'from': label} or None), "
@@ -452,6 +454,7 @@ class PromptView(anywidget.AnyWidget):
         text: str = "",
         *,
         answer: str | None = None,
+        chip: bool = False,
         status: str = "running",
         stats: str = "",
         note: str = "",
@@ -463,6 +466,7 @@ class PromptView(anywidget.AnyWidget):
         correct: bool | None = None,
         score: float | None = None,
         compared: str | None = None,
+        verdict: str = "",
         expected: str | None = None,
         prompt: str = "",
         settings: str = "",
@@ -492,6 +496,7 @@ class PromptView(anywidget.AnyWidget):
             "label": shorten(label, LABEL_LIMIT),
             "text": shown,
             "answer": None if answer is None else shorten(answer, SHORT_LIMIT),
+            "chip": bool(chip and answer is not None),
             "status": status,
             "stats": stats,
             "note": note,
@@ -510,6 +515,7 @@ class PromptView(anywidget.AnyWidget):
             "correct": correct,
             "score": None if score is None else float(score),
             "compared": None if compared is None else shorten(compared, SHORT_LIMIT),
+            "verdict": shorten(verdict, SHORT_LIMIT),
             "expected": None if expected is None else shorten(expected, SHORT_LIMIT),
             "prompt": truncate(clean(prompt), WIDGET_TEXT_LIMIT)[0],
             "settings": shorten(settings, SHORT_LIMIT),
