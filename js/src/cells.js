@@ -620,10 +620,13 @@ export class CellsView {
     const labels = model.get("labels") || [];
     for (const head of this.body.querySelectorAll(".lmw-colhead[data-col]")) {
       const label = labels[Number(/** @type {HTMLElement} */ (head).dataset.col)];
-      const score = head.querySelector(".lmw-score");
+      const score = /** @type {HTMLElement | null} */ (head.querySelector(".lmw-score"));
       if (!score) continue;
-      score.textContent =
-        label in scores ? `accuracy ${(100 * scores[label]).toFixed(0)}%` : "";
+      const value = label in scores ? Math.min(1, Math.max(0, Number(scores[label]) || 0)) : null;
+      score.textContent = value === null ? "" : `accuracy ${(100 * value).toFixed(0)}%`;
+      // The mark's colour follows the value: the theme's error colour at 0%, success at 100%.
+      if (value === null) score.style.removeProperty("--lmw-acc");
+      else score.style.setProperty("--lmw-acc", `${Math.round(100 * value)}%`);
     }
   }
 }
