@@ -21,6 +21,8 @@ function skeleton() {
   const header = h("div", "lmw-header");
   const title = h("div", "lmw-title");
   const status = h("span", "lmw-status");
+  const runStats = h("span", "lmw-runstats");
+  runStats.title = "The whole run: every column together (the columns of a batch advance together)";
   const stop = button("lmw-stop", "Stop", "Stop generating (the text so far is kept)");
   const tokens = button(
     "lmw-tokentoggle",
@@ -28,7 +30,7 @@ function skeleton() {
     "Show each column's tokens shaded by probability (hover or focus one for its alternatives)",
   );
   tokens.setAttribute("aria-pressed", "false");
-  header.append(title, status, tokens, stop);
+  header.append(title, runStats, status, tokens, stop);
   const progress = h("progress", "lmw-progress");
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
@@ -50,6 +52,7 @@ function skeleton() {
   const message = h("div", "lmw-message");
   root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
+    runStats,
     tokens,
     tokenBar,
     tokenNote,
@@ -90,6 +93,7 @@ function renderStatus(parts, model, store) {
   parts.status.textContent = text;
   parts.status.dataset.status = key;
   parts.status.title = cut ? "an answer was cut off by --max-new-tokens" : "";
+  parts.runStats.textContent = s === "running" ? "" : model.get("run_stats") || "";
   parts.stop.disabled = s !== "running" || asked;
   parts.stop.style.display = s === "running" ? "" : "none";
 }
@@ -134,6 +138,7 @@ class View {
       ["change:min_column_width", () => this.drawWidth()],
       ["change:scores", () => this.cells.renderScores(model)],
       ["change:status", () => this.drawStatus()],
+      ["change:run_stats", () => this.drawStatus()],
       ["change:stop_requested", () => this.drawStatus()],
       ["change:progress", () => renderProgress(this.parts, model)],
       ["change:title", () => this.drawText()],

@@ -99,15 +99,17 @@ class Result:
 
     @property
     def tokens_per_second(self) -> float:
-        """Generated tokens per second of this column."""
+        """Generated tokens per second of this column. Columns of one batch advance together,
+        so this is not the model's speed: :meth:`Comparison.throughput` says that."""
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def stats(self) -> str:
-        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'``."""
+        """``'42 tokens · 3.1 s · first token 0.20 s'``: the column's tokens and time, not a
+        speed (in a batch every column advances together; the run's speed is said once, by
+        :meth:`Comparison.throughput`)."""
         parts = [
-            f"{self.tokens} tokens",
+            f"{self.tokens} token{'' if self.tokens == 1 else 's'}",
             f"{self.seconds:.1f} s",
-            f"{self.tokens_per_second:.1f} tok/s",
         ]
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
@@ -133,6 +135,7 @@ class Comparison:
         notes: list[str] | None = None,
         scores: dict[str, float] | None = None,
         media: list[dict[str, Any]] | None = None,
+        seconds: float | None = None,
     ) -> None:
         self.results = results
         self.title = title
@@ -141,6 +144,8 @@ class Comparison:
         self.scores = dict(scores or {})
         #: Previews of the prompt's media: kind, name, thumbnail (``src``), size, region.
         self.media: list[dict[str, Any]] = list(media or [])
+        #: Wall-clock seconds the run took, every column together (None: not measured).
+        self.seconds = seconds
 
     @property
     def images(self) -> list[dict[str, Any]]:
@@ -205,6 +210,16 @@ class Comparison:
                 f"row must be a dataset item index from 0 to {len(rows) - 1}, not {row!r}."
             )
         return agreement([result.answer for result in rows[index]])
+
+    def throughput(self) -> str:
+        """The run's speed, said once for all its columns: ``'120 tokens in 3.1 s · 38.7
+        tok/s'`` ('' when the run's time was not measured). A column's own tok/s would
+        mislead: the columns of one batch advance together."""
+        if not self.seconds or self.seconds <= 0:
+            return ""
+        tokens = sum(result.tokens for result in self.results)
+        count = f"{tokens} token{'' if tokens == 1 else 's'}"
+        return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -283,6 +298,7 @@ class Comparison:
             "status": self.status,
             "notes": self.notes,
             "scores": self.scores,
+            "seconds": self.seconds,
             "media": next((r.media for r in self.results if r.media), []),
             "results": [
                 {

@@ -29,6 +29,7 @@ fork a column.
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -198,6 +199,8 @@ class LiveView:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
+        self.widget.run_stats = ""
+        self._started = time.monotonic()
         self._stream = stream
         self._token_cache.clear()
         self._static.clear()  # the prompts are rendered now (the runner prepared them)
@@ -298,7 +301,7 @@ class LiveView:
             index,
             text=stream.live_text(index),
             status="running" if running else outputs[-1].finish_reason,
-            stats=f"{tokens} tokens",
+            stats=f"{tokens} token{'' if tokens == 1 else 's'}",
             tokens=entries,
             tokens_total=total,
         )
@@ -421,6 +424,14 @@ class LiveView:
                 for col in range(len(self.axes.columns))
             ]
         self.widget.scores = dict(comparison.scores)
+        started = getattr(self, "_started", None)
+        if getattr(comparison, "seconds", None) is None and started is not None:
+            with contextlib.suppress(AttributeError):  # a stand-in without the attribute
+                comparison.seconds = time.monotonic() - started
+        throughput = getattr(comparison, "throughput", None)
+        self.widget.run_stats = throughput() if callable(throughput) else ""
+        # Fields left as written are part of what the run was: the static copy says so too.
+        comparison.notes.extend(n for n in self.undefined if n not in comparison.notes)
         self.widget.message = "\n".join([message, *self._notes(comparison.notes)]).strip()
         self.widget.status = comparison.status
         with contextlib.suppress(TypeError):  # a stand-in that cannot be weakly referenced

@@ -60,7 +60,7 @@ def test_each_push_sends_only_the_changed_columns():
     view.update_running(stream)
     (first,) = sent
     assert first["type"] == "cells" and [c["index"] for c in first["cells"]] == [0, 1, 2]
-    assert first["cells"][0] == {"index": 0, "v": 1, "text": "start 0", "stats": "1 tokens"}
+    assert first["cells"][0] == {"index": 0, "v": 1, "text": "start 0", "stats": "1 token"}
 
     # Only the middle column grew: one cell, only its new text and its new stats.
     stream.grow(1, ", more")
@@ -600,3 +600,41 @@ def test_word_diff_in_node():
     for (before, after), found in zip(pairs, (first, second, third, far), strict=True):
         assert "".join(p["text"] for p in found["parts"] if p["op"] != "ins") == before
         assert "".join(p["text"] for p in found["parts"] if p["op"] != "del") == after
+
+
+def test_an_undefined_name_note_reaches_the_static_copy(registry):
+    view, comparison = _scripted_run(registry, "Hello {nme}")
+    note = "{nme} is not defined in the notebook: left as written."
+    assert note in comparison.notes  # the Comparison, its static copy and the live message
+    assert view.widget.message.count(note) == 1
+    assert note in comparison.to_html() and note in comparison.to_text()
+
+
+def test_the_run_speed_is_said_once_and_each_column_has_its_tokens_and_time(registry):
+    view, comparison = _scripted_run(registry, "What is 2+2?", compare="zero-shot,cot")
+    assert comparison.seconds is not None and comparison.seconds > 0
+    speed = comparison.throughput()
+    tokens = sum(r.tokens for r in comparison)
+    assert speed.startswith(f"{tokens} tokens in ") and speed.endswith(" tok/s")
+    assert view.widget.run_stats == speed
+    for cell in view.widget.columns:
+        assert "tok/s" not in cell["stats"] and "tokens ·" in cell["stats"]
+    assert comparison.to_html().count("tok/s") == 1  # in the caption, once
+    assert comparison.to_text().count("tok/s") == 1
+
+
+def test_scored_cells_carry_their_verdict_and_no_chip(registry):
+    data = [{"input": "2+2", "expected": "4"}, {"input": "3+3", "expected": "6"}]
+    view, _ = _scripted_run(registry, "Compute {input}.", dataset=data)
+    cells = {c["row_label"]: c for c in view.widget.columns}
+    assert cells["2+2"]["verdict"] == "equals 4" and cells["2+2"]["correct"] is True
+    assert cells["3+3"]["verdict"] == "got 7 · expected 6"
+    assert not any(c["chip"] for c in cells.values())  # the verdict says it
+
+
+def test_a_free_form_answer_is_not_repeated_in_a_chip(registry):
+    view, comparison = _scripted_run(registry, "What is 2+2?")
+    assert view.widget.columns[0]["chip"] is True  # "4" is a part of the text
+    result = comparison[0]
+    result.text, result.answer = "Paris is the capital.", "Paris is the capital"
+    assert view._final_cell(0, result, None)["chip"] is False  # the answer is the whole text

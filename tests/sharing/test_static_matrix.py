@@ -40,7 +40,7 @@ def result(
         variant=variant,
         text=text,
         prompt=kwargs.pop("prompt", f"Q for {variant}"),
-        tokens=5,
+        tokens=kwargs.pop("tokens", 5),
         seconds=0.5,
         record=record,
         answer=answer,
@@ -255,6 +255,17 @@ def test_the_first_line_says_what_the_run_was():
     assert "running" not in stopped.to_html()
     failed = Comparison([result(finish_reason="error", error="boom")], status="error")
     assert "1 column, failed (partial results)" in failed.to_html() and "boom" in failed.to_html()
+
+
+def test_the_run_speed_is_said_once_and_cells_say_tokens_and_time():
+    comparison = matrix_2x2()
+    assert "tok/s" not in comparison.to_html()  # not measured: no speed at all
+    comparison.seconds = 2.0
+    html, text = comparison.to_html(), comparison.to_text()
+    assert "2 × 2 matrix (strategies × adapters), 1 of 4 truncated (max tokens) · 20 tokens in" in html
+    assert html.count("tok/s") == 1 and "20 tokens in 2.0 s · 10.0 tok/s" in text
+    assert text.count("tok/s") == 1 and "[5 tokens · 0.5 s]" in text
+    assert result("one", tokens=1).stats() == "1 token · 0.5 s"
 
 
 def test_prompt_is_collapsed_and_settings_are_shown():
