@@ -96,6 +96,7 @@
  * @property {boolean} can_rerun
  * @property {boolean} token_view the "tokens" toggle: text shown as tokens shaded by probability
  * @property {boolean} can_fork whether clicking an alternative token forks a column
+ * @property {boolean} can_get_tokens whether "get them" may re-run this view with token data
  * @property {number} run
  * @property {string} uid identifies the widget: its views share one store of streamed cells
  */

@@ -46,12 +46,18 @@ function skeleton() {
   filterBox.append(filter);
   const tokenBar = h("div", "lmw-tokenbar");
   const tokenNote = h("span", "lmw-tokennote");
-  tokenBar.append(legend(), tokenNote);
+  const getTokens = button(
+    "lmw-gettokens",
+    "get them",
+    "Re-run this comparison in this view with its recorded seeds and --logprobs 5",
+  );
+  tokenBar.append(legend(), tokenNote, getTokens);
   toolbar.append(summary, filterBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
   root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
+    getTokens,
     runStats,
     tokens,
     tokenBar,
@@ -147,12 +153,16 @@ class View {
       ["change:can_rerun", () => this.drawGallery()],
       ["change:token_view", () => (this.drawTokens(), this.drawCells(null))],
       ["change:can_fork", () => this.drawTokens()],
+      ["change:can_get_tokens", () => this.drawTokens()],
+      ["change:message", () => ((this.gettingTokens = false), this.drawTokens())],
       ["change:columns", () => this.endFork()],
       ["change:message", () => this.endFork()],
       ["change:status", () => this.endFork()],
     ];
     /** Whether a fork was asked for and the kernel has not answered yet. */
     this.forking = false;
+    /** Whether "get them" was clicked and its re-run has not started yet. */
+    this.gettingTokens = false;
     this.popover = new TokenPopover(this.parts.root, {
       cell: (index) => this.store.cells[index],
       forkState: () => this.forkState(),
@@ -170,6 +180,11 @@ class View {
         this.model.set("token_view", !this.model.get("token_view"));
         this.model.save_changes();
       }),
+      listen(this.parts.getTokens, "click", () => {
+        this.gettingTokens = true;
+        this.model.send({ type: "tokens" });
+        this.drawTokens();
+      }),
       listen(this.parts.filter, "change", () => {
         this.cells.applyFilter(this.parts.filter.value);
         this.parts.root.dataset.filter = this.parts.filter.value;
@@ -186,22 +201,32 @@ class View {
     this.parts.toolbar.style.display = summary || grid ? "" : "none";
   }
 
-  /** The tokens toggle, the legend, and what the toggle does when there is no token data. */
+  /**
+   * The tokens toggle, the legend, and, in a view without token data, how to get them: the
+   * toggle is this view's own state; "get them" re-runs this comparison with them.
+   */
   drawTokens() {
     const on = Boolean(this.model.get("token_view"));
     const has = this.store.cells.some((c) => (c.tokens || []).length > 0);
+    const running = this.model.get("status") === "running";
+    if (running) this.gettingTokens = false; // the re-run started
     const parts = this.parts;
     parts.tokens.setAttribute("aria-pressed", String(on));
     parts.tokens.classList.toggle("lmw-on", on);
     parts.root.dataset.tokens = on ? (has ? "shown" : "asked") : "";
     parts.tokenBar.style.display = on ? "" : "none";
     /** @type {HTMLElement} */ (parts.tokenBar.firstChild).style.display = has ? "" : "none";
+    const canGet = Boolean(this.model.get("can_get_tokens"));
+    parts.getTokens.style.display = on && !has && canGet && !running ? "" : "none";
+    parts.getTokens.disabled = this.gettingTokens;
     let note = "";
     if (on && !has) {
-      note =
-        this.model.get("status") === "running"
-          ? "This run has no token probabilities: the next run will ask for them (--logprobs 5)."
-          : "No token probabilities here: the next run will ask for them (--logprobs 5).";
+      const n = this.store.cells.length;
+      if (!canGet) note = "No token probabilities here: run the cell with --logprobs 5.";
+      else if (running) note = "This run has no token probabilities: once it ends, you can get them.";
+      else if (this.gettingTokens) note = "Getting the token probabilities…";
+      else
+        note = `No token probabilities in this run. Get them: re-run ${n === 1 ? "its column" : `its ${n} columns`} here with the same seeds and --logprobs 5.`;
     } else if (on && this.model.get("can_fork")) {
       note = "Hover or focus a token for its alternatives; click one to fork a column there.";
     } else if (on) note = "Hover or focus a token for its alternatives.";

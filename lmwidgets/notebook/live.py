@@ -21,9 +21,11 @@ Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
 (:mod:`~lmwidgets.notebook.token_cells`: text, probability, top alternatives, id; streamed as
 ``tokens_append`` in the same messages as the text), where its tokens part from a comparable column
 (:mod:`lmwidgets.notebook.divergence`) and its answer's confidence. The widget's ``tokens`` toggle
-shades them; switching it on with no token data makes later runs ask for them
-(:func:`requested_logprobs`). :meth:`LiveView.enable_fork` lets a click on an alternative token
-fork a column.
+shades them. It acts on its own view only: a view without token data offers to get them, which
+re-runs that comparison (its recorded seeds) with ``--logprobs 5`` in the same view
+(:meth:`LiveView.enable_tokens`); later cells get token details only when the cell or ``%config
+LmMagics.logprobs`` asks. :meth:`LiveView.enable_fork` lets a click on an alternative token fork a
+column.
 """
 
 from __future__ import annotations
@@ -72,26 +74,10 @@ MAX_GRID_ROWS = 100
 PROMPT_LIMIT = 8_000
 GRID_PROMPT_LIMIT = 2_000
 
-#: How many alternatives per token the view's ``tokens`` toggle asks for.
+#: How many alternatives per token a view's "get them" re-run asks for (``--logprobs 5``).
 TOKEN_ALTERNATIVES = 5
 
 _widgets: weakref.WeakKeyDictionary[Any, PromptView] = weakref.WeakKeyDictionary()
-_requested_logprobs = 0
-
-
-def requested_logprobs() -> int:
-    """How many alternatives per token runs should ask for because of the live view: 5
-    (:data:`TOKEN_ALTERNATIVES`) once the ``tokens`` toggle of any view in this kernel was
-    switched on, else 0. ``lmwidgets.prompt`` uses it when ``logprobs`` is not given, so the
-    toggle of a run without token data asks for them on the next run. It stays on for the
-    kernel's life; :func:`request_logprobs` ``(0)`` turns it off."""
-    return _requested_logprobs
-
-
-def request_logprobs(k: int = TOKEN_ALTERNATIVES) -> None:
-    """Make later runs ask for ``k`` alternatives per token (what the toggle does; 0: stop)."""
-    global _requested_logprobs
-    _requested_logprobs = max(0, int(k))
 
 
 def widget_of(comparison: Comparison) -> PromptView | None:
@@ -142,7 +128,7 @@ class LiveView:
         self.show = show
         self.title = title
         self.grid = grid
-        self.widget = PromptView(title=title, status="running", token_view=requested_logprobs() > 0)
+        self.widget = PromptView(title=title, status="running")
         self._stream: _Stream | None = None
         #: Token entries built so far per (variant, sample): streams only grow, so each push
         #: builds only the new tokens.
@@ -242,6 +228,12 @@ class LiveView:
             callback(request)
 
         self.widget.on_fork(forward)
+
+    def enable_tokens(self, callback: Callable[[], None]) -> None:
+        """Let this view get its comparison's token probabilities when it has none (the
+        tokens toggle's "get them"): ``callback()`` re-runs the comparison with them in this
+        view. Nothing else changes: later runs ask only for what their cell asks."""
+        self.widget.on_tokens(callback)
 
     def _notes(self, notes: list[str]) -> list[str]:
         extra = list(self.undefined)

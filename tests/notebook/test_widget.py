@@ -412,16 +412,7 @@ def _grow_tokens(stream: FakeStream, index: int, pieces: list[str], p: float = 0
         stream.outputs[index][0].logprobs.append(token)
 
 
-@pytest.fixture
-def no_token_request():
-    from lmwidgets.notebook import live
-
-    live.request_logprobs(0)
-    yield
-    live.request_logprobs(0)
-
-
-def test_token_data_streams_as_tokens_append_in_the_same_messages(no_token_request):
+def test_token_data_streams_as_tokens_append_in_the_same_messages():
     view, stream, _, sent = _live(labels=("a", "b"))
     _grow_tokens(stream, 0, ["Hi", " <b>"])
     view.update_running(stream)
@@ -441,7 +432,7 @@ def test_token_data_streams_as_tokens_append_in_the_same_messages(no_token_reque
     assert _apply_in_node(start, sent) == view.widget.get_state()["columns"]
 
 
-def test_token_data_is_bounded_per_cell(no_token_request):
+def test_token_data_is_bounded_per_cell():
     from lmwidgets.notebook.widgets.prompt_view import MAX_CELL_TOKENS
 
     view, stream, _, sent = _live(labels=("a",))
@@ -486,7 +477,7 @@ def _token_run(registry, logprobs: int, temperature: float = 0.0, **options):
     return view, comparison, sent
 
 
-def test_finished_cells_carry_tokens_divergence_and_confidence(registry, no_token_request):
+def test_finished_cells_carry_tokens_divergence_and_confidence(registry):
     view, comparison, _ = _token_run(registry, 5, adapters="base,pirate")
     base, pirate = view.widget.columns
     assert "".join(t[0] for t in base["tokens"]) == base["text"] == comparison[0].text
@@ -500,7 +491,7 @@ def test_finished_cells_carry_tokens_divergence_and_confidence(registry, no_toke
     assert base["confidence_text"] == f"p={comparison[0].confidence:.2f}"
 
 
-def test_self_consistency_confidence_is_the_vote(registry, no_token_request):
+def test_self_consistency_confidence_is_the_vote(registry):
     view, _, _ = _token_run(registry, 5, strategy="self-consistency", samples=3, temperature=0.7)
     (cell,) = view.widget.columns
     assert cell["confidence_text"] == "vote 3/3"
@@ -511,7 +502,7 @@ def test_self_consistency_confidence_is_the_vote(registry, no_token_request):
     assert cell["diverge"] is None
 
 
-def test_token_data_adds_no_messages(registry, no_token_request):
+def test_token_data_adds_no_messages(registry):
     _, _, with_tokens = _token_run(registry, 5, adapters="base,pirate")
     _, _, without = _token_run(registry, 0, adapters="base,pirate")
     assert len(with_tokens) == len(without) > 3
@@ -519,18 +510,30 @@ def test_token_data_adds_no_messages(registry, no_token_request):
     assert not any("tokens" in c or "tokens_append" in c for m in without for c in m["cells"])
 
 
-def test_the_toggle_asks_later_runs_for_token_probabilities(no_token_request):
-    from lmwidgets.notebook.live import requested_logprobs
-
+def test_the_toggle_is_the_views_own_state():
     view, _, _, _ = _live()
-    assert requested_logprobs() == 0 and not view.widget.token_view
     view.widget.token_view = True  # what the browser's toggle does
-    assert requested_logprobs() == 5
     later, _, _, _ = _live()
-    assert later.widget.token_view  # a new view opens with the token view on
+    assert not later.widget.token_view  # a later view opens unshaded
+    assert not later.widget.can_get_tokens  # nothing to re-run here
+    later.widget._on_message(later.widget, {"type": "tokens"}, [])
+    assert "run the cell with --logprobs 5" in later.widget.message
 
 
-def test_fork_message_reaches_the_handler_with_the_variant(no_token_request):
+def test_the_tokens_message_reaches_the_handler_once_the_run_ended():
+    view, _, _, _ = _live()
+    calls = []
+    view.enable_tokens(lambda: calls.append(1))
+    assert view.widget.can_get_tokens
+    view.widget.status = "running"
+    view.widget._on_message(view.widget, {"type": "tokens"}, [])
+    assert calls == [] and "Wait for the run to finish" in view.widget.message
+    view.widget.status = "done"
+    view.widget._on_message(view.widget, {"type": "tokens"}, [])
+    assert calls == [1]
+
+
+def test_fork_message_reaches_the_handler_with_the_variant():
     view, _, _, _ = _live(labels=("a", "b"))
     widget = view.widget
     message = {"type": "fork", "index": 1, "position": 3, "token": {"id": 42, "text": " no"}}

@@ -191,7 +191,9 @@ def test_dataset_rows_are_items_with_expected_values_and_verdicts():
     assert "✗ no match · expected Paris" in shown  # "Lyon" is the whole text: said once
     assert html.count('class="lmw-answer"') == 3  # the expected value, once per row
     text = comparison.to_text()
-    assert "Verdict: ✗ no match · expected Paris" in text and "Verdict: ✗ got 6 · expected 9" in text
+    assert (
+        "Verdict: ✗ no match · expected Paris" in text and "Verdict: ✗ got 6 · expected 9" in text
+    )
     assert "Verdict: ✓ equals 4" in comparison.to_markdown()
     assert "agree" not in html  # no agreement line for datasets
 
@@ -262,7 +264,9 @@ def test_the_run_speed_is_said_once_and_cells_say_tokens_and_time():
     assert "tok/s" not in comparison.to_html()  # not measured: no speed at all
     comparison.seconds = 2.0
     html, text = comparison.to_html(), comparison.to_text()
-    assert "2 × 2 matrix (strategies × adapters), 1 of 4 truncated (max tokens) · 20 tokens in" in html
+    assert (
+        "2 × 2 matrix (strategies × adapters), 1 of 4 truncated (max tokens) · 20 tokens in" in html
+    )
     assert html.count("tok/s") == 1 and "20 tokens in 2.0 s · 10.0 tok/s" in text
     assert text.count("tok/s") == 1 and "[5 tokens · 0.5 s]" in text
     assert result("one", tokens=1).stats() == "1 token · 0.5 s"

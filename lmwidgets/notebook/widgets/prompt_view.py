@@ -100,6 +100,7 @@ class PromptView(anywidget.AnyWidget):
         {"type": "stop", "run": n}                 the Stop button, for run ``n``
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
         {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
+        {"type": "tokens"}                         get this run's token probabilities
 
     ``fork`` is a click on an alternative in a token's popover (token view): continue cell
     ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
@@ -277,8 +278,16 @@ class PromptView(anywidget.AnyWidget):
         help=(
             "The 'tokens' toggle in the view's header: when on, each column's text is shown as "
             "tokens shaded by their probability (hover or focus one for its top alternatives; "
-            "click an alternative to fork). Cells need token data (--logprobs K): switching it "
-            "on also makes later runs ask for it (lmwidgets.notebook.live.requested_logprobs)."
+            "click an alternative to fork). Cells need token data (--logprobs K). It is this "
+            "view's own state: it never changes what later runs ask for."
+        ),
+    ).tag(sync=True)
+    can_get_tokens = traitlets.Bool(
+        False,
+        help=(
+            "Whether a view without token data may get them: its 'get them' button sends "
+            "{'type': 'tokens'}, which re-runs this comparison with --logprobs 5 in this view "
+            "(LiveView.enable_tokens)."
         ),
     ).tag(sync=True)
     can_fork = traitlets.Bool(
@@ -300,6 +309,7 @@ class PromptView(anywidget.AnyWidget):
         self._on_stop: list[Callable[[], None]] = []
         self._on_region: list[RegionHandler] = []
         self._on_fork: list[ForkHandler] = []
+        self._on_tokens: list[Callable[[], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
         self.on_msg(self._on_message)
@@ -361,6 +371,12 @@ class PromptView(anywidget.AnyWidget):
         self._on_fork.append(callback)
         self.can_fork = True
 
+    def on_tokens(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the user asks for this run's token probabilities (the
+        tokens toggle's "get them", in a view without token data)."""
+        self._on_tokens.append(callback)
+        self.can_get_tokens = True
+
     def reset_stop(self) -> None:
         """Arm the Stop button again for a new run in this view."""
         with self._stop_lock:
@@ -387,6 +403,26 @@ class PromptView(anywidget.AnyWidget):
             self._request_region(request)
         elif content.get("type") == "fork":
             self._request_fork(content)
+        elif content.get("type") == "tokens":
+            self._request_tokens()
+
+    def _request_tokens(self) -> None:
+        """The "get them" button: checked, then handed to the :meth:`on_tokens` callbacks;
+        what goes wrong is said in ``message``."""
+        if not self._on_tokens:
+            self.message = (
+                "This view cannot get token probabilities: run the cell with --logprobs 5."
+            )
+            return
+        if self.status == "running":
+            self.message = "Wait for the run to finish (or stop it) before getting its tokens."
+            return
+        for callback in list(self._on_tokens):
+            try:
+                callback()
+            except Exception as exc:  # shown in the view: there is no cell to show it
+                self.message = f"Cannot get the token probabilities: {exc}"
+                return
 
     def _request_fork(self, content: dict[str, Any]) -> None:
         """A click on an alternative token: checked, then handed to the :meth:`on_fork`
@@ -443,13 +479,6 @@ class PromptView(anywidget.AnyWidget):
     def _region_changed(self, change: dict) -> None:
         if change["new"]:
             self._request_region(change["new"])
-
-    @traitlets.observe("token_view")
-    def _token_view_changed(self, change: dict) -> None:
-        if change["new"]:  # later runs ask for token probabilities (see requested_logprobs)
-            from lmwidgets.notebook.live import request_logprobs
-
-            request_logprobs()
 
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:
