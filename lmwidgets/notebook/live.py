@@ -3,7 +3,10 @@
 Each run shows two outputs: the :class:`~lmwidgets.notebook.widgets.PromptView` widget, and right
 after it a static output (escaped HTML, markdown, text and the run records) that is filled in when
 the run ends. JupyterLab hides the static copy while the live widget is rendered (CSS in the
-widget); a notebook opened without a kernel, nbconvert and GitHub show the static copy.
+widget); a notebook opened without a kernel, nbconvert and GitHub show the static copy, and the
+copy's own rule (:data:`LIVE_COPY_STYLE`) hides the widget output that cannot render there
+("Error displaying widget: model not found"), so the copy stands alone. The widget output's
+text/plain names the run's shape only: the copy says how it finished.
 
 While generating, :meth:`LiveView.update_running` sends the widget only the columns whose text,
 status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a grown
@@ -104,6 +107,37 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
     }
 
 
+#: Rules that travel with the static copy of a live view (trusted HTML keeps them; a sanitizer
+#: drops them, harmlessly), so that where the widget output right before the copy does not
+#: render a live view, the copy stands alone and says what the finished run was:
+#:
+#: * reopened without its kernel, the widget renderer of JupyterLab and Notebook 7
+#:   (@jupyter-widgets/jupyterlab-manager) finds no model, writes "Error displaying widget:
+#:   model not found" into that output and gives it the class ``jupyter-widgets`` (it does not
+#:   fall back to the output's text/plain);
+#: * nbconvert's HTML, without widget state, shows the widget output's text/plain.
+#:
+#: Only the output right before an lmwidgets copy is matched (the widget output: they are
+#: displayed together), and never one that renders a live view.
+LIVE_COPY_STYLE = (
+    ".jp-OutputArea-child:has(+ .jp-OutputArea-child .lmw-livecopy):not(:has(.lmw-live))"
+    ':is(:has(> .jp-OutputArea-output.jupyter-widgets),:has(> [data-mime-type="text/plain"]))'
+    "{display:none}"
+)
+
+
+def live_copy(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A live view's static copy: ``bundle`` with its HTML marked as the copy of the widget
+    output before it (see :data:`LIVE_COPY_STYLE`)."""
+    html = bundle.get("text/html")
+    if html is None:
+        return bundle
+    return {
+        **bundle,
+        "text/html": f'<div class="lmw-livecopy"><style>{LIVE_COPY_STYLE}</style>{html}</div>',
+    }
+
+
 def _tokens(output: Any) -> int:
     count = getattr(output, "n_tokens", None)
     return count if isinstance(count, int) else len(output.token_ids)
@@ -149,6 +183,7 @@ class LiveView:
         self._static: dict[int, dict[str, Any]] = {}
         self.undefined = undefined_notes(self.variants)
         widget = self.widget
+        widget.total_items = nrows if self.grid else None
         widget.layout = self.axes.layout
         widget.labels = self.axes.columns
         widget.rows = self.axes.rows
@@ -197,7 +232,9 @@ class LiveView:
 
             self.displayed = True
             display(self.widget)
-            self.static_handle = display(placeholder_bundle(self.title), raw=True, display_id=True)
+            self.static_handle = display(
+                live_copy(placeholder_bundle(self.title)), raw=True, display_id=True
+            )
 
     def restart(self, variants: list[Variant]) -> None:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
@@ -429,4 +466,4 @@ class LiveView:
         with contextlib.suppress(TypeError):  # a stand-in that cannot be weakly referenced
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
-            self.static_handle.update(comparison.mimebundle(), raw=True)
+            self.static_handle.update(live_copy(comparison.mimebundle()), raw=True)

@@ -641,3 +641,32 @@ def test_a_free_form_answer_is_not_repeated_in_a_chip(registry):
     result = comparison[0]
     result.text, result.answer = "Paris is the capital.", "Paris is the capital"
     assert view._final_cell(0, result, None)["chip"] is False  # the answer is the whole text
+
+
+def test_the_widget_output_says_the_runs_shape_not_a_status_that_goes_stale(registry):
+    data = [{"input": f"{i}+{i}", "expected": str(2 * i)} for i in range(5)]
+    view, _ = _scripted_run(registry, "Compute {input}.", dataset=data, compare="zero-shot,cot")
+    text = repr(view.widget)
+    assert text == (
+        "lmwidgets live view of 5 items × 2 columns; the finished run follows as a static copy"
+    )
+    matrix, _ = _scripted_run(
+        registry, "What is 2+2?", compare="zero-shot,cot", adapters="base,pirate"
+    )
+    assert repr(matrix.widget).startswith("lmwidgets live view of 2 × 2 matrix;")
+    plain, _ = _scripted_run(registry, "What is 2+2?")
+    assert repr(plain.widget).startswith("lmwidgets live view of 1 column;")
+
+
+def test_the_static_copy_of_a_live_view_carries_the_rule_that_lets_it_stand_alone(registry):
+    from lmwidgets.notebook.live import LIVE_COPY_STYLE, live_copy, placeholder_bundle
+
+    _, comparison = _scripted_run(registry, "What is 2+2?")
+    bundle = live_copy(comparison.mimebundle())
+    html = bundle["text/html"]
+    assert html.startswith(f'<div class="lmw-livecopy"><style>{LIVE_COPY_STYLE}</style>')
+    assert html.endswith("</div>") and comparison.to_html() in html
+    assert bundle["text/plain"] == comparison.to_text()  # only the HTML is marked
+    # Never a rendered live view, only the output right before the copy.
+    assert ":not(:has(.lmw-live))" in LIVE_COPY_STYLE and ":has(+ " in LIVE_COPY_STYLE
+    assert "lmw-livecopy" in live_copy(placeholder_bundle("t"))["text/html"]

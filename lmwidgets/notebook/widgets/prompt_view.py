@@ -312,14 +312,31 @@ class PromptView(anywidget.AnyWidget):
         self._on_tokens: list[Callable[[], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
+        #: Grid layout: the run's dataset items (the grid shows at most the first 100).
+        self.total_items: int | None = None
         self.on_msg(self._on_message)
         watch_messages(getattr(self, "comm", None), self._peek)
 
     def __repr__(self) -> str:
-        return (
-            f"lmwidgets live view ({len(self.columns)} column(s), {self.status}); "
-            "the results follow as a static copy"
-        )
+        """The widget output's text/plain, which a saved notebook keeps (shown where widgets
+        are not and styles are dropped, e.g. GitHub): the run's shape in its own words, known
+        when it is displayed. It names no status: the static copy right after it, filled in
+        when the run ends, says how the run finished."""
+        return f"lmwidgets live view of {self.shape()}; the finished run follows as a static copy"
+
+    def shape(self) -> str:
+        """``'3 columns'``, ``'2 × 3 matrix'`` or ``'5 items × 2 columns'``."""
+
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        width = len(self.labels) or len({c.get("col", 0) for c in self.columns})
+        if self.layout == "grid":
+            items = self.total_items or len({c.get("row", 0) for c in self.columns})
+            return f"{count(items, 'item')} × {count(width, 'column')}"
+        if self.layout == "matrix":
+            return f"{len(self.rows)} × {width} matrix"
+        return count(width, "column")
 
     # Columns ---------------------------------------------------------------------------------
 
