@@ -52,7 +52,8 @@ def _clean(value: str) -> str:
 
 
 def extract_answer(text: str) -> str | None:
-    """The final answer in ``text`` by the rules above, or None for empty text."""
+    """The final answer in ``text`` by the rules above, or None when there is none (empty
+    text, or only punctuation)."""
     if not text or not text.strip():
         return None
     matches = list(_ANSWER_IS.finditer(text))
@@ -69,7 +70,7 @@ def extract_answer(text: str) -> str | None:
     if numbers:
         return numbers[-1]
     lines = [line for line in text.splitlines() if line.strip()]
-    return _clean(lines[-1]) if lines else None
+    return (_clean(lines[-1]) or None) if lines else None  # ":" alone is no answer
 
 
 _LETTERS = re.compile(r"[\W_]+")
