@@ -227,7 +227,13 @@ class Comparison:
         return [result.record for result in self.results]
 
     def __repr__(self) -> str:
-        return f"<Comparison {self.status}: {len(self.results)} result(s), columns {self.variants}>"
+        """``<Comparison done, 1 of 2 truncated (max tokens): 2 result(s), columns [...]>``:
+        a text cut off by ``max_new_tokens`` is said here too (``.text`` cannot say it)."""
+        cut = sum(result.cut_off for result in self.results)
+        status = self.status
+        if cut:
+            status += f", {cut} of {len(self.results)} truncated (max tokens)"
+        return f"<Comparison {status}: {len(self.results)} result(s), columns {self.variants}>"
 
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
