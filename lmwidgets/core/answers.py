@@ -11,7 +11,8 @@ Extraction rules, in order (the first that matches wins):
 column gets its answer by these rules (self-consistency votes over its samples' answers).
 An extracted answer is a span of the text, character for character: only its ends are trimmed
 (spaces, closing punctuation ``.,;:!`` and markdown marks around it, as in ``**Paris**.``), so
-``{undefined_var}`` stays ``{undefined_var}``.
+``{undefined_var}`` stays ``{undefined_var}``. :func:`is_part` says whether an answer is worth
+showing apart from its text (it is a part of it, not the whole free-form text).
 Normalization (for voting, agreement and the scorers of :mod:`lmwidgets.prompting.scoring`)
 lowercases, drops surrounding punctuation, quotes and the articles a/an/the, collapses spaces (a
 lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` ->
