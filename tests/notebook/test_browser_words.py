@@ -121,6 +121,7 @@ def test_a_free_form_answer_is_said_once(lab):
     view = widget(lab, "capital of France? Hi")
     assert visible_texts(view.locator(".lmw-answer")) == []  # the text is the answer
     assert view.locator(".lmw-text").all_text_contents() == ["The capital of France is Paris."] * 2
+    shoot(lab, "capital of France? Hi", "free-form-light.png")
     # "4" is a part of "Let me think. The answer is 4.": its chip stays.
     assert visible_texts(widget(lab, "What is 2+2?").locator(".lmw-answer code")) == ["4"]
 
@@ -192,6 +193,7 @@ def test_the_tokens_toggle_acts_on_its_own_view_only(lab):
     assert note.text_content().startswith("No token probabilities in this run.")
     get = view.locator(".lmw-gettokens")
     assert get.is_visible()
+    shoot(lab, "capital of France? Hi", "tokens-ask-light.png")
     # A later plain cell run after the click asks for nothing and opens unshaded.
     run_cell(lab, 8)
     run_cell(lab, 9)
@@ -226,6 +228,12 @@ def test_dark_theme_is_readable(lab):
         shoot(lab, "{input}", "grid-dark.png")
         shoot(lab, "Compute {input}.", "accuracy-dark.png")
         shoot(lab, "capital of France? Hi", "tokens-got-dark.png")
+        later = widget(lab, "Again: what is 2+2?")
+        later.locator(".lmw-tokentoggle").click()
+        for part in (".lmw-tokennote", ".lmw-gettokens"):
+            found = later.locator(part).evaluate(CONTRAST_JS)
+            assert found["ratio"] >= 4.5, (part, found)
+        shoot(lab, "Again: what is 2+2?", "tokens-ask-dark.png")
     finally:
         set_theme(lab, "JupyterLab Light")
     assert lab.dialogs == []
