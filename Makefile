@@ -1,4 +1,4 @@
-# lmwidgets developer tasks. Quick start: `make lab` (JupyterLab on examples/) and `make test`.
+# lmwidgets developer tasks. Quick start: `make lab` (JupyterLab on examples/), `make test-fast`; `make test` is the full suite (it installs vLLM first).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make lab    set up .venv and open JupyterLab on examples/"
-	@echo "make test   set up .venv and run every test (unit, notebooks, real browser)"
+	@echo "make test-fast  the tests that need no browser and no vLLM (nothing to install beyond .venv)"
+	@echo "make test   the full suite: installs Chromium and vLLM (3.4 GB) first, then every test"
 	@echo "make setup  create/refresh .venv (idempotent; fast when nothing changed)"
 	@echo "make demo   execute every example notebook headless -> build/*.html (quickstart.html too)"
 	@echo "make bench  run the benchmarks -> build/bench.json"

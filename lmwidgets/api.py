@@ -210,8 +210,8 @@ def prompt(
 
     ``logprobs=K`` (1 to 20) reports each generated token's probability and its top ``K``
     alternatives (``Result.tokens_detail``; ``Comparison.to_pandas(tokens=True)``) and the
-    probability of each extracted answer (``Result.confidence``); 0 is off. Left None, it is
-    what the live view's tokens toggle asks for (off when it asks for nothing). A column can
+    probability of each extracted answer (``Result.confidence``); None or 0 is off (a live
+    view without them can get them for its own comparison: its tokens toggle). A column can
     then be forked at a token (:func:`fork`, or clicking an alternative in the view).
 
     Your own variations are axes too (:mod:`lmwidgets.prompting.axes`), and every axis combines
@@ -263,7 +263,7 @@ def prompt(
         temperature=temperature,
         top_p=top_p,
         seed=seed,
-        logprobs=_logprobs(logprobs),
+        logprobs=0 if logprobs is None else logprobs,
     )
     if not isinstance(text, str) or (not text.strip() and strategy_options.get("prompts") is None):
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
@@ -337,6 +337,8 @@ def prompt(
         view.enable_rerun(_region_rerun(view, build, run, on_rerun))
     if view is not None and hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, run, on_rerun))
+    if view is not None and hasattr(view, "enable_tokens"):
+        view.enable_tokens(_tokens_rerun(view, shown, run, on_rerun))
     return run(plan)
 
 
@@ -387,19 +389,6 @@ def _title(plan: Plan, namespace: Mapping[str, Any]) -> str:
     template = restore_placeholders(interpolate(protect_placeholders(text), values))
     title = template.strip().splitlines()[0][:120] if template.strip() else ""
     return clean_prompt_text(title, "")[0]  # variables may bring unreadable characters
-
-
-def _logprobs(logprobs: Any) -> int:
-    """The ``logprobs`` a run uses: the one given, else what the live view's tokens toggle
-    asks for (``lmwidgets.notebook.live.requested_logprobs()``, where that exists), else 0.
-    Range and type are checked by :class:`GenerationSettings` (named ``--logprobs``)."""
-    if logprobs is not None:
-        return logprobs
-    from lmwidgets.notebook import live
-
-    requested = getattr(live, "requested_logprobs", None)
-    asked = requested() if callable(requested) else 0
-    return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 0
 
 
 class _Shown:
@@ -472,6 +461,53 @@ def _fork_rerun(
             comparison = getattr(exc, "partial", None)
         if comparison is not None and on_rerun is not None:
             on_rerun(comparison)
+
+    return handler
+
+
+def _tokens_rerun(
+    view: Any,
+    shown: _Shown,
+    run: Callable[..., Comparison],
+    on_rerun: Callable[[Comparison], None] | None,
+) -> Callable[[], None]:
+    """The widget's "get them" handler (its tokens toggle, in a view without token data):
+    the comparison the view shows, re-run in the same view with the seeds it ran with and
+    ``--logprobs 5``, so its texts come back with their token probabilities. Only this view
+    changes; errors go to its message, and the earlier results stay until the new run starts."""
+    from dataclasses import replace
+
+    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.notebook.live import TOKEN_ALTERNATIVES
+    from lmwidgets.prompting.strategies import Plan
+    from lmwidgets.run.fork import reseeded
+    from lmwidgets.run.runner import check_token_logprobs
+
+    def handler() -> None:
+        comparison = shown.comparison
+        if shown.busy or comparison is None:
+            raise PromptError("the run has not finished yet; ask for its tokens once it has")
+        if len(shown.plan.variants) != len(comparison.results):
+            raise PromptError("the view's columns changed since this run; run the cell again")
+        variants = []
+        for variant, result in zip(shown.plan.variants, comparison.results, strict=True):
+            again = reseeded(variant, result)
+            settings = replace(again.settings, logprobs=TOKEN_ALTERNATIVES)
+            variants.append(replace(again, settings=settings))
+        check_token_logprobs(variants)
+        plan = Plan(
+            variants=variants,
+            batch_size=shown.plan.batch_size,
+            finishers=list(shown.plan.finishers),
+            grid=shown.plan.grid,
+        )
+        view.restart(plan.variants)
+        try:
+            again_run: Comparison | None = run(plan, stop=None)
+        except (LmWidgetsError, GenerationInterrupted) as exc:
+            again_run = getattr(exc, "partial", None)
+        if again_run is not None and on_rerun is not None:
+            on_rerun(again_run)
 
     return handler
 

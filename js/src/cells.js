@@ -1,7 +1,7 @@
 // @ts-check
 // The body of the view: a table of cells with column headers (and row headers for a matrix or
-// a dataset grid). Each cell shows its answer chip, what was compared (dataset), its streamed
-// text, a status badge, stats, a note, the boxes its answer named, Expand / Copy buttons, a
+// a dataset grid). Each cell shows its answer chip (when the answer is a part of its text) or
+// its verdict (dataset), its streamed text, a status badge (how it ended, once), stats, a note, the boxes its answer named, Expand / Copy buttons, a
 // "diff with…" select and its exact prompt and settings (collapsed). The text is plain, or its
 // tokens shaded by probability (token view: tokens.js), or a word diff with another cell
 // (diff.js). All of it is set as text.
@@ -203,15 +203,21 @@ function showText(el, text) {
 }
 
 /**
- * The answer chip and, for a scored cell, what was compared with what was expected.
+ * The answer chip (when the answer is a part of the text, or no answer was found), its
+ * confidence, and for a scored cell the verdict instead of the chip: ✓ / ✗ and how it was
+ * judged ("contains Paris", "got 7 · expected 6"), so the answer is not said three times.
  * @param {CellView} v
  * @param {Cell} data
  */
 function fillAnswer(v, data) {
   const done = finished(data.status);
   const has = data.answer !== null && data.answer !== undefined && data.answer !== "";
+  const correct = data.correct;
+  const scored = correct === true || correct === false;
+  const verdict = data.verdict || "";
+  const chip = has ? Boolean(data.chip) && !verdict : done && !verdict;
   v.answer.replaceChildren();
-  v.answer.style.display = has || done ? "" : "none";
+  v.answer.style.display = chip ? "" : "none";
   v.answer.dataset.empty = has ? "" : "1";
   v.answer.append(h("span", "lmw-chiplabel", "answer"), h("code", "", has ? data.answer : "—"));
   v.answer.title = has ? `answer: ${data.answer}` : "no answer was extracted";
@@ -223,18 +229,14 @@ function fillAnswer(v, data) {
     ? `vote share: ${conf.slice(5)} samples gave this answer (${share})`
     : `confidence ${share}: the probability of the answer's tokens`;
   v.verdict.replaceChildren();
-  const correct = data.correct;
-  v.verdict.style.display = correct === true || correct === false ? "" : "none";
-  if (correct !== true && correct !== false) {
-    delete v.col.dataset.correct;
-    return;
-  }
-  v.col.dataset.correct = String(correct);
-  const got = data.compared ?? data.answer ?? "—";
-  v.verdict.dataset.correct = String(correct);
-  v.verdict.append(h("span", "lmw-mark", correct ? "✓" : "✗"));
-  const expected = data.expected ?? "";
-  v.verdict.append(h("span", "", ` ${got} ${correct ? "=" : "≠"} expected ${expected}`));
+  v.verdict.style.display = verdict ? "" : "none";
+  if (scored) v.col.dataset.correct = String(correct);
+  else delete v.col.dataset.correct;
+  if (!verdict) return;
+  v.verdict.dataset.correct = scored ? String(correct) : "";
+  if (scored) v.verdict.append(h("span", "lmw-mark", correct ? "✓" : "✗"));
+  v.verdict.append(h("span", "", scored ? ` ${verdict}` : verdict));
+  const got = data.compared ?? data.answer ?? "no answer";
   const score = typeof data.score === "number" ? ` · score ${data.score.toFixed(2)}` : "";
   v.verdict.title = `compared ${got} with expected ${data.expected ?? ""}${score}`;
 }
@@ -653,10 +655,13 @@ export class CellsView {
     const labels = model.get("labels") || [];
     for (const head of this.body.querySelectorAll(".lmw-colhead[data-col]")) {
       const label = labels[Number(/** @type {HTMLElement} */ (head).dataset.col)];
-      const score = head.querySelector(".lmw-score");
+      const score = /** @type {HTMLElement | null} */ (head.querySelector(".lmw-score"));
       if (!score) continue;
-      score.textContent =
-        label in scores ? `accuracy ${(100 * scores[label]).toFixed(0)}%` : "";
+      const value = label in scores ? Math.min(1, Math.max(0, Number(scores[label]) || 0)) : null;
+      score.textContent = value === null ? "" : `accuracy ${(100 * value).toFixed(0)}%`;
+      // The mark's colour follows the value: the theme's error colour at 0%, success at 100%.
+      if (value === null) score.style.removeProperty("--lmw-acc");
+      else score.style.setProperty("--lmw-acc", `${Math.round(100 * value)}%`);
     }
   }
 }

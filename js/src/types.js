@@ -18,6 +18,7 @@
  * @property {string} [label]
  * @property {string} [text]
  * @property {string | null} [answer]
+ * @property {boolean} [chip] whether the answer is shown apart from the text (a part of it)
  * @property {string} [status] running, waiting, eos, length, stopped or error
  * @property {string} [stats]
  * @property {string} [note]
@@ -29,6 +30,7 @@
  * @property {boolean | null} [correct] whether the answer matched ``expected``
  * @property {number | null} [score] the scorer's verdict in 0..1
  * @property {string | null} [compared] what the scorer compared with ``expected``
+ * @property {string} [verdict] how it was judged: "contains Paris", "got 7 · expected 6"
  * @property {string | null} [expected]
  * @property {string} [prompt] the exact prompt (cut)
  * @property {string} [settings] temperature, seed, max tokens, adapter, model in one line
@@ -93,12 +95,14 @@
  * @property {string[]} column_stats grid: each column's stats (footer row)
  * @property {number} min_column_width CSS pixels
  * @property {Record<string, number>} scores
+ * @property {string} run_stats the finished run's speed, once for all its columns
  * @property {{ done?: number, total?: number }} progress
  * @property {boolean} stop_requested
  * @property {Thumb[]} images
  * @property {boolean} can_rerun
  * @property {boolean} token_view the "tokens" toggle: text shown as tokens shaded by probability
  * @property {boolean} can_fork whether clicking an alternative token forks a column
+ * @property {boolean} can_get_tokens whether "get them" may re-run this view with token data
  * @property {number} run
  * @property {string} uid identifies the widget: its views share one store of streamed cells
  */

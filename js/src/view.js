@@ -21,6 +21,8 @@ function skeleton() {
   const header = h("div", "lmw-header");
   const title = h("div", "lmw-title");
   const status = h("span", "lmw-status");
+  const runStats = h("span", "lmw-runstats");
+  runStats.title = "The whole run: every column together (the columns of a batch advance together)";
   const stop = button("lmw-stop", "Stop", "Stop generating (the text so far is kept)");
   const tokens = button(
     "lmw-tokentoggle",
@@ -28,7 +30,7 @@ function skeleton() {
     "Show each column's tokens shaded by probability (hover or focus one for its alternatives)",
   );
   tokens.setAttribute("aria-pressed", "false");
-  header.append(title, status, tokens, stop);
+  header.append(title, runStats, status, tokens, stop);
   const progress = h("progress", "lmw-progress");
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
@@ -48,12 +50,19 @@ function skeleton() {
   columnsBox.append(columns);
   const tokenBar = h("div", "lmw-tokenbar");
   const tokenNote = h("span", "lmw-tokennote");
-  tokenBar.append(legend(), tokenNote);
+  const getTokens = button(
+    "lmw-gettokens",
+    "get them",
+    "Re-run this comparison in this view with its recorded seeds and --logprobs 5",
+  );
+  tokenBar.append(legend(), tokenNote, getTokens);
   toolbar.append(summary, filterBox, columnsBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
   root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
+    getTokens,
+    runStats,
     tokens,
     tokenBar,
     tokenNote,
@@ -96,6 +105,7 @@ function renderStatus(parts, model, store) {
   parts.status.textContent = text;
   parts.status.dataset.status = key;
   parts.status.title = cut ? "an answer was cut off by --max-new-tokens" : "";
+  parts.runStats.textContent = s === "running" ? "" : model.get("run_stats") || "";
   parts.stop.disabled = s !== "running" || asked;
   parts.stop.style.display = s === "running" ? "" : "none";
 }
@@ -143,6 +153,7 @@ class View {
       ["change:min_column_width", () => this.drawWidth()],
       ["change:scores", () => this.cells.renderScores(model)],
       ["change:status", () => (this.drawStatus(), this.drawColumnsMenu())],
+      ["change:run_stats", () => this.drawStatus()],
       ["change:stop_requested", () => this.drawStatus()],
       ["change:progress", () => renderProgress(this.parts, model)],
       ["change:title", () => this.drawText()],
@@ -151,12 +162,16 @@ class View {
       ["change:can_rerun", () => this.drawGallery()],
       ["change:token_view", () => (this.drawTokens(), this.drawCells(null))],
       ["change:can_fork", () => this.drawTokens()],
+      ["change:can_get_tokens", () => this.drawTokens()],
+      ["change:message", () => ((this.gettingTokens = false), this.drawTokens())],
       ["change:columns", () => this.endFork()],
       ["change:message", () => this.endFork()],
       ["change:status", () => this.endFork()],
     ];
     /** Whether a fork was asked for and the kernel has not answered yet. */
     this.forking = false;
+    /** Whether "get them" was clicked and its re-run has not started yet. */
+    this.gettingTokens = false;
     this.popover = new TokenPopover(this.parts.root, {
       cell: (index) => this.store.cells[index],
       forkState: () => this.forkState(),
@@ -173,6 +188,11 @@ class View {
       listen(this.parts.tokens, "click", () => {
         this.model.set("token_view", !this.model.get("token_view"));
         this.model.save_changes();
+      }),
+      listen(this.parts.getTokens, "click", () => {
+        this.gettingTokens = true;
+        this.model.send({ type: "tokens" });
+        this.drawTokens();
       }),
       listen(this.parts.filter, "change", () => {
         this.cells.applyFilter(this.parts.filter.value);
@@ -218,22 +238,32 @@ class View {
     return shown;
   }
 
-  /** The tokens toggle, the legend, and what the toggle does when there is no token data. */
+  /**
+   * The tokens toggle, the legend, and, in a view without token data, how to get them: the
+   * toggle is this view's own state; "get them" re-runs this comparison with them.
+   */
   drawTokens() {
     const on = Boolean(this.model.get("token_view"));
     const has = this.store.cells.some((c) => (c.tokens || []).length > 0);
+    const running = this.model.get("status") === "running";
+    if (running) this.gettingTokens = false; // the re-run started
     const parts = this.parts;
     parts.tokens.setAttribute("aria-pressed", String(on));
     parts.tokens.classList.toggle("lmw-on", on);
     parts.root.dataset.tokens = on ? (has ? "shown" : "asked") : "";
     parts.tokenBar.style.display = on ? "" : "none";
     /** @type {HTMLElement} */ (parts.tokenBar.firstChild).style.display = has ? "" : "none";
+    const canGet = Boolean(this.model.get("can_get_tokens"));
+    parts.getTokens.style.display = on && !has && canGet && !running ? "" : "none";
+    parts.getTokens.disabled = this.gettingTokens;
     let note = "";
     if (on && !has) {
-      note =
-        this.model.get("status") === "running"
-          ? "This run has no token probabilities: the next run will ask for them (--logprobs 5)."
-          : "No token probabilities here: the next run will ask for them (--logprobs 5).";
+      const n = this.store.cells.length;
+      if (!canGet) note = "No token probabilities here: run the cell with --logprobs 5.";
+      else if (running) note = "This run has no token probabilities: once it ends, you can get them.";
+      else if (this.gettingTokens) note = "Getting the token probabilities…";
+      else
+        note = `No token probabilities in this run. Get them: re-run ${n === 1 ? "its column" : `its ${n} columns`} here with the same seeds and --logprobs 5.`;
     } else if (on && this.model.get("can_fork")) {
       note = "Hover or focus a token for its alternatives; click one to fork a column there.";
     } else if (on) note = "Hover or focus a token for its alternatives.";

@@ -9,6 +9,10 @@ Extraction rules, in order (the first that matches wins):
 
 ``X`` runs to the end of its sentence (a period followed by a space) or line. Every strategy's
 column gets its answer by these rules (self-consistency votes over its samples' answers).
+An extracted answer is a span of the text, character for character: only its ends are trimmed
+(spaces, closing punctuation ``.,;:!`` and markdown marks around it, as in ``**Paris**.``), so
+``{undefined_var}`` stays ``{undefined_var}``. :func:`is_part` says whether an answer is worth
+showing apart from its text (it is a part of it, not the whole free-form text).
 Normalization (for voting, agreement and the scorers of :mod:`lmwidgets.prompting.scoring`)
 lowercases, drops surrounding punctuation, quotes and the articles a/an/the, collapses spaces (a
 lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` ->
@@ -30,14 +34,27 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
+#: Markdown marks around a whole answer (``**Paris**``, ``_Paris_``, `` `x_y` ``), not inside it.
+_WRAPPER = re.compile(r"^(\*\*|\*|__|_|`+)(?![*_`])(.+?)(?<![*_`])\1$")
+
+
 def _clean(value: str) -> str:
+    """``value``'s first line with its ends trimmed (spaces, closing punctuation, markdown marks
+    wrapped around it as in ``**Paris**``): still a span of the text, nothing inside it changes."""
     value = value.strip().splitlines()[0] if value.strip() else ""
-    value = re.sub(r"[*_`]+", "", value).strip()
-    return value.rstrip(".,;:!").strip()
+    previous = None
+    while value != previous:
+        previous = value
+        value = value.strip().rstrip(".,;:!")
+        wrapped = _WRAPPER.match(value)
+        if wrapped and wrapped.group(1) not in wrapped.group(2):
+            value = wrapped.group(2)
+    return value
 
 
 def extract_answer(text: str) -> str | None:
-    """The final answer in ``text`` by the rules above, or None for empty text."""
+    """The final answer in ``text`` by the rules above, or None when there is none (empty
+    text, or only punctuation)."""
     if not text or not text.strip():
         return None
     matches = list(_ANSWER_IS.finditer(text))
@@ -54,7 +71,24 @@ def extract_answer(text: str) -> str | None:
     if numbers:
         return numbers[-1]
     lines = [line for line in text.splitlines() if line.strip()]
-    return _clean(lines[-1]) if lines else None
+    return (_clean(lines[-1]) or None) if lines else None  # ":" alone is no answer
+
+
+_LETTERS = re.compile(r"[\W_]+")
+
+
+def is_part(answer: object, text: str) -> bool:
+    """Whether ``answer`` is a part of ``text`` worth showing apart from it: the text says more
+    than the answer (their letters and digits differ). A free-form answer extracted as the
+    whole text (``The capital is Paris.`` -> ``The capital is Paris``) is not."""
+    if answer is None or not str(answer).strip():
+        return False
+    return _LETTERS.sub("", str(answer)) != _LETTERS.sub("", text or "")
+
+
+#: An answer of at most this many characters is short: its confidence (the probability of its
+#: tokens) is shown beside it. A longer one's is a product of many token probabilities.
+SHORT_ANSWER_CHARS = 32
 
 
 def _number(value: str) -> str | None:

@@ -121,7 +121,7 @@ class Result:
     :mod:`lmwidgets.core.answers`; self-consistency's is the vote's winner), None only when
     the text is empty or the column failed; ``record`` says exactly what ran. With a dataset's
     ``expected``, the run's scorer (:mod:`lmwidgets.prompting.scoring`) fills ``score``,
-    ``correct`` and ``compared``.
+    ``correct``, ``compared`` and ``verdict``.
     """
 
     variant: str
@@ -145,6 +145,9 @@ class Result:
     score: float | None = None
     #: What the scorer compared with ``expected`` (the extracted answer, number or letter).
     compared: str | None = None
+    #: How the scorer judged, in a few words: "contains Paris", "equals 14", "got 7" (a miss;
+    #: the view adds what was expected). See :mod:`lmwidgets.prompting.scoring`.
+    verdict: str | None = None
     #: Why the scorer could not score this item (then ``score`` and ``correct`` are None).
     score_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -191,16 +194,18 @@ class Result:
 
     @property
     def tokens_per_second(self) -> float:
-        """Generated tokens per second of this column."""
+        """Generated tokens per second of this column. Columns of one batch advance together,
+        so this is not the model's speed: :meth:`Comparison.throughput` says that."""
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def stats(self) -> str:
-        """``'42 tokens · 3.1 s · 13.5 tok/s · first token 0.2 s'`` (``· cached`` when the text
-        came from the response cache: the times are then those of the run that generated it)."""
+        """``'42 tokens · 3.1 s · first token 0.20 s'``: the column's tokens and time, not a
+        speed (in a batch every column advances together; the run's speed is said once, by
+        :meth:`Comparison.throughput`); ``· cached`` when the text came from the response cache
+        (the times are then those of the run that generated it)."""
         parts = [
-            f"{self.tokens} tokens",
+            f"{self.tokens} token{'' if self.tokens == 1 else 's'}",
             f"{self.seconds:.1f} s",
-            f"{self.tokens_per_second:.1f} tok/s",
         ]
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
@@ -229,6 +234,7 @@ class Comparison:
         scores: dict[str, float] | None = None,
         media: list[dict[str, Any]] | None = None,
         columns: str | None = None,
+        seconds: float | None = None,
     ) -> None:
         self.results = results
         #: The axis that forms the columns of the view and the static copy (``--columns``);
@@ -240,6 +246,8 @@ class Comparison:
         self.scores = dict(scores or {})
         #: Previews of the prompt's media: kind, name, thumbnail (``src``), size, region.
         self.media: list[dict[str, Any]] = list(media or [])
+        #: Wall-clock seconds the run took, every column together (None: not measured).
+        self.seconds = seconds
 
     @property
     def images(self) -> list[dict[str, Any]]:
@@ -305,19 +313,35 @@ class Comparison:
             )
         return agreement([result.answer for result in rows[index]])
 
+    def throughput(self) -> str:
+        """The run's speed, said once for all its columns: ``'120 tokens in 3.1 s · 38.7
+        tok/s'`` ('' when the run's time was not measured). A column's own tok/s would
+        mislead: the columns of one batch advance together."""
+        if not self.seconds or self.seconds <= 0:
+            return ""
+        tokens = sum(result.tokens for result in self.results)
+        count = f"{tokens} token{'' if tokens == 1 else 's'}"
+        return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
+
     @property
     def records(self) -> list[dict[str, Any]]:
         """The run record of every result."""
         return [result.record for result in self.results]
 
     def __repr__(self) -> str:
-        return f"<Comparison {self.status}: {len(self.results)} result(s), columns {self.variants}>"
+        """``<Comparison done, 1 of 2 truncated (max tokens): 2 result(s), columns [...]>``:
+        a text cut off by ``max_new_tokens`` is said here too (``.text`` cannot say it)."""
+        cut = sum(result.cut_off for result in self.results)
+        status = self.status
+        if cut:
+            status += f", {cut} of {len(self.results)} truncated (max tokens)"
+        return f"<Comparison {status}: {len(self.results)} result(s), columns {self.variants}>"
 
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
-        with a dataset's ``expected`` also expected, correct, score and compared; with an
-        answer confidence (``--logprobs``, self-consistency) also confidence; when a column
+        with a dataset's ``expected`` also expected, correct, score, compared and verdict; with
+        an answer confidence (``--logprobs``, self-consistency) also confidence; when a column
         came from the response cache also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
@@ -351,6 +375,7 @@ class Comparison:
                 row["correct"] = result.correct
                 row["score"] = result.score
                 row["compared"] = result.compared
+                row["verdict"] = result.verdict
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -438,6 +463,7 @@ class Comparison:
             "status": self.status,
             "notes": self.notes,
             "scores": self.scores,
+            "seconds": self.seconds,
             "media": next((r.media for r in self.results if r.media), []),
             "results": [
                 {
@@ -450,6 +476,7 @@ class Comparison:
                     "correct": r.correct,
                     "score": r.score,
                     "compared": r.compared,
+                    "verdict": r.verdict,
                     "score_error": r.score_error,
                     "text": r.text,
                     "answer": r.answer,

@@ -106,7 +106,11 @@ def _column_stats(results: Sequence[Result]) -> str:
     n = len(results)
     tokens = sum(r.tokens for r in results) / n
     seconds = sum(r.seconds for r in results) / n
-    parts = [f"{n} items", f"mean {tokens:.0f} tokens", f"mean {seconds:.1f} s"]
+    parts = [
+        f"{n} item{'' if n == 1 else 's'}",
+        f"mean {tokens:.0f} tokens",
+        f"mean {seconds:.1f} s",
+    ]
     firsts = [r.first_token_seconds for r in results if r.first_token_seconds is not None]
     if firsts:
         parts.append(f"first token {min(firsts):.2f} s")

@@ -3,7 +3,10 @@
 Each run shows two outputs: the :class:`~lmwidgets.notebook.widgets.PromptView` widget, and right
 after it a static output (escaped HTML, markdown, text and the run records) that is filled in when
 the run ends. JupyterLab hides the static copy while the live widget is rendered (CSS in the
-widget); a notebook opened without a kernel, nbconvert and GitHub show the static copy.
+widget); a notebook opened without a kernel, nbconvert and GitHub show the static copy, and the
+copy's own rule (:data:`LIVE_COPY_STYLE`) hides the widget output that cannot render there
+("Error displaying widget: model not found"), so the copy stands alone. The widget output's
+text/plain names the run's shape only: the copy says how it finished.
 
 While generating, :meth:`LiveView.update_running` sends the widget only the columns whose text,
 status or stats changed (:meth:`PromptView.stream_columns`: one custom message per push, a grown
@@ -21,14 +24,17 @@ Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
 (:mod:`~lmwidgets.notebook.token_cells`: text, probability, top alternatives, id; streamed as
 ``tokens_append`` in the same messages as the text), where its tokens part from a comparable column
 (:mod:`lmwidgets.notebook.divergence`) and its answer's confidence. The widget's ``tokens`` toggle
-shades them; switching it on with no token data makes later runs ask for them
-(:func:`requested_logprobs`). :meth:`LiveView.enable_fork` lets a click on an alternative token
-fork a column.
+shades them. It acts on its own view only: a view without token data offers to get them, which
+re-runs that comparison (its recorded seeds) with ``--logprobs 5`` in the same view
+(:meth:`LiveView.enable_tokens`); later cells get token details only when the cell or ``%config
+LmMagics.logprobs`` asks. :meth:`LiveView.enable_fork` lets a click on an alternative token fork a
+column.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -55,6 +61,7 @@ from lmwidgets.notebook.token_cells import (
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
+from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
     from lmwidgets.core.results import Comparison, Result
@@ -71,26 +78,10 @@ MAX_GRID_ROWS = 100
 PROMPT_LIMIT = 8_000
 GRID_PROMPT_LIMIT = 2_000
 
-#: How many alternatives per token the view's ``tokens`` toggle asks for.
+#: How many alternatives per token a view's "get them" re-run asks for (``--logprobs 5``).
 TOKEN_ALTERNATIVES = 5
 
 _widgets: weakref.WeakKeyDictionary[Any, PromptView] = weakref.WeakKeyDictionary()
-_requested_logprobs = 0
-
-
-def requested_logprobs() -> int:
-    """How many alternatives per token runs should ask for because of the live view: 5
-    (:data:`TOKEN_ALTERNATIVES`) once the ``tokens`` toggle of any view in this kernel was
-    switched on, else 0. ``lmwidgets.prompt`` uses it when ``logprobs`` is not given, so the
-    toggle of a run without token data asks for them on the next run. It stays on for the
-    kernel's life; :func:`request_logprobs` ``(0)`` turns it off."""
-    return _requested_logprobs
-
-
-def request_logprobs(k: int = TOKEN_ALTERNATIVES) -> None:
-    """Make later runs ask for ``k`` alternatives per token (what the toggle does; 0: stop)."""
-    global _requested_logprobs
-    _requested_logprobs = max(0, int(k))
 
 
 def widget_of(comparison: Comparison) -> PromptView | None:
@@ -114,6 +105,37 @@ def placeholder_bundle(title: str) -> dict[str, Any]:
             f"lmwidgets: running… {escape_html(title)}</div>"
         ),
         RECORD_MIME: bundle_payload([]),
+    }
+
+
+#: Rules that travel with the static copy of a live view (trusted HTML keeps them; a sanitizer
+#: drops them, harmlessly), so that where the widget output right before the copy does not
+#: render a live view, the copy stands alone and says what the finished run was:
+#:
+#: * reopened without its kernel, the widget renderer of JupyterLab and Notebook 7
+#:   (@jupyter-widgets/jupyterlab-manager) finds no model, writes "Error displaying widget:
+#:   model not found" into that output and gives it the class ``jupyter-widgets`` (it does not
+#:   fall back to the output's text/plain);
+#: * nbconvert's HTML, without widget state, shows the widget output's text/plain.
+#:
+#: Only the output right before an lmwidgets copy is matched (the widget output: they are
+#: displayed together), and never one that renders a live view.
+LIVE_COPY_STYLE = (
+    ".jp-OutputArea-child:has(+ .jp-OutputArea-child .lmw-livecopy):not(:has(.lmw-live))"
+    ':is(:has(> .jp-OutputArea-output.jupyter-widgets),:has(> [data-mime-type="text/plain"]))'
+    "{display:none}"
+)
+
+
+def live_copy(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A live view's static copy: ``bundle`` with its HTML marked as the copy of the widget
+    output before it (see :data:`LIVE_COPY_STYLE`)."""
+    html = bundle.get("text/html")
+    if html is None:
+        return bundle
+    return {
+        **bundle,
+        "text/html": f'<div class="lmw-livecopy"><style>{LIVE_COPY_STYLE}</style>{html}</div>',
     }
 
 
@@ -151,7 +173,7 @@ class LiveView:
         self.columns = columns
         #: The finished run shown (laid out again when the user picks another column axis).
         self._finished: tuple[Comparison, str] | None = None
-        self.widget = PromptView(title=title, status="running", token_view=requested_logprobs() > 0)
+        self.widget = PromptView(title=title, status="running")
         self._stream: _Stream | None = None
         #: Token entries built so far per (variant, sample): streams only grow, so each push
         #: builds only the new tokens.
@@ -173,6 +195,7 @@ class LiveView:
         self._static: dict[int, dict[str, Any]] = {}
         self.undefined = undefined_notes(self.variants)
         widget = self.widget
+        widget.total_items = nrows if self.grid else None
         widget.set_layout(self.axes)
         widget.summary = ""
         widget.row_summaries = []
@@ -216,6 +239,8 @@ class LiveView:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
+        self.widget.run_stats = ""
+        self._started = time.monotonic()
         self._stream = stream
         self._token_cache.clear()
         self._static.clear()  # the prompts are rendered now (the runner prepared them)
@@ -226,7 +251,9 @@ class LiveView:
 
             self.displayed = True
             display(self.widget)
-            self.static_handle = display(placeholder_bundle(self.title), raw=True, display_id=True)
+            self.static_handle = display(
+                live_copy(placeholder_bundle(self.title)), raw=True, display_id=True
+            )
 
     def restart(self, variants: list[Variant]) -> None:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
@@ -268,6 +295,12 @@ class LiveView:
             callback(request)
 
         self.widget.on_fork(forward)
+
+    def enable_tokens(self, callback: Callable[[], None]) -> None:
+        """Let this view get its comparison's token probabilities when it has none (the
+        tokens toggle's "get them"): ``callback()`` re-runs the comparison with them in this
+        view. Nothing else changes: later runs ask only for what their cell asks."""
+        self.widget.on_tokens(callback)
 
     def _notes(self, notes: list[str]) -> list[str]:
         extra = list(self.undefined)
@@ -328,7 +361,7 @@ class LiveView:
             index,
             text=stream.live_text(index),
             status="running" if running else outputs[-1].finish_reason,
-            stats=f"{tokens} tokens" + (" · cached" if cached else ""),
+            stats=f"{tokens} token{'' if tokens == 1 else 's'}" + (" · cached" if cached else ""),
             tokens=entries,
             tokens_total=total,
             cached=cached,
@@ -361,9 +394,7 @@ class LiveView:
                     cells[i]["diverge"] = {"at": position, "from": cells[group[sibling]]["label"]}
 
     def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
-        notes = []
-        if not result.complete:
-            notes.append(f"incomplete: {result.finish_reason}")
+        notes = []  # how it ended is the cell's badge, said once
         if "agreement" in result.extras:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
@@ -388,6 +419,7 @@ class LiveView:
             confidence_text=confidence_text,
             text=result.extras.get("display_text", result.text),
             answer=result.answer,
+            chip=answer_shown(result),
             status=result.finish_reason,
             stats=result.stats(),
             note=" · ".join(notes),
@@ -396,6 +428,7 @@ class LiveView:
             correct=result.correct,
             score=result.score,
             compared=result.compared,
+            verdict=verdict_words(result),
             expected=result.expected,
             prompt=_prompt_of(result.prompt, limit),
             settings=result_settings(result),
@@ -474,9 +507,17 @@ class LiveView:
                 for col in range(len(self.axes.columns))
             ]
         self.widget.scores = dict(comparison.scores)
+        started = getattr(self, "_started", None)
+        if getattr(comparison, "seconds", None) is None and started is not None:
+            with contextlib.suppress(AttributeError):  # a stand-in without the attribute
+                comparison.seconds = time.monotonic() - started
+        throughput = getattr(comparison, "throughput", None)
+        self.widget.run_stats = throughput() if callable(throughput) else ""
+        # Fields left as written are part of what the run was: the static copy says so too.
+        comparison.notes.extend(n for n in self.undefined if n not in comparison.notes)
         self.widget.message = "\n".join([message, *self._notes(comparison.notes)]).strip()
         self.widget.status = comparison.status
         with contextlib.suppress(TypeError):  # a stand-in that cannot be weakly referenced
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
-            self.static_handle.update(comparison.mimebundle(), raw=True)
+            self.static_handle.update(live_copy(comparison.mimebundle()), raw=True)

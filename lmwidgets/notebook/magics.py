@@ -55,8 +55,8 @@ class LmMagics(Magics):
     )
     logprobs = Int(
         0,
-        help="Default --logprobs for %%prompt: alternatives per token (0: off, unless the live "
-        "view's tokens toggle asks for them).",
+        help="Default --logprobs for %%prompt: alternatives per token (0: off; a view without "
+        "them can get them for its own run with its tokens toggle).",
     ).tag(config=True)
     device = Unicode("auto", help="Default --device for %lm load.").tag(config=True)
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.safe_text import clean
+from lmwidgets.sharing.static_tokens import confidence_text
 
 if TYPE_CHECKING:
     from lmwidgets.core.results import Result
@@ -96,16 +97,14 @@ def _stream_key(entries: Sequence[Sequence[Any]]) -> list[Any]:
 
 
 def _confidence(result: Result) -> tuple[float | None, str]:
-    """The answer's confidence and how the chip says it: the vote share of self-consistency
-    ("vote 3/5"), else the probability of the answer's tokens ("p=0.82")."""
-    confidence = getattr(result, "confidence", None)
-    extras = result.extras
-    if "agreement" in extras:
-        votes = extras.get("votes") or {}
-        top = max(votes.values(), default=0)
-        n = len(extras.get("samples") or [])
-        if n:
-            return (confidence if confidence is not None else top / n), f"vote {top}/{n}"
-    if confidence is None or result.answer is None:
+    """The answer's confidence and how the cell says it, as the static copy does
+    (:func:`~lmwidgets.sharing.static_tokens.confidence_text`: a vote share, or the
+    probability of a short answer's tokens); (None, '') when it is not shown."""
+    text = confidence_text(result)
+    if not text:
         return None, ""
-    return float(confidence), f"p={float(confidence):.2f}"
+    confidence = getattr(result, "confidence", None)
+    if confidence is None and text.startswith("vote"):
+        votes = result.extras.get("votes") or {}
+        confidence = max(votes.values(), default=0) / len(result.extras.get("samples") or [1])
+    return (None if confidence is None else float(confidence)), text

@@ -31,7 +31,12 @@ a function ``(answer, expected, item) -> bool | float``
     ``%%prompt --score NAME``) the name of a function defined in the notebook; records keep
     ``callable:NAME``. A built-in name wins over a notebook function of the same name.
 
-Every scorer gives a score in 0..1 (``Result.score``; ``Result.correct`` is ``score >= 0.5``).
+Every scorer gives a score in 0..1 (``Result.score``; ``Result.correct`` is ``score >= 0.5``)
+and says how it judged in a few words (``Result.verdict``, shown beside ✓ / ✗): a match says
+how it matched (``equals 14``, ``contains Paris``, ``3.141 within 1% of 3.14``, ``chose B``,
+``regex found 12``, ``myfn: 0.75``), a miss says what was found (``got 7`` for an answer
+that is a short part of the text, else ``no match`` / ``not in the answer``; ``not in the
+text``, ``no number in the answer``, ``chose C``) and the view adds what was expected.
 ``expected`` may list alternatives separated by ``|``: the best-scoring one counts. A column
 without an answer (empty text, failed) scores 0 without calling the scorer. A scorer that fails
 on an item (your function raises or returns something else; a ``number`` expected that is not a
@@ -46,10 +51,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lmwidgets.checks import shown
-from lmwidgets.core.answers import normalize
+from lmwidgets.core.answers import is_part, normalize
 from lmwidgets.errors import InvalidArgumentError, StrategyError
 
 if TYPE_CHECKING:
@@ -62,6 +67,8 @@ DEFAULT_RELATIVE_TOLERANCE = 1e-6
 #: Scoring failures shown one by one in ``Comparison.notes`` before they are counted.
 _NOTED_FAILURES = 5
 _COMPARED_LIMIT = 120
+#: A verdict repeats an answer of at most this many characters ("got 7"), never a sentence.
+_SAID_LIMIT = 40
 
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
 
@@ -79,8 +86,17 @@ class Output:
     item: Mapping[str, Any] | None = None
 
 
-#: ``judge(output, expected_alternative) -> (score in 0..1, what was compared)``.
-Judge = Callable[[Output, str], tuple[float, str | None]]
+class Judged(NamedTuple):
+    """A scorer's verdict on one answer: its score in 0..1, what it compared with ``expected``
+    and ``how``, in a few words for the reader (see the module docstring)."""
+
+    score: float
+    compared: str | None
+    how: str
+
+
+#: ``judge(output, expected_alternative) -> Judged``.
+Judge = Callable[[Output, str], Judged]
 
 
 @dataclass(frozen=True)
@@ -91,12 +107,12 @@ class Scorer:
     name: str
     judge: Judge
 
-    def __call__(self, output: Output, expected: str) -> tuple[float, str | None]:
-        """(score, compared) of ``output`` against the best of ``expected``'s ``|``
-        alternatives; raises :class:`ScoreFailure` only when every alternative failed."""
+    def __call__(self, output: Output, expected: str) -> Judged:
+        """The verdict on ``output`` against the best of ``expected``'s ``|`` alternatives;
+        raises :class:`ScoreFailure` only when every alternative failed."""
         if output.answer is None:  # empty text or a failed column: nothing to judge
-            return 0.0, None
-        best: tuple[float, str | None] | None = None
+            return Judged(0.0, None, "no answer")
+        best: Judged | None = None
         failure: ScoreFailure | None = None
         for option in expected.split("|"):
             try:
@@ -104,7 +120,7 @@ class Scorer:
             except ScoreFailure as exc:
                 failure = failure or exc
                 continue
-            if best is None or verdict[0] > best[0]:
+            if best is None or verdict.score > best.score:
                 best = verdict
         if best is None:
             raise failure or ScoreFailure("no alternative to compare with")
@@ -153,6 +169,15 @@ def _close(got: float, want: float, absolute: float | None, relative: float) -> 
     return math.isclose(got, want, rel_tol=relative, abs_tol=0.0)
 
 
+def _got(output: Output, otherwise: str) -> str:
+    """A miss's "got X" when the answer is a short part of the text (else the text says it
+    already: ``otherwise``)."""
+    answer = output.answer
+    if answer and len(answer) < _SAID_LIMIT and is_part(answer, output.text):
+        return f"got {_short(answer)}"
+    return otherwise
+
+
 def _short(text: str | None, limit: int = _COMPARED_LIMIT) -> str | None:
     """``text`` on one line, cut to ``limit`` characters (an ellipsis says it was cut)."""
     if text is None:
@@ -162,17 +187,19 @@ def _short(text: str | None, limit: int = _COMPARED_LIMIT) -> str | None:
 
 
 # The built-in scorers ------------------------------------------------------------------------
-def score_exact(output: Output, expected: str) -> tuple[float, str | None]:
+def score_exact(output: Output, expected: str) -> Judged:
     """Normalized exact match of the extracted answer: the strict scorer."""
     key = normalize(expected)
-    return float(bool(key) and normalize(output.answer) == key), output.answer
+    if key and normalize(output.answer) == key:
+        return Judged(1.0, output.answer, f"equals {_short(expected.strip(), _SAID_LIMIT)}")
+    return Judged(0.0, output.answer, _got(output, "no match"))
 
 
-def score_auto(output: Output, expected: str) -> tuple[float, str | None]:
+def score_auto(output: Output, expected: str) -> Judged:
     """The default: exact, else numeric for a numeric expected, else ``expected`` as whole
     words in the answer or the text's last line (so a full-sentence answer is not wrong)."""
     exact = score_exact(output, expected)
-    if exact[0]:
+    if exact.score:
         return exact
     if as_number(expected) is not None:
         return _number_judge(None, DEFAULT_RELATIVE_TOLERANCE)(output, expected)
@@ -180,10 +207,12 @@ def score_auto(output: Output, expected: str) -> tuple[float, str | None]:
     found = _has_words(normalize(output.answer), key) or _has_words(
         normalize(_last_line(output.text)), key
     )
-    return float(found), output.answer
+    if found:
+        return Judged(1.0, output.answer, f"contains {_short(expected.strip(), _SAID_LIMIT)}")
+    return Judged(0.0, output.answer, _got(output, "not in the answer"))
 
 
-def score_contains(output: Output, expected: str) -> tuple[float, str | None]:
+def score_contains(output: Output, expected: str) -> Judged:
     """``expected`` anywhere in the text as whole words (numbers compared as numbers): the
     lenient scorer, for answers whose wording the model chooses."""
     want = as_number(expected)
@@ -193,16 +222,17 @@ def score_contains(output: Output, expected: str) -> tuple[float, str | None]:
         )
     else:
         found = _has_words(normalize(output.text), normalize(expected))
-    return float(found), _short(output.text)
+    how = f"contains {_short(expected.strip(), _SAID_LIMIT)}" if found else "not in the text"
+    return Judged(float(found), _short(output.text), how)
 
 
 def _regex_judge(pattern: re.Pattern[str]) -> Judge:
-    def score_regex(output: Output, expected: str) -> tuple[float, str | None]:
+    def score_regex(output: Output, expected: str) -> Judged:
         """The last match of the pattern in the text (group ``answer``, else the first group,
         else the whole match), compared with ``expected`` like ``exact``."""
         matches = list(pattern.finditer(output.text))
         if not matches:
-            return 0.0, None
+            return Judged(0.0, None, "regex found nothing")
         last = matches[-1]
         if "answer" in pattern.groupindex:
             found = last.group("answer")
@@ -210,22 +240,37 @@ def _regex_judge(pattern: re.Pattern[str]) -> Judge:
             found = last.group(1) if pattern.groups else last.group(0)
         found = found or ""
         key = normalize(expected)
-        return float(bool(key) and normalize(found) == key), found
+        said = f"regex found {_short(found, _SAID_LIMIT)}"
+        return Judged(float(bool(key) and normalize(found) == key), found, said)
 
     return score_regex
 
 
+def _tolerance_text(absolute: float | None, relative: float) -> str:
+    """``within 0.01`` / ``within 1%``; '' for the default (equal within rounding)."""
+    if absolute is not None:
+        return f"within {absolute:g}"
+    if relative != DEFAULT_RELATIVE_TOLERANCE:
+        return f"within {relative * 100:g}%"
+    return ""
+
+
 def _number_judge(absolute: float | None, relative: float) -> Judge:
-    def score_number(output: Output, expected: str) -> tuple[float, str | None]:
+    within = _tolerance_text(absolute, relative)
+
+    def score_number(output: Output, expected: str) -> Judged:
         """The last number of the extracted answer against a numeric ``expected``."""
         want = as_number(expected)
         if want is None:
             raise ScoreFailure(f"expected {shown(expected.strip())} is not a number")
         found = numbers_in(output.answer)
         if not found:
-            return 0.0, None
-        got = found[-1]
-        return float(_close(got, want, absolute, relative)), _show_number(got)
+            return Judged(0.0, None, "no number in the answer")
+        got = _show_number(found[-1])
+        if not _close(found[-1], want, absolute, relative):
+            return Judged(0.0, got, f"got {got}" + (f", not {within}" if within else ""))
+        target = _show_number(want)
+        return Judged(1.0, got, f"{got} {within} of {target}" if within else f"equals {target}")
 
     return score_number
 
@@ -263,23 +308,25 @@ def choice_letter(value: str | None) -> str | None:
     return None
 
 
-def score_choice(output: Output, expected: str) -> tuple[float, str | None]:
+def score_choice(output: Output, expected: str) -> Judged:
     """The letter chosen in the answer (else in the text's last line) against ``expected``'s."""
     want = choice_letter(expected)
     if want is None:
         raise ScoreFailure(f"expected {shown(expected.strip())} is not a choice letter A-E")
     got = choice_letter(output.answer) or choice_letter(_last_line(output.text))
-    return float(got == want), got
+    return Judged(float(got == want), got, f"chose {got}" if got else "no choice letter")
 
 
 def _user_judge(function: Callable[..., Any], name: str) -> Judge:
-    def score_with(output: Output, expected: str) -> tuple[float, str | None]:
+    def score_with(output: Output, expected: str) -> Judged:
         """Your function, its verdict checked (a bool or a number in 0..1)."""
         try:
             verdict = function(output.answer, expected, dict(output.item or {}))
         except Exception as exc:  # any error of yours fails this item only, with its reason
             raise ScoreFailure(_short(f"{type(exc).__name__}: {exc}", 200)) from None
-        return as_score(verdict, name), output.answer
+        score = as_score(verdict, name)
+        said = {1.0: "yes", 0.0: "no"}.get(score, f"{score:.2f}")
+        return Judged(score, output.answer, f"{_short(name, _SAID_LIMIT)}: {said}")
 
     return score_with
 
@@ -419,17 +466,19 @@ def score_result(result: Result, scorer: Scorer, row: int) -> str | None:
     item = result.record.get("input")
     output = Output(result.answer, result.text, item if isinstance(item, Mapping) else None)
     try:
-        score, compared = scorer(output, result.expected)
+        score, compared, how = scorer(output, result.expected)
     except ScoreFailure as exc:
-        result.score = result.correct = result.compared = None
+        result.score = result.correct = result.compared = result.verdict = None
         result.score_error = str(exc)
-        result.record.update(score=None, correct=None, compared=None, score_error=str(exc))
+        result.record.update(
+            score=None, correct=None, compared=None, verdict=None, score_error=str(exc)
+        )
         question = _short(result.input or "") or ""
         where = f"item {row} ({question[:40] + ('…' if len(question) > 40 else '')!r})"
         return f"{scorer.name} failed on {where}, column {result.variant!r}: {exc}"
     result.score, result.correct, result.compared = score, score >= 0.5, compared
-    result.score_error = None
-    result.record.update(score=score, correct=result.correct, compared=compared)
+    result.verdict, result.score_error = how, None
+    result.record.update(score=score, correct=result.correct, compared=compared, verdict=how)
     result.record.pop("score_error", None)
     return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.core.answers import agreement
+from lmwidgets.core.answers import agreement, is_part
 from lmwidgets.core.layout import axes_of, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 
@@ -65,6 +65,25 @@ class Grid:
 def is_truncated(result: Result) -> bool:
     """Whether ``result`` was cut off by its token budget."""
     return result.finish_reason == "length"
+
+
+def answer_shown(result: Result) -> bool:
+    """Whether a cell shows its answer apart from its text (the chip): a self-consistency
+    vote's winner always, an extracted answer only when it is a part of the text
+    (:func:`~lmwidgets.core.answers.is_part`: an answer that is the whole text is not
+    repeated). A scored dataset cell shows its verdict instead."""
+    if result.answer is None or result.expected is not None:
+        return False
+    extras = result.extras if isinstance(result.extras, dict) else {}
+    return "votes" in extras or is_part(result.answer, result.text)
+
+
+def status_flag(result: Result) -> str:
+    """What a cell says about how it ended, once: ``truncated (max tokens)``, ``stopped`` or
+    ``error``; '' when it ended well."""
+    if is_truncated(result):
+        return TRUNCATED
+    return "" if result.complete else str(result.finish_reason)
 
 
 def _matrix(results: list[Result], columns: str | None = None) -> Grid | None:
@@ -129,7 +148,8 @@ def accuracy_text(comparison: Comparison) -> str:
 
 def status_line(comparison: Comparison, grid: Grid) -> str:
     """What the run was: ``'3 columns, done'``, ``'2 × 3 matrix (strategies × models),
-    stopped (partial results)'``, ``'12 items × 2 columns, done, accuracy 50%'``."""
+    stopped (partial results)'``, ``'12 items × 2 columns, done, accuracy 50%'``; then the
+    run's speed once when it was measured (``' · 120 tokens in 3.1 s · 38.7 tok/s'``)."""
     width = len(grid.columns)
     if grid.kind == "matrix":
         shape = f"{len(grid.rows)} × {width} matrix ({grid.axes})"
@@ -150,7 +170,8 @@ def status_line(comparison: Comparison, grid: Grid) -> str:
     accuracy = accuracy_text(comparison)
     if accuracy:
         parts.append(accuracy)
-    return ", ".join(parts)
+    speed = comparison.throughput() if callable(getattr(comparison, "throughput", None)) else ""
+    return ", ".join(parts) + (f" · {speed}" if speed else "")
 
 
 def column_accuracy(comparison: Comparison, label: str) -> str:
@@ -225,16 +246,35 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     return parts
 
 
-def verdict_text(result: Result) -> str:
-    """``'4 vs expected 4 ✓'`` for a scored dataset cell; '' without ``expected``."""
+def verdict_words(result: Result) -> str:
+    """How a scored dataset cell was judged, without its mark: the scorer's words (``contains
+    Paris``, ``equals 14``) and, for a miss, what was expected (``got 7 · expected 6``); ''
+    without ``expected``. The live view and the static copy say the same."""
     if result.expected is None:
         return ""
-    compared = result.compared if result.compared is not None else result.answer
-    got = "no answer" if compared is None else str(compared)
-    mark = "" if result.correct is None else (" ✓" if result.correct else " ✗")
-    score = (
-        f" (score {result.score:.2f})"
-        if result.score is not None and result.score not in (0.0, 1.0)
-        else ""
-    )
-    return f"{got} vs expected {result.expected}{mark}{score}"
+    expected = shorten(result.expected, SHORT_LIMIT)
+    if result.correct is None:
+        return f"not scored · expected {expected}"
+    how = result.verdict
+    if not how:  # a result scored before verdicts had words
+        compared = result.compared if result.compared is not None else result.answer
+        got = "no answer" if compared is None else compared
+        how = f"matches {expected}" if result.correct else f"got {got}"
+    words = how if result.correct else f"{how} · expected {expected}"
+    score = result.score
+    if score is not None and score not in (0.0, 1.0) and f"{score:.2f}" not in words:
+        words += f" (score {score:.2f})"
+    return shorten(words, SHORT_LIMIT)
+
+
+def verdict_mark(result: Result) -> str:
+    """``✓`` / ``✗`` for a scored cell; '' when it was not scored."""
+    return "" if result.correct is None else ("✓" if result.correct else "✗")
+
+
+def verdict_text(result: Result) -> str:
+    """``'✓ contains Paris'``, ``'✗ got 7 · expected 6'`` for a scored dataset cell; '' without
+    ``expected``."""
+    words = verdict_words(result)
+    mark = verdict_mark(result)
+    return f"{mark} {words}" if mark and words else words

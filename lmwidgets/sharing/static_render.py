@@ -25,14 +25,15 @@ from lmwidgets.core.safe_text import (
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.sharing.static_matrix import (
-    TRUNCATED,
     Grid,
+    answer_shown,
     column_accuracy,
-    is_truncated,
     layout,
     settings_text,
+    status_flag,
     status_line,
     verdict_text,
+    verdict_words,
     vs_text,
     word_diff,
 )
@@ -54,6 +55,7 @@ from lmwidgets.sharing.static_style import (
     WRAP,
     answer_chip,
     flag_chip,
+    group_chip,
     group_letter,
     note_line,
     verdict_pill,
@@ -98,32 +100,27 @@ def _confidence_html(result: Result) -> str:
 
 
 def _answer_html(result: Result, grid: Grid) -> str:
-    """The answer chip; in a dataset, what was compared with what was expected, ✓ / ✗."""
-    if result.expected is None:
-        answer = None if result.answer is None else shorten(result.answer, SHORT_LIMIT)
-        chip = answer_chip(answer, grid.group(result), grouped=grid.grouped)
+    """The answer chip, when the answer is a part of the text (a free-form answer that is the
+    whole text is not repeated; with agreement marks, its group's letter stays); in a dataset
+    the verdict instead, ✓ / ✗ and how it was judged."""
+    if result.expected is not None:
+        return verdict_pill(result.correct, verdict_words(result)) + _confidence_html(result)
+    group = grid.group(result)
+    if result.answer is None:
+        return answer_chip(None, group, grouped=grid.grouped)
+    if answer_shown(result):
+        chip = answer_chip(shorten(result.answer, SHORT_LIMIT), group, grouped=grid.grouped)
         return chip + _confidence_html(result)
-    compared = result.compared if result.compared is not None else result.answer
-    parts = [
-        answer_chip(None if compared is None else shorten(compared, SHORT_LIMIT)),
-        _confidence_html(result),
-        f'<span style="{SMALL}">vs expected</span> ',
-        answer_chip(shorten(result.expected, SHORT_LIMIT)),
-    ]
-    if result.correct is not None:
-        parts.append(verdict_pill(result.correct))
-    if result.score is not None and result.score not in (0.0, 1.0):
-        parts.append(f'<span style="{SMALL}">score {result.score:.2f}</span>')
-    return "".join(parts)
+    return group_chip(group) if grid.grouped else ""
 
 
 def _flags_html(result: Result) -> str:
-    flags = [flag_chip(TRUNCATED)] if is_truncated(result) else []
-    if not result.complete:
-        flags.append(flag_chip(result.finish_reason))
+    """The cell's status, once: truncated, stopped or error (nothing when it ended well)."""
+    flag = status_flag(result)
+    chips = flag_chip(flag) if flag else ""
     if result.cached:  # answered from the response cache: a neutral mark, not a warning
-        flags.append(flag_chip("cached", FG_MUTED))
-    return "".join(flags)
+        chips += flag_chip("cached", FG_MUTED)
+    return chips
 
 
 def _footer_html(result: Result) -> str:
@@ -264,19 +261,23 @@ def render_html(comparison: Comparison) -> str:
 
 
 def _facts(result: Result, grid: Grid) -> list[str]:
-    """The cell's facts as plain lines: answer (group) and its confidence, compared vs expected
-    ✓/✗, flags."""
+    """The cell's facts as plain lines, as the HTML cell says them: the answer (when it is a
+    part of the text) and its group and confidence, or a dataset cell's verdict; its status."""
     lines = []
     confidence = confidence_text(result)
     confidence = f" · {confidence}" if confidence else ""
+    group = f" (group {group_letter(grid.group(result))})" if grid.grouped else ""
     if result.expected is not None:
-        lines.append(f"Answer: {shorten(verdict_text(result), SHORT_LIMIT)}{confidence}")
-    elif result.answer is not None or grid.grouped:
-        answer = "no answer" if result.answer is None else shorten(result.answer, SHORT_LIMIT)
-        group = f" (group {group_letter(grid.group(result))})" if grid.grouped else ""
-        lines.append(f"Answer: {answer}{group}{confidence}")
-    if is_truncated(result):
-        lines.append(f"⚠ {TRUNCATED}")
+        lines.append(f"Verdict: {verdict_text(result)}{confidence}")
+    elif result.answer is None and (grid.grouped or not result.complete):
+        lines.append(f"Answer: no answer{group}")
+    elif answer_shown(result):
+        lines.append(f"Answer: {shorten(result.answer, SHORT_LIMIT)}{group}{confidence}")
+    elif grid.grouped:
+        lines.append(f"Answer: the text{group}")
+    flag = status_flag(result)
+    if flag:
+        lines.append(f"⚠ {flag}")
     compared = vs_text(result)
     if compared:
         lines.append(shorten(compared, SHORT_LIMIT))
@@ -312,8 +313,7 @@ def render_markdown(comparison: Comparison) -> str:
             lines.append(markdown_inline(_cut_note(cut)))
         lines += [markdown_inline(line) for line in _facts(result, grid)]
         lines += [f"Box: {markdown_inline(line)}" for line in box_lines(result)]
-        status = "" if result.complete else f" · {result.finish_reason}"
-        lines.append(f"_{markdown_inline(result.stats() + status)}_")
+        lines.append(f"_{markdown_inline(result.stats())}_")
         setting = settings_text(result)
         if setting:
             lines.append(f"_{markdown_inline(shorten(setting, SHORT_LIMIT))}_")
@@ -338,7 +338,7 @@ def render_plain(comparison: Comparison) -> str:
         if cut:
             block.append(_cut_note(cut))
         block += [f"Box: {line}" for line in box_lines(result)]
-        block.append(f"[{result.stats()}{'' if result.complete else ' · ' + result.finish_reason}]")
+        block.append(f"[{result.stats()}]")
         setting = settings_text(result)
         if setting:
             block.append(f"[{shorten(setting, SHORT_LIMIT)}]")

@@ -105,9 +105,26 @@ def answer_chip(answer: str | None, group: int | None = None, grouped: bool = Fa
     )
 
 
-def verdict_pill(correct: bool) -> str:
-    """``✓ correct`` / ``✗ wrong`` on a success / error background (text colour set too)."""
-    background, text = (SUCCESS_BG, "✓ correct") if correct else (ERROR_BG, "✗ wrong")
+def group_chip(group: int | None) -> str:
+    """The agreement group's letter alone, in its colour (for an answer that is the text)."""
+    return (
+        f'<span class="lmw-answer" style="{_CHIP};background:{BG_RAISED};color:{FG_STRONG};'
+        f'border:1px solid {BORDER_STRONG};border-left:4px solid {group_color(group)}">'
+        f'<b class="lmw-group">{escape_html(group_letter(group))}</b>'
+        "</span>"
+    )
+
+
+def verdict_pill(correct: bool | None, words: str = "") -> str:
+    """``✓ contains Paris`` / ``✗ got 7 · expected 6`` on a success / error background (text
+    colour set too); a cell that was not scored gets a neutral chip."""
+    if correct is None:
+        return (
+            f'<span class="lmw-verdict" style="{_CHIP};background:{BG_RAISED};'
+            f'color:{FG_STRONG};border:1px solid {BORDER_STRONG}">{escape_html(words)}</span>'
+        )
+    background, mark = (SUCCESS_BG, "✓") if correct else (ERROR_BG, "✗")
+    text = f"{mark} {words}" if words else f"{mark} {'correct' if correct else 'wrong'}"
     return (
         f'<span class="lmw-verdict" style="{_CHIP};background:{background};color:{INVERSE_FG};'
         f'font-weight:bold">{escape_html(text)}</span>'

@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.answers import SHORT_ANSWER_CHARS, is_part
 from lmwidgets.core.safe_text import clean, escape_html
 from lmwidgets.sharing.static_style import BORDER, FG, FG_MUTED, WARN
 
@@ -216,8 +217,13 @@ def legend_html() -> str:
 
 
 def confidence_text(result: Result) -> str:
-    """``'vote 3/5'`` (self-consistency: the winner's votes of the samples) or ``'p=0.82'`` (the
-    probability of the answer's tokens); '' when unknown or there is no answer."""
+    """How an answer's confidence reads beside it, the same live and in the static copy:
+    ``'vote 3/5'`` (self-consistency: the winner's votes of its samples), or ``'p=0.82'`` /
+    ``'p<0.01'`` (the probability of the answer's tokens) for a short answer only: one that is
+    a part of the text (:func:`~lmwidgets.core.answers.is_part`) of at most
+    :data:`~lmwidgets.core.answers.SHORT_ANSWER_CHARS` characters. The probability of a longer
+    answer is a product of many token probabilities: it shrinks with the length and says
+    little to a reader. '' when unknown, not shown, or there is no answer."""
     if result.answer is None:
         return ""
     extras = result.extras if isinstance(result.extras, dict) else {}
@@ -225,7 +231,12 @@ def confidence_text(result: Result) -> str:
     if isinstance(votes, dict) and isinstance(samples, list) and samples:
         counts = [v for v in votes.values() if isinstance(v, int) and not isinstance(v, bool)]
         return f"vote {max(counts, default=0)}/{len(samples)}"
-    p = result.confidence
+    p = getattr(result, "confidence", None)
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
         return ""
-    return f"p={format_p(min(1.0, max(0.0, float(p))))}"
+    if len(str(result.answer).strip()) > SHORT_ANSWER_CHARS or not is_part(
+        result.answer, result.text
+    ):
+        return ""
+    shown = format_p(min(1.0, max(0.0, float(p))))
+    return f"p{shown}" if shown.startswith("<") else f"p={shown}"

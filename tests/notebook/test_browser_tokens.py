@@ -220,10 +220,11 @@ def test_answer_confidence_is_beside_the_answer(lab):
     assert "probability of the answer" in view.locator(".lmw-conf").first.get_attribute("title")
 
 
-def test_no_token_data_says_the_next_run_asks(lab):
+def test_no_token_data_offers_to_get_them_for_this_view(lab):
     view = tokens_on(lab, "What is 3+3?")
     note = view.locator(".lmw-tokennote").text_content()
-    assert "next run will ask for them" in note
+    assert note.startswith("No token probabilities in this run. Get them: re-run its column")
+    assert view.locator(".lmw-gettokens").is_visible()
     assert view.locator(".lmw-tok[data-i]").count() == 0
     assert not view.locator(".lmw-legend").is_visible()
     assert view.locator(".lmw-text").first.text_content() == "Six, I think."

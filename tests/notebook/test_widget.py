@@ -60,7 +60,7 @@ def test_each_push_sends_only_the_changed_columns():
     view.update_running(stream)
     (first,) = sent
     assert first["type"] == "cells" and [c["index"] for c in first["cells"]] == [0, 1, 2]
-    assert first["cells"][0] == {"index": 0, "v": 1, "text": "start 0", "stats": "1 tokens"}
+    assert first["cells"][0] == {"index": 0, "v": 1, "text": "start 0", "stats": "1 token"}
 
     # Only the middle column grew: one cell, only its new text and its new stats.
     stream.grow(1, ", more")
@@ -412,16 +412,7 @@ def _grow_tokens(stream: FakeStream, index: int, pieces: list[str], p: float = 0
         stream.outputs[index][0].logprobs.append(token)
 
 
-@pytest.fixture
-def no_token_request():
-    from lmwidgets.notebook import live
-
-    live.request_logprobs(0)
-    yield
-    live.request_logprobs(0)
-
-
-def test_token_data_streams_as_tokens_append_in_the_same_messages(no_token_request):
+def test_token_data_streams_as_tokens_append_in_the_same_messages():
     view, stream, _, sent = _live(labels=("a", "b"))
     _grow_tokens(stream, 0, ["Hi", " <b>"])
     view.update_running(stream)
@@ -441,7 +432,7 @@ def test_token_data_streams_as_tokens_append_in_the_same_messages(no_token_reque
     assert _apply_in_node(start, sent) == view.widget.get_state()["columns"]
 
 
-def test_token_data_is_bounded_per_cell(no_token_request):
+def test_token_data_is_bounded_per_cell():
     from lmwidgets.notebook.widgets.prompt_view import MAX_CELL_TOKENS
 
     view, stream, _, sent = _live(labels=("a",))
@@ -486,7 +477,7 @@ def _token_run(registry, logprobs: int, temperature: float = 0.0, **options):
     return view, comparison, sent
 
 
-def test_finished_cells_carry_tokens_divergence_and_confidence(registry, no_token_request):
+def test_finished_cells_carry_tokens_divergence_and_confidence(registry):
     view, comparison, _ = _token_run(registry, 5, adapters="base,pirate")
     base, pirate = view.widget.columns
     assert "".join(t[0] for t in base["tokens"]) == base["text"] == comparison[0].text
@@ -500,7 +491,7 @@ def test_finished_cells_carry_tokens_divergence_and_confidence(registry, no_toke
     assert base["confidence_text"] == f"p={comparison[0].confidence:.2f}"
 
 
-def test_self_consistency_confidence_is_the_vote(registry, no_token_request):
+def test_self_consistency_confidence_is_the_vote(registry):
     view, _, _ = _token_run(registry, 5, strategy="self-consistency", samples=3, temperature=0.7)
     (cell,) = view.widget.columns
     assert cell["confidence_text"] == "vote 3/3"
@@ -511,7 +502,7 @@ def test_self_consistency_confidence_is_the_vote(registry, no_token_request):
     assert cell["diverge"] is None
 
 
-def test_token_data_adds_no_messages(registry, no_token_request):
+def test_token_data_adds_no_messages(registry):
     _, _, with_tokens = _token_run(registry, 5, adapters="base,pirate")
     _, _, without = _token_run(registry, 0, adapters="base,pirate")
     assert len(with_tokens) == len(without) > 3
@@ -519,18 +510,30 @@ def test_token_data_adds_no_messages(registry, no_token_request):
     assert not any("tokens" in c or "tokens_append" in c for m in without for c in m["cells"])
 
 
-def test_the_toggle_asks_later_runs_for_token_probabilities(no_token_request):
-    from lmwidgets.notebook.live import requested_logprobs
-
+def test_the_toggle_is_the_views_own_state():
     view, _, _, _ = _live()
-    assert requested_logprobs() == 0 and not view.widget.token_view
     view.widget.token_view = True  # what the browser's toggle does
-    assert requested_logprobs() == 5
     later, _, _, _ = _live()
-    assert later.widget.token_view  # a new view opens with the token view on
+    assert not later.widget.token_view  # a later view opens unshaded
+    assert not later.widget.can_get_tokens  # nothing to re-run here
+    later.widget._on_message(later.widget, {"type": "tokens"}, [])
+    assert "run the cell with --logprobs 5" in later.widget.message
 
 
-def test_fork_message_reaches_the_handler_with_the_variant(no_token_request):
+def test_the_tokens_message_reaches_the_handler_once_the_run_ended():
+    view, _, _, _ = _live()
+    calls = []
+    view.enable_tokens(lambda: calls.append(1))
+    assert view.widget.can_get_tokens
+    view.widget.status = "running"
+    view.widget._on_message(view.widget, {"type": "tokens"}, [])
+    assert calls == [] and "Wait for the run to finish" in view.widget.message
+    view.widget.status = "done"
+    view.widget._on_message(view.widget, {"type": "tokens"}, [])
+    assert calls == [1]
+
+
+def test_fork_message_reaches_the_handler_with_the_variant():
     view, _, _, _ = _live(labels=("a", "b"))
     widget = view.widget
     message = {"type": "fork", "index": 1, "position": 3, "token": {"id": 42, "text": " no"}}
@@ -623,3 +626,70 @@ def test_three_axes_show_grouped_rows_and_the_columns_menu_lays_out_again(regist
     }
     widget.column_axis = "trial"  # not an axis of this run: said, nothing changes
     assert "does not vary" in widget.message and widget.labels == ["A", "B"]
+
+
+def test_an_undefined_name_note_reaches_the_static_copy(registry):
+    view, comparison = _scripted_run(registry, "Hello {nme}")
+    note = "{nme} is not defined in the notebook: left as written."
+    assert note in comparison.notes  # the Comparison, its static copy and the live message
+    assert view.widget.message.count(note) == 1
+    assert note in comparison.to_html() and note in comparison.to_text()
+
+
+def test_the_run_speed_is_said_once_and_each_column_has_its_tokens_and_time(registry):
+    view, comparison = _scripted_run(registry, "What is 2+2?", compare="zero-shot,cot")
+    assert comparison.seconds is not None and comparison.seconds > 0
+    speed = comparison.throughput()
+    tokens = sum(r.tokens for r in comparison)
+    assert speed.startswith(f"{tokens} tokens in ") and speed.endswith(" tok/s")
+    assert view.widget.run_stats == speed
+    for cell in view.widget.columns:
+        assert "tok/s" not in cell["stats"] and "tokens ·" in cell["stats"]
+    assert comparison.to_html().count("tok/s") == 1  # in the caption, once
+    assert comparison.to_text().count("tok/s") == 1
+
+
+def test_scored_cells_carry_their_verdict_and_no_chip(registry):
+    data = [{"input": "2+2", "expected": "4"}, {"input": "3+3", "expected": "6"}]
+    view, _ = _scripted_run(registry, "Compute {input}.", dataset=data)
+    cells = {c["row_label"]: c for c in view.widget.columns}
+    assert cells["2+2"]["verdict"] == "equals 4" and cells["2+2"]["correct"] is True
+    assert cells["3+3"]["verdict"] == "got 7 · expected 6"
+    assert not any(c["chip"] for c in cells.values())  # the verdict says it
+
+
+def test_a_free_form_answer_is_not_repeated_in_a_chip(registry):
+    view, comparison = _scripted_run(registry, "What is 2+2?")
+    assert view.widget.columns[0]["chip"] is True  # "4" is a part of the text
+    result = comparison[0]
+    result.text, result.answer = "Paris is the capital.", "Paris is the capital"
+    assert view._final_cell(0, result, None)["chip"] is False  # the answer is the whole text
+
+
+def test_the_widget_output_says_the_runs_shape_not_a_status_that_goes_stale(registry):
+    data = [{"input": f"{i}+{i}", "expected": str(2 * i)} for i in range(5)]
+    view, _ = _scripted_run(registry, "Compute {input}.", dataset=data, compare="zero-shot,cot")
+    text = repr(view.widget)
+    assert text == (
+        "lmwidgets live view of 5 items × 2 columns; the finished run follows as a static copy"
+    )
+    matrix, _ = _scripted_run(
+        registry, "What is 2+2?", compare="zero-shot,cot", adapters="base,pirate"
+    )
+    assert repr(matrix.widget).startswith("lmwidgets live view of 2 × 2 matrix;")
+    plain, _ = _scripted_run(registry, "What is 2+2?")
+    assert repr(plain.widget).startswith("lmwidgets live view of 1 column;")
+
+
+def test_the_static_copy_of_a_live_view_carries_the_rule_that_lets_it_stand_alone(registry):
+    from lmwidgets.notebook.live import LIVE_COPY_STYLE, live_copy, placeholder_bundle
+
+    _, comparison = _scripted_run(registry, "What is 2+2?")
+    bundle = live_copy(comparison.mimebundle())
+    html = bundle["text/html"]
+    assert html.startswith(f'<div class="lmw-livecopy"><style>{LIVE_COPY_STYLE}</style>')
+    assert html.endswith("</div>") and comparison.to_html() in html
+    assert bundle["text/plain"] == comparison.to_text()  # only the HTML is marked
+    # Never a rendered live view, only the output right before the copy.
+    assert ":not(:has(.lmw-live))" in LIVE_COPY_STYLE and ":has(+ " in LIVE_COPY_STYLE
+    assert "lmw-livecopy" in live_copy(placeholder_bundle("t"))["text/html"]

@@ -19,7 +19,7 @@ def judge(spec, text, expected, answer=..., item=None, variables=None):
     """(score, compared) of ``text`` (its answer extracted as a run extracts it)."""
     scorer = resolve_scorer(spec, variables or {})
     found = extract_answer(text) if answer is ... else answer
-    return scorer(Output(found, text, item or {}), expected)
+    return scorer(Output(found, text, item or {}), expected)[:2]
 
 
 # auto -----------------------------------------------------------------------------------------
@@ -51,6 +51,42 @@ def test_exact_is_strict():
     )
     assert judge("exact", "The answer is: Cold.", "cold") == (1.0, "Cold")
     assert judge("exact", "It is 4.0", "four|4")[0] == 1.0
+
+
+def how(spec, text, expected, answer=..., variables=None):
+    """How the scorer says it judged ``text`` (``Result.verdict``)."""
+    scorer = resolve_scorer(spec, variables or {})
+    found = extract_answer(text) if answer is ... else answer
+    return scorer(Output(found, text, {}), expected).how
+
+
+def test_a_verdict_says_how_it_matched():
+    # The issue's example: a match by containment is not "= expected Paris".
+    assert how("auto", "The capital of France is Paris", "Paris") == "contains Paris"
+    assert how("auto", "The answer is 14.", "14") == "equals 14"
+    assert how("auto", "It is 14.0 in all", "14") == "equals 14"
+    assert how("number:1%", "It is about 3.16", "3.14") == "3.16 within 1% of 3.14"
+    assert how("number:0.01", "It is 3.141", "3.14") == "3.141 within 0.01 of 3.14"
+    assert how("contains", "Paris, I believe. Or not.", "Paris|Lyon") == "contains Paris"
+    assert how("choice", "The answer is (B).", "B") == "chose B"
+    assert how(r"regex:(\d+) apples", "3 pears, 12 apples", "12") == "regex found 12"
+    assert how(lambda a, e, i: 0.75, "x", "y") == "<lambda>: 0.75"
+    assert how(lambda a, e, i: True, "x", "y") == "<lambda>: yes"
+
+
+def test_a_miss_says_what_was_found_without_repeating_prose():
+    assert how("auto", "The answer is 7.", "6") == "got 7"
+    assert how("exact", "Rome.", "Paris") == "no match"  # the text is the answer: said once
+    assert how("exact", "I pick Rome.\nAnswer: Rome", "Paris") == "got Rome"
+    long = "The opposite of up is sideways, as everyone who has ever looked knows."
+    assert how("auto", long, "down") == "not in the answer"
+    assert how("contains", "Rome", "Paris") == "not in the text"
+    assert how("number:1%", "It is 3.5", "3.14") == "got 3.5, not within 1%"
+    assert how("number", "none", "3") == "no number in the answer"
+    assert how("choice", "C) Lyon", "B") == "chose C"
+    assert how("choice", "Paris", "B") == "no choice letter"
+    assert how(r"regex:(\d+) apples", "pears", "12") == "regex found nothing"
+    assert how("auto", "", "x", answer=None) == "no answer"
 
 
 def test_no_answer_scores_zero_without_calling_the_scorer():
@@ -339,10 +375,12 @@ def test_exports_carry_scores(scripted):
 
     cmp = ask(dataset=ANTONYMS)
     frame = cmp.to_pandas()
-    assert list(frame.columns)[-4:] == ["expected", "correct", "score", "compared"]
+    assert list(frame.columns)[-5:] == ["expected", "correct", "score", "compared", "verdict"]
     assert list(frame["score"]) == [1.0, 1.0, 0.0]
+    assert list(frame["verdict"]) == ["contains cold", "equals small", "not in the answer"]
     data = json.loads(cmp.to_json())
     assert data["results"][2]["compared"] == "The opposite of up is sideways"
+    assert data["results"][0]["verdict"] == cmp[0].record["verdict"] == "contains cold"
     assert data["results"][0]["score"] == 1.0
 
 

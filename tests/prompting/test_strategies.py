@@ -204,6 +204,7 @@ def test_dataset_grid_scores_and_export(tiny):
         "correct",
         "score",
         "compared",
+        "verdict",
     ]
     assert len(frame) == 6
     data = json.loads(comparison.to_json())

@@ -172,14 +172,39 @@ def test_a_mixed_comparison_names_the_model_that_cannot(scripted, registry):
     assert scripted.calls == []
 
 
-def test_the_view_toggle_asks_for_logprobs_when_none_are_given(scripted, monkeypatch):
-    from lmwidgets.notebook import live
+def test_the_tokens_toggle_acts_on_its_own_view_only(scripted, capsys):
+    from lmwidgets.notebook.live import widget_of
 
-    monkeypatch.setattr(live, "requested_logprobs", lambda: 4, raising=False)
-    assert len(ask()[0].tokens_detail[0]["top"]) == 4
-    assert ask(logprobs=0)[0].tokens_detail == []  # an explicit 0 wins
-    monkeypatch.setattr(live, "requested_logprobs", lambda: None, raising=False)
-    assert ask()[0].tokens_detail == []
+    got = []
+    first = lmwidgets.prompt(
+        "What is 7 + 8?", display=True, compare="zero-shot,cot", on_rerun=got.append
+    )
+    widget = widget_of(first)
+    assert first[0].tokens_detail == [] and widget.can_get_tokens
+    widget.token_view = True  # the toggle: this view's own state
+    later = lmwidgets.prompt("What is 7 + 8?", display=True)
+    assert later[0].tokens_detail == [] and "logprobs" not in later[0].record["generation"]
+    assert not widget_of(later).token_view  # a later cell opens unshaded
+    # "get them": this comparison again, in the same view, same seeds, with token data.
+    widget._on_message(widget, {"type": "tokens"}, [])
+    (again,) = got
+    assert widget_of(again) is widget and widget.status == "done" and widget.message == ""
+    assert [r.text for r in again] == [r.text for r in first]
+    assert all(r.tokens_detail and r.record["generation"]["logprobs"] == 5 for r in again)
+    assert all(cell["tokens"] for cell in widget.columns)
+    assert lmwidgets.prompt("What is 7 + 8?", display=False)[0].tokens_detail == []
+    capsys.readouterr()
+
+
+def test_getting_tokens_says_why_not_in_the_view(registry, capsys):
+    from lmwidgets.notebook.live import widget_of
+
+    lmwidgets.load_model(engine="scripted", name="plain", token_logprobs=False)
+    widget = widget_of(lmwidgets.prompt("What is 7 + 8?", display=True))
+    widget._on_message(widget, {"type": "tokens"}, [])
+    assert widget.message.startswith("Cannot get the token probabilities:")
+    assert "plain" in widget.message and widget.status == "done"
+    capsys.readouterr()
 
 
 def test_rerun_asks_for_the_tokens_again(scripted):

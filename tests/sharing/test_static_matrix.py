@@ -13,6 +13,7 @@ from hostile import HOSTILE
 
 import lmwidgets
 from lmwidgets.core.results import Comparison, Result
+from lmwidgets.prompting.scoring import resolve_scorer, score_comparison
 from lmwidgets.sharing.static_matrix import layout, status_line
 
 THEMES = Path(sys.prefix) / "share/jupyter/lab/themes/@jupyterlab"
@@ -39,7 +40,7 @@ def result(
         variant=variant,
         text=text,
         prompt=kwargs.pop("prompt", f"Q for {variant}"),
-        tokens=5,
+        tokens=kwargs.pop("tokens", 5),
         seconds=0.5,
         record=record,
         answer=answer,
@@ -94,12 +95,12 @@ def dataset_grid() -> Comparison:
                     strategy=strategy,
                     input=question,
                     expected=expected,
-                    compared=answer,
-                    correct=answer == expected,
-                    score=1.0 if answer == expected else 0.0,
                 )
             )
-    return Comparison(results, scores={"zero-shot": 2 / 3, "cot": 2 / 3})
+    comparison = Comparison(results)
+    score_comparison(comparison, resolve_scorer("exact"))  # verdicts as a run says them
+    assert comparison.scores == {"zero-shot": 2 / 3, "cot": 2 / 3}
+    return comparison
 
 
 class _Tree(HTMLParser):
@@ -182,14 +183,20 @@ def test_dataset_rows_are_items_with_expected_values_and_verdicts():
     assert html.count("<tr>") == 4
     assert "3 items × 2 columns, done, accuracy zero-shot 67%, cot 67%" in html
     assert html.count("Accuracy 67% (2/3)") == 2  # in each column's header
-    assert html.count("✓ correct") == 4 and html.count("✗ wrong") == 2
+    assert html.count("✓ ") == 4 and html.count("✗ ") == 2
     assert html.count("border-left:3px solid var(--jp-error-color1,#c62828)") == 2  # cell edges
     assert "var(--jp-success-color0,#1a7f37)" in html and "var(--jp-error-color1,#c62828)" in html
     shown = "".join(parse(html).text)
-    assert "Lyon" in shown and "Paris" in shown and "vs expected" in shown
+    # A verdict says how it judged; a miss says what was expected. No answer chip repeats
+    # the answer beside its verdict.
+    assert "✓ equals 4" in shown and "✗ got 6 · expected 9" in shown
+    assert "✗ no match · expected Paris" in shown  # "Lyon" is the whole text: said once
+    assert html.count('class="lmw-answer"') == 3  # the expected value, once per row
     text = comparison.to_text()
-    assert "Answer: Lyon vs expected Paris ✗" in text and "Answer: 6 vs expected 9 ✗" in text
-    assert "Answer: 4 vs expected 4 ✓" in comparison.to_markdown()
+    assert (
+        "Verdict: ✗ no match · expected Paris" in text and "Verdict: ✗ got 6 · expected 9" in text
+    )
+    assert "Verdict: ✓ equals 4" in comparison.to_markdown()
     assert "agree" not in html  # no agreement line for datasets
 
 
@@ -205,10 +212,11 @@ def test_partial_scores_and_compared_text():
     partial = result(
         "v", answer="The answer is 4 apples", input="q", expected="4", correct=True, score=0.75
     )
-    partial.compared = "4"
+    partial.compared, partial.verdict = "4", "myscore: 0.75"
     html = Comparison([partial]).to_html()
-    assert "score 0.75" in html and ">4</code>" in html
-    assert "4 vs expected 4 ✓ (score 0.75)" in Comparison([partial]).to_text()
+    assert "✓ myscore: 0.75" in html and "score 0.75" not in html  # the score is said once
+    partial.verdict = "contains 4"
+    assert "Verdict: ✓ contains 4 (score 0.75)" in Comparison([partial]).to_text()
 
 
 # Answers and agreement ---------------------------------------------------------------------
@@ -251,6 +259,19 @@ def test_the_first_line_says_what_the_run_was():
     assert "running" not in stopped.to_html()
     failed = Comparison([result(finish_reason="error", error="boom")], status="error")
     assert "1 column, failed (partial results)" in failed.to_html() and "boom" in failed.to_html()
+
+
+def test_the_run_speed_is_said_once_and_cells_say_tokens_and_time():
+    comparison = matrix_2x2()
+    assert "tok/s" not in comparison.to_html()  # not measured: no speed at all
+    comparison.seconds = 2.0
+    html, text = comparison.to_html(), comparison.to_text()
+    assert (
+        "2 × 2 matrix (strategies × adapters), 1 of 4 truncated (max tokens) · 20 tokens in" in html
+    )
+    assert html.count("tok/s") == 1 and "20 tokens in 2.0 s · 10.0 tok/s" in text
+    assert text.count("tok/s") == 1 and "[5 tokens · 0.5 s]" in text
+    assert result("one", tokens=1).stats() == "1 token · 0.5 s"
 
 
 def test_prompt_is_collapsed_and_settings_are_shown():
@@ -368,7 +389,8 @@ def test_hostile_text_in_prompts_answers_expected_and_settings_stays_text(datase
     shown = "".join(tree.text)
     for text in HOSTILE[:-1]:
         assert text in shown
-    assert html.count('class="lmw-token"') == len(HOSTILE) and "p=0.50" in shown
+    assert html.count('class="lmw-token"') == len(HOSTILE)
+    assert "p=0.50" not in shown  # each answer is its whole text: no chip, no confidence
     assert f"model {HOSTILE[1]}" in shown and f"temperature {HOSTILE[2]}" in shown
     assert f"model {HOSTILE[1]}" in comparison.to_text()
     outside = re.sub(r"(`{3,})text\n.*?\n\1", "", comparison.to_markdown(), flags=re.S)

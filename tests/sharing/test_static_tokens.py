@@ -12,11 +12,14 @@ from hostile import HOSTILE_LOGPROBS, HOSTILE_TOKENS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lmwidgets.core.answers import SHORT_ANSWER_CHARS
 from lmwidgets.core.results import Comparison, Result
+from lmwidgets.notebook.token_cells import _confidence
 from lmwidgets.sharing.static_tokens import (
     MAX_ALTERNATIVES,
     MAX_SHADED_TOKENS,
     Token,
+    confidence_text,
     probability,
     title_text,
 )
@@ -182,12 +185,35 @@ def test_shading_is_bounded_per_cell():
 
 
 def test_confidence_is_shown_beside_the_answer_in_every_copy():
-    comparison = Comparison([result("4", confidence=0.8234), result("5", answer="5")])
+    comparison = Comparison(
+        [result("The answer is 4.", confidence=0.8234), result("It is 5.", answer="5")]
+    )
     html = comparison.to_html()
     assert 'class="lmw-confidence"' in html and ">p=0.82</span>" in html
     assert html.count("lmw-confidence") == 1  # unknown confidence: nothing shown
     assert "Answer: 4 (group A) · p=0.82" in comparison.to_text()
     assert "p=0.82" in comparison.to_markdown()
+
+
+def test_confidence_is_shown_for_short_answers_only():
+    # The product of a sentence's token probabilities says nothing to a reader: an answer that
+    # is the whole text, or one longer than SHORT_ANSWER_CHARS, shows no p.
+    story = "Once upon a time a cat sat on a mat and ate the moon."
+    whole = Comparison([result(story, answer=story.rstrip("."), confidence=0.0001)])
+    assert "lmw-confidence" not in whole.to_html() and "p=" not in whole.to_text()
+    long_answer = "x" * (SHORT_ANSWER_CHARS + 1)
+    long = Comparison([result(f"Answer: {long_answer}", answer=long_answer, confidence=0.42)])
+    assert "p=" not in long.to_text()
+    short_answer = "y" * SHORT_ANSWER_CHARS
+    short = Comparison([result(f"Answer: {short_answer}", answer=short_answer, confidence=0.42)])
+    assert "p=0.42" in short.to_text()
+
+
+def test_a_tiny_confidence_reads_the_same_live_and_static():
+    tiny = result("The answer is 4.", confidence=0.001)
+    assert confidence_text(tiny) == "p<0.01"
+    assert "· p<0.01" in Comparison([tiny]).to_text()
+    assert _confidence(tiny) == (0.001, "p<0.01")  # what the live view's cell carries
 
 
 def test_self_consistency_shows_the_vote():
@@ -198,10 +224,13 @@ def test_self_consistency_shows_the_vote():
 
 
 def test_confidence_in_a_dataset_cell_and_unusable_values():
-    scored = result("4", input="2+2", expected="4", correct=True, confidence=0.5)
-    assert "Answer: 4 vs expected 4 ✓ · p=0.50" in Comparison([scored]).to_text()
+    scored = result(
+        "The answer is 4.", input="2+2", expected="4", correct=True, confidence=0.5,
+        score=1.0, verdict="equals 4",
+    )  # fmt: skip
+    assert "Verdict: ✓ equals 4 · p=0.50" in Comparison([scored]).to_text()
     for bad in (float("nan"), float("inf"), "0.5;color:red", True):
-        html = Comparison([result("4", confidence=bad)]).to_html()
+        html = Comparison([result("The answer is 4.", confidence=bad)]).to_html()
         assert "lmw-confidence" not in html and "color:red" not in html
     assert "lmw-confidence" not in Comparison([result("x", answer=None, confidence=0.9)]).to_html()
 

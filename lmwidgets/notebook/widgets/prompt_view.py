@@ -100,6 +100,7 @@ class PromptView(anywidget.AnyWidget):
         {"type": "stop", "run": n}                 the Stop button, for run ``n``
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
         {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
+        {"type": "tokens"}                         get this run's token probabilities
 
     ``fork`` is a click on an alternative in a token's popover (token view): continue cell
     ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
@@ -141,12 +142,14 @@ class PromptView(anywidget.AnyWidget):
     columns = traitlets.List(
         traitlets.Dict(),
         help=(
-            "One dict per column: label, text, answer, status (running|waiting|eos|length|"
+            "One dict per column: label, text, answer, chip (whether the answer is shown apart "
+            "from the text: not when it is the whole text), status (running|waiting|eos|length|"
             "stopped|error; length is an answer cut off by max tokens), stats (a one-line "
             "summary), note (e.g. what was cut), row, col, row_label, boxes, group (the "
             "agreement group of its answer: 0 the most common, None without an answer), "
             "correct (True/False/None), score (0..1 or None), compared (what the scorer "
-            "compared with expected), expected, prompt (the exact prompt, cut), settings (one "
+            "compared with expected), verdict (how it judged, in words: 'contains Paris', "
+            "'got 7 · expected 6'), expected, prompt (the exact prompt, cut), settings (one "
             "line: temperature, seed, max tokens, adapter, model), tokens (token data for the "
             "token view: [text, p, [[alt_text, alt_p, alt_id], ...], id] per token, empty "
             "without --logprobs), diverge ({'at': position, 'from': label} or None), "
@@ -251,6 +254,14 @@ class PromptView(anywidget.AnyWidget):
     scores = traitlets.Dict(
         {}, help="Grid layout: accuracy per variant label (0..1), shown under the headers."
     ).tag(sync=True)
+    run_stats = traitlets.Unicode(
+        "",
+        help=(
+            "The finished run's speed, said once in the header for every column "
+            "('120 tokens in 3.1 s · 38.7 tok/s'): the columns of one batch advance together, "
+            "so each column shows only its own tokens and time."
+        ),
+    ).tag(sync=True)
     progress = traitlets.Dict(
         {}, help="Dataset progress: {'done': n, 'total': m}; empty when not a dataset run."
     ).tag(sync=True)
@@ -290,8 +301,16 @@ class PromptView(anywidget.AnyWidget):
         help=(
             "The 'tokens' toggle in the view's header: when on, each column's text is shown as "
             "tokens shaded by their probability (hover or focus one for its top alternatives; "
-            "click an alternative to fork). Cells need token data (--logprobs K): switching it "
-            "on also makes later runs ask for it (lmwidgets.notebook.live.requested_logprobs)."
+            "click an alternative to fork). Cells need token data (--logprobs K). It is this "
+            "view's own state: it never changes what later runs ask for."
+        ),
+    ).tag(sync=True)
+    can_get_tokens = traitlets.Bool(
+        False,
+        help=(
+            "Whether a view without token data may get them: its 'get them' button sends "
+            "{'type': 'tokens'}, which re-runs this comparison with --logprobs 5 in this view "
+            "(LiveView.enable_tokens)."
         ),
     ).tag(sync=True)
     can_fork = traitlets.Bool(
@@ -316,16 +335,34 @@ class PromptView(anywidget.AnyWidget):
         self._on_stop: list[Callable[[], None]] = []
         self._on_region: list[RegionHandler] = []
         self._on_fork: list[ForkHandler] = []
+        self._on_tokens: list[Callable[[], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
+        #: Grid layout: the run's dataset items (the grid shows at most the first 100).
+        self.total_items: int | None = None
         self.on_msg(self._on_message)
         watch_messages(getattr(self, "comm", None), self._peek)
 
     def __repr__(self) -> str:
-        return (
-            f"lmwidgets live view ({len(self.columns)} column(s), {self.status}); "
-            "the results follow as a static copy"
-        )
+        """The widget output's text/plain, which a saved notebook keeps (shown where widgets
+        are not and styles are dropped, e.g. GitHub): the run's shape in its own words, known
+        when it is displayed. It names no status: the static copy right after it, filled in
+        when the run ends, says how the run finished."""
+        return f"lmwidgets live view of {self.shape()}; the finished run follows as a static copy"
+
+    def shape(self) -> str:
+        """``'3 columns'``, ``'2 × 3 matrix'`` or ``'5 items × 2 columns'``."""
+
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        width = len(self.labels) or len({c.get("col", 0) for c in self.columns})
+        if self.layout == "grid":
+            items = self.total_items or len({c.get("row", 0) for c in self.columns})
+            return f"{count(items, 'item')} × {count(width, 'column')}"
+        if self.layout == "matrix":
+            return f"{len(self.rows)} × {width} matrix"
+        return count(width, "column")
 
     def set_layout(self, axes: Any) -> None:
         """Show ``axes`` (a :class:`lmwidgets.core.layout.Axes`): layout, headers, grouped row
@@ -411,6 +448,12 @@ class PromptView(anywidget.AnyWidget):
         self._on_fork.append(callback)
         self.can_fork = True
 
+    def on_tokens(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the user asks for this run's token probabilities (the
+        tokens toggle's "get them", in a view without token data)."""
+        self._on_tokens.append(callback)
+        self.can_get_tokens = True
+
     def reset_stop(self) -> None:
         """Arm the Stop button again for a new run in this view."""
         with self._stop_lock:
@@ -437,6 +480,26 @@ class PromptView(anywidget.AnyWidget):
             self._request_region(request)
         elif content.get("type") == "fork":
             self._request_fork(content)
+        elif content.get("type") == "tokens":
+            self._request_tokens()
+
+    def _request_tokens(self) -> None:
+        """The "get them" button: checked, then handed to the :meth:`on_tokens` callbacks;
+        what goes wrong is said in ``message``."""
+        if not self._on_tokens:
+            self.message = (
+                "This view cannot get token probabilities: run the cell with --logprobs 5."
+            )
+            return
+        if self.status == "running":
+            self.message = "Wait for the run to finish (or stop it) before getting its tokens."
+            return
+        for callback in list(self._on_tokens):
+            try:
+                callback()
+            except Exception as exc:  # shown in the view: there is no cell to show it
+                self.message = f"Cannot get the token probabilities: {exc}"
+                return
 
     def _request_fork(self, content: dict[str, Any]) -> None:
         """A click on an alternative token: checked, then handed to the :meth:`on_fork`
@@ -494,13 +557,6 @@ class PromptView(anywidget.AnyWidget):
         if change["new"]:
             self._request_region(change["new"])
 
-    @traitlets.observe("token_view")
-    def _token_view_changed(self, change: dict) -> None:
-        if change["new"]:  # later runs ask for token probabilities (see requested_logprobs)
-            from lmwidgets.notebook.live import request_logprobs
-
-            request_logprobs()
-
     @traitlets.observe("stop_requested")
     def _stop_changed(self, change: dict) -> None:
         if change["new"]:
@@ -512,6 +568,7 @@ class PromptView(anywidget.AnyWidget):
         text: str = "",
         *,
         answer: str | None = None,
+        chip: bool = False,
         status: str = "running",
         stats: str = "",
         note: str = "",
@@ -523,6 +580,7 @@ class PromptView(anywidget.AnyWidget):
         correct: bool | None = None,
         score: float | None = None,
         compared: str | None = None,
+        verdict: str = "",
         expected: str | None = None,
         prompt: str = "",
         settings: str = "",
@@ -555,6 +613,7 @@ class PromptView(anywidget.AnyWidget):
             "label": shorten(label, LABEL_LIMIT),
             "text": shown,
             "answer": None if answer is None else shorten(answer, SHORT_LIMIT),
+            "chip": bool(chip and answer is not None),
             "status": status,
             "stats": stats,
             "note": note,
@@ -573,6 +632,7 @@ class PromptView(anywidget.AnyWidget):
             "correct": correct,
             "score": None if score is None else float(score),
             "compared": None if compared is None else shorten(compared, SHORT_LIMIT),
+            "verdict": shorten(verdict, SHORT_LIMIT),
             "expected": None if expected is None else shorten(expected, SHORT_LIMIT),
             "prompt": truncate(clean(prompt), WIDGET_TEXT_LIMIT)[0],
             "settings": shorten(settings, SHORT_LIMIT),
