@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.results import Comparison
@@ -188,63 +189,28 @@ def prompt(
 ) -> Comparison:
     """Run ``text`` as a prompt and return a :class:`Comparison` of the results.
 
-    ``{name}`` fields are filled from ``variables`` (unknown names stay as written; with a
-    ``dataset``, each item's columns such as ``{input}`` come first). The chat
-    template is applied when the model has one. Greedy by default; ``temperature > 0`` samples
-    (``seed`` makes it repeatable). With ``display`` (default: when running in a notebook
-    kernel) the answer streams into a live widget with a Stop button. Strategy options
-    (``strategy``, ``compare``, ``examples``, ``dataset``, ...) select columns; ``images``
-    (paths, URLs, PIL images, arrays, figures, bytes), ``region`` and ``region_mode`` add images
-    for vision-language models; see :func:`lmwidgets.prompting.strategies.build_variants`. With images
-    the user can draw a region on a thumbnail and re-run in the same view; ``on_rerun`` then
-    receives the new :class:`Comparison`.
+    ``{name}`` fields are filled from ``variables`` (unknown names stay as written; a
+    ``dataset`` item's columns such as ``{input}`` come first); the chat template is applied
+    when the model has one. Greedy by default; ``temperature > 0`` samples (``seed`` makes it
+    repeatable). With ``display`` (default: in a notebook kernel) the answer streams into a live
+    widget with a Stop button; ``on_rerun`` receives what its region re-runs and forks make.
 
-    With a ``dataset`` whose items have ``expected``, ``score`` picks how each answer is scored
-    (:mod:`lmwidgets.prompting.scoring`): ``auto`` (the default: the normalized answer equals
-    ``expected``, numbers compare as numbers, or ``expected`` appears as whole words in the
-    answer or the last line), ``exact``, ``contains``, ``regex:PATTERN``, ``number`` (relative
-    1e-6; ``number:0.01`` absolute, ``number:1%`` relative), ``choice`` (letters A-E), a function
-    ``(answer, expected, item) -> bool | float``, or the name of such a function in
-    ``variables``. ``Result.score`` (0..1), ``Result.correct`` (``score >= 0.5``),
-    ``Result.compared`` and ``Comparison.scores`` (mean score per column) hold the outcome.
+    The other options are the fields of :class:`lmwidgets.prompting.strategies.Options`:
+    strategies, examples, datasets, adapters, models, images, and your own variations (prompt
+    wordings as ``--- NAME`` lines or ``prompts=``, ``systems=``, ``each=``, ``temperatures=``,
+    ``top_ps=``, ``trials=``, ``columns=``; :mod:`lmwidgets.prompting.variations`). ``score``
+    picks how dataset items are scored (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K``
+    (1 to 20) reports each token's probability and top ``K`` alternatives (None or 0: off);
+    ``vs`` shows an earlier run beside this one (``"previous"``: this cell's; or a
+    :class:`Comparison`; :mod:`lmwidgets.prompting.previous`); ``cache`` answers identical
+    greedy or seeded columns from the response cache (None follows ``%config LmMagics.cache``;
+    :mod:`lmwidgets.run.cache`). Every run is kept (:func:`lmwidgets.history`).
 
-    ``logprobs=K`` (1 to 20) reports each generated token's probability and its top ``K``
-    alternatives (``Result.tokens_detail``; ``Comparison.to_pandas(tokens=True)``) and the
-    probability of each extracted answer (``Result.confidence``); None or 0 is off (a live
-    view without them can get them for its own comparison: its tokens toggle). A column can
-    then be forked at a token (:func:`fork`, or clicking an alternative in the view).
-
-    Your own variations are axes too (:mod:`lmwidgets.prompting.axes`), and every axis combines
-    with the others: ``--- NAME`` lines in ``text`` (or ``prompts=``, a dict or list) are prompt
-    wordings; ``systems=`` (a dict or list; ``none`` is no system prompt) system prompts;
-    ``each="field"`` one column per value of a ``{field}`` whose variable is a list or dict;
-    ``temperatures=`` and ``top_ps=`` (``"0,0.7"`` or a list) sweeps; ``trials=N`` runs each
-    sampled column N times (seeds ``seed .. seed + N - 1``) and reports the spread of its
-    answers (``Comparison.spread()``). ``columns=`` names the axis that forms the view's
-    columns. ``vs="previous"`` shows the previous run of this cell beside this one (``vs=``
-    an earlier :class:`Comparison` shows that one), each column compared with its counterpart
-    (:mod:`lmwidgets.prompting.previous`); every run is kept (:func:`lmwidgets.history`).
-
-    Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
-    encode (lone surrogates, control characters other than newline and tab) are replaced with
-    U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than
-    64 self-consistency samples, 2,000 generated rows or 32 columns) needs ``confirm=True``.
-
-    ``cache`` answers identical greedy or seeded columns from the response cache and keeps
-    the new ones (:mod:`lmwidgets.run.cache`); None follows ``%config LmMagics.cache`` (on by
-    default), False generates everything again.
+    Every argument is checked first (:mod:`lmwidgets.validation`): unreadable characters are
+    replaced with U+FFFD and noted in ``Comparison.notes``; a run larger than the documented
+    limits (64 self-consistency samples, 2,000 generated rows, 32 columns) needs ``confirm``.
     """
-    from lmwidgets.notebook.live import LiveView
-    from lmwidgets.prompting.previous import with_previous
-    from lmwidgets.prompting.strategies import build_variants
-    from lmwidgets.run.runner import check_token_logprobs, run_variants
-    from lmwidgets.validation import (
-        check_prompt_call,
-        check_run_size,
-        clean_prompt_text,
-        clean_variants,
-        optional_flag,
-    )
+    from lmwidgets.validation import check_prompt_call, optional_flag
 
     check_prompt_call(
         text,
@@ -258,22 +224,42 @@ def prompt(
         options=strategy_options,
     )
     optional_flag(cache, "cache")
-    settings = GenerationSettings(
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        logprobs=0 if logprobs is None else logprobs,
-    )
+    settings = GenerationSettings(max_new_tokens, temperature, top_p, seed, logprobs or 0)
     if not isinstance(text, str) or (not text.strip() and strategy_options.get("prompts") is None):
         raise PromptError("The prompt is empty: write the prompt in the cell body.")
+    text, system, notes = _cleaned(text, system, strategy_options)
+    namespace = dict(variables or {})
+    job = _PromptRun(
+        text.strip(),
+        system=None if system is None else interpolate(system, namespace),
+        settings=settings,
+        namespace=namespace,
+        registry=registry,
+        model=model,
+        options={**strategy_options, "score": score},
+        checks=_Checks(confirm=confirm, notes=notes, earlier=_earlier_run(vs), cache=cache),
+    )
+    plan = job.build()
+    view = job.open_view(plan, display)
+    if view is not None:
+        _wire_view(view, job, on_rerun)
+    return job.run(plan, stop=stop)
+
+
+def _cleaned(
+    text: str, system: str | None, options: dict[str, Any]
+) -> tuple[str, str | None, list[str | None]]:
+    """The prompt, system prompt and strategy wordings with unreadable characters replaced
+    (:func:`lmwidgets.validation.clean_prompt_text`), and the notes that say so."""
+    from lmwidgets.validation import clean_prompt_text
+
     notes: list[str | None] = []
     text, note = clean_prompt_text(text, "The prompt")
     notes.append(note)
     if system is not None:
         system, note = clean_prompt_text(system, "--system")
         notes.append(note)
-    templates = strategy_options.get("templates")
+    templates = options.get("templates")
     if isinstance(templates, Mapping):
         cleaned: dict[str, Any] = {}
         for key, value in templates.items():
@@ -282,64 +268,114 @@ def prompt(
                 value, note = clean_prompt_text(value, flag)
                 notes.append(note)
             cleaned[key] = value
-        strategy_options["templates"] = cleaned
-    namespace = dict(variables or {})
-    system_text = None if system is None else interpolate(system, namespace)
-    earlier = _earlier_run(vs)
+        options["templates"] = cleaned
+    return text, system, notes
 
-    def build(**overrides: Any) -> Plan:
+
+@dataclass(frozen=True)
+class _Checks:
+    """What a prompt's plan is checked and completed with after it is built."""
+
+    confirm: bool
+    notes: list[str | None]
+    earlier: Comparison | None
+    cache: bool | None
+
+
+class _PromptRun:
+    """One :func:`prompt` call: builds its plan (again for a region re-run), shows it in a live
+    view, and runs it there (again for a fork or the tokens toggle)."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        system: str | None,
+        settings: GenerationSettings,
+        namespace: dict[str, Any],
+        registry: ModelRegistry,
+        model: str | None,
+        options: dict[str, Any],
+        checks: _Checks,
+    ) -> None:
+        self.text, self.system, self.settings = text, system, settings
+        self.namespace, self.registry, self.model = namespace, registry, model
+        self.options, self.checks = options, checks
+        self.view: Any = None
+        self.title = ""
+        self.shown: _Shown | None = None
+
+    def build(self, **overrides: Any) -> Plan:
+        """The plan of the prompt (``overrides``: options changed, e.g. a drawn region)."""
+        from lmwidgets.prompting.previous import with_previous
+        from lmwidgets.prompting.strategies import build_variants
+        from lmwidgets.run.runner import check_token_logprobs
+        from lmwidgets.validation import check_run_size, clean_variants
+
         plan = build_variants(
-            text.strip(),
-            registry=registry,
-            model=model,
-            system=system_text,
-            settings=settings,
-            variables=namespace,
-            score=score,
-            **{**strategy_options, **overrides},
+            self.text,
+            registry=self.registry,
+            model=self.model,
+            system=self.system,
+            settings=self.settings,
+            variables=self.namespace,
+            **{**self.options, **overrides},
         )
-        if earlier is not None:
-            with_previous(plan, earlier)
-        check_run_size(plan.variants, confirm=confirm)
+        if self.checks.earlier is not None:
+            with_previous(plan, self.checks.earlier)
+        check_run_size(plan.variants, confirm=self.checks.confirm)
         check_token_logprobs(plan.variants)
-        found = [n for n in [*notes, clean_variants(plan.variants)] if n]
+        found = [n for n in [*self.checks.notes, clean_variants(plan.variants)] if n]
         if found:
             plan.finishers.append(lambda comparison: comparison.notes.extend(found))
+        columns = plan.columns
+        plan.finishers.append(lambda comparison: setattr(comparison, "columns", columns))
+        if self.shown is None:
+            self.shown = _Shown(plan)
+            self.title = _title(plan, self.namespace)
         return plan
 
-    plan = build()
-    plan.finishers.append(lambda comparison: setattr(comparison, "columns", plan.columns))
-    title = _title(plan, namespace)
-    show = in_kernel() if display is None else display
-    view = (
-        LiveView(plan.variants, title, show=show, grid=plan.grid, columns=plan.columns)
-        if show
-        else None
-    )
+    def open_view(self, plan: Plan, display: bool | None) -> Any:
+        """The live view (None when not displaying: outside a kernel, or ``display=False``)."""
+        from lmwidgets.notebook.live import LiveView
 
-    shown = _Shown(plan)
+        show = in_kernel() if display is None else display
+        if show:
+            self.view = LiveView(
+                plan.variants, self.title, show=show, grid=plan.grid, columns=plan.columns
+            )
+        return self.view
 
-    def run(plan: Plan, stop: StopSignal | None = stop) -> Comparison:
+    def run(self, plan: Plan, stop: StopSignal | None = None) -> Comparison:
+        """Run ``plan`` in the view; kept in the history even when it stops part way."""
+        from lmwidgets.run.runner import run_variants
+
+        shown = self.shown if self.shown is not None else _Shown(plan)
         with kept_in_history(shown), shown.running(plan):
             return shown.done(
                 run_variants(
                     plan.variants,
-                    title=title,
-                    view=view,
+                    title=self.title,
+                    view=self.view,
                     stop=stop,
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
-                    cache=cache,
+                    cache=self.checks.cache,
                 )
             )
 
-    if view is not None and any(v.images for v in plan.variants):
-        view.enable_rerun(_region_rerun(view, build, run, on_rerun))
-    if view is not None and hasattr(view, "enable_fork"):
-        view.enable_fork(_fork_rerun(view, shown, run, on_rerun))
-    if view is not None and hasattr(view, "enable_tokens"):
-        view.enable_tokens(_tokens_rerun(view, shown, run, on_rerun))
-    return run(plan)
+
+def _wire_view(view: Any, job: _PromptRun, on_rerun: Callable[[Comparison], None] | None) -> None:
+    """The view's own re-runs: a drawn region, a fork at a token, the tokens toggle."""
+    shown = job.shown
+    if shown is None:  # the plan is built before the view opens
+        return
+    if any(v.images for v in shown.plan.variants):
+        view.enable_rerun(_region_rerun(view, job.build, job.run, on_rerun))
+    if hasattr(view, "enable_fork"):
+        view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun))
+    if hasattr(view, "enable_tokens"):
+        view.enable_tokens(_tokens_rerun(view, shown, job.run, on_rerun))
 
 
 def _earlier_run(vs: Any) -> Comparison | None:
