@@ -1,4 +1,5 @@
-# lmwidgets developer tasks. Quick start: `make lab` (JupyterLab on examples/), `make test-fast`; `make test` is the full suite (it installs vLLM first).
+# lmwidgets developer tasks. Quick start: `make lab` (JupyterLab on examples/) and `make test` (the full suite;
+# the first time it installs vLLM's CPU build and Chromium). `make test-fast` needs neither.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
