@@ -250,6 +250,7 @@ def _variant_from(
         forced_text=forced_text,
         fork=fork if isinstance(fork, dict) else None,
         coords=_recorded_axes(record),
+        probe=record["probe"] if isinstance(record.get("probe"), dict) else None,
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
     )
 
@@ -321,7 +322,10 @@ def rerun(
     # Every model, adapter and image is found (and every prompt rendered) before anything runs:
     # a missing adapter in the last group must not cost the first group's generation.
     planned = [_plan_group(group, registry, notes, images, namespace) for group in groups.values()]
-    scorers = [_recorded_scoring(group, namespace or {}, notes) for group in groups.values()]
+    scorers = [
+        _finisher(group, _recorded_scoring(group, namespace or {}, notes))
+        for group in groups.values()
+    ]
     for variants in planned:  # a record sets the size of its run: the same limits apply
         check_run_size(variants, confirm=flag(confirm, "confirm"))
     rows: list[RerunRow] = []
@@ -387,6 +391,22 @@ def _recorded_scoring(
         notes.append(f"Scoring was skipped: the records were scored by {name}, {why}.")
         return None
     return lambda comparison: score_comparison(comparison, scorer)
+
+
+def _finisher(
+    group: list[dict[str, Any]], scoring: Callable[[Comparison], None] | None
+) -> Callable[[Comparison], None] | None:
+    """A re-run's finisher: its scoring, and the probes' verdicts judged again."""
+    if not any(isinstance(r.get("probe"), dict) for r in group):
+        return scoring
+    from lmwidgets.prompting.probe_verdicts import judge_comparison
+
+    def finish(comparison: Comparison) -> None:
+        if scoring is not None:
+            scoring(comparison)
+        judge_comparison(comparison)
+
+    return finish
 
 
 def _compare(record: dict[str, Any], result: Result) -> RerunRow:
