@@ -225,6 +225,12 @@ def prompt(
     an earlier :class:`Comparison` shows that one), each column compared with its counterpart
     (:mod:`lmwidgets.prompting.previous`); every run is kept (:func:`lmwidgets.history`).
 
+    ``probe="leak,override,inject,inject-image"`` (or ``"all"``) adds columns that attack the
+    prompt (:mod:`lmwidgets.prompting.probes`): each says held, leaked or followed
+    (``Result.verdict``) and ``Comparison.attack_success`` gives the rates; ``attacks=`` is
+    your attack set (a dict, list or JSON file; :func:`lmwidgets.default_attacks`) and
+    ``inject_field=`` the ``{field}`` that ``inject`` writes into.
+
     Every argument is checked first (:mod:`lmwidgets.validation`): characters no tokenizer can
     encode (lone surrogates, control characters other than newline and tab) are replaced with
     U+FFFD and noted in ``Comparison.notes``; a run larger than the documented limits (more than

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.errors import InvalidArgumentError, LmWidgetsError, PromptError
+from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError, PromptError
 from lmwidgets.prompting.attacks import KINDS, Attack, attack_set
 from lmwidgets.prompting.axes import Axis, Spec
 
@@ -50,10 +50,6 @@ CANARY_LINE = "Internal reference: {canary}."
 AUDIO_SHORT = "audio prompts are not supported yet by this version of lmwidgets."
 #: What ``--probe all`` means.
 ALL = "all"
-
-
-class ProbeUnavailableError(LmWidgetsError):
-    """A probe this prompt or model cannot run (no system prompt, no field, no audio...)."""
 
 
 def draw_canary() -> str:
