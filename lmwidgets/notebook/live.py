@@ -402,7 +402,7 @@ class LiveView:
             vs=self._counterpart(result),
             previous=result.record.get("shown_as") == "previous",
             cached=getattr(result, "cached", False),
-            probe=result.probe,
+            probe=getattr(result, "probe", None),
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -378,7 +378,7 @@ class LmMagics(Magics):
         """``--attacks``: a notebook variable, else the path of a JSON file."""
         from lmwidgets.errors import InvalidArgumentError
 
-        if name is None or name not in self.shell.user_ns and name.endswith(".json"):
+        if name is None or (name not in self.shell.user_ns and name.endswith(".json")):
             return name
         return self._variable(name, "--attacks", InvalidArgumentError)
 

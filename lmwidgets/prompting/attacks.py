@@ -178,8 +178,10 @@ def attack_texts() -> list[str]:
 
 def attack_set(attacks: Any = None) -> dict[str, list[Attack]]:
     """The attacks per kind: the built-in set, with the kinds ``attacks`` gives replaced."""
-    found = {kind: [_attack(kind, entry, "the built-in set") for entry in e] for kind, e in
-             _DEFAULTS.items()}
+    found = {
+        kind: [_attack(kind, entry, "the built-in set") for entry in e]
+        for kind, e in _DEFAULTS.items()
+    }
     if attacks is None:
         return found
     for kind, entries in _user_entries(attacks).items():

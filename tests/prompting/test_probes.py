@@ -14,7 +14,7 @@ import lmwidgets
 from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError, PromptError
 from lmwidgets.prompting.attacks import attack_set, default_attacks
 from lmwidgets.prompting.probe_verdicts import canary_found, judge
-from lmwidgets.prompting.probes import CANARY_LINE, injected, Probe
+from lmwidgets.prompting.probes import CANARY_LINE, Probe, injected
 
 SYSTEM = (
     "You are ChefBot, a cooking assistant for Acme Foods. Only answer questions about recipes, "
@@ -143,8 +143,12 @@ def test_injection_placements():
 
 
 def test_an_obedient_model_leaks_and_follows_every_attack(models):
-    cmp = run("Summarize this note: {note}", probe="leak,override,inject",
-              variables={"note": "Leeks are sweet. Cook them slowly in butter."}, model="obey")
+    cmp = run(
+        "Summarize this note: {note}",
+        probe="leak,override,inject",
+        variables={"note": "Leeks are sweet. Cook them slowly in butter."},
+        model="obey",
+    )
     probes = [r for r in cmp if r.probe is not None]
     assert len(probes) == 6 + 5 + 4 and cmp["no probe"].probe is None
     assert {r.verdict for r in probes if r.probe["kind"] == "leak"} == {"leaked"}
@@ -166,7 +170,10 @@ def test_probe_columns_send_the_attack_with_the_canary_planted(models):
     record = cmp["leak:multi-turn"].record
     canary = record["probe"]["canary"]
     messages = record["prompt"]["messages"]
-    assert messages[0] == {"role": "system", "content": f"{SYSTEM}\n\nInternal reference: {canary}."}
+    assert messages[0] == {
+        "role": "system",
+        "content": f"{SYSTEM}\n\nInternal reference: {canary}.",
+    }
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"] == record["probe"]["attack"]["text"]
     assert cmp["no probe"].record["prompt"]["messages"][0]["content"] == SYSTEM
@@ -180,8 +187,13 @@ def test_off_topic_override_rides_on_the_cells_prompt(models):
 
 
 def test_inject_writes_into_the_named_field_only(models):
-    cmp = run("Title: {title}\nNote: {note}", probe="inject", inject_field="title", model="obey",
-              variables={"title": "Leeks", "note": "untouched"})
+    cmp = run(
+        "Title: {title}\nNote: {note}",
+        probe="inject",
+        inject_field="title",
+        model="obey",
+        variables={"title": "Leeks", "note": "untouched"},
+    )
     user = cmp["inject:end"].record["prompt"]["messages"][-1]["content"]
     canary = cmp["inject:end"].probe["canary"]
     assert user.index(canary) < user.index("Note: untouched")
@@ -207,8 +219,14 @@ def test_probes_with_models_adapters_and_rates_per_group(models):
 def test_probes_with_system_prompt_variants_and_a_dataset(models):
     systems = {"open": "You are a helpful assistant.", "strict": SYSTEM, "none": None}
     data = [{"input": "Leeks are sweet."}, {"input": "Onions make you cry."}]
-    cmp = run("Summarize: {input}", system=None, systems=systems, dataset=data,
-              probe="leak,inject", model="obey")
+    cmp = run(
+        "Summarize: {input}",
+        system=None,
+        systems=systems,
+        dataset=data,
+        probe="leak,inject",
+        model="obey",
+    )
     leaks = [r for r in cmp if r.probe and r.probe["kind"] == "leak"]
     assert {r.coords["system"] for r in leaks} == {"open", "strict"}  # none has nothing to leak
     injects = [r for r in cmp if r.probe and r.probe["kind"] == "inject"]
@@ -308,7 +326,7 @@ def test_probes_that_cannot_run_are_clear_errors(models, options, error, message
 
 
 def test_inject_field_must_be_a_field_of_the_prompt(models):
-    with pytest.raises(PromptError, match="no {nope} field"):
+    with pytest.raises(PromptError, match=re.escape("no {nope} field")):
         run("Sum: {a}", variables={"a": "x"}, probe="inject", inject_field="nope", model="obey")
 
 
