@@ -291,6 +291,24 @@ def with_lead(messages: list[Message], lead: list[Message]) -> list[Message]:
     return [*messages[:head], *lead, *messages[head:]]
 
 
+def probe_record(probe: Probe | None, media: list[MediaInput]) -> dict[str, Any] | None:
+    """What a column's record says about its probe; ``inject-image`` also names the original
+    image, so that a rerun finds it and draws the attack in again."""
+    if probe is None:
+        return None
+    record = probe.record()
+    if probe.kind == "inject-image":
+        record["image"] = next(m for m in media if m.kind == "image").record()
+    return record
+
+
+def redraw(probe: dict[str, Any], media: list[MediaInput]) -> list[MediaInput]:
+    """A rerun's media of an ``inject-image`` column (its original image found again): the
+    recorded attack drawn in again."""
+    attack = Attack(**{**probe["attack"], "turns": tuple(probe["attack"].get("turns") or ())})
+    return probe_media(Probe(attack, str(probe["canary"])), media)
+
+
 def probe_media(probe: Probe | None, media: list[MediaInput]) -> list[MediaInput]:
     """An ``inject-image`` column's media: its first image replaced by a copy with the
     instruction drawn in (:mod:`lmwidgets.prompting.image_injection`)."""

@@ -78,6 +78,7 @@ from lmwidgets.prompting.probes import (
     probe_axis,
     probe_fields,
     probe_media,
+    probe_record,
     probe_turns,
     with_lead,
 )
@@ -723,7 +724,7 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         input=None if item is None else str(item["input"]),
         expected=expected,
         coords=dict(spec.coords),
-        probe=None if probe is None else probe.record(),
+        probe=probe_record(probe, context.media),
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,

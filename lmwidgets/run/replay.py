@@ -245,7 +245,7 @@ def _variant_from(
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
-        media=_recorded_media(record, images or {}, namespace or {}),
+        media=_probe_media(record, images or {}, namespace or {}),
         forced_ids=forced_ids,
         forced_text=forced_text,
         fork=fork if isinstance(fork, dict) else None,
@@ -253,6 +253,22 @@ def _variant_from(
         probe=record["probe"] if isinstance(record.get("probe"), dict) else None,
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
     )
+
+
+def _probe_media(
+    record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> list[Any]:
+    """A record's media; an ``inject-image`` probe column's image is the recorded original with
+    the recorded attack drawn in again (the drawn copy exists only in the run)."""
+    probe = record.get("probe")
+    if not isinstance(probe, dict) or probe.get("kind") != "inject-image":
+        return _recorded_media(record, images, namespace)
+    from lmwidgets.prompting.probes import redraw
+
+    entries = list((record.get("prompt") or {}).get("media") or [])
+    index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
+    entries[index] = probe["image"]
+    return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
 
 
 def _recorded_axes(record: dict[str, Any]) -> dict[str, str]:

@@ -373,3 +373,59 @@ def test_the_magic_runs_probes_with_an_attack_variable_and_a_file(shell, models,
     assert shell.user_ns["lmw_q"].attack_success == {"inject": 1.0}
     result = shell.run_cell("%%prompt --model obey --probe leak\nHi")
     assert type(result.error_in_exec).__name__ == "ProbeUnavailableError"
+
+
+# inject-image --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def picture():
+    from PIL import Image
+
+    return Image.new("RGB", (160, 120), (120, 160, 200))
+
+
+def test_inject_image_draws_the_instruction_into_a_copy_and_rerun_draws_it_again(registry, picture):
+    lmwidgets.load_model(engine="scripted", name="eyes", media=("image",), replies=stern)
+    cmp = run(
+        "Describe {img}",
+        images=[picture],
+        probe="inject-image",
+        model="eyes",
+        variables={"lmw_pic": picture},
+        system=None,
+    )
+    assert cmp.variants == [
+        "no probe",
+        "inject-image:plain",
+        "inject-image:small",
+        "inject-image:faint",
+    ]
+    original = cmp["no probe"].record["prompt"]["media"][0]
+    drawn = [
+        cmp[f"inject-image:{s}"].record["prompt"]["media"][0] for s in ("plain", "small", "faint")
+    ]
+    assert len({original["sha256"], *(d["sha256"] for d in drawn)}) == 4
+    assert all(d["source"] == "probe" for d in drawn)
+    assert cmp["inject-image:plain"].probe["image"]["sha256"] == original["sha256"]
+    assert cmp.attack_success == {"inject-image": 0.0}
+    name = original["name"]
+    report = lmwidgets.rerun(cmp.records, images={name: picture})
+    assert report.matched
+    again = report.comparisons[0]["inject-image:small"].record["prompt"]["media"][0]
+    assert again["sha256"] == drawn[1]["sha256"]
+
+
+def test_inject_image_needs_a_model_that_reads_images(models, picture):
+    with pytest.raises(Exception, match="image"):  # the model refuses the image itself first
+        run("Describe {img}", images=[picture], probe="inject-image", model="obey")
+
+
+@pytest.mark.slow
+def test_inject_image_on_a_tiny_vision_language_model(registry, vlm_dir, picture):
+    lmwidgets.load_model(str(vlm_dir), name="tiny-vlm")
+    cmp = run(
+        "Describe {img}", images=[picture], probe="inject-image", system=None, max_new_tokens=4
+    )
+    assert len(cmp) == 4 and {r.verdict for r in cmp if r.probe} <= {"held", "followed"}
+    assert all(r.probe["evidence"] for r in cmp if r.probe)
