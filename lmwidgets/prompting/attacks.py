@@ -203,13 +203,13 @@ def _user_entries(attacks: Any) -> dict[str, list[Any]]:
     if isinstance(attacks, (str, Path)):
         attacks = _read(Path(attacks))
     if isinstance(attacks, Mapping):
-        groups = {str(k): v for k, v in attacks.items()}
-        for kind, entries in groups.items():
+        given = {str(k): v for k, v in attacks.items()}
+        for kind, entries in given.items():
             if isinstance(entries, str) or not isinstance(entries, Sequence):
                 raise InvalidArgumentError(
                     f"attacks=: {kind!r} must be a list of attacks, not {shown(entries)}."
                 )
-        return {kind: list(entries) for kind, entries in groups.items() if _known(kind)}
+        return {kind: list(entries) for kind, entries in given.items() if _known(kind)}
     if isinstance(attacks, (list, tuple)):
         groups: dict[str, list[Any]] = {}
         for entry in attacks:
