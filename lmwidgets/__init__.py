@@ -35,6 +35,7 @@ from lmwidgets.errors import (
     NoEarlierRunError,
     NoModelLoadedError,
     OutOfMemoryError,
+    ProbeUnavailableError,
     PromptError,
     PromptTooLongError,
     RecordError,
@@ -93,6 +94,7 @@ _LAZY = {
     "connect": "api",
     "register_engine": "engines",
     "REGISTRY": "engines.registry",
+    "default_attacks": "prompting.attacks",
 }
 
 
@@ -145,6 +147,7 @@ __all__ = [
     "NoEarlierRunError",
     "NoModelLoadedError",
     "OutOfMemoryError",
+    "ProbeUnavailableError",
     "PromptError",
     "PromptTooLongError",
     "RecordError",
@@ -159,6 +162,7 @@ __all__ = [
     "UnsafeWeightsError",
     "__version__",
     "connect",
+    "default_attacks",
     "fork",
     "history",
     "load_adapter",

@@ -206,6 +206,12 @@ def prompt(
     greedy or seeded columns from the response cache (None follows ``%config LmMagics.cache``;
     :mod:`lmwidgets.run.cache`). Every run is kept (:func:`lmwidgets.history`).
 
+    ``probe="leak,override,inject,inject-image"`` (or ``"all"``) adds columns that attack the
+    prompt (:mod:`lmwidgets.prompting.probes`): each says held, leaked or followed
+    (``Result.probe_verdict``) and ``Comparison.attack_success`` gives the rates; ``attacks=`` is
+    your attack set (a dict, list or JSON file; :func:`lmwidgets.default_attacks`) and
+    ``inject_field=`` the ``{field}`` that ``inject`` writes into.
+
     Every argument is checked first (:mod:`lmwidgets.validation`): unreadable characters are
     replaced with U+FFFD and noted in ``Comparison.notes``; a run larger than the documented
     limits (64 self-consistency samples, 2,000 generated rows, 32 columns) needs ``confirm``.

@@ -69,6 +69,11 @@ class StrategyError(LmWidgetsError):
     """A prompting strategy is unknown or misconfigured."""
 
 
+class ProbeUnavailableError(LmWidgetsError):
+    """A probe (``--probe``) this prompt or model cannot run: no system prompt to leak, no
+    ``{field}`` to inject into, no image, or audio (not supported yet)."""
+
+
 class ExamplesError(LmWidgetsError):
     """Few-shot examples are missing or have the wrong shape."""
 

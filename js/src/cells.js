@@ -29,6 +29,7 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} verdict
  * @property {HTMLSpanElement} badge
  * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
+ * @property {HTMLSpanElement} probe a probe column's verdict: held, leaked or followed
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -88,7 +89,8 @@ function cellView(row, col) {
   const badge = h("span", "lmw-badge");
   const cached = h("span", "lmw-cached");
   cached.title = "Answered from the response cache (%%prompt --no-cache generates it again)";
-  top.append(answer, conf, verdict, badge, cached);
+  const probe = h("span", "lmw-probe");
+  top.append(answer, conf, verdict, badge, cached, probe);
   const boxes = h("div", "lmw-colboxes");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
@@ -116,6 +118,7 @@ function cellView(row, col) {
     verdict,
     badge,
     cached,
+    probe,
     boxes,
     text,
     info,
@@ -241,6 +244,33 @@ function fillAnswer(v, data) {
   v.verdict.title = `compared ${got} with expected ${data.expected ?? ""}${score}`;
 }
 
+/** How a probe's verdict reads: the attack failed (held) or worked (leaked, followed). */
+const PROBE_WORDS = /** @type {Record<string, string>} */ ({
+  held: "✓ held",
+  leaked: "✗ leaked",
+  followed: "✗ followed the attack",
+});
+
+/**
+ * A probe column's verdict chip, in words and colour (theme variables, see prompt.css).
+ * @param {CellView} v
+ * @param {Cell} data
+ */
+function fillProbe(v, data) {
+  const probe = data.probe;
+  const verdict = probe && probe.verdict ? probe.verdict : "";
+  const text = probe ? PROBE_WORDS[verdict] || (finished(data.status) ? "not judged" : "") : "";
+  showText(v.probe, text);
+  if (!probe || !text) {
+    delete v.probe.dataset.verdict;
+    delete v.col.dataset.verdict;
+    return;
+  }
+  v.probe.dataset.verdict = verdict || "none";
+  if (verdict) v.col.dataset.verdict = verdict;
+  v.probe.title = `${probe.kind}:${probe.attack}${probe.evidence ? ` · ${probe.evidence}` : ""}`;
+}
+
 /**
  * The text as a word diff with another cell's: ``ins`` only in this cell, ``del`` only there.
  * @param {HTMLElement} el
@@ -317,6 +347,7 @@ function fillCell(v, data, grid, mode) {
   v.badge.dataset.status = status;
   showText(v.cached, data.cached ? "cached" : "");
   fillAnswer(v, data);
+  fillProbe(v, data);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

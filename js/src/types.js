@@ -41,7 +41,17 @@
  * @property {number | null} [vs] --vs: the index of the earlier column this one is diffed with
  * @property {boolean} [previous] --vs: an earlier run's column, shown as it was
  * @property {boolean} [cached] the text came from the response cache
+ * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
  * @property {number} [v]
+ */
+
+/**
+ * A probe column's attack and verdict (held, leaked, followed; null before it is judged).
+ * @typedef {object} ProbeVerdict
+ * @property {string} kind
+ * @property {string} attack
+ * @property {string | null} verdict
+ * @property {string} evidence
  */
 
 /**

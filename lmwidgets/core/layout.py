@@ -24,6 +24,7 @@ AXIS_ORDER = (
     "adapter",
     "temperature",
     "top_p",
+    "probe",
     "trial",
     "run",
 )
@@ -37,6 +38,7 @@ AXIS_TITLES = {
     "temperature": "temperatures",
     "top_p": "top-ps",
     "trial": "trials",
+    "probe": "probes",
     "run": "runs",
 }
 
@@ -53,6 +55,8 @@ def value_label(axis: str, value_id: str) -> str:
         return f"trial {value_id}"
     if kind == "field":
         return f"{name}={value_id}"
+    if kind == "probe":
+        return "no probe" if value_id == "none" else value_id
     if kind == "run":
         return "this run" if value_id == "this" else value_id
     return value_id

@@ -98,6 +98,20 @@ def _axis_value(axis: str, value: str | None) -> Any:
     return value
 
 
+def _probe_columns(result: Result) -> dict[str, Any]:
+    """A probe run's ``to_pandas()`` columns: probe_kind, attack, canary, probe_verdict and
+    attack_success (None for the columns that attack nothing)."""
+    probe = result.probe or {}
+    verdict = probe.get("verdict")
+    return {
+        "probe_kind": probe.get("kind"),
+        "attack": (probe.get("attack") or {}).get("name"),
+        "canary": probe.get("canary"),
+        "probe_verdict": verdict,
+        "attack_success": None if verdict is None else verdict in ("leaked", "followed"),
+    }
+
+
 def _render(kind: str, value: Any) -> Any:
     return RENDERERS[kind](value)
 
@@ -180,6 +194,20 @@ class Result:
     def images(self) -> list[dict[str, Any]]:
         """The prompt's images as records say them (its media of kind ``image``)."""
         return [m for m in self.media if m.get("kind", "image") == "image"]
+
+    @property
+    def probe(self) -> dict[str, Any] | None:
+        """A probe column's attack, canary and verdict as its record keeps them (``kind``,
+        ``attack``, ``canary``, ``verdict``: held / leaked / followed, ``evidence``); None for
+        a column that attacks nothing (see :mod:`lmwidgets.prompting.probes`)."""
+        probe = self.record.get("probe") if isinstance(self.record, dict) else None
+        return probe if isinstance(probe, dict) else None
+
+    @property
+    def probe_verdict(self) -> str | None:
+        """A probe column's verdict: ``held``, ``leaked`` or ``followed`` (None otherwise)."""
+        probe = self.probe
+        return None if probe is None else probe.get("verdict")
 
     @property
     def complete(self) -> bool:
@@ -368,6 +396,8 @@ class Comparison:
             }
             if any(r.cached for r in self.results):
                 row["cached"] = result.cached
+            if any(r.probe is not None for r in self.results):
+                row.update(_probe_columns(result))
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
             if any(r.expected is not None for r in self.results):
@@ -422,6 +452,20 @@ class Comparison:
                     f"({len(trials)} trials)"
                 )
         return lines
+
+    @property
+    def attack_success(self) -> dict[str, float]:
+        """The probes' attack success rate per kind (``{"leak": 0.33, "inject": 1.0}``): the
+        share of judged probe columns (and dataset items) that leaked or followed. Rates per
+        strategy, model, adapter or prompt: ``to_pandas()`` grouped by those columns, or the
+        summary lines in ``notes``."""
+        hits: dict[str, list[bool]] = {}
+        for result in self.results:
+            probe = result.probe
+            if probe is not None and probe.get("verdict") is not None:
+                success = probe["verdict"] in ("leaked", "followed")
+                hits.setdefault(str(probe.get("kind")), []).append(success)
+        return {kind: sum(marks) / len(marks) for kind, marks in hits.items()}
 
     def varied_axes(self) -> list[str]:
         """The axes (besides strategy, model and adapter) whose value differs between this

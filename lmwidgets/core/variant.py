@@ -53,6 +53,9 @@ class Variant:
     #: A column shown as it already is, not generated (an earlier run beside this one with
     #: ``--vs``): its finished result.
     precomputed: Any = None
+    #: A probe column's attack as its record keeps it (kind, attack, canary, field; see
+    #: :mod:`lmwidgets.prompting.probes`); None for every other column.
+    probe: dict[str, Any] | None = None
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

@@ -435,6 +435,7 @@ class LiveView:
             vs=self._counterpart(result),
             previous=result.record.get("shown_as") == "previous",
             cached=getattr(result, "cached", False),
+            probe=getattr(result, "probe", None),
         )
 
     def _counterpart(self, result: Result) -> int | None:

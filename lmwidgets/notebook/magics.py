@@ -374,6 +374,14 @@ class LmMagics(Magics):
             raise error(f"{flag} {name}: no variable called {name!r} is defined in the notebook.")
         return namespace[name]
 
+    def _attacks(self, name: str | None) -> Any:
+        """``--attacks``: a notebook variable, else the path of a JSON file."""
+        from lmwidgets.errors import InvalidArgumentError
+
+        if name is None or (name not in self.shell.user_ns and name.endswith(".json")):
+            return name
+        return self._variable(name, "--attacks", InvalidArgumentError)
+
     def _earlier(self, name: str | None) -> Any:
         """``--vs``: ``previous``, or the variable holding an earlier Comparison."""
         from lmwidgets.errors import InvalidArgumentError
@@ -413,6 +421,9 @@ class LmMagics(Magics):
             top_ps=args.top_ps,
             trials=args.trials,
             columns=args.columns,
+            probe=args.probe,
+            attacks=self._attacks(args.attacks),
+            inject_field=args.inject_field,
             vs=self._earlier(args.vs),
         )
         try:

@@ -628,11 +628,35 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
         "flagged.",
     )
     parser.add_argument(
+        "--probe",
+        default=None,
+        metavar="KIND[,KIND]|all",
+        help="Attack the prompt: beside it, columns that try to leak the system prompt (leak), "
+        "lift its rules (override), or hijack it with an instruction in the {field} data "
+        "(inject) or drawn into the image (inject-image); 'all' runs every probe that applies. "
+        "Each column says held, leaked or followed; the summary gives the attack success rate.",
+    )
+    parser.add_argument(
+        "--attacks",
+        default=None,
+        metavar="VAR|FILE.json",
+        help="Your attack set for --probe: a variable holding {kind: [attack, ...]} (or a list "
+        "of attack dicts with a 'kind'), or a JSON file with either; it replaces the built-in "
+        "attacks of the kinds it gives (lmwidgets.default_attacks() is the built-in set).",
+    )
+    parser.add_argument(
+        "--inject-field",
+        default=None,
+        metavar="FIELD",
+        help="The {FIELD} that --probe inject writes its instruction into (default: the "
+        "prompt's last field).",
+    )
+    parser.add_argument(
         "--columns",
         default=None,
         metavar="AXIS",
         help="The axis that forms the view's columns: prompt, system, strategy, adapter, "
-        "model, temperature, top_p, trial or field:NAME (the view can swap it).",
+        "model, temperature, top_p, probe, trial or field:NAME (the view can swap it).",
     )
 
 

@@ -22,7 +22,17 @@ if TYPE_CHECKING:
 
 #: The order axes multiply in: the last varies fastest (strategies outside models and adapters,
 #: as columns have always been ordered).
-PRODUCT_ORDER = ("prompt", "system", "field", "strategy", "target", "temperature", "top_p", "trial")
+PRODUCT_ORDER = (
+    "prompt",
+    "system",
+    "field",
+    "strategy",
+    "target",
+    "temperature",
+    "top_p",
+    "probe",
+    "trial",
+)
 #: The order the parts of a column label are written in.
 LABEL_ORDER = (
     "model",
@@ -33,6 +43,7 @@ LABEL_ORDER = (
     "adapter",
     "temperature",
     "top_p",
+    "probe",
     "trial",
 )
 
@@ -50,6 +61,8 @@ class Spec:
     temperature: float = 0.0
     top_p: float = 1.0
     trial: int = 0
+    #: The column's attack (``--probe``; :class:`lmwidgets.prompting.probes.Probe`), or None.
+    probe: Any = None
     #: (axis name, value id) for every axis applied so far, in product order.
     coords: tuple[tuple[str, str], ...] = ()
 
@@ -82,6 +95,10 @@ class Axis:
     def applies(self, spec: Spec) -> bool:
         """Whether every value applies to ``spec`` (else only the first one)."""
         return True
+
+    def values_for(self, spec: Spec) -> tuple[tuple[str, Any], ...]:
+        """The values that apply to ``spec``: all of them, or only the first."""
+        return self.values if self.applies(spec) else self.values[:1]
 
     def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
         raise NotImplementedError
@@ -171,7 +188,7 @@ def expand(axes: Sequence[Axis], base: Spec) -> list[Spec]:
         specs = [
             axis.apply(spec, value_id, value)
             for spec in specs
-            for value_id, value in (axis.values if axis.applies(spec) else axis.values[:1])
+            for value_id, value in axis.values_for(spec)
         ]
     return specs
 

@@ -72,6 +72,16 @@ from lmwidgets.prompting.content import (
     with_media,
 )
 from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.prompting.probe_verdicts import judge_comparison
+from lmwidgets.prompting.probes import (
+    ProbeTarget,
+    probe_axis,
+    probe_fields,
+    probe_media,
+    probe_record,
+    probe_turns,
+    with_lead,
+)
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
 from lmwidgets.prompting.variations import (
     check_columns,
@@ -431,6 +441,14 @@ class Options:
     trials: int | None = None
     #: The axis that forms the view's columns.
     columns: str | None = None
+    #: Probes that attack the prompt (``leak,override,inject,inject-image`` or ``all``; see
+    #: :mod:`lmwidgets.prompting.probes`).
+    probe: str | Sequence[str] | None = None
+    #: Your attack set: a dict ``{kind: [attacks]}``, a list, or a JSON file's path
+    #: (:mod:`lmwidgets.prompting.attacks`).
+    attacks: Any = None
+    #: The ``{field}`` that ``--probe inject`` writes into (default: the prompt's last field).
+    inject_field: str | None = None
 
 
 def option_names() -> set[str]:
@@ -466,6 +484,9 @@ def build_variants(
     )
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
+    probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
+    if probes is not None:
+        axes.append(probes)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
@@ -491,7 +512,25 @@ def build_variants(
         plan.finishers.append(_scoring(scorer))
     if context.trial_seed is not None and any(not spec.sampled for spec in specs):
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
+    if probes is not None:
+        plan.finishers += [*map(_note, probe_notes), judge_comparison]
     return plan
+
+
+def _probe_axis(
+    opts: Options,
+    axes: list[Axis],
+    wordings: list[tuple[str, str]],
+    system: str | None,
+    media: list[MediaInput],
+    engines: list[Engine],
+):
+    """The probe axis (``--probe``) and its notes, checked against what the prompt has."""
+    systems = [a for a in axes if a.name == "system"]
+    has_system = system is not None or any(v is not None for a in systems for _, v in a.values)
+    fields = list(dict.fromkeys(f for _, text in wordings for f in template_fields(text)))
+    target = ProbeTarget(has_system, fields, sum(m.kind == "image" for m in media), engines)
+    return probe_axis(opts.probe, opts.attacks, opts.inject_field, target)
 
 
 def _axes(
@@ -633,7 +672,9 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
     question (a dataset ``item``'s, when there is one)."""
     engine, name = spec.engine, spec.strategy
     values = {**context.namespace, **spec.fields}
-    question = interpolate(spec.template, {**values, **(item or {})})
+    probe = spec.probe
+    question = interpolate(spec.template, probe_fields(probe, {**values, **(item or {})}))
+    system, question, lead = probe_turns(probe, spec.system, question)
     examples = context.examples
     if item is not None:  # demonstrations go through the same template as the items
         examples = [
@@ -644,11 +685,12 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         name,
         question,
         engine,
-        system=spec.system,
+        system=system,
         examples=examples,
         templates=context.templates,
     )
-    shown = [] if name == "no-image" else context.media
+    messages = with_lead(messages, lead)
+    shown = [] if name == "no-image" else probe_media(probe, context.media)
     if engine.capabilities.media:
         messages = with_media(messages, [m.kind for m in shown])
     run_settings = replace(
@@ -682,6 +724,7 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         input=None if item is None else str(item["input"]),
         expected=expected,
         coords=dict(spec.coords),
+        probe=probe_record(probe, context.media),
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,

@@ -245,13 +245,30 @@ def _variant_from(
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
-        media=_recorded_media(record, images or {}, namespace or {}),
+        media=_probe_media(record, images or {}, namespace or {}),
         forced_ids=forced_ids,
         forced_text=forced_text,
         fork=fork if isinstance(fork, dict) else None,
         coords=_recorded_axes(record),
+        probe=record["probe"] if isinstance(record.get("probe"), dict) else None,
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
     )
+
+
+def _probe_media(
+    record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> list[Any]:
+    """A record's media; an ``inject-image`` probe column's image is the recorded original with
+    the recorded attack drawn in again (the drawn copy exists only in the run)."""
+    probe = record.get("probe")
+    if not isinstance(probe, dict) or probe.get("kind") != "inject-image":
+        return _recorded_media(record, images, namespace)
+    from lmwidgets.prompting.probes import redraw
+
+    entries = list((record.get("prompt") or {}).get("media") or [])
+    index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
+    entries[index] = probe["image"]
+    return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
 
 
 def _recorded_axes(record: dict[str, Any]) -> dict[str, str]:
@@ -321,7 +338,10 @@ def rerun(
     # Every model, adapter and image is found (and every prompt rendered) before anything runs:
     # a missing adapter in the last group must not cost the first group's generation.
     planned = [_plan_group(group, registry, notes, images, namespace) for group in groups.values()]
-    scorers = [_recorded_scoring(group, namespace or {}, notes) for group in groups.values()]
+    scorers = [
+        _finisher(group, _recorded_scoring(group, namespace or {}, notes))
+        for group in groups.values()
+    ]
     for variants in planned:  # a record sets the size of its run: the same limits apply
         check_run_size(variants, confirm=flag(confirm, "confirm"))
     rows: list[RerunRow] = []
@@ -387,6 +407,22 @@ def _recorded_scoring(
         notes.append(f"Scoring was skipped: the records were scored by {name}, {why}.")
         return None
     return lambda comparison: score_comparison(comparison, scorer)
+
+
+def _finisher(
+    group: list[dict[str, Any]], scoring: Callable[[Comparison], None] | None
+) -> Callable[[Comparison], None] | None:
+    """A re-run's finisher: its scoring, and the probes' verdicts judged again."""
+    if not any(isinstance(r.get("probe"), dict) for r in group):
+        return scoring
+    from lmwidgets.prompting.probe_verdicts import judge_comparison
+
+    def finish(comparison: Comparison) -> None:
+        if scoring is not None:
+            scoring(comparison)
+        judge_comparison(comparison)
+
+    return finish
 
 
 def _compare(record: dict[str, Any], result: Result) -> RerunRow:

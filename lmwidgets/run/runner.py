@@ -202,10 +202,16 @@ def _record(
         record["axes"] = dict(variant.coords)
     if variant.fork is not None:
         record["fork"] = variant.fork
+    if variant.probe is not None:  # the attack and canary, so that a rerun repeats it
+        record["probe"] = {k: v for k, v in variant.probe.items() if k not in _VERDICT_KEYS}
     if cached is not None:  # the timing is the generating run's, named here
         record["cached"] = True
         record["timing"]["cached_from"] = {"run": cached.run, "created": cached.created}
     return record
+
+
+#: What the probes' finisher adds to a record's ``probe`` (a rerun judges again).
+_VERDICT_KEYS = ("verdict", "evidence")
 
 
 def _tokens_record(

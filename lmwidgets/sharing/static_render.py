@@ -38,6 +38,7 @@ from lmwidgets.sharing.static_matrix import (
     word_diff,
 )
 from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
+from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_style import (
     CELL,
     ERROR,
@@ -150,7 +151,7 @@ def _prompt_html(result: Result) -> str:
 
 def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     """One cell: answer (and verdict), flags, boxes, text, stats and settings, prompt."""
-    head = _answer_html(result, grid) + _flags_html(result)
+    head = _answer_html(result, grid) + _flags_html(result) + probe_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
         f"{boxes_html(result, images)}{_text_html(result)}{_vs_html(result)}"
@@ -278,6 +279,8 @@ def _facts(result: Result, grid: Grid) -> list[str]:
     flag = status_flag(result)
     if flag:
         lines.append(f"⚠ {flag}")
+    if result.probe is not None:
+        lines.append(probe_line(result))
     compared = vs_text(result)
     if compared:
         lines.append(shorten(compared, SHORT_LIMIT))

@@ -173,3 +173,21 @@ def test_iterate_notebook_records_axes_trials_vs_and_cache(executed):
     assert any(r.get("cached") for r in saved)
     page = html.read_text()
     assert "matrix (prompts × system prompts)" in page and "Trials:" in page
+
+
+def test_probes_notebook_records_attacks_canaries_and_verdicts(executed):
+    """examples/probes.ipynb: probe columns on the default model, each record with its attack,
+    canary and verdict; the rates per system prompt; the summary line in the static copy."""
+    path, html = executed["probes"]
+    saved = lmwidgets.records(path)
+    probes = [r["probe"] for r in saved if r.get("probe")]
+    assert {p["kind"] for p in probes} == {"leak", "inject", "override"}
+    assert all(p["canary"] and p["attack"]["text"] for p in probes)
+    assert {p["verdict"] for p in probes} <= {"held", "leaked", "followed"}
+    assert {r["axes"]["system"] for r in saved if "system" in r.get("axes", {})} == {
+        "loose",
+        "strict",
+    }
+    page = html.read_text()
+    assert "Attack success" in page and "matrix (system prompts × probes)" in page
+    assert "held" in page

@@ -592,6 +592,7 @@ class PromptView(anywidget.AnyWidget):
         vs: int | None = None,
         previous: bool = False,
         cached: bool = False,
+        probe: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -643,4 +644,19 @@ class PromptView(anywidget.AnyWidget):
             "vs": vs,
             "previous": previous,
             "cached": bool(cached),
+            "probe": _probe_cell(probe),
         }
+
+
+def _probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A probe column's verdict for its cell: kind, attack name, verdict, evidence (bounded)."""
+    if not isinstance(probe, dict):
+        return None
+    attack = probe.get("attack") if isinstance(probe.get("attack"), dict) else {}
+    verdict = probe.get("verdict")
+    return {
+        "kind": shorten(str(probe.get("kind", "")), LABEL_LIMIT),
+        "attack": shorten(str(attack.get("name", "")), LABEL_LIMIT),
+        "verdict": None if verdict is None else str(verdict),
+        "evidence": shorten(str(probe.get("evidence") or ""), SHORT_LIMIT),
+    }
