@@ -53,6 +53,11 @@ class Variant:
     #: A column shown as it already is, not generated (an earlier run beside this one with
     #: ``--vs``): its finished result.
     precomputed: Any = None
+    #: The structured-answer constraint the column is checked against
+    #: (:class:`~lmwidgets.core.constraints.Constraint`; None: no structured answer), and
+    #: whether it is enforced while decoding (else the column is free and only checked).
+    constraint: Any = None
+    enforced: bool = False
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

@@ -22,7 +22,17 @@ if TYPE_CHECKING:
 
 #: The order axes multiply in: the last varies fastest (strategies outside models and adapters,
 #: as columns have always been ordered).
-PRODUCT_ORDER = ("prompt", "system", "field", "strategy", "target", "temperature", "top_p", "trial")
+PRODUCT_ORDER = (
+    "prompt",
+    "system",
+    "field",
+    "strategy",
+    "constraint",
+    "target",
+    "temperature",
+    "top_p",
+    "trial",
+)
 #: The order the parts of a column label are written in.
 LABEL_ORDER = (
     "model",
@@ -30,6 +40,7 @@ LABEL_ORDER = (
     "system",
     "field",
     "strategy",
+    "constraint",
     "adapter",
     "temperature",
     "top_p",
@@ -50,6 +61,8 @@ class Spec:
     temperature: float = 0.0
     top_p: float = 1.0
     trial: int = 0
+    #: ``enforced`` or ``free`` with a structured-answer constraint (``--constrain``); "" without.
+    constraint: str = ""
     #: (axis name, value id) for every axis applied so far, in product order.
     coords: tuple[tuple[str, str], ...] = ()
 
@@ -114,6 +127,13 @@ class StrategyAxis(Axis):
 
     def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
         return spec.at(self.name, value_id, strategy=value)
+
+
+class ConstraintAxis(Axis):
+    """A structured answer free or enforced while decoding (``--constrain both``)."""
+
+    def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
+        return spec.at(self.name, value_id, constraint=value)
 
 
 class TargetAxis(Axis):

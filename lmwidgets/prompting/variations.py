@@ -38,7 +38,17 @@ MAX_TRIALS = 100
 #: Longest column id made from a value (a list's values name their columns).
 MAX_ID = 40
 #: What ``--columns`` may name (besides ``field:NAME``).
-COLUMN_AXES = ("prompt", "system", "strategy", "adapter", "model", "temperature", "top_p", "trial")
+COLUMN_AXES = (
+    "prompt",
+    "system",
+    "strategy",
+    "constraint",
+    "adapter",
+    "model",
+    "temperature",
+    "top_p",
+    "trial",
+)
 
 
 def _letters(count: int) -> list[str]:
