@@ -130,7 +130,7 @@ def test_an_engine_that_cannot_enforce_is_named(registry):
     from lmwidgets.engines.scripted import ScriptedEngine
 
     registry.add(ScriptedEngine("robot", replies={"x": "yes"}))
-    with pytest.raises(ConstraintError, match="robot .*--constrain free"):
+    with pytest.raises(ConstraintError, match=r"robot .*--constrain free"):
         lmwidgets.prompt("x", one_of="yes,no", display=False)
     free = lmwidgets.prompt("x", one_of="yes,no", constrain="free", display=False)[0]
     assert free.valid is True and free.parsed == "yes"
