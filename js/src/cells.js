@@ -29,6 +29,9 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} verdict
  * @property {HTMLSpanElement} badge
  * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
+ * @property {HTMLSpanElement} structured "✓ valid" / "✗ invalid" for a structured answer
+ * @property {HTMLDetailsElement} parsed the parsed JSON, folded
+ * @property {HTMLPreElement} parsedText
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -88,7 +91,8 @@ function cellView(row, col) {
   const badge = h("span", "lmw-badge");
   const cached = h("span", "lmw-cached");
   cached.title = "Answered from the response cache (%%prompt --no-cache generates it again)";
-  top.append(answer, conf, verdict, badge, cached);
+  const structured = h("span", "lmw-structured");
+  top.append(answer, conf, verdict, badge, cached, structured);
   const boxes = h("div", "lmw-colboxes");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
@@ -106,7 +110,11 @@ function cellView(row, col) {
   const prompt = h("pre", "lmw-prompttext");
   details.append(settings, prompt);
   tools.append(expand, copy, diffWith);
-  el.append(top, boxes, info, text, stats, note, tools, details);
+  const parsed = h("details", "lmw-parsed");
+  parsed.append(h("summary", "", "parsed JSON"));
+  const parsedText = h("pre", "lmw-parsedtext");
+  parsed.append(parsedText);
+  el.append(top, boxes, info, text, parsed, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -116,6 +124,9 @@ function cellView(row, col) {
     verdict,
     badge,
     cached,
+    structured,
+    parsed,
+    parsedText,
     boxes,
     text,
     info,
@@ -300,6 +311,24 @@ function fillText(v, data, mode) {
 }
 
 /**
+ * A structured answer's verdict (valid or not, enforced or free) and its parsed JSON, folded.
+ * @param {CellView} v
+ * @param {Cell} data
+ */
+function fillStructured(v, data) {
+  const s = data.structured;
+  showText(v.structured, s ? (s.valid ? "✓ valid" : "✗ invalid") : "");
+  v.structured.dataset.valid = s && s.valid ? "1" : "";
+  v.structured.title = s
+    ? `${s.enforced ? "enforced while decoding" : "free generation, checked"}: the answer ` +
+      (s.valid ? "satisfies the constraint" : "does not satisfy the constraint")
+    : "";
+  const parsed = (s && s.parsed) || "";
+  v.parsed.style.display = parsed ? "" : "none";
+  if (v.parsedText.textContent !== parsed) v.parsedText.textContent = parsed;
+}
+
+/**
  * @param {CellView} v
  * @param {Cell} data
  * @param {boolean} grid compact cells: stats in a tooltip
@@ -315,6 +344,7 @@ function fillCell(v, data, grid, mode) {
   v.badge.dataset.status = status;
   showText(v.cached, data.cached ? "cached" : "");
   fillAnswer(v, data);
+  fillStructured(v, data);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

@@ -39,6 +39,8 @@
  * @property {number | null} [vs] --vs: the index of the earlier column this one is diffed with
  * @property {boolean} [previous] --vs: an earlier run's column, shown as it was
  * @property {boolean} [cached] the text came from the response cache
+ * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
+ *   a structured answer's verdict and its parsed JSON (written out)
  * @property {number} [v]
  */
 

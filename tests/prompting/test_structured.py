@@ -144,3 +144,21 @@ def test_magic_pattern_reaches_lmwidgets_as_typed(shell, tiny):
     record = shell.user_ns["lmw_s"][0].record
     assert record["output"]["structured"]["constraint"]["pattern"] == "[0-9]{4}"
     assert shell.user_ns["lmw_s"][0].valid is True
+
+
+def test_static_copy_and_view_show_the_verdict_and_the_parsed_json(tiny):
+    from lmwidgets.notebook.live import structured_cell
+    from lmwidgets.notebook.widgets import PromptView
+
+    comparison = lmwidgets.prompt(
+        "Answer:", json=SCHEMA, constrain="both", max_new_tokens=40, display=False
+    )
+    enforced = comparison[1]
+    html = comparison.to_html()
+    assert "✓ valid · enforced" in html and "parsed JSON" in html
+    assert ("✗ invalid · free" in html) is (comparison[0].valid is False)
+    cell = PromptView.column("enforced", structured=structured_cell(enforced))
+    assert cell["structured"]["valid"] and cell["structured"]["enforced"]
+    assert json.loads(cell["structured"]["parsed"]) == enforced.parsed
+    again = lmwidgets.Comparison.from_records(comparison.records)
+    assert again[1].valid is True and again[1].parsed == enforced.parsed

@@ -534,6 +534,7 @@ class PromptView(anywidget.AnyWidget):
         vs: int | None = None,
         previous: bool = False,
         cached: bool = False,
+        structured: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -583,4 +584,14 @@ class PromptView(anywidget.AnyWidget):
             "vs": vs,
             "previous": previous,
             "cached": bool(cached),
+            "structured": None
+            if structured is None
+            else {
+                "valid": bool(structured.get("valid")),
+                "enforced": bool(structured.get("enforced")),
+                "kind": str(structured.get("kind", "")),
+                "parsed": truncate(clean(str(structured.get("parsed") or "")), WIDGET_TEXT_LIMIT)[
+                    0
+                ],
+            },
         }
