@@ -485,7 +485,7 @@ def build_variants(
     )
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
-    constraint = _constraint_axis(opts, namespace, engines, axes)
+    constraint = _constraint_axis(opts, namespace, engines, axes, names)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
@@ -555,7 +555,11 @@ def _variation_axes(
 
 
 def _constraint_axis(
-    opts: Options, namespace: Mapping[str, Any], engines: list[Engine], axes: list[Axis]
+    opts: Options,
+    namespace: Mapping[str, Any],
+    engines: list[Engine],
+    axes: list[Axis],
+    names: list[str],
 ) -> Any:
     """The run's structured-answer constraint (None without one); its ``constraint`` axis
     (free, enforced or both) is added to ``axes``."""
@@ -569,7 +573,8 @@ def _constraint_axis(
     values = constrain_values(opts.constrain, constraint)
     if constraint is None:
         return None
-    check_engines(engines, constraint, "enforced" in values)
+    for strategy in dict.fromkeys(names):  # cot constrains what follows its marker
+        check_engines(engines, _column_constraint(constraint, strategy), "enforced" in values)
     axes.append(
         ConstraintAxis("constraint", tuple((v, v) for v in values), shown=opts.constrain == "both")
     )
