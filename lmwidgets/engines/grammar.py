@@ -34,7 +34,7 @@ def _inner(constraint: Constraint, compact: bool) -> dict[str, Any]:
     import llguidance
 
     if constraint.kind == "json":
-        options = {"whitespace_flexible": not compact}
+        options: Any = {"whitespace_flexible": not compact}
         text = llguidance.LLMatcher.grammar_from_json_schema(constraint.source, overrides=options)
         return dict(json.loads(text)["grammars"][0])
     if constraint.kind == "regex":

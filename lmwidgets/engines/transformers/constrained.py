@@ -74,7 +74,7 @@ class ConstrainedRows:
                 allowed[index, sorted(self.eos)] = True
             elif count == 1:
                 self.forced_steps[row] += 1
-        index = torch.tensor(rows, device=scores.device)
+        at = torch.tensor(rows, device=scores.device)
         scores = scores.clone()
-        scores[index] = scores[index].masked_fill(~allowed, float("-inf"))
+        scores[at] = scores[at].masked_fill(~allowed, float("-inf"))
         return scores
