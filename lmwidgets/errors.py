@@ -146,3 +146,9 @@ class OutOfMemoryError(GenerationError):
 
 
 __all__ = [name for name in dir() if name.endswith("Error")] + ["GenerationInterrupted"]
+
+
+class ConstraintError(LmWidgetsError):
+    """A structured-answer constraint (``--json``, ``--regex``, ``--one-of``, ``--grammar``)
+    that cannot be used: an invalid schema or pattern, a grammar with a syntax error, one that
+    admits no answer, or an engine that cannot enforce it."""

@@ -5,7 +5,7 @@ import sys
 def test_import_is_light():
     code = (
         "import sys, lmwidgets; "
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'anywidget') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'anywidget', 'llguidance') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

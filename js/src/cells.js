@@ -30,6 +30,9 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} badge
  * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
  * @property {HTMLSpanElement} probe a probe column's verdict: held, leaked or followed
+ * @property {HTMLSpanElement} structured "✓ valid" / "✗ invalid" for a structured answer
+ * @property {HTMLDetailsElement} parsed the parsed JSON, folded
+ * @property {HTMLPreElement} parsedText
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -91,6 +94,8 @@ function cellView(row, col) {
   cached.title = "Answered from the response cache (%%prompt --no-cache generates it again)";
   const probe = h("span", "lmw-probe");
   top.append(answer, conf, verdict, badge, cached, probe);
+  const structured = h("span", "lmw-structured");
+  top.append(answer, conf, verdict, badge, cached, structured);
   const boxes = h("div", "lmw-colboxes");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
@@ -108,7 +113,11 @@ function cellView(row, col) {
   const prompt = h("pre", "lmw-prompttext");
   details.append(settings, prompt);
   tools.append(expand, copy, diffWith);
-  el.append(top, boxes, info, text, stats, note, tools, details);
+  const parsed = h("details", "lmw-parsed");
+  parsed.append(h("summary", "", "parsed JSON"));
+  const parsedText = h("pre", "lmw-parsedtext");
+  parsed.append(parsedText);
+  el.append(top, boxes, info, text, parsed, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -119,6 +128,9 @@ function cellView(row, col) {
     badge,
     cached,
     probe,
+    structured,
+    parsed,
+    parsedText,
     boxes,
     text,
     info,
@@ -332,6 +344,24 @@ function fillText(v, data, mode) {
 }
 
 /**
+ * A structured answer's verdict (valid or not, enforced or free) and its parsed JSON, folded.
+ * @param {CellView} v
+ * @param {Cell} data
+ */
+function fillStructured(v, data) {
+  const s = data.structured;
+  showText(v.structured, s ? (s.valid ? "✓ valid" : "✗ invalid") : "");
+  v.structured.dataset.valid = s && s.valid ? "1" : "";
+  v.structured.title = s
+    ? `${s.enforced ? "enforced while decoding" : "free generation, checked"}: the answer ` +
+      (s.valid ? "satisfies the constraint" : "does not satisfy the constraint")
+    : "";
+  const parsed = (s && s.parsed) || "";
+  v.parsed.style.display = parsed ? "" : "none";
+  if (v.parsedText.textContent !== parsed) v.parsedText.textContent = parsed;
+}
+
+/**
  * @param {CellView} v
  * @param {Cell} data
  * @param {boolean} grid compact cells: stats in a tooltip
@@ -348,6 +378,7 @@ function fillCell(v, data, grid, mode) {
   showText(v.cached, data.cached ? "cached" : "");
   fillAnswer(v, data);
   fillProbe(v, data);
+  fillStructured(v, data);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

@@ -42,6 +42,8 @@
  * @property {boolean} [previous] --vs: an earlier run's column, shown as it was
  * @property {boolean} [cached] the text came from the response cache
  * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
+ * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
+ *   a structured answer's verdict and its parsed JSON (written out)
  * @property {number} [v]
  */
 

@@ -34,7 +34,9 @@ def result_from_record(record: dict[str, Any]) -> Result:
     model = record.get("model") or {}
     expected = record.get("expected")
     extras = {
-        k: output[k] for k in ("samples", "votes", "agreement", "display_text") if k in output
+        k: output[k]
+        for k in ("samples", "votes", "agreement", "display_text", "structured")
+        if k in output
     }
     return Result(
         variant=str(record.get("variant", "")),
@@ -58,7 +60,16 @@ def result_from_record(record: dict[str, Any]) -> Result:
         extras=extras,
         confidence=output.get("confidence"),
         cached=bool(record.get("cached")),
+        **_structured_fields(output),
     )
+
+
+def _structured_fields(output: dict[str, Any]) -> dict[str, Any]:
+    """``parsed`` and ``valid`` as a record keeps them (``parsed`` as plain JSON data)."""
+    structured = output.get("structured")
+    if not isinstance(structured, dict):
+        return {}
+    return {"parsed": structured.get("parsed"), "valid": structured.get("valid")}
 
 
 def _group_label(label: str) -> str:
@@ -176,6 +187,12 @@ class Result:
     media: list[dict[str, Any]] = field(default_factory=list)
     #: Whether the text came from the response cache (its timing is the generating run's).
     cached: bool = False
+    #: With a structured-answer constraint (``--json``, ``--regex``, ``--one-of``,
+    #: ``--grammar``): the answer as Python data (a pydantic instance when a model class was
+    #: given; None when invalid), and whether the text satisfied the constraint (None: the run
+    #: had none). Enforced columns are valid unless cut off by ``--max-new-tokens``.
+    parsed: Any = None
+    valid: bool | None = None
 
     @property
     def label(self) -> str:

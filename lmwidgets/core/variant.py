@@ -56,6 +56,11 @@ class Variant:
     #: A probe column's attack as its record keeps it (kind, attack, canary, field; see
     #: :mod:`lmwidgets.prompting.probes`); None for every other column.
     probe: dict[str, Any] | None = None
+    #: The structured-answer constraint the column is checked against
+    #: (:class:`~lmwidgets.core.constraints.Constraint`; None: no structured answer), and
+    #: whether it is enforced while decoding (else the column is free and only checked).
+    constraint: Any = None
+    enforced: bool = False
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

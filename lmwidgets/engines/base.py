@@ -145,6 +145,10 @@ class PromptRow:
     #: They count as generated tokens (they are in the row's output), then generation goes on.
     forced_ids: tuple[int, ...] = ()
     forced_text: str = ""
+    #: A structured-answer constraint to enforce while decoding this row
+    #: (:class:`~lmwidgets.core.constraints.Constraint`; None: free generation). Engines that
+    #: enforce constraints have a ``check_constraint(constraint)`` method.
+    constraint: Any = None
 
 
 @dataclass(frozen=True)

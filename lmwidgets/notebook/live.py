@@ -436,6 +436,7 @@ class LiveView:
             previous=result.record.get("shown_as") == "previous",
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
+            structured=structured_cell(result),
         )
 
     def _counterpart(self, result: Result) -> int | None:
@@ -522,3 +523,22 @@ class LiveView:
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
             self.static_handle.update(live_copy(comparison.mimebundle()), raw=True)
+
+
+def structured_cell(result: Result) -> dict[str, Any] | None:
+    """A structured column's verdict for the view: valid or not, enforced or free, and its
+    parsed JSON written out readably (shown folded)."""
+    structured = result.extras.get("structured")
+    if not isinstance(structured, dict):
+        return None
+    import json
+
+    kind = (structured.get("constraint") or {}).get("kind", "")
+    parsed = structured.get("parsed")
+    shown = json.dumps(parsed, indent=2, ensure_ascii=False) if kind == "json" and parsed else ""
+    return {
+        "valid": structured.get("valid"),
+        "enforced": structured.get("enforced"),
+        "kind": kind,
+        "parsed": shown,
+    }

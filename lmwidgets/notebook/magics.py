@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from lmwidgets.core.safe_text import escape_html
@@ -342,6 +348,7 @@ class LmMagics(Magics):
 
     # %%prompt ------------------------------------------------------------------------------
     @line_cell_magic
+    @no_var_expand  # a pattern such as \\d{4} reaches lmwidgets as typed
     def prompt(self, line: str, cell: str | None = None) -> None:
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
@@ -425,6 +432,11 @@ class LmMagics(Magics):
             attacks=self._attacks(args.attacks),
             inject_field=args.inject_field,
             vs=self._earlier(args.vs),
+            json=args.json,
+            regex=args.regex,
+            one_of=args.one_of,
+            grammar=args.grammar,
+            constrain=args.constrain,
         )
         try:
             comparison = api.prompt(

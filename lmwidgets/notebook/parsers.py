@@ -660,6 +660,42 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _prompt_structured(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="VAR",
+        help="A structured answer: a variable holding a pydantic model class or a JSON-schema "
+        "dict. Result.parsed holds the answer as data, Result.valid whether it matched.",
+    )
+    parser.add_argument(
+        "--regex",
+        default=None,
+        metavar="PATTERN",
+        help="The answer must match PATTERN (typed as is: {n} is not expanded; quote it when "
+        "it has spaces).",
+    )
+    parser.add_argument(
+        "--one-of",
+        default=None,
+        metavar="A,B,C|VAR",
+        help="The answer is one of these labels (or of a variable's list).",
+    )
+    parser.add_argument(
+        "--grammar",
+        default=None,
+        metavar="VAR",
+        help="The answer follows a Lark grammar (a variable holding its text).",
+    )
+    parser.add_argument(
+        "--constrain",
+        default=None,
+        choices=["enforced", "free", "both"],
+        help="With a structured answer: enforced while decoding (default), free (only checked) "
+        "or both side by side, with the parse rate of each.",
+    )
+
+
 def prompt_parser() -> FlagParser:
     """The ``%%prompt`` parser: generation settings, strategies, variations, adapters, images."""
     parser = FlagParser(prog="%prompt", description=PROMPT_DESCRIPTION)
@@ -667,6 +703,7 @@ def prompt_parser() -> FlagParser:
     _prompt_generation(parser)
     _prompt_strategies(parser)
     _prompt_variations(parser)
+    _prompt_structured(parser)
     _prompt_adapters(parser)
     _prompt_images(parser)
     return parser

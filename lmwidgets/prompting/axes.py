@@ -27,6 +27,7 @@ PRODUCT_ORDER = (
     "system",
     "field",
     "strategy",
+    "constraint",
     "target",
     "temperature",
     "top_p",
@@ -40,6 +41,7 @@ LABEL_ORDER = (
     "system",
     "field",
     "strategy",
+    "constraint",
     "adapter",
     "temperature",
     "top_p",
@@ -63,6 +65,8 @@ class Spec:
     trial: int = 0
     #: The column's attack (``--probe``; :class:`lmwidgets.prompting.probes.Probe`), or None.
     probe: Any = None
+    #: ``enforced`` or ``free`` with a structured-answer constraint (``--constrain``); "" without.
+    constraint: str = ""
     #: (axis name, value id) for every axis applied so far, in product order.
     coords: tuple[tuple[str, str], ...] = ()
 
@@ -131,6 +135,13 @@ class StrategyAxis(Axis):
 
     def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
         return spec.at(self.name, value_id, strategy=value)
+
+
+class ConstraintAxis(Axis):
+    """A structured answer free or enforced while decoding (``--constrain both``)."""
+
+    def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
+        return spec.at(self.name, value_id, constraint=value)
 
 
 class TargetAxis(Axis):

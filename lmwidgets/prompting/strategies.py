@@ -34,6 +34,7 @@ from typing import Any
 
 from lmwidgets.checks import optional_whole_number, whole_number
 from lmwidgets.core.answers import extract_answer, majority_vote
+from lmwidgets.core.constraints import ANSWER_MARKER
 from lmwidgets.core.examples import Example, normalize_dataset, normalize_examples
 from lmwidgets.core.results import Comparison
 from lmwidgets.core.variant import Variant
@@ -56,6 +57,7 @@ from lmwidgets.media.base import MediaInput
 from lmwidgets.media.images import apply_region, parse_region, resolve_image
 from lmwidgets.prompting.axes import (
     Axis,
+    ConstraintAxis,
     PromptAxis,
     Spec,
     StrategyAxis,
@@ -83,6 +85,12 @@ from lmwidgets.prompting.probes import (
     with_lead,
 )
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
+from lmwidgets.prompting.structured import (
+    check_engines,
+    constrain_values,
+    resolve_constraint,
+    structured_finisher,
+)
 from lmwidgets.prompting.variations import (
     check_columns,
     column_axis_name,
@@ -400,6 +408,9 @@ class _Context:
     samples: int | None
     shown: set[str]
     trial_seed: int | None
+    #: The structured-answer constraint (None: none); each column's ``constraint`` coordinate
+    #: says whether it is enforced.
+    constraint: Any = None
 
 
 @dataclass(frozen=True)
@@ -449,6 +460,14 @@ class Options:
     attacks: Any = None
     #: The ``{field}`` that ``--probe inject`` writes into (default: the prompt's last field).
     inject_field: str | None = None
+    #: A structured answer (:mod:`.structured`): a pydantic model class or JSON-schema dict,
+    #: a regular expression, labels, or a Lark grammar (one of them).
+    json: Any = None
+    regex: Any = None
+    one_of: Any = None
+    grammar: Any = None
+    #: ``enforced`` (default with a constraint), ``free`` (only checked) or ``both``.
+    constrain: str | None = None
 
 
 def option_names() -> set[str]:
@@ -487,6 +506,7 @@ def build_variants(
     probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
     if probes is not None:
         axes.append(probes)
+    constraint = _constraint_axis(opts, namespace, engines, axes, names)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
@@ -504,12 +524,15 @@ def build_variants(
         samples=opts.samples,
         shown=shown_axes(axes),
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
+        constraint=constraint,
     )
     variants = [_variant(spec, item, context) for item in items for spec in specs]
     check_columns(column_axis, variants)
     plan = Plan(variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis)
     if opts.dataset is not None:
         plan.finishers.append(_scoring(scorer))
+    if constraint is not None:
+        plan.finishers.append(structured_finisher(constraint))
     if context.trial_seed is not None and any(not spec.sampled for spec in specs):
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
     if probes is not None:
@@ -568,6 +591,33 @@ def _variation_axes(
     if trial is not None:
         axes.append(trial)
     return axes
+
+
+def _constraint_axis(
+    opts: Options,
+    namespace: Mapping[str, Any],
+    engines: list[Engine],
+    axes: list[Axis],
+    names: list[str],
+) -> Any:
+    """The run's structured-answer constraint (None without one); its ``constraint`` axis
+    (free, enforced or both) is added to ``axes``."""
+    constraint = resolve_constraint(
+        json=opts.json,
+        regex=opts.regex,
+        one_of=opts.one_of,
+        grammar=opts.grammar,
+        namespace=namespace,
+    )
+    values = constrain_values(opts.constrain, constraint)
+    if constraint is None:
+        return None
+    for strategy in dict.fromkeys(names):  # cot constrains what follows its marker
+        check_engines(engines, _column_constraint(constraint, strategy), "enforced" in values)
+    axes.append(
+        ConstraintAxis("constraint", tuple((v, v) for v in values), shown=opts.constrain == "both")
+    )
+    return constraint
 
 
 def _check_counts(opts: Options) -> None:
@@ -728,4 +778,14 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,
+        constraint=_column_constraint(context.constraint, name),
+        enforced=spec.constraint == "enforced",
     )
+
+
+def _column_constraint(constraint: Any, strategy: str) -> Any:
+    """The constraint of one column: with chain-of-thought only the final answer (after the
+    marker the cot instruction asks for) is structured; the reasoning before it is free."""
+    if constraint is None or strategy not in ("cot", "self-consistency"):
+        return constraint
+    return constraint.with_marker(ANSWER_MARKER)

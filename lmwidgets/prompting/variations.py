@@ -42,6 +42,7 @@ COLUMN_AXES = (
     "prompt",
     "system",
     "strategy",
+    "constraint",
     "adapter",
     "model",
     "temperature",

@@ -6,7 +6,8 @@ kernels; a served model's URL, model id, server and version), the adapter (its f
 scale; a served adapter's name and path), the exact rendered prompt (text, token count and, where
 the engine exposes them, the token ids), the media's content hashes and regions, every
 generation setting (temperature, top-p, log-probabilities asked for, the token budget actually
-used, the seed when sampling), the number of samples, a fork's forced tokens and ``ignore_eos``.
+used, the seed when sampling), the number of samples, a fork's forced tokens, ``ignore_eos``
+and an enforced structured-answer constraint (its schema, pattern, choices or grammar).
 Labels (the model's or adapter's name, a file's location) are not keyed: the same weights under
 another name are the same model.
 
@@ -123,6 +124,9 @@ def column_key(variant: Variant, *, ignore_eos: bool = False) -> str | None:
         },
         "forced": {"ids": [int(i) for i in variant.forced_ids], "text": variant.forced_text},
     }
+    constraint = getattr(variant, "constraint", None)
+    if constraint is not None and getattr(variant, "enforced", False):
+        payload["constraint"] = constraint.record()  # the grammar decoding followed
     try:
         text = canonical(payload)
     except (TypeError, ValueError):  # a record holding something JSON cannot say

@@ -46,6 +46,7 @@ from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
 from lmwidgets.run.cache import RunCache
 from lmwidgets.run.cache_keys import CachedColumn
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
+from lmwidgets.run.structured import check_column
 from lmwidgets.run.tokens import answer_confidence, token_dicts
 
 _RECORD_TEXT_LIMIT = 4 * STATIC_TEXT_LIMIT
@@ -303,6 +304,7 @@ def _run_batch(
             top_p=variants[v].settings.top_p,
             forced_ids=variants[v].forced_ids,
             forced_text=variants[v].forced_text,
+            constraint=variants[v].constraint if variants[v].enforced else None,
         )
         for v, _ in batch
     ]
@@ -334,6 +336,11 @@ def _result(
     reason = finish_reason(outputs)
     if reason == "error":  # a failed column's partial text has no answer to show or score
         answer = None
+    checked = check_column(variant, text) if reason != "error" else None
+    if checked is not None and checked.valid:
+        answer = checked.answer  # the structured answer itself (the label, the JSON)
+    if checked is not None:
+        extras = {**extras, "structured": checked.record(variant.constraint, variant.enforced)}
     boxes = find_boxes(variant, text)
     tokens = _representative_tokens(variant, outputs, texts, text)
     confidence = _confidence(variant, answer, tokens, extras)
@@ -373,6 +380,8 @@ def _result(
         boxes=boxes,
         media=[item.record() for item in variant.media],
         cached=cached is not None,
+        parsed=None if checked is None else checked.parsed,
+        valid=None if checked is None else checked.valid,
     )
 
 

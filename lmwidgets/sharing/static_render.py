@@ -121,7 +121,36 @@ def _flags_html(result: Result) -> str:
     chips = flag_chip(flag) if flag else ""
     if result.cached:  # answered from the response cache: a neutral mark, not a warning
         chips += flag_chip("cached", FG_MUTED)
-    return chips
+    return chips + "".join(_structured_flags(result))
+
+
+def _structured_flags(result: Result) -> list[str]:
+    """A structured answer's verdict: ✓ valid / ✗ invalid, and whether it was enforced."""
+    if result.valid is None:
+        return []
+    structured = result.extras.get("structured") or {}
+    how = "enforced" if structured.get("enforced") else "free"
+    if result.valid:
+        return [flag_chip(f"✓ valid · {how}", SUCCESS)]
+    return [flag_chip(f"✗ invalid · {how}", ERROR)]
+
+
+def _parsed_html(result: Result) -> str:
+    """A structured JSON answer written out readably, folded (``<details>``, escaped)."""
+    structured = result.extras.get("structured") or {}
+    kind = (structured.get("constraint") or {}).get("kind")
+    if kind != "json" or not result.valid:
+        return ""
+    import json
+
+    shown, _ = truncate(
+        json.dumps(structured.get("parsed"), indent=2, ensure_ascii=False), STATIC_PROMPT_LIMIT
+    )
+    return (
+        f'<details class="lmw-parsed" style="margin-top:4px"><summary style="{SMALL};'
+        f'cursor:pointer">parsed JSON</summary><pre style="{PRE}">{escape_html(shown)}</pre>'
+        "</details>"
+    )
 
 
 def _footer_html(result: Result) -> str:
@@ -154,7 +183,8 @@ def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     head = _answer_html(result, grid) + _flags_html(result) + probe_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
-        f"{boxes_html(result, images)}{_text_html(result)}{_vs_html(result)}"
+        f"{boxes_html(result, images)}{_text_html(result)}{_parsed_html(result)}"
+        f"{_vs_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
 

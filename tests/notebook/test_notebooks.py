@@ -191,3 +191,30 @@ def test_probes_notebook_records_attacks_canaries_and_verdicts(executed):
     page = html.read_text()
     assert "Attack success" in page and "matrix (system prompts × probes)" in page
     assert "held" in page
+
+
+def test_structured_notebook_enforces_json_labels_and_patterns(executed):
+    """examples/structured.ipynb on the default model: the enforced columns are valid (a
+    pydantic Person, every label of the set, a date shaped YYYY-MM-DD), the records keep the
+    schema and pattern exactly, and a broken pattern is a ConstraintError."""
+    path, html = executed["structured"]
+    records = lmwidgets.records(path)
+    structured = [r for r in records if "structured" in r["output"]]
+    enforced = [r for r in structured if r["output"]["structured"]["enforced"]]
+    people = [r for r in enforced if r["output"]["structured"]["constraint"]["kind"] == "json"]
+    assert people and people[0]["output"]["structured"]["valid"] is True
+    person = people[0]["output"]["structured"]["parsed"]
+    assert set(person) == {"name", "age", "city"} and isinstance(person["age"], int)
+    assert people[0]["output"]["structured"]["constraint"]["model"].endswith("Person")
+    labels = [r for r in enforced if r["output"]["structured"]["constraint"]["kind"] == "one_of"]
+    labels = [r for r in labels if r["strategy"]["name"] == "zero-shot"]
+    assert len(labels) == 4 and all(r["output"]["text"] in ("positive", "negative") for r in labels)
+    dates = [r for r in enforced if r["output"]["structured"]["constraint"]["kind"] == "regex"]
+    assert dates[0]["output"]["structured"]["constraint"]["pattern"] == "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    assert dates[0]["output"]["structured"]["valid"] is True
+    notebook = json.loads(path.read_text())
+    errors = [
+        o for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
+    assert [e["ename"] for e in errors] == ["ConstraintError"]
+    assert "✓ valid · enforced" in html.read_text()

@@ -24,7 +24,13 @@ from lmwidgets.engines.base import (
 )
 from lmwidgets.engines.served.client import Client, api_root, public_url, read_api_key
 from lmwidgets.engines.served.streams import Streams
-from lmwidgets.errors import AdapterError, InvalidArgumentError, MediaError, ServerError
+from lmwidgets.errors import (
+    AdapterError,
+    ConstraintError,
+    InvalidArgumentError,
+    MediaError,
+    ServerError,
+)
 from lmwidgets.media.base import MediaInput, check_accepted
 
 #: Requests in flight at once per batch (the server batches them; more only queue there).
@@ -216,6 +222,8 @@ class ServedEngine:
             payload.update(ignore_eos=True, min_tokens=settings.max_new_tokens)
         if settings.logprobs:
             payload.update(logprobs=True, top_logprobs=settings.logprobs)
+        if row.constraint is not None:
+            payload["structured_outputs"] = structured_outputs(row.constraint)
         if row.forced_text:
             # A fork: the answer continues a final assistant message holding the forced start
             # (vLLM's extension of the chat API; the server streams only what follows it).
@@ -223,6 +231,25 @@ class ServedEngine:
             payload["messages"] = [*row.prompt.payload, final]
             payload.update(continue_final_message=True, add_generation_prompt=False)
         return payload
+
+    def check_constraint(self, constraint: Any) -> None:
+        """Structured answers go to the server as vLLM's structured outputs: another server,
+        or chain-of-thought before the structured answer, is a :class:`ConstraintError`."""
+        from lmwidgets.core.constraints import KINDS
+
+        option = KINDS[constraint.kind]
+        if self.server != "vllm":
+            raise ConstraintError(
+                f"{self.name}: the server at {self.url} ({self.server}) does not take vLLM's "
+                f"structured outputs, so {option} cannot be enforced there; use --constrain "
+                "free to only check the answers, or a vLLM server."
+            )
+        if constraint.after:
+            raise ConstraintError(
+                f"{self.name}: chain-of-thought before a structured answer ({option} with cot) "
+                "is enforced on kernel models only; on a server, use zero-shot or --constrain "
+                "free."
+            )
 
     def generate(
         self,
@@ -333,6 +360,16 @@ class ServedEngine:
     def unload(self) -> None:
         """Close the connection (the server and its model keep running)."""
         self._client.close()
+
+
+def structured_outputs(constraint: Any) -> dict[str, Any]:
+    """vLLM's ``structured_outputs`` request field for ``constraint`` (compact JSON, as the
+    kernel engine enforces it)."""
+    if constraint.kind == "json":
+        return {"json": constraint.source, "disable_any_whitespace": True}
+    if constraint.kind == "one_of":
+        return {"choice": list(constraint.source)}
+    return {constraint.kind: constraint.source}
 
 
 def _forced_output(row: PromptRow, settings: GenerationSettings) -> RowOutput:

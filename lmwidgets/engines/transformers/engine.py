@@ -193,6 +193,30 @@ class TransformersEngine:
             return tuple(int(i) for i in row.forced_ids)
         return tuple(self.tokenizer.encode(row.forced_text, add_special_tokens=False))
 
+    def _grammars(self):
+        """This model's compiled grammars (made on first use; kept across runs)."""
+        from lmwidgets.engines.grammar import CompiledGrammars
+        from lmwidgets.engines.transformers.generation import eos_token_ids
+
+        grammars = self.extras.get("grammars")
+        if grammars is None:
+            output = self.model.get_output_embeddings()
+            n_vocab = None if output is None else int(output.weight.shape[0])
+            eos = eos_token_ids(self.model, self.tokenizer)
+            grammars = self.extras["grammars"] = CompiledGrammars(self.tokenizer, eos, n_vocab)
+        return grammars
+
+    def _matcher(self, constraint: Any):
+        return None if constraint is None else self._grammars().matcher(constraint)
+
+    def check_constraint(self, constraint: Any) -> None:
+        """Raise a :class:`~lmwidgets.errors.ConstraintError` when ``constraint`` cannot be
+        enforced with this model's tokenizer (compiles it: later runs reuse it)."""
+        from lmwidgets.engines.grammar import check_constraint
+
+        check_constraint(constraint)
+        self._matcher(constraint)
+
     def generate(
         self,
         rows: Sequence[PromptRow],
@@ -215,6 +239,7 @@ class TransformersEngine:
                 top_p=row.top_p,
                 extra=row.prompt.payload[1],
                 forced=self._forced_ids(row),
+                matcher=self._matcher(row.constraint),
             )
             for row in rows
         ]

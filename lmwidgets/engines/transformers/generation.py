@@ -44,6 +44,8 @@ class Row:
     extra: dict[str, Any] | None = None  # processor inputs of this row (pixel values, ...)
     #: Tokens the answer must begin with (a fork): decoded as if generated, then generation goes on.
     forced: tuple[int, ...] = ()
+    #: An llguidance matcher this row's tokens must follow (None: free); see :mod:`.constrained`.
+    matcher: Any = None
 
 
 class _RowStreamer:
@@ -264,6 +266,10 @@ def generate_batch(
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
     if any(row.forced for row in rows):
         _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
+    if any(row.matcher is not None for row in rows):
+        from lmwidgets.engines.transformers.constrained import ConstrainedRows
+
+        _add_processor(kwargs, ConstrainedRows([r.matcher for r in rows], width, eos), first=True)
     recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows)) if settings.logprobs else None
     if recorder is not None:
         # The forward hook cannot run inside a compiled decoding step: decode eagerly.
@@ -394,12 +400,17 @@ def _sampling(
     return config, seed
 
 
-def _add_processor(kwargs: dict[str, Any], processor: Any) -> None:
+def _add_processor(kwargs: dict[str, Any], processor: Any, first: bool = False) -> None:
     """Append ``processor`` to the batch's logits processors (after per-row sampling, so that
-    a forced token wins whatever the row's temperature)."""
+    a forced token wins whatever the row's temperature); ``first`` puts it before them (a
+    constraint's mask, so that sampling and greedy picks only see allowed tokens)."""
     from transformers import LogitsProcessorList
 
-    kwargs.setdefault("logits_processor", LogitsProcessorList()).append(processor)
+    processors = kwargs.setdefault("logits_processor", LogitsProcessorList())
+    if first:
+        processors.insert(0, processor)
+    else:
+        processors.append(processor)
 
 
 def _run_generate(

@@ -593,6 +593,7 @@ class PromptView(anywidget.AnyWidget):
         previous: bool = False,
         cached: bool = False,
         probe: dict[str, Any] | None = None,
+        structured: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -645,6 +646,16 @@ class PromptView(anywidget.AnyWidget):
             "previous": previous,
             "cached": bool(cached),
             "probe": _probe_cell(probe),
+            "structured": None
+            if structured is None
+            else {
+                "valid": bool(structured.get("valid")),
+                "enforced": bool(structured.get("enforced")),
+                "kind": str(structured.get("kind", "")),
+                "parsed": truncate(clean(str(structured.get("parsed") or "")), WIDGET_TEXT_LIMIT)[
+                    0
+                ],
+            },
         }
 
 
