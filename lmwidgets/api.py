@@ -196,21 +196,15 @@ def prompt(
     widget with a Stop button; ``on_rerun`` receives what its region re-runs and forks make.
 
     The other options are the fields of :class:`lmwidgets.prompting.strategies.Options`:
-    strategies, examples, datasets, adapters, models, images, and your own variations (prompt
-    wordings as ``--- NAME`` lines or ``prompts=``, ``systems=``, ``each=``, ``temperatures=``,
-    ``top_ps=``, ``trials=``, ``columns=``; :mod:`lmwidgets.prompting.variations`). ``score``
-    picks how dataset items are scored (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K``
-    (1 to 20) reports each token's probability and top ``K`` alternatives (None or 0: off);
-    ``vs`` shows an earlier run beside this one (``"previous"``: this cell's; or a
-    :class:`Comparison`; :mod:`lmwidgets.prompting.previous`); ``cache`` answers identical
-    greedy or seeded columns from the response cache (None follows ``%config LmMagics.cache``;
-    :mod:`lmwidgets.run.cache`). Every run is kept (:func:`lmwidgets.history`).
-
-    ``probe="leak,override,inject,inject-image"`` (or ``"all"``) adds columns that attack the
-    prompt (:mod:`lmwidgets.prompting.probes`): each says held, leaked or followed
-    (``Result.probe_verdict``) and ``Comparison.attack_success`` gives the rates; ``attacks=`` is
-    your attack set (a dict, list or JSON file; :func:`lmwidgets.default_attacks`) and
-    ``inject_field=`` the ``{field}`` that ``inject`` writes into.
+    strategies, examples, datasets, adapters, models, images, your own variations
+    (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
+    :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`).
+    ``score`` scores dataset items (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K`` (1-20)
+    reports token probabilities; ``vs`` shows an earlier run beside this one (``"previous"`` or
+    a :class:`Comparison`); ``cache`` answers identical greedy or seeded columns from the
+    response cache (None: ``%config LmMagics.cache``). Every run is kept
+    (:func:`lmwidgets.history`).
 
     Every argument is checked first (:mod:`lmwidgets.validation`): unreadable characters are
     replaced with U+FFFD and noted in ``Comparison.notes``; a run larger than the documented
