@@ -215,6 +215,7 @@ class TransformersEngine:
                 top_p=row.top_p,
                 extra=row.prompt.payload[1],
                 forced=self._forced_ids(row),
+                seed=row.seed,
             )
             for row in rows
         ]
