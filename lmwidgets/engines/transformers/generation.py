@@ -247,6 +247,10 @@ def generate_batch(
     are decoded one step each as if generated (they are in ``token_ids``, with log-probabilities),
     then generation goes on from them; they count towards ``max_new_tokens``.
 
+    Sampled rows draw with generators of their own, seeded with each row's seed (its ``seed``,
+    else one derived from ``settings.seed``, drawn when there is none), so a sampled row gives
+    the same tokens in any batch as alone; the outcome reports every row's seed.
+
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
     the partial outputs and the error, and the caller decides how to report it.
@@ -255,9 +259,7 @@ def generate_batch(
         return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
     stop = stop or StopSignal()
     eos = eos_token_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = min(eos) if eos else 0
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
     started = time.perf_counter()  # the time to first token includes computing a prefix
     routing = _Routing(model, rows, route_adapters)
     kwargs: dict[str, Any] = {}
@@ -266,9 +268,7 @@ def generate_batch(
     input_ids, attention, width = _batch_inputs(
         model, rows, settings, routing, pad_id, device, reuse, keys, static_cache, kwargs
     )
-    decoding = _Decoding(model, tokenizer, rows, settings, pad_id, eos, width, kwargs)
-    if ignore_eos:
-        decoding.config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
+    decoding = _Decoding(model, tokenizer, rows, settings, (pad_id, eos, width, ignore_eos), kwargs)
     recorder = decoding.recorder
     streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None), recorder)
     error = _run_generate(
@@ -288,13 +288,8 @@ def generate_batch(
     if recorder is not None:
         complete_texts(tokenizer, streamer.outputs)
     close_outputs(streamer.outputs, error, stop.is_set(), elapsed)
-    return BatchOutcome(
-        outputs=streamer.outputs,
-        seconds=elapsed,
-        seed=decoding.seed,
-        error=error,
-        row_seeds=decoding.seeds,
-    )
+    outputs = streamer.outputs
+    return BatchOutcome(outputs, elapsed, decoding.seed, error, row_seeds=decoding.seeds)
 
 
 def _batch_inputs(
@@ -331,7 +326,8 @@ def _batch_inputs(
 
 class _Decoding:
     """How a batch decodes: its generation config, its rows' seeds and sampling, forced starts
-    (forks) and the log-probability recorder (logits processors go into ``kwargs``)."""
+    (forks) and the log-probability recorder (logits processors go into ``kwargs``).
+    ``layout`` is (pad id, end-of-sequence ids, prompt width, ignore end-of-sequence)."""
 
     def __init__(
         self,
@@ -339,12 +335,13 @@ class _Decoding:
         tokenizer: Any,
         rows: Sequence[Row],
         settings: GenerationSettings,
-        pad_id: int,
-        eos: set[int],
-        width: int,
+        layout: tuple[int, set[int], int, bool],
         kwargs: dict[str, Any],
     ) -> None:
+        pad_id, eos, width, ignore_eos = layout
         self.config, self.seed, self.seeds = _sampling(model, rows, settings, pad_id, eos, kwargs)
+        if ignore_eos:
+            self.config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
         if any(row.forced for row in rows):
             _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
         self.recorder: TokenRecorder | None = None
