@@ -152,6 +152,100 @@ def bench_side_by_side(loaded, n_tokens: int, repeats: int) -> Measurement:
     )
 
 
+#: The seed every column of the temperature sweep samples with.
+SWEEP_SEED = 1234
+SWEEP_TEMPERATURES = (0.3, 0.7, 1.0, 1.3)
+
+#: Eight wordings of one question: prompt variants a user compares side by side.
+WORDINGS = (
+    "What is the capital of France?",
+    "Name the capital city of France.",
+    "Which city is the capital of France?",
+    "France's capital is which city?",
+    "Tell me the capital of France.",
+    "In one word: what is the capital of France?",
+    "Quick question: what is France's capital city?",
+    "Could you tell me which city is the capital of France?",
+)
+
+
+def _column(loaded, label: str, text: str, n_tokens: int, temperature: float = 0.0, seed=None):
+    """One column: ``text`` as the user's message to ``loaded``, with its own sampling."""
+    from lmwidgets.core.variant import Variant
+    from lmwidgets.engines.base import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=n_tokens, temperature=temperature, seed=seed)
+    return Variant(label, [{"role": "user", "content": text}], loaded, settings)
+
+
+def _batched_vs_alone(variants, n_tokens: int, repeats: int) -> tuple[float, float, bool]:
+    """(tok/s run one after another, tok/s in one batch, every batched column's text equals its
+    run alone): both through ``run_variants``, interleaved, median after a warm-up round."""
+    from lmwidgets.run.runner import run_variants
+
+    alone_times, batched_times = [], []
+    alone: list[str] = []
+    batched: list[str] = []
+    for _ in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        alone = [run_variants([v], ignore_eos=True).results[0].text for v in variants]
+        alone_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        batched = [r.text for r in run_variants(variants, ignore_eos=True).results]
+        batched_times.append(time.perf_counter() - started)
+    total = n_tokens * len(variants)
+    alone_tps = total / statistics.median(alone_times[1:])
+    batched_tps = total / statistics.median(batched_times[1:])
+    return alone_tps, batched_tps, alone == batched
+
+
+def bench_temperature_sweep(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """4 columns differing only in temperature, same seed: one batch (each row samples with its
+    own seed) vs four separate runs; each batched column's text must equal its run alone."""
+    variants = [
+        _column(loaded, f"t={t}", WORDINGS[0], n_tokens, temperature=t, seed=SWEEP_SEED)
+        for t in SWEEP_TEMPERATURES
+    ]
+    alone, batched, match = _batched_vs_alone(variants, n_tokens, repeats)
+    ratio = batched / alone
+    return Measurement(
+        "temperature sweep: 4 temperatures, same seed, one batch vs 4 runs",
+        round(alone, 2),
+        round(batched, 2),
+        "tok/s",
+        round(ratio, 2),
+        ">= 2.5x",
+        ratio >= 2.5,
+        match,
+        {
+            "temperatures": list(SWEEP_TEMPERATURES),
+            "seed": SWEEP_SEED,
+            "new_tokens_per_column": n_tokens,
+        },
+    )
+
+
+def bench_prompt_variants(loaded, n_tokens: int, repeats: int) -> Measurement:
+    """8 wordings of one question (greedy): one batch vs one run after another; the texts must
+    be equal."""
+    variants = [
+        _column(loaded, f"wording {i + 1}", text, n_tokens) for i, text in enumerate(WORDINGS)
+    ]
+    alone, batched, match = _batched_vs_alone(variants, n_tokens, repeats)
+    ratio = batched / alone
+    return Measurement(
+        "prompt variants: 8 wordings, one batch vs one run after another",
+        round(alone, 2),
+        round(batched, 2),
+        "tok/s",
+        round(ratio, 2),
+        ">= 3x",
+        ratio >= 3.0,
+        match,
+        {"variants": len(variants), "new_tokens_per_column": n_tokens},
+    )
+
+
 class _HeadlessView:
     """The live view's work without a notebook: a real widget model updated while streaming."""
 
@@ -953,6 +1047,13 @@ def _table(rows: list[Measurement]) -> str:
     )
 
 
+#: The benchmarks ``--only`` picks from, in the order they run.
+BENCHMARKS = (
+    "side", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters", "logprobs",
+    "tokens", "cache", "load",
+)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -964,10 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=None,
-        help=(
-            "Comma-separated subset: side,streaming,prefix,roofline,adapters,logprobs,tokens,cache,"
-            "load (default: all)."
-        ),
+        help=f"Comma-separated subset: {','.join(BENCHMARKS)} (default: all).",
     )
     args = parser.parse_args(argv)
     import torch
@@ -976,24 +1074,14 @@ def main(argv: list[str] | None = None) -> int:
     tokens = args.tokens or (12 if args.quick else 64)
     repeats = args.repeats or (1 if args.quick else 3)
     loaded = _load(args.quick)
-    only = (
-        set(args.only.split(","))
-        if args.only
-        else {
-            "side",
-            "streaming",
-            "prefix",
-            "roofline",
-            "adapters",
-            "logprobs",
-            "tokens",
-            "cache",
-            "load",
-        }
-    )
+    only = set(args.only.split(",")) if args.only else set(BENCHMARKS)
     rows: list[Measurement] = []
     if "side" in only:
         rows += _measured(bench_side_by_side, loaded, tokens, repeats)
+    if "sweep" in only:
+        rows += _measured(bench_temperature_sweep, loaded, tokens, repeats)
+    if "wordings" in only:
+        rows += _measured(bench_prompt_variants, loaded, tokens, repeats)
     if "streaming" in only:
         rows += _measured(bench_streaming, loaded, tokens * (1 if args.quick else 2), repeats)
     if "prefix" in only:

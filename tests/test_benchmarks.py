@@ -22,6 +22,8 @@ def test_quick_benchmarks_run_and_match(tmp_path, registry, capsys):
     assert any(name.startswith("streaming") for name in names)
     assert any(name.startswith("prefix reuse") for name in names)
     assert any(name.startswith("response cache") for name in names)
+    assert any(name.startswith("temperature sweep") for name in names)
+    assert any(name.startswith("prompt variants") for name in names)
     for row in report["results"]:
         assert row["outputs_match"] in (True, None)
         assert row["baseline"] > 0 and row["lmwidgets"] > 0 and row["ratio"] > 0
@@ -50,6 +52,25 @@ def test_logprobs_and_token_message_benchmarks_run_and_match(tmp_path, registry,
         assert row["outputs_match"] is True and row["baseline"] > 0 and row["lmwidgets"] > 0
     assert rows[1]["details"]["bytes_per_second_on"] > 0
     assert "logprobs overhead" in capsys.readouterr().out
+
+
+def test_temperature_sweep_and_prompt_variant_benchmarks_run_and_match(tmp_path, registry):
+    """The two "own variations side by side" rows on the tiny model: every batched column's text
+    equals its run alone (sampled with per-row seeds for the sweep, greedy for the wordings)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import main
+
+    target = tmp_path / "bench.json"
+    argv = ["--quick", "--only", "sweep,wordings", "--tokens", "6", "--json", str(target)]
+    assert main(argv) == 0
+    rows = json.loads(target.read_text())["results"]
+    assert [row["benchmark"].split(":")[0] for row in rows] == [
+        "temperature sweep",
+        "prompt variants",
+    ]
+    for row in rows:
+        assert row["outputs_match"] is True and row["baseline"] > 0 and row["lmwidgets"] > 0
+    assert rows[0]["details"]["temperatures"] == [0.3, 0.7, 1.0, 1.3]
 
 
 def test_gpu_benchmark_code_runs_on_a_tiny_model_on_cpu(tmp_path, registry, capsys):

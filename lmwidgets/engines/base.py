@@ -12,6 +12,7 @@ Nothing here imports torch: everything above the engines runs without it.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,10 @@ MIN_TEMPERATURE = 1e-3
 #: The most alternatives per token ``--logprobs K`` may ask for (servers cap it near here too).
 MAX_LOGPROBS = 20
 
+#: Seeds lmwidgets draws (sampling without ``--seed``) or derives (later samples) are below
+#: this, so that any server takes them (some read a seed as a 32-bit integer).
+DRAWN_SEED_LIMIT = 2**31
+
 #: Names that mean "no adapter" wherever an adapter name is accepted.
 BASE_NAMES = ("base", "__base__", "none")
 
@@ -39,7 +44,8 @@ class GenerationSettings:
 
     ``temperature == 0`` is greedy decoding; ``> 0`` samples (with ``top_p`` nucleus
     filtering). ``seed`` makes sampling reproducible; when sampling without a seed, a seed is
-    drawn and recorded so the run can be repeated.
+    drawn and recorded so the run can be repeated. Rows of a batch may carry their own seeds
+    (:attr:`PromptRow.seed`); this one then seeds only the rows without (see :func:`row_seeds`).
     """
 
     max_new_tokens: int = 256
@@ -133,7 +139,10 @@ class PromptRow:
     """One sequence of a batch: a rendered prompt, its adapter (None: base) and its sampling.
 
     ``temperature``/``top_p`` override the batch settings for this row, so greedy and sampled
-    rows (a zero-shot column beside self-consistency samples) still share one batch.
+    rows (a zero-shot column beside self-consistency samples) still share one batch. ``seed``
+    is the row's own sampling seed: a sampled row draws its tokens from a generator of its own,
+    so it gives the same text in any batch as alone with the same seed (None: derived from the
+    batch's seed, see :func:`row_seeds`).
     """
 
     prompt: Rendered
@@ -149,6 +158,11 @@ class PromptRow:
     #: (:class:`~lmwidgets.core.constraints.Constraint`; None: free generation). Engines that
     #: enforce constraints have a ``check_constraint(constraint)`` method.
     constraint: Any = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            whole_number(self.seed, "--seed", minimum=0, maximum=MAX_INT64)
 
 
 @dataclass(frozen=True)
@@ -199,12 +213,16 @@ class BatchOutcome:
 
     ``error`` holds an out-of-memory error or a :class:`KeyboardInterrupt` that ended the batch
     early; the outputs then hold the partial text, and the caller decides how to report it.
+    ``seed`` is the batch's seed (the settings' one, or the one drawn for sampled rows without a
+    seed of their own); ``row_seeds[i]`` the seed row ``i`` sampled with (None: a greedy row
+    without one), so any sampled row can be run again alone with the same text.
     """
 
     outputs: list[RowOutput]
     seconds: float
     seed: int | None
     error: BaseException | None = None
+    row_seeds: list[int | None] = field(default_factory=list)
 
 
 StepCallback = Callable[[list[RowOutput]], None]
@@ -316,17 +334,72 @@ def adapter_record(engine: Engine, adapter: str | None) -> dict[str, Any] | None
     return record
 
 
+def fresh_seed() -> int:
+    """A newly drawn seed (below :data:`DRAWN_SEED_LIMIT`), for sampling without ``--seed``."""
+    return random.randrange(DRAWN_SEED_LIMIT)
+
+
 def batch_seed(temperatures: Sequence[float], seed: int | None) -> int | None:
-    """The seed a batch runs with: the given one, or (when any row samples) a fresh one that
-    the record keeps, so the run can be repeated; None for an all-greedy batch without one."""
+    """The seed a batch (or a variant) runs with: the given one, or (when any row samples) a
+    fresh one that the record keeps, so the run can be repeated; None for an all-greedy batch
+    without one."""
     if seed is None and any(t > 0 for t in temperatures):
-        return random.randrange(2**31)
+        return fresh_seed()
     return seed
+
+
+def sample_seed(seed: int | None, sample_index: int) -> int | None:
+    """The seed of sample ``sample_index`` of a column whose seed is ``seed``.
+
+    Sample 0 uses ``seed`` itself, so a one-sample column gives the same text in any batch as it
+    does alone with that seed. Later samples (self-consistency) use a seed derived from
+    ``(seed, sample_index)`` by a hash, below :data:`DRAWN_SEED_LIMIT`: the samples of one
+    column differ from each other, and the column's one recorded seed repeats all of them.
+    None stays None (the engine draws a seed and reports it).
+    """
+    whole_number(sample_index, "sample index", minimum=0)
+    if seed is None:
+        return None
+    whole_number(seed, "--seed", minimum=0, maximum=MAX_INT64)
+    if sample_index == 0:
+        return seed
+    digest = hashlib.sha256(f"lmwidgets sample {seed} {sample_index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % DRAWN_SEED_LIMIT
+
+
+def row_seeds(
+    temperatures: Sequence[float], seeds: Sequence[int | None], seed: int | None
+) -> tuple[int | None, list[int | None]]:
+    """(batch seed, each row's seed) for a batch whose rows sample at ``temperatures`` and
+    carry their own ``seeds`` (None: none), with the settings' ``seed``.
+
+    A row's own seed wins. A sampled row without one takes ``sample_seed(batch seed, row)``,
+    where the batch seed is ``seed`` or, when such a row exists, a fresh one: the rows of one
+    batch differ, and every row's reported seed repeats it. A greedy row without a seed has
+    none (None).
+    """
+    pairs = list(zip(temperatures, seeds, strict=True))
+    unseeded = any(t > 0 and own is None for t, own in pairs)
+    batch = fresh_seed() if seed is None and unseeded else seed
+    chosen: list[int | None] = []
+    for index, (temperature, own) in enumerate(pairs):
+        if own is not None:
+            chosen.append(own)
+        else:
+            chosen.append(sample_seed(batch, index) if temperature > 0 else None)
+    return batch, chosen
 
 
 def row_temperatures(rows: Sequence[PromptRow], settings: GenerationSettings) -> list[float]:
     """Each row's temperature (its own, or the batch's)."""
     return [settings.temperature if r.temperature is None else r.temperature for r in rows]
+
+
+def batch_row_seeds(
+    rows: Sequence[PromptRow], settings: GenerationSettings
+) -> tuple[int | None, list[int | None]]:
+    """:func:`row_seeds` of ``rows`` run with ``settings``: (batch seed, each row's seed)."""
+    return row_seeds(row_temperatures(rows, settings), [r.seed for r in rows], settings.seed)
 
 
 def finish_reason(outputs: Sequence[RowOutput]) -> str:

@@ -11,6 +11,9 @@ Answers: ``replies`` maps a piece of prompt text to the answer (the first key fo
 rendered prompt wins; the key ``"*"`` is the fallback), or is a callable
 ``(prompt_text, adapter) -> answer``; without replies it answers ``You said: <last user text>``.
 Text streams one word per step. Adapters are named text transforms (``{"loud": str.upper}``).
+Seeds are handled as by the other engines (each row's own, or one derived from the batch's, drawn
+when sampling without one: :func:`~lmwidgets.engines.base.row_seeds`) and reported in
+``BatchOutcome.row_seeds``, but a scripted answer does not depend on them.
 
 Token probabilities (``--logprobs K``): each piece is one "token" whose id is a stable hash of its
 text (:func:`piece_id`) and whose log-probability and top alternatives are made up, but
@@ -52,9 +55,8 @@ from lmwidgets.engines.base import (
     StepCallback,
     StopSignal,
     TokenLogprob,
-    batch_seed,
+    batch_row_seeds,
     close_outputs,
-    row_temperatures,
 )
 from lmwidgets.errors import AdapterError, InvalidArgumentError, ModelNotFoundError
 from lmwidgets.media.base import MediaInput, check_accepted
@@ -207,7 +209,7 @@ class ScriptedEngine:
     ) -> BatchOutcome:
         self.calls.append(list(rows))
         started = time.perf_counter()
-        seed = batch_seed(row_temperatures(rows, settings), settings.seed)
+        seed, seeds = batch_row_seeds(rows, settings)
         originals = [pieces(self.answer(row)) for row in rows]
         scripts = [self._script(row, o) for row, o in zip(rows, originals, strict=True)]
         outputs = [RowOutput() for _ in rows]
@@ -230,7 +232,9 @@ class ScriptedEngine:
             error = exc
         elapsed = time.perf_counter() - started
         close_outputs(outputs, error, stop.is_set(), elapsed)
-        return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)
+        return BatchOutcome(
+            outputs=outputs, seconds=elapsed, seed=seed, error=error, row_seeds=seeds
+        )
 
     def _script(self, row: PromptRow, script: list[str]) -> list[str]:
         """The pieces ``row`` streams: its forced start (a fork), then its scripted ``script``

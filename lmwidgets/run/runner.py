@@ -31,7 +31,9 @@ from lmwidgets.engines.base import (
     RowOutput,
     StopSignal,
     adapter_record,
+    batch_seed,
     finish_reason,
+    sample_seed,
 )
 from lmwidgets.errors import (
     GenerationError,
@@ -269,14 +271,9 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
     for index, variant in enumerate(variants):
         if variant.precomputed is not None:  # shown as it is (an earlier run): not generated
             continue
-        # Sampling settings may differ per row; rows only need the same model, budget, seed and
-        # number of alternatives per token.
-        key = (
-            id(variant.engine),
-            variant.max_new_tokens,
-            variant.settings.seed,
-            variant.settings.logprobs,
-        )
+        # Sampling settings and seeds may differ per row (each row samples with its own seed);
+        # rows only need the same model, budget and number of alternatives per token.
+        key = (id(variant.engine), variant.max_new_tokens, variant.settings.logprobs)
         groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
     batches = []
     for rows in groups.values():
@@ -288,13 +285,18 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
 def _run_batch(
     variants: Sequence[Variant],
     batch: list[tuple[int, int]],
+    seeds: dict[int, int | None],
     on_step: Callable[[list[RowOutput]], None],
     stop: StopSignal,
     *,
     ignore_eos: bool,
     prefix_reuse: bool,
 ) -> BatchOutcome:
-    """Generate one batch through its engine, streaming every step into ``on_step``."""
+    """Generate one batch through its engine, streaming every step into ``on_step``.
+
+    Every row carries its column's seed (``seeds[v]``; sample ``s`` of a self-consistency
+    column ``sample_seed(seed, s)``), so a column gives the same text in any batch as alone.
+    """
     first = variants[batch[0][0]]
     rows = [
         PromptRow(
@@ -305,11 +307,13 @@ def _run_batch(
             forced_ids=variants[v].forced_ids,
             forced_text=variants[v].forced_text,
             constraint=variants[v].constraint if variants[v].enforced else None,
+            seed=sample_seed(seeds.get(v), s),
         )
-        for v, _ in batch
+        for v, s in batch
     ]
-    # The budget may have been lowered to fit the context (see prepare()).
-    settings = replace(first.settings, max_new_tokens=first.max_new_tokens)
+    # The budget may have been lowered to fit the context (see prepare()); the seeds are the
+    # rows' own, not the first column's.
+    settings = replace(first.settings, max_new_tokens=first.max_new_tokens, seed=None)
     outcome = first.engine.generate(
         rows, settings, stop=stop, on_step=on_step, ignore_eos=ignore_eos, prefix_reuse=prefix_reuse
     )
@@ -544,14 +548,21 @@ class _Schedule:
         self.stop = stop
         self.view = view
         self.on_batch_done = on_batch_done
-        self.seeds: dict[int, int | None] = {}
+        # Each column's seed: its own, or (sampling without one) one drawn now and recorded, so
+        # that the column, all its samples included, can be run again.
+        self.seeds: dict[int, int | None] = {
+            index: batch_seed([variant.settings.temperature], variant.settings.seed)
+            for index, variant in enumerate(variants)
+        }
         self.error: BaseException | None = None
         self.done = 0
         self._lock = threading.Lock()
 
     def _record(self, batch: list[tuple[int, int]], outcome: BatchOutcome) -> None:
         with self._lock:
-            self.seeds.update((v, outcome.seed) for v, _ in batch)
+            for (v, s), used in zip(batch, outcome.row_seeds, strict=False):
+                if s == 0 and used is not None:  # the seed the engine says it sampled with
+                    self.seeds[v] = used
             self.done += 1
             if outcome.error is not None and self.error is None:
                 self.error = outcome.error
@@ -574,7 +585,9 @@ class _Schedule:
                 self.stream.push()
 
             try:
-                outcome = _run_batch(self.variants, batch, on_step, self.stop, **options)
+                outcome = _run_batch(
+                    self.variants, batch, self.seeds, on_step, self.stop, **options
+                )
             except Exception as exc:  # a failing engine (or reply function): said, kept
                 outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
             self._record(batch, outcome)
@@ -624,7 +637,9 @@ class _Schedule:
                 self.stream.collect(batch, outputs)
 
             try:
-                outcome = _run_batch(self.variants, batch, on_step, self.stop, **options)
+                outcome = _run_batch(
+                    self.variants, batch, self.seeds, on_step, self.stop, **options
+                )
             except BaseException as exc:  # reported by the calling thread, never lost
                 outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
             self._record(batch, outcome)

@@ -119,6 +119,24 @@ def test_strategies_self_consistency_and_rerun(served):
     assert report.matched, report.summary()  # greedy and seeded sampling repeat on the server
 
 
+def test_a_temperature_sweep_is_one_batch_and_each_column_equals_alone(served):
+    """Each request carries its row's own seed, so a sampled column on the server gives the same
+    text beside other temperatures as alone with the same seed."""
+    from lmwidgets.core.variant import Variant
+    from lmwidgets.run.runner import run_variants
+
+    def column(temperature):
+        settings = GenerationSettings(max_new_tokens=16, temperature=temperature, seed=5)
+        messages = [{"role": "user", "content": "Write one sentence about the sea."}]
+        return Variant(f"t{temperature}", messages, served, settings)
+
+    temperatures = (0.3, 0.7, 1.0, 1.3)
+    sweep = run_variants([column(t) for t in temperatures])
+    assert served.calls == 1
+    for t, result in zip(temperatures, sweep.results, strict=True):
+        assert result.text == run_variants([column(t)])[0].text, t
+
+
 def test_dataset_rows_go_out_concurrently_and_are_scored(served):
     items = [{"input": f"What is {a} + {a}?", "expected": str(2 * a)} for a in range(1, 7)]
     cmp = ask("{input}", dataset=items, compare="zero-shot,cot", max_new_tokens=32)

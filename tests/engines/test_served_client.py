@@ -3,8 +3,15 @@
 import pytest
 
 import lmwidgets
+from lmwidgets.engines.base import (
+    GenerationSettings,
+    PromptRow,
+    Rendered,
+    batch_row_seeds,
+    sample_seed,
+)
 from lmwidgets.engines.served import api_root, public_url, read_api_key
-from lmwidgets.engines.served.engine import _wire_messages
+from lmwidgets.engines.served.engine import _wire_messages, request_payload
 
 
 @pytest.mark.parametrize(
@@ -63,3 +70,23 @@ def test_image_parts_become_data_urls_in_order(tmp_path):
     assert parts[0] != parts[2]
     with pytest.raises(lmwidgets.MediaError, match="more image places"):
         _wire_messages(messages, [load_image(red)])
+
+
+def test_each_sampled_request_carries_its_rows_own_seed():
+    """What the served engine sends per row (vLLM seeds each request apart): a sampled row's own
+    seed, or one derived from the batch's; a greedy row no seed."""
+    rendered = Rendered("x", 1, payload=[{"role": "user", "content": "x"}])
+    rows = [
+        PromptRow(rendered, temperature=0.7, seed=4),
+        PromptRow(rendered, temperature=0.7),
+        PromptRow(rendered, "style", temperature=0.0, seed=9),
+    ]
+    settings = GenerationSettings(max_new_tokens=5, seed=11)
+    batch, seeds = batch_row_seeds(rows, settings)
+    payloads = [
+        request_payload("m", r, settings, s, False) for r, s in zip(rows, seeds, strict=True)
+    ]
+    assert batch == 11
+    assert [p.get("seed") for p in payloads] == [4, sample_seed(11, 1), None]
+    assert [p["temperature"] for p in payloads] == [0.7, 0.7, 0.0]
+    assert [p["model"] for p in payloads] == ["m", "m", "style"]

@@ -18,9 +18,8 @@ from lmwidgets.engines.base import (
     StepCallback,
     StopSignal,
     TokenLogprob,
-    batch_seed,
+    batch_row_seeds,
     close_outputs,
-    row_temperatures,
 )
 from lmwidgets.engines.served.client import Client, api_root, public_url, read_api_key
 from lmwidgets.engines.served.streams import Streams
@@ -203,35 +202,6 @@ class ServedEngine:
 
     # -- generation -------------------------------------------------------------------------
 
-    def _payload(
-        self, row: PromptRow, settings: GenerationSettings, seed: int | None, ignore_eos: bool
-    ) -> dict[str, Any]:
-        temperature = settings.temperature if row.temperature is None else row.temperature
-        top_p = settings.top_p if row.top_p is None else row.top_p
-        payload: dict[str, Any] = {
-            "model": row.adapter or self.model_id,
-            "messages": row.prompt.payload,
-            "max_tokens": settings.max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "stream": True,
-        }
-        if temperature > 0 and seed is not None:
-            payload["seed"] = seed
-        if ignore_eos:
-            payload.update(ignore_eos=True, min_tokens=settings.max_new_tokens)
-        if settings.logprobs:
-            payload.update(logprobs=True, top_logprobs=settings.logprobs)
-        if row.constraint is not None:
-            payload["structured_outputs"] = structured_outputs(row.constraint)
-        if row.forced_text:
-            # A fork: the answer continues a final assistant message holding the forced start
-            # (vLLM's extension of the chat API; the server streams only what follows it).
-            final = {"role": "assistant", "content": row.forced_text}
-            payload["messages"] = [*row.prompt.payload, final]
-            payload.update(continue_final_message=True, add_generation_prompt=False)
-        return payload
-
     def check_constraint(self, constraint: Any) -> None:
         """Structured answers go to the server as vLLM's structured outputs: another server,
         or chain-of-thought before the structured answer, is a :class:`ConstraintError`."""
@@ -263,13 +233,13 @@ class ServedEngine:
     ) -> BatchOutcome:
         self.calls += 1
         started = time.perf_counter()
-        seed = batch_seed(row_temperatures(rows, settings), settings.seed)
+        # Each sampled row's request carries its own seed (vLLM seeds every request apart), so
+        # a row gives the same text in any batch as alone, and samples of one column differ.
+        seed, seeds = batch_row_seeds(rows, settings)
         outputs = [_forced_output(row, settings) for row in rows]
-        # Each sampled row gets its own seed (seed + row), so samples of one batch differ and a
-        # re-run with the recorded seed repeats them.
         payloads = [
-            self._payload(row, settings, None if seed is None else seed + i, ignore_eos)
-            for i, row in enumerate(rows)
+            request_payload(self.model_id, row, settings, row_seed, ignore_eos)
+            for row, row_seed in zip(rows, seeds, strict=True)
         ]
         error = Streams(self._client, payloads, outputs, started, self.concurrency).run(
             stop, on_step
@@ -277,7 +247,9 @@ class ServedEngine:
         elapsed = time.perf_counter() - started
         error = self._explain(error, rows, settings, outputs)
         close_outputs(outputs, error, stop.is_set(), elapsed)
-        return BatchOutcome(outputs=outputs, seconds=elapsed, seed=seed, error=error)
+        return BatchOutcome(
+            outputs=outputs, seconds=elapsed, seed=seed, error=error, row_seeds=seeds
+        )
 
     def _explain(
         self,
@@ -370,6 +342,42 @@ def structured_outputs(constraint: Any) -> dict[str, Any]:
     if constraint.kind == "one_of":
         return {"choice": list(constraint.source)}
     return {constraint.kind: constraint.source}
+
+
+def request_payload(
+    model_id: str,
+    row: PromptRow,
+    settings: GenerationSettings,
+    seed: int | None,
+    ignore_eos: bool,
+) -> dict[str, Any]:
+    """The chat-completions request of one row: its messages, model (or adapter), sampling and,
+    for a sampled row, its own ``seed``."""
+    temperature = settings.temperature if row.temperature is None else row.temperature
+    top_p = settings.top_p if row.top_p is None else row.top_p
+    payload: dict[str, Any] = {
+        "model": row.adapter or model_id,
+        "messages": row.prompt.payload,
+        "max_tokens": settings.max_new_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "stream": True,
+    }
+    if temperature > 0 and seed is not None:
+        payload["seed"] = seed
+    if ignore_eos:
+        payload.update(ignore_eos=True, min_tokens=settings.max_new_tokens)
+    if settings.logprobs:
+        payload.update(logprobs=True, top_logprobs=settings.logprobs)
+    if row.constraint is not None:
+        payload["structured_outputs"] = structured_outputs(row.constraint)
+    if row.forced_text:
+        # A fork: the answer continues a final assistant message holding the forced start
+        # (vLLM's extension of the chat API; the server streams only what follows it).
+        final = {"role": "assistant", "content": row.forced_text}
+        payload["messages"] = [*row.prompt.payload, final]
+        payload.update(continue_final_message=True, add_generation_prompt=False)
+    return payload
 
 
 def _forced_output(row: PromptRow, settings: GenerationSettings) -> RowOutput:

@@ -221,60 +221,15 @@ def load_adapter(
         raise AdapterError(f"No adapter at {str(directory)!r}: the directory does not exist.")
     if not directory.is_dir():
         raise AdapterError(f"{str(directory)!r} is a file; give the adapter's directory.")
-    name = (name or re.sub(r"[^A-Za-z0-9_.-]+", "-", directory.resolve().name)).strip()
-    if not name or name.lower() in BASE_NAMES or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise AdapterError(
-            f"{name!r} cannot name an adapter: use letters, digits, '.', '_' or '-' (not 'base')."
-        )
-    if name in loaded.adapters:
-        raise NameTakenError(
-            f"An adapter called {name!r} is already attached to {loaded.name}. Pick another name "
-            f"with --as, or free it first with `%lm adapter unload {name}`."
-        )
+    name = _adapter_name(loaded, directory, name)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale == scale:
         raise AdapterError(f"--scale must be a number, not {scale!r}.")
     config, ignored = _read_config(directory)
     weights = _weights_file(directory, allow_pickle)
     check_compatible(loaded.model, _tensor_shapes(weights), directory)
     base_name = config.get("base_model_name_or_path")
-    known = {loaded.source.spec, loaded.source.location, loaded.name, loaded.architecture}
-    if (
-        base_name
-        and base_name not in known
-        and Path(str(base_name)).name not in {Path(k).name for k in known}
-    ):
-        warnings.warn(
-            f"Adapter {name!r} was made for {base_name!r}; it is attached to {loaded.name} "
-            f"({loaded.source.spec}). That is fine for a local copy of the same model.",
-            AdapterWarning,
-            stacklevel=2,
-        )
-    from peft import LoraConfig, PeftModelForCausalLM
-
-    fields = set(LoraConfig.__dataclass_fields__)
-    lora_config = LoraConfig(
-        **{k: v for k, v in config.items() if k in fields and k != "peft_type"}
-    )
-    lora_config.inference_mode = True
-    peft_model = _peft_model(loaded)
-    created = peft_model is None
-    try:
-        with warnings.catch_warnings():  # transformers deprecation notes raised inside peft
-            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-            if created:
-                peft_model = PeftModelForCausalLM(loaded.model, lora_config, adapter_name=name)
-            else:
-                peft_model.add_adapter(name, lora_config)
-        _load_weights(peft_model, weights, name)
-        _set_scale(peft_model, name, float(scale))
-        peft_model.eval()
-    except Exception as exc:
-        if created and peft_model is not None:
-            peft_model.unload()
-        elif peft_model is not None and name in peft_model.peft_config:
-            peft_model.delete_adapter(name)
-        raise AdapterError(f"Could not attach {str(directory)!r}: {exc}") from exc
-    loaded.extras["peft_model"] = peft_model
+    _warn_if_made_for_another(loaded, name, base_name)
+    peft_model = _attach(loaded, directory, config, weights, name, float(scale))
     parameters = sum(
         p.numel() for n, p in peft_model.named_parameters() if f".{name}." in n and "lora_" in n
     )
@@ -297,6 +252,77 @@ def load_adapter(
     )
     loaded.adapters[name] = info
     return info
+
+
+def _adapter_name(loaded: LoadedModel, directory: Path, name: str | None) -> str:
+    """The name the adapter is attached under (``name``, or the directory's), checked: a
+    plain word that is not a base name and not taken on ``loaded``."""
+    name = (name or re.sub(r"[^A-Za-z0-9_.-]+", "-", directory.resolve().name)).strip()
+    if not name or name.lower() in BASE_NAMES or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise AdapterError(
+            f"{name!r} cannot name an adapter: use letters, digits, '.', '_' or '-' (not 'base')."
+        )
+    if name in loaded.adapters:
+        raise NameTakenError(
+            f"An adapter called {name!r} is already attached to {loaded.name}. Pick another name "
+            f"with --as, or free it first with `%lm adapter unload {name}`."
+        )
+    return name
+
+
+def _warn_if_made_for_another(loaded: LoadedModel, name: str, base_name: Any) -> None:
+    """Warn when the adapter's config names a base model that does not look like ``loaded``."""
+    known = {loaded.source.spec, loaded.source.location, loaded.name, loaded.architecture}
+    if (
+        base_name
+        and base_name not in known
+        and Path(str(base_name)).name not in {Path(k).name for k in known}
+    ):
+        warnings.warn(
+            f"Adapter {name!r} was made for {base_name!r}; it is attached to {loaded.name} "
+            f"({loaded.source.spec}). That is fine for a local copy of the same model.",
+            AdapterWarning,
+            stacklevel=3,
+        )
+
+
+def _attach(
+    loaded: LoadedModel,
+    directory: Path,
+    config: dict[str, Any],
+    weights: Path,
+    name: str,
+    scale: float,
+) -> Any:
+    """Add the adapter to ``loaded``'s peft model (made on the first adapter) with its weights
+    and scale; on failure nothing stays attached. Returns the peft model."""
+    from peft import LoraConfig, PeftModelForCausalLM
+
+    fields = set(LoraConfig.__dataclass_fields__)
+    lora_config = LoraConfig(
+        **{k: v for k, v in config.items() if k in fields and k != "peft_type"}
+    )
+    lora_config.inference_mode = True
+    peft_model = _peft_model(loaded)
+    created = peft_model is None
+    try:
+        with warnings.catch_warnings():  # transformers deprecation notes raised inside peft
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            if created:
+                peft_model = PeftModelForCausalLM(loaded.model, lora_config, adapter_name=name)
+            else:
+                peft_model.add_adapter(name, lora_config)
+        _load_weights(peft_model, weights, name)
+        _set_scale(peft_model, name, scale)
+        peft_model.eval()
+    except Exception as exc:
+        if created and peft_model is not None:
+            peft_model.unload()
+        elif peft_model is not None and name in peft_model.peft_config:
+            peft_model.delete_adapter(name)
+        raise AdapterError(f"Could not attach {str(directory)!r}: {exc}") from exc
+    loaded.extras["peft_model"] = peft_model
+    return peft_model
 
 
 def _load_weights(peft_model: Any, weights: Path, name: str) -> None:

@@ -82,6 +82,10 @@ def _script_answer(model, tokenizer, chunks: Sequence[str], trigger: int) -> Non
             head[following] = 3.0 * direction
 
 
+#: The tiny LLaVA's vision patch size (its images are ``image_size // PATCH`` patches square).
+PATCH = 8
+
+
 def build_tiny_llava(
     directory: str | Path,
     *,
@@ -95,69 +99,16 @@ def build_tiny_llava(
     ``answer``: text chunks the model then always answers (scripted; see :func:`_script_answer`).
     """
     import torch
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-
-    try:  # the PIL backend needs no torchvision
-        from transformers import CLIPImageProcessorPil as ImageProcessor
-    except ImportError:  # older transformers
-        ImageProcessor = CLIPImageProcessor
+    from transformers import LlavaForConditionalGeneration
 
     directory = Path(directory)
     tokenizer = build_tokenizer(extra_specials=["<image>"])
     if answer:
         tokenizer.add_tokens(list(answer))
     tokenizer.chat_template = CHATML_VISION_TEMPLATE
-    patch = 8
-    image_processor = ImageProcessor(
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
-    )
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=patch,
-        vision_feature_select_strategy="default",
-        chat_template=CHATML_VISION_TEMPLATE,
-        num_additional_image_tokens=1,  # CLIP's CLS token, dropped by the "default" strategy
-    )
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=image_size,
-        patch_size=patch,
-        projection_dim=32,
-    )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        image_seq_length=(image_size // patch) ** 2,
-        vision_feature_select_strategy="default",
-        vision_feature_layer=-1,
-    )
+    processor = _llava_processor(tokenizer, image_size)
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
+    model = LlavaForConditionalGeneration(_llava_config(tokenizer, image_size))
     with torch.no_grad():  # larger weights: varied, image-dependent answers instead of near-ties
         for name, param in model.named_parameters():
             if param.dim() > 1 and "vision" not in name:
@@ -172,3 +123,61 @@ def build_tiny_llava(
     model.save_pretrained(directory, safe_serialization=True)
     processor.save_pretrained(directory)
     return directory
+
+
+def _llava_processor(tokenizer, image_size: int):
+    """The tiny LLaVA's processor: CLIP image preprocessing to ``image_size`` and ``tokenizer``."""
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
+    try:  # the PIL backend needs no torchvision
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:  # older transformers
+        ImageProcessor = CLIPImageProcessor
+
+    image_processor = ImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        chat_template=CHATML_VISION_TEMPLATE,
+        num_additional_image_tokens=1,  # CLIP's CLS token, dropped by the "default" strategy
+    )
+
+
+def _llava_config(tokenizer, image_size: int):
+    """The tiny LLaVA's config: a 2-layer CLIP vision tower and a 2-layer Llama."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=PATCH,
+        projection_dim=32,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=(image_size // PATCH) ** 2,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )

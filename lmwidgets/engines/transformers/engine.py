@@ -240,6 +240,7 @@ class TransformersEngine:
                 extra=row.prompt.payload[1],
                 forced=self._forced_ids(row),
                 matcher=self._matcher(row.constraint),
+                seed=row.seed,
             )
             for row in rows
         ]

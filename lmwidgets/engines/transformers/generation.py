@@ -20,8 +20,8 @@ from lmwidgets.engines.base import (
     GenerationSettings,
     RowOutput,
     StopSignal,
-    batch_seed,
     close_outputs,
+    row_seeds,
 )
 from lmwidgets.engines.transformers.logprobs import ForcedStart, TokenRecorder, complete_texts
 from lmwidgets.engines.transformers.quiet import quiet_libraries
@@ -34,7 +34,8 @@ class Row:
     """One sequence of a batch: prompt token ids, adapter (None: base) and its own sampling.
 
     ``temperature``/``top_p`` override the batch settings for this row, so greedy and sampled
-    rows (a zero-shot column beside self-consistency samples) still share one batch.
+    rows (a zero-shot column beside self-consistency samples) still share one batch; ``seed``
+    is the row's own sampling seed (see :class:`~lmwidgets.engines.base.PromptRow`).
     """
 
     input_ids: list[int]
@@ -46,6 +47,7 @@ class Row:
     forced: tuple[int, ...] = ()
     #: An llguidance matcher this row's tokens must follow (None: free); see :mod:`.constrained`.
     matcher: Any = None
+    seed: int | None = None
 
 
 class _RowStreamer:
@@ -99,49 +101,75 @@ def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def _generation_config(model: Any, settings: GenerationSettings, pad_id: int, eos: set[int]):
+def _generation_config(model: Any, max_new_tokens: int, pad_id: int, eos: set[int]):
+    """The batch's generation config: greedy decoding (sampled rows choose their token in a
+    :class:`_RowSampler` before transformers takes the arg-max)."""
     from transformers import GenerationConfig
 
-    base = model.generation_config
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": settings.max_new_tokens,
-        "do_sample": settings.sampling,
-        "pad_token_id": pad_id,
-        "eos_token_id": sorted(eos) or None,
-        "bos_token_id": getattr(base, "bos_token_id", None),
-        "use_cache": True,
-    }
-    if settings.sampling:
-        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
-    return GenerationConfig(**kwargs)
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos) or None,
+        bos_token_id=getattr(model.generation_config, "bos_token_id", None),
+        use_cache=True,
+    )
 
 
-class _PerRowSampling:
-    """A logits processor applying each row's temperature and top-p; temperature 0 is greedy.
+class _RowSampler:
+    """A logits processor that samples every sampled row with a generator of its own.
 
-    Greedy rows keep only their arg-max token, so sampling picks it with certainty.
+    Each sampled row's scores are divided by its temperature, filtered to its top-p nucleus and
+    sampled with a ``torch.Generator`` seeded with the row's seed; the row then keeps only the
+    chosen token, so transformers' greedy decoding takes it. Greedy rows are left untouched.
+    What a row draws depends only on its own scores and seed, never on its batch neighbours, so
+    a sampled row gives the same tokens in any batch as alone with the same seed. Sampling is
+    torch's ``multinomial`` for one sample (the arg-max of ``p / q`` with ``q ~ Exp(1)``), done
+    here so that every row consumes its own generator. Forced tokens (forks) are applied after
+    it and win; the log-probability recorder reads the model's logits before any processor.
     """
 
-    def __init__(self, temperatures: list[float], top_ps: list[float]) -> None:
-        self.temperatures = temperatures
-        self.top_ps = top_ps
+    def __init__(self, temperatures: list[float], top_ps: list[float], seeds: list[Any]) -> None:
+        self.rows = [i for i, t in enumerate(temperatures) if t > 0]
+        self.temperatures = [float(temperatures[i]) for i in self.rows]
+        self.top_ps = [float(top_ps[i]) for i in self.rows]
+        self.seeds = [int(seeds[i]) for i in self.rows]
+        self._generators: list[Any] | None = None  # made on the scores' device at the first step
 
     def __call__(self, input_ids, scores):
         import torch
 
-        scores = scores.float()
-        temps = torch.tensor(self.temperatures, device=scores.device).unsqueeze(1)
-        greedy = temps == 0
-        top = scores.argmax(dim=-1, keepdim=True)
-        one_hot = torch.full_like(scores, float("-inf")).scatter(1, top, 0.0)
-        scaled = scores / torch.where(greedy, torch.ones_like(temps), temps)
-        top_p = torch.tensor(self.top_ps, device=scores.device).unsqueeze(1)
-        ordered, order = scaled.sort(dim=-1, descending=True)
-        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
-        drop_sorted = (cumulative - ordered.softmax(dim=-1)) >= top_p  # keep the first token
-        drop = drop_sorted.scatter(1, order, drop_sorted)
-        filtered = scaled.masked_fill(drop, float("-inf"))
-        return torch.where(greedy, one_hot, filtered)
+        if self._generators is None:
+            self._generators = [
+                torch.Generator(device=scores.device).manual_seed(seed) for seed in self.seeds
+            ]
+        rows = torch.tensor(self.rows, device=scores.device)
+        temperatures = torch.tensor(self.temperatures, device=scores.device).unsqueeze(1)
+        scaled = scores[rows].float() / temperatures
+        if any(p < 1 for p in self.top_ps):
+            scaled = _nucleus(scaled, self.top_ps)
+        probs = scaled.softmax(dim=-1)
+        noise = torch.empty_like(probs)
+        for index, generator in enumerate(self._generators):
+            noise[index].exponential_(generator=generator)
+        chosen = (probs / noise.clamp_min_(torch.finfo(noise.dtype).tiny)).argmax(dim=-1)
+        scores = scores.clone()
+        scores[rows] = float("-inf")
+        scores[rows, chosen] = 0.0
+        return scores
+
+
+def _nucleus(scaled: Any, top_ps: list[float]) -> Any:
+    """``scaled`` with every token outside each row's top-p nucleus masked (the most likely
+    token always stays)."""
+    import torch
+
+    top_p = torch.tensor(top_ps, device=scaled.device).unsqueeze(1)
+    ordered, order = scaled.sort(dim=-1, descending=True)
+    probs = ordered.softmax(dim=-1)
+    drop_sorted = (probs.cumsum(dim=-1) - probs) >= top_p  # keep the first token
+    drop = drop_sorted.scatter(1, order, drop_sorted)
+    return scaled.masked_fill(drop, float("-inf"))
 
 
 class _Stopper:
@@ -221,6 +249,10 @@ def generate_batch(
     are decoded one step each as if generated (they are in ``token_ids``, with log-probabilities),
     then generation goes on from them; they count towards ``max_new_tokens``.
 
+    Sampled rows draw with generators of their own, seeded with each row's seed (its ``seed``,
+    else one derived from ``settings.seed``, drawn when there is none), so a sampled row gives
+    the same tokens in any batch as alone; the outcome reports every row's seed.
+
     ``on_step(outputs)`` runs after every decoding step (keep it cheap; throttle inside it).
     Errors during generation (out of memory, an interrupt) do not raise here: the outcome holds
     the partial outputs and the error, and the caller decides how to report it.
@@ -229,28 +261,59 @@ def generate_batch(
         return BatchOutcome(outputs=[], seconds=0.0, seed=settings.seed)
     stop = stop or StopSignal()
     eos = eos_token_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = min(eos) if eos else 0
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
     started = time.perf_counter()  # the time to first token includes computing a prefix
     routing = _Routing(model, rows, route_adapters)
     kwargs: dict[str, Any] = {}
+    reuse = prefix_cache if routing.ok and not static_cache else None
+    keys = list(adapter_keys or ["base"] * len(rows))
+    input_ids, attention, width = _batch_inputs(
+        model, rows, settings, routing, pad_id, device, reuse, keys, static_cache, kwargs
+    )
+    decoding = _Decoding(model, tokenizer, rows, settings, (pad_id, eos, width, ignore_eos), kwargs)
+    recorder = decoding.recorder
+    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None), recorder)
+    error = _run_generate(
+        model,
+        routing.context(kwargs),
+        input_ids=input_ids.to(device),
+        attention_mask=attention.to(device),
+        generation_config=decoding.config,
+        streamer=streamer,
+        stop=stop,
+        device=device,
+        recorder=recorder,
+        **_processor_inputs(model, rows, width, device),
+        **kwargs,
+    )
+    elapsed = time.perf_counter() - started
+    if recorder is not None:
+        complete_texts(tokenizer, streamer.outputs)
+    close_outputs(streamer.outputs, error, stop.is_set(), elapsed)
+    outputs = streamer.outputs
+    return BatchOutcome(outputs, elapsed, decoding.seed, error, row_seeds=decoding.seeds)
+
+
+def _batch_inputs(
+    model: Any,
+    rows: Sequence[Row],
+    settings: GenerationSettings,
+    routing: _Routing,
+    pad_id: int,
+    device: str,
+    prefix_cache: Any,
+    adapter_keys: list[str],
+    static_cache: bool,
+    kwargs: dict[str, Any],
+):
+    """(input ids, attention mask, width) of the batch; the cache it starts from (a cached
+    shared prefix, or a static cache sized to a bucket) goes into ``kwargs``."""
     prefix = None
-    if (
-        prefix_cache is not None
-        and not static_cache
-        and routing.ok
-        and not any(r.extra for r in rows)
-    ):
+    if prefix_cache is not None and not any(r.extra for r in rows):
         from lmwidgets.engines.transformers.prefix_cache import batched_prefix
 
         prefix = batched_prefix(
-            model,
-            rows,
-            device=device,
-            cache=prefix_cache,
-            keys=list(adapter_keys or ["base"] * len(rows)),
-            run_as=routing.one,
+            model, rows, device=device, cache=prefix_cache, keys=adapter_keys, run_as=routing.one
         )
     if prefix is not None:
         kwargs["past_key_values"] = prefix[1]
@@ -260,39 +323,39 @@ def generate_batch(
 
         length = cache_bucket(width + settings.max_new_tokens)
         kwargs["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
-    model_inputs = _processor_inputs(model, rows, width, device)
-    generation_config, seed = _sampling(model, rows, settings, pad_id, eos, device, kwargs)
-    if ignore_eos:
-        generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
-    if any(row.forced for row in rows):
-        _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
-    if any(row.matcher is not None for row in rows):
-        from lmwidgets.engines.transformers.constrained import ConstrainedRows
+    return input_ids, attention, width
 
-        _add_processor(kwargs, ConstrainedRows([r.matcher for r in rows], width, eos), first=True)
-    recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows)) if settings.logprobs else None
-    if recorder is not None:
-        # The forward hook cannot run inside a compiled decoding step: decode eagerly.
-        generation_config.disable_compile = True
-    streamer = _RowStreamer(len(rows), eos, started, on_step or (lambda outputs: None), recorder)
-    error = _run_generate(
-        model,
-        routing.context(kwargs),
-        input_ids=input_ids.to(device),
-        attention_mask=attention.to(device),
-        generation_config=generation_config,
-        streamer=streamer,
-        stop=stop,
-        device=device,
-        recorder=recorder,
-        **model_inputs,
-        **kwargs,
-    )
-    elapsed = time.perf_counter() - started
-    if recorder is not None:
-        complete_texts(tokenizer, streamer.outputs)
-    close_outputs(streamer.outputs, error, stop.is_set(), elapsed)
-    return BatchOutcome(outputs=streamer.outputs, seconds=elapsed, seed=seed, error=error)
+
+class _Decoding:
+    """How a batch decodes: its generation config, its rows' seeds and sampling, forced starts
+    (forks) and the log-probability recorder (logits processors go into ``kwargs``).
+    ``layout`` is (pad id, end-of-sequence ids, prompt width, ignore end-of-sequence)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        rows: Sequence[Row],
+        settings: GenerationSettings,
+        layout: tuple[int, set[int], int, bool],
+        kwargs: dict[str, Any],
+    ) -> None:
+        pad_id, eos, width, ignore_eos = layout
+        self.config, self.seed, self.seeds = _sampling(model, rows, settings, pad_id, eos, kwargs)
+        if ignore_eos:
+            self.config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
+        if any(row.forced for row in rows):
+            _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
+        if any(row.matcher is not None for row in rows):
+            from lmwidgets.engines.transformers.constrained import ConstrainedRows
+
+            matchers = [row.matcher for row in rows]
+            _add_processor(kwargs, ConstrainedRows(matchers, width, eos), first=True)
+        self.recorder: TokenRecorder | None = None
+        if settings.logprobs:
+            self.recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows))
+            # The forward hook cannot run inside a compiled decoding step: decode eagerly.
+            self.config.disable_compile = True
 
 
 class _Routing:
@@ -372,32 +435,19 @@ def _sampling(
     settings: GenerationSettings,
     pad_id: int,
     eos: set[int],
-    device: str,
     kwargs: dict[str, Any],
-):
-    """(generation config, seed): one config for the batch; rows that sample differently get a
-    per-row logits processor (added to ``kwargs``). The seed is drawn when sampling without one,
-    and recorded, so the run can be repeated."""
-    import torch
-
+) -> tuple[Any, int | None, list[int | None]]:
+    """(generation config, batch seed, row seeds): the batch decodes greedily, and sampled rows
+    choose their tokens in a :class:`_RowSampler` (added to ``kwargs``) with their own seeds
+    (:func:`~lmwidgets.engines.base.row_seeds`: a row's own, else one derived from the batch's,
+    drawn when sampling without one and reported, so the run can be repeated)."""
     temperatures = [settings.temperature if r.temperature is None else r.temperature for r in rows]
     top_ps = [settings.top_p if r.top_p is None else r.top_p for r in rows]
-    seed = batch_seed(temperatures, settings.seed)
-    if seed is not None:
-        torch.manual_seed(seed)
-        if device.startswith("cuda"):
-            torch.cuda.manual_seed_all(seed)
-    if len(set(zip(temperatures, top_ps, strict=True))) == 1:
-        uniform = GenerationSettings(settings.max_new_tokens, temperatures[0], top_ps[0], seed)
-        return _generation_config(model, uniform, pad_id, eos), seed
-    from transformers import LogitsProcessorList
-
-    # Mixed sampling in one batch: sample every row through a per-row processor.
-    config = _generation_config(model, settings, pad_id, eos)
-    config.do_sample = True
-    config.temperature, config.top_p, config.top_k = 1.0, 1.0, 0
-    kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampling(temperatures, top_ps)])
-    return config, seed
+    seed, seeds = row_seeds(temperatures, [r.seed for r in rows], settings.seed)
+    config = _generation_config(model, settings.max_new_tokens, pad_id, eos)
+    if any(t > 0 for t in temperatures):
+        _add_processor(kwargs, _RowSampler(temperatures, top_ps, seeds))
+    return config, seed, seeds
 
 
 def _add_processor(kwargs: dict[str, Any], processor: Any, first: bool = False) -> None:
