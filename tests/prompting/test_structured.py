@@ -269,3 +269,40 @@ def test_fields_judge_directly():
     assert judged == (0.5, '{"a": 1}', "1 of 2 fields match (b: got nothing, expected x)")
     many = score_fields(Output("", "", None, {}), '{"a": 1, "b": 2, "c": 3, "d": 4}')
     assert many.how.endswith("; 1 more)") and many.score == 0.0
+
+
+# --logprobs marks the tokens the mask forced --------------------------------------------------------
+LABEL = {
+    "type": "object",
+    "properties": {"sentiment_label": {"type": "string", "enum": ["positive", "negative"]}},
+    "required": ["sentiment_label"],
+    "additionalProperties": False,
+}
+
+
+def test_logprobs_mark_the_tokens_the_constraint_forced(tiny):
+    comparison = lmwidgets.prompt(
+        "Label:", json=LABEL, constrain="both", logprobs=3, max_new_tokens=30, display=False
+    )
+    free, enforced = comparison.results
+    assert enforced.valid is True, enforced.text
+    tokens = enforced.tokens_detail
+    assert "".join(t["text"] for t in tokens) == enforced.text
+    forced = [t for t in tokens if t.get("forced")]
+    # the key and the punctuation around it allow one token each; the label's start does not
+    assert forced and len(forced) < len(tokens)
+    assert "sentiment" in "".join(t["text"] for t in forced)
+    # the model's own distribution: a random model does not give forced tokens probability 1
+    assert any(t["logprob"] < -0.01 for t in forced)
+    assert not any(t.get("forced") for t in free.tokens_detail)
+    kept = enforced.record["output"]["tokens_detail"]
+    assert [bool(t.get("forced")) for t in kept] == [bool(t.get("forced")) for t in tokens]
+    from lmwidgets.run.records import validate_record
+
+    validate_record(enforced.record)
+    # the live view's cells carry the mark, and the static copy says it in the token's title
+    from lmwidgets.notebook.token_cells import detail_entry
+
+    entries = [detail_entry(t) for t in tokens]
+    assert [e[4:] == [True] for e in entries] == [bool(t.get("forced")) for t in tokens]
+    assert "forced by the constraint" in comparison.to_html()

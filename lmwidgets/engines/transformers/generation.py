@@ -266,11 +266,15 @@ def generate_batch(
         generation_config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
     if any(row.forced for row in rows):
         _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
+    constrained = None
     if any(row.matcher is not None for row in rows):
         from lmwidgets.engines.transformers.constrained import ConstrainedRows
 
-        _add_processor(kwargs, ConstrainedRows([r.matcher for r in rows], width, eos), first=True)
+        constrained = ConstrainedRows([r.matcher for r in rows], width, eos)
+        _add_processor(kwargs, constrained, first=True)
     recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows)) if settings.logprobs else None
+    if recorder is not None:
+        recorder.constrained = constrained  # marks the tokens the mask forced
     if recorder is not None:
         # The forward hook cannot run inside a compiled decoding step: decode eagerly.
         generation_config.disable_compile = True
