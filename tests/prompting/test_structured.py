@@ -306,3 +306,34 @@ def test_logprobs_mark_the_tokens_the_constraint_forced(tiny):
     entries = [detail_entry(t) for t in tokens]
     assert [e[4:] == [True] for e in entries] == [bool(t.get("forced")) for t in tokens]
     assert "forced by the constraint" in comparison.to_html()
+
+
+# cot before a structured answer as one Lark grammar (what a vLLM server gets) ---------------------
+def _lark_matches(lark, text):
+    import llguidance
+
+    from lmwidgets.engines.grammar import _byte_tokenizer
+
+    matcher = llguidance.LLMatcher(_byte_tokenizer(), llguidance.grammar_from("grammar", lark))
+    assert not matcher.is_error(), matcher.get_error()
+    return bool(matcher.consume_tokens(list(text.encode()))) and matcher.is_accepting()
+
+
+def test_cot_lark_allows_free_reasoning_then_the_shape():
+    from lmwidgets.core.constraints import ANSWER_MARKER, Constraint
+    from lmwidgets.engines.grammar import cot_lark
+    from lmwidgets.engines.served.engine import structured_outputs
+
+    person = Constraint("json", PERSON, after=ANSWER_MARKER)
+    lark = cot_lark(person)
+    assert structured_outputs(person) == {"grammar": lark}
+    assert _lark_matches(lark, 'Ann, 34. The answer is: {"name":"Ann","age":34}')
+    assert not _lark_matches(lark, '{"name":"Ann","age":34}')  # the marker is required
+    assert not _lark_matches(lark, 'The answer is: {"name": "Ann", "age": 34}')  # compact JSON
+    slashes = cot_lark(Constraint("regex", r"[0-9]+/[0-9]+\/x", after=ANSWER_MARKER))
+    assert _lark_matches(slashes, "half is The answer is: 1/2/x")
+    labels = cot_lark(Constraint("one_of", ("yes", 'say "no"'), after=ANSWER_MARKER))
+    assert _lark_matches(labels, 'Hmm. The answer is: say "no"')
+    assert not _lark_matches(labels, "Hmm. The answer is: maybe")
+    with pytest.raises(ConstraintError):
+        cot_lark(Constraint("grammar", 'start: "a"', after=ANSWER_MARKER))
