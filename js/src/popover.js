@@ -123,15 +123,20 @@ export class TokenPopover {
     if (this.token && this.token !== token) this.token.removeAttribute("aria-describedby");
     this.token = token;
     token.setAttribute("aria-describedby", this.el.id);
-    const [text, p, alternatives = [], id = null] = entry;
+    const [text, p, alternatives = [], id = null, forced = false] = entry;
     const where = positions(cell.tokens || [])[i];
     this.el.replaceChildren();
-    this.el.setAttribute("aria-label", `token ${visible(text)}: probability ${percent(p)}`);
+    const said = forced ? ", forced by the constraint" : "";
+    this.el.setAttribute("aria-label", `token ${visible(text)}: probability ${percent(p)}${said}`);
     const head = h("div", "lmw-pophead");
     head.append(h("code", "lmw-poptoken", visible(text)), h("span", "lmw-popp", `p = ${percent(p)}`));
     const position = h("span", "lmw-poppos", `token ${where.position + 1}`);
     head.append(position);
     this.el.append(head);
+    if (forced) {
+      const note = "forced by the constraint: the only token it allowed (p is the model's own)";
+      this.el.append(h("div", "lmw-popnote lmw-popforced", note));
+    }
     const why = this.options.forkState();
     this.el.append(
       h(

@@ -111,7 +111,7 @@ export function renderTokens(el, cell, state) {
   if (state.rest) state.rest.remove();
   const frag = document.createDocumentFragment();
   for (let i = state.count; i < tokens.length; i++) {
-    const [text, p] = tokens[i];
+    const [text, p, , , forced] = tokens[i];
     if (p === null || p === undefined) {
       state.sample++;
       state.position = 0;
@@ -123,6 +123,7 @@ export function renderTokens(el, cell, state) {
     const span = h("span", "lmw-tok", text);
     span.dataset.i = String(i);
     span.dataset.b = String(bucket(p));
+    if (forced) span.dataset.forced = "1"; // forced by the constraint (dotted underline)
     span.tabIndex = state.focusable ? -1 : 0; // the first token is in the Tab order
     state.focusable = true;
     frag.append(span);

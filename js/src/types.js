@@ -62,9 +62,10 @@
  */
 
 /**
- * One generated token: [text, p, alternatives, id]. ``p`` null marks a separator between the
- * samples of a multi-sample cell (text only, not a token).
- * @typedef {[string, number | null, Alternative[]?, (number | null)?]} TokenEntry
+ * One generated token: [text, p, alternatives, id, forced]. ``p`` null marks a separator between
+ * the samples of a multi-sample cell (text only, not a token); ``forced`` (present only when
+ * true) marks a token a structured-answer constraint forced (the only token its mask allowed).
+ * @typedef {[string, number | null, Alternative[]?, (number | null)?, boolean?]} TokenEntry
  */
 
 /**

@@ -5,6 +5,7 @@ the row. Engines (LoRA training) and prompting both read examples through here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,9 @@ def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
 
 
 def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]:
-    """Dataset items (dicts with an ``input`` and optionally ``expected``)."""
+    """Dataset items (dicts with an ``input`` and optionally ``expected``). Cells become text or
+    numbers, except a dict (or pydantic instance) ``expected``, kept as JSON data so that
+    ``score="fields"`` compares it field by field."""
     rows = _records_of(value)
     if rows is None:
         raise DatasetError(
@@ -98,10 +101,39 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
                 f"{name} has no 'input' column (columns: {_listed(row)}). "
                 "Rename the column that holds the questions to 'input'."
             )
-        items.append(
-            {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}
-        )
+        item = {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}
+        if _is_record(row.get("expected")):  # a structured expected stays data (--score fields)
+            item["expected"] = _json_data(row["expected"], name, index)
+        items.append(item)
     return items
+
+
+def _is_record(value: Any) -> bool:
+    """A dict, or a pydantic instance: an ``expected`` compared field by field."""
+    return isinstance(value, Mapping) or callable(getattr(value, "model_dump", None))
+
+
+def _json_data(value: Any, name: str, index: int) -> Any:
+    """A structured cell (dicts, lists, pydantic instances) as plain JSON data, its keys as text
+    and its leaves as :func:`_json_value` makes them."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        value = dump(mode="json")
+    if isinstance(value, Mapping):
+        return {_text_of(k, name, index): _json_data(v, name, index) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_data(v, name, index) for v in value]
+    return _json_value(value, name, index)
+
+
+def expected_text(value: Any) -> str | None:
+    """A dataset item's ``expected`` as ``Result.expected`` shows it: a structured one as its
+    JSON text (``{"name": "Ann", "age": 34}``), anything else as its text."""
+    if value is None:
+        return None
+    if isinstance(value, (Mapping, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _json_value(value: Any, name: str, index: int) -> Any:

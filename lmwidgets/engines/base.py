@@ -174,13 +174,16 @@ class TokenLogprob:
     the ``K`` most likely tokens at that step as ``(id, text, logprob)``, most likely first
     (the chosen token may or may not be among them). Log-probabilities are natural logs of
     the distribution the token was drawn from, before temperature and top-p (the model's own
-    belief), so greedy and sampled rows are comparable.
+    belief), so greedy and sampled rows are comparable. ``forced``: a structured-answer
+    constraint allowed only this token at its step (the model did not choose it; its
+    log-probability still says how likely the model found it).
     """
 
     id: int | None
     text: str | None
     logprob: float
     top: tuple[tuple[int | None, str | None, float], ...] = ()
+    forced: bool = False
 
 
 @dataclass

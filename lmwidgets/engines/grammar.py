@@ -15,6 +15,7 @@ per (tokenizer, grammar) and hands out copies, so a schema used again compiles o
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 from typing import Any
@@ -53,6 +54,26 @@ def grammar_of(constraint: Constraint, compact: bool = True) -> str:
         return json.dumps({"grammars": [inner]})
     wrapper = _COT_WRAPPER.format(marker=json.dumps(constraint.after))
     return json.dumps({"grammars": [{"lark_grammar": wrapper}, {**inner, "name": "answer"}]})
+
+
+def cot_lark(constraint: Constraint) -> str:
+    """One Lark grammar for chain-of-thought before a structured answer, for a server that takes
+    a single Lark text (vLLM's ``structured_outputs.grammar``, compiled by llguidance): free text
+    up to the marker, then the answer inline (``%json`` for a schema, compact; a regex literal;
+    the labels as strings). A user's own grammar cannot be inlined (its ``start`` would clash);
+    :func:`lmwidgets.engines.served.engine.ServedEngine.check_constraint` refuses it."""
+    marker = json.dumps(constraint.after)
+    head = f'start: thinking " "? answer\nthinking[suffix={marker}]: /(?s:.*)/\n'
+    if constraint.kind == "json":
+        schema = dict(constraint.source)
+        schema["x-guidance"] = {**schema.get("x-guidance", {}), "whitespace_flexible": False}
+        return head + "answer: %json " + json.dumps(schema)
+    if constraint.kind == "regex":
+        slashed = re.sub(r"(?<!\\)((?:\\\\)*)/", r"\1\\/", constraint.source)
+        return head + f"answer: /{slashed}/"
+    if constraint.kind == "one_of":
+        return head + "answer: " + " | ".join(json.dumps(label) for label in constraint.source)
+    raise ConstraintError("A Lark grammar cannot be inlined after a chain-of-thought marker.")
 
 
 class _Bytes:

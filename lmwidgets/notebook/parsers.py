@@ -137,8 +137,8 @@ PROMPT_DESCRIPTION = (
 #: ``%%prompt --score``'s help (what ``lmwidgets.prompt(score=...)`` accepts).
 SCORE_HELP = (
     "How answers are scored against a dataset's expected values: auto (default), exact, "
-    "contains, regex:PATTERN, number[:TOL], choice, or the name of a function (answer, "
-    "expected, item) -> bool|float."
+    "contains, regex:PATTERN, number[:TOL], choice, fields (a --json answer against a dict "
+    "expected, field by field), or the name of a function (answer, expected, item) -> bool|float."
 )
 
 

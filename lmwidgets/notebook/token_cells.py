@@ -1,5 +1,5 @@
 """Tokens as the live view's cells carry them: ``[text, p, [[alt_text, alt_p, alt_id], ...], id]``
-per token (from a streaming row's :class:`~lmwidgets.engines.base.TokenLogprob` or a finished
+(and a fifth ``True`` for a token a structured-answer constraint forced) per token (from a streaming row's :class:`~lmwidgets.engines.base.TokenLogprob` or a finished
 :attr:`Result.tokens_detail <lmwidgets.core.results.Result.tokens_detail>`), and the answer's
 confidence as its chip says it."""
 
@@ -49,6 +49,7 @@ def token_entry(token: TokenLogprob, decode: Callable[[int], str] | None = None)
         _probability(token.logprob),
         alternatives,
         token.id,
+        *([True] if token.forced else []),
     ]
 
 
@@ -66,6 +67,7 @@ def detail_entry(detail: dict[str, Any]) -> list[Any]:
         _probability(detail.get("logprob")),
         alternatives,
         token_id if isinstance(token_id, int) else None,
+        *([True] if detail.get("forced") is True else []),
     ]
 
 

@@ -25,11 +25,23 @@ spec strings below are also what the run records keep (``record["scorer"]``), so
 ``choice``
     Multiple choice: the letter A-E chosen in the answer ("The answer is (B)", "B) Paris",
     "b.", "Answer: C", "option D") against the letter in ``expected``.
+``fields``
+    A structured answer against a dict ``expected``, field by field (with ``json=`` /
+    ``--json``): the share of expected fields that ``Result.parsed`` gets right, ``how`` naming
+    the misses (``3 of 4 fields match (age: got 35, expected 34)``); see
+    :mod:`lmwidgets.prompting.fields`. ``Result.expected`` shows the dict as JSON text.
 a function ``(answer, expected, item) -> bool | float``
     Yours: ``answer`` is ``Result.answer``, ``expected`` one alternative, ``item`` the dataset
     row (a dict). It returns True/False or a score in 0..1. Pass the function itself, or (from
     ``%%prompt --score NAME``) the name of a function defined in the notebook; records keep
     ``callable:NAME``. A built-in name wins over a notebook function of the same name.
+
+With a structured answer (a run with ``json=``, ``regex=``, ``one_of=`` or ``grammar=``), the
+other scorers look at the structured answer of a valid column rather than at the whole text's
+extracted answer: the label, the match or the JSON text, and for JSON a lone value (``42``,
+``"Paris"``) or the value of an object's only field (``{"answer": 42}``) as text, so ``number``
+or ``exact`` score ``{"answer": 42}`` against ``42``. An invalid column is scored on its text
+as without a constraint.
 
 Every scorer gives a score in 0..1 (``Result.score``; ``Result.correct`` is ``score >= 0.5``)
 and says how it judged in a few words (``Result.verdict``, shown beside ✓ / ✗): a match says
@@ -47,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -55,13 +68,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lmwidgets.checks import shown
 from lmwidgets.core.answers import is_part, normalize
+from lmwidgets.core.constraints import parsed_for_display
 from lmwidgets.errors import InvalidArgumentError, StrategyError
 
 if TYPE_CHECKING:
     from lmwidgets.core.results import Comparison, Result
 
 #: The built-in scorers as ``score=`` takes them (``auto`` is the default).
-SCORERS = ("auto", "exact", "contains", "regex:PATTERN", "number[:TOL]", "choice")
+SCORERS = ("auto", "exact", "contains", "regex:PATTERN", "number[:TOL]", "choice", "fields")
 #: Relative tolerance of ``number`` (and of ``auto`` with a numeric expected) without ``:TOL``.
 DEFAULT_RELATIVE_TOLERANCE = 1e-6
 #: Scoring failures shown one by one in ``Comparison.notes`` before they are counted.
@@ -79,11 +93,13 @@ class ScoreFailure(Exception):
 
 @dataclass(frozen=True)
 class Output:
-    """What a scorer looks at: one column's extracted answer, its text and the dataset item."""
+    """What a scorer looks at: one column's extracted answer, its text, the dataset item and,
+    with a constraint, its structured answer as plain JSON data (None when invalid)."""
 
     answer: str | None
     text: str
     item: Mapping[str, Any] | None = None
+    parsed: Any = None
 
 
 class Judged(NamedTuple):
@@ -101,11 +117,13 @@ Judge = Callable[[Output, str], Judged]
 
 @dataclass(frozen=True)
 class Scorer:
-    """One scorer: ``spec`` is how records name it, ``name`` how messages do."""
+    """One scorer: ``spec`` is how records name it, ``name`` how messages do;
+    ``alternatives``: whether ``|`` separates alternatives in ``expected`` (not in JSON)."""
 
     spec: str
     name: str
     judge: Judge
+    alternatives: bool = True
 
     def __call__(self, output: Output, expected: str) -> Judged:
         """The verdict on ``output`` against the best of ``expected``'s ``|`` alternatives;
@@ -114,7 +132,7 @@ class Scorer:
             return Judged(0.0, None, "no answer")
         best: Judged | None = None
         failure: ScoreFailure | None = None
-        for option in expected.split("|"):
+        for option in expected.split("|") if self.alternatives else [expected]:
             try:
                 verdict = self.judge(output, option)
             except ScoreFailure as exc:
@@ -374,6 +392,12 @@ def builtin_scorer(spec: str) -> Scorer | None:
     (``regex:(``, ``number:x``, ``exact:x``) is an :class:`InvalidArgumentError`."""
     name, colon, argument = spec.partition(":")
     name = name.strip().lower()
+    if name == "fields":
+        from lmwidgets.prompting.fields import score_fields
+
+        if colon:
+            raise InvalidArgumentError(f"Scorer 'fields' takes no argument (got {spec!r}).")
+        return Scorer("fields", "fields", score_fields, alternatives=False)
     if name in _FIXED:
         if colon:
             raise InvalidArgumentError(f"Scorer {name!r} takes no argument (got {spec!r}).")
@@ -457,6 +481,20 @@ def check_recorded_spec(spec: str) -> None:
 
 
 # Scoring a comparison ------------------------------------------------------------------------
+def structured_answer(answer: str | None, parsed: Any, valid: bool | None) -> str | None:
+    """The answer the text scorers judge: a valid JSON answer's lone value, or its only field's
+    value, as text (``{"answer": 42}`` -> ``42``); else ``answer`` (see the module docstring)."""
+    if not valid or parsed is None:
+        return answer
+    if isinstance(parsed, Mapping) and len(parsed) == 1:
+        parsed = next(iter(parsed.values()))
+    if isinstance(parsed, str):
+        return parsed
+    if isinstance(parsed, (bool, int, float)) or parsed is None:
+        return json.dumps(parsed)
+    return answer
+
+
 def score_result(result: Result, scorer: Scorer, row: int) -> str | None:
     """Fill ``result``'s score, correct and compared (and its record's); returns the failure
     note when the scorer failed on it (the item is then unscored)."""
@@ -464,7 +502,13 @@ def score_result(result: Result, scorer: Scorer, row: int) -> str | None:
     if result.expected is None:
         return None
     item = result.record.get("input")
-    output = Output(result.answer, result.text, item if isinstance(item, Mapping) else None)
+    parsed = parsed_for_display(result.parsed) if result.valid else None
+    output = Output(
+        structured_answer(result.answer, parsed, result.valid),
+        result.text,
+        item if isinstance(item, Mapping) else None,
+        parsed,
+    )
     try:
         score, compared, how = scorer(output, result.expected)
     except ScoreFailure as exc:

@@ -35,7 +35,12 @@ from typing import Any
 from lmwidgets.checks import optional_whole_number, whole_number
 from lmwidgets.core.answers import extract_answer, majority_vote
 from lmwidgets.core.constraints import ANSWER_MARKER
-from lmwidgets.core.examples import Example, normalize_dataset, normalize_examples
+from lmwidgets.core.examples import (
+    Example,
+    expected_text,
+    normalize_dataset,
+    normalize_examples,
+)
 from lmwidgets.core.results import Comparison
 from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import (
@@ -73,6 +78,7 @@ from lmwidgets.prompting.content import (
     restore_placeholders,
     with_media,
 )
+from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.probe_verdicts import judge_comparison
 from lmwidgets.prompting.probes import (
@@ -511,6 +517,8 @@ def build_variants(
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
     scorer = _scorer(opts, namespace)
+    if scorer.spec == "fields":
+        check_fields_scoring(constraint, items)
     base = Spec(engines[0], template=wordings[0][1], system=system)
     specs = expand(axes, replace(base, temperature=settings.temperature, top_p=settings.top_p))
     if opts.dataset is not None:
@@ -757,7 +765,7 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         if not run_settings.sampling:
             run_settings = replace(run_settings, temperature=context.templates.sc_temperature)
         info["samples"] = count
-    expected = None if item is None or item.get("expected") is None else str(item["expected"])
+    expected = None if item is None else expected_text(item.get("expected"))
     return Variant(
         label=label_of(spec, context.shown, item is not None),
         adapter=spec.adapter,

@@ -6,7 +6,8 @@ with at most :data:`MAX_RECORD_ALTERNATIVES` (5) alternatives, log-probabilities
 :data:`LOGPROB_DIGITS` (4) decimals (:func:`bounded_tokens`). Tokens beyond the limit are
 counted in ``output.tokens_truncated``; alternatives cut from ``K`` to 5 are noted in
 ``output.tokens_top_kept``. :attr:`Result.tokens_detail <lmwidgets.core.results.Result>` in the
-kernel keeps everything. ``output.confidence`` (the answer's probability, or a
+kernel keeps everything. A token a structured-answer constraint forced carries
+``"forced": true``. ``output.confidence`` (the answer's probability, or a
 self-consistency vote share) is rounded to 4 decimals. A fork's record has a ``fork`` mapping
 (:mod:`lmwidgets.run.fork`). Records without these fields (older runs, runs without
 ``--logprobs``) are read as before.
@@ -55,6 +56,7 @@ def bounded_tokens(tokens: Any) -> dict[str, Any]:
                 {"text": alt["text"], "id": alt["id"], "logprob": _rounded(alt["logprob"])}
                 for alt in token["top"][:MAX_RECORD_ALTERNATIVES]
             ],
+            **({"forced": True} if token.get("forced") else {}),
         }
         for token in tokens[:MAX_RECORD_TOKENS]
     ]
@@ -407,6 +409,10 @@ def _check_token(fields: _Fields, token: dict, path: str) -> None:
             f"{path}.text", f"must be a string, not {_shown(token.get('text', _MISSING))}"
         )
     _token_id(fields, token.get("id"), f"{path}.id")
+    if not isinstance(token.get("forced", False), bool):
+        raise fields.error(
+            f"{path}.forced", f"must be true or false, not {_shown(token['forced'])}"
+        )
     logprob = token.get("logprob", _MISSING)
     if not finite_number(logprob) or logprob > 1e-6:
         raise fields.error(f"{path}.logprob", f"must be a number <= 0, not {_shown(logprob)}")

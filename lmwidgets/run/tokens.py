@@ -11,7 +11,9 @@ from lmwidgets.engines.base import Engine, RowOutput, TokenLogprob
 
 
 def token_dicts(engine: Engine, logprobs: Sequence[TokenLogprob]) -> list[dict[str, Any]]:
-    """Tokens as :attr:`Result.tokens_detail` holds them: ``{"text", "id", "logprob", "top"}``.
+    """Tokens as :attr:`Result.tokens_detail` holds them: ``{"text", "id", "logprob", "top"}``,
+    plus ``"forced": True`` on a token a structured-answer constraint forced (the only token
+    its mask allowed).
 
     A token whose engine gave no text is decoded from its id (one id per call of the engine's
     ``text_of``; ids repeat, so each is decoded once). Also usable on a streaming row's tokens.
@@ -33,6 +35,7 @@ def token_dicts(engine: Engine, logprobs: Sequence[TokenLogprob]) -> list[dict[s
             "id": token.id,
             "logprob": float(token.logprob),
             "top": [{"text": text(i, t), "id": i, "logprob": float(lp)} for i, t, lp in token.top],
+            **({"forced": True} if token.forced else {}),
         }
         for token in logprobs
     ]

@@ -51,6 +51,8 @@ class Token:
     text: str
     p: float | None
     alternatives: tuple[tuple[str, float], ...] = ()
+    #: A structured-answer constraint allowed only this token (its title says so).
+    forced: bool = False
 
 
 def probability(logprob: object) -> float | None:
@@ -87,7 +89,8 @@ def read_token(entry: object) -> Token | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
         return None
     text = clean(entry["text"])
-    return Token(text, probability(entry.get("logprob")), _alternatives(entry, text))
+    forced = entry.get("forced") is True
+    return Token(text, probability(entry.get("logprob")), _alternatives(entry, text), forced)
 
 
 def visible(text: str, limit: int = ALTERNATIVE_CHARS) -> str:
@@ -109,8 +112,11 @@ def format_p(p: float) -> str:
 
 
 def title_text(token: Token) -> str:
-    """``p=0.42 · alternatives: “a” 0.31, “b” 0.12`` (plain text; the caller escapes it)."""
+    """``p=0.42 · alternatives: “a” 0.31, “b” 0.12`` (``p=0.42 · forced by the constraint`` for a
+    token the constraint forced); plain text, the caller escapes it."""
     head = "p unknown" if token.p is None else f"p={format_p(token.p)}"
+    if token.forced:
+        head += " · forced by the constraint"
     if not token.alternatives:
         return head
     alts = ", ".join(f"“{visible(text)}” {format_p(p)}" for text, p in token.alternatives)
@@ -171,7 +177,7 @@ def align(text: str, details: list[Any]) -> tuple[list[Token], int]:
         end = None if token is None else _match(text, pos, token)
         if token is None or end is None:
             break
-        pieces.append(Token(text[pos:end], token.p, token.alternatives))
+        pieces.append(Token(text[pos:end], token.p, token.alternatives, token.forced))
         pos = end
     return pieces, pos
 

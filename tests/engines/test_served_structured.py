@@ -47,6 +47,25 @@ def test_vllm_enforces_json_regex_and_choice(served):
     assert enforced.record["output"]["structured"]["constraint"]["choices"] == ["yes", "no"]
 
 
-def test_cot_with_a_constraint_on_a_server_is_a_clear_error(served):
+def test_cot_reasons_freely_then_answers_in_shape_on_vllm(served):
+    """One Lark grammar (free text, the marker, then the answer) through vLLM's guidance backend."""
+    comparison = lmwidgets.prompt(
+        "Is the sky green?",
+        strategy="cot",
+        one_of="yes,no",
+        max_new_tokens=120,
+        display=False,
+    )
+    result = comparison[0]
+    if result.finish_reason == "length":  # reasoning used the budget: cut, invalid, no crash
+        assert result.valid is False
+    else:
+        assert result.valid is True, result.text
+        assert "The answer is:" in result.text and result.parsed in ("yes", "no")
+    structured = result.record["output"]["structured"]["constraint"]
+    assert structured["after"] == "The answer is:" and structured["choices"] == ["yes", "no"]
+
+
+def test_cot_before_your_own_grammar_on_a_server_is_a_clear_error(served):
     with pytest.raises(ConstraintError, match="kernel models only"):
-        lmwidgets.prompt("x", strategy="cot", one_of="a,b", display=False)
+        lmwidgets.prompt("x", strategy="cot", grammar='start: "a" | "b"', display=False)

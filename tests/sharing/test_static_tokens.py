@@ -28,7 +28,9 @@ from lmwidgets.sharing.static_tokens import (
 SHADE = r"background:color-mix\(in srgb,var\(--jp-warn-color1,#f57c00\) \d{1,2}%,transparent\)"
 #: ... or, for a token holding a bidi control, that and/or ``unicode-bidi:isolate``.
 TOKEN_STYLE = re.compile(rf"{SHADE}|{SHADE};unicode-bidi:isolate|unicode-bidi:isolate")
-TITLE = re.compile(r"(p=(<0\.01|[01]\.\d\d)|p unknown)( · alternatives: .*)?")
+TITLE = re.compile(
+    r"(p=(<0\.01|[01]\.\d\d)|p unknown)( · forced by the constraint)?( · alternatives: .*)?"
+)
 ALLOWED_TAGS = {
     *("div", "table", "thead", "tbody", "tr", "th", "td", "pre", "b", "i", "code", "br"),
     *("span", "details", "summary"),
@@ -439,3 +441,14 @@ def test_a_bidi_override_in_a_token_cannot_reverse_the_tokens_after_it():
         True,
     ]
     assert spans[2]["attrs"]["title"] == "p unknown"
+
+
+def test_a_token_the_constraint_forced_says_so_in_its_title():
+    details = [
+        {"text": '{"', "id": 1, "logprob": -1.0, "top": [], "forced": True},
+        {"text": 'a"', "id": 2, "logprob": -0.5, "top": [], "forced": "yes"},  # not a bool
+    ]
+    html = Comparison([result('{"a"', details)]).to_html()
+    assert 'title="p=0.37 · forced by the constraint"' in html
+    assert 'title="p=0.61"' in html
+    assert TITLE.fullmatch(title_text(Token("x", 0.5, (("y", 0.2),), True)))

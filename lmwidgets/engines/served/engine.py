@@ -204,7 +204,12 @@ class ServedEngine:
 
     def check_constraint(self, constraint: Any) -> None:
         """Structured answers go to the server as vLLM's structured outputs: another server,
-        or chain-of-thought before the structured answer, is a :class:`ConstraintError`."""
+        or chain-of-thought before an answer in your own ``--grammar``, is a
+        :class:`ConstraintError`. Chain-of-thought before a JSON, regex or one-of answer goes as
+        one Lark grammar (:func:`~lmwidgets.engines.grammar.cot_lark`); vLLM takes a single
+        Lark text there, and a user's grammar cannot be nested in it (its ``start`` rule would
+        clash with ours; llguidance nests grammars only in its JSON form, which vLLM does not
+        accept as ``grammar``)."""
         from lmwidgets.core.constraints import KINDS
 
         option = KINDS[constraint.kind]
@@ -214,11 +219,12 @@ class ServedEngine:
                 f"structured outputs, so {option} cannot be enforced there; use --constrain "
                 "free to only check the answers, or a vLLM server."
             )
-        if constraint.after:
+        if constraint.after and constraint.kind == "grammar":
             raise ConstraintError(
-                f"{self.name}: chain-of-thought before a structured answer ({option} with cot) "
-                "is enforced on kernel models only; on a server, use zero-shot or --constrain "
-                "free."
+                f"{self.name}: chain-of-thought before an answer in your own grammar (--grammar "
+                "with cot) is enforced on kernel models only: vLLM takes one Lark grammar, and "
+                "yours cannot be nested after the reasoning in it. Write the reasoning into your "
+                "grammar, or use zero-shot or --constrain free."
             )
 
     def generate(
@@ -336,7 +342,12 @@ class ServedEngine:
 
 def structured_outputs(constraint: Any) -> dict[str, Any]:
     """vLLM's ``structured_outputs`` request field for ``constraint`` (compact JSON, as the
-    kernel engine enforces it)."""
+    kernel engine enforces it); with chain-of-thought, one Lark grammar: free reasoning, the
+    marker, then the answer."""
+    if constraint.after:
+        from lmwidgets.engines.grammar import cot_lark
+
+        return {"grammar": cot_lark(constraint)}
     if constraint.kind == "json":
         return {"json": constraint.source, "disable_any_whitespace": True}
     if constraint.kind == "one_of":

@@ -4,7 +4,8 @@ its grammar allows; free rows are left alone, so free and enforced columns share
 The mask is applied before sampling (so greedy rows pick the best *allowed* token and sampled
 rows renormalise over the allowed ones); log-probabilities (``--logprobs``) are read from the
 model's raw output, so they stay the model's own distribution. Steps where the mask left a single
-token are counted per row as forced (``forced_steps``).
+token are counted per row as forced (``forced_steps``), and ``step_forced`` says which rows
+the current step forced (the token recorder marks those tokens ``forced``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ConstrainedRows:
         self.eos = eos
         self.done = [m is None for m in self.matchers]
         self.forced_steps = [0] * len(self.matchers)
+        self.step_forced = [False] * len(self.matchers)
         self._executor = llguidance.LLExecutor(num_threads=1) if len(self.matchers) > 1 else None
         self._mask: Any = None
         self._np = np
@@ -61,6 +63,7 @@ class ConstrainedRows:
         import torch
 
         self._consume(input_ids)
+        self.step_forced = [False] * len(self.matchers)
         rows = [i for i, done in enumerate(self.done) if not done]
         if not rows:
             return scores
@@ -74,6 +77,7 @@ class ConstrainedRows:
                 allowed[index, sorted(self.eos)] = True
             elif count == 1:
                 self.forced_steps[row] += 1
+                self.step_forced[row] = True
         at = torch.tensor(rows, device=scores.device)
         scores = scores.clone()
         scores[at] = scores[at].masked_fill(~allowed, float("-inf"))

@@ -346,14 +346,16 @@ class _Decoding:
             self.config.min_new_tokens = settings.max_new_tokens  # end-of-sequence is masked
         if any(row.forced for row in rows):
             _add_processor(kwargs, ForcedStart([row.forced for row in rows], width))
+        constrained = None
         if any(row.matcher is not None for row in rows):
             from lmwidgets.engines.transformers.constrained import ConstrainedRows
 
-            matchers = [row.matcher for row in rows]
-            _add_processor(kwargs, ConstrainedRows(matchers, width, eos), first=True)
+            constrained = ConstrainedRows([row.matcher for row in rows], width, eos)
+            _add_processor(kwargs, constrained, first=True)
         self.recorder: TokenRecorder | None = None
         if settings.logprobs:
             self.recorder = TokenRecorder(tokenizer, settings.logprobs, len(rows))
+            self.recorder.constrained = constrained  # marks the tokens the mask forced
             # The forward hook cannot run inside a compiled decoding step: decode eagerly.
             self.config.disable_compile = True
 

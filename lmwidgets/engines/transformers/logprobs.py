@@ -22,6 +22,10 @@ from typing import Any
 
 from lmwidgets.engines.base import RowOutput, TokenLogprob
 
+#: One decoding step as host lists: per row ``[chosen, top...]`` log-probabilities, the top
+#: ids, and which rows a constraint forced (None without one).
+Step = tuple[list[list[float]], list[list[int]], list[bool] | None]
+
 
 class _Detokenizer:
     """Incremental decoding of one row: each new token's piece of the decoded text.
@@ -58,7 +62,9 @@ class TokenRecorder:
     were chosen, gathers the chosen tokens' log-probabilities and queues ``k + 1`` values per row;
     the streamer hands each step's tokens to :meth:`record`, which takes the oldest queued step
     (transformers may hand tokens to the streamer a step late, and may run one step more than it
-    reports, so this is a queue).
+    reports, so this is a queue). With a constraint (``constrained``, the batch's
+    :class:`~lmwidgets.engines.transformers.constrained.ConstrainedRows`), each step also queues
+    which rows the mask forced, and their tokens are marked ``forced``.
     """
 
     def __init__(self, tokenizer: Any, k: int, n_rows: int) -> None:
@@ -66,7 +72,8 @@ class TokenRecorder:
         self.k = k
         self._current: Any = None  # this step's log-probabilities, until its tokens are chosen
         self._top: Any = None
-        self._steps: deque[tuple[Any, Any]] = deque()
+        self._steps: deque[tuple[Any, Any, list[bool] | None]] = deque()
+        self.constrained: Any = None
         self._texts: dict[int, str] = {}
         self._rows = [_Detokenizer(tokenizer) for _ in range(n_rows)]
 
@@ -85,7 +92,8 @@ class TokenRecorder:
         if self._current is not None:
             chosen = self._current.gather(1, input_ids[:, -1:])
             values, ids = self._top
-            self._steps.append((torch.cat([chosen, values], dim=1), ids))
+            forced = None if self.constrained is None else list(self.constrained.step_forced)
+            self._steps.append((torch.cat([chosen, values], dim=1), ids, forced))
             self._current = self._top = None
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
@@ -94,12 +102,13 @@ class TokenRecorder:
         target = model.get_base_model() if hasattr(model, "get_base_model") else model
         return target.register_forward_hook(self._on_logits)
 
-    def take_step(self) -> tuple[list[list[float]], list[list[int]]] | None:
-        """The oldest queued step as host lists: per row ``[chosen, top...]`` and top ids."""
+    def take_step(self) -> Step | None:
+        """The oldest queued step as host lists: per row ``[chosen, top...]``, top ids and
+        whether the constraint forced the row's token (None: no constraint)."""
         if not self._steps:
             return None
-        values, ids = self._steps.popleft()
-        return values.tolist(), ids.tolist()
+        values, ids, forced = self._steps.popleft()
+        return values.tolist(), ids.tolist(), forced
 
     def _text(self, token: int) -> str:
         text = self._texts.get(token)
@@ -107,17 +116,16 @@ class TokenRecorder:
             text = self._texts[token] = str(self.tokenizer.decode([token]))
         return text
 
-    def record(
-        self, index: int, output: RowOutput, step: tuple[list[list[float]], list[list[int]]]
-    ) -> None:
+    def record(self, index: int, output: RowOutput, step: Step) -> None:
         """Append the log-probability of ``output``'s newest token (row ``index`` of ``step``)."""
-        values, ids = step
+        values, ids, forced = step
         token = output.token_ids[-1]
         top = tuple(
             (i, self._text(i), v) for i, v in zip(ids[index], values[index][1:], strict=True)
         )
         text = self._rows[index].piece(output.token_ids)
-        output.logprobs.append(TokenLogprob(token, text, values[index][0], top))
+        marked = bool(forced and forced[index])
+        output.logprobs.append(TokenLogprob(token, text, values[index][0], top, marked))
 
 
 def complete_texts(tokenizer: Any, outputs: Sequence[RowOutput]) -> None:
