@@ -134,18 +134,21 @@ class _RowSampler:
         self.temperatures = [float(temperatures[i]) for i in self.rows]
         self.top_ps = [float(top_ps[i]) for i in self.rows]
         self.seeds = [int(seeds[i]) for i in self.rows]
-        self._generators: list[Any] | None = None  # made on the scores' device at the first step
+        # Made on the scores' device at the first step:
+        self._generators: list[Any] | None = None
+        self._rows: Any = None
+        self._temperatures: Any = None
 
     def __call__(self, input_ids, scores):
         import torch
 
         if self._generators is None:
-            self._generators = [
-                torch.Generator(device=scores.device).manual_seed(seed) for seed in self.seeds
-            ]
-        rows = torch.tensor(self.rows, device=scores.device)
-        temperatures = torch.tensor(self.temperatures, device=scores.device).unsqueeze(1)
-        scaled = scores[rows].float() / temperatures
+            device = scores.device
+            self._generators = [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
+            self._rows = torch.tensor(self.rows, device=device)
+            self._temperatures = torch.tensor(self.temperatures, device=device).unsqueeze(1)
+        rows = self._rows
+        scaled = scores[rows].float() / self._temperatures
         if any(p < 1 for p in self.top_ps):
             scaled = _nucleus(scaled, self.top_ps)
         probs = scaled.softmax(dim=-1)
