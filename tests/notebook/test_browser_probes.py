@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 from lab_server import (
-    chromium_page,
-    jupyter_lab,
-    lab_settings,
-    notebook_json,
-    open_notebook,
-    require_chromium,
-    run_all_cells,
+    lab_with_notebook,
     set_theme,
 )
 
@@ -38,17 +32,9 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    require_chromium()
-    root = tmp_path_factory.mktemp("probes")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    lab_settings(root, "@jupyterlab/notebook-extension/tracker", {"windowingMode": "none"})
-    (root / "probes.ipynb").write_text(notebook_json(CELLS))
-    with jupyter_lab(root) as (base, token), chromium_page() as page:
-        open_notebook(page, base, token, "probes.ipynb")
-        run_all_cells(page)
-        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=120_000)
-        page.wait_for_function("document.querySelectorAll('.lmw-live').length === 1")
-        page.wait_for_timeout(500)
+    root = tmp_path_factory.mktemp("probes")
+    with lab_with_notebook(root, "probes.ipynb", CELLS, views=1) as page:
         yield page
 
 
