@@ -31,6 +31,9 @@ from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()
 _PROMPT = prompt_parser()
+#: ``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn the
+#: pattern ``\d{4}`` into ``\d4``); every other word of the line is expanded as usual.
+RAW_OPTIONS = ("--regex", "--one-of")
 
 
 def _interrupted_message(out: str | None, partial: Any) -> str:
@@ -348,11 +351,11 @@ class LmMagics(Magics):
 
     # %%prompt ------------------------------------------------------------------------------
     @line_cell_magic
-    @no_var_expand  # a pattern such as \\d{4} reaches lmwidgets as typed
+    @no_var_expand  # expanded per option below: a --regex pattern such as \d{4} stays as typed
     def prompt(self, line: str, cell: str | None = None) -> None:
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
-            args = _parsed(_PROMPT.parse, shlex.split(line))
+            args = _parsed(_PROMPT.parse, self._expanded(shlex.split(line)))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {printable(line)}`: {exc}") from None
         if args.help:
@@ -388,6 +391,16 @@ class LmMagics(Magics):
         if name is None or (name not in self.shell.user_ns and name.endswith(".json")):
             return name
         return self._variable(name, "--attacks", InvalidArgumentError)
+
+    def _expanded(self, tokens: list[str]) -> list[str]:
+        """``{name}`` and ``$name`` in the line's words filled from the notebook, as IPython
+        does for magic lines, except in the values of :data:`RAW_OPTIONS` (patterns)."""
+        expanded, raw = [], False
+        for token in tokens:
+            keep = raw or (token.split("=", 1)[0] in RAW_OPTIONS and "=" in token)
+            expanded.append(token if keep else self.shell.var_expand(token))
+            raw = token in RAW_OPTIONS
+        return expanded
 
     def _earlier(self, name: str | None) -> Any:
         """``--vs``: ``previous``, or the variable holding an earlier Comparison."""

@@ -509,3 +509,16 @@ def test_vs_previous_follows_the_cell_id_the_front_end_sends(shell, capsys):
     assert type(failed.error_in_exec).__name__ == "NoEarlierRunError"
     assert "Traceback" not in "".join(capsys.readouterr())
     HISTORY.clear()
+
+
+def test_magic_lines_expand_variables_but_not_patterns(shell, capsys):
+    assert run(shell, "%lm load --engine scripted --as lmw_x").success
+    shell.user_ns["lmw_cols"] = "zero-shot,cot"
+    assert run(shell, "%%prompt --compare {lmw_cols} --out lmw_e\nHi").success
+    assert [r.variant for r in shell.user_ns["lmw_e"].results] == ["zero-shot", "cot"]
+    shell.user_ns["lmw_n"] = 4
+    cell = "%%prompt --regex '[0-9]{4}' --constrain free -n {lmw_n} --out lmw_f\nYear?"
+    assert run(shell, cell).success
+    result = shell.user_ns["lmw_f"][0]
+    assert result.record["output"]["structured"]["constraint"]["pattern"] == "[0-9]{4}"
+    assert result.record["generation"]["max_new_tokens"] == 4
