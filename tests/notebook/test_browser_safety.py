@@ -28,7 +28,8 @@ def _cells(tiny_dir):
     return [
         f"%load_ext lmwidgets\n%lm load {tiny_dir} --as tiny\nimport json\nH = json.loads({corpus!r})\n"
         "ex = [(h, h) for h in H[:3]]\nds = [{'input': h, 'expected': h} for h in H[:4]]",
-        '%%prompt --compare zero-shot,few-shot --examples ex --dataset ds --system "{H[0]}" -n 4 --out r\n'
+        # One demonstration: it goes through the hostile template too (the tiny model reads 512).
+        '%%prompt --compare zero-shot,few-shot --examples ex --shots 1 --dataset ds --system "{H[0]}" -n 4 --out r\n'
         '{input} <script>window.__lmw_pwned=1</script><img src=x onerror="window.__lmw_pwned=1">',
         "from lmwidgets.notebook.widgets import PromptView\nfrom lmwidgets.core.results import Comparison, Result\n"
         "fake = [Result(variant=h, text=h, prompt=h, tokens=1, seconds=1.0, record={'t': h}, answer=h) for h in H]\n"
@@ -49,8 +50,7 @@ def test_hostile_strings_stay_text_live_reopened_and_exported(tmp_path, tiny_dir
     with jupyter_lab(tmp_path) as (base, token), chromium_page() as page:
         open_notebook(page, base, token, "hostile.ipynb")
         run_all_cells(page)
-        # 33 hostile strings (the probe attacks among them): the cells take a while on 2 cores.
-        page.locator(".jp-OutputArea-output", has_text="DONE 8").wait_for(timeout=300_000)
+        page.locator(".jp-OutputArea-output", has_text="DONE 8").wait_for(timeout=180_000)
         # The enormous line is bounded in the widget and in the static copy, with a visible note.
         assert page.get_by_text("more characters not shown").count() >= 1
         assert page.get_by_text("more characters cut here").count() >= 1
