@@ -32,7 +32,7 @@ def _records_of(value: Any) -> list[Any] | None:
     return None
 
 
-def _listed(keys: Any) -> str:
+def listed(keys: Any) -> str:
     """Column names for a message (a name whose ``str()`` fails is shown by its type)."""
     names = []
     for key in keys:
@@ -62,7 +62,7 @@ def normalize_examples(value: Any, name: str = "examples") -> list[Example]:
             if missing:
                 raise ExamplesError(
                     f"{name}[{index}] has no {' or '.join(repr(m) for m in missing)} key "
-                    f"(keys: {_listed(row)})."
+                    f"(keys: {listed(row)})."
                 )
             rationale = row.get("rationale")
             parts = [row["input"], row["output"], *([] if rationale is None else [rationale])]
@@ -98,7 +98,7 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
             )
         if "input" not in row:
             raise DatasetError(
-                f"{name} has no 'input' column (columns: {_listed(row)}). "
+                f"{name} has no 'input' column (columns: {listed(row)}). "
                 "Rename the column that holds the questions to 'input'."
             )
         item = {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}

@@ -38,6 +38,7 @@ from lmwidgets.core.constraints import ANSWER_MARKER
 from lmwidgets.core.examples import (
     Example,
     expected_text,
+    listed,
     normalize_dataset,
     normalize_examples,
 )
@@ -717,12 +718,8 @@ def check_dataset_fields(
             hint = f" Did you mean {{{near[0]}}}?" if near else ""
             raise DatasetError(
                 f"The prompt uses {{{name}}}, which is neither a dataset column "
-                f"({_listed(columns)}) nor a notebook variable.{hint}"
+                f"({listed(columns)}) nor a notebook variable.{hint}"
             )
-
-
-def _listed(names: Sequence[str]) -> str:
-    return ", ".join(names) or "none"
 
 
 def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Variant:

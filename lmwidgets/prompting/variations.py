@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmwidgets.checks import shown
-from lmwidgets.core.layout import AXIS_ORDER, coordinates, varying
+from lmwidgets.core.layout import coordinates, varying
 from lmwidgets.errors import InvalidArgumentError, PromptError, StrategyError
 from lmwidgets.prompting.axes import (
     Axis,
@@ -303,6 +303,3 @@ def check_columns(columns: str | None, variants: Sequence[Any]) -> None:
         raise StrategyError(
             f"--columns {columns}: that axis does not vary in this run (what varies: {varied})."
         )
-
-
-__all__ = ["AXIS_ORDER", "split_prompt_variants"]
