@@ -152,3 +152,8 @@ class ConstraintError(LmWidgetsError):
     """A structured-answer constraint (``--json``, ``--regex``, ``--one-of``, ``--grammar``)
     that cannot be used: an invalid schema or pattern, a grammar with a syntax error, one that
     admits no answer, or an engine that cannot enforce it."""
+
+
+class StatisticsError(LmWidgetsError, ValueError):
+    """Statistics that cannot be computed for a comparison: an unknown column, columns not on
+    the same dataset items, a run without a dataset or without scores, or one still running."""

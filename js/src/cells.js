@@ -9,7 +9,7 @@ import { button, h, listen } from "./dom.js";
 import { copyText } from "./clipboard.js";
 import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
-import { cellShown, rowShown } from "./filters.js";
+import { agreeMarks, cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
 
 /** @typedef {import("./types.js").Box} Box */
@@ -400,22 +400,18 @@ function fillCell(v, data, grid, mode) {
   v.details.style.display = prompt || data.settings ? "" : "none";
 }
 
+/** A share in 0..1 as whole percents, "48". @param {unknown} v */
+const pct = (v) => (100 * Math.min(1, Math.max(0, Number(v) || 0))).toFixed(0);
+
 /**
- * Marks cells by the agreement of their answers: `data-group` (the same group, the same mark)
- * and `data-agree`: all (every cell of the scope agrees), major (the most common answer),
- * minor (a different one).
+ * Marks cells by the agreement of their answers (`agreeMarks` in filters.js, symmetric in the
+ * columns): `data-group` (the same group, the same mark) and `data-agree`.
  * @param {Cell[]} cells
  * @returns {Map<Cell, string>}
  */
-function agreeMarks(cells) {
-  /** @type {Map<Cell, string>} */
-  const marks = new Map();
-  const all = cells.length > 1 && cells.every((c) => c.group === 0);
-  for (const c of cells) {
-    if (typeof c.group !== "number") marks.set(c, "");
-    else marks.set(c, all ? "all" : c.group === 0 ? "major" : "minor");
-  }
-  return marks;
+function cellMarks(cells) {
+  const marks = agreeMarks(cells.map((c) => (typeof c.group === "number" ? c.group : null)));
+  return new Map(cells.map((c, i) => [c, marks[i]]));
 }
 
 /**
@@ -673,7 +669,7 @@ export class CellsView {
       scopes.set(key, [...(scopes.get(key) || []), d]);
     }
     for (const cells of scopes.values()) {
-      const marks = agreeMarks(cells);
+      const marks = cellMarks(cells);
       for (const d of cells) {
         const v = this.cells.get(`${d.row || 0}:${d.col || 0}`);
         if (!v) continue;
@@ -714,13 +710,17 @@ export class CellsView {
   /** Accuracy per column under its header (grid). @param {Model} model */
   renderScores(model) {
     const scores = model.get("scores") || {};
+    const intervals = model.get("score_intervals") || {};
     const labels = model.get("labels") || [];
     for (const head of this.body.querySelectorAll(".lmw-colhead[data-col]")) {
       const label = labels[Number(/** @type {HTMLElement} */ (head).dataset.col)];
       const score = /** @type {HTMLElement | null} */ (head.querySelector(".lmw-score"));
       if (!score) continue;
       const value = label in scores ? Math.min(1, Math.max(0, Number(scores[label]) || 0)) : null;
-      score.textContent = value === null ? "" : `accuracy ${(100 * value).toFixed(0)}%`;
+      const ci = intervals[label];
+      const range = Array.isArray(ci) && ci.length === 2 ? ` (${pct(ci[0])}–${pct(ci[1])}%)` : "";
+      score.textContent = value === null ? "" : `accuracy ${pct(value)}%${range}`;
+      score.title = range ? "accuracy with its 95% interval (Wilson; bootstrap for graded scores)" : "";
       // The mark's colour follows the value: the theme's error colour at 0%, success at 100%.
       if (value === null) score.style.removeProperty("--lmw-acc");
       else score.style.setProperty("--lmw-acc", `${Math.round(100 * value)}%`);

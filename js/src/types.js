@@ -108,6 +108,7 @@
  * @property {string[]} column_stats grid: each column's stats (footer row)
  * @property {number} min_column_width CSS pixels
  * @property {Record<string, number>} scores
+ * @property {Record<string, number[]>} [score_intervals] 95% interval of each column's accuracy
  * @property {string} run_stats the finished run's speed, once for all its columns
  * @property {{ done?: number, total?: number }} progress
  * @property {boolean} stop_requested

@@ -152,6 +152,7 @@ class View {
       ["change:row_parts", () => this.drawCells(null)],
       ["change:min_column_width", () => this.drawWidth()],
       ["change:scores", () => this.cells.renderScores(model)],
+      ["change:score_intervals", () => this.cells.renderScores(model)],
       ["change:status", () => (this.drawStatus(), this.drawColumnsMenu())],
       ["change:run_stats", () => this.drawStatus()],
       ["change:stop_requested", () => this.drawStatus()],

@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _ANSWER_IS = re.compile(
     r"(?:final\s+)?answer\s+is\s*:?\s*([^\n]+?)(?=\.\s|\.$|\n|$)", re.IGNORECASE | re.MULTILINE
@@ -158,14 +159,64 @@ class Agreement:
         """Every column answered, and the same."""
         return bool(self.groups) and all(group == 0 for group in self.groups)
 
+    @property
+    def marks(self) -> list[str]:
+        """Each column's mark, symmetric in the columns: ``"all"`` (every column agrees),
+        ``"major"`` (the one answer more columns gave than any other), ``"minor"`` (an answer
+        that differs: the minority, or every answer when no answer has a majority, as in a
+        1-1 split), ``""`` (no answer). Never a column by its position."""
+        return agree_marks(self.groups)
 
-def agreement(answers: Sequence[object]) -> Agreement:
-    """Group ``answers`` by their normalized form (see :func:`normalize`).
+
+def agree_marks(groups: Sequence[int | None]) -> list[str]:
+    """:attr:`Agreement.marks` of ``groups`` (the same rule as the view's ``agreeMarks``)."""
+    counts = Counter(group for group in groups if group is not None)
+    if len(groups) > 1 and len(counts) == 1 and None not in groups:
+        return ["all"] * len(groups)
+    top = max(counts.values(), default=0)
+    leaders = [group for group, count in counts.items() if count == top]
+    major = leaders[0] if len(leaders) == 1 else None
+    return ["" if g is None else "major" if g == major else "minor" for g in groups]
+
+
+#: The agreement key every answer its scorer judged right shares.
+_RIGHT = "\x00right"
+
+
+def _first_alternative(expected: object) -> str:
+    text = str(expected)
+    return text.split("|")[0].strip() if "|" in text else text
+
+
+def scored_agreement(results: Sequence[Any]) -> Agreement:
+    """:func:`agreement` of results (``Result``-like: ``answer``, ``correct``, ``compared``,
+    ``expected``) that follows their scorer: answers it judged right against the same
+    ``expected`` agree, said as that ``expected`` ("The opposite of hot is cold." and "cold"
+    both agree on ``cold``); a wrong answer groups by what the scorer compared (its number,
+    letter or extracted answer), normalized. Unscored results group by their answer."""
+    keys: list[str | None] = []
+    shown: list[object] = []
+    for result in results:
+        answer = getattr(result, "answer", None)
+        if getattr(result, "correct", None) is True:
+            keys.append(_RIGHT)
+            shown.append(_first_alternative(result.expected))
+            continue
+        compared = getattr(result, "compared", None)
+        key = normalize(compared) if compared is not None and answer is not None else ""
+        keys.append(key or normalize(answer) or None)
+        shown.append(answer)
+    return agreement(shown, keys)
+
+
+def agreement(answers: Sequence[object], keys: Sequence[str | None] | None = None) -> Agreement:
+    """Group ``answers`` by their normalized form (see :func:`normalize`), or by ``keys`` when
+    given (one per answer: equal keys agree, None or '' is no answer).
 
     >>> agreement(["4", "four", "4.0", None]).summary
     '2 of 4 columns agree on 4'
     """
-    keys = [normalize(answer) for answer in answers]
+    keys = [normalize(answer) for answer in answers] if keys is None else list(keys)
     counts = Counter(key for key in keys if key)
     order = {key: rank for rank, (key, _) in enumerate(counts.most_common())}
     groups = [order[key] if key else None for key in keys]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmwidgets.core.answers import Agreement, agreement
+from lmwidgets.core.answers import Agreement, scored_agreement
 from lmwidgets.core.layout import varying
 from lmwidgets.errors import InvalidArgumentError
 
@@ -343,7 +343,8 @@ class Comparison:
         an answer) and ``summary`` says it in one line ("2 of 3 columns agree on cold").
 
         ``row`` is the dataset item's index (see :attr:`rows`); leave it None for a run without
-        a dataset. A single column's summary is empty."""
+        a dataset. A single column's summary is empty. On a scored dataset the marks follow the
+        scorer: answers it judged right agree (:func:`~lmwidgets.core.answers.scored_agreement`)."""
         rows = self.rows
         dataset = any(result.input is not None for result in self.results)
         if row is None and dataset and len(rows) > 1:
@@ -356,7 +357,25 @@ class Comparison:
             raise InvalidArgumentError(
                 f"row must be a dataset item index from 0 to {len(rows) - 1}, not {row!r}."
             )
-        return agreement([result.answer for result in rows[index]])
+        return scored_agreement(rows[index])
+
+    def stats(self):
+        """Each column's accuracy with its 95% interval, as a DataFrame (column, n, accuracy,
+        ci_low, ci_high, method): Wilson for right/wrong scores, a bootstrap for graded ones
+        (:mod:`lmwidgets.core.stats`). Raises :class:`~lmwidgets.errors.StatisticsError` on a
+        run without a dataset or scores, or one still running."""
+        from lmwidgets.core.stats import stats_frame
+
+        return stats_frame(self)
+
+    def paired(self, a: int | str, b: int | str):
+        """Columns ``a`` and ``b`` (labels or indexes) on the same items: wins, losses, ties
+        and an exact McNemar p-value, said in one line by ``str()`` ("B is right where A is
+        wrong on 14 of 50 items, the reverse on 3; p = 0.013 (exact McNemar)"); with too few
+        items it says so instead (:func:`lmwidgets.core.stats.paired`)."""
+        from lmwidgets.core.stats import paired
+
+        return paired(self, a, b)
 
     def throughput(self) -> str:
         """The run's speed, said once for all its columns: ``'120 tokens in 3.1 s · 38.7

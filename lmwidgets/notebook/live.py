@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lmwidgets.core.answers import agreement
+from lmwidgets.core.answers import scored_agreement
 from lmwidgets.core.layout import _model_name, axes_of
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import PromptError
@@ -472,7 +472,7 @@ class LiveView:
         agreeing = 0
         if self.grid:  # each item is its own question
             for row, indexes in by_row.items():
-                found = agreement([results[i].answer for i in indexes])
+                found = scored_agreement([results[i] for i in indexes])
                 groups.update(zip(indexes, found.groups, strict=True))
                 summaries[row] = found.summary
                 agreeing += found.all_agree
@@ -485,11 +485,11 @@ class LiveView:
             self.widget.row_summaries = summaries
             return groups, [top]
         # One question: every cell of a matrix is compared with every other.
-        found = agreement([results[i].answer for i in self.shown])
+        found = scored_agreement([results[i] for i in self.shown])
         groups.update(zip(self.shown, found.groups, strict=True))
         if self.axes.layout == "matrix":
             for row, indexes in by_row.items():
-                summaries[row] = agreement([results[i].answer for i in indexes]).summary
+                summaries[row] = scored_agreement([results[i] for i in indexes]).summary
             self.widget.row_summaries = summaries
         return groups, [found.summary]
 
@@ -502,12 +502,14 @@ class LiveView:
         self._mark_divergence(cells)
         self.widget.set_columns(cells)
         spread = [f"Trials: {line}" for line in getattr(comparison, "spread", list)()]
-        self.widget.summary = "\n".join(line for line in [summary, *spread] if line)
+        intervals, paired_line = _header_stats(comparison) if self.grid else ({}, "")
+        self.widget.summary = "\n".join(line for line in [summary, paired_line, *spread] if line)
         if self.grid:
             self.widget.column_stats = [
                 _column_stats([results[i] for i in self.shown if self.positions[i][1] == col])
                 for col in range(len(self.axes.columns))
             ]
+        self.widget.score_intervals = intervals
         self.widget.scores = dict(comparison.scores)
         started = getattr(self, "_started", None)
         if getattr(comparison, "seconds", None) is None and started is not None:
@@ -523,6 +525,17 @@ class LiveView:
             _widgets[comparison] = self.widget
         if self.static_handle is not None:
             self.static_handle.update(live_copy(comparison.mimebundle()), raw=True)
+
+
+def _header_stats(comparison: Comparison) -> tuple[dict[str, list[float]], str]:
+    """A dataset header's accuracy intervals and, with two columns, the paired line
+    (:func:`lmwidgets.core.stats.header_stats`); none for a stand-in comparison."""
+    from lmwidgets.core.results import Comparison as Real
+    from lmwidgets.core.stats import header_stats
+
+    if not isinstance(comparison, Real):
+        return {}, ""
+    return header_stats(comparison)
 
 
 def structured_cell(result: Result) -> dict[str, Any] | None:

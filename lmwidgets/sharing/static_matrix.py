@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement, is_part
+from lmwidgets.core.stats import header_stats, one_column
 from lmwidgets.core.layout import axes_of, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 
@@ -175,12 +176,27 @@ def status_line(comparison: Comparison, grid: Grid) -> str:
 
 
 def column_accuracy(comparison: Comparison, label: str) -> str:
-    """``'Accuracy 50% (1/2)'`` of one dataset column; '' when it was not scored."""
+    """``'Accuracy 50% (1/2) · 95% CI 9–91%'`` of one dataset column (the interval of
+    :mod:`lmwidgets.core.stats`); '' when it was not scored."""
     if label not in comparison.scores:
         return ""
     marks = [r.correct for r in comparison.results if r.variant == label and r.correct is not None]
     counted = f" ({sum(marks)}/{len(marks)})" if marks else ""
-    return f"Accuracy {comparison.scores[label]:.0%}{counted}"
+    found = one_column(comparison, label)
+    interval = (
+        f" · 95% CI {found.ci_low * 100:.0f}–{found.ci_high:.0%}"
+        if found.ci_low is not None and found.ci_high is not None
+        else ""
+    )
+    return f"Accuracy {comparison.scores[label]:.0%}{counted}{interval}"
+
+
+def paired_line(comparison: Comparison, grid: Grid) -> str:
+    """A two-column dataset's paired comparison in one line (:func:`lmwidgets.core.stats.
+    paired`); '' for any other run, or one that cannot have it."""
+    if grid.kind != "dataset" or len(grid.columns) != 2:
+        return ""
+    return header_stats(comparison)[1]
 
 
 def _value(value: Any) -> str | None:

@@ -28,6 +28,7 @@ from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
     column_accuracy,
+    paired_line,
     layout,
     settings_text,
     status_flag,
@@ -266,6 +267,12 @@ def _caption_html(comparison: Comparison, grid: Grid) -> str:
             f'<div class="lmw-agreement" style="font-size:12px;margin-bottom:4px;{WRAP}">'
             f"<b>Agreement:</b> {escape_html(grid.agreement)}</div>"
         )
+    paired = paired_line(comparison, grid)
+    if paired:
+        line += (
+            f'<div class="lmw-paired" style="font-size:12px;margin-bottom:4px;{WRAP}">'
+            f"<b>Paired:</b> {escape_html(shorten(paired, SHORT_LIMIT))}</div>"
+        )
     for spread in comparison.spread():
         line += (
             f'<div class="lmw-spread" style="font-size:12px;margin-bottom:4px;{WRAP}">'
@@ -328,6 +335,9 @@ def _summary_lines(comparison: Comparison, grid: Grid) -> list[str]:
         lines[0] += f" · {comparison.title[:200]}"
     if grid.agreement:
         lines.append(f"Agreement: {grid.agreement}")
+    paired = paired_line(comparison, grid)
+    if paired:
+        lines.append(f"Paired: {shorten(paired, SHORT_LIMIT)}")
     lines += [f"Trials: {shorten(line, SHORT_LIMIT)}" for line in comparison.spread()]
     return lines
 

@@ -254,6 +254,13 @@ class PromptView(anywidget.AnyWidget):
     scores = traitlets.Dict(
         {}, help="Grid layout: accuracy per variant label (0..1), shown under the headers."
     ).tag(sync=True)
+    score_intervals = traitlets.Dict(
+        {},
+        help=(
+            "Grid layout: the 95% interval of each scored column's accuracy, {label: [low, "
+            "high]} (lmwidgets.core.stats), shown beside it: '70% (48–87%)'."
+        ),
+    ).tag(sync=True)
     run_stats = traitlets.Unicode(
         "",
         help=(
