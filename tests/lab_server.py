@@ -281,17 +281,20 @@ CONTRAST_JS = """(el) => {
 
 
 @contextlib.contextmanager
-def lab_with_notebook(root: Path, name: str, cells: list[str], views: int, **page_options):
+def lab_with_notebook(
+    root: Path, name: str, cells: list[str], views: int, done_ms: int = 120_000, **page_options
+):
     """JupyterLab on ``root`` with notebook ``name`` of ``cells`` (one code cell each) run in
-    Chromium: yields the page once a cell printed "ALL DONE" and ``views`` live views are shown.
-    Every cell stays in the page (no windowing), so every widget can be measured."""
+    Chromium: yields the page once a cell printed "ALL DONE" (waiting up to ``done_ms``) and
+    ``views`` live views are shown. Every cell stays in the page (no windowing), so every widget
+    can be measured."""
     require_chromium()
     lab_settings(root, "@jupyterlab/notebook-extension/tracker", {"windowingMode": "none"})
     (root / name).write_text(notebook_json(cells))
     with jupyter_lab(root) as (base, token), chromium_page(**page_options) as page:
         open_notebook(page, base, token, name)
         run_all_cells(page)
-        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=120_000)
+        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=done_ms)
         page.wait_for_function(
             f"document.querySelectorAll('.lmw-live').length === {views}", timeout=30_000
         )

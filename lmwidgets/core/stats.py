@@ -77,11 +77,11 @@ class Paired:
 
     @property
     def sentence(self) -> str:
-        """One line, the column right more often on the split items first: ``'B is right where
+        """One line, the column right more often on the split items first (``a`` on a tie): ``'B is right where
         A is wrong on 14 of 50 items, the reverse on 3; p = 0.0064 (exact McNemar)'``."""
         first, second, ahead, behind = (
             (self.a, self.b, self.losses, self.wins)
-            if self.losses > self.wins
+            if self.losses >= self.wins
             else (self.b, self.a, self.wins, self.losses)
         )
         said = (
@@ -114,7 +114,9 @@ def _check_done(comparison: Comparison) -> None:
 
 
 def _scores(comparison: Comparison, label: str) -> list[float]:
-    return [float(r.score) for r in comparison.results if r.variant == label and r.score is not None]
+    return [
+        float(r.score) for r in comparison.results if r.variant == label and r.score is not None
+    ]
 
 
 def _interval(scores: list[float]) -> tuple[float, float, str]:
@@ -239,8 +241,7 @@ def stats_frame(comparison: Comparison) -> Any:
     import pandas as pd
 
     rows = [
-        [s.column, s.n, s.accuracy, s.ci_low, s.ci_high, s.method]
-        for s in column_stats(comparison)
+        [s.column, s.n, s.accuracy, s.ci_low, s.ci_high, s.method] for s in column_stats(comparison)
     ]
     return pd.DataFrame(rows, columns=list(STATS_COLUMNS))
 

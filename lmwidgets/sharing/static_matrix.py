@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement, is_part
-from lmwidgets.core.stats import header_stats, one_column
 from lmwidgets.core.layout import axes_of, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
+from lmwidgets.core.stats import header_stats, one_column
 
 if TYPE_CHECKING:
     from lmwidgets.core.results import Comparison, Result

@@ -220,7 +220,9 @@ class PromptView(anywidget.AnyWidget):
         "",
         help=(
             "One line above the columns saying how many agree (set at the end of a run, from "
-            "lmwidgets.core.answers.agreement; a dataset counts the items all agree on)."
+            "lmwidgets.core.answers.agreement; a dataset counts the items all agree on), and on "
+            "a scored two-column dataset a line comparing them item by item "
+            "(lmwidgets.core.stats.paired)."
         ),
     ).tag(sync=True)
     row_summaries = traitlets.List(
