@@ -190,12 +190,15 @@ def column_label(comparison: Comparison, column: Any) -> str:
 
 
 def _pairs(comparison: Comparison, a: str, b: str) -> list[tuple[bool, bool]]:
-    """(a right, b right) on each item where both columns were scored."""
+    """(a right, b right) on each item where both columns were scored (a stopped run's last,
+    partial row may lack one of them)."""
     pairs = []
     for row in comparison.rows:
         by_label: dict[str, Result] = {result.variant: result for result in row}
         first, second = by_label.get(a), by_label.get(b)
-        if first is None or second is None or first.input != second.input:
+        if first is None or second is None:
+            continue
+        if first.input != second.input:
             raise StatisticsError(
                 f"Columns {a!r} and {b!r} are not on the same dataset items: a paired "
                 "comparison needs both columns' answers to each item."

@@ -155,3 +155,10 @@ def test_columns_not_on_the_same_items(two):
     two.results[1].input = "another question"
     with pytest.raises(StatisticsError, match="not on the same dataset items"):
         two.paired("A", "B")
+
+
+def test_a_stopped_run_compares_the_items_both_columns_reached(two):
+    two.results.pop()  # the last item's second column never ran
+    two.status = "stopped"
+    found = two.paired("A", "B")
+    assert found.n == 39 and found.wins + found.losses + found.ties == 39
