@@ -17,6 +17,11 @@ Normalization (for voting, agreement and the scorers of :mod:`lmwidgets.promptin
 lowercases, drops surrounding punctuation, quotes and the articles a/an/the, collapses spaces (a
 lone letter such as a multiple-choice "A" is kept), and writes numbers canonically (``1,000`` ->
 ``1000``, ``4.0`` -> ``4``).
+
+Agreement (:func:`agreement`) groups the columns' answers by that normal form; on a scored
+dataset :func:`scored_agreement` follows the scorer instead (answers judged right agree), and
+:func:`agree_marks` marks the differing answers symmetrically (the minority, or all of them
+when no answer has a majority).
 """
 
 from __future__ import annotations

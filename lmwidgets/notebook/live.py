@@ -18,7 +18,9 @@ The view is laid out on axes (:func:`~lmwidgets.core.layout.axes_of`): a compari
 differ in two things (strategies and adapters, strategies and models...) is a matrix with row and
 column headers; one that differs in one thing is one row of columns; a dataset run is a grid whose
 rows are the items. At the end of a run every row's answers are grouped by
-:func:`lmwidgets.core.answers.agreement` (columns that agree share a mark).
+:func:`lmwidgets.core.answers.scored_agreement` (columns that agree share a mark; on a scored
+dataset, answers judged right agree), and a scored dataset's header gets each column's accuracy
+interval and, with two columns, the paired comparison (:mod:`lmwidgets.core.stats`).
 
 Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
 (:mod:`~lmwidgets.notebook.token_cells`: text, probability, top alternatives, id; streamed as
