@@ -152,3 +152,8 @@ class ConstraintError(LmWidgetsError):
     """A structured-answer constraint (``--json``, ``--regex``, ``--one-of``, ``--grammar``)
     that cannot be used: an invalid schema or pattern, a grammar with a syntax error, one that
     admits no answer, or an engine that cannot enforce it."""
+
+
+class RatingError(LmWidgetsError):
+    """A rating or preference that cannot be recorded: the comparison is still running, the
+    column (or dataset item) is unknown, or the value is not a rating (``up``, ``down``)."""
