@@ -21,7 +21,6 @@ follow its ratings through :func:`watch`.
 from __future__ import annotations
 
 import datetime as _dt
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,9 +38,9 @@ OUTCOMES = ("win", "loss", "tie")
 #: ``strategy``, ``model`` and ``adapter`` always, the others when the run varied them.
 IDENTITY_AXES = ("model", "adapter", "strategy", "prompt", "system", "temperature", "top_p")
 
-_WATCHERS: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The attribute of a Comparison that holds its watchers (on the object itself, so that a
+#: view that watches the comparison it holds is collected with it).
+_WATCHERS = "_rating_watchers"
 
 
 @dataclass(frozen=True)
@@ -236,9 +235,13 @@ def identity(result: Result) -> dict[str, str]:
 def watch(comparison: Comparison, callback: Callable[[], None]) -> None:
     """Call ``callback()`` after each change of ``comparison``'s ratings (a live view follows
     them: its cells and its static copy)."""
-    _WATCHERS.setdefault(comparison, []).append(callback)
+    watchers = getattr(comparison, _WATCHERS, None)
+    if watchers is None:
+        watchers = []
+        setattr(comparison, _WATCHERS, watchers)
+    watchers.append(callback)
 
 
 def _changed(comparison: Comparison) -> None:
-    for callback in list(_WATCHERS.get(comparison, ())):
+    for callback in list(getattr(comparison, _WATCHERS, ())):
         callback()
