@@ -59,7 +59,8 @@ export class BlindPanel {
       node.dataset.choice = choice;
       return node;
     });
-    this.question.append(h("span", "lmw-blindq", "Which is better?"), ...this.choices);
+    const keys = h("span", "lmw-blindkeys", "keys: a · b · t · s, r reveals");
+    this.question.append(h("span", "lmw-blindq", "Which is better?"), ...this.choices, keys);
     this.done = h("div", "lmw-blinddone");
     this.el.append(top, this.item, panes, this.question, this.done);
     /** @type {BlindPair} */

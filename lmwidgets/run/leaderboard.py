@@ -220,7 +220,7 @@ class Leaderboard:
             interval(row["score"], row["score_low"], row["score_high"], False),
             f"{row['wins']}–{row['losses']}–{row['ties']}",
             interval(row["liked"], row["liked_low"], row["liked_high"], True),
-            f"{row['ups']} ▲ {row['downs']} ▼",
+            f"{row['ups']} ▲ {row['downs']} ▼" if row["ups"] + row["downs"] else "–",
         ]
 
     _HEADS = ("#", "variant", "score (95% CI)", "won–lost–tied", "liked (95% CI)", "thumbs")
