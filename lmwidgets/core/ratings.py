@@ -80,9 +80,7 @@ def rating_value(value: Any) -> str | None:
         shown = f"{type(value).__name__} {value!r:.40}"
     except Exception:  # a user's object with a broken __repr__
         shown = type(value).__name__
-    raise RatingError(
-        f"A rating is 'up' or 'down' (or 1 / -1), or None to clear it, not {shown}."
-    )
+    raise RatingError(f"A rating is 'up' or 'down' (or 1 / -1), or None to clear it, not {shown}.")
 
 
 def rating_of(record: Any) -> str | None:
@@ -155,7 +153,9 @@ def set_preference(
     same dataset item), replacing an earlier judgment of the same pair."""
     _check_open(comparison)
     if outcome not in OUTCOMES:
-        raise RatingError(f"A preference's outcome is one of {', '.join(OUTCOMES)}, not {outcome!r}.")
+        raise RatingError(
+            f"A preference's outcome is one of {', '.join(OUTCOMES)}, not {outcome!r}."
+        )
     results = comparison.results
     a, b = results[first], results[second]
     if first == second or a.variant == b.variant:
@@ -211,7 +211,10 @@ def preferences(comparison: Comparison) -> list[Preference]:
         labels = {r.variant for r in results}
         for result in results:
             for entry in _entries(result.record):
-                if entry.get("vs") in labels - {result.variant} and entry.get("outcome") in OUTCOMES:
+                if (
+                    entry.get("vs") in labels - {result.variant}
+                    and entry.get("outcome") in OUTCOMES
+                ):
                     found.append(_preference(result.variant, entry, row))
     return found
 

@@ -170,9 +170,7 @@ def schedule(comparison: Comparison, view: LiveView, seed: int) -> list[tuple[in
         question = view.positions[index][0] if view.grid else 0
         questions.setdefault(question, []).append(index)
     results = comparison.results
-    judged = {
-        (p.row, frozenset((p.a, p.b))) for p in comparison.preferences
-    }
+    judged = {(p.row, frozenset((p.a, p.b))) for p in comparison.preferences}
     width = len(comparison.variants) or 1
     pairs = [
         (i, j)

@@ -124,7 +124,9 @@ def _gather(
                 skipped += 1
                 continue
             ka, kb = tally(a, run), tally(b, run)
-            outcome = "tie" if preference.tie else "win" if preference.winner == a.variant else "loss"
+            outcome = (
+                "tie" if preference.tie else "win" if preference.winner == a.variant else "loss"
+            )
             judgments.append((ka, kb, outcome))
             _count(tallies[ka], tallies[kb], outcome)
     return tallies, judgments, skipped
@@ -234,7 +236,9 @@ class Leaderboard:
 
     def _repr_html_(self) -> str:
         style = "border:1px solid var(--jp-border-color2,#ddd);padding:3px 8px;text-align:left"
-        head_style = f"{style};background:var(--jp-layout-color2,#eee);color:var(--jp-ui-font-color0,#000)"
+        head_style = (
+            f"{style};background:var(--jp-layout-color2,#eee);color:var(--jp-ui-font-color0,#000)"
+        )
         root = "color:var(--jp-ui-font-color1,#222);font-size:13px"
         if not self.rows:
             return f'<div class="lmw-leaderboard" style="{root}">{escape_html(_EMPTY)}</div>'
@@ -299,11 +303,13 @@ def leaderboard(
     Ranked by score, then (variants only thumbed) by liked. How each is computed: the module
     docstring of :mod:`lmwidgets.run.leaderboard`."""
     if isinstance(samples, bool) or not isinstance(samples, int) or not 10 <= samples <= 10_000:
-        raise InvalidArgumentError(f"samples must be a whole number from 10 to 10000, not {samples!r}.")
+        raise InvalidArgumentError(
+            f"samples must be a whole number from 10 to 10000, not {samples!r}."
+        )
     tallies, judgments, skipped = _gather(_comparisons(comparisons, notebook))
     keys = [k for k, t in tallies.items() if t.wins + t.losses + t.ties]
     scores = _scores(keys, judgments, samples, seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, entry in tallies.items():
         score, low, high = scores.get(key, (None, None, None))
         liked, liked_low, liked_high = _wilson(entry.ups, entry.downs)
@@ -330,7 +336,9 @@ def leaderboard(
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     notes = (
-        [f"{skipped} judgment{'s' if skipped != 1 else ''} between columns of the same variant left out."]
+        [
+            f"{skipped} judgment{'s' if skipped != 1 else ''} between columns of the same variant left out."
+        ]
         if skipped
         else []
     )

@@ -40,7 +40,14 @@ def test_rate_and_prefer_are_kept_in_the_records(model):
     assert r["cot"].record["rating"]["value"] == "up"
     r.prefer("cot", "zero-shot")
     (p,) = r.preferences
-    assert (p.a, p.b, p.winner, p.tie, p.row, p.blind) == ("cot", "zero-shot", "cot", False, 0, False)
+    assert (p.a, p.b, p.winner, p.tie, p.row, p.blind) == (
+        "cot",
+        "zero-shot",
+        "cot",
+        False,
+        0,
+        False,
+    )
     assert r["cot"].record["preferences"][0]["vs"] == "zero-shot"
     # The same pair judged again (in either order) replaces the earlier judgment.
     r.prefer("zero-shot", "cot", tie=True)
@@ -77,7 +84,7 @@ def test_ratings_survive_records_and_a_saved_notebook(model, tmp_path):
 def test_a_dataset_is_rated_per_item(model):
     items = [{"input": "Capital of France?"}, {"input": "Capital of Italy?"}]
     r = run("{input}", compare="zero-shot,cot", dataset=items)
-    with pytest.raises(RatingError, match="2 dataset items: say which with row=0..1"):
+    with pytest.raises(RatingError, match=r"2 dataset items: say which with row=0\.\.1"):
         r.rate("cot", "up")
     r.rate("cot", "up", row=1)
     assert [x.rating for x in r] == [None, None, None, "up"]
