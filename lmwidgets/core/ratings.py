@@ -211,10 +211,8 @@ def preferences(comparison: Comparison) -> list[Preference]:
         labels = {r.variant for r in results}
         for result in results:
             for entry in _entries(result.record):
-                if (
-                    entry.get("vs") in labels - {result.variant}
-                    and entry.get("outcome") in OUTCOMES
-                ):
+                vs, outcome = entry.get("vs"), entry.get("outcome")
+                if isinstance(vs, str) and vs in labels - {result.variant} and outcome in OUTCOMES:
                     found.append(_preference(result.variant, entry, row))
     return found
 

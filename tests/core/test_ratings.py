@@ -137,3 +137,56 @@ def test_identity_names_model_adapter_strategy_and_varied_prompt(model):
     found = [identity(x) for x in r]
     assert {"model": "s", "adapter": "loud", "strategy": "zero-shot", "prompt": "B"} in found
     assert all("trial" not in f for f in found)
+
+
+def test_any_input_is_recorded_or_a_rating_error_and_any_record_reads(model):
+    """Fuzzed: rate / prefer with any arguments, and records whose rating fields are any JSON
+    value, never raise anything but a RatingError, and never break the comparison."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from lmwidgets.run.leaderboard import leaderboard
+
+    r = run(compare="zero-shot,cot")
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["vs", "outcome", "value", "blind", "seed"]), inner)
+        ),
+        max_leaves=8,
+    )
+    anything = json_values | st.sampled_from(["up", "down", "cot", "zero-shot", 0, 1, -1, object()])
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        column=anything,
+        other=anything,
+        value=anything,
+        row=anything,
+        rating=json_values,
+        prefs=json_values,
+    )
+    def fuzz(column, other, value, row, rating, prefs):
+        for call in (
+            lambda: r.rate(column, value, row=row),
+            lambda: r.prefer(column, other, row=row),
+        ):
+            try:
+                call()
+            except RatingError as exc:
+                assert str(exc)
+        records = [dict(x.record) for x in r]
+        records[0]["rating"], records[1]["preferences"] = rating, prefs
+        again = Comparison.from_records(records)
+        assert [x.rating for x in again] in ([None, None], *[[v, None] for v in ("up", "down")])
+        for preference in again.preferences:
+            assert {preference.a, preference.b} == {"zero-shot", "cot"}
+        leaderboard(again, samples=10).to_pandas()
+
+    fuzz()
+    assert {x.variant for x in r} == {"zero-shot", "cot"}

@@ -34,6 +34,7 @@ def lab(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("ratings")
     with lab_with_notebook(root, "ratings.ipynb", CELLS, views=2) as page:
+        page.notebook_file = root / "ratings.ipynb"
         yield page
 
 
@@ -130,6 +131,29 @@ def test_the_kernel_has_every_rating_and_ranks_them(lab):
     table.wait_for(timeout=20_000)
     assert table.locator("tbody tr").count() == 3
     board_cell.screenshot(path=str(SHOTS / "ratings-leaderboard-light.png"))
+
+
+def test_a_saved_notebook_keeps_them_for_after_a_restart(lab):
+    import json
+    import time
+
+    from lmwidgets.run.history import saved_runs
+    from lmwidgets.run.leaderboard import leaderboard
+
+    lab.locator(".jp-Notebook").first.click()
+    lab.keyboard.press("Control+s")
+    path = lab.notebook_file
+    deadline = time.monotonic() + 30
+    while '"preferences"' not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    runs = saved_runs(path)  # what a restarted kernel finds again
+    pair, three = (entry.comparison for entry in runs)
+    assert [r.rating for r in pair] == ["up", "down"]
+    assert len(three.preferences) == 3 and sum(p.blind for p in three.preferences) == 2
+    entries = [e for r in three for e in r.record.get("preferences", [])]
+    assert all(isinstance(e["seed"], int) and len(e["shown"]) == 2 for e in entries)
+    assert len(leaderboard(notebook=path, samples=10)) == 3
+    json.loads(path.read_text())  # still a notebook
 
 
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
