@@ -162,11 +162,14 @@ class LiveRatings:
 
 
 def schedule(comparison: Comparison, view: LiveView, seed: int) -> list[tuple[int, int]]:
-    """Blind mode's pairs of result indexes: every pair of shown columns of one question (a
-    dataset item; everything otherwise) that has no preference yet, shuffled by ``seed``, each
+    """Blind mode's pairs of result indexes: every pair of shown columns of this run (not an
+    earlier run's, ``--vs``) of one question (a dataset item; everything otherwise) that has no
+    preference yet, shuffled by ``seed``, each
     pair's order too (the first is shown as A)."""
     questions: dict[int, list[int]] = {}
     for index in view.shown:
+        if comparison.results[index].record.get("shown_as") == "previous":
+            continue  # an earlier run shown beside (--vs): its own run's, not this one's
         question = view.positions[index][0] if view.grid else 0
         questions.setdefault(question, []).append(index)
     results = comparison.results
