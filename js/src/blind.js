@@ -22,7 +22,7 @@ function pane(letter) {
   const name = h("span", "lmw-blindletter", letter);
   const label = h("span", "lmw-blindlabel");
   head.append(name, label);
-  const text = h("pre", "lmw-text lmw-blindtext");
+  const text = h("pre", "lmw-blindtext");
   el.append(head, text);
   return { el, label, text };
 }
