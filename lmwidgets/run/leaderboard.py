@@ -18,8 +18,9 @@ Two kinds of rating, kept apart because they measure different things:
 * **Thumbs** (up / down on one column) are not comparisons: ``liked`` is the share of thumbs
   that were up, with a 95% Wilson interval (``scipy.stats.binomtest``).
 
-Judgments between two columns of the same variant (two trials, ``--vs previous``) say nothing
-about variants and are left out (counted in :attr:`Leaderboard.notes`).
+Judgments between two columns of the same variant (two trials) say nothing about variants and
+are left out (counted in :attr:`Leaderboard.notes`). An earlier run shown beside a new one
+(``--vs``) carries that run's ratings; they count with that run, once.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _gather(
 
     for run, comparison in enumerate(comparisons):
         for result in comparison.results:
-            if result.rating is not None:
+            if result.rating is not None and not _earlier(result):
                 entry = tallies[tally(result, run)]
                 entry.ups += result.rating == "up"
                 entry.downs += result.rating == "down"
@@ -120,6 +121,8 @@ def _gather(
         for preference in comparison.preferences:
             by_label = {r.variant: r for r in rows[preference.row]}
             a, b = by_label[preference.a], by_label[preference.b]
+            if _earlier(a) or _earlier(b):
+                continue  # counted with the run it is from
             if _key(identity(a)) == _key(identity(b)):
                 skipped += 1
                 continue
@@ -130,6 +133,12 @@ def _gather(
             judgments.append((ka, kb, outcome))
             _count(tallies[ka], tallies[kb], outcome)
     return tallies, judgments, skipped
+
+
+def _earlier(result: Any) -> bool:
+    """An earlier run's column shown beside this one (``--vs``): its ratings are its own run's
+    (they come with the copy), so they count there, once."""
+    return result.record.get("shown_as") == "previous"
 
 
 def _count(a: _Tally, b: _Tally, outcome: str) -> None:

@@ -116,3 +116,12 @@ def test_empty_and_bad_input(models):
         leaderboard("notebook.ipynb")
     with pytest.raises(InvalidArgumentError, match="samples must be"):
         leaderboard([], samples=1)
+
+
+def test_an_earlier_run_shown_beside_counts_once(models):
+    first = lmwidgets.prompt("Hi", display=False, models="s,t")
+    first.rate("t", "up")
+    second = lmwidgets.prompt("Hi again", display=False, models="s,t", vs=first)
+    assert second["t · previous"].rating == "up"  # the copy shows it...
+    frame = leaderboard(samples=10).to_pandas()
+    assert list(frame["ups"]) == [1]  # ...but it is counted once, with its own run
