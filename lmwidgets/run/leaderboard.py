@@ -8,9 +8,9 @@ runs with the same identity are the same variant.
 Two kinds of rating, kept apart because they measure different things:
 
 * **Pairwise preferences** (blind pairwise mode, :meth:`Comparison.prefer`) feed a
-  Bradley-Terry model, fitted by ``choix.ilsr_pairwise`` with a small regularization
-  (:data:`ALPHA`) so that a variant that always wins still gets a finite score. A tie counts as
-  half a win for each side (each decisive judgment is entered twice, a tie once each way).
+  Bradley-Terry model, fitted by ``choix.ilsr_pairwise_dense`` on the matrix of win counts with
+  a small regularization (:data:`ALPHA`) so that a variant that always wins still gets a finite
+  score. A tie counts as half a win for each side.
   ``score`` is the fitted log-strength on the Elo scale (``1000 + 400 / ln 10 · θ``, centred on
   1000): a 400-point gap means 10:1 odds of being preferred. ``score_low`` and ``score_high``
   are a 95% percentile bootstrap interval: the judgments are resampled with replacement
@@ -153,37 +153,38 @@ def _count(a: _Tally, b: _Tally, outcome: str) -> None:
         b.wins += 1
 
 
-def _fit(n: int, judgments: list[tuple[int, int, str]]) -> Any:
-    """Bradley-Terry log-strengths (mean 0) of ``n`` items from ``(a, b, outcome)`` judgments."""
+def _fit(n: int, a: Any, b: Any, wins: Any, weights: Any) -> Any:
+    """Bradley-Terry log-strengths (mean 0) of ``n`` items from judgments ``a[k]`` vs ``b[k]``
+    (``wins[k]``: 1 a won, 0 b won, 0.5 a tie), each counted ``weights[k]`` times."""
     import choix
     import numpy as np
 
-    data: list[tuple[int, int]] = []
-    for a, b, outcome in judgments:
-        if outcome == "tie":
-            data += [(a, b), (b, a)]
-        else:
-            data += 2 * [(a, b) if outcome == "win" else (b, a)]
-    params = np.asarray(choix.ilsr_pairwise(n, data, alpha=ALPHA), dtype=float)
+    counts = np.zeros((n, n))
+    np.add.at(counts, (a, b), weights * wins)
+    np.add.at(counts, (b, a), weights * (1 - wins))
+    params = np.asarray(choix.ilsr_pairwise_dense(counts, alpha=ALPHA), dtype=float)
     return params - params.mean()
 
 
 def _scores(
     keys: list[Key], judgments: list[tuple[Key, Key, str]], samples: int, seed: int
 ) -> dict[Key, tuple[float, float, float]]:
-    """Each compared variant's Elo-scaled score and its bootstrap interval."""
+    """Each compared variant's Elo-scaled score and its bootstrap interval (the judgments
+    resampled with replacement: multinomial counts, one refit per sample)."""
     import numpy as np
 
     if not judgments:
         return {}
     index = {key: i for i, key in enumerate(keys)}
-    coded = [(index[a], index[b], outcome) for a, b, outcome in judgments]
-    theta = _fit(len(keys), coded)
+    a = np.array([index[j[0]] for j in judgments])
+    b = np.array([index[j[1]] for j in judgments])
+    wins = np.array([{"win": 1.0, "loss": 0.0, "tie": 0.5}[j[2]] for j in judgments])
+    theta = _fit(len(keys), a, b, wins, np.ones(len(judgments)))
     rng = np.random.default_rng(seed)
     draws = np.empty((samples, len(keys)))
+    uniform = np.full(len(judgments), 1 / len(judgments))
     for s in range(samples):
-        picks = rng.integers(0, len(coded), len(coded))
-        draws[s] = _fit(len(keys), [coded[i] for i in picks])
+        draws[s] = _fit(len(keys), a, b, wins, rng.multinomial(len(judgments), uniform))
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     elo = lambda v: round(1000 + ELO_SCALE * float(v), 1)  # noqa: E731
     return {key: (elo(theta[i]), elo(low[i]), elo(high[i])) for key, i in index.items()}
