@@ -139,11 +139,14 @@ export class BlindPanel {
     }
     this.pair = pair;
     const done = Boolean(pair.done);
-    this.question.style.display = done ? "none" : "";
-    this.item.style.display = !done && pair.item ? "" : "none";
+    // Until the kernel has drawn the pairs (just switched on), nothing to judge yet.
+    const waiting = !done && typeof pair.a !== "number";
+    const idle = done || waiting;
+    this.question.style.display = idle ? "none" : "";
+    this.item.style.display = !idle && pair.item ? "" : "none";
     this.item.textContent = pair.item || "";
-    this.a.el.parentElement?.style.setProperty("display", done ? "none" : "");
-    this.reveal.style.display = done ? "none" : "";
+    this.a.el.parentElement?.style.setProperty("display", idle ? "none" : "");
+    this.reveal.style.display = idle ? "none" : "";
     this.done.style.display = done ? "" : "none";
     this.done.textContent = done
       ? pair.total
@@ -152,7 +155,9 @@ export class BlindPanel {
       : "";
     this.info.textContent = done
       ? "blind pairwise"
-      : `blind pairwise · pair ${pair.number || 0} of ${pair.total || 0}`;
+      : waiting
+        ? "blind pairwise · drawing the pairs…"
+        : `blind pairwise · pair ${pair.number || 0} of ${pair.total || 0}`;
     const a = typeof pair.a === "number" ? cells[pair.a] : undefined;
     const b = typeof pair.b === "number" ? cells[pair.b] : undefined;
     if (this.a.text.textContent !== (a?.text || "")) this.a.text.textContent = a?.text || "";

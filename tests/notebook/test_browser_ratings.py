@@ -25,6 +25,8 @@ CELLS = [
     "print('BOARD', [r.rating for r in pair], "
     "sorted((p.winner or 'tie', p.blind) for p in three.preferences), "
     "list(board.to_pandas()['variant']) if len(board) else [])\nboard",
+    "items = [{'input': 'Name a warm colour.'}, {'input': 'Name a cold colour.'}]\n"
+    "lmwidgets.prompt('{input}', models='s,t', dataset=items)",
     "print('ALL DONE')",
 ]
 
@@ -33,7 +35,7 @@ CELLS = [
 def lab(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("ratings")
-    with lab_with_notebook(root, "ratings.ipynb", CELLS, views=2) as page:
+    with lab_with_notebook(root, "ratings.ipynb", CELLS, views=3) as page:
         page.notebook_file = root / "ratings.ipynb"
         yield page
 
@@ -44,6 +46,14 @@ def view(page, index: int):
 
 def pressed(cell, which: str) -> str | None:
     return cell.locator(f".lmw-thumb.lmw-{which}").get_attribute("aria-pressed")
+
+
+def wait_info(page, panel, ending: str) -> None:
+    page.wait_for_function(
+        "([el, ending]) => el.textContent.endsWith(ending)",
+        arg=[panel.locator(".lmw-blindinfo").element_handle(), ending],
+        timeout=20_000,
+    )
 
 
 def wait_pressed(page, root, index: int, which: str, value: str = "true") -> None:
@@ -87,35 +97,48 @@ def test_blind_pairwise_hides_labels_and_records_the_answers(lab):
     panel = three.locator(".lmw-blind")
     panel.wait_for(state="visible", timeout=20_000)
     assert not three.locator(".lmw-body").is_visible()
-    assert panel.locator(".lmw-blindinfo").text_content() == "blind pairwise · pair 1 of 3"
+    wait_info(lab, panel, "pair 1 of 3")
     assert panel.locator(".lmw-blindlabel").all_text_contents() == ["", ""]
     texts = panel.locator(".lmw-blindtext").all_text_contents()
     assert all(texts) and texts[0] != texts[1]
     three.scroll_into_view_if_needed()
     three.screenshot(path=str(SHOTS / "ratings-blind-light.png"))
     panel.locator(".lmw-choice-a").click()
-    lab.wait_for_function(
-        "(el) => el.textContent.endsWith('pair 2 of 3')",
-        arg=panel.locator(".lmw-blindinfo").element_handle(),
-        timeout=20_000,
-    )
+    wait_info(lab, panel, "pair 2 of 3")
     panel.focus()
     lab.keyboard.press("r")  # reveal: this answer is not blind
     labels = panel.locator(".lmw-blindlabel").all_text_contents()
     assert all(label.startswith("= ") for label in labels)
     three.screenshot(path=str(SHOTS / "ratings-blind-revealed-light.png"))
     lab.keyboard.press("b")
-    lab.wait_for_function(
-        "(el) => el.textContent.endsWith('pair 3 of 3')",
-        arg=panel.locator(".lmw-blindinfo").element_handle(),
-        timeout=20_000,
-    )
+    wait_info(lab, panel, "pair 3 of 3")
     assert panel.locator(".lmw-blindlabel").all_text_contents() == ["", ""]  # hidden again
     lab.keyboard.press("t")
     panel.locator(".lmw-blinddone").wait_for(state="visible", timeout=20_000)
     assert "All 3 pairs judged" in panel.locator(".lmw-blinddone").text_content()
     panel.locator(".lmw-leaveblind").click()
     three.locator(".lmw-body").wait_for(state="visible", timeout=20_000)
+
+
+def test_a_dataset_grid_is_rated_per_item_and_blind_pairs_name_the_item(lab):
+    grid = view(lab, 2)
+    cells = grid.locator(".lmw-col")
+    assert cells.count() == 4
+    cells.nth(3).locator(".lmw-thumb.lmw-up").click()
+    wait_pressed(lab, grid, 3, "up")
+    assert [pressed(c, "up") for c in cells.all()] == ["false", "false", "false", "true"]
+    grid.scroll_into_view_if_needed()
+    grid.screenshot(path=str(SHOTS / "ratings-grid-light.png"))
+    grid.locator(".lmw-blindtoggle").click()
+    panel = grid.locator(".lmw-blind")
+    panel.wait_for(state="visible", timeout=20_000)
+    wait_info(lab, panel, "pair 1 of 2")
+    assert panel.locator(".lmw-blinditem").text_content() in (
+        "Name a warm colour.",
+        "Name a cold colour.",
+    )
+    grid.screenshot(path=str(SHOTS / "ratings-grid-blind-light.png"))
+    panel.locator(".lmw-leaveblind").click()
 
 
 def test_the_kernel_has_every_rating_and_ranks_them(lab):
@@ -147,12 +170,13 @@ def test_a_saved_notebook_keeps_them_for_after_a_restart(lab):
     while '"preferences"' not in path.read_text() and time.monotonic() < deadline:
         time.sleep(0.5)
     runs = saved_runs(path)  # what a restarted kernel finds again
-    pair, three = (entry.comparison for entry in runs)
+    pair, three, grid = (entry.comparison for entry in runs)
     assert [r.rating for r in pair] == ["up", "down"]
+    assert [r.rating for r in grid] == [None, None, None, "up"]
     assert len(three.preferences) == 3 and sum(p.blind for p in three.preferences) == 2
     entries = [e for r in three for e in r.record.get("preferences", [])]
     assert all(isinstance(e["seed"], int) and len(e["shown"]) == 2 for e in entries)
-    assert len(leaderboard(notebook=path, samples=10)) == 3
+    assert len(leaderboard(notebook=path, samples=10)) == 3  # s, t and u
     json.loads(path.read_text())  # still a notebook
 
 
@@ -184,7 +208,7 @@ def test_rating_marks_read_at_3_to_1_in_both_themes(lab, theme):
         pair.screenshot(path=str(SHOTS / f"ratings-thumbs-{suffix}.png"))
         three = view(lab, 1)
         three.locator(".lmw-blindtoggle").click()
-        three.locator(".lmw-blind").wait_for(state="visible", timeout=20_000)
+        wait_info(lab, three.locator(".lmw-blind"), "blind pairwise")
         three.screenshot(path=str(SHOTS / f"ratings-blind-done-{suffix}.png"))
         three.locator(".lmw-leaveblind").click()
     finally:
