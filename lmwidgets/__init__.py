@@ -38,6 +38,7 @@ from lmwidgets.errors import (
     ProbeUnavailableError,
     PromptError,
     PromptTooLongError,
+    RatingError,
     RecordError,
     RemoteCodeError,
     ServerError,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from lmwidgets.engines.transformers.engine import LoadedModel, TransformersEngine
     from lmwidgets.engines.transformers.training import train_lora
     from lmwidgets.run.history import history
+    from lmwidgets.run.leaderboard import leaderboard
     from lmwidgets.run.replay import rerun
 
 _LAZY = {
@@ -78,6 +80,7 @@ _LAZY = {
     "fork": "api",
     "rerun": "run.replay",
     "history": "run.history",
+    "leaderboard": "run.leaderboard",
     "load_adapter": "api",
     "unload_adapter": "api",
     "train_lora": "engines.transformers.training",
@@ -150,6 +153,7 @@ __all__ = [
     "ProbeUnavailableError",
     "PromptError",
     "PromptTooLongError",
+    "RatingError",
     "RecordError",
     "RemoteCodeError",
     "Result",
@@ -165,6 +169,7 @@ __all__ = [
     "default_attacks",
     "fork",
     "history",
+    "leaderboard",
     "load_adapter",
     "load_ipython_extension",
     "load_model",

@@ -157,3 +157,8 @@ class ConstraintError(LmWidgetsError):
 class StatisticsError(LmWidgetsError, ValueError):
     """Statistics that cannot be computed for a comparison: an unknown column, columns not on
     the same dataset items, a run without a dataset or without scores, or one still running."""
+
+
+class RatingError(LmWidgetsError):
+    """A rating or preference that cannot be recorded: the comparison is still running, the
+    column (or dataset item) is unknown, or the value is not a rating (``up``, ``down``)."""

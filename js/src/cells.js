@@ -11,6 +11,7 @@ import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
 import { agreeMarks, cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
+import { fillRating, ratingBar } from "./ratings.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -31,6 +32,7 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
  * @property {HTMLSpanElement} probe a probe column's verdict: held, leaked or followed
  * @property {HTMLSpanElement} structured "✓ valid" / "✗ invalid" for a structured answer
+ * @property {import("./ratings.js").RatingBar} rating your thumbs (ratings.js)
  * @property {HTMLDetailsElement} parsed the parsed JSON, folded
  * @property {HTMLPreElement} parsedText
  * @property {HTMLDivElement} boxes
@@ -96,6 +98,8 @@ function cellView(row, col) {
   top.append(answer, conf, verdict, badge, cached, probe);
   const structured = h("span", "lmw-structured");
   top.append(answer, conf, verdict, badge, cached, structured);
+  const rating = ratingBar(el);
+  top.append(rating.el);
   const boxes = h("div", "lmw-colboxes");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
@@ -129,6 +133,7 @@ function cellView(row, col) {
     cached,
     probe,
     structured,
+    rating,
     parsed,
     parsedText,
     boxes,
@@ -545,6 +550,7 @@ export class CellsView {
     }
     if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
     const images = model.get("images") || [];
+    const rate = Boolean(model.get("can_rate")) && model.get("status") !== "running";
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;
@@ -556,6 +562,7 @@ export class CellsView {
         const diffWith = other === undefined ? null : data[other] || null;
         const diffLabel = diffWith ? CellsView.cellName(diffWith, heads, grid ? [] : rows) : "";
         fillCell(v, d, grid, { tokenView, diffWith, diffLabel });
+        fillRating(v.rating, v.col, d, rate);
         fillBoxes(v, d, images);
         if (!changed) this.fillDiffSelect(v, i, heads, rows, grid);
       }

@@ -37,6 +37,7 @@ const FIELDS = /** @type {const} */ ([
   "diverge",
   "confidence",
   "confidence_text",
+  "rating",
 ]);
 
 /**

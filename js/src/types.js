@@ -44,7 +44,20 @@
  * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
  * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
  *   a structured answer's verdict and its parsed JSON (written out)
+ * @property {"up" | "down" | null} [rating] your thumbs on it (ratings.js)
  * @property {number} [v]
+ */
+
+/**
+ * Blind pairwise mode's current pair (cell indexes, shown as A and B), or that all are done.
+ * @typedef {object} BlindPair
+ * @property {number} [a]
+ * @property {number} [b]
+ * @property {number} [number]
+ * @property {number} [total]
+ * @property {number} [seed]
+ * @property {string} [item] the dataset item
+ * @property {boolean} [done]
  */
 
 /**
@@ -117,6 +130,9 @@
  * @property {boolean} token_view the "tokens" toggle: text shown as tokens shaded by probability
  * @property {boolean} can_fork whether clicking an alternative token forks a column
  * @property {boolean} can_get_tokens whether "get them" may re-run this view with token data
+ * @property {boolean} can_rate whether the cells offer thumbs (a finished run)
+ * @property {boolean} blind blind pairwise mode
+ * @property {BlindPair} blind_pair
  * @property {number} run
  * @property {string} uid identifies the widget: its views share one store of streamed cells
  */

@@ -4,6 +4,7 @@
 // a message line. The Python side owns the content; this module renders it as text and sends the
 // user's requests back as custom messages (stop, rerun, fork).
 import { button, h, listen } from "./dom.js";
+import { BlindPanel } from "./blind.js";
 import { CellsView } from "./cells.js";
 import { FILTERS } from "./filters.js";
 import { renderGallery } from "./gallery.js";
@@ -30,7 +31,13 @@ function skeleton() {
     "Show each column's tokens shaded by probability (hover or focus one for its alternatives)",
   );
   tokens.setAttribute("aria-pressed", "false");
-  header.append(title, runStats, status, tokens, stop);
+  const blind = button(
+    "lmw-blindtoggle",
+    "blind A/B",
+    "Blind pairwise rating: two columns at a time, labels hidden; which is better?",
+  );
+  blind.setAttribute("aria-pressed", "false");
+  header.append(title, runStats, status, blind, tokens, stop);
   const progress = h("progress", "lmw-progress");
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
@@ -61,6 +68,7 @@ function skeleton() {
   const message = h("div", "lmw-message");
   root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
+    blind,
     getTokens,
     runStats,
     tokens,
@@ -168,7 +176,16 @@ class View {
       ["change:columns", () => this.endFork()],
       ["change:message", () => this.endFork()],
       ["change:status", () => this.endFork()],
+      ["change:can_rate", () => (this.drawCells(null), this.drawBlind())],
+      ["change:blind", () => this.drawBlind()],
+      ["change:blind_pair", () => this.drawBlind()],
+      ["change:status", () => this.drawBlind()],
     ];
+    this.blind = new BlindPanel(
+      (message) => model.send(message),
+      () => this.setBlind(false),
+    );
+    this.parts.body.before(this.blind.el);
     /** Whether a fork was asked for and the kernel has not answered yet. */
     this.forking = false;
     /** Whether "get them" was clicked and its re-run has not started yet. */
@@ -183,6 +200,7 @@ class View {
     this.unsubscribe = this.store.subscribe((changed) => {
       this.drawCells(changed);
       this.drawStatus();
+      this.drawBlind();
     });
     this.unlisteners = [
       listen(this.parts.stop, "click", () => this.store.requestStop()),
@@ -202,6 +220,11 @@ class View {
       listen(this.parts.columns, "change", () => {
         this.model.set("column_axis", this.parts.columns.value);
         this.model.save_changes();
+      }),
+      listen(this.parts.blind, "click", () => this.setBlind(!this.model.get("blind"))),
+      listen(this.parts.body, "lmw-rate", (/** @type {CustomEvent} */ event) => {
+        const index = Number(/** @type {HTMLElement} */ (event.target).dataset.index);
+        if (Number.isInteger(index)) this.model.send({ type: "rate", index, value: event.detail.value });
       }),
     ];
   }
@@ -293,6 +316,23 @@ class View {
     this.drawText();
   }
 
+  /** @param {boolean} on */
+  setBlind(on) {
+    this.model.set("blind", on);
+    this.model.save_changes();
+  }
+
+  /** The blind toggle (a finished run of two columns or more) and blind mode's panel. */
+  drawBlind() {
+    const on = Boolean(this.model.get("blind"));
+    const can = Boolean(this.model.get("can_rate")) && this.model.get("status") !== "running";
+    this.parts.blind.style.display = can && this.store.cells.length > 1 ? "" : "none";
+    this.parts.blind.setAttribute("aria-pressed", String(on));
+    this.parts.blind.classList.toggle("lmw-on", on);
+    this.parts.root.dataset.blind = on ? "1" : "";
+    this.blind.render(on, this.model.get("blind_pair") || {}, this.store.cells);
+  }
+
   drawWidth() {
     const width = Number(this.model.get("min_column_width")) || 260;
     this.parts.root.style.setProperty("--lmw-colmin", `${Math.max(80, width)}px`);
@@ -306,6 +346,7 @@ class View {
     this.drawGallery();
     this.region.renderBar();
     this.drawCells(null);
+    this.drawBlind();
   }
 
   /** @param {number[] | null} changed cell indexes (null: all) */
@@ -343,6 +384,7 @@ class View {
     this.undoGallery();
     this.region.dispose();
     this.popover.dispose();
+    this.blind.dispose();
     for (const [name, fn] of this.events) this.model.off(name, fn);
     this.parts.root.remove();
   }

@@ -208,6 +208,14 @@ class Result:
         return dict(axes) if isinstance(axes, dict) else {}
 
     @property
+    def rating(self) -> str | None:
+        """Your thumbs on this column: ``"up"``, ``"down"`` or None (unrated), as its record
+        keeps them (:meth:`Comparison.rate`, the live view's thumbs)."""
+        from lmwidgets.core.ratings import rating_of
+
+        return rating_of(self.record)
+
+    @property
     def images(self) -> list[dict[str, Any]]:
         """The prompt's images as records say them (its media of kind ``image``)."""
         return [m for m in self.media if m.get("kind", "image") == "image"]
@@ -387,6 +395,37 @@ class Comparison:
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
 
+    # Your own ratings (lmwidgets.core.ratings) ---------------------------------------------
+    def rate(self, column: int | str, value: Any, *, row: int | None = None) -> None:
+        """Thumbs on a column: ``value`` ``"up"`` or ``"down"`` (or 1 / -1; None clears).
+        ``column`` is a label or a position among :attr:`variants`; ``row`` the dataset item
+        (needed when there are several). Kept in the column's record, so a saved notebook
+        keeps it; a live view showing this comparison follows. :class:`RatingError` for a
+        comparison still running, an unknown column or item, or another value."""
+        from lmwidgets.core.ratings import locate, set_rating
+
+        set_rating(self, locate(self, column, row), value)
+
+    def prefer(
+        self, a: int | str, b: int | str, *, tie: bool = False, row: int | None = None
+    ) -> None:
+        """Record that column ``a`` is better than column ``b`` (``tie=True``: as good) on
+        dataset item ``row``; judging the same pair again replaces the earlier judgment. Kept
+        in ``a``'s record; :func:`lmwidgets.leaderboard` ranks the variants from them."""
+        from lmwidgets.core.ratings import locate, set_preference
+
+        first, second = locate(self, a, row), locate(self, b, row)
+        set_preference(self, first, second, "tie" if tie else "win")
+
+    @property
+    def preferences(self) -> list[Any]:
+        """Every pairwise judgment recorded on this comparison
+        (:class:`lmwidgets.core.ratings.Preference`: ``a``, ``b``, ``winner`` (None: a tie),
+        ``row``, ``blind``, ``seed``, ``time``)."""
+        from lmwidgets.core.ratings import preferences
+
+        return preferences(self)
+
     @property
     def records(self) -> list[dict[str, Any]]:
         """The run record of every result."""
@@ -404,7 +443,7 @@ class Comparison:
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
-        with a dataset's ``expected`` also expected, correct, score, compared and verdict; with
+        with your thumbs on any column also rating (``up``, ``down``, None); with a dataset's ``expected`` also expected, correct, score, compared and verdict; with
         an answer confidence (``--logprobs``, self-consistency) also confidence; when a column
         came from the response cache also cached.
 
@@ -432,6 +471,8 @@ class Comparison:
             }
             if any(r.cached for r in self.results):
                 row["cached"] = result.cached
+            if any(r.rating for r in self.results):
+                row["rating"] = result.rating
             if any(r.probe is not None for r in self.results):
                 row.update(_probe_columns(result))
             if any(r.confidence is not None for r in self.results):

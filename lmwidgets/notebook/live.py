@@ -53,6 +53,7 @@ from lmwidgets.notebook.cell_info import (
     variant_settings,
 )
 from lmwidgets.notebook.divergence import divergence_key, divergences, group_by_key
+from lmwidgets.notebook.live_ratings import LiveRatings
 from lmwidgets.notebook.token_cells import (
     _confidence,
     _decoder,
@@ -186,6 +187,7 @@ class LiveView:
         self.static_handle = None
         self.displayed = False
         self.widget.on_columns(self.relayout)
+        self.ratings = LiveRatings(self)
 
     def _set_variants(self, variants: list[Variant]) -> None:
         self.variants = list(variants)
@@ -240,6 +242,7 @@ class LiveView:
     def start(self, stream: _Stream, stop: StopSignal, notes: list[str]) -> None:
         """Display the widget and the static placeholder (once); wire the Stop button."""
         self.widget.reset_stop()
+        self.ratings.started()
         self.widget.on_stop(lambda: stop.set("stopped by user"))
         self.widget.run_stats = ""
         self._started = time.monotonic()
@@ -261,6 +264,7 @@ class LiveView:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
         self._set_variants(variants)
         self._token_cache.clear()
+        self.ratings.started()
         self.widget.status = "running"
         self.widget.progress = {}
         self.widget.images = image_data(variants)
@@ -439,6 +443,7 @@ class LiveView:
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
+            rating=getattr(result, "rating", None),
         )
 
     def _counterpart(self, result: Result) -> int | None:
@@ -525,6 +530,12 @@ class LiveView:
         self.widget.status = comparison.status
         with contextlib.suppress(TypeError):  # a stand-in that cannot be weakly referenced
             _widgets[comparison] = self.widget
+        self.update_copy(comparison)
+        self.ratings.finished(comparison)
+
+    def update_copy(self, comparison: Comparison) -> None:
+        """Write ``comparison`` into the static copy (at the end of a run; again when its
+        ratings change, so that a saved notebook keeps them)."""
         if self.static_handle is not None:
             self.static_handle.update(live_copy(comparison.mimebundle()), raw=True)
 

@@ -40,6 +40,12 @@ from lmwidgets.sharing.static_matrix import (
 )
 from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
 from lmwidgets.sharing.static_probes import probe_html, probe_line
+from lmwidgets.sharing.static_ratings import (
+    preference_lines,
+    preferences_html,
+    rating_html,
+    rating_line,
+)
 from lmwidgets.sharing.static_style import (
     CELL,
     ERROR,
@@ -182,6 +188,7 @@ def _prompt_html(result: Result) -> str:
 def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     """One cell: answer (and verdict), flags, boxes, text, stats and settings, prompt."""
     head = _answer_html(result, grid) + _flags_html(result) + probe_html(result)
+    head += rating_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
         f"{boxes_html(result, images)}{_text_html(result)}{_parsed_html(result)}"
@@ -278,7 +285,7 @@ def _caption_html(comparison: Comparison, grid: Grid) -> str:
             f'<div class="lmw-spread" style="font-size:12px;margin-bottom:4px;{WRAP}">'
             f"<b>Trials:</b> {escape_html(shorten(spread, SHORT_LIMIT))}</div>"
         )
-    return line
+    return line + preferences_html(comparison)
 
 
 def render_html(comparison: Comparison) -> str:
@@ -321,6 +328,8 @@ def _facts(result: Result, grid: Grid) -> list[str]:
     compared = vs_text(result)
     if compared:
         lines.append(shorten(compared, SHORT_LIMIT))
+    if result.rating:
+        lines.append(rating_line(result))
     return lines
 
 
@@ -339,7 +348,7 @@ def _summary_lines(comparison: Comparison, grid: Grid) -> list[str]:
     if paired:
         lines.append(f"Paired: {shorten(paired, SHORT_LIMIT)}")
     lines += [f"Trials: {shorten(line, SHORT_LIMIT)}" for line in comparison.spread()]
-    return lines
+    return lines + preference_lines(comparison)
 
 
 def render_markdown(comparison: Comparison) -> str:

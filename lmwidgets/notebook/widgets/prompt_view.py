@@ -101,6 +101,9 @@ class PromptView(anywidget.AnyWidget):
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
         {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
         {"type": "tokens"}                         get this run's token probabilities
+        {"type": "rate", "index": i, "value": "up" | "down" | None}   thumbs on cell ``i``
+        {"type": "prefer", "a": i, "b": j, "choice": "a" | "b" | "tie" | "skip",
+         "revealed": bool}                         blind pairwise mode's answer for its pair
 
     ``fork`` is a click on an alternative in a token's popover (token view): continue cell
     ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
@@ -326,6 +329,28 @@ class PromptView(anywidget.AnyWidget):
         False,
         help="Whether clicking an alternative token forks a column (LiveView.enable_fork).",
     ).tag(sync=True)
+    can_rate = traitlets.Bool(
+        False,
+        help=(
+            "Whether the cells offer thumbs up / down and the header a 'blind' toggle (a "
+            "finished run: lmwidgets.notebook.live_ratings)."
+        ),
+    ).tag(sync=True)
+    blind = traitlets.Bool(
+        False,
+        help=(
+            "Blind pairwise mode (the header's 'blind' toggle): two columns at a time, labels "
+            "hidden, asked 'which is better: A, B, tie'. The kernel draws the pairs."
+        ),
+    ).tag(sync=True)
+    blind_pair = traitlets.Dict(
+        {},
+        help=(
+            "Blind mode's current pair: {'a': cell, 'b': cell (shown as A and B), 'number': k, "
+            "'total': n, 'seed': s, 'item': the dataset item}; {'done': True, 'total': n} when "
+            "every pair is judged; empty outside blind mode."
+        ),
+    ).tag(sync=True)
     region_request = traitlets.Dict(
         {},
         help=(
@@ -345,6 +370,7 @@ class PromptView(anywidget.AnyWidget):
         self._on_region: list[RegionHandler] = []
         self._on_fork: list[ForkHandler] = []
         self._on_tokens: list[Callable[[], None]] = []
+        self._on_rating: list[Callable[[dict[str, Any]], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
         #: Grid layout: the run's dataset items (the grid shows at most the first 100).
@@ -491,6 +517,14 @@ class PromptView(anywidget.AnyWidget):
             self._request_fork(content)
         elif content.get("type") == "tokens":
             self._request_tokens()
+        elif content.get("type") in ("rate", "prefer"):
+            for callback in list(self._on_rating):
+                callback(dict(content))
+
+    def on_rating(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(content)`` for each ``rate`` and ``prefer`` message (see the class
+        docstring; :mod:`lmwidgets.notebook.live_ratings` checks and records them)."""
+        self._on_rating.append(callback)
 
     def _request_tokens(self) -> None:
         """The "get them" button: checked, then handed to the :meth:`on_tokens` callbacks;
@@ -603,6 +637,7 @@ class PromptView(anywidget.AnyWidget):
         cached: bool = False,
         probe: dict[str, Any] | None = None,
         structured: dict[str, Any] | None = None,
+        rating: str | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -655,6 +690,7 @@ class PromptView(anywidget.AnyWidget):
             "previous": previous,
             "cached": bool(cached),
             "probe": _probe_cell(probe),
+            "rating": rating if rating in ("up", "down") else None,
             "structured": None
             if structured is None
             else {
