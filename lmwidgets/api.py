@@ -323,7 +323,7 @@ class _PromptRun:
         )
         if self.checks.earlier is not None:
             with_previous(plan, self.checks.earlier)
-        check_run_size(plan.variants, confirm=self.checks.confirm)
+        check_run_size(plan.variants, confirm=self.checks.confirm, judge=plan.judge)
         check_token_logprobs(plan.variants)
         found = [n for n in [*self.checks.notes, clean_variants(plan.variants)] if n]
         if found:
@@ -361,6 +361,7 @@ class _PromptRun:
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
                     cache=self.checks.cache,
+                    judge=plan.judge,
                 )
             )
 
