@@ -402,6 +402,16 @@ class LmMagics(Magics):
             raw = token in RAW_OPTIONS
         return expanded
 
+    def _rubric(self, rubric: str | None) -> Any:
+        """``--rubric``: a built-in rubric's name, a variable holding a rubric, or the text."""
+        from lmwidgets.prompting.judging import RUBRICS
+
+        if rubric is None or rubric in RUBRICS or rubric.startswith("faithfulness:"):
+            return rubric
+        if rubric.isidentifier() and rubric in self.shell.user_ns:
+            return self.shell.user_ns[rubric]  # checked to be text before anything runs
+        return rubric
+
     def _earlier(self, name: str | None) -> Any:
         """``--vs``: ``previous``, or the variable holding an earlier Comparison."""
         from lmwidgets.errors import InvalidArgumentError
@@ -450,6 +460,11 @@ class LmMagics(Magics):
             one_of=args.one_of,
             grammar=args.grammar,
             constrain=args.constrain,
+            judge=args.judge,
+            rubric=self._rubric(args.rubric),
+            judge_scale=args.judge_scale,
+            judge_pairwise=args.judge_pairwise,
+            judge_tokens=args.judge_tokens,
         )
         try:
             comparison = api.prompt(
