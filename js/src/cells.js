@@ -11,6 +11,7 @@ import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
 import { cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
+import { fillJudge, judgeView } from "./judge.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -33,6 +34,7 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} structured "✓ valid" / "✗ invalid" for a structured answer
  * @property {HTMLDetailsElement} parsed the parsed JSON, folded
  * @property {HTMLPreElement} parsedText
+ * @property {import("./judge.js").JudgeView} judge the judge's verdict chip and reasoning
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -117,7 +119,9 @@ function cellView(row, col) {
   parsed.append(h("summary", "", "parsed JSON"));
   const parsedText = h("pre", "lmw-parsedtext");
   parsed.append(parsedText);
-  el.append(top, boxes, info, text, parsed, stats, note, tools, details);
+  const judge = judgeView();
+  top.append(judge.chip);
+  el.append(top, boxes, info, text, parsed, judge.details, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -131,6 +135,7 @@ function cellView(row, col) {
     structured,
     parsed,
     parsedText,
+    judge,
     boxes,
     text,
     info,
@@ -379,6 +384,7 @@ function fillCell(v, data, grid, mode) {
   fillAnswer(v, data);
   fillProbe(v, data);
   fillStructured(v, data);
+  fillJudge(v.judge, data);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

@@ -44,7 +44,18 @@
  * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
  * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
  *   a structured answer's verdict and its parsed JSON (written out)
+ * @property {JudgeCell | null} [judge] the judge's verdict (--judge): chip, tone, reasoning
  * @property {number} [v]
+ */
+
+/**
+ * A judge's verdict on a cell: the chip's words, its tone (good, mid, bad, none: unjudged), a
+ * tooltip (judge, rubric, a note) and the judge's reasoning (shown on demand).
+ * @typedef {object} JudgeCell
+ * @property {string} chip
+ * @property {string} tone
+ * @property {string} title
+ * @property {string} reasoning
  */
 
 /**

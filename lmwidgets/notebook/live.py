@@ -437,6 +437,7 @@ class LiveView:
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
+            judge=getattr(result, "judge", None),
         )
 
     def _counterpart(self, result: Result) -> int | None:

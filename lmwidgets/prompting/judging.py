@@ -527,3 +527,38 @@ def recorded_spec(
         raise JudgeError(f"The record's judge scale {shown(chosen.scale)} is not one of {SCALES}.")
     return JudgeSpec(engine, chosen, wording, pairwise, settings, bool(info.get("scored")))
 
+
+
+def shown_verdict(judge: Any) -> dict[str, str] | None:
+    """How a column's judge verdict (``record["judge"]``) shows in a cell and the static copy:
+    ``chip`` (``judge 4/5``, ``judge pass``, ``better than A``, ``not judged``), ``tone``
+    (good, mid, bad; none: unjudged), ``title`` (the judge, rubric and any note) and
+    ``reasoning``; None for a column without a judge and a pairwise run's first column."""
+    if not isinstance(judge, Mapping) or judge.get("baseline"):
+        return None
+    model = judge.get("model") if isinstance(judge.get("model"), Mapping) else {}
+    rubric = judge.get("rubric") if isinstance(judge.get("rubric"), Mapping) else {}
+    label = judge.get("label")
+    note = str(judge.get("note") or "")
+    title = f"judged by {model.get('name', '?')} · rubric {rubric.get('name', '?')}"
+    title += f" ({rubric.get('scale', '')})" if judge.get("mode") != "pairwise" else " (pairwise)"
+    if label is None:
+        return {"chip": "not judged", "tone": "none", "title": f"{title} · {note}", "reasoning": ""}
+    if judge.get("mode") == "pairwise":
+        outcome = str(judge.get("outcome"))
+        words = {"better": "better than", "worse": "worse than", "tie": "tie with"}[outcome]
+        chip = f"{words} {judge.get('against')}"
+        if "disagree" in str(label):
+            chip += " (orders disagree)"
+        tone = {"better": "good", "worse": "bad", "tie": "mid"}[outcome]
+    else:
+        chip = f"judge {label}"
+        value = judge.get("value")
+        value = float(value) if isinstance(value, (int, float)) else 0.0
+        tone = "good" if value >= 0.75 else "mid" if value >= 0.5 else "bad"
+    return {
+        "chip": chip,
+        "tone": tone,
+        "title": title,
+        "reasoning": str(judge.get("reasoning") or ""),
+    }
