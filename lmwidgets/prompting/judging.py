@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from lmwidgets.checks import shown
@@ -137,7 +137,9 @@ class JudgeSpec:
     rubric: Rubric
     templates: JudgeTemplates
     pairwise: bool = False
-    settings: GenerationSettings = GenerationSettings(JUDGE_MAX_NEW_TOKENS, 0.0, 1.0, 0)
+    settings: GenerationSettings = field(
+        default_factory=lambda: GenerationSettings(JUDGE_MAX_NEW_TOKENS, 0.0, 1.0, 0)
+    )
     score: bool = False
 
     def calls(self, rows: list[list[Any]]) -> int:
@@ -458,9 +460,11 @@ def reasoning_of(reply: str) -> str:
     lines = reply.strip().splitlines()
     if lines and len(lines) > 1 and len(lines[-1].strip()) <= 40:
         last = lines[-1]
-        if parse_score(last)[0] is not None or parse_pass(last)[0] is not None:
-            lines = lines[:-1]
-        elif parse_pick(last)[0] is not None:
+        if (
+            parse_score(last)[0] is not None
+            or parse_pass(last)[0] is not None
+            or parse_pick(last)[0] is not None
+        ):
             lines = lines[:-1]
     return "\n".join(lines).strip()
 
@@ -528,7 +532,6 @@ def recorded_spec(
     return JudgeSpec(engine, chosen, wording, pairwise, settings, bool(info.get("scored")))
 
 
-
 def shown_verdict(judge: Any) -> dict[str, str] | None:
     """How a column's judge verdict (``record["judge"]``) shows in a cell and the static copy:
     ``chip`` (``judge 4/5``, ``judge pass``, ``better than A``, ``not judged``), ``tone``
@@ -536,8 +539,10 @@ def shown_verdict(judge: Any) -> dict[str, str] | None:
     ``reasoning``; None for a column without a judge and a pairwise run's first column."""
     if not isinstance(judge, Mapping) or judge.get("baseline"):
         return None
-    model = judge.get("model") if isinstance(judge.get("model"), Mapping) else {}
-    rubric = judge.get("rubric") if isinstance(judge.get("rubric"), Mapping) else {}
+    model: Mapping[str, Any] = judge.get("model") or {}
+    rubric: Mapping[str, Any] = judge.get("rubric") or {}
+    if not isinstance(model, Mapping) or not isinstance(rubric, Mapping):
+        model, rubric = {}, {}
     label = judge.get("label")
     note = str(judge.get("note") or "")
     title = f"judged by {model.get('name', '?')} · rubric {rubric.get('name', '?')}"

@@ -103,15 +103,20 @@ def run_judge(
     judge``, its scores)."""
     stop = stop or StopSignal()
     calls = _plan(comparison, spec)
+    missing = "not judged: judging was stopped"
     if stop.is_set():
         replies: list[Result | None] = [None] * len(calls)
         comparison.notes.append("The run was stopped before judging: no column was judged.")
     else:
-        replies = _generate(calls, spec, view, stop, cache, batch_size, comparison.notes)
+        replies, failure = _generate(calls, spec, view, stop, cache, batch_size)
+        if failure is not None:
+            comparison.notes.append(f"Judging ended early: {failure}")
+            missing = f"not judged: the judge failed ({failure[:160]})"
+    replies += [None] * (len(calls) - len(replies))
     if spec.pairwise:
-        _apply_pairwise(comparison, spec, calls, replies)
+        _apply_pairwise(comparison, spec, calls, replies, missing)
     else:
-        _apply_pointwise(comparison, spec, calls, replies)
+        _apply_pointwise(comparison, spec, calls, replies, missing)
     if spec.score:
         score_by_judge(comparison)
     comparison.notes.extend(summary_lines(comparison))
@@ -148,8 +153,12 @@ def _plan(comparison: Comparison, spec: JudgeSpec) -> list[_Call]:
             if not spec.pairwise:
                 calls.append(_Call(index, pointwise_messages(spec, result.record, result.text)))
                 continue
-            calls.append(_Call(index, pairwise_messages(spec, result.record, result.text, first.text), 0))
-            calls.append(_Call(index, pairwise_messages(spec, result.record, first.text, result.text), 1))
+            calls.append(
+                _Call(index, pairwise_messages(spec, result.record, result.text, first.text), 0)
+            )
+            calls.append(
+                _Call(index, pairwise_messages(spec, result.record, first.text, result.text), 1)
+            )
     return calls
 
 
@@ -160,13 +169,13 @@ def _generate(
     stop: StopSignal,
     cache: bool | None,
     batch_size: int,
-    notes: list[str],
-) -> list[Result | None]:
-    """Every call's reply as a :class:`Result` (None where the pass ended before it)."""
+) -> tuple[list[Result | None], str | None]:
+    """Every call's reply as a :class:`Result` (None where the pass ended before it), and what
+    ended the pass early (None: nothing did, or Stop)."""
     from lmwidgets.run.runner import run_variants
 
     if not calls:
-        return []
+        return [], None
     variants = [
         Variant(
             label=f"judge {number}",
@@ -187,20 +196,18 @@ def _generate(
             on_batch_done=progress,
             cache=cache,
         )
-    except (GenerationError, GenerationInterrupted) as exc:
-        partial = getattr(exc, "partial", None)
-        if isinstance(exc, GenerationInterrupted):
-            stop.set("interrupted")
-        notes.append(f"Judging ended early ({type(exc).__name__}: {str(exc)[:200]}).")
-        judged = partial
+    except GenerationInterrupted as exc:  # the kernel was interrupted: as Stop
+        stop.set("interrupted")
+        partial = exc.partial
+        return (list(partial.results) if partial is not None else []), None
+    except GenerationError as exc:
+        partial = exc.partial
+        return (list(partial.results) if partial is not None else []), str(exc)[:300]
     except LmWidgetsError as exc:  # e.g. a judge prompt longer than the judge's context
-        notes.append(f"Judging could not run: {exc}")
-        return [None] * len(calls)
+        return [], str(exc)[:300]
     finally:
         progress.done()
-    if judged is None:
-        return [None] * len(calls)
-    return list(judged.results)
+    return list(judged.results), None
 
 
 class _Progress:
@@ -225,14 +232,13 @@ class _Progress:
             self.view.widget.message = self._message
 
 
-def _reply(result: Result | None) -> tuple[str | None, str | None]:
-    """A judge call's reply text, or None and why there is none."""
-    if result is None:
-        return None, "not judged: the judge did not answer (the pass was stopped or failed)"
+def _reply(result: Result | None, missing: str) -> tuple[str | None, str | None]:
+    """A judge call's reply text, or None and why there is none (``missing``: why a reply
+    that did not finish is missing: Stop, or the judge's failure)."""
+    if result is None or result.finish_reason in ("stopped", "running"):
+        return None, missing
     if result.finish_reason == "error":
         return None, f"not judged: the judge failed ({str(result.error or '')[:160]})"
-    if result.finish_reason in ("stopped", "running"):
-        return None, "not judged: judging was stopped"
     return result.text, None
 
 
@@ -250,11 +256,15 @@ def _call_record(call: _Call, result: Result | None) -> dict[str, Any]:
 
 
 def _apply_pointwise(
-    comparison: Comparison, spec: JudgeSpec, calls: list[_Call], replies: list[Result | None]
+    comparison: Comparison,
+    spec: JudgeSpec,
+    calls: list[_Call],
+    replies: list[Result | None],
+    missing: str,
 ) -> None:
-    for call, reply in zip(calls, replies + [None] * (len(calls) - len(replies)), strict=True):
+    for call, reply in zip(calls, replies, strict=True):
         result = comparison.results[call.index]
-        text, why = _reply(reply)
+        text, why = _reply(reply, missing)
         verdict: dict[str, Any] = {"value": None, "label": None, "note": why}
         if text is not None:
             verdict = pointwise_verdict(spec.rubric.scale, text)
@@ -262,17 +272,20 @@ def _apply_pointwise(
 
 
 def _apply_pairwise(
-    comparison: Comparison, spec: JudgeSpec, calls: list[_Call], replies: list[Result | None]
+    comparison: Comparison,
+    spec: JudgeSpec,
+    calls: list[_Call],
+    replies: list[Result | None],
+    missing: str,
 ) -> None:
-    padded = replies + [None] * (len(calls) - len(replies))
     by_column: dict[int, list[tuple[_Call, Result | None]]] = {}
-    for call, reply in zip(calls, padded, strict=True):
+    for call, reply in zip(calls, replies, strict=True):
         by_column.setdefault(call.index, []).append((call, reply))
     for index, pair in by_column.items():
         result = comparison.results[index]
         orders, picks, notes = [], [], []
         for call, reply in sorted(pair, key=lambda p: p[0].order):
-            text, why = _reply(reply)
+            text, why = _reply(reply, missing)
             pick, unread = parse_pick(text) if text is not None else (None, why)
             picks.append(pick)
             if pick is None:
@@ -286,7 +299,7 @@ def _apply_pairwise(
                 }
             )
         outcome = pairwise_outcome(picks)
-        first = next(r for r in _rows(comparison.results) if result in r)[0]
+        first = next(r for r in _rows(comparison.results) if any(x is result for x in r))[0]
         record = {**spec.record(), "against": first.variant, "calls": orders, "outcome": outcome}
         record["label"] = None if outcome is None else _pairwise_label(outcome, picks)
         record["reasoning"] = "\n\n".join(
@@ -364,7 +377,9 @@ def _said(verdicts: list[dict[str, Any]]) -> str:
     on 3, worse on 1, tie on 2 (vs A)``."""
     first = verdicts[0]
     if first.get("mode") == "pairwise":
-        counts = {k: sum(v.get("outcome") == k for v in verdicts) for k in ("better", "worse", "tie")}
+        counts = {
+            k: sum(v.get("outcome") == k for v in verdicts) for k in ("better", "worse", "tie")
+        }
         said = ", ".join(f"{k} on {n}" for k, n in counts.items() if n)
         return f"{said} vs {first.get('against')}"
     if first.get("score") is not None or "score" in first:

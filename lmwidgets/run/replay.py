@@ -428,9 +428,7 @@ def _recorded_scoring(
     return lambda comparison: score_comparison(comparison, scorer)
 
 
-def _recorded_judge(
-    group: list[dict[str, Any]], registry: ModelRegistry, notes: list[str]
-) -> Any:
+def _recorded_judge(group: list[dict[str, Any]], registry: ModelRegistry, notes: list[str]) -> Any:
     """The judge a recorded run was judged by, its model found again (None: no judge), so
     that the re-run is judged by the same model, rubric, wording and settings."""
     from lmwidgets.prompting.judging import recorded_spec

@@ -60,6 +60,6 @@ def reasoning_html(result: Result) -> str:
     text, _ = truncate(shown["reasoning"], STATIC_PROMPT_LIMIT)
     return (
         f'<details class="lmw-judgewhy" style="margin-top:4px"><summary style="{SMALL};'
-        f"cursor:pointer\">judge's reasoning</summary><pre style=\"{PRE}\">"
+        f'cursor:pointer">judge\'s reasoning</summary><pre style="{PRE}">'
         f"{escape_html(text)}</pre></details>"
     )

@@ -24,6 +24,7 @@ from lmwidgets.core.safe_text import (
     truncate,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
+from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
 from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
@@ -38,7 +39,6 @@ from lmwidgets.sharing.static_matrix import (
     word_diff,
 )
 from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
-from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
 from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_style import (
     CELL,
