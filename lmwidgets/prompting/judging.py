@@ -31,7 +31,7 @@ verdict leaves that column unjudged with a note, never a failed run.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -278,7 +278,9 @@ def _judge_engine(judge: Any, registry: ModelRegistry) -> Engine:
     return registry.get(name)
 
 
-def check_judge_items(spec: JudgeSpec, items: list[dict[str, Any] | None], columns: int) -> None:
+def check_judge_items(
+    spec: JudgeSpec, items: Sequence[Mapping[str, Any] | None], columns: int
+) -> None:
     """A rubric that compares with ``expected`` or a reference column needs them in the
     dataset, and pairwise judging needs two columns: errors before anything runs."""
     if spec.pairwise and columns < 2:
