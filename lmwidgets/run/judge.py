@@ -186,7 +186,7 @@ def _generate(
         )
         for number, call in enumerate(calls, start=1)
     ]
-    progress = _Progress(view, spec.engine.name, len(calls))
+    progress = _Progress(view, spec.engine.name, len(calls), -(-len(calls) // batch_size))
     try:
         judged = run_variants(
             variants,
@@ -213,12 +213,12 @@ def _generate(
 class _Progress:
     """The live view's progress line while the judge runs."""
 
-    def __init__(self, view: Any, judge: str, calls: int) -> None:
+    def __init__(self, view: Any, judge: str, calls: int, batches: int) -> None:
         self.view, self.judge, self.calls = view, judge, calls
         self._message = ""
         if view is not None:
             self._message = getattr(view.widget, "message", "")
-            self(0, 1)
+            self(0, batches)
 
     def __call__(self, done: int, total: int) -> None:
         if self.view is None:
@@ -331,7 +331,7 @@ def score_by_judge(comparison: Comparison) -> None:
         else:
             result.score, result.correct = float(value), float(value) >= 0.5
             result.compared = verdict.get("label")
-            result.verdict, result.score_error = f"judge: {verdict.get('label')}", None
+            result.verdict, result.score_error = "by the judge", None
             marks.setdefault(result.variant, []).append(float(value))
         result.record.update(
             score=result.score,

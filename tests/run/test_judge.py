@@ -89,7 +89,8 @@ def test_score_judge_makes_the_verdicts_the_dataset_score(models):
     )
     assert [r.judge["label"] for r in c] == ["pass", "fail"] * 3
     assert c.scores == {"right": 1.0, "wrong": 0.0}
-    assert [r.verdict for r in c][:2] == ["judge: pass", "judge: fail"]
+    assert [r.verdict for r in c][:2] == ["by the judge"] * 2
+    assert [r.compared for r in c][:2] == ["pass", "fail"]
     assert c[0].record["scorer"] == "judge" and c[1].record["correct"] is False
     assert "[Expected answer]\nParis\n" in c[0].judge["prompt"]["messages"][0]["content"]
 
@@ -255,3 +256,31 @@ def test_a_tiny_transformers_judge_runs_batched_and_reproduces(tiny):
     report = lmwidgets.rerun(c)
     assert report.matched
     assert [r.judge["raw"] for r in report.comparisons[0]] == [r.judge["raw"] for r in c]
+
+
+def test_the_view_shows_a_progress_line_while_judging_and_the_verdicts_after(models):
+    from lmwidgets.engines.base import GenerationSettings
+    from lmwidgets.notebook.live import LiveView
+    from lmwidgets.prompting.strategies import build_variants
+    from lmwidgets.run.runner import run_variants
+
+    plan = build_variants(
+        "Capital of {input}?",
+        registry=models,
+        model=None,
+        system=None,
+        settings=GenerationSettings(),
+        models="right,wrong",
+        dataset=CAPITALS,
+        judge="judge",
+    )
+    view = LiveView(plan.variants, "judged", show=False, grid=True)
+    messages = []
+    view.widget.observe(lambda change: messages.append(change["new"]), names="message")
+    run_variants(plan.variants, view=view, batch_size=2, finalize=plan.finish, judge=plan.judge)
+    progress = [m for m in messages if m.startswith("Judging 6 answer(s) with judge")]
+    assert progress[0].endswith("batch 0 of 3…") and progress[-1].endswith("batch 3 of 3…")
+    cells = view.widget.columns
+    assert [c["judge"]["chip"] for c in cells] == ["judge 5/5", "judge 2/5"] * 3
+    assert cells[0]["judge"]["reasoning"] == "It names the capital."
+    assert "Judge judge (quality)" in view.widget.message
