@@ -16,7 +16,7 @@ from IPython.core.magic import (
     magics_class,
     no_var_expand,
 )
-from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import (
@@ -71,6 +71,10 @@ class LmMagics(Magics):
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
     cot_instruction = Unicode(
         "", help="Chain-of-thought instruction for cot/self-consistency (empty: the built-in one)."
+    ).tag(config=True)
+    judge_templates = Dict(
+        help="The --judge wording: overrides of lmwidgets.prompting.judging.JudgeTemplates' "
+        "fields (quality, correctness, faithfulness, pointwise, pairwise); empty: the built-in.",
     ).tag(config=True)
     cache = Bool(
         True,
@@ -465,6 +469,7 @@ class LmMagics(Magics):
             judge_scale=args.judge_scale,
             judge_pairwise=args.judge_pairwise,
             judge_tokens=args.judge_tokens,
+            judge_templates=dict(self.judge_templates) or None,
         )
         try:
             comparison = api.prompt(

@@ -80,3 +80,15 @@ def test_help_lists_the_judge_options(shell, capsys):
         "judge (the --judge model's verdicts)",
     ):
         assert flag in out
+
+
+def test_the_judge_wording_is_a_config_setting(shell):
+    _shell(shell)
+    shell.run_line_magic("config", 'LmMagics.judge_templates = {"quality": "Is it polite?"}')
+    try:
+        assert shell.run_cell("%%prompt --model lmw_m --judge lmw_j --out lmw_f\nHi").success
+        assert shell.user_ns["lmw_f"][0].judge["rubric"]["text"] == "Is it polite?"
+        prompt = shell.user_ns["lmw_f"][0].judge["prompt"]["messages"][0]["content"]
+        assert "Rubric: Is it polite?" in prompt  # the judge read the configured wording
+    finally:
+        shell.run_line_magic("config", "LmMagics.judge_templates = {}")
