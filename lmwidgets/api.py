@@ -487,6 +487,7 @@ def _fork_rerun(
                 variants=variants,
                 batch_size=shown.plan.batch_size,
                 finishers=list(shown.plan.finishers),
+                judge=shown.plan.judge,
             )
         except (LmWidgetsError, AttributeError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot fork there: {exc}"
@@ -537,6 +538,7 @@ def _tokens_rerun(
             batch_size=shown.plan.batch_size,
             finishers=list(shown.plan.finishers),
             grid=shown.plan.grid,
+            judge=shown.plan.judge,
         )
         view.restart(plan.variants)
         try:

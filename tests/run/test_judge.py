@@ -284,3 +284,29 @@ def test_the_view_shows_a_progress_line_while_judging_and_the_verdicts_after(mod
     assert [c["judge"]["chip"] for c in cells] == ["judge 5/5", "judge 2/5"] * 3
     assert cells[0]["judge"]["reasoning"] == "It names the capital."
     assert "Judge judge (quality)" in view.widget.message
+
+
+def test_the_views_tokens_rerun_is_judged_again(registry):
+    from lmwidgets import api
+    from lmwidgets.notebook.live import LiveView
+
+    lmwidgets.load_model(engine="scripted", name="m", replies={"*": "Paris."})
+    lmwidgets.load_model(engine="scripted", name="j", replies={"*": "Good.\nScore: 4"})
+    checks = api._Checks(confirm=False, notes=[], earlier=None, cache=False)
+    job = api._PromptRun(
+        "Capital?",
+        system=None,
+        settings=api.GenerationSettings(),
+        namespace={},
+        registry=registry,
+        model="m",
+        options={"judge": "j", "score": None},
+        checks=checks,
+    )
+    plan = job.build()
+    job.view = LiveView(plan.variants, "t", show=False)
+    again = []
+    api._wire_view(job.view, job, again.append)
+    assert job.run(plan)[0].judge["label"] == "4/5"
+    job.view.widget._on_tokens[0]()  # the view's tokens toggle: "get them"
+    assert again[0][0].tokens_detail and again[0][0].judge["label"] == "4/5"
