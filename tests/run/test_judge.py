@@ -310,3 +310,16 @@ def test_the_views_tokens_rerun_is_judged_again(registry):
     assert job.run(plan)[0].judge["label"] == "4/5"
     job.view.widget._on_tokens[0]()  # the view's tokens toggle: "get them"
     assert again[0][0].tokens_detail and again[0][0].judge["label"] == "4/5"
+
+
+def test_the_static_copy_says_the_verdicts_escaped(registry):
+    lmwidgets.load_model(engine="scripted", name="m", replies={"*": "Paris."})
+    reply = "It is <script>alert(1)</script> fine.\nScore: 4"
+    lmwidgets.load_model(engine="scripted", name="j", replies={"*": reply})
+    c = lmwidgets.prompt("Capital?", model="m", judge="j")
+    html = c.to_html()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; fine." in html
+    assert 'class="lmw-judge" data-tone="good"' in html and ">judge 4/5</span>" in html
+    assert "judge's reasoning" in html
+    assert "Judge: judge 4/5 \\(judged by j · rubric quality \\(1\\-5\\)\\)" in c.to_markdown()
+    assert "Judge: judge 4/5" in c.to_text()
