@@ -5,6 +5,8 @@ the options refused before anything runs."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lmwidgets
 from lmwidgets.errors import DatasetError, InvalidArgumentError, LmWidgetsError
@@ -232,3 +234,49 @@ def test_judge_calls_count_in_the_size_limits(registry):
         InvalidArgumentError, match=r"1,500 item\(s\) x 1 column\(s\) \+ 1,500 judge"
     ):
         lmwidgets.prompt("{input}", dataset=items, judge="m", display=False)
+
+
+# Fuzzing: any value of any judge option is a result or a clear error ----------------------------
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 300),
+    st.floats(allow_nan=True),
+    st.text(st.characters(exclude_categories=()), max_size=12),
+    st.sampled_from(["j", "m", "quality", "correctness", "faithfulness:ctx", "1-5", "pass/fail"]),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.sampled_from(["quality", "pairwise", "x"]), st.text(max_size=5), max_size=2),
+)
+_JUDGE_OPTIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "judge": _ANY,
+        "rubric": _ANY,
+        "judge_scale": _ANY,
+        "judge_pairwise": _ANY,
+        "judge_templates": _ANY,
+        "judge_tokens": _ANY,
+        "score": st.sampled_from(["judge", "auto", None]),
+        "models": st.sampled_from(["m,j", None]),
+        "dataset": st.sampled_from([None, [{"input": "a", "expected": "b", "ctx": "c"}]]),
+    },
+)
+
+
+@settings(
+    deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(options=_JUDGE_OPTIONS)
+def test_fuzzed_judge_options_give_a_result_or_a_clear_error(registry, options):
+    if "m" not in registry:
+        lmwidgets.load_model(engine="scripted", name="m", replies={"*": "Paris."})
+        lmwidgets.load_model(engine="scripted", name="j", replies={"*": "Fine.\nScore: 4"})
+    try:
+        c = lmwidgets.prompt("Capital of {input}?", display=False, **options)
+    except LmWidgetsError as exc:
+        assert str(exc)
+        return
+    assert c.status == "done"
+    if options.get("judge") in ("j", "m"):
+        assert all(r.judge is not None for r in c)
