@@ -199,7 +199,9 @@ def prompt(
     strategies, examples, datasets, adapters, models, images, your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`).
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and a
+    model as judge (``judge=``, ``rubric=``, ``judge_pairwise=``; ``score="judge"`` scores
+    by its verdicts; :mod:`lmwidgets.prompting.judging`).
     ``score`` scores dataset items (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K`` (1-20)
     reports token probabilities; ``vs`` shows an earlier run beside this one (``"previous"`` or
     a :class:`Comparison`); ``cache`` answers identical greedy or seeded columns from the
