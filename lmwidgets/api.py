@@ -271,7 +271,28 @@ def _cleaned(
                 notes.append(note)
             cleaned[key] = value
         options["templates"] = cleaned
+    notes += _cleaned_judge(options)
     return text, system, notes
+
+
+def _cleaned_judge(options: dict[str, Any]) -> list[str | None]:
+    """The judge's rubric and wording with unreadable characters replaced, and the notes."""
+    from lmwidgets.validation import clean_prompt_text
+
+    notes: list[str | None] = []
+    if isinstance(options.get("rubric"), str):
+        options["rubric"], note = clean_prompt_text(options["rubric"], "--rubric")
+        notes.append(note)
+    wording = options.get("judge_templates")
+    if isinstance(wording, Mapping):
+        cleaned = {}
+        for key, value in wording.items():
+            if isinstance(value, str):
+                value, note = clean_prompt_text(value, f"judge_templates[{key!r}]")
+                notes.append(note)
+            cleaned[key] = value
+        options["judge_templates"] = cleaned
+    return notes
 
 
 @dataclass(frozen=True)

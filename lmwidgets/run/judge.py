@@ -205,6 +205,8 @@ def _generate(
         return (list(partial.results) if partial is not None else []), str(exc)[:300]
     except LmWidgetsError as exc:  # e.g. a judge prompt longer than the judge's context
         return [], str(exc)[:300]
+    except Exception as exc:  # a judge that cannot even render its prompt: said, not raised
+        return [], f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
         progress.done()
     return list(judged.results), None

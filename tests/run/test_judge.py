@@ -323,3 +323,21 @@ def test_the_static_copy_says_the_verdicts_escaped(registry):
     assert "judge's reasoning" in html
     assert "Judge: judge 4/5 \\(judged by j · rubric quality \\(1\\-5\\)\\)" in c.to_markdown()
     assert "Judge: judge 4/5" in c.to_text()
+
+
+def test_a_tiny_judge_reads_a_rubric_with_unreadable_characters_cleaned(tiny):
+    c = lmwidgets.prompt(
+        "Hi", judge="tiny", rubric="Is it \udcffpolite\x00?", max_new_tokens=2, judge_tokens=2
+    )
+    assert c[0].judge["rubric"]["text"] == "Is it \ufffdpolite\ufffd?"
+    assert any(n.startswith("--rubric held 2 characters") for n in c.notes)
+    assert c[0].judge["raw"] is not None
+
+
+def test_a_judge_prompt_too_long_for_the_judge_is_a_note(registry):
+    lmwidgets.load_model(engine="scripted", name="m", replies={"*": "word " * 300})
+    lmwidgets.load_model(engine="scripted", name="short", context_length=64, replies={"*": "4"})
+    c = lmwidgets.prompt("Hi", model="m", judge="short")
+    assert c.status == "done" and c[0].judge["label"] is None
+    assert c[0].judge["note"].startswith("not judged: the judge failed")
+    assert any(n.startswith("Judging ended early:") and "short" in n for n in c.notes)
