@@ -1,7 +1,8 @@
 // @ts-check
-// A judge's verdict in a cell (--judge): a chip that says it ("judge 4/5", "judge: pass",
-// "better than A", "not judged") with its tone told by the border in theme colours, and the
-// judge's reasoning on demand in a folded <details> below the text. All of it is set as text.
+// A judge's verdict in a cell (--judge): a chip that says it ("judge 4/5", "judge pass",
+// "better than A", "pairwise baseline", "not judged") with its tone told by the border in theme
+// colours, and the judge's reasoning on demand in a folded <details> below the text. All of it
+// is set as text.
 import { h } from "./dom.js";
 
 /** @typedef {import("./types.js").Cell} Cell */
@@ -26,8 +27,7 @@ export function judgeView() {
 }
 
 /**
- * Show ``data.judge`` (nothing for a cell without a judge, or the first column of a pairwise
- * judge, which the others are compared with).
+ * Show ``data.judge`` (nothing for a cell without a judge).
  * @param {JudgeView} jv
  * @param {Cell} data
  */

@@ -49,8 +49,9 @@
  */
 
 /**
- * A judge's verdict on a cell: the chip's words, its tone (good, mid, bad, none: unjudged), a
- * tooltip (judge, rubric, a note) and the judge's reasoning (shown on demand).
+ * A judge's verdict on a cell: the chip's words, its tone (good, mid, bad, base: a pairwise
+ * baseline, none: unjudged), a tooltip (judge, rubric, a note) and the judge's reasoning (shown
+ * on demand).
  * @typedef {object} JudgeCell
  * @property {string} chip
  * @property {string} tone

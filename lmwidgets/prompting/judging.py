@@ -537,9 +537,10 @@ def recorded_spec(
 def shown_verdict(judge: Any) -> dict[str, str] | None:
     """How a column's judge verdict (``record["judge"]``) shows in a cell and the static copy:
     ``chip`` (``judge 4/5``, ``judge pass``, ``better than A``, ``not judged``), ``tone``
-    (good, mid, bad; none: unjudged), ``title`` (the judge, rubric and any note) and
-    ``reasoning``; None for a column without a judge and a pairwise run's first column."""
-    if not isinstance(judge, Mapping) or judge.get("baseline"):
+    (good, mid, bad; none: unjudged; base: the column a pairwise judge compares the others
+    with), ``title`` (the judge, rubric and any note) and ``reasoning``; None for a column
+    without a judge."""
+    if not isinstance(judge, Mapping):
         return None
     model: Mapping[str, Any] = judge.get("model") or {}
     rubric: Mapping[str, Any] = judge.get("rubric") or {}
@@ -549,6 +550,9 @@ def shown_verdict(judge: Any) -> dict[str, str] | None:
     note = str(judge.get("note") or "")
     title = f"judged by {model.get('name', '?')} · rubric {rubric.get('name', '?')}"
     title += f" ({rubric.get('scale', '')})" if judge.get("mode") != "pairwise" else " (pairwise)"
+    if judge.get("baseline"):
+        title += ": every other column is compared with this one"
+        return {"chip": "pairwise baseline", "tone": "base", "title": title, "reasoning": ""}
     if label is None:
         return {"chip": "not judged", "tone": "none", "title": f"{title} · {note}", "reasoning": ""}
     if judge.get("mode") == "pairwise":

@@ -17,6 +17,9 @@ SHOTS = Path("/tmp/lmw_shots")
 CELLS = [
     "%load_ext lmwidgets\nimport lmwidgets\n"
     "def judge(text, adapter):\n"
+    "    if '[Answer A]' in text:\n"
+    "        a = text.split('[Answer A]')[1].split('[Answer B]')[0]\n"
+    "        return 'A names the capital.\\n[[A]]' if 'Paris' in a else 'B does.\\n[[B]]'\n"
     "    answer = text.split('[Answer]')[-1]\n"
     "    if 'Paris' in answer or 'Madrid' in answer:\n"
     "        return 'It names the capital <b>plainly</b>.\\nScore: 5'\n"
@@ -31,7 +34,9 @@ CELLS = [
     " {'input': 'Italy', 'expected': 'Rome'}]",
     "%%prompt --models good,bad --dataset items --judge judge --score judge --out judged\n"
     "What is the capital of {input}?",
-    "print('ALL DONE', judged.status, judged.scores)",
+    "%%prompt --models bad,good --judge judge --judge-pairwise --out paired\n"
+    "What is the capital of France?",
+    "print('ALL DONE', judged.status, judged.scores, [r.judge_outcome for r in paired])",
 ]
 
 
@@ -39,7 +44,7 @@ CELLS = [
 def lab(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("judge")
-    with lab_with_notebook(root, "judge.ipynb", CELLS, views=1) as page:
+    with lab_with_notebook(root, "judge.ipynb", CELLS, views=2) as page:
         yield page
 
 
@@ -63,7 +68,7 @@ def _contrast(a: str, b: str) -> float:
 
 def test_the_run_finished_with_the_judges_scores(lab):
     line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
-    assert "ALL DONE done {'good': 1.0, 'bad': 0.0}" in line
+    assert "ALL DONE done {'good': 1.0, 'bad': 0.0} [None, 'better']" in line
 
 
 def test_each_cell_shows_its_verdict_and_the_reasoning_on_demand(lab):
@@ -100,10 +105,23 @@ def _readable(chips) -> None:
         assert _contrast(colour, background) >= 4.5, (i, colour, background)
 
 
+def test_pairwise_says_better_than_the_first_column(lab):
+    live = lab.locator(".lmw-live").nth(1)
+    chips = live.locator(".lmw-judge:visible")
+    assert chips.all_text_contents() == ["pairwise baseline", "better than bad"]
+    assert [chips.nth(i).get_attribute("data-tone") for i in range(2)] == ["base", "good"]
+    live.scroll_into_view_if_needed()
+    live.screenshot(path=str(SHOTS / "judge-pairwise-light.png"))
+
+
 def test_dark_theme(lab):
     set_theme(lab, "JupyterLab Dark")
     live = lab.locator(".lmw-live").first
     live.scroll_into_view_if_needed()
     live.screenshot(path=str(SHOTS / "judge-dark.png"))
     _readable(live.locator(".lmw-judge:visible"))
+    pairwise = lab.locator(".lmw-live").nth(1)
+    pairwise.scroll_into_view_if_needed()
+    pairwise.screenshot(path=str(SHOTS / "judge-pairwise-dark.png"))
+    _readable(pairwise.locator(".lmw-judge:visible"))
     set_theme(lab, "JupyterLab Light")

@@ -178,7 +178,8 @@ def test_how_a_verdict_shows():
     assert shown_verdict({**pair, "label": "tie (orders disagree)"})["chip"] == (
         "tie with A (orders disagree)"
     )
-    assert shown_verdict({**base, "baseline": True}) is None
+    baseline = shown_verdict({**base, "mode": "pairwise", "baseline": True})
+    assert baseline["chip"] == "pairwise baseline" and baseline["tone"] == "base"
     assert shown_verdict(None) is None
 
 
