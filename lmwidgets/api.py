@@ -199,7 +199,9 @@ def prompt(
     strategies, examples, datasets, adapters, models, images, your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`).
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and a
+    model as judge (``judge=``, ``rubric=``, ``judge_pairwise=``; ``score="judge"`` scores
+    by its verdicts; :mod:`lmwidgets.prompting.judging`).
     ``score`` scores dataset items (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K`` (1-20)
     reports token probabilities; ``vs`` shows an earlier run beside this one (``"previous"`` or
     a :class:`Comparison`); ``cache`` answers identical greedy or seeded columns from the
@@ -269,7 +271,28 @@ def _cleaned(
                 notes.append(note)
             cleaned[key] = value
         options["templates"] = cleaned
+    notes += _cleaned_judge(options)
     return text, system, notes
+
+
+def _cleaned_judge(options: dict[str, Any]) -> list[str | None]:
+    """The judge's rubric and wording with unreadable characters replaced, and the notes."""
+    from lmwidgets.validation import clean_prompt_text
+
+    notes: list[str | None] = []
+    if isinstance(options.get("rubric"), str):
+        options["rubric"], note = clean_prompt_text(options["rubric"], "--rubric")
+        notes.append(note)
+    wording = options.get("judge_templates")
+    if isinstance(wording, Mapping):
+        cleaned = {}
+        for key, value in wording.items():
+            if isinstance(value, str):
+                value, note = clean_prompt_text(value, f"judge_templates[{key!r}]")
+                notes.append(note)
+            cleaned[key] = value
+        options["judge_templates"] = cleaned
+    return notes
 
 
 @dataclass(frozen=True)
@@ -323,7 +346,7 @@ class _PromptRun:
         )
         if self.checks.earlier is not None:
             with_previous(plan, self.checks.earlier)
-        check_run_size(plan.variants, confirm=self.checks.confirm)
+        check_run_size(plan.variants, confirm=self.checks.confirm, judge=plan.judge)
         check_token_logprobs(plan.variants)
         found = [n for n in [*self.checks.notes, clean_variants(plan.variants)] if n]
         if found:
@@ -361,6 +384,7 @@ class _PromptRun:
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
                     cache=self.checks.cache,
+                    judge=plan.judge,
                 )
             )
 
@@ -486,6 +510,7 @@ def _fork_rerun(
                 variants=variants,
                 batch_size=shown.plan.batch_size,
                 finishers=list(shown.plan.finishers),
+                judge=shown.plan.judge,
             )
         except (LmWidgetsError, AttributeError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot fork there: {exc}"
@@ -536,6 +561,7 @@ def _tokens_rerun(
             batch_size=shown.plan.batch_size,
             finishers=list(shown.plan.finishers),
             grid=shown.plan.grid,
+            judge=shown.plan.judge,
         )
         view.restart(plan.variants)
         try:

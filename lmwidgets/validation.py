@@ -299,12 +299,14 @@ def check_dataset_size(dataset: Any, *, confirm: bool) -> None:
         )
 
 
-def check_run_size(variants: Sequence[Any], *, confirm: bool) -> None:
+def check_run_size(variants: Sequence[Any], *, confirm: bool, judge: Any = None) -> None:
     """Refuse a run larger than the documented limits unless ``confirm`` (``--yes``), and one
-    of more than :data:`MAX_CONFIRMED_ROWS` rows in any case."""
+    of more than :data:`MAX_CONFIRMED_ROWS` rows in any case. A ``judge``'s calls count as
+    generated rows (:mod:`lmwidgets.prompting.judging`)."""
     columns = len(dict.fromkeys(v.label for v in variants))
     items = len(dict.fromkeys(v.input for v in variants))
-    rows = sum(v.samples for v in variants)
+    calls = _judge_calls(judge, variants)
+    rows = sum(v.samples for v in variants) + calls
     if rows > MAX_CONFIRMED_ROWS:
         raise InvalidArgumentError(
             f"This run would generate {rows:,} rows, more than the {MAX_CONFIRMED_ROWS:,} one "
@@ -329,10 +331,20 @@ def check_run_size(variants: Sequence[Any], *, confirm: bool) -> None:
         size = f"{items:,} item(s) x {columns} column(s)" + (
             f" x up to {samples} samples" if samples > 1 else ""
         )
+        size += f" + {calls:,} judge calls" if calls else ""
         raise InvalidArgumentError(
             f"This run generates {rows:,} rows ({size}), more than the {MAX_ROWS:,} a run takes "
             f"without confirmation: run fewer items, columns or --samples, or {_CONFIRM}."
         )
+
+
+def _judge_calls(judge: Any, variants: Sequence[Any]) -> int:
+    """The generations a judge adds to a run (0 without one)."""
+    if judge is None:
+        return 0
+    width = len(dict.fromkeys(v.label for v in variants)) or 1
+    rows = [list(variants[i : i + width]) for i in range(0, len(variants), width)]
+    return int(judge.calls(rows))
 
 
 # -- prompt text inside a plan ----------------------------------------------------------------

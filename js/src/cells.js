@@ -12,6 +12,7 @@ import { renderTokens, tokenState } from "./tokens.js";
 import { agreeMarks, cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
 import { fillRating, ratingBar } from "./ratings.js";
+import { fillJudge, judgeView } from "./judge.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -35,6 +36,7 @@ const NEAR_END = 24;
  * @property {import("./ratings.js").RatingBar} rating your thumbs (ratings.js)
  * @property {HTMLDetailsElement} parsed the parsed JSON, folded
  * @property {HTMLPreElement} parsedText
+ * @property {import("./judge.js").JudgeView} judge the judge's verdict chip and reasoning
  * @property {HTMLDivElement} boxes
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
@@ -121,7 +123,9 @@ function cellView(row, col) {
   parsed.append(h("summary", "", "parsed JSON"));
   const parsedText = h("pre", "lmw-parsedtext");
   parsed.append(parsedText);
-  el.append(top, boxes, info, text, parsed, stats, note, tools, details);
+  const judge = judgeView();
+  top.append(judge.chip);
+  el.append(top, boxes, info, text, parsed, judge.details, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -136,6 +140,7 @@ function cellView(row, col) {
     rating,
     parsed,
     parsedText,
+    judge,
     boxes,
     text,
     info,
@@ -384,6 +389,7 @@ function fillCell(v, data, grid, mode) {
   fillAnswer(v, data);
   fillProbe(v, data);
   fillStructured(v, data);
+  fillJudge(v.judge, data);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

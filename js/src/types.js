@@ -45,6 +45,7 @@
  * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
  *   a structured answer's verdict and its parsed JSON (written out)
  * @property {"up" | "down" | null} [rating] your thumbs on it (ratings.js)
+ * @property {JudgeCell | null} [judge] the judge's verdict (--judge): chip, tone, reasoning
  * @property {number} [v]
  */
 
@@ -58,6 +59,17 @@
  * @property {number} [seed]
  * @property {string} [item] the dataset item
  * @property {boolean} [done]
+ */
+
+/**
+ * A judge's verdict on a cell: the chip's words, its tone (good, mid, bad, base: a pairwise
+ * baseline, none: unjudged), a tooltip (judge, rubric, a note) and the judge's reasoning (shown
+ * on demand).
+ * @typedef {object} JudgeCell
+ * @property {string} chip
+ * @property {string} tone
+ * @property {string} title
+ * @property {string} reasoning
  */
 
 /**

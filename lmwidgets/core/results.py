@@ -123,6 +123,17 @@ def _probe_columns(result: Result) -> dict[str, Any]:
     }
 
 
+def _judge_columns(result: Result) -> dict[str, Any]:
+    """A judged run's ``to_pandas()`` columns: judge_verdict (``4/5``, ``pass``, ``better``;
+    None unjudged), judge_score (0..1, pointwise) and judge_reasoning."""
+    judge = result.judge or {}
+    return {
+        "judge_verdict": judge.get("label"),
+        "judge_score": result.judge_score,
+        "judge_reasoning": judge.get("reasoning"),
+    }
+
+
 def _render(kind: str, value: Any) -> Any:
     return RENDERERS[kind](value)
 
@@ -233,6 +244,30 @@ class Result:
         """A probe column's verdict: ``held``, ``leaked`` or ``followed`` (None otherwise)."""
         probe = self.probe
         return None if probe is None else probe.get("verdict")
+
+    @property
+    def judge(self) -> dict[str, Any] | None:
+        """The judge's verdict on this column as its record keeps it (None: no judge;
+        :mod:`lmwidgets.prompting.judging`): ``model``, ``rubric``, ``mode``, ``prompt``,
+        ``raw``, ``reasoning``, ``label`` (``4/5``, ``pass``, ``better``; None when unjudged,
+        ``note`` then says why) and ``value``; pairwise also ``against``, ``calls`` and
+        ``outcome``."""
+        judge = self.record.get("judge") if isinstance(self.record, dict) else None
+        return judge if isinstance(judge, dict) else None
+
+    @property
+    def judge_score(self) -> float | None:
+        """The judge's pointwise verdict in 0..1 (``4/5`` is 0.75, pass 1.0, fail 0.0); None
+        when unjudged, judged pairwise, or without a judge."""
+        value = (self.judge or {}).get("value")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def judge_outcome(self) -> str | None:
+        """Pairwise: this column against the first, ``better``, ``worse`` or ``tie`` (orders
+        that disagree are a tie); None otherwise."""
+        outcome = (self.judge or {}).get("outcome")
+        return outcome if isinstance(outcome, str) else None
 
     @property
     def complete(self) -> bool:
@@ -477,6 +512,8 @@ class Comparison:
                 row.update(_probe_columns(result))
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
+            if any(r.judge is not None for r in self.results):
+                row.update(_judge_columns(result))
             if any(r.expected is not None for r in self.results):
                 row["expected"] = result.expected
                 row["correct"] = result.correct

@@ -444,6 +444,7 @@ class LiveView:
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
             rating=getattr(result, "rating", None),
+            judge=getattr(result, "judge", None),
         )
 
     def _counterpart(self, result: Result) -> int | None:

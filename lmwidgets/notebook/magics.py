@@ -16,7 +16,7 @@ from IPython.core.magic import (
     magics_class,
     no_var_expand,
 )
-from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import (
@@ -71,6 +71,10 @@ class LmMagics(Magics):
     dtype = Unicode("auto", help="Default --dtype for %lm load.").tag(config=True)
     cot_instruction = Unicode(
         "", help="Chain-of-thought instruction for cot/self-consistency (empty: the built-in one)."
+    ).tag(config=True)
+    judge_templates = Dict(
+        help="The --judge wording: overrides of lmwidgets.prompting.judging.JudgeTemplates' "
+        "fields (quality, correctness, faithfulness, pointwise, pairwise); empty: the built-in.",
     ).tag(config=True)
     cache = Bool(
         True,
@@ -402,6 +406,16 @@ class LmMagics(Magics):
             raw = token in RAW_OPTIONS
         return expanded
 
+    def _rubric(self, rubric: str | None) -> Any:
+        """``--rubric``: a built-in rubric's name, a variable holding a rubric, or the text."""
+        from lmwidgets.prompting.judging import RUBRICS
+
+        if rubric is None or rubric in RUBRICS or rubric.startswith("faithfulness:"):
+            return rubric
+        if rubric.isidentifier() and rubric in self.shell.user_ns:
+            return self.shell.user_ns[rubric]  # checked to be text before anything runs
+        return rubric
+
     def _earlier(self, name: str | None) -> Any:
         """``--vs``: ``previous``, or the variable holding an earlier Comparison."""
         from lmwidgets.errors import InvalidArgumentError
@@ -450,6 +464,12 @@ class LmMagics(Magics):
             one_of=args.one_of,
             grammar=args.grammar,
             constrain=args.constrain,
+            judge=args.judge,
+            rubric=self._rubric(args.rubric),
+            judge_scale=args.judge_scale,
+            judge_pairwise=args.judge_pairwise,
+            judge_tokens=args.judge_tokens,
+            judge_templates=dict(self.judge_templates) or None,
         )
         try:
             comparison = api.prompt(

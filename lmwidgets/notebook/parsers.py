@@ -138,7 +138,8 @@ PROMPT_DESCRIPTION = (
 SCORE_HELP = (
     "How answers are scored against a dataset's expected values: auto (default), exact, "
     "contains, regex:PATTERN, number[:TOL], choice, fields (a --json answer against a dict "
-    "expected, field by field), or the name of a function (answer, expected, item) -> bool|float."
+    "expected, field by field), judge (the --judge model's verdicts), or the name of a function "
+    "(answer, expected, item) -> bool|float."
 )
 
 
@@ -696,6 +697,45 @@ def _prompt_structured(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _prompt_judge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--judge",
+        default=None,
+        metavar="MODEL",
+        help="A model that judges every column after generation (any loaded or connected "
+        "model, the judged one included): a verdict chip per column, its reasoning on a click. "
+        "Costs one more generation per column.",
+    )
+    parser.add_argument(
+        "--rubric",
+        default=None,
+        metavar="TEXT|VAR",
+        help="What the judge looks for: quality (default, 1-5), correctness (pass/fail against "
+        "expected), faithfulness[:COLUMN] (1-5 against the item's reference column), or your "
+        "own rubric as text or a variable holding it.",
+    )
+    parser.add_argument(
+        "--judge-scale",
+        default=None,
+        choices=["1-5", "pass/fail"],
+        help="The judge's verdict: a 1-5 score or pass/fail (default: the rubric's; 1-5 for "
+        "your own).",
+    )
+    parser.add_argument(
+        "--judge-pairwise",
+        action="store_true",
+        help="Ask the judge which of two columns is better (every column against the first), "
+        "in both orders; orders that disagree are a tie.",
+    )
+    parser.add_argument(
+        "--judge-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Most new tokens of each judge reply, its reasoning and verdict (default 256).",
+    )
+
+
 def prompt_parser() -> FlagParser:
     """The ``%%prompt`` parser: generation settings, strategies, variations, adapters, images."""
     parser = FlagParser(prog="%prompt", description=PROMPT_DESCRIPTION)
@@ -704,6 +744,7 @@ def prompt_parser() -> FlagParser:
     _prompt_strategies(parser)
     _prompt_variations(parser)
     _prompt_structured(parser)
+    _prompt_judge(parser)
     _prompt_adapters(parser)
     _prompt_images(parser)
     return parser

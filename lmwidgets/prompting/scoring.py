@@ -476,6 +476,8 @@ def check_recorded_spec(spec: str) -> None:
     """Raise when a record's ``scorer`` is not one this lmwidgets can score with again."""
     if spec.startswith("callable:") and spec.removeprefix("callable:").strip():
         return
+    if spec == "judge":  # the judge's verdicts (lmwidgets.run.judge), judged again by rerun
+        return
     if builtin_scorer(spec) is None:
         raise _unknown(spec)
 

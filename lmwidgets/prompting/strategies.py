@@ -81,6 +81,7 @@ from lmwidgets.prompting.content import (
 )
 from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.prompting.judging import check_judge_items, resolve_judge
 from lmwidgets.prompting.probe_verdicts import judge_comparison
 from lmwidgets.prompting.probes import (
     ProbeTarget,
@@ -240,6 +241,9 @@ class Plan:
     finishers: list[Callable[[Comparison], None]] = field(default_factory=list)
     #: The axis that forms the view's columns (``--columns``); None: the default layout.
     columns: str | None = None
+    #: The judge that judges the columns after generation
+    #: (:class:`~lmwidgets.prompting.judging.JudgeSpec`; None: no judge).
+    judge: Any = None
 
     def finish(self, comparison: Comparison) -> None:
         """Post-process the comparison (e.g. dataset scores)."""
@@ -475,6 +479,16 @@ class Options:
     grammar: Any = None
     #: ``enforced`` (default with a constraint), ``free`` (only checked) or ``both``.
     constrain: str | None = None
+    #: A model that judges every column after generation (a loaded or connected model's name;
+    #: :mod:`lmwidgets.prompting.judging`), its rubric (a built-in's name or your text), its
+    #: scale (``1-5`` or ``pass/fail``), pairwise instead of pointwise, its wording and its
+    #: reply's token budget.
+    judge: Any = None
+    rubric: Any = None
+    judge_scale: str | None = None
+    judge_pairwise: bool = False
+    judge_templates: Any = None
+    judge_tokens: int | None = None
 
 
 def option_names() -> set[str]:
@@ -517,7 +531,9 @@ def build_variants(
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
-    scorer = _scorer(opts, namespace)
+    judge_scores = _judge_scores(opts)
+    scorer = _scorer(replace(opts, score=None) if judge_scores else opts, namespace)
+    judge = _judge(opts, registry, judge_scores)
     if scorer.spec == "fields":
         check_fields_scoring(constraint, items)
     base = Spec(engines[0], template=wordings[0][1], system=system)
@@ -537,8 +553,12 @@ def build_variants(
     )
     variants = [_variant(spec, item, context) for item in items for spec in specs]
     check_columns(column_axis, variants)
-    plan = Plan(variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis)
-    if opts.dataset is not None:
+    if judge is not None:
+        check_judge_items(judge, items, len(specs))
+    plan = Plan(
+        variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis, judge=judge
+    )
+    if opts.dataset is not None and not judge_scores:
         plan.finishers.append(_scoring(scorer))
     if constraint is not None:
         plan.finishers.append(structured_finisher(constraint))
@@ -644,6 +664,31 @@ def _scorer(opts: Options, namespace: Mapping[str, Any]) -> Scorer:
             "dataset too (--dataset VAR), or leave score out."
         )
     return scorer
+
+
+def _judge_scores(opts: Options) -> bool:
+    """Whether ``score="judge"``: the judge's verdicts score the dataset (it needs one)."""
+    scores = isinstance(opts.score, str) and opts.score.strip().lower() == "judge"
+    if scores and opts.dataset is None:
+        raise InvalidArgumentError(
+            "score=judge scores dataset items by the judge's verdicts: give a dataset too "
+            "(--dataset VAR), or leave score out (the judge's verdicts show without it)."
+        )
+    return scores
+
+
+def _judge(opts: Options, registry: ModelRegistry, scores: bool) -> Any:
+    """The run's judge (:func:`lmwidgets.prompting.judging.resolve_judge`), or None."""
+    return resolve_judge(
+        opts.judge,
+        registry=registry,
+        rubric=opts.rubric,
+        scale=opts.judge_scale,
+        pairwise=opts.judge_pairwise,
+        templates=opts.judge_templates,
+        score=scores,
+        max_new_tokens=opts.judge_tokens,
+    )
 
 
 def _templates(templates: Templates | Mapping[str, Any] | None) -> Templates:

@@ -36,6 +36,10 @@ class RerunRow:
     #: The recorded score and the re-run's (None without ``expected`` or when not scored).
     old_score: float | None = None
     new_score: float | None = None
+    #: The recorded judge verdict and the re-run's (``4/5``, ``pass``, ``better``; None
+    #: without a judge or when unjudged; see :mod:`lmwidgets.run.judge`).
+    old_judge: str | None = None
+    new_judge: str | None = None
 
 
 @dataclass
@@ -52,9 +56,14 @@ class RerunReport:
         return bool(self.rows) and all(row.matched for row in self.rows)
 
     def summary(self) -> str:
-        """``'3 of 3 texts match'``."""
+        """``'3 of 3 texts match'`` (``; 3 of 3 judge verdicts match`` for a judged run)."""
         same = sum(row.matched for row in self.rows)
-        return f"{same} of {len(self.rows)} texts match"
+        said = f"{same} of {len(self.rows)} texts match"
+        judged = [row for row in self.rows if row.old_judge is not None]
+        if judged:
+            agree = sum(row.old_judge == row.new_judge for row in judged)
+            said += f"; {agree} of {len(judged)} judge verdicts match"
+        return said
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         lines = [self.summary(), *self.notes]
@@ -342,15 +351,23 @@ def rerun(
         _finisher(group, _recorded_scoring(group, namespace or {}, notes))
         for group in groups.values()
     ]
-    for variants in planned:  # a record sets the size of its run: the same limits apply
-        check_run_size(variants, confirm=flag(confirm, "confirm"))
+    judges = [_recorded_judge(group, registry, notes) for group in groups.values()]
+    for variants, judge in zip(planned, judges, strict=True):  # the same limits apply
+        check_run_size(variants, confirm=flag(confirm, "confirm"), judge=judge)
     rows: list[RerunRow] = []
     comparisons: list[Comparison] = []
-    for group, variants, scoring in zip(groups.values(), planned, scorers, strict=True):
+    for group, variants, scoring, judge in zip(
+        groups.values(), planned, scorers, judges, strict=True
+    ):
         batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
         view = LiveView(variants, "rerun", show=display) if display else None
         comparison = run_variants(
-            variants, title="rerun", view=view, batch_size=batch_size, finalize=scoring
+            variants,
+            title="rerun",
+            view=view,
+            batch_size=batch_size,
+            finalize=scoring,
+            judge=judge,
         )
         comparisons.append(comparison)
         rows += [_compare(record, result) for record, result in zip(group, comparison, strict=True)]
@@ -388,6 +405,8 @@ def _recorded_scoring(
     from lmwidgets.prompting.scoring import resolve_scorer, score_comparison
 
     specs = [str(r["scorer"]) for r in group if r.get("scorer")]
+    if specs and specs[0] == "judge":
+        return None  # the judge pass scores the re-run (see _recorded_judge)
     if specs:
         spec = specs[0]
     elif any(r.get("expected") is not None for r in group):
@@ -407,6 +426,20 @@ def _recorded_scoring(
         notes.append(f"Scoring was skipped: the records were scored by {name}, {why}.")
         return None
     return lambda comparison: score_comparison(comparison, scorer)
+
+
+def _recorded_judge(group: list[dict[str, Any]], registry: ModelRegistry, notes: list[str]) -> Any:
+    """The judge a recorded run was judged by, its model found again (None: no judge), so
+    that the re-run is judged by the same model, rubric, wording and settings."""
+    from lmwidgets.prompting.judging import recorded_spec
+
+    info = next((r["judge"] for r in group if isinstance(r.get("judge"), dict)), None)
+    if info is None:
+        return None
+    model = info.get("model")
+    if not isinstance(model, dict):
+        raise RecordError("The record's judge names no model; it cannot be judged again.")
+    return recorded_spec(info, _find_model({"model": model}, registry, notes))
 
 
 def _finisher(
@@ -441,4 +474,6 @@ def _compare(record: dict[str, Any], result: Result) -> RerunRow:
         first_difference=_first_difference(old, new),
         old_score=record.get("score"),
         new_score=result.score,
+        old_judge=(record.get("judge") or {}).get("label"),
+        new_judge=(result.judge or {}).get("label"),
     )

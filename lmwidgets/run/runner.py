@@ -436,6 +436,7 @@ def run_variants(
     ignore_eos: bool = False,
     prefix_reuse: bool = True,
     cache: bool | None = False,
+    judge: Any = None,
 ) -> Comparison:
     """Generate every variant (batched) and return the :class:`Comparison`.
 
@@ -449,6 +450,9 @@ def run_variants(
     ``cache`` answers columns from the response cache (:mod:`lmwidgets.run.cache`) and keeps
     the whole ones generated: True, False (the default here: benchmarks and re-runs generate),
     or None for the process default (``%config LmMagics.cache``; :func:`lmwidgets.prompt`).
+
+    ``judge`` (a :class:`~lmwidgets.prompting.judging.JudgeSpec`) judges the columns after
+    generation, before ``finalize`` (:mod:`lmwidgets.run.judge`).
     """
     if cache is not None and not isinstance(cache, bool):
         raise InvalidArgumentError(f"cache must be True, False or None, not {cache!r}.")
@@ -459,13 +463,21 @@ def run_variants(
         prepare(variant, notes)
     enabled = CACHE_SETTINGS.enabled if cache is None else cache
     responses = RunCache(variants, enabled=enabled, ignore_eos=ignore_eos, notes=notes)
+    stop = stop or StopSignal()
+    if judge is not None:
+        from lmwidgets.run.judge import cost_note, judged
+
+        notes.extend(note for note in [cost_note(judge, variants)] if note)
+        finalize = judged(
+            judge, view=view, stop=stop, cache=cache, batch_size=batch_size, finalize=finalize
+        )
     try:
         return _run_prepared(
             variants,
             responses,
             title=title,
             view=view,
-            stop=stop or StopSignal(),
+            stop=stop,
             batch_size=batch_size,
             update_interval=update_interval,
             on_batch_done=on_batch_done,

@@ -24,6 +24,7 @@ from lmwidgets.core.safe_text import (
     truncate,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
+from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
 from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
@@ -189,9 +190,11 @@ def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     """One cell: answer (and verdict), flags, boxes, text, stats and settings, prompt."""
     head = _answer_html(result, grid) + _flags_html(result) + probe_html(result)
     head += rating_html(result)
+    head += judge_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
         f"{boxes_html(result, images)}{_text_html(result)}{_parsed_html(result)}"
+        f"{reasoning_html(result)}"
         f"{_vs_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
@@ -325,6 +328,8 @@ def _facts(result: Result, grid: Grid) -> list[str]:
         lines.append(f"⚠ {flag}")
     if result.probe is not None:
         lines.append(probe_line(result))
+    if result.judge is not None and judge_line(result):
+        lines.append(judge_line(result))
     compared = vs_text(result)
     if compared:
         lines.append(shorten(compared, SHORT_LIMIT))

@@ -638,6 +638,7 @@ class PromptView(anywidget.AnyWidget):
         probe: dict[str, Any] | None = None,
         structured: dict[str, Any] | None = None,
         rating: str | None = None,
+        judge: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -691,6 +692,7 @@ class PromptView(anywidget.AnyWidget):
             "cached": bool(cached),
             "probe": _probe_cell(probe),
             "rating": rating if rating in ("up", "down") else None,
+            "judge": _judge_cell(judge),
             "structured": None
             if structured is None
             else {
@@ -702,6 +704,22 @@ class PromptView(anywidget.AnyWidget):
                 ],
             },
         }
+
+
+def _judge_cell(judge: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A judge's verdict for its cell (:func:`lmwidgets.prompting.judging.shown_verdict`),
+    bounded: the chip and tooltip short, the reasoning to the cell's text limit."""
+    from lmwidgets.prompting.judging import shown_verdict
+
+    shown_judge = shown_verdict(judge)
+    if shown_judge is None:
+        return None
+    return {
+        "chip": shorten(clean(shown_judge["chip"]), LABEL_LIMIT),
+        "tone": shown_judge["tone"],
+        "title": shorten(clean(shown_judge["title"]), SHORT_LIMIT),
+        "reasoning": truncate(clean(shown_judge["reasoning"]), WIDGET_TEXT_LIMIT)[0],
+    }
 
 
 def _probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
