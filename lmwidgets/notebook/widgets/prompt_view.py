@@ -286,13 +286,20 @@ class PromptView(anywidget.AnyWidget):
     def _default_uid(self) -> str:
         return uuid.uuid4().hex
 
-    images = traitlets.List(
+    media = traitlets.List(
         traitlets.Dict(),
         help=(
-            "The prompt's images, shown as thumbnails above the columns: name, src (a small "
-            "JPEG data URL, never the full image), width and height of the original, region."
+            "The prompt's media, shown above the columns, each as its kind's preview module "
+            "draws it (js/src/media/): kind, name, src (a small data URL picture, never the "
+            "full item), caption; images add width and height of the original and region."
         ),
     ).tag(sync=True)
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The previews of the prompt's images (its media of kind ``image``)."""
+        return [item for item in self.media if item.get("kind", "image") == "image"]
+
     can_rerun = traitlets.Bool(
         False, help="Whether the user may draw a region on a thumbnail and re-run with it."
     ).tag(sync=True)
