@@ -571,7 +571,12 @@ export class CellsView {
       }
     }
     if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
-    const images = /** @type {Thumb[]} */ ((model.get("media") || []).filter((m) => (m.kind || "image") === "image"));
+    /** @param {import("./types.js").MediaItem[]} list */
+    const imagesOf = (list) => /** @type {Thumb[]} */ (list.filter((m) => (m.kind || "image") === "image"));
+    const images = imagesOf(model.get("media") || []);
+    /** @type {Map<number, Thumb[]>} a dataset row's own images follow the prompt's */
+    const rowImages = new Map();
+    for (const d of data) if (d.row_media?.length) rowImages.set(d.row || 0, imagesOf(d.row_media));
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;
@@ -583,7 +588,7 @@ export class CellsView {
         const diffWith = other === undefined ? null : data[other] || null;
         const diffLabel = diffWith ? CellsView.cellName(diffWith, heads, grid ? [] : rows) : "";
         fillCell(v, d, grid, { tokenView, diffWith, diffLabel });
-        fillBoxes(v, d, images);
+        fillBoxes(v, d, [...images, ...(rowImages.get(d.row || 0) || [])]);
         if (!changed) this.fillDiffSelect(v, i, heads, rows, grid);
       }
     }
