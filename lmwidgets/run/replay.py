@@ -301,9 +301,10 @@ def rerun(
     records or one record. Every record is checked
     (:func:`~lmwidgets.run.records.validate_records`) before any model is loaded.
 
-    Records of prompts with images need those images again: they are found by name in
-    ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
-    must have the recorded sha256. A recorded run larger than the limits of
+    Records of prompts with media (images, or any registered kind) need them again: they are
+    found by name in ``images`` (a dict of names to values of any kind), as notebook variables
+    in ``namespace``, or at the recorded path or URL, and must have the recorded sha256 (a
+    dataset item's own media: by path, or ``images={"item 3 image": value}``). A recorded run larger than the limits of
     :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``.
 
     Dataset runs are scored again with the recorded scorer (``record["scorer"]``; records
