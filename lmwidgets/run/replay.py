@@ -169,8 +169,13 @@ def _recorded_media(
         if registered is None:
             raise RecordError(f"The record holds a {kind!r} input, which lmwidgets cannot read.")
         name = str(info.get("name", kind))
+        from lmwidgets.prompting.media_items import item_value
+
+        held = item_value(info, namespace)  # a dataset item's own, found in its dataset
         if name in images:
             value = images[name]
+        elif held is not None:
+            value = held
         elif info.get("source") == "variable" and name in namespace:
             value = namespace[name]
         elif info.get("location"):
