@@ -1050,7 +1050,7 @@ def _table(rows: list[Measurement]) -> str:
 #: The benchmarks ``--only`` picks from, in the order they run.
 BENCHMARKS = (
     "side", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters", "logprobs",
-    "tokens", "cache", "load",
+    "tokens", "cache", "media_dataset", "load",
 )  # fmt: skip
 
 
@@ -1096,6 +1096,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_token_messages, loaded, tokens * (1 if args.quick else 4), repeats)
     if "cache" in only:
         rows += _measured(bench_cache, loaded, tokens, repeats)
+    if "media_dataset" in only:
+        from benchmarks.media import bench_media_dataset
+
+        rows += _measured(bench_media_dataset, Measurement)
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
         rows += _measured(bench_weights_memory)

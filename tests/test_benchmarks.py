@@ -109,3 +109,16 @@ def test_served_benchmark_code_runs_against_the_session_server(vllm, tmp_path, r
     assert side["details"]["server_completion_tokens"] == [4, 4, 4, 4]
     assert os.environ[KEY_ENV] not in target.read_text()
     assert "met?" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # two fresh processes, 220 prompts on the tiny LLaVA (about 1.5 minutes)
+def test_media_dataset_benchmark_reads_items_lazily(tmp_path, registry):
+    """The media-dataset row (issue 23): 200 images peak at about what 20 do, same texts."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import main
+
+    target = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "media_dataset", "--json", str(target)]) == 0
+    (row,) = json.loads(target.read_text())["results"]
+    assert row["benchmark"].startswith("media dataset") and row["outputs_match"] is True
+    assert row["baseline"] > 0 and row["met"] is True

@@ -63,7 +63,7 @@ from lmwidgets.notebook.token_cells import (
     token_entry,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
-from lmwidgets.run.runner import image_data
+from lmwidgets.run.runner import media_data, row_media
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class LiveView:
         self._token_cache: dict[tuple[int, int], tuple[int, list[list[Any]]]] = {}
         self._set_variants(variants)
         self.widget.set_columns(self._initial_cells())
-        self.widget.images = image_data(variants)
+        self.widget.media = media_data(variants)
         self.static_handle = None
         self.displayed = False
         self.widget.on_columns(self.relayout)
@@ -225,6 +225,8 @@ class LiveView:
         variant = self.variants[index]
         row, col = self.positions[index]
         fields = {**self._static_fields(index), **kwargs}
+        if self.grid and col == 0 and "media" not in fields:
+            fields["media"] = row_media(variant)  # decoded ones only: none before its batch
         return PromptView.column(
             variant.label, row=row, col=col, row_label=variant.input or "", **fields
         )
@@ -267,7 +269,7 @@ class LiveView:
         self.ratings.started()
         self.widget.status = "running"
         self.widget.progress = {}
-        self.widget.images = image_data(variants)
+        self.widget.media = media_data(variants)
         self.widget.set_columns(self._initial_cells())
 
     def relayout(self, axis: str) -> None:
@@ -401,6 +403,8 @@ class LiveView:
 
     def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
         notes = []  # how it ended is the cell's badge, said once
+        if result.extras.get("media_error"):
+            notes.append(str(result.extras["media_error"]))
         if "agreement" in result.extras:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
@@ -445,6 +449,7 @@ class LiveView:
             structured=structured_cell(result),
             rating=getattr(result, "rating", None),
             judge=getattr(result, "judge", None),
+            media=getattr(result, "item_media", []) if self.positions[index][1] == 0 else [],
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -553,16 +553,25 @@ def _prompt_adapters(parser: argparse.ArgumentParser) -> None:
 
 
 def _prompt_images(parser: argparse.ArgumentParser) -> None:
+    from lmwidgets.media.base import all_kinds
+
+    for kind in all_kinds():  # --image, --audio...: one option per registered media kind
+        flags = [kind.flag, *([kind.short] if kind.short else [])]
+        parser.add_argument(
+            *flags,
+            action="append",
+            default=None,
+            dest=kind.dest,
+            help=kind.help
+            or f"A {kind.name} input (repeat for several); {kind.marker} in the prompt places it.",
+        )
     parser.add_argument(
-        "--image",
-        "-i",
-        action="append",
+        "--media-column",
         default=None,
-        help=(
-            "An image for a vision-language model (repeat for several): a notebook variable "
-            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
-            "{img} in the prompt places each image; otherwise they go before the text."
-        ),
+        metavar="NAME[:KIND]",
+        help="With --dataset: the column that holds each item's own media (default: a column "
+        "named image or audio); KIND names its kind when NAME is not one. Items are read "
+        "lazily, batch by batch.",
     )
     parser.add_argument(
         "--region",

@@ -59,8 +59,8 @@ from lmwidgets.errors import (
     InvalidArgumentError,
     StrategyError,
 )
-from lmwidgets.media.base import MediaInput
-from lmwidgets.media.images import apply_region, parse_region, resolve_image
+from lmwidgets.media.base import MediaInput, all_kinds, get_kind, resolve
+from lmwidgets.media.images import apply_region, parse_region
 from lmwidgets.prompting.axes import (
     Axis,
     ConstraintAxis,
@@ -82,6 +82,7 @@ from lmwidgets.prompting.content import (
 from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.judging import check_judge_items, resolve_judge
+from lmwidgets.prompting.media_items import check_item_kinds, split_media
 from lmwidgets.prompting.probe_verdicts import judge_comparison
 from lmwidgets.prompting.probes import (
     ProbeTarget,
@@ -112,6 +113,20 @@ from lmwidgets.prompting.variations import (
 )
 
 STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every strategy: :data:`STRATEGIES` and ``no-<kind>`` for every registered media kind
+    (the prompt without that kind's items)."""
+    without = [kind.without for kind in all_kinds()]
+    return tuple(dict.fromkeys([*STRATEGIES, *without]))
+
+
+def dropped_kind(name: str) -> str | None:
+    """The media kind a ``no-<kind>`` strategy leaves out (None for every other strategy)."""
+    return next((kind.name for kind in all_kinds() if kind.without == name), None)
+
+
 DEFAULT_SAMPLES = 5
 
 
@@ -150,9 +165,10 @@ def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) 
         names = [(strategy or "zero-shot").strip()]
     if not names:
         raise StrategyError("--compare needs at least one strategy name.")
+    known = strategy_names()
     for name in names:
-        if name not in STRATEGIES:
-            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
+        if name not in known:
+            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(known)}.")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise StrategyError(f"--compare lists {', '.join(duplicates)} more than once.")
@@ -293,7 +309,7 @@ def strategy_messages(
 ) -> tuple[list[Message], dict[str, Any]]:
     """The chat messages a strategy sends for ``question``, and what the record says about it."""
     info: dict[str, Any] = {}
-    if name in ("zero-shot", "no-image"):
+    if name == "zero-shot" or dropped_kind(name) is not None:
         return [*_system(system), {"role": "user", "content": question}], info
     cot = name in ("cot", "self-consistency")
     shots = examples
@@ -365,45 +381,72 @@ def _scoring(scorer: Scorer) -> Callable[[Comparison], None]:
     return finish
 
 
-def _prepare_images(
-    engines: list[Engine],
-    wordings: list[tuple[str, str]],
-    images: Sequence[Any] | None,
-    region: Any,
-    region_mode: str,
-    variables: Mapping[str, Any] | None,
-    names: list[str],
-    extra: Sequence[MediaInput] | None = None,
-) -> tuple[list[MediaInput], list[tuple[str, str]]]:
-    """The prompt's media (images read and their region marked, then ``extra`` items of any
-    kind), checked against every model, and each wording with its ``{img}`` placeholders
-    protected from ``{name}`` interpolation."""
-    if images is not None and not isinstance(images, (list, tuple)):
-        images = [images]
-    read = [
-        resolve_image(spec, variables, name=f"image {number}")
-        for number, spec in enumerate(images or [], start=1)
-    ]
-    if isinstance(region, str):
-        region = parse_region(region)
-    inputs: list[MediaInput] = [*apply_region(read, region, region_mode), *(extra or [])]
-    for item in extra or []:
+def _media_values(images: Any, media: Any) -> tuple[dict[str, list[Any]], list[Any]]:
+    """What to read, by kind (``images`` and a ``media`` dict ``{kind: values}``), and the
+    ready items (a ``media`` list)."""
+    values: dict[str, list[Any]] = {}
+    if images is not None:
+        values["image"] = list(images) if isinstance(images, (list, tuple)) else [images]
+    if isinstance(media, Mapping):
+        for name, given in media.items():
+            if get_kind(str(name)) is None:
+                known = ", ".join(kind.name for kind in all_kinds())
+                raise StrategyError(f"media= names the kind {name!r}; known kinds: {known}.")
+            more = list(given) if isinstance(given, (list, tuple)) else [given]
+            values[str(name)] = [*values.get(str(name), []), *more]
+        return values, []
+    return values, list(media or [])
+
+
+def _read_media(
+    images: Any, media: Any, variables: Mapping[str, Any] | None
+) -> tuple[list[MediaInput], list[Any]]:
+    """Every kind's values read (``--image X``, ``--audio Y``...), then the ready items."""
+    values, ready = _media_values(images, media)
+    read: list[MediaInput] = []
+    for kind in all_kinds():
+        for number, spec in enumerate(values.get(kind.name, []), start=1):
+            read.append(resolve(kind, spec, variables, name=f"{kind.name} {number}"))
+    for item in ready:
         if not isinstance(item, MediaInput):
             raise StrategyError(
-                f"media= takes MediaInput items (lmwidgets.media), not {type(item).__name__}."
+                f"media= takes MediaInput items (lmwidgets.media) or a dict {{kind: values}}, "
+                f"not {type(item).__name__}."
             )
-    if "no-image" in names and not inputs:
-        raise StrategyError(
-            "no-image compares a prompt with its images against the same prompt without them: "
-            "give images with --image X."
-        )
+    return read, ready
+
+
+def _prepare_media(
+    engines: list[Engine],
+    wordings: list[tuple[str, str]],
+    opts: Options,
+    variables: Mapping[str, Any] | None,
+    names: list[str],
+    per_item: Sequence[str] = (),
+) -> tuple[list[MediaInput], list[tuple[str, str]]]:
+    """The prompt's media (every kind read, images with their region marked, then ready
+    items), checked against every model, and each wording with its placeholders protected from
+    ``{name}`` interpolation. ``per_item``: the kinds a dataset's items add (one each)."""
+    read, ready = _read_media(opts.images, opts.media, variables)
+    region = parse_region(opts.region) if isinstance(opts.region, str) else opts.region
+    inputs: list[MediaInput] = [*apply_region(read, region, opts.region_mode), *ready]
+    kinds = [item.kind for item in inputs] + list(per_item)
+    for name in names:
+        dropped = dropped_kind(name)
+        if dropped is not None and dropped not in kinds:
+            kind = get_kind(dropped)
+            flag, several = (kind.flag, kind.several) if kind else ("media=", dropped)
+            raise StrategyError(
+                f"{name} compares a prompt with its {several} against the same prompt without "
+                f"them: give {several} with {flag} X."
+            )
     for engine in engines:
         engine.check_media(inputs)
-    if not inputs:
+    if not kinds:
         return inputs, wordings
     protected = [(name, protect_placeholders(text)) for name, text in wordings]
     for _, text in protected:
-        check_placeholders(text, len(inputs))
+        check_placeholders(text, kinds)
     return inputs, protected
 
 
@@ -447,8 +490,15 @@ class Options:
     region: Any = None
     region_mode: str = "box"
     models: str | Sequence[str] | None = None
-    #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind.
-    media: Sequence[MediaInput] | None = None
+    #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind, or a
+    #: dict ``{kind: values}`` read as that kind's option reads them (``{"audio": ["a.wav"]}``).
+    media: Sequence[MediaInput] | Mapping[str, Any] | None = None
+    #: The dataset column that holds each item's own media (default: a column named after a
+    #: kind, ``image`` or ``audio``); ``NAME:KIND`` names its kind.
+    media_column: str | None = None
+    #: The dataset's variable name (``--dataset VAR``): the records of its items' own media
+    #: name it, so that a rerun finds an item held in memory (an array) again.
+    dataset_name: str | None = None
     #: How dataset items are scored against their ``expected`` (:mod:`.scoring`).
     score: str | Callable[..., Any] | None = None
     #: Prompt wordings: a dict ``{name: text}`` or a list (the cell's ``--- NAME`` lines).
@@ -519,9 +569,11 @@ def build_variants(
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
     wordings = prompt_variants(template, opts.prompts)
-    media, wordings = _prepare_images(
-        engines, wordings, opts.images, opts.region, opts.region_mode, variables, names, opts.media
-    )
+    dataset, own_media = split_media(opts.dataset, opts.media_column, opts.dataset_name)
+    per_item = [item.kind for item in own_media[0]] if own_media else []
+    media, wordings = _prepare_media(engines, wordings, opts, variables, names, per_item)
+    if own_media:
+        check_item_kinds(engines, media, own_media[0])
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
     probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
@@ -530,7 +582,7 @@ def build_variants(
     constraint = _constraint_axis(opts, namespace, engines, axes, names)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
-    items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
+    items = normalize_dataset(dataset) if opts.dataset is not None else [None]
     judge_scores = _judge_scores(opts)
     scorer = _scorer(replace(opts, score=None) if judge_scores else opts, namespace)
     judge = _judge(opts, registry, judge_scores)
@@ -551,7 +603,12 @@ def build_variants(
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
         constraint=constraint,
     )
-    variants = [_variant(spec, item, context) for item in items for spec in specs]
+    owns = own_media or [[] for _ in items]
+    variants = [
+        replace(_variant(spec, item, context, own), item_index=index if item is not None else None)
+        for index, (item, own) in enumerate(zip(items, owns, strict=True))
+        for spec in specs
+    ]
     check_columns(column_axis, variants)
     if judge is not None:
         check_judge_items(judge, items, len(specs))
@@ -767,7 +824,9 @@ def check_dataset_fields(
             )
 
 
-def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Variant:
+def _variant(
+    spec: Spec, item: dict[str, Any] | None, context: _Context, own: Sequence[MediaInput] = ()
+) -> Variant:
     """One column: ``spec``'s strategy, model, adapter, wording, system and settings on its
     question (a dataset ``item``'s, when there is one)."""
     engine, name = spec.engine, spec.strategy
@@ -790,7 +849,9 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         templates=context.templates,
     )
     messages = with_lead(messages, lead)
-    shown = [] if name == "no-image" else probe_media(probe, context.media)
+    dropped = dropped_kind(name)
+    everything = [*context.media, *own]  # the prompt's media, then the dataset item's own
+    shown = [m for m in probe_media(probe, everything) if m.kind != dropped]
     if engine.capabilities.media:
         messages = with_media(messages, [m.kind for m in shown])
     run_settings = replace(
@@ -824,7 +885,7 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         input=None if item is None else str(item["input"]),
         expected=expected,
         coords=dict(spec.coords),
-        probe=probe_record(probe, context.media),
+        probe=probe_record(probe, everything),
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,

@@ -168,19 +168,23 @@ def _recorded_media(
 ) -> list[Any]:
     """The media a record names, found again (given ``images``, a notebook variable of the same
     name, or the recorded file/URL) and checked to be the same content."""
-    from lmwidgets.media.base import KINDS, kind_of
-    from lmwidgets.media.images import Region
+    from lmwidgets.media.base import get_kind, kind_of
 
     prompt = record.get("prompt") or {}
     found = []
     for info in prompt.get("media") or prompt.get("images") or []:
         kind = kind_of(info)
-        load = KINDS.get(kind)
-        if load is None:
+        registered = get_kind(kind)
+        if registered is None:
             raise RecordError(f"The record holds a {kind!r} input, which lmwidgets cannot read.")
         name = str(info.get("name", kind))
+        from lmwidgets.prompting.media_items import item_value
+
+        held = item_value(info, namespace)  # a dataset item's own, found in its dataset
         if name in images:
             value = images[name]
+        elif held is not None:
+            value = held
         elif info.get("source") == "variable" and name in namespace:
             value = namespace[name]
         elif info.get("location"):
@@ -190,16 +194,14 @@ def _recorded_media(
                 f"The record used the {kind} {name!r}, which is not in the notebook any more. "
                 f"Pass it: rerun(source, images={{{name!r}: VALUE}})."
             )
-        item: Any = load(value, name)
+        item: Any = registered.load(value, name=name)
         if item.sha256 != info.get("sha256"):
             raise RecordError(
                 f"The {kind} {name!r} differs from the recorded one (sha256 "
                 f"{item.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
                 f"would not show the same {kind}. Pass the original with images={{...}}."
             )
-        if info.get("region"):
-            item = item.with_region(Region(*info["region"]), info.get("region_mode", "box"))
-        found.append(item)
+        found.append(item.restore(info))
     return found
 
 
@@ -313,9 +315,10 @@ def rerun(
     records or one record. Every record is checked
     (:func:`~lmwidgets.run.records.validate_records`) before any model is loaded.
 
-    Records of prompts with images need those images again: they are found by name in
-    ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
-    must have the recorded sha256. A recorded run larger than the limits of
+    Records of prompts with media (images, or any registered kind) need them again: they are
+    found by name in ``images`` (a dict of names to values of any kind), as notebook variables
+    in ``namespace``, or at the recorded path or URL, and must have the recorded sha256 (a
+    dataset item's own media: by path, or ``images={"item 3 image": value}``). A recorded run larger than the limits of
     :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``.
 
     Dataset runs are scored again with the recorded scorer (``record["scorer"]``; records

@@ -39,7 +39,13 @@ from lmwidgets.sharing.static_matrix import (
     vs_text,
     word_diff,
 )
-from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
+from lmwidgets.sharing.static_media import (
+    box_lines,
+    boxes_html,
+    gallery_html,
+    media_line,
+    row_media_html,
+)
 from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_ratings import (
     preference_lines,
@@ -235,12 +241,15 @@ def _header_html(comparison: Comparison, grid: Grid) -> str:
     return f"<thead><tr>{''.join(cells)}</tr></thead>"
 
 
-def _row_header_html(grid: Grid, header: str | None, expected: str | None) -> str:
+def _row_header_html(
+    grid: Grid, header: str | None, expected: str | None, media: list[dict] | None = None
+) -> str:
     if grid.kind == "matrix":
         return f'<th style="{ROW_HEAD}">{escape_html(shorten(header, LABEL_LIMIT))}</th>'
     if grid.kind != "dataset":
         return ""
-    body = f'<pre style="{PRE}">{escape_html(shorten(header or "", SHORT_LIMIT))}</pre>'
+    body = row_media_html(media or [])
+    body += f'<pre style="{PRE}">{escape_html(shorten(header or "", SHORT_LIMIT))}</pre>'
     if expected is not None:
         body += (
             f'<div style="margin-top:4px"><span style="{SMALL}">expected</span> '
@@ -259,9 +268,11 @@ def _cell_style(result: Result | None) -> str:
 def _body_html(comparison: Comparison, grid: Grid) -> str:
     rows = []
     for row in grid.rows:
-        cells = [_row_header_html(grid, row.header, row.expected)]
+        own = next((r.item_media for r in row.cells if r is not None and r.item_media), [])
+        cells = [_row_header_html(grid, row.header, row.expected, own)]
+        images = [*comparison.images, *(m for m in own if m.get("kind", "image") == "image")]
         for result in row.cells:
-            inner = _result_html(result, grid, comparison.images) if result else ""
+            inner = _result_html(result, grid, images) if result else ""
             cells.append(f'<td style="{_cell_style(result)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<tbody>{''.join(rows)}</tbody>"
@@ -298,7 +309,7 @@ def render_html(comparison: Comparison) -> str:
     legend = legend_html() if any(has_tokens(r) for r in comparison.results) else ""
     return (
         f'<div class="lmw-static" style="{ROOT}">'
-        f"{_caption_html(comparison, grid)}{gallery_html(comparison.images)}{legend}"
+        f"{_caption_html(comparison, grid)}{gallery_html(comparison.media)}{legend}"
         f'<div style="{SCROLL}"><table style="{TABLE}">'
         f"{_header_html(comparison, grid)}{_body_html(comparison, grid)}</table></div>"
         f"{notes}</div>"
@@ -361,7 +372,7 @@ def render_markdown(comparison: Comparison) -> str:
     grid = layout(comparison)
     summary = _summary_lines(comparison, grid)
     lines = [f"**{markdown_inline(summary[0])}**", *map(markdown_inline, summary[1:]), ""]
-    lines += [f"Image: {markdown_inline(image_line(image))}" for image in comparison.images]
+    lines += [markdown_inline(media_line(item)) for item in comparison.media]
     for result in comparison.results:
         lines.append(f"#### {markdown_inline(_heading(result))}")
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
@@ -388,7 +399,7 @@ def render_plain(comparison: Comparison) -> str:
     """Plain text: what the run was, then each column's label, answer, text and stats."""
     grid = layout(comparison)
     blocks = ["\n".join(_summary_lines(comparison, grid))]
-    blocks += [f"Image: {image_line(image)}" for image in comparison.images]
+    blocks += [media_line(item) for item in comparison.media]
     for result in comparison.results:
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
         block = [f"── {_heading(result)} ──", *_facts(result, grid), text]

@@ -157,6 +157,18 @@ def test_tokens_notebook_records_token_details_and_a_fork(executed):
     assert "lmw-token" in html.read_text()
 
 
+def test_multimodal_notebook_runs_a_vqa_dataset_with_an_image_per_item(executed):
+    """examples/multimodal.ipynb's VQA section: each item's record names its own image, and the
+    saved grid shows a bounded thumbnail per row."""
+    path, html = executed["multimodal"]
+    saved = [r for r in lmwidgets.records(path) if r.get("expected") is not None]
+    own = [r["prompt"]["media"] for r in saved if r["strategy"]["name"] == "zero-shot"]
+    assert len(own) == 4 and len({m[0]["sha256"] for m in own}) == 4
+    assert {m[0]["name"] for m in own[:3]} == {"red.png", "green.png", "blue.png"}
+    assert all(r["prompt"]["media"] == [] for r in saved if r["strategy"]["name"] == "no-image")
+    assert html.read_text().count("lmw-rowmedia") >= 4
+
+
 def test_iterate_notebook_records_axes_trials_vs_and_cache(executed):
     """examples/iterate.ipynb: coordinates on every axis, trial seeds, an earlier run beside a
     new one, and a re-run answered from the response cache."""

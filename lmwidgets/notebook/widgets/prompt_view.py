@@ -75,6 +75,10 @@ def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[st
     return {"index": index, "v": version + 1, **changed}
 
 
+#: Most previews of a dataset item's own media shown in its row.
+MAX_ROW_MEDIA = 8
+
+
 class PromptView(anywidget.AnyWidget):
     """Columns of streamed text (one per variant) with stats and one Stop button for all.
 
@@ -298,13 +302,20 @@ class PromptView(anywidget.AnyWidget):
     def _default_uid(self) -> str:
         return uuid.uuid4().hex
 
-    images = traitlets.List(
+    media = traitlets.List(
         traitlets.Dict(),
         help=(
-            "The prompt's images, shown as thumbnails above the columns: name, src (a small "
-            "JPEG data URL, never the full image), width and height of the original, region."
+            "The prompt's media, shown above the columns, each as its kind's preview module "
+            "draws it (js/src/media/): kind, name, src (a small data URL picture, never the "
+            "full item), caption; images add width and height of the original and region."
         ),
     ).tag(sync=True)
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The previews of the prompt's images (its media of kind ``image``)."""
+        return [item for item in self.media if item.get("kind", "image") == "image"]
+
     can_rerun = traitlets.Bool(
         False, help="Whether the user may draw a region on a thumbnail and re-run with it."
     ).tag(sync=True)
@@ -639,6 +650,7 @@ class PromptView(anywidget.AnyWidget):
         structured: dict[str, Any] | None = None,
         rating: str | None = None,
         judge: dict[str, Any] | None = None,
+        media: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -667,6 +679,8 @@ class PromptView(anywidget.AnyWidget):
             "row": row,
             "col": col,
             "row_label": shorten(row_label, SHORT_LIMIT),
+            # A dataset item's own media (its row's first cell only): small previews.
+            "row_media": [dict(item) for item in (media or [])[:MAX_ROW_MEDIA]],
             "boxes": [
                 {
                     "label": shorten(box["label"], LABEL_LIMIT),
