@@ -95,6 +95,12 @@ class ImageError(MediaError):
     region outside the image, more images than the model accepts, a text-only model)."""
 
 
+class AudioError(MediaError):
+    """An audio clip cannot be found, read or used (missing or corrupt file, an unsupported
+    value, no sample rate, a clip outside the audio, an empty or too long clip, a model that
+    takes no audio)."""
+
+
 class RecordError(LmWidgetsError):
     """A saved run record cannot be read or re-run."""
 

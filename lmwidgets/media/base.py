@@ -50,6 +50,13 @@ def kind_of(entry: dict[str, Any]) -> str:
     return str(entry.get("kind") or "image")
 
 
+#: A model to suggest (``%lm load ...``) when a prompt's media need one, by kind.
+EXAMPLE_MODELS = {
+    "image": "HuggingFaceTB/SmolVLM-256M-Instruct --as vlm",
+    "audio": "Qwen/Qwen2-Audio-7B-Instruct --as alm",
+}
+
+
 def check_accepted(
     model: str,
     description: str,
@@ -59,18 +66,19 @@ def check_accepted(
 ) -> None:
     """Raise :class:`MediaError` (its kind's subclass where there is one) when a model that
     accepts ``accepted`` kinds, at most ``limit`` items, cannot take ``media``."""
-    from lmwidgets.errors import ImageError
+    from lmwidgets.errors import AudioError, ImageError
 
     for item in media:
         if item.kind not in accepted:
-            error = ImageError if item.kind == "image" else MediaError
+            error = {"image": ImageError, "audio": AudioError}.get(item.kind, MediaError)
             what = (
                 "a text-only model" if not accepted else f"a model of {', '.join(sorted(accepted))}"
             )
+            example = EXAMPLE_MODELS.get(item.kind, EXAMPLE_MODELS["image"])
             raise error(
                 f"{model} is {what} ({description}); {item.kind} inputs need a model that "
-                f"accepts them. Load one, e.g. `%lm load HuggingFaceTB/SmolVLM-256M-Instruct "
-                "--as vlm`, and pass `--model vlm`."
+                f"accepts them. Load one, e.g. `%lm load {example}`, and pass `--model "
+                f"{example.rsplit(' ', 1)[-1]}`."
             )
     if limit is not None and len(media) > limit:
         kinds = "/".join(sorted({item.kind for item in media}))
