@@ -35,6 +35,8 @@ MAX_CHANNELS = 8
 MIN_RATE, MAX_RATE = 1_000, 384_000
 #: Size of the waveform picture in pixels.
 WAVEFORM_SIZE = (240, 40)
+#: Size of a dataset row's waveform picture.
+ROW_WAVEFORM_SIZE = (96, 20)
 #: The waveform's colour: a mid blue readable on light and dark backgrounds.
 WAVEFORM_COLOUR = (66, 133, 244)
 #: What the file readers take; soundfile reads these (and more) from bytes.
@@ -70,16 +72,40 @@ class AudioInput(MediaInput):
     clip: Clip | None = None
     location: str | None = None
     _waveform: str | None = field(default=None, repr=False)
+    _row_waveform: str | None = field(default=None, repr=False)
+    _shape: tuple[int, int] = field(default=(0, 0), repr=False)
 
     @property
     def channels(self) -> int:
         """Number of channels of the decoded audio."""
-        return int(self.samples.shape[0])
+        return int(self.samples.shape[0]) if self.samples is not None else self._shape[0]
 
     @property
     def duration(self) -> float:
         """Length of the whole decoded clip in seconds."""
-        return int(self.samples.shape[1]) / self.rate
+        frames = int(self.samples.shape[1]) if self.samples is not None else self._shape[1]
+        return frames / self.rate
+
+    @property
+    def released(self) -> bool:
+        """Whether the samples were dropped (:meth:`release`)."""
+        return self.samples is None
+
+    def release(self) -> None:
+        """Keep the identity and the waveforms, drop the samples (a dataset item after its
+        batch)."""
+        if self.samples is not None:
+            self.waveform()
+            self.item_preview()
+            self._shape = (int(self.samples.shape[0]), int(self.samples.shape[1]))
+            self.samples = None
+
+    def restore(self, entry: Mapping[str, Any]) -> AudioInput:
+        """The clip with the part its record names (``clip``) asked about again."""
+        part = entry.get("clip")
+        if not part:
+            return self
+        return self.with_clip(Clip(float(part[0]), float(part[1])))
 
     @property
     def heard_seconds(self) -> float:
@@ -105,7 +131,7 @@ class AudioInput(MediaInput):
         """A copy that asks about ``clip`` only (checked to lie inside the audio)."""
         if clip is not None:
             check_clip(clip, self.duration)
-        return replace(self, clip=clip, _waveform=None)
+        return replace(self, clip=clip, _waveform=None, _row_waveform=None)
 
     def wav_bytes(self, rate: int | None = None) -> bytes:
         """The heard part as a 16-bit PCM WAV file (mono, at ``rate`` or the clip's own)."""
@@ -140,15 +166,32 @@ class AudioInput(MediaInput):
             info["clip"] = self.clip.as_list()
         return info
 
+    def caption(self) -> str:
+        """``2.0 s`` (or ``1.5 s of 3.0 s, 0.5-2 s`` for a ``--clip``): what the model heard."""
+        if self.clip is None:
+            return f"{self.duration:.1f} s"
+        return (
+            f"{self.heard_seconds:.1f} s of {self.duration:.1f} s, "
+            f"{self.clip.start:g}-{self.clip.end:g} s"
+        )
+
     def widget_data(self) -> dict[str, Any]:
-        """What the widget needs to show it: the waveform picture and the heard duration."""
+        """What the widget needs to show it: the waveform picture and the heard duration (no
+        audio: the play control asks the kernel for it)."""
         return {
             "kind": self.kind,
             "name": self.name,
             "src": self.waveform(),
+            "caption": self.caption(),
             "duration": round(self.heard_seconds, 3),
             "clip": self.clip.as_list() if self.clip else None,
         }
+
+    def item_preview(self) -> dict[str, Any]:
+        """A dataset row's preview: a smaller waveform (kept once per row in the saved grid)."""
+        if self._row_waveform is None:
+            self._row_waveform = waveform_data_url(self.heard(), ROW_WAVEFORM_SIZE)
+        return {**self.widget_data(), "src": self._row_waveform}
 
 
 def samples_sha256(samples, rate: int) -> str:
@@ -383,6 +426,39 @@ def resolve_audio(
     if isinstance(spec, (str, os.PathLike)):
         return load_audio(spec, sample_rate=sample_rate)
     return load_audio(spec, name=name, sample_rate=sample_rate)
+
+
+def check_value(value: Any, label: str) -> None:
+    """A cheap check of a dataset's audio before anything runs: a kind of value
+    :func:`load_audio` reads, and for a path, an existing file (decoded only when its batch
+    runs). Arrays need a rate: datasets give ``(array, rate)`` tuples."""
+    if isinstance(value, AudioInput):
+        return
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and _URL.match(text):
+            return
+        path = Path(os.path.expanduser(text))
+        if not path.is_file():
+            raise AudioError(f"{label}: no audio file {str(path)!r}.")
+        return
+    module = type(value).__module__ or ""
+    readable = (
+        isinstance(value, (bytes, bytearray, memoryview))
+        or (module.startswith("IPython.") and type(value).__name__ == "Audio")
+        or (isinstance(value, tuple) and len(value) == 2 and _is_array(value[0]))
+    )
+    if _is_array(value):
+        raise AudioError(
+            f"{label} is an array without a sample rate; give (array, rate) tuples in the "
+            "dataset."
+        )
+    if not readable:
+        raise AudioError(
+            f"{label} is a {type(value).__name__}; audio must be a file path ({FORMATS}), an "
+            "http(s) URL, the bytes of an audio file, an IPython.display.Audio or an "
+            "(array, rate) tuple."
+        )
 
 
 def parse_clip(text: str) -> Clip:
