@@ -373,7 +373,9 @@ def _from_ipython(value: Any, sample_rate: int | None, label: str) -> AudioInput
     raise AudioError(f"The IPython Audio {label} holds no audio data.")
 
 
-def load_audio(value: Any, name: str | None = None, *, sample_rate: int | None = None) -> AudioInput:
+def load_audio(
+    value: Any, name: str | None = None, *, sample_rate: int | None = None
+) -> AudioInput:
     """Read one clip from a path, URL, file bytes, IPython Audio, array/tensor or (array, rate)."""
     if isinstance(value, AudioInput):
         return value
@@ -450,8 +452,7 @@ def check_value(value: Any, label: str) -> None:
     )
     if _is_array(value):
         raise AudioError(
-            f"{label} is an array without a sample rate; give (array, rate) tuples in the "
-            "dataset."
+            f"{label} is an array without a sample rate; give (array, rate) tuples in the dataset."
         )
     if not readable:
         raise AudioError(

@@ -60,7 +60,7 @@ def test_the_processor_expands_audio_tokens_at_its_own_rate(alm):
     longer = _row(alm, [load_audio((tone(440, seconds=2.0), RATE), name="c")])
     assert longer.prompt.n_tokens - short.prompt.n_tokens == 25  # 4 audio tokens per 0.16 s
     assert "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>" in short.prompt.text
-    ids, extra = short.prompt.payload
+    _ids, extra = short.prompt.payload
     assert extra["input_features"].shape == (1, 80, 3000)  # every clip padded to 30 s
 
 
@@ -89,9 +89,9 @@ def test_long_clips_are_cut_to_the_processor_window_with_a_warning(alm):
 
 def test_audio_for_a_model_that_takes_none_is_refused(alm, tiny, vlm):
     clip = load_audio((tone(440), RATE), name="beep")
-    with pytest.raises(AudioError, match="tiny is a text-only model .* audio inputs need"):
+    with pytest.raises(AudioError, match=r"tiny is a text-only model .* audio inputs need"):
         tiny.check_media([clip])
-    with pytest.raises(AudioError, match="vlm is a model of image .*Qwen2-Audio"):
+    with pytest.raises(AudioError, match=r"vlm is a model of image .*Qwen2-Audio"):
         vlm.check_media([clip])
     alm.check_media([clip])  # accepted
     from lmwidgets.media.images import load_image

@@ -66,7 +66,7 @@ def test_arrays_tensors_tuples_ipython_and_bytes_are_the_same_sound():
 def test_a_notebook_variable_wins_over_a_file_of_that_name(tmp_path):
     clip = A.resolve_audio("beep", {"beep": (tone(), RATE)})
     assert clip.name == "beep"
-    with pytest.raises(AudioError, match="No audio file 'nope.wav'"):
+    with pytest.raises(AudioError, match=r"No audio file 'nope\.wav'"):
         A.resolve_audio("nope.wav", {})
 
 

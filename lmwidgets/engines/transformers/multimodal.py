@@ -98,7 +98,9 @@ def encode(
     (pixel values, audio features, ...) and the first image's processed size."""
     processor = loaded.processor
     try:
-        encoded = processor(text=text, **_processor_arguments(processor, media), return_tensors="pt")
+        encoded = processor(
+            text=text, **_processor_arguments(processor, media), return_tensors="pt"
+        )
     except (ValueError, TypeError, RuntimeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         kinds = sorted({item.kind for item in media}) or ["image"]

@@ -101,6 +101,11 @@ class PromptView(anywidget.AnyWidget):
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
         {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
         {"type": "tokens"}                         get this run's token probabilities
+        {"type": "audio", "index": i}              play the prompt's i-th media item (audio)
+
+    ``audio`` is answered with ``{"type": "audio", "index": i, "src": "data:audio/wav;..."}``
+    (or ``"error": text``): the audio goes to the browser only on demand, in a message the
+    saved notebook does not keep (its synced state holds the waveform picture only).
 
     ``fork`` is a click on an alternative in a token's popover (token view): continue cell
     ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
@@ -338,6 +343,9 @@ class PromptView(anywidget.AnyWidget):
         self._on_tokens: list[Callable[[], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
+        #: The prompt's media items in preview order (not synced): the play control asks for
+        #: an audio clip by its index here.
+        self.media_sources: list[Any] = []
         #: Grid layout: the run's dataset items (the grid shows at most the first 100).
         self.total_items: int | None = None
         self.on_msg(self._on_message)
@@ -482,6 +490,25 @@ class PromptView(anywidget.AnyWidget):
             self._request_fork(content)
         elif content.get("type") == "tokens":
             self._request_tokens()
+        elif content.get("type") == "audio":
+            self._send_audio(content.get("index"))
+
+    def _send_audio(self, index: Any) -> None:
+        """Answer a play button: the WAV of the prompt's ``index``-th media item (what the
+        model heard), sent as a custom message, never as synced state."""
+        sources = self.media_sources
+        item = sources[index] if isinstance(index, int) and 0 <= index < len(sources) else None
+        if item is None or getattr(item, "kind", None) != "audio":
+            self.send({"type": "audio", "index": index, "error": "audio unavailable"})
+            return
+        from lmwidgets.media.audio import wav_data_url
+
+        try:
+            src = wav_data_url(item.resolve() if hasattr(item, "resolve") else item)
+        except Exception as exc:  # a released or unreadable clip: said next to the button
+            self.send({"type": "audio", "index": index, "error": str(exc)[:200]})
+            return
+        self.send({"type": "audio", "index": index, "src": src})
 
     def _request_tokens(self) -> None:
         """The "get them" button: checked, then handed to the :meth:`on_tokens` callbacks;
