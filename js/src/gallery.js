@@ -1,6 +1,7 @@
 // @ts-check
 // The prompt's images as thumbnails above the columns, with the region each was asked about.
 import { h, listen } from "./dom.js";
+import { audioFigure } from "./audio.js";
 import { overlay, thumbnail } from "./images.js";
 
 /** @typedef {import("./types.js").Region} Region */
@@ -11,6 +12,8 @@ import { overlay, thumbnail } from "./images.js";
  * @property {Region | null} pending a region drawn but not yet run (shown as a draft)
  * @property {((index: number, image: Thumb, frame: HTMLElement, event: MouseEvent) => void) | null} onDraw
  *   called on mousedown over a thumbnail when regions may be drawn; null otherwise
+ * @property {import("./types.js").Model | null} [model] the widget's model: audio clips' play
+ *   controls ask the kernel for their audio through it
  */
 
 /**
@@ -20,12 +23,18 @@ import { overlay, thumbnail } from "./images.js";
  * @param {GalleryOptions} options
  * @returns {() => void} removes the listeners it added
  */
-export function renderGallery(gallery, images, { pending, onDraw }) {
+export function renderGallery(gallery, images, { pending, onDraw, model }) {
   /** @type {(() => void)[]} */
   const cleanups = [];
   gallery.replaceChildren();
   gallery.style.display = images.length ? "" : "none";
   images.forEach((image, index) => {
+    if (/** @type {{kind?: string}} */ (image).kind === "audio") {
+      const clip = audioFigure(/** @type {any} */ (image), index, model || null);
+      gallery.append(clip.node);
+      cleanups.push(clip.dispose);
+      return;
+    }
     const item = h("figure", "lmw-figure");
     const frame = thumbnail(image);
     if (image.region) frame.append(overlay("lmw-region", image, image.region, ""));

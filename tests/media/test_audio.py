@@ -3,6 +3,7 @@ the served content part, and each bad input as a clear AudioError."""
 
 import base64
 import io
+import json
 import wave
 
 import numpy as np
@@ -189,3 +190,20 @@ def test_importing_lmwidgets_media_audio_does_not_import_the_decoders():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_play_control_gets_the_audio_by_message_never_in_synced_state():
+    from lmwidgets.notebook.widgets import PromptView
+
+    widget = PromptView()
+    sent = []
+    widget.send = lambda content, buffers=None: sent.append(content)
+    clip = A.load_audio((tone(), RATE), name="beep")
+    widget.media_sources = [object(), clip]
+    widget._on_message(widget, {"type": "audio", "index": 1}, [])
+    assert sent[-1]["index"] == 1 and sent[-1]["src"].startswith("data:audio/wav;base64,")
+    for index in (0, 2, "1", None):  # not audio, out of range, not an index
+        widget._on_message(widget, {"type": "audio", "index": index}, [])
+        assert sent[-1] == {"type": "audio", "index": index, "error": "audio unavailable"}
+    state = json.dumps(widget.get_state(), default=str)
+    assert "audio/wav" not in state and "UklGR" not in state  # no WAV in what a notebook saves
