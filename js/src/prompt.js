@@ -5,8 +5,8 @@
 //
 // Modules: view.js (layout, events), cells.js (columns and grid cells), gallery.js
 // (thumbnails), audio.js (waveforms and play controls of audio clips), region.js (drawing a
-// region, the re-run request), store.js (the streamed cell
-// state shared by the views of one model), images.js and dom.js (helpers), types.js (JSDoc).
+// region, the re-run request), store.js (the streamed cell state shared by the views of one
+// model), images.js and dom.js (helpers), types.js (JSDoc).
 import { initialize, render } from "./view.js";
 
 export default { initialize, render };
