@@ -10,7 +10,7 @@ import { copyText } from "./clipboard.js";
 import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
 import { cellShown, rowShown } from "./filters.js";
-import { overlay, thumbnail } from "./images.js";
+import { overlay, thumbnail } from "./media/image.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -548,7 +548,7 @@ export class CellsView {
       }
     }
     if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
-    const images = model.get("images") || [];
+    const images = /** @type {Thumb[]} */ ((model.get("media") || []).filter((m) => (m.kind || "image") === "image"));
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;

@@ -1,54 +1,40 @@
 // @ts-check
-// The prompt's images as thumbnails above the columns, with the region each was asked about.
-import { h, listen } from "./dom.js";
-import { audioFigure } from "./audio.js";
-import { overlay, thumbnail } from "./images.js";
+// The prompt's media above the columns, each item as its kind's preview module draws it.
+import { preview } from "./media/registry.js";
+import "./media/image.js";
+import "./media/audio.js";
 
 /** @typedef {import("./types.js").Region} Region */
-/** @typedef {import("./types.js").Thumb} Thumb */
+/** @typedef {import("./types.js").MediaItem} MediaItem */
 
 /**
  * @typedef {object} GalleryOptions
  * @property {Region | null} pending a region drawn but not yet run (shown as a draft)
- * @property {((index: number, image: Thumb, frame: HTMLElement, event: MouseEvent) => void) | null} onDraw
- *   called on mousedown over a thumbnail when regions may be drawn; null otherwise
- * @property {import("./types.js").Model | null} [model] the widget's model: audio clips' play
- *   controls ask the kernel for their audio through it
+ * @property {((index: number, item: MediaItem, frame: HTMLElement, event: MouseEvent) => void) | null} onDraw
+ *   called on mousedown over an image when regions may be drawn; null otherwise
+ * @property {import("./types.js").Model | null} [model] the widget's model (audio play controls)
  */
 
 /**
- * Fill ``gallery`` with one captioned thumbnail per image.
+ * Fill ``gallery`` with one preview per media item.
  * @param {HTMLElement} gallery
- * @param {Thumb[]} images
+ * @param {MediaItem[]} media
  * @param {GalleryOptions} options
  * @returns {() => void} removes the listeners it added
  */
-export function renderGallery(gallery, images, { pending, onDraw, model }) {
+export function renderGallery(gallery, media, { pending, onDraw, model }) {
   /** @type {(() => void)[]} */
   const cleanups = [];
   gallery.replaceChildren();
-  gallery.style.display = images.length ? "" : "none";
-  images.forEach((image, index) => {
-    if (/** @type {{kind?: string}} */ (image).kind === "audio") {
-      const clip = audioFigure(/** @type {any} */ (image), index, model || null);
-      gallery.append(clip.node);
-      cleanups.push(clip.dispose);
-      return;
-    }
-    const item = h("figure", "lmw-figure");
-    const frame = thumbnail(image);
-    if (image.region) frame.append(overlay("lmw-region", image, image.region, ""));
-    if (pending && pending.image === index) frame.append(overlay("lmw-draft", image, pending.box, ""));
-    const caption = `${image.name || "image"} · ${image.width}×${image.height}`;
-    item.append(frame, h("figcaption", "", caption));
-    gallery.append(item);
-    if (!onDraw) return;
-    frame.classList.add("lmw-drawable");
-    frame.title = "Drag to mark a region, then re-run with it";
-    /** @param {MouseEvent} event */
-    const down = (event) => onDraw(index, image, frame, event);
-    cleanups.push(listen(frame, "mousedown", down));
-  });
+  gallery.style.display = media.length ? "" : "none";
+  /** @type {Map<string, number>} */
+  const seen = new Map();
+  for (const item of media) {
+    const kind = String(item.kind || "image");
+    const index = seen.get(kind) || 0;
+    seen.set(kind, index + 1);
+    gallery.append(preview(item, { index, pending, onDraw, cleanups, model: model || null }));
+  }
   return () => {
     for (const fn of cleanups) fn();
   };

@@ -2,7 +2,7 @@
 // Drawing a region on a thumbnail with the mouse, and the bar that re-runs the prompt with it:
 // the request goes to the kernel as a custom message {type: "rerun", image, box, mode}.
 import { button, h, listen } from "./dom.js";
-import { imagePoint, overlay } from "./images.js";
+import { imagePoint, overlay } from "./media/image.js";
 
 /** @typedef {import("./types.js").Model} Model */
 /** @typedef {import("./types.js").Region} Region */
@@ -57,11 +57,12 @@ export class RegionTool {
   /**
    * Mousedown on thumbnail ``index``: start a draft rectangle there.
    * @param {number} index
-   * @param {Thumb} image
+   * @param {import("./types.js").MediaItem} item
    * @param {HTMLElement} frame
    * @param {MouseEvent} event
    */
-  start(index, image, frame, event) {
+  start(index, item, frame, event) {
+    const image = /** @type {Thumb} */ (item);
     event.preventDefault();
     const start = imagePoint(frame, image, event);
     const rect = overlay("lmw-draft", image, [...start, ...start], "");

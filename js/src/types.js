@@ -80,6 +80,19 @@
  */
 
 /**
+ * One of the prompt's media items as the widget previews it (see lmwidgets/media/base.py):
+ * its kind, name, a small picture (``src``) and caption; a kind's own module may use more keys.
+ * @typedef {object} MediaItem
+ * @property {string} [kind]
+ * @property {string} [name]
+ * @property {string} [src]
+ * @property {string} [caption]
+ * @property {number} [width]
+ * @property {number} [height]
+ * @property {number[] | null} [region]
+ */
+
+/**
  * A thumbnail of one of the prompt's images (the original's size; region in its pixels).
  * @typedef {object} Thumb
  * @property {string} [name]
@@ -121,7 +134,7 @@
  * @property {string} run_stats the finished run's speed, once for all its columns
  * @property {{ done?: number, total?: number }} progress
  * @property {boolean} stop_requested
- * @property {Thumb[]} images
+ * @property {MediaItem[]} media
  * @property {boolean} can_rerun
  * @property {boolean} token_view the "tokens" toggle: text shown as tokens shaded by probability
  * @property {boolean} can_fork whether clicking an alternative token forks a column

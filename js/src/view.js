@@ -158,7 +158,7 @@ class View {
       ["change:progress", () => renderProgress(this.parts, model)],
       ["change:title", () => this.drawText()],
       ["change:message", () => this.drawText()],
-      ["change:images", () => (this.drawGallery(), this.drawCells(null))],
+      ["change:media", () => (this.drawGallery(), this.drawCells(null))],
       ["change:can_rerun", () => this.drawGallery()],
       ["change:token_view", () => (this.drawTokens(), this.drawCells(null))],
       ["change:can_fork", () => this.drawTokens()],
@@ -317,7 +317,7 @@ class View {
   drawGallery() {
     this.undoGallery();
     const region = this.region;
-    this.undoGallery = renderGallery(this.parts.gallery, this.model.get("images") || [], {
+    this.undoGallery = renderGallery(this.parts.gallery, this.model.get("media") || [], {
       pending: region.pending,
       onDraw: this.model.get("can_rerun") ? region.start.bind(region) : null,
       model: this.model,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import AudioError
-from lmwidgets.media.base import MediaInput, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, register_kind
 
 #: Longest clip accepted (seconds, after ``--clip``): longer ones are refused before decoding.
 MAX_SECONDS = 600.0
@@ -544,4 +544,55 @@ def wav_data_url(item: AudioInput) -> str:
     return "data:audio/wav;base64," + base64.b64encode(item.wav_bytes()).decode("ascii")
 
 
-register_kind(AudioInput.kind, load_audio)
+def apply_clip_option(media: list[Any], options: Any) -> list[Any]:
+    """``--clip`` applied to the prompt's audio clip it names (its index among the clips);
+    other kinds pass through."""
+    clip = getattr(options, "clip", None)
+    if clip is None:
+        return list(media)
+    clip = parse_clip(clip) if isinstance(clip, str) else clip
+    places = [i for i, item in enumerate(media) if item.kind == "audio"]
+    cut = apply_clip([media[i] for i in places], clip)
+    result = list(media)
+    for place, item in zip(places, cut, strict=True):
+        result[place] = item
+    return result
+
+
+def reload_audio(value: Any, entry: Mapping[str, Any], name: str) -> AudioInput:
+    """A recorded clip read again for a re-run: an array with the recorded rate (it carries
+    none), anything else as :func:`load_audio` reads it."""
+    rate = entry.get("rate") if _is_array(value) else None
+    return load_audio(value, name=name, sample_rate=rate if isinstance(rate, int) else None)
+
+
+def _audio_line(preview: Mapping[str, Any]) -> str:
+    """``'speech.wav (2.0 s)'`` (with the part asked about for a ``--clip``)."""
+    return f"{preview.get('name', 'audio')} ({preview.get('caption', '')})"
+
+
+AUDIO = register_kind(
+    MediaKind(
+        name="audio",
+        load=load_audio,
+        option="--audio",
+        help=(
+            "An audio clip for an audio-language model (repeat for several): a notebook "
+            "variable (numpy array or torch tensor with --sample-rate, (array, rate) tuple, "
+            "IPython Audio, file bytes), a WAV/FLAC/OGG/MP3 file path or an http(s) URL. "
+            "{audio} in the prompt places each clip; otherwise they go before the text."
+        ),
+        plural="audio",
+        placeholder="{audio}",
+        error=AudioError,
+        hint=(
+            "Load one, e.g. `%lm load Qwen/Qwen2-Audio-7B-Instruct --as alm`, and pass "
+            "`--model alm`."
+        ),
+        check=check_value,
+        line=_audio_line,
+        load_options=("sample_rate",),
+        apply=apply_clip_option,
+        reload=reload_audio,
+    )
+)

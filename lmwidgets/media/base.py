@@ -1,19 +1,34 @@
-"""Media as data: one input type for everything a prompt carries besides text.
+"""Media as data: the registry of media kinds, and the one input type of every kind.
 
-A :class:`MediaInput` has a kind (``image`` today), says where it came from, what identifies it
+A :class:`MediaInput` has a kind (``image``, ...), says where it came from, what identifies it
 (the sha256 of its decoded content, and of the file bytes when there were any), what a run record
-says about it, and how the widget and the static copy preview it. Engines declare the kinds they
-accept (:attr:`~lmwidgets.engines.base.Capabilities.media`); :func:`check_accepted` is the one
-check of a prompt's media against a model. A new kind is one module with a ``MediaInput``
-subclass, registered with :func:`register_kind`.
+says about it, and how the widget and the static copy preview it. Everything the layers above
+need to know about a kind is one :class:`MediaKind` in :data:`KINDS`: how a value becomes an
+input, the ``%%prompt`` option and placeholder, the engine capability, the error class, the
+dataset column, a cheap up-front check of a dataset value and the static preview. The runner,
+strategies, records, replay, the static copy and the widget look kinds up here and never name
+one, so a new kind is one module: a ``MediaInput`` subclass and a :func:`register_kind` call
+(plus, optionally, a JS preview module; the widget shows any kind's ``src`` and ``caption``).
+
+Engines declare the kinds they accept (:attr:`~lmwidgets.engines.base.Capabilities.media`);
+:func:`check_accepted` is the one check of a prompt's media against a model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lmwidgets.errors import MediaError
+
+#: Modules that register lmwidgets' own kinds (imported on first use of the registry).
+BUILTIN_MODULES: list[str] = ["lmwidgets.media.images", "lmwidgets.media.audio"]
+
+_DATA_URL = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/=]+$")
 
 
 class MediaInput:
@@ -22,7 +37,7 @@ class MediaInput:
     #: The media kind (``image``...); engines list the kinds they accept.
     kind: ClassVar[str] = "media"
     name: str
-    source: str  # file | url | variable | value
+    source: str  # file | url | variable | value | probe
     sha256: str
     bytes_sha256: str | None
     location: str | None
@@ -32,29 +47,209 @@ class MediaInput:
         raise NotImplementedError
 
     def widget_data(self) -> dict[str, Any]:
-        """What the widget and the static copy need to preview it (always with its ``kind``)."""
+        """What the widget and the static copy need to preview it: always its ``kind`` and
+        ``name``; a ``src`` (a small PNG/JPEG data URL) and a ``caption`` are shown for any
+        kind, other keys by the kind's own preview."""
         raise NotImplementedError
 
+    def item_preview(self) -> dict[str, Any]:
+        """A dataset row's preview (smaller than :meth:`widget_data` where that matters: it is
+        kept once per row in the saved grid)."""
+        return self.widget_data()
 
-#: Media kinds by name, and the function that reads a recorded item back (for re-runs).
-KINDS: dict[str, Callable[..., MediaInput]] = {}
+    def restore(self, entry: Mapping[str, Any]) -> MediaInput:
+        """This item as a record's ``entry`` had it (e.g. with its recorded region): re-runs
+        read the value again, then restore what the record adds to it."""
+        return self
+
+    def release(self) -> None:
+        """Drop the decoded content once a batch has used it (datasets decode items lazily);
+        :meth:`record` and the previews keep working."""
 
 
-def register_kind(kind: str, load: Callable[..., MediaInput]) -> None:
-    """Make ``kind`` known: ``load(value, name=...)`` reads an item of it from a value or path."""
-    KINDS[kind] = load
+@dataclass(frozen=True)
+class MediaKind:
+    """One media kind: everything the layers above need to know about it (see the module
+    docstring). Only ``name`` and ``load`` are required."""
+
+    #: The kind's name: the ``{"type": ...}`` of its content parts and the engine capability.
+    name: str
+    #: ``load(value, name=None) -> MediaInput``: how a value (or path, URL...) becomes an input.
+    load: Callable[..., MediaInput]
+    #: The ``%%prompt`` option (``--image``; default ``--<name>``) and a short alias.
+    option: str = ""
+    short: str | None = None
+    #: ``%%prompt --help`` text of the option.
+    help: str = ""
+    #: The kind's name for several items in messages (default ``<name>s``; ``audio``: itself).
+    plural: str = ""
+    #: Where items go in the prompt text (``{img}``; default ``{<name>}``).
+    placeholder: str = ""
+    #: The :class:`~lmwidgets.errors.MediaError` subclass of this kind's problems.
+    error: type[MediaError] = MediaError
+    #: The engine capability (a member of ``Capabilities.media``) it needs; default ``name``.
+    capability: str = ""
+    #: How to get a model that takes it (said when a model does not).
+    hint: str = ""
+    #: The dataset column that holds one per item (default ``name``).
+    column: str = ""
+    #: ``check(value, label)``: a cheap test of a dataset value before anything runs (types,
+    #: that a path exists); raises ``error``. None: values are only checked when decoded.
+    check: Callable[[Any, str], None] | None = None
+    #: ``static_html(preview) -> str``: the static copy's preview of :meth:`MediaInput.
+    #: widget_data` (escaped HTML); None: the generic one (``src`` picture and caption).
+    static_html: Callable[[Mapping[str, Any]], str] | None = None
+    #: ``line(preview) -> str``: one line of plain text about an item (static Markdown).
+    line: Callable[[Mapping[str, Any]], str] | None = None
+    #: Prompt options (attributes of the strategies' ``Options``) that ``load`` takes as
+    #: keywords when they are set (audio: ``sample_rate``, for arrays that carry none).
+    load_options: tuple[str, ...] = ()
+    #: ``apply(media, options) -> media``: the kind's own prompt options applied to the
+    #: prompt's items (audio: ``--clip``); other kinds' items pass through.
+    apply: Callable[[list[MediaInput], Any], list[MediaInput]] | None = None
+    #: ``reload(value, entry, name) -> MediaInput``: how a re-run reads a recorded item again
+    #: (audio: arrays with the recorded rate); None: ``load(value, name=name)``.
+    reload: Callable[[Any, Mapping[str, Any], str], MediaInput] | None = None
+
+    def read_again(self, value: Any, entry: Mapping[str, Any], name: str) -> MediaInput:
+        """A recorded item read again from ``value`` (see :attr:`reload`)."""
+        if self.reload is not None:
+            return self.reload(value, entry, name)
+        return self.load(value, name=name)
+
+    @property
+    def flag(self) -> str:
+        """The ``%%prompt`` option, with its dashes."""
+        return self.option or f"--{self.name}"
+
+    @property
+    def dest(self) -> str:
+        """The option's attribute on parsed arguments (``--image`` -> ``image``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def several(self) -> str:
+        """The kind's name for several items (``images``)."""
+        return self.plural or f"{self.name}s"
+
+    @property
+    def marker(self) -> str:
+        """The placeholder that puts an item where it is written."""
+        return self.placeholder or "{" + self.name + "}"
+
+    @property
+    def needs(self) -> str:
+        """The engine capability items of this kind need."""
+        return self.capability or self.name
+
+    @property
+    def without(self) -> str:
+        """The strategy that runs the prompt without this kind's items (``no-image``)."""
+        return f"no-{self.name}"
+
+    @property
+    def dataset_column(self) -> str:
+        """The dataset column that gives each item its own one."""
+        return self.column or self.name
+
+    def describe(self, preview: Mapping[str, Any]) -> str:
+        """One line of plain text about an item (its name, and what the kind adds)."""
+        if self.line is not None:
+            return self.line(preview)
+        caption = preview.get("caption")
+        return f"{preview.get('name', self.name)}" + (f" ({caption})" if caption else "")
+
+    def html(self, preview: Mapping[str, Any]) -> str:
+        """The static copy's preview of an item (escaped)."""
+        if self.static_html is not None:
+            return self.static_html(preview)
+        return generic_html(preview)
 
 
-def kind_of(entry: dict[str, Any]) -> str:
+#: Media kinds by name.
+KINDS: dict[str, MediaKind] = {}
+_loaded = False
+
+
+def register_kind(
+    kind: str | MediaKind, load: Callable[..., MediaInput] | None = None, **about: Any
+) -> MediaKind:
+    """Make a kind known: ``register_kind(MediaKind(...))``, or ``register_kind(name, load,
+    **fields)`` with the fields of :class:`MediaKind`. Returns the :class:`MediaKind`."""
+    if isinstance(kind, str):
+        if load is None:
+            raise TypeError("register_kind(name, load): load reads a value of the kind")
+        kind = MediaKind(kind, load, **about)
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def all_kinds() -> list[MediaKind]:
+    """Every registered kind (lmwidgets' own first), in registration order."""
+    _load_builtins()
+    return list(KINDS.values())
+
+
+def get_kind(name: str) -> MediaKind | None:
+    """The registered kind called ``name`` (None when there is none)."""
+    _load_builtins()
+    return KINDS.get(name)
+
+
+def kind_of(entry: Mapping[str, Any]) -> str:
     """The kind of a recorded media entry (records before media kinds hold images only)."""
     return str(entry.get("kind") or "image")
 
 
-#: A model to suggest (``%lm load ...``) when a prompt's media need one, by kind.
-EXAMPLE_MODELS = {
-    "image": "HuggingFaceTB/SmolVLM-256M-Instruct --as vlm",
-    "audio": "Qwen/Qwen2-Audio-7B-Instruct --as alm",
-}
+def error_of(kind: str) -> type[MediaError]:
+    """The error class of ``kind``'s problems (:class:`MediaError` for an unknown kind)."""
+    found = get_kind(kind)
+    return found.error if found is not None else MediaError
+
+
+def resolve(
+    kind: MediaKind,
+    spec: Any,
+    namespace: Mapping[str, Any] | None = None,
+    name: str = "",
+    **options: Any,
+) -> MediaInput:
+    """``--image SPEC`` for any kind: a notebook variable's value when ``SPEC`` names one, else
+    a path or URL (named after it), else a value (called ``name``). ``options``: the kind's
+    :attr:`~MediaKind.load_options` that are set."""
+    if isinstance(spec, str) and namespace is not None and spec in namespace:
+        return kind.load(namespace[spec], name=spec, **options)
+    if isinstance(spec, (str, os.PathLike)):
+        return kind.load(spec, **options)
+    return kind.load(spec, name=name or None, **options)
+
+
+def generic_html(preview: Mapping[str, Any]) -> str:
+    """Any kind's static preview: its picture (our own data URLs only) and caption, escaped."""
+    from lmwidgets.core.safe_text import escape_html, shorten
+
+    src = preview.get("src")
+    name = shorten(str(preview.get("name", "")), 80)
+    picture = (
+        f'<img src="{escape_html(src)}" alt="{escape_html(name)}" '
+        'style="display:block;max-width:100%;max-height:160px">'
+        if isinstance(src, str) and _DATA_URL.match(src)
+        else ""
+    )
+    caption = " · ".join(str(p) for p in (name, preview.get("caption")) if p)
+    return (
+        f'<figure style="margin:0 8px 6px 0;display:inline-block;vertical-align:top">{picture}'
+        f'<figcaption style="font-size:11px;opacity:0.75">{escape_html(shorten(caption, 160))}'
+        "</figcaption></figure>"
+    )
 
 
 def check_accepted(
@@ -64,26 +259,72 @@ def check_accepted(
     limit: int | None,
     media: Sequence[MediaInput],
 ) -> None:
-    """Raise :class:`MediaError` (its kind's subclass where there is one) when a model that
-    accepts ``accepted`` kinds, at most ``limit`` items, cannot take ``media``."""
-    from lmwidgets.errors import AudioError, ImageError
-
+    """Raise the kind's :class:`MediaError` when a model that accepts ``accepted`` kinds, at
+    most ``limit`` items, cannot take ``media``."""
     for item in media:
-        if item.kind not in accepted:
-            error = {"image": ImageError, "audio": AudioError}.get(item.kind, MediaError)
+        kind = get_kind(item.kind)
+        needs = kind.needs if kind is not None else item.kind
+        if needs not in accepted:
             what = (
                 "a text-only model" if not accepted else f"a model of {', '.join(sorted(accepted))}"
             )
-            example = EXAMPLE_MODELS.get(item.kind, EXAMPLE_MODELS["image"])
-            raise error(
+            hint = (kind.hint if kind is not None else "") or (
+                "Load one, e.g. `%lm load SOURCE --as NAME`, and pass `--model NAME`."
+            )
+            raise error_of(item.kind)(
                 f"{model} is {what} ({description}); {item.kind} inputs need a model that "
-                f"accepts them. Load one, e.g. `%lm load {example}`, and pass `--model "
-                f"{example.rsplit(' ', 1)[-1]}`."
+                f"accepts them. {hint}"
             )
     if limit is not None and len(media) > limit:
-        kinds = "/".join(sorted({item.kind for item in media}))
-        raise (ImageError if kinds == "image" else MediaError)(
-            f"{model} accepts at most {limit} {kinds}(s) per prompt, but {len(media)} were "
-            "given. Compare them in separate prompts, or set the limit with "
+        names = sorted({item.kind for item in media})
+        error = error_of(names[0]) if len(names) == 1 else MediaError
+        raise error(
+            f"{model} accepts at most {limit} {'/'.join(names)}(s) per prompt, but {len(media)} "
+            "were given. Compare them in separate prompts, or set the limit with "
             "`%lm load SOURCE --max-images N` if you know the model handles more."
         )
+
+
+@dataclass(eq=False)
+class Deferred(MediaInput):
+    """A dataset item's media, read only when its batch runs (then released again), so a large
+    dataset never sits in memory at once. ``value`` is what the dataset holds (a path, an array,
+    a PIL image...); it was checked cheaply up front (:attr:`MediaKind.check`)."""
+
+    value: Any
+    media_kind: MediaKind
+    name: str
+    item: MediaInput | None = field(default=None, repr=False)
+    deferred: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self.kind = self.media_kind.name  # type: ignore[misc]  # per instance: any kind
+
+    def resolve(self) -> MediaInput:
+        """The decoded item (decoded now unless it already is; raises the kind's error)."""
+        if self.item is None or getattr(self.item, "released", False):
+            self.item = self.media_kind.load(self.value, name=self.name)
+        return self.item
+
+    def record(self) -> dict[str, Any]:
+        return self.resolve().record() if self.item is None else self.item.record()
+
+    def widget_data(self) -> dict[str, Any]:
+        return self.resolve().widget_data() if self.item is None else self.item.widget_data()
+
+    def item_preview(self) -> dict[str, Any]:
+        return self.resolve().item_preview() if self.item is None else self.item.item_preview()
+
+    def release(self) -> None:
+        if self.item is not None:
+            self.item.release()
+
+
+def resolved(media: Sequence[MediaInput]) -> list[MediaInput]:
+    """``media`` with every :class:`Deferred` item decoded (raises its kind's error)."""
+    return [item.resolve() if isinstance(item, Deferred) else item for item in media]
+
+
+def is_deferred(media: Sequence[MediaInput]) -> bool:
+    """Whether ``media`` holds items decoded only when their batch runs."""
+    return any(isinstance(item, Deferred) for item in media)

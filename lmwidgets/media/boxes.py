@@ -15,15 +15,17 @@ Formats understood (all may appear in one answer; each span is read once):
     A plain ``[x1, y1, x2, y2]`` with a label before it on the same line (``cat: [10, 20, 50,
     60]``): floats in [0, 1] are read as normalized, anything else as pixels of the image.
 
-Boxes refer to the first image of the prompt. When the model saw a crop (``--region-mode
-crop``) they are moved back into the original image.
+Boxes refer to the first image of the prompt unless they name another: an ``"image": N`` key
+in the JSON, or a label that starts with ``image N`` (``image 2: [10, 20, 50, 60]``), N counted
+from 1; each box records its image's index. When the model saw a crop (``--region-mode crop``)
+they are moved back into the original image.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 #: How to read coordinates: ``auto`` picks per format and model (see the module docs).
 CONVENTIONS = ("auto", "pixels", "processed", "norm1000", "norm1")
@@ -93,6 +95,22 @@ def _scale(values: list[float], convention: str, frame: Frame) -> list[float]:
     return [x1 * sx, y1 * sy, x2 * sx, y2 * sy]
 
 
+_IMAGE_LABEL = re.compile(r"^\s*(?:in\s+)?image\s*#?\s*(\d{1,3})\s*[:,\-]?\s*", re.IGNORECASE)
+
+
+def _pick(frames: list[Frame], label: str, named: object = None) -> tuple[int, Frame, str]:
+    """The image a box refers to (its index, frame and the label without ``image N``)."""
+    number = None
+    if isinstance(named, (int, float, str)) and str(named).strip().isdigit():
+        number = int(str(named).strip())
+    match = _IMAGE_LABEL.match(label or "")
+    if match:
+        number = number or int(match.group(1))
+        label = label[match.end() :]
+    index = number - 1 if number and 1 <= number <= len(frames) else 0
+    return index, frames[index], label
+
+
 def _finish(label: str, values: list[float], frame: Frame, fmt: str) -> Box | None:
     x1, y1, x2, y2 = values
     x1, x2 = sorted((x1, x2))
@@ -113,32 +131,34 @@ def _finish(label: str, values: list[float], frame: Frame, fmt: str) -> Box | No
     )
 
 
-def _loc_boxes(text: str, frame: Frame, taken: list[tuple[int, int]]) -> list[Box]:
+def _loc_boxes(text: str, frames: list[Frame], taken: list[tuple[int, int]]) -> list[Box]:
     boxes = []
     for match in _LOC.finditer(text):
+        index, frame, label = _pick(frames, match.group(2))
         y1, x1, y2, x2 = (int(n) for n in re.findall(r"\d{4}", match.group(1)))
         values = [x1 / 1024 * frame.width, y1 / 1024 * frame.height]
         values += [x2 / 1024 * frame.width, y2 / 1024 * frame.height]
-        box = _finish(match.group(2), values, frame, "loc")
+        box = _finish(label, values, frame, "loc")
         taken.append(match.span())
         if box:
-            boxes.append(box)
+            boxes.append(replace(box, image=index))
     return boxes
 
 
-def _box_tags(text: str, frame: Frame, convention: str, taken) -> list[Box]:
+def _box_tags(text: str, frames: list[Frame], convention: str, taken) -> list[Box]:
     boxes = []
     for match in _BOX.finditer(text):
+        index, frame, label = _pick(frames, match.group("label") or "")
         values = [float(match.group(k)) for k in ("x1", "y1", "x2", "y2")]
         chosen = "norm1000" if convention == "auto" else convention
-        box = _finish(match.group("label") or "", _scale(values, chosen, frame), frame, "box")
+        box = _finish(label, _scale(values, chosen, frame), frame, "box")
         taken.append(match.span())
         if box:
-            boxes.append(box)
+            boxes.append(replace(box, image=index))
     return boxes
 
 
-def _qwen_json(text: str, frame: Frame, convention: str, taken) -> list[Box]:
+def _qwen_json(text: str, frames: list[Frame], convention: str, taken) -> list[Box]:
     boxes = []
     for match in _JSON_OBJECT.finditer(text):
         try:
@@ -148,43 +168,49 @@ def _qwen_json(text: str, frame: Frame, convention: str, taken) -> list[Box]:
             continue
         if len(values) != 4:
             continue
-        label = item.get("label", "")
+        index, frame, label = _pick(frames, str(item.get("label", "")), item.get("image"))
         chosen = _bbox_convention(frame) if convention == "auto" else convention
-        box = _finish(str(label), _scale(values, chosen, frame), frame, "qwen")
+        box = _finish(label, _scale(values, chosen, frame), frame, "qwen")
         taken.append(match.span())
         if box:
-            boxes.append(box)
+            boxes.append(replace(box, image=index))
     return boxes
 
 
-def _plain_lists(text: str, frame: Frame, convention: str, taken) -> list[Box]:
+def _plain_lists(text: str, frames: list[Frame], convention: str, taken) -> list[Box]:
     boxes = []
     for match in _LIST.finditer(text):
         start, end = match.span()
         if any(a < end and start < b for a, b in taken):
             continue
+        index, frame, label = _pick(frames, match.group("label"))
         values = [float(match.group(k)) for k in ("x1", "y1", "x2", "y2")]
         chosen = convention
         if convention == "auto":
             chosen = "norm1" if all(0 <= v <= 1 for v in values) else "pixels"
-        box = _finish(match.group("label"), _scale(values, chosen, frame), frame, "list")
+        box = _finish(label, _scale(values, chosen, frame), frame, "list")
         if box:
-            boxes.append(box)
+            boxes.append(replace(box, image=index))
     return boxes
 
 
-def parse_boxes(text: str, frame: Frame, convention: str = "auto") -> list[Box]:
-    """Every box in ``text`` in pixels of the original image, in the order of the formats above.
+def parse_boxes(
+    text: str, frame: Frame, convention: str = "auto", frames: list[Frame] | None = None
+) -> list[Box]:
+    """Every box in ``text`` in pixels of the original image it refers to, in the order of the
+    formats above. ``frames``: every image's frame (a box naming ``image N`` uses the N-th;
+    default ``[frame]``).
 
     ``convention`` overrides how coordinates are read (one of :data:`CONVENTIONS`).
     """
+    frames = list(frames or [frame])
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, not {convention!r}")
     if not text:
         return []
     taken: list[tuple[int, int]] = []
-    boxes = _loc_boxes(text, frame, taken)
-    boxes += _box_tags(text, frame, convention, taken)
-    boxes += _qwen_json(text, frame, convention, taken)
-    boxes += _plain_lists(text, frame, convention, taken)
+    boxes = _loc_boxes(text, frames, taken)
+    boxes += _box_tags(text, frames, convention, taken)
+    boxes += _qwen_json(text, frames, convention, taken)
+    boxes += _plain_lists(text, frames, convention, taken)
     return boxes

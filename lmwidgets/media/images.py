@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import ImageError
-from lmwidgets.media.base import MediaInput, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, register_kind
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
+#: Longest side of a dataset row's thumbnail (kept once per row in the saved grid).
+ROW_THUMBNAIL_SIDE = 96
 #: Largest download accepted for an image URL.
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: How a region is shown to the model: ``box`` draws it on the image, ``crop`` cuts it out.
@@ -61,16 +63,45 @@ class ImageInput(MediaInput):
     region_mode: str = "box"
     location: str | None = None  # the path or URL as given (files and URLs)
     _thumbnail: str | None = field(default=None, repr=False)
+    _row_thumbnail: str | None = field(default=None, repr=False)
+    _size: tuple[int, int] = field(default=(0, 0), repr=False)
 
     @property
     def width(self) -> int:
         """Width of the original image in pixels."""
-        return self.image.width
+        return self.image.width if self.image is not None else self._size[0]
 
     @property
     def height(self) -> int:
         """Height of the original image in pixels."""
-        return self.image.height
+        return self.image.height if self.image is not None else self._size[1]
+
+    @property
+    def released(self) -> bool:
+        """Whether the pixels were dropped (:meth:`release`)."""
+        return self.image is None
+
+    def release(self) -> None:
+        """Keep the size and the thumbnails, drop the pixels (a dataset item after its batch)."""
+        if self.image is not None:
+            self.thumbnail()
+            self.item_preview()
+            self._size = (self.image.width, self.image.height)
+            self.image = None
+
+    def restore(self, entry: Mapping[str, Any]) -> ImageInput:
+        """The image with the region its record names marked again."""
+        region = entry.get("region")
+        if not region:
+            return self
+        return self.with_region(Region(*region), str(entry.get("region_mode", "box")))
+
+    def box_frame(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(offset, size) of what the model saw in pixels of the original (a crop is moved)."""
+        if self.region is not None and self.region_mode == "crop":
+            r = self.region
+            return (r.x1, r.y1), (r.x2 - r.x1, r.y2 - r.y1)
+        return (0, 0), (self.width, self.height)
 
     def model_image(self):
         """The image the model receives: the original, or with the region marked."""
@@ -118,7 +149,14 @@ class ImageInput(MediaInput):
             "width": self.width,
             "height": self.height,
             "region": self.region.as_list() if self.region else None,
+            "caption": f"{self.width}×{self.height}",
         }
+
+    def item_preview(self) -> dict[str, Any]:
+        """A dataset row's preview: a thumbnail of at most :data:`ROW_THUMBNAIL_SIDE` pixels."""
+        if self._row_thumbnail is None:
+            self._row_thumbnail = thumbnail_data_url(self.image, ROW_THUMBNAIL_SIDE, quality=75)
+        return {**self.widget_data(), "src": self._row_thumbnail}
 
 
 def pixel_sha256(image) -> str:
@@ -291,12 +329,12 @@ def resolve_image(
     return load_image(spec, name=name)
 
 
-def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE) -> str:
+def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE, quality: int = 85) -> str:
     """A JPEG data URL of ``image`` fitted into ``side`` x ``side`` pixels."""
     small = image.copy()
     small.thumbnail((side, side))
     buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=85)
+    small.save(buffer, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -354,21 +392,88 @@ def mark_region(image, region: Region, mode: str = "box"):
     return marked
 
 
-def apply_region(images: list[ImageInput], region: Region | None, mode: str) -> list[ImageInput]:
-    """The images with ``region`` marked on the one it names (checked against its size)."""
+def apply_region(media: list[Any], region: Region | None, mode: str) -> list[Any]:
+    """The prompt's media with ``region`` marked on the image it names (its index among the
+    images, checked against its size); other kinds pass through."""
     if mode not in REGION_MODES:
         raise ImageError(f"--region-mode must be one of {', '.join(REGION_MODES)}, not {mode!r}.")
     if region is None:
-        return list(images)
-    if not images:
+        return list(media)
+    places = [i for i, item in enumerate(media) if item.kind == "image"]
+    if not places:
         raise ImageError("--region needs an image: add --image X (the region is in its pixels).")
-    if region.image >= len(images):
+    if region.image >= len(places):
         raise ImageError(
-            f"--region names image {region.image + 1}, but the prompt has {len(images)} image(s)."
+            f"--region names image {region.image + 1}, but the prompt has {len(places)} image(s)."
         )
-    marked = list(images)
-    marked[region.image] = images[region.image].with_region(region, mode)
+    marked = list(media)
+    place = places[region.image]
+    marked[place] = media[place].with_region(region, mode)
     return marked
 
 
-register_kind(ImageInput.kind, load_image)
+def check_value(value: Any, label: str) -> None:
+    """A cheap check of a dataset's image before anything runs: a kind of value
+    :func:`load_image` reads, and for a path, an existing file (decoded only when its batch
+    runs)."""
+    if isinstance(value, ImageInput):
+        return
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and _URL.match(text):
+            return
+        path = Path(os.path.expanduser(text))
+        if not path.is_file():
+            raise ImageError(f"{label}: no image file {str(path)!r}.")
+        return
+    module = type(value).__module__ or ""
+    readable = (
+        isinstance(value, (bytes, bytearray, memoryview))
+        or (module.startswith("PIL.") and hasattr(value, "convert"))
+        or (module.startswith("matplotlib.") and hasattr(value, "savefig"))
+        or hasattr(value, "__array_interface__")
+        or module.startswith("numpy")
+    )
+    if not readable:
+        raise ImageError(
+            f"{label} is a {type(value).__name__}; an image must be a file path, an http(s) "
+            "URL, a PIL image, a numpy array, a matplotlib Figure or raw image bytes."
+        )
+
+
+def _image_line(preview: Mapping[str, Any]) -> str:
+    """``'cat.png (64×48), region 1,2,3,4'``."""
+    line = f"{preview.get('name', 'image')} ({preview.get('width')}×{preview.get('height')})"
+    if preview.get("region"):
+        line += f", region {','.join(str(v) for v in preview['region'])}"
+    return line
+
+
+def _static_html(preview: Mapping[str, Any]) -> str:
+    from lmwidgets.media.image_preview import figure_html
+
+    return figure_html(preview)
+
+
+IMAGE = register_kind(
+    MediaKind(
+        name="image",
+        load=load_image,
+        option="--image",
+        short="-i",
+        help=(
+            "An image for a vision-language model (repeat for several): a notebook variable "
+            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
+            "{img} in the prompt places each image; otherwise they go before the text."
+        ),
+        placeholder="{img}",
+        error=ImageError,
+        hint=(
+            "Load one, e.g. `%lm load HuggingFaceTB/SmolVLM-256M-Instruct --as vlm`, and pass "
+            "`--model vlm`."
+        ),
+        check=check_value,
+        static_html=_static_html,
+        line=_image_line,
+    )
+)

@@ -60,7 +60,7 @@ from lmwidgets.notebook.token_cells import (
     token_entry,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
-from lmwidgets.run.runner import image_data
+from lmwidgets.run.runner import media_data, shared_media
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
@@ -180,7 +180,8 @@ class LiveView:
         self._token_cache: dict[tuple[int, int], tuple[int, list[list[Any]]]] = {}
         self._set_variants(variants)
         self.widget.set_columns(self._initial_cells())
-        self.widget.images = image_data(variants)
+        self.widget.media = media_data(variants)
+        self.widget.media_sources = shared_media(variants)
         self.static_handle = None
         self.displayed = False
         self.widget.on_columns(self.relayout)
@@ -261,7 +262,8 @@ class LiveView:
         self._token_cache.clear()
         self.widget.status = "running"
         self.widget.progress = {}
-        self.widget.images = image_data(variants)
+        self.widget.media = media_data(variants)
+        self.widget.media_sources = shared_media(variants)
         self.widget.set_columns(self._initial_cells())
 
     def relayout(self, axis: str) -> None:

@@ -31,6 +31,21 @@ from lmwidgets.validation import out_name, plain_text, printable
 
 _LM = lm_parser()
 _PROMPT = prompt_parser()
+#: The ``%%prompt`` parser for the media kinds registered now (a kind registered later adds its
+#: option, e.g. ``--audio``).
+_PARSERS: dict[tuple[str, ...], Any] = {}
+
+
+def _prompt_parser() -> Any:
+    from lmwidgets.media.base import all_kinds
+
+    key = tuple(kind.name for kind in all_kinds())
+    if key not in _PARSERS:
+        _PARSERS.clear()
+        _PARSERS[key] = prompt_parser()
+    return _PARSERS[key]
+
+
 #: ``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn the
 #: pattern ``\d{4}`` into ``\d4``); every other word of the line is expanded as usual.
 RAW_OPTIONS = ("--regex", "--one-of")
@@ -355,11 +370,12 @@ class LmMagics(Magics):
     def prompt(self, line: str, cell: str | None = None) -> None:
         try:
             # shlex (POSIX) rules: quotes group words and are removed, as in a shell.
-            args = _parsed(_PROMPT.parse, self._expanded(shlex.split(line)))
+            parser = _prompt_parser()
+            args = _parsed(parser.parse, self._expanded(shlex.split(line)))
         except ValueError as exc:
             raise LmWidgetsError(f"Cannot parse `%%prompt {printable(line)}`: {exc}") from None
         if args.help:
-            print(_PROMPT.format_help())
+            print(_prompt_parser().format_help())
             return
         if cell is None and args.prompts is not None:
             cell = ""  # the prompts come from the --prompts variable: a line is enough
@@ -369,7 +385,7 @@ class LmMagics(Magics):
                 "cell and the prompt below it (`%prompt --help` lists the options; "
                 "`%prompt --prompts VAR` runs the prompts a variable holds)."
             )
-        _check_text_arguments(args, _PROMPT, prompt_text=("system", "cot_instruction"))
+        _check_text_arguments(args, _prompt_parser(), prompt_text=("system", "cot_instruction"))
         if args.out is not None:
             out_name(args.out, self.shell.user_ns, force=args.force_out)
         self._run_prompt(args, cell)
@@ -431,9 +447,12 @@ class LmMagics(Magics):
             adapter=args.adapter,
             adapters=args.adapters,
             models=args.models,
-            images=args.image,
+            media=_media_options(args),
+            media_column=args.media_column,
             region=args.region,
             region_mode=args.region_mode,
+            clip=args.clip,
+            sample_rate=args.sample_rate,
             prompts=self._variable(args.prompts, "--prompts", PromptError),
             systems=self._variable(args.systems, "--systems", InvalidArgumentError),
             each=args.each,
@@ -562,3 +581,11 @@ def unregister(ipython: Any) -> None:
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line in cleanup:
         cleanup.remove(help_cell_as_line)
+
+
+def _media_options(args: Any) -> dict[str, list[Any]] | None:
+    """``--image X --audio Y``: the values of every media kind's option, by kind."""
+    from lmwidgets.media.base import all_kinds
+
+    given = {kind.name: getattr(args, kind.dest, None) for kind in all_kinds()}
+    return {name: values for name, values in given.items() if values} or None

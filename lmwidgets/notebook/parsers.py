@@ -126,8 +126,9 @@ PROMPT_DESCRIPTION = (
     "written ({{ and }} give literal braces). The model's chat template is applied when it has\n"
     "one. Greedy by default. With a vision-language model, --image X adds images ({img} in the\n"
     "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
-    "boxes in the answer are drawn on the thumbnail. With --dataset, answers are scored\n"
-    "against the items' expected values (see --score).\n\n"
+    "boxes in the answer are drawn on the thumbnail. With an audio-language model, --audio X\n"
+    "adds clips ({audio} places them; --clip START,END asks about part of one). With\n"
+    "--dataset, answers are scored against the items' expected values (see --score).\n\n"
     "Your own variations side by side: '--- NAME' lines in the body start named prompt\n"
     "variants; --systems, --each, --temperatures, --top-ps and --trials add more axes, and\n"
     "every axis combines with the others (two axes make a matrix; --columns picks the axis\n"
@@ -552,16 +553,25 @@ def _prompt_adapters(parser: argparse.ArgumentParser) -> None:
 
 
 def _prompt_images(parser: argparse.ArgumentParser) -> None:
+    from lmwidgets.media.base import all_kinds
+
+    for kind in all_kinds():  # --image, --audio...: one option per registered media kind
+        flags = [kind.flag, *([kind.short] if kind.short else [])]
+        parser.add_argument(
+            *flags,
+            action="append",
+            default=None,
+            dest=kind.dest,
+            help=kind.help
+            or f"A {kind.name} input (repeat for several); {kind.marker} in the prompt places it.",
+        )
     parser.add_argument(
-        "--image",
-        "-i",
-        action="append",
+        "--media-column",
         default=None,
-        help=(
-            "An image for a vision-language model (repeat for several): a notebook variable "
-            "(PIL image, numpy array, matplotlib Figure, bytes), a file path or an http(s) URL. "
-            "{img} in the prompt places each image; otherwise they go before the text."
-        ),
+        metavar="NAME[:KIND]",
+        help="With --dataset: the column that holds each item's own media (default: a column "
+        "named image or audio); KIND names its kind when NAME is not one. Items are read "
+        "lazily, batch by batch.",
     )
     parser.add_argument(
         "--region",
@@ -576,6 +586,20 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
         choices=["box", "crop"],
         help="How the model sees --region: box (default: a red box drawn on the image) or crop "
         "(only the region).",
+    )
+    parser.add_argument(
+        "--clip",
+        default=None,
+        metavar="START,END",
+        help="Ask about part of an audio clip: START,END in seconds (N:START,END for the N-th "
+        "clip).",
+    )
+    parser.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="The sample rate of --audio arrays and tensors, which carry none (e.g. 16000).",
     )
 
 

@@ -1,68 +1,98 @@
-"""Where media goes in a prompt: content lists and ``{img}`` placeholders.
+"""Where media goes in a prompt: content lists and placeholders (``{img}``, one per kind).
 
-A model that takes images receives each user turn as a *content list* (``{"type": "image"}`` and
-``{"type": "text", "text": ...}`` parts, the shape chat templates and OpenAI-style servers share).
-``--image X`` puts the images before the question; ``{img}`` placeholders in the prompt put each
-image (in ``--image`` order) where it is written.
+A model that takes media receives each user turn as a *content list* (``{"type": "image"}`` and
+``{"type": "text", "text": ...}`` parts, the shape chat templates and OpenAI-style servers share;
+a part's type is its media kind). ``--image X`` puts the items before the question; a kind's
+placeholder (:attr:`~lmwidgets.media.base.MediaKind.marker`: ``{img}`` for images) puts each of
+its items (in option order) where it is written.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from lmwidgets.engines.base import Message
-from lmwidgets.errors import ImageError
+from lmwidgets.media.base import all_kinds, error_of
 
 #: Marks where an image goes in the prompt text.
 PLACEHOLDER = "{img}"
-#: What ``{img}`` becomes before ``{name}`` interpolation, so a variable called ``img`` cannot
-#: replace it.
-SENTINEL = "\x00lmw-image\x00"
+
+
+def sentinel(kind: str) -> str:
+    """What a kind's placeholder becomes before ``{name}`` interpolation, so that a variable
+    called ``img`` cannot replace it."""
+    return f"\x00lmw-{kind}\x00"
+
+
+#: The image placeholder's sentinel.
+SENTINEL = sentinel("image")
 
 
 def protect_placeholders(text: str) -> str:
-    """Replace ``{img}`` with :data:`SENTINEL` (before ``{name}`` interpolation)."""
-    return text.replace(PLACEHOLDER, SENTINEL)
+    """Replace every kind's placeholder with its sentinel (before ``{name}`` interpolation)."""
+    for kind in all_kinds():
+        text = text.replace(kind.marker, sentinel(kind.name))
+    return text
 
 
 def restore_placeholders(text: str) -> str:
-    """Turn :data:`SENTINEL` back into ``{img}`` (for titles and records)."""
-    return text.replace(SENTINEL, PLACEHOLDER)
+    """Turn the sentinels back into placeholders (for titles and records)."""
+    for kind in all_kinds():
+        text = text.replace(sentinel(kind.name), kind.marker)
+    return text
 
 
-def placeholder_count(text: str) -> int:
-    """How many images the (protected) prompt text places itself."""
-    return text.count(SENTINEL)
+def placeholder_count(text: str, kind: str = "image") -> int:
+    """How many ``kind`` items the (protected) prompt text places itself."""
+    return text.count(sentinel(kind))
 
 
-def check_placeholders(text: str, n_images: int) -> None:
-    """With ``{img}`` placeholders, there must be exactly one image per placeholder."""
-    count = placeholder_count(text)
-    if count and count != n_images:
-        raise ImageError(
-            f"The prompt has {count} {{img}} placeholder(s) but {n_images} image(s) were given "
-            "with --image: give one image per placeholder (in order), or drop the placeholders "
-            "to put the images before the text."
-        )
+def check_placeholders(text: str, kinds: Sequence[str] | int) -> None:
+    """With a kind's placeholders, there must be exactly one of its items per placeholder
+    (``kinds``: the prompt's media kinds in order; an int means that many images)."""
+    given = Counter(["image"] * kinds if isinstance(kinds, int) else kinds)
+    for kind in all_kinds():
+        count = placeholder_count(text, kind.name)
+        if count and count != given[kind.name]:
+            raise error_of(kind.name)(
+                f"The prompt has {count} {kind.marker} placeholder(s) but {given[kind.name]} "
+                f"{kind.name}(s) were given with {kind.flag}: give one per placeholder (in "
+                "order), or drop the placeholders to put them before the text."
+            )
+
+
+def _split(text: str) -> list[tuple[str, str | None]]:
+    """``text`` as (piece, kind placed after it or None) pairs."""
+    marks = {sentinel(kind.name): kind.name for kind in all_kinds()}
+    out: list[tuple[str, str | None]] = []
+    rest = text
+    while True:
+        found = [(rest.find(mark), mark) for mark in marks if mark in rest]
+        if not found:
+            out.append((rest, None))
+            return out
+        index, mark = min(found)
+        out.append((rest[:index], marks[mark]))
+        rest = rest[index + len(mark) :]
 
 
 def content_parts(text: str, kinds: Sequence[str] | int) -> list[dict[str, Any]]:
-    """The parts of one user turn: media (one part per kind, e.g. ``{"type": "image"}``) at the
-    ``{img}`` placeholders, or all media first. An int means that many images."""
+    """The parts of one user turn: media (one part per item, ``{"type": kind}``) at their
+    kind's placeholders, and the items of kinds without placeholders first. An int means that
+    many images."""
     kinds = ["image"] * kinds if isinstance(kinds, int) else list(kinds)
+    pieces = _split(text)
     if not kinds:
-        return [{"type": "text", "text": text.replace(SENTINEL, "")}]
-    if SENTINEL not in text:
-        return [*({"type": kind} for kind in kinds), {"type": "text", "text": text}]
-    parts: list[dict[str, Any]] = []
-    pieces = text.split(SENTINEL)
-    media = iter(kinds)
-    for index, piece in enumerate(pieces):
+        return [{"type": "text", "text": "".join(piece for piece, _ in pieces)}]
+    placed = {kind for _, kind in pieces if kind is not None}
+    parts: list[dict[str, Any]] = [{"type": kind} for kind in kinds if kind not in placed]
+    for piece, kind in pieces:
         if piece:
             parts.append({"type": "text", "text": piece})
-        if index < len(pieces) - 1:
-            parts.append({"type": next(media, "image")})
+        if kind is not None:
+            parts.append({"type": kind})
     return parts
 
 

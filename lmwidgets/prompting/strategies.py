@@ -59,8 +59,8 @@ from lmwidgets.errors import (
     InvalidArgumentError,
     StrategyError,
 )
-from lmwidgets.media.base import MediaInput
-from lmwidgets.media.images import apply_region, parse_region, resolve_image
+from lmwidgets.media.base import MediaInput, all_kinds, get_kind, resolve
+from lmwidgets.media.images import apply_region, parse_region
 from lmwidgets.prompting.axes import (
     Axis,
     ConstraintAxis,
@@ -111,6 +111,20 @@ from lmwidgets.prompting.variations import (
 )
 
 STRATEGIES = ("zero-shot", "few-shot", "cot", "self-consistency", "no-image")
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every strategy: :data:`STRATEGIES` and ``no-<kind>`` for every registered media kind
+    (the prompt without that kind's items)."""
+    without = [kind.without for kind in all_kinds()]
+    return tuple(dict.fromkeys([*STRATEGIES, *without]))
+
+
+def dropped_kind(name: str) -> str | None:
+    """The media kind a ``no-<kind>`` strategy leaves out (None for every other strategy)."""
+    return next((kind.name for kind in all_kinds() if kind.without == name), None)
+
+
 DEFAULT_SAMPLES = 5
 
 
@@ -149,9 +163,10 @@ def parse_strategies(strategy: str | None, compare: str | Sequence[str] | None) 
         names = [(strategy or "zero-shot").strip()]
     if not names:
         raise StrategyError("--compare needs at least one strategy name.")
+    known = strategy_names()
     for name in names:
-        if name not in STRATEGIES:
-            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
+        if name not in known:
+            raise StrategyError(f"Unknown strategy {name!r}. Choose from: {', '.join(known)}.")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise StrategyError(f"--compare lists {', '.join(duplicates)} more than once.")
@@ -289,7 +304,7 @@ def strategy_messages(
 ) -> tuple[list[Message], dict[str, Any]]:
     """The chat messages a strategy sends for ``question``, and what the record says about it."""
     info: dict[str, Any] = {}
-    if name in ("zero-shot", "no-image"):
+    if name == "zero-shot" or dropped_kind(name) is not None:
         return [*_system(system), {"role": "user", "content": question}], info
     cot = name in ("cot", "self-consistency")
     shots = examples
@@ -361,45 +376,80 @@ def _scoring(scorer: Scorer) -> Callable[[Comparison], None]:
     return finish
 
 
-def _prepare_images(
-    engines: list[Engine],
-    wordings: list[tuple[str, str]],
-    images: Sequence[Any] | None,
-    region: Any,
-    region_mode: str,
-    variables: Mapping[str, Any] | None,
-    names: list[str],
-    extra: Sequence[MediaInput] | None = None,
-) -> tuple[list[MediaInput], list[tuple[str, str]]]:
-    """The prompt's media (images read and their region marked, then ``extra`` items of any
-    kind), checked against every model, and each wording with its ``{img}`` placeholders
-    protected from ``{name}`` interpolation."""
-    if images is not None and not isinstance(images, (list, tuple)):
-        images = [images]
-    read = [
-        resolve_image(spec, variables, name=f"image {number}")
-        for number, spec in enumerate(images or [], start=1)
-    ]
-    if isinstance(region, str):
-        region = parse_region(region)
-    inputs: list[MediaInput] = [*apply_region(read, region, region_mode), *(extra or [])]
-    for item in extra or []:
+def _media_values(images: Any, media: Any) -> tuple[dict[str, list[Any]], list[Any]]:
+    """What to read, by kind (``images`` and a ``media`` dict ``{kind: values}``), and the
+    ready items (a ``media`` list)."""
+    values: dict[str, list[Any]] = {}
+    if images is not None:
+        values["image"] = list(images) if isinstance(images, (list, tuple)) else [images]
+    if isinstance(media, Mapping):
+        for name, given in media.items():
+            if get_kind(str(name)) is None:
+                known = ", ".join(kind.name for kind in all_kinds())
+                raise StrategyError(f"media= names the kind {name!r}; known kinds: {known}.")
+            more = list(given) if isinstance(given, (list, tuple)) else [given]
+            values[str(name)] = [*values.get(str(name), []), *more]
+        return values, []
+    return values, list(media or [])
+
+
+def _read_media(
+    images: Any, media: Any, variables: Mapping[str, Any] | None, opts: Any = None
+) -> tuple[list[MediaInput], list[Any]]:
+    """Every kind's values read (``--image X``, ``--audio Y``...), then the ready items."""
+    values, ready = _media_values(images, media)
+    read: list[MediaInput] = []
+    for kind in all_kinds():
+        options = {
+            key: getattr(opts, key)
+            for key in kind.load_options
+            if getattr(opts, key, None) is not None
+        }
+        for number, spec in enumerate(values.get(kind.name, []), start=1):
+            read.append(resolve(kind, spec, variables, name=f"{kind.name} {number}", **options))
+    for item in ready:
         if not isinstance(item, MediaInput):
             raise StrategyError(
-                f"media= takes MediaInput items (lmwidgets.media), not {type(item).__name__}."
+                f"media= takes MediaInput items (lmwidgets.media) or a dict {{kind: values}}, "
+                f"not {type(item).__name__}."
             )
-    if "no-image" in names and not inputs:
-        raise StrategyError(
-            "no-image compares a prompt with its images against the same prompt without them: "
-            "give images with --image X."
-        )
+    return read, ready
+
+
+def _prepare_media(
+    engines: list[Engine],
+    wordings: list[tuple[str, str]],
+    opts: Options,
+    variables: Mapping[str, Any] | None,
+    names: list[str],
+    per_item: Sequence[str] = (),
+) -> tuple[list[MediaInput], list[tuple[str, str]]]:
+    """The prompt's media (every kind read, images with their region marked, then ready
+    items), checked against every model, and each wording with its placeholders protected from
+    ``{name}`` interpolation. ``per_item``: the kinds a dataset's items add (one each)."""
+    read, ready = _read_media(opts.images, opts.media, variables, opts)
+    region = parse_region(opts.region) if isinstance(opts.region, str) else opts.region
+    inputs: list[MediaInput] = [*apply_region(read, region, opts.region_mode), *ready]
+    for kind in all_kinds():  # each kind's own options (audio: --clip)
+        if kind.apply is not None:
+            inputs = kind.apply(inputs, opts)
+    kinds = [item.kind for item in inputs] + list(per_item)
+    for name in names:
+        dropped = dropped_kind(name)
+        if dropped is not None and dropped not in kinds:
+            kind = get_kind(dropped)
+            flag, several = (kind.flag, kind.several) if kind else ("media=", dropped)
+            raise StrategyError(
+                f"{name} compares a prompt with its {several} against the same prompt without "
+                f"them: give {several} with {flag} X."
+            )
     for engine in engines:
         engine.check_media(inputs)
-    if not inputs:
+    if not kinds:
         return inputs, wordings
     protected = [(name, protect_placeholders(text)) for name, text in wordings]
     for _, text in protected:
-        check_placeholders(text, len(inputs))
+        check_placeholders(text, kinds)
     return inputs, protected
 
 
@@ -442,9 +492,18 @@ class Options:
     #: says (``box`` or ``crop``).
     region: Any = None
     region_mode: str = "box"
+    #: ``"START,END"`` seconds (``"N:START,END"`` for the N-th clip) or a
+    #: :class:`~lmwidgets.media.audio.Clip`: the part of an audio clip to ask about.
+    clip: Any = None
+    #: The sample rate (Hz) of audio arrays that carry none.
+    sample_rate: int | None = None
     models: str | Sequence[str] | None = None
-    #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind.
-    media: Sequence[MediaInput] | None = None
+    #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind, or a
+    #: dict ``{kind: values}`` read as that kind's option reads them (``{"audio": ["a.wav"]}``).
+    media: Sequence[MediaInput] | Mapping[str, Any] | None = None
+    #: The dataset column that holds each item's own media (default: a column named after a
+    #: kind, ``image`` or ``audio``); ``NAME:KIND`` names its kind.
+    media_column: str | None = None
     #: How dataset items are scored against their ``expected`` (:mod:`.scoring`).
     score: str | Callable[..., Any] | None = None
     #: Prompt wordings: a dict ``{name: text}`` or a list (the cell's ``--- NAME`` lines).
@@ -505,9 +564,7 @@ def build_variants(
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
     wordings = prompt_variants(template, opts.prompts)
-    media, wordings = _prepare_images(
-        engines, wordings, opts.images, opts.region, opts.region_mode, variables, names, opts.media
-    )
+    media, wordings = _prepare_media(engines, wordings, opts, variables, names)
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
     probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
@@ -546,7 +603,18 @@ def build_variants(
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
     if probes is not None:
         plan.finishers += [*map(_note, probe_notes), judge_comparison]
+    plan.finishers += map(_note, _media_notes(engines, media))
     return plan
+
+
+def _media_notes(engines: list[Engine], media: list[MediaInput]) -> list[str]:
+    """What models do to the prompt's media that the user should know (a clip longer than the
+    audio window a processor keeps is cut): engines with ``media_notes`` say so."""
+    notes: list[str] = []
+    for engine in engines:
+        say = getattr(engine, "media_notes", None)
+        notes += [note for note in (say(media) if say else []) if note not in notes]
+    return notes
 
 
 def _probe_axis(
@@ -745,7 +813,8 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         templates=context.templates,
     )
     messages = with_lead(messages, lead)
-    shown = [] if name == "no-image" else probe_media(probe, context.media)
+    dropped = dropped_kind(name)
+    shown = [m for m in probe_media(probe, context.media) if m.kind != dropped]
     if engine.capabilities.media:
         messages = with_media(messages, [m.kind for m in shown])
     run_settings = replace(

@@ -494,10 +494,10 @@ def _check_model(fields: _Fields, record: dict) -> None:
 
 
 def _check_strategy(fields: _Fields, record: dict) -> None:
-    from lmwidgets.prompting.strategies import STRATEGIES
+    from lmwidgets.prompting.strategies import strategy_names
 
     strategy = fields.mapping(record, "strategy", "strategy")
-    fields.string(strategy, "name", "strategy.name", required=True, choices=tuple(STRATEGIES))
+    fields.string(strategy, "name", "strategy.name", required=True, choices=strategy_names())
 
 
 def _check_prompt(fields: _Fields, record: dict) -> None:
@@ -534,10 +534,9 @@ def _check_prompt(fields: _Fields, record: dict) -> None:
 
 
 def _media_kinds() -> tuple[str, ...]:
-    import lmwidgets.media.images  # noqa: F401  (registers the image kind)
-    from lmwidgets.media.base import KINDS
+    from lmwidgets.media.base import all_kinds
 
-    return tuple(sorted(KINDS))
+    return tuple(sorted(kind.name for kind in all_kinds()))
 
 
 def _check_media_entry(fields: _Fields, entry: dict, path: str) -> None:

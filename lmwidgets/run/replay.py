@@ -159,15 +159,14 @@ def _recorded_media(
 ) -> list[Any]:
     """The media a record names, found again (given ``images``, a notebook variable of the same
     name, or the recorded file/URL) and checked to be the same content."""
-    from lmwidgets.media.base import KINDS, kind_of
-    from lmwidgets.media.images import Region
+    from lmwidgets.media.base import get_kind, kind_of
 
     prompt = record.get("prompt") or {}
     found = []
     for info in prompt.get("media") or prompt.get("images") or []:
         kind = kind_of(info)
-        load = KINDS.get(kind)
-        if load is None:
+        registered = get_kind(kind)
+        if registered is None:
             raise RecordError(f"The record holds a {kind!r} input, which lmwidgets cannot read.")
         name = str(info.get("name", kind))
         if name in images:
@@ -181,16 +180,14 @@ def _recorded_media(
                 f"The record used the {kind} {name!r}, which is not in the notebook any more. "
                 f"Pass it: rerun(source, images={{{name!r}: VALUE}})."
             )
-        item: Any = load(value, name)
+        item: Any = registered.read_again(value, info, name)
         if item.sha256 != info.get("sha256"):
             raise RecordError(
                 f"The {kind} {name!r} differs from the recorded one (sha256 "
                 f"{item.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
                 f"would not show the same {kind}. Pass the original with images={{...}}."
             )
-        if info.get("region"):
-            item = item.with_region(Region(*info["region"]), info.get("region_mode", "box"))
-        found.append(item)
+        found.append(item.restore(info))
     return found
 
 

@@ -42,6 +42,7 @@ from lmwidgets.errors import (
     OutOfMemoryError,
     PromptTooLongError,
 )
+from lmwidgets.media.base import Deferred, MediaInput
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
 from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
@@ -96,34 +97,58 @@ def prepare(variant: Variant, notes: list[str]) -> None:
             notes.append(note)
 
 
-def image_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
-    """Previews (thumbnails, regions) of the prompt's images, from the first variant that has
-    any: what the widget's gallery and the static copy show. Other media kinds are in the
-    records (and in ``Comparison.media`` once their kind defines a preview)."""
+def media_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
+    """Previews of the prompt's media (every kind, as :meth:`~lmwidgets.media.base.MediaInput.
+    widget_data` says), from the first variant that has any: what the widget's gallery and the
+    static copy show. A dataset item's own media are previewed in its row (:func:`row_media`)."""
+    return [item.widget_data() for item in shared_media(variants)]
+
+
+def shared_media(variants: Sequence[Variant]) -> list[MediaInput]:
+    """The prompt's media items (not a dataset item's own), from the first variant that has
+    any, in the order :func:`media_data` previews them (the widget's play control asks for an
+    audio clip by its place here)."""
     for variant in variants:
-        if variant.images:
-            return [item.widget_data() for item in variant.images]
+        shared = [item for item in variant.media if not isinstance(item, Deferred)]
+        if shared:
+            return shared
     return []
 
 
+#: The old name of :func:`media_data`.
+image_data = media_data
+
+
+def row_media(variant: Variant) -> list[dict[str, Any]]:
+    """Previews of a dataset item's own media (small; kept once per row in the saved grid)."""
+    return [item.item_preview() for item in variant.media if isinstance(item, Deferred)]
+
+
 def find_boxes(variant: Variant, text: str) -> list[Box]:
-    """Boxes the answer names, in pixels of the prompt's first image (none without images)."""
-    images = variant.images
-    if not images:
+    """Boxes the answer names, in pixels of the image each refers to (none without images).
+    Media whose items have a ``box_frame()`` (images) can carry boxes."""
+    framed = [item for item in resolved_items(variant) if hasattr(item, "box_frame")]
+    if not framed:
         return []
-    first: Any = images[0]
-    offset, size = (0, 0), (first.width, first.height)
-    if first.region is not None and first.region_mode == "crop":
-        region = first.region
-        offset, size = (region.x1, region.y1), (region.x2 - region.x1, region.y2 - region.y1)
-    frame = Frame(
-        width=size[0],
-        height=size[1],
-        processed=variant.rendered.processed_size if variant.rendered else None,
-        offset=offset,
-        model_type=variant.engine.box_convention(),
-    )
-    return parse_boxes(text, frame)
+    processed = variant.rendered.processed_size if variant.rendered else None
+    frames = []
+    for index, item in enumerate(framed):
+        offset, size = item.box_frame()
+        frames.append(
+            Frame(
+                width=size[0],
+                height=size[1],
+                processed=processed if index == 0 else None,
+                offset=offset,
+                model_type=variant.engine.box_convention(),
+            )
+        )
+    return parse_boxes(text, frames[0], frames=frames)
+
+
+def resolved_items(variant: Variant) -> list[Any]:
+    """The variant's media items, a dataset item's as decoded (or released) after its batch."""
+    return [(item.item or item) if isinstance(item, Deferred) else item for item in variant.media]
 
 
 def _generation_record(variant: Variant, seed: int | None, batch_size: int) -> dict[str, Any]:
@@ -690,7 +715,7 @@ def _finish(
     elif stop.is_set():
         status = "stopped"
     comparison = Comparison(
-        results, title=title, status=status, notes=notes, media=image_data(variants)
+        results, title=title, status=status, notes=notes, media=media_data(variants)
     )
     if finalize is not None:
         finalize(comparison)

@@ -37,7 +37,7 @@ from lmwidgets.sharing.static_matrix import (
     vs_text,
     word_diff,
 )
-from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, image_line
+from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, media_line
 from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_style import (
     CELL,
@@ -281,7 +281,7 @@ def render_html(comparison: Comparison) -> str:
     legend = legend_html() if any(has_tokens(r) for r in comparison.results) else ""
     return (
         f'<div class="lmw-static" style="{ROOT}">'
-        f"{_caption_html(comparison, grid)}{gallery_html(comparison.images)}{legend}"
+        f"{_caption_html(comparison, grid)}{gallery_html(comparison.media)}{legend}"
         f'<div style="{SCROLL}"><table style="{TABLE}">'
         f"{_header_html(comparison, grid)}{_body_html(comparison, grid)}</table></div>"
         f"{notes}</div>"
@@ -337,7 +337,7 @@ def render_markdown(comparison: Comparison) -> str:
     grid = layout(comparison)
     summary = _summary_lines(comparison, grid)
     lines = [f"**{markdown_inline(summary[0])}**", *map(markdown_inline, summary[1:]), ""]
-    lines += [f"Image: {markdown_inline(image_line(image))}" for image in comparison.images]
+    lines += [markdown_inline(media_line(item)) for item in comparison.media]
     for result in comparison.results:
         lines.append(f"#### {markdown_inline(_heading(result))}")
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
@@ -364,7 +364,7 @@ def render_plain(comparison: Comparison) -> str:
     """Plain text: what the run was, then each column's label, answer, text and stats."""
     grid = layout(comparison)
     blocks = ["\n".join(_summary_lines(comparison, grid))]
-    blocks += [f"Image: {image_line(image)}" for image in comparison.images]
+    blocks += [media_line(item) for item in comparison.media]
     for result in comparison.results:
         text, cut = truncate(result.text, STATIC_TEXT_LIMIT)
         block = [f"── {_heading(result)} ──", *_facts(result, grid), text]

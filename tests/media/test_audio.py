@@ -199,10 +199,11 @@ def test_the_play_control_gets_the_audio_by_message_never_in_synced_state():
     sent = []
     widget.send = lambda content, buffers=None: sent.append(content)
     clip = A.load_audio((tone(), RATE), name="beep")
-    widget.media_sources = [object(), clip]
-    widget._on_message(widget, {"type": "audio", "index": 1}, [])
-    assert sent[-1]["index"] == 1 and sent[-1]["src"].startswith("data:audio/wav;base64,")
-    for index in (0, 2, "1", None):  # not audio, out of range, not an index
+    picture = A.load_audio  # anything that is not an audio clip is skipped when counting
+    widget.media_sources = [picture, clip]
+    widget._on_message(widget, {"type": "audio", "index": 0}, [])
+    assert sent[-1]["index"] == 0 and sent[-1]["src"].startswith("data:audio/wav;base64,")
+    for index in (1, -1, "0", None, True):  # out of range, not an index
         widget._on_message(widget, {"type": "audio", "index": index}, [])
         assert sent[-1] == {"type": "audio", "index": index, "error": "audio unavailable"}
     state = json.dumps(widget.get_state(), default=str)

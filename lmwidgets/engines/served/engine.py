@@ -467,20 +467,25 @@ def _media_refusal(error: ServerError, model_id: str, kinds: Sequence[str]) -> S
 
 def _wire_messages(messages: list[Message], media: Sequence[MediaInput]) -> list[dict[str, Any]]:
     """Messages as the chat-completions API takes them: media parts become the server's parts
-    (:func:`wire_part`: ``image_url`` for images, ``input_audio`` for audio), in order."""
-    items = iter(media)
+    (:func:`wire_part`: ``image_url`` for images, ``input_audio`` for audio), each kind's parts
+    paired with its items in order."""
+    by_kind: dict[str, list[MediaInput]] = {}
+    for item in media:
+        by_kind.setdefault(item.kind, []).append(item)
+    items = {kind: iter(listed) for kind, listed in by_kind.items()}
     wire = []
     for message in messages:
         content = message["content"]
         if isinstance(content, list):
             parts = []
             for part in content:
-                if part.get("type") == "text":
+                kind = str(part.get("type"))
+                if kind == "text":
                     parts.append({"type": "text", "text": part.get("text", "")})
                     continue
-                item = next(items, None)
+                item = next(items.get(kind, iter(())), None)
                 if item is None:
-                    raise MediaError(f"The prompt has more {part.get('type')} places than inputs.")
+                    raise MediaError(f"The prompt has more {kind} places than {kind} inputs.")
                 parts.append(wire_part(item))
             content = parts
         wire.append({"role": message["role"], "content": content})

@@ -101,7 +101,7 @@ class PromptView(anywidget.AnyWidget):
         {"type": "rerun", "image": i, "box": [x1, y1, x2, y2], "mode": "box" | "crop"}
         {"type": "fork", "index": i, "position": p, "token": {"id": id | None, "text": t}}
         {"type": "tokens"}                         get this run's token probabilities
-        {"type": "audio", "index": i}              play the prompt's i-th media item (audio)
+        {"type": "audio", "index": i}              play the prompt's i-th audio clip
 
     ``audio`` is answered with ``{"type": "audio", "index": i, "src": "data:audio/wav;..."}``
     (or ``"error": text``): the audio goes to the browser only on demand, in a message the
@@ -291,13 +291,20 @@ class PromptView(anywidget.AnyWidget):
     def _default_uid(self) -> str:
         return uuid.uuid4().hex
 
-    images = traitlets.List(
+    media = traitlets.List(
         traitlets.Dict(),
         help=(
-            "The prompt's images, shown as thumbnails above the columns: name, src (a small "
-            "JPEG data URL, never the full image), width and height of the original, region."
+            "The prompt's media, shown above the columns, each as its kind's preview module "
+            "draws it (js/src/media/): kind, name, src (a small data URL picture, never the "
+            "full item), caption; images add width and height of the original and region."
         ),
     ).tag(sync=True)
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The previews of the prompt's images (its media of kind ``image``)."""
+        return [item for item in self.media if item.get("kind", "image") == "image"]
+
     can_rerun = traitlets.Bool(
         False, help="Whether the user may draw a region on a thumbnail and re-run with it."
     ).tag(sync=True)
@@ -494,11 +501,12 @@ class PromptView(anywidget.AnyWidget):
             self._send_audio(content.get("index"))
 
     def _send_audio(self, index: Any) -> None:
-        """Answer a play button: the WAV of the prompt's ``index``-th media item (what the
+        """Answer a play button: the WAV of the prompt's ``index``-th audio clip (what the
         model heard), sent as a custom message, never as synced state."""
-        sources = self.media_sources
-        item = sources[index] if isinstance(index, int) and 0 <= index < len(sources) else None
-        if item is None or getattr(item, "kind", None) != "audio":
+        clips = [item for item in self.media_sources if getattr(item, "kind", None) == "audio"]
+        ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(clips)
+        item = clips[index] if ok else None
+        if item is None:
             self.send({"type": "audio", "index": index, "error": "audio unavailable"})
             return
         from lmwidgets.media.audio import wav_data_url

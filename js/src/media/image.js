@@ -1,19 +1,13 @@
 // @ts-check
-// Thumbnails of the prompt's images and rectangles (regions, boxes) drawn over them.
-import { h } from "./dom.js";
+// The image kind's preview: a thumbnail with the region it was asked about (and a draft region
+// being drawn), and the rectangles (regions, boxes) drawn over thumbnails elsewhere.
+import { h, listen } from "../dom.js";
+import { registerPreview, safeSrc } from "./registry.js";
 
-/** @typedef {import("./types.js").Thumb} Thumb */
+export { safeSrc };
 
-/**
- * Only thumbnails lmwidgets made itself (JPEG/PNG data URLs) are shown.
- * @param {unknown} src
- * @returns {string}
- */
-export function safeSrc(src) {
-  return typeof src === "string" && /^data:image\/(jpeg|png);base64,[A-Za-z0-9+/=]+$/.test(src)
-    ? src
-    : "";
-}
+/** @typedef {import("../types.js").Thumb} Thumb */
+/** @typedef {import("../types.js").MediaItem} MediaItem */
 
 /**
  * ``value`` as a percentage of ``total``, clamped to [0, total].
@@ -69,3 +63,28 @@ export function imagePoint(frame, image, event) {
   const fy = Math.min(Math.max((event.clientY - r.top) / (r.height || 1), 0), 1);
   return [Math.round(fx * image.width), Math.round(fy * image.height)];
 }
+
+/**
+ * The widget's image preview: captioned thumbnail, region, draft region, drawing.
+ * @param {MediaItem} item
+ * @param {import("./registry.js").PreviewContext} context
+ */
+function imagePreview(item, { index, pending, onDraw, cleanups }) {
+  const image = /** @type {Thumb} */ (item);
+  const figure = h("figure", "lmw-figure");
+  figure.dataset.kind = "image";
+  const frame = thumbnail(image);
+  if (image.region) frame.append(overlay("lmw-region", image, image.region, ""));
+  if (pending && pending.image === index) frame.append(overlay("lmw-draft", image, pending.box, ""));
+  figure.append(frame, h("figcaption", "", `${image.name || "image"} · ${image.width}×${image.height}`));
+  if (onDraw) {
+    frame.classList.add("lmw-drawable");
+    frame.title = "Drag to mark a region, then re-run with it";
+    /** @param {MouseEvent} event */
+    const down = (event) => onDraw(index, item, frame, event);
+    cleanups.push(listen(frame, "mousedown", down));
+  }
+  return figure;
+}
+
+registerPreview("image", imagePreview);

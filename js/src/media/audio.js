@@ -1,12 +1,14 @@
 // @ts-check
-// Audio clips of a prompt: a waveform picture, the name and duration, and a play control.
+// The audio kind's preview: a waveform picture, the name and duration, and a play control.
 //
 // The synced state holds only the waveform (a small PNG): a saved notebook keeps no audio. The
-// play control asks the kernel for the clip ({type: "audio", index}) and plays the WAV data URL
-// it answers with ({type: "audio", index, src}); with no kernel (a reopened notebook) it says so.
-import { button, h, listen } from "./dom.js";
+// play control asks the kernel for the clip ({type: "audio", index}: its index among the
+// prompt's audio clips) and plays the WAV data URL it answers with ({type: "audio", index,
+// src}); with no kernel (a reopened notebook) it says so.
+import { button, h, listen } from "../dom.js";
+import { registerPreview } from "./registry.js";
 
-/** @typedef {import("./types.js").AudioThumb} AudioThumb */
+/** @typedef {import("../types.js").AudioThumb} AudioThumb */
 
 /**
  * Only waveform pictures lmwidgets drew itself (PNG data URLs) are shown.
@@ -50,8 +52,8 @@ export function audioCaption(clip) {
  * One clip as a figure: waveform, caption and a play button that fetches the audio from the
  * kernel on demand.
  * @param {AudioThumb} clip
- * @param {number} index the clip's place among the prompt's media
- * @param {import("./types.js").Model | null} model the widget's model (null: no play control)
+ * @param {number} index the clip's place among the prompt's audio clips
+ * @param {import("../types.js").Model | null} model the widget's model (null: no play control)
  * @returns {{ node: HTMLElement, dispose: () => void }}
  */
 export function audioFigure(clip, index, model) {
@@ -107,3 +109,10 @@ export function audioFigure(clip, index, model) {
     },
   };
 }
+
+registerPreview("audio", (item, context) => {
+  const thumb = /** @type {AudioThumb} */ (/** @type {unknown} */ (item));
+  const clip = audioFigure(thumb, context.index, context.model || null);
+  context.cleanups.push(clip.dispose);
+  return clip.node;
+});
