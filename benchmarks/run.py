@@ -1031,8 +1031,8 @@ def _audio_variants(loaded, n_tokens: int):
 def bench_audio(n_tokens: int, repeats: int) -> Measurement:
     """4 audio prompts (one clip each) on the tiny random Qwen2-Audio: one batch vs one after
     another; each batched column's text must equal its run alone. Per clip, the processor's
-    features (a 30 s log-mel window) and the audio encoder cost the same either way, so the
-    ratio is lower than for text columns."""
+    features (a 30 s log-mel window) and the audio encoder cost the same either way, so short
+    answers gain less than text columns."""
     import lmwidgets
     from lmwidgets.engines.registry import REGISTRY
     from lmwidgets.engines.transformers.demo_models import build_tiny_qwen2_audio
@@ -1052,8 +1052,8 @@ def bench_audio(n_tokens: int, repeats: int) -> Measurement:
         round(batched, 2),
         "tok/s",
         round(ratio, 2),
-        ">= 1.5x",
-        ratio >= 1.5,
+        ">= 2x",
+        ratio >= 2.0,
         match,
         {"clips": [v.label for v in variants], "new_tokens_per_column": n_tokens},
     )

@@ -109,3 +109,15 @@ def test_served_benchmark_code_runs_against_the_session_server(vllm, tmp_path, r
     assert side["details"]["server_completion_tokens"] == [4, 4, 4, 4]
     assert os.environ[KEY_ENV] not in target.read_text()
     assert "met?" in capsys.readouterr().out
+
+
+def test_the_audio_benchmark_batches_four_clips_with_the_same_texts(tmp_path, registry):
+    """4 audio prompts on the tiny Qwen2-Audio: one batch vs one after another, texts equal."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import main
+
+    target = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "audio", "--tokens", "6", "--json", str(target)]) == 0
+    (row,) = json.loads(target.read_text())["results"]
+    assert row["benchmark"].startswith("audio: 4 clips") and row["outputs_match"] is True
+    assert row["details"]["clips"] == ["tone-220", "tone-880", "noise", "clicks"]
