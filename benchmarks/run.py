@@ -1103,7 +1103,7 @@ def _table(rows: list[Measurement]) -> str:
 #: The benchmarks ``--only`` picks from, in the order they run.
 BENCHMARKS = (
     "side", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters", "logprobs",
-    "tokens", "cache", "audio", "load",
+    "tokens", "cache", "audio", "media_dataset", "load",
 )  # fmt: skip
 
 
@@ -1151,6 +1151,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_cache, loaded, tokens, repeats)
     if "audio" in only:
         rows += _measured(bench_audio, tokens * (1 if args.quick else 2), repeats)
+    if "media_dataset" in only:
+        from benchmarks.media import bench_media_dataset
+
+        rows += _measured(bench_media_dataset, Measurement)
     if "load" in only and not args.quick:
         rows += _measured(bench_load_time)
         rows += _measured(bench_weights_memory)

@@ -12,6 +12,7 @@ from lmwidgets.core.results import Comparison
 from lmwidgets.engines.base import Engine, GenerationSettings, StopSignal
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import AdapterError, InvalidArgumentError, PromptError
+from lmwidgets.media.base import Deferred
 from lmwidgets.notebook.ui_events import in_kernel
 from lmwidgets.prompting.interpolate import interpolate
 
@@ -370,7 +371,8 @@ def _wire_view(view: Any, job: _PromptRun, on_rerun: Callable[[Comparison], None
     shown = job.shown
     if shown is None:  # the plan is built before the view opens
         return
-    if any(v.images for v in shown.plan.variants):
+    if any(not isinstance(m, Deferred) for v in shown.plan.variants for m in v.images):
+        # a region is drawn on the prompt's own images (a dataset item's are in their rows)
         view.enable_rerun(_region_rerun(view, job.build, job.run, on_rerun))
     if hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun))

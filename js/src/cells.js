@@ -11,6 +11,7 @@ import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
 import { cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./media/image.js";
+import { preview } from "./media/registry.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -176,6 +177,28 @@ function cellView(row, col) {
 function boxText(b) {
   const r = Math.round;
   return `${b.label || "box"}: (${r(b.x1)}, ${r(b.y1)}) – (${r(b.x2)}, ${r(b.y2)})`;
+}
+
+/**
+ * A dataset row's own media (its first cell carries them), as each kind previews them.
+ * @param {HTMLElement} box
+ * @param {Cell | undefined} cell
+ */
+function fillRowMedia(box, cell) {
+  const media = cell?.row_media || [];
+  const key = media.map((m) => `${m.kind}:${m.name}:${(m.src || "").length}`).join("|");
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  /** @type {Map<string, number>} */
+  const seen = new Map();
+  box.replaceChildren(
+    ...media.map((item) => {
+      const kind = String(item.kind || "image");
+      const index = seen.get(kind) || 0;
+      seen.set(kind, index + 1);
+      return preview(item, { index, pending: null, onDraw: null, cleanups: [] });
+    }),
+  );
 }
 
 /**
@@ -441,7 +464,7 @@ export class CellsView {
     this.body = body;
     /** @type {Map<string, CellView>} "row:col" -> cell view */
     this.cells = new Map();
-    /** @type {Map<number, {row: HTMLElement, label: HTMLPreElement, summary: HTMLElement}>} */
+    /** @type {Map<number, {row: HTMLElement, label: HTMLPreElement, summary: HTMLElement, media: HTMLElement}>} */
     this.rowHeads = new Map();
     /** @type {HTMLElement[]} */
     this.feet = [];
@@ -548,7 +571,12 @@ export class CellsView {
       }
     }
     if (changed && this.diffs.size) changed = null; // a diff follows both of its cells
-    const images = /** @type {Thumb[]} */ ((model.get("media") || []).filter((m) => (m.kind || "image") === "image"));
+    /** @param {import("./types.js").MediaItem[]} list */
+    const imagesOf = (list) => /** @type {Thumb[]} */ (list.filter((m) => (m.kind || "image") === "image"));
+    const images = imagesOf(model.get("media") || []);
+    /** @type {Map<number, Thumb[]>} a dataset row's own images follow the prompt's */
+    const rowImages = new Map();
+    for (const d of data) if (d.row_media?.length) rowImages.set(d.row || 0, imagesOf(d.row_media));
     for (const i of changed || data.keys()) {
       const d = data[i];
       if (!d) continue;
@@ -560,7 +588,7 @@ export class CellsView {
         const diffWith = other === undefined ? null : data[other] || null;
         const diffLabel = diffWith ? CellsView.cellName(diffWith, heads, grid ? [] : rows) : "";
         fillCell(v, d, grid, { tokenView, diffWith, diffLabel });
-        fillBoxes(v, d, images);
+        fillBoxes(v, d, [...images, ...(rowImages.get(d.row || 0) || [])]);
         if (!changed) this.fillDiffSelect(v, i, heads, rows, grid);
       }
     }
@@ -600,12 +628,13 @@ export class CellsView {
       row.dataset.row = String(r);
       if (headed) {
         const rowHead = h("div", "lmw-rowhead");
+        const media = h("div", "lmw-rowmedia");
         const label = h("pre", "lmw-rowlabel");
         const summary = h("div", "lmw-rowsummary");
-        rowHead.append(label, summary);
+        rowHead.append(media, label, summary);
         row.append(rowHead);
-        this.rowHeads.set(r, { row, label, summary });
-      } else this.rowHeads.set(r, { row, label: h("pre"), summary: h("div") });
+        this.rowHeads.set(r, { row, label, summary, media });
+      } else this.rowHeads.set(r, { row, label: h("pre"), summary: h("div"), media: h("div") });
       for (let c = 0; c < heads.length; c++) {
         const v = cellView(r, c);
         listen(v.diffWith, "change", () => {
@@ -657,6 +686,7 @@ export class CellsView {
       if (parts[r] && parts[r].length > 1) groupedHead(head.label, parts[r], parts[r - 1] || []);
       else if (head.label.textContent !== label) head.label.textContent = label;
       head.summary.textContent = summaries[r] || "";
+      fillRowMedia(head.media, this.data.find((d) => (d.row || 0) === r && d.row_media?.length));
     }
     const stats = model.get("column_stats") || [];
     this.feet.forEach((foot, c) => (foot.textContent = stats[c] || ""));

@@ -25,6 +25,7 @@
  * @property {number} [row]
  * @property {number} [col]
  * @property {string} [row_label]
+ * @property {MediaItem[]} [row_media] a dataset item's own media (its row's first cell only)
  * @property {Box[]} [boxes]
  * @property {number | null} [group] agreement group of its answer (0: the most common)
  * @property {boolean | null} [correct] whether the answer matched ``expected``

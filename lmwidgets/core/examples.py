@@ -32,6 +32,10 @@ def _records_of(value: Any) -> list[Any] | None:
     return None
 
 
+#: Rows of a DataFrame-like object or a list (None when it is neither).
+records_of = _records_of
+
+
 def listed(keys: Any) -> str:
     """Column names for a message (a name whose ``str()`` fails is shown by its type)."""
     names = []

@@ -185,6 +185,9 @@ class Result:
     boxes: list[Any] = field(default_factory=list)
     #: The prompt's media as records say them (kind, name, sha256, size, region...).
     media: list[dict[str, Any]] = field(default_factory=list)
+    #: Previews of a dataset item's own media (``--dataset`` with an ``image`` column...):
+    #: kind, name, a small ``src``, caption; shown in the item's row.
+    item_media: list[dict[str, Any]] = field(default_factory=list)
     #: Whether the text came from the response cache (its timing is the generating run's).
     cached: bool = False
     #: With a structured-answer constraint (``--json``, ``--regex``, ``--one-of``,

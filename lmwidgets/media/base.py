@@ -238,9 +238,10 @@ def generic_html(preview: Mapping[str, Any]) -> str:
 
     src = preview.get("src")
     name = shorten(str(preview.get("name", "")), 80)
+    height = int(preview.get("max_height", 160))
     picture = (
         f'<img src="{escape_html(src)}" alt="{escape_html(name)}" '
-        'style="display:block;max-width:100%;max-height:160px">'
+        f'style="display:block;max-width:100%;max-height:{height}px">'
         if isinstance(src, str) and _DATA_URL.match(src)
         else ""
     )
@@ -306,14 +307,35 @@ class Deferred(MediaInput):
             self.item = self.media_kind.load(self.value, name=self.name)
         return self.item
 
+    def _read(self) -> MediaInput | None:
+        """The item (decoded or released), or None when it cannot be read (noted by the run)."""
+        if self.item is not None:
+            return self.item
+        try:
+            item = self.resolve()
+        except MediaError:
+            return None
+        item.release()  # read only for its record and previews (e.g. a stopped run's item)
+        return item
+
     def record(self) -> dict[str, Any]:
-        return self.resolve().record() if self.item is None else self.item.record()
+        item = self._read()
+        if item is not None:
+            return item.record()
+        entry = {"kind": self.kind, "name": self.name, "source": "variable", "sha256": "unread"}
+        if isinstance(self.value, (str, os.PathLike)):  # a rerun tries the path again
+            entry.update(source="file", location=os.fspath(self.value))
+        return entry
 
     def widget_data(self) -> dict[str, Any]:
-        return self.resolve().widget_data() if self.item is None else self.item.widget_data()
+        item = self._read()
+        if item is not None:
+            return item.widget_data()
+        return {"kind": self.kind, "name": self.name, "caption": "could not be read"}
 
     def item_preview(self) -> dict[str, Any]:
-        return self.resolve().item_preview() if self.item is None else self.item.item_preview()
+        item = self._read()
+        return item.item_preview() if item is not None else self.widget_data()
 
     def release(self) -> None:
         if self.item is not None:

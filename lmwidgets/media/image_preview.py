@@ -59,7 +59,9 @@ def thumbnail(image: Mapping[str, Any], overlays: str = "", max_height: int = 32
 
 
 def figure_html(image: Mapping[str, Any], max_height: int = 320) -> str:
-    """The image with its name, size and region (dashed) as a captioned figure."""
+    """The image with its name, size and region (dashed) as a captioned figure (``max_height``
+    in the preview bounds it, e.g. in a dataset row)."""
+    max_height = int(image.get("max_height", max_height))
     region = image.get("region")
     overlays = overlay(image, region, REGION_COLOR, dashed=True) if region else ""
     caption = f"{image.get('name', 'image')} · {image.get('width')}×{image.get('height')}"

@@ -60,7 +60,7 @@ from lmwidgets.notebook.token_cells import (
     token_entry,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
-from lmwidgets.run.runner import media_data, shared_media
+from lmwidgets.run.runner import media_data, row_media, shared_media
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
@@ -222,6 +222,8 @@ class LiveView:
         variant = self.variants[index]
         row, col = self.positions[index]
         fields = {**self._static_fields(index), **kwargs}
+        if self.grid and col == 0 and "media" not in fields:
+            fields["media"] = row_media(variant)  # decoded ones only: none before its batch
         return PromptView.column(
             variant.label, row=row, col=col, row_label=variant.input or "", **fields
         )
@@ -397,6 +399,8 @@ class LiveView:
 
     def _final_cell(self, index: int, result: Result, group: int | None) -> dict[str, Any]:
         notes = []  # how it ended is the cell's badge, said once
+        if result.extras.get("media_error"):
+            notes.append(str(result.extras["media_error"]))
         if "agreement" in result.extras:
             votes = result.extras.get("votes", {})
             top = max(votes.values(), default=0)
@@ -439,6 +443,7 @@ class LiveView:
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
+            media=result.item_media if self.positions[index][1] == 0 else [],
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -81,6 +81,7 @@ from lmwidgets.prompting.content import (
 )
 from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
+from lmwidgets.prompting.media_items import check_item_kinds, split_media
 from lmwidgets.prompting.probe_verdicts import judge_comparison
 from lmwidgets.prompting.probes import (
     ProbeTarget,
@@ -564,7 +565,11 @@ def build_variants(
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
     wordings = prompt_variants(template, opts.prompts)
-    media, wordings = _prepare_media(engines, wordings, opts, variables, names)
+    dataset, own_media = split_media(opts.dataset, opts.media_column)
+    per_item = [item.kind for item in own_media[0]] if own_media else []
+    media, wordings = _prepare_media(engines, wordings, opts, variables, names, per_item)
+    if own_media:
+        check_item_kinds(engines, media, own_media[0])
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
     probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
@@ -573,7 +578,7 @@ def build_variants(
     constraint = _constraint_axis(opts, namespace, engines, axes, names)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
-    items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
+    items = normalize_dataset(dataset) if opts.dataset is not None else [None]
     scorer = _scorer(opts, namespace)
     if scorer.spec == "fields":
         check_fields_scoring(constraint, items)
@@ -592,7 +597,12 @@ def build_variants(
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
         constraint=constraint,
     )
-    variants = [_variant(spec, item, context) for item in items for spec in specs]
+    owns = own_media or [[] for _ in items]
+    variants = [
+        _variant(spec, item, context, own)
+        for item, own in zip(items, owns, strict=True)
+        for spec in specs
+    ]
     check_columns(column_axis, variants)
     plan = Plan(variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis)
     if opts.dataset is not None:
@@ -790,7 +800,9 @@ def check_dataset_fields(
             )
 
 
-def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Variant:
+def _variant(
+    spec: Spec, item: dict[str, Any] | None, context: _Context, own: Sequence[MediaInput] = ()
+) -> Variant:
     """One column: ``spec``'s strategy, model, adapter, wording, system and settings on its
     question (a dataset ``item``'s, when there is one)."""
     engine, name = spec.engine, spec.strategy
@@ -814,7 +826,8 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
     )
     messages = with_lead(messages, lead)
     dropped = dropped_kind(name)
-    shown = [m for m in probe_media(probe, context.media) if m.kind != dropped]
+    everything = [*context.media, *own]  # the prompt's media, then the dataset item's own
+    shown = [m for m in probe_media(probe, everything) if m.kind != dropped]
     if engine.capabilities.media:
         messages = with_media(messages, [m.kind for m in shown])
     run_settings = replace(
@@ -848,7 +861,7 @@ def _variant(spec: Spec, item: dict[str, Any] | None, context: _Context) -> Vari
         input=None if item is None else str(item["input"]),
         expected=expected,
         coords=dict(spec.coords),
-        probe=probe_record(probe, context.media),
+        probe=probe_record(probe, everything),
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,

@@ -39,10 +39,11 @@ from lmwidgets.errors import (
     GenerationError,
     GenerationInterrupted,
     InvalidArgumentError,
+    LmWidgetsError,
     OutOfMemoryError,
     PromptTooLongError,
 )
-from lmwidgets.media.base import Deferred, MediaInput
+from lmwidgets.media.base import Deferred, MediaInput, is_deferred, resolved
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
 from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
@@ -75,7 +76,7 @@ def prepare(variant: Variant, notes: list[str]) -> None:
     """Render the variant's prompt through its engine (with its media); check it fits the
     model's context, lowering the answer budget (with a note) when only the answer does not."""
     engine = variant.engine
-    variant.rendered = engine.render(variant.messages, variant.media)
+    variant.rendered = engine.render(variant.messages, resolved(variant.media))
     variant.max_new_tokens = variant.settings.max_new_tokens
     context = engine.capabilities.context_length
     if context is None:
@@ -120,8 +121,13 @@ image_data = media_data
 
 
 def row_media(variant: Variant) -> list[dict[str, Any]]:
-    """Previews of a dataset item's own media (small; kept once per row in the saved grid)."""
-    return [item.item_preview() for item in variant.media if isinstance(item, Deferred)]
+    """Previews of a dataset item's own media read so far (small; kept once per row in the
+    saved grid); none before its batch ran."""
+    return [
+        item.item_preview()
+        for item in variant.media
+        if isinstance(item, Deferred) and item.item is not None
+    ]
 
 
 def find_boxes(variant: Variant, text: str) -> list[Box]:
@@ -408,6 +414,7 @@ def _result(
         confidence=confidence,
         boxes=boxes,
         media=[item.record() for item in variant.media],
+        item_media=[item.item_preview() for item in variant.media if isinstance(item, Deferred)],
         cached=cached is not None,
         parsed=None if checked is None else checked.parsed,
         valid=None if checked is None else checked.valid,
@@ -481,7 +488,10 @@ def run_variants(
     generated = [variant for variant in variants if variant.precomputed is None]
     check_token_logprobs(generated)
     for variant in generated:
-        prepare(variant, notes)
+        if is_deferred(variant.media):  # a dataset item's media: read when its batch runs
+            variant.rendered, variant.max_new_tokens = None, variant.settings.max_new_tokens
+        else:
+            prepare(variant, notes)
     enabled = CACHE_SETTINGS.enabled if cache is None else cache
     responses = RunCache(variants, enabled=enabled, ignore_eos=ignore_eos, notes=notes)
     try:
@@ -531,7 +541,7 @@ def _run_prepared(
         view.start(stream, stop, notes)
         stream.push(force=True)  # cached columns show at once
         view.progress(0, len(batches))
-    schedule = _Schedule(variants, batches, stream, stop, view, on_batch_done)
+    schedule = _Schedule(variants, batches, stream, stop, view, on_batch_done, notes)
     schedule.seeds.update((i, column.seed) for i, column in hits.items())
     with UiPump() as pump:
         if len({id(variants[batch[0][0]].engine) for batch in batches}) > 1:
@@ -550,6 +560,7 @@ def _run_prepared(
         finalize,
         notes,
         responses,
+        schedule.failed,
     )
 
 
@@ -566,8 +577,12 @@ class _Schedule:
         stop: StopSignal,
         view: Any,
         on_batch_done: Callable[[int, int], None] | None,
+        notes: list[str] | None = None,
     ) -> None:
         self.variants = variants
+        self.notes = notes if notes is not None else []
+        #: Columns whose dataset item could not be read when their batch came (by index): why.
+        self.failed: dict[int, str] = {}
         self.batches = batches
         self.stream = stream
         self.stop = stop
@@ -592,6 +607,73 @@ class _Schedule:
             if outcome.error is not None and self.error is None:
                 self.error = outcome.error
 
+    def _ready(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The batch's rows whose prompts are ready: a dataset item's media are read now (a
+        column whose item cannot be read is marked failed, with a note, and left out)."""
+        for v in dict.fromkeys(v for v, _ in batch):
+            variant = self.variants[v]
+            if variant.rendered is not None or v in self.failed:
+                continue
+            try:
+                with self._lock:
+                    prepare(variant, self.notes)
+            except LmWidgetsError as exc:
+                with self._lock:
+                    self.failed[v] = str(exc)
+                    note = (
+                        f"{variant.label} · {variant.input}: its item's media could not be read "
+                        f"({exc}); its cells are marked, the other items ran."
+                    )
+                    if note not in self.notes:
+                        self.notes.append(note)
+        return [(v, s) for v, s in batch if v not in self.failed]
+
+    def _release(self, batch: list[tuple[int, int]]) -> None:
+        """Drop what a dataset item's media decoded to once its batch is done (the previews,
+        records and prompt text stay)."""
+        for v in dict.fromkeys(v for v, _ in batch):
+            variant = self.variants[v]
+            if is_deferred(variant.media):
+                for item in variant.media:
+                    item.release()
+                if variant.rendered is not None:
+                    variant.rendered.payload = None
+
+    def _generate(
+        self,
+        batch: list[tuple[int, int]],
+        on_step: Callable[[list[RowOutput]], None],
+        options: dict[str, bool],
+    ) -> BatchOutcome:
+        """One batch: its items' media read, generated, and released again."""
+        rows = self._ready(batch)
+
+        def in_batch(outputs: list[RowOutput]) -> list[RowOutput]:
+            """The rows' outputs in the batch's order (a failed item's rows: an error)."""
+            if len(rows) == len(batch):
+                return outputs
+            by_row = dict(zip(rows, outputs, strict=False))
+            return [by_row.get(row, RowOutput(finish_reason="error")) for row in batch]
+
+        try:
+            if not rows:
+                on_step(in_batch([]))
+                return BatchOutcome(outputs=in_batch([]), seconds=0.0, seed=None)
+            outcome = _run_batch(
+                self.variants,
+                rows,
+                self.seeds,
+                lambda o: on_step(in_batch(o)),
+                self.stop,
+                **options,
+            )
+            seeds = dict(zip(rows, outcome.row_seeds, strict=False))
+            outcome.outputs = in_batch(outcome.outputs)
+            outcome.row_seeds = [seeds.get(row) for row in batch]
+            return outcome
+        finally:
+            self._release(batch)
+
     def _report_progress(self) -> None:
         if self.view is not None:
             self.view.progress(self.done, len(self.batches))
@@ -610,9 +692,7 @@ class _Schedule:
                 self.stream.push()
 
             try:
-                outcome = _run_batch(
-                    self.variants, batch, self.seeds, on_step, self.stop, **options
-                )
+                outcome = self._generate(batch, on_step, options)
             except Exception as exc:  # a failing engine (or reply function): said, kept
                 outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
             self._record(batch, outcome)
@@ -662,9 +742,7 @@ class _Schedule:
                 self.stream.collect(batch, outputs)
 
             try:
-                outcome = _run_batch(
-                    self.variants, batch, self.seeds, on_step, self.stop, **options
-                )
+                outcome = self._generate(batch, on_step, options)
             except BaseException as exc:  # reported by the calling thread, never lost
                 outcome = BatchOutcome(outputs=[], seconds=0.0, seed=None, error=exc)
             self._record(batch, outcome)
@@ -682,6 +760,7 @@ def _finish(
     finalize: Callable[[Comparison], None] | None,
     notes: list[str],
     responses: RunCache | None = None,
+    failed: dict[int, str] | None = None,
 ) -> Comparison:
     """Turn the streamed outputs into the :class:`Comparison`, keep its whole generated columns
     in the response cache, show it, and raise what ended it."""
@@ -693,7 +772,10 @@ def _finish(
         if variant.precomputed is not None:
             results.append(variant.precomputed)
             continue
+        why = (failed or {}).get(index)
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]
+        if why is not None:
+            outputs = [RowOutput(finish_reason="error")]
         texts = stream.decode(index) or [""]
         results.append(
             _result(
@@ -703,10 +785,13 @@ def _finish(
                 seeds.get(index),
                 batch_size,
                 run_id,
-                message,
+                why or message,
                 hits.get(index),
             )
         )
+        if why is not None:  # the item's media could not be read: said in its cells
+            results[-1].extras["media_error"] = why
+            results[-1].record["output"]["media_error"] = why
     if responses is not None:
         responses.store(variants, stream.outputs, seeds, run_id, now_iso())
     status = "done"

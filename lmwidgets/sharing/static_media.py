@@ -15,7 +15,15 @@ from lmwidgets.sharing.static_style import SMALL
 if TYPE_CHECKING:
     from lmwidgets.core.results import Result
 
-__all__ = ["BOX_COLOR", "REGION_COLOR", "box_lines", "boxes_html", "gallery_html", "media_line"]
+__all__ = [
+    "BOX_COLOR",
+    "REGION_COLOR",
+    "box_lines",
+    "boxes_html",
+    "gallery_html",
+    "media_line",
+    "row_media_html",
+]
 
 
 def preview_html(preview: Mapping[str, Any]) -> str:
@@ -36,6 +44,14 @@ def gallery_html(media: Sequence[Mapping[str, Any]]) -> str:
     """The prompt's media, each as its kind previews it."""
     figures = "".join(preview_html(item) for item in media)
     return f"<div>{figures}</div>" if figures else ""
+
+
+def row_media_html(media: Sequence[Mapping[str, Any]]) -> str:
+    """A dataset item's own media in its row header (small previews, as each kind draws them)."""
+    if not media:
+        return ""
+    shown = "".join(preview_html({**item, "max_height": 96}) for item in media)
+    return f'<div class="lmw-rowmedia" style="margin-bottom:4px">{shown}</div>'
 
 
 def box_lines(result: Result) -> list[str]:

@@ -37,7 +37,13 @@ from lmwidgets.sharing.static_matrix import (
     vs_text,
     word_diff,
 )
-from lmwidgets.sharing.static_media import box_lines, boxes_html, gallery_html, media_line
+from lmwidgets.sharing.static_media import (
+    box_lines,
+    boxes_html,
+    gallery_html,
+    media_line,
+    row_media_html,
+)
 from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_style import (
     CELL,
@@ -224,12 +230,15 @@ def _header_html(comparison: Comparison, grid: Grid) -> str:
     return f"<thead><tr>{''.join(cells)}</tr></thead>"
 
 
-def _row_header_html(grid: Grid, header: str | None, expected: str | None) -> str:
+def _row_header_html(
+    grid: Grid, header: str | None, expected: str | None, media: list[dict] | None = None
+) -> str:
     if grid.kind == "matrix":
         return f'<th style="{ROW_HEAD}">{escape_html(shorten(header, LABEL_LIMIT))}</th>'
     if grid.kind != "dataset":
         return ""
-    body = f'<pre style="{PRE}">{escape_html(shorten(header or "", SHORT_LIMIT))}</pre>'
+    body = row_media_html(media or [])
+    body += f'<pre style="{PRE}">{escape_html(shorten(header or "", SHORT_LIMIT))}</pre>'
     if expected is not None:
         body += (
             f'<div style="margin-top:4px"><span style="{SMALL}">expected</span> '
@@ -248,9 +257,11 @@ def _cell_style(result: Result | None) -> str:
 def _body_html(comparison: Comparison, grid: Grid) -> str:
     rows = []
     for row in grid.rows:
-        cells = [_row_header_html(grid, row.header, row.expected)]
+        own = next((r.item_media for r in row.cells if r is not None and r.item_media), [])
+        cells = [_row_header_html(grid, row.header, row.expected, own)]
+        images = [*comparison.images, *(m for m in own if m.get("kind", "image") == "image")]
         for result in row.cells:
-            inner = _result_html(result, grid, comparison.images) if result else ""
+            inner = _result_html(result, grid, images) if result else ""
             cells.append(f'<td style="{_cell_style(result)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<tbody>{''.join(rows)}</tbody>"

@@ -168,3 +168,13 @@ def test_placeholders_of_the_kind_must_match_its_items(shapes):
     )
     assert [m["name"] for m in two[0].record["prompt"]["media"]] == ["circle", "square"]
     assert "look: [shape] or [shape]" in two[0].prompt
+
+
+def test_a_dataset_column_of_the_toy_kind_gives_each_item_its_own(shapes):
+    data = [{"input": "Please look:", "shape": s} for s in ("circle", "square")]
+    cmp = lmwidgets.prompt("{input} {shape}", dataset=data, display=False)
+    assert [r.text for r in cmp] == ["It is round.", "It is round."]
+    assert [r.record["prompt"]["media"][0]["sides"] for r in cmp] == [0, 4]
+    assert [r.item_media[0]["caption"] for r in cmp] == ["a circle", "a square"]
+    with pytest.raises(ShapeError, match=r"dataset\[1\]\['shape'\] is 'hexagon'"):
+        lmwidgets.prompt("{input}", dataset=[*data, {"input": "x", "shape": "hexagon"}][::2])

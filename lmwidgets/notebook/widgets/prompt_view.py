@@ -75,6 +75,10 @@ def cell_update(index: int, old: dict[str, Any], new: dict[str, Any]) -> dict[st
     return {"index": index, "v": version + 1, **changed}
 
 
+#: Most previews of a dataset item's own media shown in its row.
+MAX_ROW_MEDIA = 8
+
+
 class PromptView(anywidget.AnyWidget):
     """Columns of streamed text (one per variant) with stats and one Stop button for all.
 
@@ -629,6 +633,7 @@ class PromptView(anywidget.AnyWidget):
         cached: bool = False,
         probe: dict[str, Any] | None = None,
         structured: dict[str, Any] | None = None,
+        media: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -657,6 +662,8 @@ class PromptView(anywidget.AnyWidget):
             "row": row,
             "col": col,
             "row_label": shorten(row_label, SHORT_LIMIT),
+            # A dataset item's own media (its row's first cell only): small previews.
+            "row_media": [dict(item) for item in (media or [])[:MAX_ROW_MEDIA]],
             "boxes": [
                 {
                     "label": shorten(box["label"], LABEL_LIMIT),

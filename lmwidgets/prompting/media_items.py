@@ -1,0 +1,92 @@
+"""Datasets whose items carry their own media (a VQA-style question per image).
+
+A dataset column named after a media kind (``image``, ``audio``; :attr:`~lmwidgets.media.base.
+MediaKind.dataset_column`), or the one ``--media-column NAME[:KIND]`` names, holds anything that
+kind's option accepts. Each item's value becomes a :class:`~lmwidgets.media.base.Deferred` item:
+checked cheaply here, before anything runs (the column is on every item, the value is of a type
+the kind reads, a path exists; errors name the item), and decoded only when its batch runs, then
+released again, so a 1,000-image dataset never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lmwidgets.core.examples import listed, records_of
+from lmwidgets.errors import DatasetError
+from lmwidgets.media.base import Deferred, MediaInput, MediaKind, all_kinds, get_kind
+
+
+def _named_column(spec: str) -> tuple[str, MediaKind]:
+    """``--media-column NAME[:KIND]``: the column and its kind (NAME's kind when it is one)."""
+    name, _, kind_name = str(spec).partition(":")
+    name, kind_name = name.strip(), kind_name.strip()
+    kind = get_kind(kind_name or name) or (None if kind_name else get_kind("image"))
+    if not name or kind is None:
+        known = ", ".join(k.name for k in all_kinds())
+        raise DatasetError(
+            f"--media-column {spec!r}: give a column name, and after ':' a media kind ({known})."
+        )
+    return name, kind
+
+
+def media_columns(rows: Sequence[Any], spec: str | None) -> list[tuple[str, MediaKind]]:
+    """The dataset's media columns and their kinds (none: the dataset has no media)."""
+    if spec:
+        return [_named_column(spec)]
+    present = {key for row in rows if isinstance(row, dict) for key in row}
+    return [(kind.dataset_column, kind) for kind in all_kinds() if kind.dataset_column in present]
+
+
+def split_media(
+    dataset: Any, spec: str | None, name: str = "dataset"
+) -> tuple[Any, list[list[MediaInput]]]:
+    """The dataset without its media columns (for the text side) and each item's own media
+    (deferred), checked cheaply; ``(dataset, [])`` when it has no media column."""
+    if dataset is None:
+        if spec:
+            raise DatasetError(f"--media-column {spec} needs a dataset: add --dataset VAR.")
+        return dataset, []
+    rows = records_of(dataset)
+    if rows is None:
+        return dataset, []
+    columns = media_columns(rows, spec)
+    if not columns:
+        return dataset, []
+    names = {column for column, _ in columns}
+    stripped: list[Any] = []
+    media: list[list[MediaInput]] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return dataset, []  # normalize_dataset says what is wrong with it
+        own: list[MediaInput] = []
+        for column, kind in columns:
+            own.append(_item_media(row, index, column, kind, name))
+        media.append(own)
+        stripped.append({k: v for k, v in row.items() if k not in names})
+    return stripped, media
+
+
+def _missing(value: Any) -> bool:
+    """An empty cell: None, or a DataFrame's NaN."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _item_media(row: dict, index: int, column: str, kind: MediaKind, name: str) -> Deferred:
+    label = f"{name}[{index}][{column!r}]"
+    if column not in row or _missing(row[column]):
+        raise DatasetError(
+            f"{label}: item {index} has no {kind.name} in its {column!r} column (columns: "
+            f"{listed(row)}). Every item needs one; drop the item or fill it in."
+        )
+    value = row[column]
+    if kind.check is not None:
+        kind.check(value, label)
+    return Deferred(value=value, media_kind=kind, name=f"item {index} {column}")
+
+
+def check_item_kinds(engines: Sequence[Any], shared: list[MediaInput], own: list[MediaInput]):
+    """Every model takes the prompt's media plus one item's (kinds and count)."""
+    for engine in engines:
+        engine.check_media([*shared, *own])
