@@ -139,3 +139,23 @@ def test_the_magic_the_widget_and_the_static_copy(shell, alm, capsys):
     assert "1 of 1 texts match" in capsys.readouterr().out
     bad = shell.run_cell("%%prompt --audio beep\nWhat is it?")
     assert isinstance(bad.error_in_exec, AudioError) and "--sample-rate" in str(bad.error_in_exec)
+
+
+def test_a_dataset_gives_each_item_its_own_clip(alm, tmp_path):
+    import soundfile
+
+    path = tmp_path / "low.wav"
+    soundfile.write(path, tone(220), RATE)
+    items = [
+        {"input": "Steady?", "audio": str(path), "expected": "yes"},
+        {"input": "Steady?", "audio": (tone(880, 0.5), RATE), "expected": "yes"},
+    ]
+    out = _run("{input}", dataset=items, compare="zero-shot,no-audio")
+    own = [r.record["prompt"]["media"] for r in out if r.record["strategy"]["name"] == "zero-shot"]
+    assert [m[0]["name"] for m in own] == ["low.wav", "item 1 audio"]
+    assert own[1][0]["duration"] == 0.5
+    alone = _run("Steady?", media={"audio": [(tone(880, 0.5), RATE)]})
+    zero_shot = [r for r in out if r.record["strategy"]["name"] == "zero-shot"]
+    assert zero_shot[1].text == alone.text  # batched with the other item: the same answer
+    with pytest.raises(AudioError, match="without a sample rate"):
+        _run("{input}", dataset=[{"input": "x", "audio": tone()}])
