@@ -130,12 +130,19 @@ def _one_row(variants: Sequence[Any], axis: str) -> Axes:
     )
 
 
+def _item_key(variant: Any) -> tuple[str, int]:
+    """A dataset row's key: its input and item number (two items may ask the same question of
+    different images or clips); variants without a number (re-runs of records) by input."""
+    index = getattr(variant, "item_index", None)
+    return (variant.input or "", index if isinstance(index, int) else -1)
+
+
 def _grid(variants: Sequence[Any]) -> Axes:
     labels = _unique([v.label for v in variants])
-    items = _unique([v.input or "" for v in variants])
+    items = _unique([_item_key(v) for v in variants])
     col_of = {label: i for i, label in enumerate(labels)}
     row_of = {item: i for i, item in enumerate(items)}
-    positions = [(row_of[v.input or ""], col_of[v.label]) for v in variants]
+    positions = [(row_of[_item_key(v)], col_of[v.label]) for v in variants]
     return Axes("grid", positions, rows=[], columns=labels, row_axis="input")
 
 

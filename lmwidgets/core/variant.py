@@ -40,6 +40,9 @@ class Variant:
     input: str | None = None
     expected: str | None = None
     media: list[MediaInput] = field(default_factory=list)
+    #: The dataset item's number (None: no dataset): the grid's row, even when two items ask
+    #: the same question (of different images or clips).
+    item_index: int | None = None
     #: A fork's forced start of the answer (see :mod:`lmwidgets.run.fork`): token ids and text.
     forced_ids: tuple[int, ...] = ()
     forced_text: str = ""

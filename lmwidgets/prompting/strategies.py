@@ -599,8 +599,8 @@ def build_variants(
     )
     owns = own_media or [[] for _ in items]
     variants = [
-        _variant(spec, item, context, own)
-        for item, own in zip(items, owns, strict=True)
+        replace(_variant(spec, item, context, own), item_index=index if item is not None else None)
+        for index, (item, own) in enumerate(zip(items, owns, strict=True))
         for spec in specs
     ]
     check_columns(column_axis, variants)

@@ -85,3 +85,16 @@ def test_static_copy_follows_the_layout_and_the_chosen_columns(registry):
     )
     assert chosen.columns == "prompt"
     assert "(system prompts × prompts)" in chosen.to_text()
+
+
+def test_dataset_items_asking_the_same_question_keep_their_own_rows():
+    """VQA style: one question about several images (or clips) is several rows."""
+
+    def item(label, index):
+        return SimpleNamespace(label=label, coords={}, input="What is it?", item_index=index)
+
+    variants = [item(label, i) for i in range(3) for label in ("zero-shot", "no-image")]
+    axes = axes_of(variants, grid=True)
+    assert axes.positions == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    replayed = [SimpleNamespace(label=v.label, coords={}, input=v.input) for v in variants]
+    assert {row for row, _ in axes_of(replayed, grid=True).positions} == {0}  # by input

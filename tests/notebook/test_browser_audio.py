@@ -24,7 +24,9 @@ CELLS = [
     "%lm load {ALM} --as alm",
     "%%prompt --audio beep --sample-rate 16000 --audio hiss --clip 2:0.25,0.75 "
     "--compare zero-shot,no-audio -n 8 --out heard\nCompare {audio} with {audio}.",
-    "print('ALL DONE', heard.status)",
+    "sounds = [{'input': 'Steady?', 'audio': (beep, 16000)}, {'input': 'Steady?', 'audio': hiss}]",
+    "%%prompt --dataset sounds --compare zero-shot,no-audio -n 4 --out graded\n{input}",
+    "print('ALL DONE', heard.status, graded.status)",
 ]
 
 
@@ -32,13 +34,13 @@ CELLS = [
 def lab(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("audio")
-    with lab_with_notebook(root, "audio.ipynb", CELLS, views=1) as page:
+    with lab_with_notebook(root, "audio.ipynb", CELLS, views=2) as page:
         yield page
 
 
 def test_clips_show_as_waveforms_with_name_and_duration(lab):
     line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
-    assert "ALL DONE done" in line
+    assert "ALL DONE done done" in line
     view = lab.locator(".lmw-live").first
     clips = view.locator(".lmw-audio")
     assert clips.count() == 2
@@ -61,10 +63,22 @@ def test_play_fetches_the_clip_from_the_kernel(lab):
     view.screenshot(path=str(SHOTS / "audio-playing-light.png"))
 
 
+def test_dataset_rows_show_their_own_small_waveform(lab):
+    grid = lab.locator(".lmw-live").nth(1)
+    grid.screenshot(path=str(SHOTS / "audio-dataset-light.png"))
+    rows = grid.locator(".lmw-rowmedia .lmw-audio")
+    assert rows.count() == 2
+    box = rows.first.locator("img").bounding_box()
+    assert box is not None and box["width"] <= 100 and box["height"] <= 24
+    assert grid.locator(".lmw-rowmedia .lmw-play").count() == 0  # rows have no play control
+    grid.screenshot(path=str(SHOTS / "audio-dataset-light.png"))
+
+
 def test_dark_theme(lab):
     set_theme(lab, "JupyterLab Dark")
     try:
         lab.wait_for_timeout(800)
         lab.locator(".lmw-live").first.screenshot(path=str(SHOTS / "audio-dark.png"))
+        lab.locator(".lmw-live").nth(1).screenshot(path=str(SHOTS / "audio-dataset-dark.png"))
     finally:
         set_theme(lab, "JupyterLab Light")
