@@ -112,7 +112,7 @@ class AudioInput(MediaInput):
         """Length of what the model hears (the ``--clip`` part, or everything)."""
         return self.clip.end - self.clip.start if self.clip else self.duration
 
-    def heard(self):
+    def heard(self) -> Any:
         """The samples the model hears: ``(channels, frames)`` of the ``--clip`` part."""
         if self.clip is None:
             return self.samples
@@ -120,7 +120,7 @@ class AudioInput(MediaInput):
         last = round(self.clip.end * self.rate)
         return self.samples[:, first:last]
 
-    def model_audio(self, rate: int):
+    def model_audio(self, rate: int) -> Any:
         """What the model receives: the heard part mixed to mono float32, resampled to ``rate``."""
         import numpy as np
 
@@ -194,7 +194,7 @@ class AudioInput(MediaInput):
         return {**self.widget_data(), "src": self._row_waveform}
 
 
-def samples_sha256(samples, rate: int) -> str:
+def samples_sha256(samples: Any, rate: int) -> str:
     """sha256 of decoded audio: its rate, shape and float32 samples (the same sound gives the
     same hash whether it came from a WAV file or an array)."""
     import numpy as np
@@ -205,7 +205,7 @@ def samples_sha256(samples, rate: int) -> str:
     return digest.hexdigest()
 
 
-def resample(mono, rate: int, target: int):
+def resample(mono: Any, rate: int, target: int) -> Any:
     """``mono`` (float32) at ``target`` Hz: soxr's high-quality resampler, or as it is."""
     import numpy as np
 
@@ -261,7 +261,7 @@ def _decode(data: bytes, label: str) -> tuple[Any, int]:
     return samples, _check_rate(rate, label)
 
 
-def _check_finite(samples, label: str) -> None:
+def _check_finite(samples: Any, label: str) -> None:
     import numpy as np
 
     if not np.isfinite(samples).all():
@@ -512,7 +512,7 @@ def apply_clip(clips: list[AudioInput], clip: Clip | None) -> list[AudioInput]:
     return cut
 
 
-def waveform_data_url(samples, size: tuple[int, int] = WAVEFORM_SIZE) -> str:
+def waveform_data_url(samples: Any, size: tuple[int, int] = WAVEFORM_SIZE) -> str:
     """A PNG data URL of ``samples``' waveform: per pixel column, the min/max envelope of the
     (mono-mixed) samples it covers, on a transparent background (a few hundred bytes)."""
     import numpy as np

@@ -470,8 +470,8 @@ def _wire_messages(messages: list[Message], media: Sequence[MediaInput]) -> list
     (:func:`wire_part`: ``image_url`` for images, ``input_audio`` for audio), each kind's parts
     paired with its items in order."""
     by_kind: dict[str, list[MediaInput]] = {}
-    for item in media:
-        by_kind.setdefault(item.kind, []).append(item)
+    for given in media:
+        by_kind.setdefault(given.kind, []).append(given)
     items = {kind: iter(listed) for kind, listed in by_kind.items()}
     wire = []
     for message in messages:
