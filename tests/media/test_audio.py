@@ -208,3 +208,30 @@ def test_the_play_control_gets_the_audio_by_message_never_in_synced_state():
         assert sent[-1] == {"type": "audio", "index": index, "error": "audio unavailable"}
     state = json.dumps(widget.get_state(), default=str)
     assert "audio/wav" not in state and "UklGR" not in state  # no WAV in what a notebook saves
+
+
+def test_urls_are_downloaded_and_refused_clearly(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / "tone.ogg").write_bytes(encoded(tone(), format="OGG"))
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        clip = A.resolve_audio(f"{base}/tone.ogg")
+        assert (clip.name, clip.source, clip.location) == ("tone.ogg", "url", f"{base}/tone.ogg")
+        assert clip.duration == pytest.approx(1.0) and clip.bytes_sha256
+        with pytest.raises(AudioError, match="Cannot download the audio"):
+            A.resolve_audio(f"{base}/missing.wav")
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
