@@ -111,6 +111,7 @@ def test_served_benchmark_code_runs_against_the_session_server(vllm, tmp_path, r
     assert "met?" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # two fresh processes, 220 prompts on the tiny LLaVA (about 1.5 minutes)
 def test_media_dataset_benchmark_reads_items_lazily(tmp_path, registry):
     """The media-dataset row (issue 23): 200 images peak at about what 20 do, same texts."""
     sys.path.insert(0, str(ROOT))

@@ -296,6 +296,8 @@ class Deferred(MediaInput):
     media_kind: MediaKind
     name: str
     item: MediaInput | None = field(default=None, repr=False)
+    #: Where the dataset holds it (variable, index, column), recorded for reruns; None unknown.
+    origin: dict[str, Any] | None = None
     deferred: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -321,10 +323,13 @@ class Deferred(MediaInput):
     def record(self) -> dict[str, Any]:
         item = self._read()
         if item is not None:
-            return item.record()
-        entry = {"kind": self.kind, "name": self.name, "source": "variable", "sha256": "unread"}
-        if isinstance(self.value, (str, os.PathLike)):  # a rerun tries the path again
-            entry.update(source="file", location=os.fspath(self.value))
+            entry = item.record()
+        else:
+            entry = {"kind": self.kind, "name": self.name, "source": "variable", "sha256": "unread"}
+            if isinstance(self.value, (str, os.PathLike)):  # a rerun tries the path again
+                entry.update(source="file", location=os.fspath(self.value))
+        if self.origin is not None:
+            entry["dataset"] = dict(self.origin)
         return entry
 
     def widget_data(self) -> dict[str, Any]:

@@ -69,12 +69,14 @@ class ImageInput(MediaInput):
     @property
     def width(self) -> int:
         """Width of the original image in pixels."""
-        return self.image.width if self.image is not None else self._size[0]
+        image = self.image
+        return image.width if image is not None else self._size[0]
 
     @property
     def height(self) -> int:
         """Height of the original image in pixels."""
-        return self.image.height if self.image is not None else self._size[1]
+        image = self.image
+        return image.height if image is not None else self._size[1]
 
     @property
     def released(self) -> bool:
@@ -118,9 +120,10 @@ class ImageInput(MediaInput):
     def thumbnail(self) -> str:
         """A ``data:image/jpeg;base64,...`` URL of the image sized down to
         :data:`THUMBNAIL_SIDE` pixels (computed once)."""
-        if self._thumbnail is None:
-            self._thumbnail = thumbnail_data_url(self.image)
-        return self._thumbnail
+        image = self.image  # read once: a batch may release it meanwhile (another thread)
+        if self._thumbnail is None and image is not None:
+            self._thumbnail = thumbnail_data_url(image)
+        return self._thumbnail or ""
 
     def record(self) -> dict[str, Any]:
         """What a run record says about the image: enough to tell exactly which image it was."""
@@ -154,9 +157,10 @@ class ImageInput(MediaInput):
 
     def item_preview(self) -> dict[str, Any]:
         """A dataset row's preview: a thumbnail of at most :data:`ROW_THUMBNAIL_SIDE` pixels."""
-        if self._row_thumbnail is None:
-            self._row_thumbnail = thumbnail_data_url(self.image, ROW_THUMBNAIL_SIDE, quality=75)
-        return {**self.widget_data(), "src": self._row_thumbnail}
+        image = self.image  # read once: a batch may release it meanwhile (another thread)
+        if self._row_thumbnail is None and image is not None:
+            self._row_thumbnail = thumbnail_data_url(image, ROW_THUMBNAIL_SIDE, quality=75)
+        return {**self.widget_data(), "src": self._row_thumbnail or ""}
 
 
 def pixel_sha256(image) -> str:

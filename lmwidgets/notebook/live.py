@@ -443,7 +443,7 @@ class LiveView:
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
-            media=result.item_media if self.positions[index][1] == 0 else [],
+            media=getattr(result, "item_media", []) if self.positions[index][1] == 0 else [],
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -449,6 +449,7 @@ class LmMagics(Magics):
             models=args.models,
             media=_media_options(args),
             media_column=args.media_column,
+            dataset_name=args.dataset,
             region=args.region,
             region_mode=args.region_mode,
             clip=args.clip,

@@ -40,10 +40,12 @@ def media_columns(rows: Sequence[Any], spec: str | None) -> list[tuple[str, Medi
 
 
 def split_media(
-    dataset: Any, spec: str | None, name: str = "dataset"
+    dataset: Any, spec: str | None, variable: str | None = None
 ) -> tuple[Any, list[list[MediaInput]]]:
     """The dataset without its media columns (for the text side) and each item's own media
-    (deferred), checked cheaply; ``(dataset, [])`` when it has no media column."""
+    (deferred), checked cheaply; ``(dataset, [])`` when it has no media column. ``variable``:
+    the dataset's notebook name (its items' records name it, for reruns)."""
+    name = variable or "dataset"
     if dataset is None:
         if spec:
             raise DatasetError(f"--media-column {spec} needs a dataset: add --dataset VAR.")
@@ -62,7 +64,10 @@ def split_media(
             return dataset, []  # normalize_dataset says what is wrong with it
         own: list[MediaInput] = []
         for column, kind in columns:
-            own.append(_item_media(row, index, column, kind, name))
+            item = _item_media(row, index, column, kind, name)
+            if variable:
+                item.origin = {"variable": variable, "index": index, "column": column}
+            own.append(item)
         media.append(own)
         stripped.append({k: v for k, v in row.items() if k not in names})
     return stripped, media
@@ -84,6 +89,22 @@ def _item_media(row: dict, index: int, column: str, kind: MediaKind, name: str) 
     if kind.check is not None:
         kind.check(value, label)
     return Deferred(value=value, media_kind=kind, name=f"item {index} {column}")
+
+
+def item_value(entry: dict[str, Any], namespace: Any) -> Any:
+    """A recorded dataset item's media value found again in the notebook (the record's
+    ``dataset``: variable, index, column), or None when it is not there."""
+    origin = entry.get("dataset")
+    if not isinstance(origin, dict) or namespace is None:
+        return None
+    rows = (
+        records_of(namespace.get(str(origin.get("variable")))) if origin.get("variable") else None
+    )
+    index, column = origin.get("index"), origin.get("column")
+    if rows is None or not isinstance(index, int) or not 0 <= index < len(rows):
+        return None
+    row = rows[index]
+    return row.get(column) if isinstance(row, dict) else None
 
 
 def check_item_kinds(engines: Sequence[Any], shared: list[MediaInput], own: list[MediaInput]):

@@ -505,6 +505,9 @@ class Options:
     #: The dataset column that holds each item's own media (default: a column named after a
     #: kind, ``image`` or ``audio``); ``NAME:KIND`` names its kind.
     media_column: str | None = None
+    #: The dataset's variable name (``--dataset VAR``): the records of its items' own media
+    #: name it, so that a rerun finds an item held in memory (an array) again.
+    dataset_name: str | None = None
     #: How dataset items are scored against their ``expected`` (:mod:`.scoring`).
     score: str | Callable[..., Any] | None = None
     #: Prompt wordings: a dict ``{name: text}`` or a list (the cell's ``--- NAME`` lines).
@@ -565,7 +568,7 @@ def build_variants(
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
     wordings = prompt_variants(template, opts.prompts)
-    dataset, own_media = split_media(opts.dataset, opts.media_column)
+    dataset, own_media = split_media(opts.dataset, opts.media_column, opts.dataset_name)
     per_item = [item.kind for item in own_media[0]] if own_media else []
     media, wordings = _prepare_media(engines, wordings, opts, variables, names, per_item)
     if own_media:

@@ -169,8 +169,13 @@ def _recorded_media(
         if registered is None:
             raise RecordError(f"The record holds a {kind!r} input, which lmwidgets cannot read.")
         name = str(info.get("name", kind))
+        from lmwidgets.prompting.media_items import item_value
+
+        held = item_value(info, namespace)  # a dataset item's own, found in its dataset
         if name in images:
             value = images[name]
+        elif held is not None:
+            value = held
         elif info.get("source") == "variable" and name in namespace:
             value = namespace[name]
         elif info.get("location"):
@@ -301,9 +306,10 @@ def rerun(
     records or one record. Every record is checked
     (:func:`~lmwidgets.run.records.validate_records`) before any model is loaded.
 
-    Records of prompts with images need those images again: they are found by name in
-    ``images``, as notebook variables in ``namespace``, or at the recorded path or URL, and
-    must have the recorded sha256. A recorded run larger than the limits of
+    Records of prompts with media (images, or any registered kind) need them again: they are
+    found by name in ``images`` (a dict of names to values of any kind), as notebook variables
+    in ``namespace``, or at the recorded path or URL, and must have the recorded sha256 (a
+    dataset item's own media: by path, or ``images={"item 3 image": value}``). A recorded run larger than the limits of
     :mod:`lmwidgets.validation` (e.g. more than 64 samples) needs ``confirm=True``.
 
     Dataset runs are scored again with the recorded scorer (``record["scorer"]``; records

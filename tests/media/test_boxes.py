@@ -87,3 +87,19 @@ def test_hostile_labels_are_kept_as_plain_text():
     text = '[{"bbox_2d": [1, 1, 9, 9], "label": "<img src=x onerror=alert(1)>"}]'
     (box,) = parse_boxes(text, FRAME)
     assert box.label == "<img src=x onerror=alert(1)>"  # escaped wherever it is shown
+
+
+def test_boxes_may_name_any_image_of_the_prompt():
+    first, second = Frame(width=640, height=480), Frame(width=100, height=50, offset=(10, 20))
+    text = (
+        "cat: [10, 10, 20, 20]\nimage 2: dog [1, 2, 3, 4]\n"
+        '[{"bbox_2d": [5, 5, 9, 9], "label": "bird", "image": 2}]\n'
+        "Image 7: ghost [1, 1, 5, 5]"  # no 7th image: the first
+    )
+    boxes = parse_boxes(text, first, frames=[first, second])
+    found = {box.label: (box.image, _coords(box)) for box in boxes}
+    assert found["cat"] == (0, (10, 10, 20, 20))
+    assert found["dog"] == (1, (11, 22, 13, 24))  # in the second image's own pixels (a crop)
+    assert found["bird"] == (1, (15, 25, 19, 29))
+    assert found["ghost"][0] == 0
+    assert all(box.as_dict()["image"] == found[box.label][0] for box in boxes)

@@ -171,6 +171,10 @@ def test_the_magic_takes_a_dataset_of_images(shell, seer, colours, capsys):
     assert shell.run_cell(cell).success
     out = shell.user_ns["lmw_vqa_out"]
     assert [r.text for r in out] == ["red", "red", "blue", "blue", "blue", "blue"]
+    assert out[0].record["prompt"]["media"][0]["dataset"]["variable"] == "lmw_vqa"
+    capsys.readouterr()
+    assert shell.run_cell("%lm rerun lmw_vqa_out").success
+    assert "6 of 6 texts match" in capsys.readouterr().out
     (view,) = [w for key, w in widgets.items() if key not in before and isinstance(w, PromptView)]
     assert view.media == []  # no prompt-wide images: each row shows its own
     firsts = [c for c in view.columns if c["col"] == 0]
@@ -178,3 +182,20 @@ def test_the_magic_takes_a_dataset_of_images(shell, seer, colours, capsys):
     assert all(c["row_media"] == [] for c in view.columns if c["col"] == 1)
     help_text = shell.run_cell("%prompt --help")
     assert help_text.success and "--media-column" in capsys.readouterr().out
+
+
+def test_a_rerun_finds_in_memory_items_in_their_dataset(seer):
+    data = [
+        {"input": f"Shade {v}?", "image": np.full((8, 8, 3), v, dtype=np.uint8)} for v in (0, 99)
+    ]
+    cmp = lmwidgets.prompt("{input}", dataset=data, dataset_name="shades", display=False)
+    entry = cmp[1].record["prompt"]["media"][0]
+    assert entry["dataset"] == {"variable": "shades", "index": 1, "column": "image"}
+    assert lmwidgets.rerun(cmp, namespace={"shades": data}).matched
+    with pytest.raises(lmwidgets.RecordError, match="not in the notebook any more"):
+        lmwidgets.rerun(cmp)
+    changed = [data[0], {**data[1], "image": np.zeros((8, 8, 3), dtype=np.uint8)}]
+    with pytest.raises(lmwidgets.RecordError, match="differs from the recorded one"):
+        lmwidgets.rerun(cmp, namespace={"shades": changed})
+    with pytest.raises(DatasetError, match=r"shades\[1\]\['image'\]: item 1 has no image"):
+        lmwidgets.prompt("{input}", dataset=[data[0], {"input": "x"}], dataset_name="shades")
