@@ -78,12 +78,14 @@ class AudioInput(MediaInput):
     @property
     def channels(self) -> int:
         """Number of channels of the decoded audio."""
-        return int(self.samples.shape[0]) if self.samples is not None else self._shape[0]
+        samples = self.samples  # read once: a batch may release it meanwhile (another thread)
+        return int(samples.shape[0]) if samples is not None else self._shape[0]
 
     @property
     def duration(self) -> float:
         """Length of the whole decoded clip in seconds."""
-        frames = int(self.samples.shape[1]) if self.samples is not None else self._shape[1]
+        samples = self.samples  # read once (see channels)
+        frames = int(samples.shape[1]) if samples is not None else self._shape[1]
         return frames / self.rate
 
     @property
@@ -113,19 +115,23 @@ class AudioInput(MediaInput):
         return self.clip.end - self.clip.start if self.clip else self.duration
 
     def heard(self) -> Any:
-        """The samples the model hears: ``(channels, frames)`` of the ``--clip`` part."""
-        if self.clip is None:
-            return self.samples
+        """The samples the model hears: ``(channels, frames)`` of the ``--clip`` part (None once
+        released)."""
+        samples = self.samples  # read once (see channels)
+        if self.clip is None or samples is None:
+            return samples
         first = round(self.clip.start * self.rate)
         last = round(self.clip.end * self.rate)
-        return self.samples[:, first:last]
+        return samples[:, first:last]
 
     def model_audio(self, rate: int) -> Any:
         """What the model receives: the heard part mixed to mono float32, resampled to ``rate``."""
         import numpy as np
 
-        mono = self.heard().mean(axis=0, dtype=np.float32)
-        return resample(mono, self.rate, int(rate))
+        heard = self.heard()
+        if heard is None:
+            raise AudioError(f"{self.name}'s samples were released after its batch; read it again.")
+        return resample(heard.mean(axis=0, dtype=np.float32), self.rate, int(rate))
 
     def with_clip(self, clip: Clip | None) -> AudioInput:
         """A copy that asks about ``clip`` only (checked to lie inside the audio)."""
@@ -144,9 +150,10 @@ class AudioInput(MediaInput):
 
     def waveform(self) -> str:
         """A ``data:image/png;base64,...`` URL of the heard part's waveform (computed once)."""
-        if self._waveform is None:
-            self._waveform = waveform_data_url(self.heard())
-        return self._waveform
+        heard = self.heard()
+        if self._waveform is None and heard is not None:
+            self._waveform = waveform_data_url(heard)
+        return self._waveform or ""
 
     def record(self) -> dict[str, Any]:
         """What a run record says about the clip: enough to tell exactly which audio it was."""
@@ -189,9 +196,10 @@ class AudioInput(MediaInput):
 
     def item_preview(self) -> dict[str, Any]:
         """A dataset row's preview: a smaller waveform (kept once per row in the saved grid)."""
-        if self._row_waveform is None:
-            self._row_waveform = waveform_data_url(self.heard(), ROW_WAVEFORM_SIZE)
-        return {**self.widget_data(), "src": self._row_waveform}
+        heard = self.heard()
+        if self._row_waveform is None and heard is not None:
+            self._row_waveform = waveform_data_url(heard, ROW_WAVEFORM_SIZE)
+        return {**self.widget_data(), "src": self._row_waveform or ""}
 
 
 def samples_sha256(samples: Any, rate: int) -> str:

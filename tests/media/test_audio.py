@@ -235,3 +235,18 @@ def test_urls_are_downloaded_and_refused_clearly(tmp_path):
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+def test_a_released_clip_keeps_its_identity_and_previews():
+    clip = A.load_audio((tone(seconds=2.0), RATE), name="item").with_clip(A.Clip(0, 1))
+    record, preview, row = clip.record(), clip.widget_data(), clip.item_preview()
+    clip.release()
+    assert clip.released and clip.samples is None
+    assert clip.record() == record and clip.widget_data() == preview
+    assert clip.item_preview() == row and len(row["src"]) < len(preview["src"])
+    assert (clip.channels, clip.duration) == (1, 2.0)
+    with pytest.raises(AudioError, match="released"):
+        clip.wav_bytes()
+    fresh = A.load_audio((tone(seconds=2.0), RATE), name="item")
+    assert fresh.restore({"clip": [0.5, 1.5]}).clip == A.Clip(0.5, 1.5)  # a re-run's --clip
+    assert fresh.restore({}) is fresh
