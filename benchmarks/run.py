@@ -1006,6 +1006,59 @@ def bench_cache(loaded, n_tokens: int, repeats: int) -> Measurement:
     )
 
 
+def _audio_variants(loaded, n_tokens: int):
+    """4 columns, each asking about its own clip (tones and noise, 1-2 s, mixed sample rates)."""
+    import numpy as np
+
+    from lmwidgets.core.variant import Variant
+    from lmwidgets.engines.base import GenerationSettings
+    from lmwidgets.media.audio import load_audio
+    from lmwidgets.prompting.content import with_media
+
+    rate = 16_000
+    t = np.arange(rate * 2) / rate
+    clips = [
+        load_audio((0.5 * np.sin(2 * np.pi * 220 * t[:rate]), rate), name="tone-220"),
+        load_audio((0.5 * np.sin(2 * np.pi * 880 * t), rate), name="tone-880"),
+        load_audio((np.random.default_rng(0).normal(0, 0.2, 22_050), 22_050), name="noise"),
+        load_audio((0.3 * np.sign(np.sin(2 * np.pi * 3 * t)), rate), name="clicks"),
+    ]
+    settings = GenerationSettings(max_new_tokens=n_tokens)
+    messages = with_media([{"role": "user", "content": "What do you hear?"}], ["audio"])
+    return [Variant(c.name, messages, loaded, settings, media=[c]) for c in clips]
+
+
+def bench_audio(n_tokens: int, repeats: int) -> Measurement:
+    """4 audio prompts (one clip each) on the tiny random Qwen2-Audio: one batch vs one after
+    another; each batched column's text must equal its run alone. Per clip, the processor's
+    features (a 30 s log-mel window) and the audio encoder cost the same either way, so short
+    answers gain less than text columns."""
+    import lmwidgets
+    from lmwidgets.engines.registry import REGISTRY
+    from lmwidgets.engines.transformers.demo_models import build_tiny_qwen2_audio
+
+    with tempfile.TemporaryDirectory() as directory:
+        model_dir = build_tiny_qwen2_audio(Path(directory) / "alm")
+        loaded = lmwidgets.load_model(str(model_dir), name="bench-audio")
+        try:
+            variants = _audio_variants(loaded, n_tokens)
+            alone, batched, match = _batched_vs_alone(variants, n_tokens, repeats)
+        finally:
+            REGISTRY.remove("bench-audio")
+    ratio = batched / alone
+    return Measurement(
+        "audio: 4 clips (tiny Qwen2-Audio), one batch vs 4 runs",
+        round(alone, 2),
+        round(batched, 2),
+        "tok/s",
+        round(ratio, 2),
+        ">= 2x",
+        ratio >= 2.0,
+        match,
+        {"clips": [v.label for v in variants], "new_tokens_per_column": n_tokens},
+    )
+
+
 def _measured(function, *args) -> list[Measurement]:
     """Run one benchmark and attach its peak memory to each of its rows."""
     _reset_peak_memory()
@@ -1050,7 +1103,7 @@ def _table(rows: list[Measurement]) -> str:
 #: The benchmarks ``--only`` picks from, in the order they run.
 BENCHMARKS = (
     "side", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters", "logprobs",
-    "tokens", "cache", "media_dataset", "load",
+    "tokens", "cache", "audio", "media_dataset", "load",
 )  # fmt: skip
 
 
@@ -1096,6 +1149,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_token_messages, loaded, tokens * (1 if args.quick else 4), repeats)
     if "cache" in only:
         rows += _measured(bench_cache, loaded, tokens, repeats)
+    if "audio" in only:
+        rows += _measured(bench_audio, tokens * (1 if args.quick else 2), repeats)
     if "media_dataset" in only:
         from benchmarks.media import bench_media_dataset
 

@@ -197,7 +197,8 @@ def prompt(
     widget with a Stop button; ``on_rerun`` receives what its region re-runs and forks make.
 
     The other options are the fields of :class:`lmwidgets.prompting.strategies.Options`:
-    strategies, examples, datasets, adapters, models, images, your own variations
+    strategies, examples, datasets, adapters, models, images and other media (audio:
+    ``media={"audio": [...]}`` with ``clip=`` and ``sample_rate=``), your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
     ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and a

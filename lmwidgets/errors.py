@@ -71,7 +71,7 @@ class StrategyError(LmWidgetsError):
 
 class ProbeUnavailableError(LmWidgetsError):
     """A probe (``--probe``) this prompt or model cannot run: no system prompt to leak, no
-    ``{field}`` to inject into, no image, or audio (not supported yet)."""
+    ``{field}`` to inject into, no image, or inject-audio (not supported yet)."""
 
 
 class ExamplesError(LmWidgetsError):
@@ -93,6 +93,12 @@ class MediaError(LmWidgetsError):
 class ImageError(MediaError):
     """An image cannot be found, read or used (missing file, corrupt data, wrong type, a
     region outside the image, more images than the model accepts, a text-only model)."""
+
+
+class AudioError(MediaError):
+    """An audio clip cannot be found, read or used (missing or corrupt file, an unsupported
+    value, no sample rate, a clip outside the audio, an empty or too long clip, a model that
+    takes no audio)."""
 
 
 class RecordError(LmWidgetsError):

@@ -122,3 +122,15 @@ def test_media_dataset_benchmark_reads_items_lazily(tmp_path, registry):
     (row,) = json.loads(target.read_text())["results"]
     assert row["benchmark"].startswith("media dataset") and row["outputs_match"] is True
     assert row["baseline"] > 0 and row["met"] is True
+
+
+def test_the_audio_benchmark_batches_four_clips_with_the_same_texts(tmp_path, registry):
+    """4 audio prompts on the tiny Qwen2-Audio: one batch vs one after another, texts equal."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import main
+
+    target = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "audio", "--tokens", "6", "--json", str(target)]) == 0
+    (row,) = json.loads(target.read_text())["results"]
+    assert row["benchmark"].startswith("audio: 4 clips") and row["outputs_match"] is True
+    assert row["details"]["clips"] == ["tone-220", "tone-880", "noise", "clicks"]

@@ -8,10 +8,17 @@ from lmwidgets.engines.transformers.demo_models import (
     CHATML_TEMPLATE,
     SPECIALS,
     build_tiny_llava,
+    build_tiny_qwen2_audio,
     build_tokenizer,
 )
 
-__all__ = ["CHATML_TEMPLATE", "SPECIALS", "build_tiny_llava", "build_tokenizer"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "SPECIALS",
+    "build_tiny_llava",
+    "build_tiny_qwen2_audio",
+    "build_tokenizer",
+]
 
 
 def build_llama(

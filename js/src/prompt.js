@@ -5,7 +5,8 @@
 //
 // Modules: view.js (layout, events), cells.js (columns and grid cells), gallery.js
 // (thumbnails), region.js (drawing a region, the re-run request), store.js (the streamed cell
-// state shared by the views of one model), media/ (a preview module per media kind: media/registry.js, media/image.js) and dom.js (helpers), types.js (JSDoc).
+// state shared by the views of one model), media/ (a preview module per media kind:
+// media/registry.js, media/image.js, media/audio.js) and dom.js (helpers), types.js (JSDoc).
 import { initialize, render } from "./view.js";
 
 export default { initialize, render };

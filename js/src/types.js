@@ -129,6 +129,16 @@
  */
 
 /**
+ * The waveform of one of the prompt's audio clips (a small PNG) and what the model heard.
+ * @typedef {object} AudioThumb
+ * @property {"audio"} kind
+ * @property {string} [name]
+ * @property {string} [src] data:image/png URL of the waveform
+ * @property {number} duration seconds heard (the --clip part, or the whole clip)
+ * @property {number[] | null} [clip] [start, end] in seconds, when --clip asked about a part
+ */
+
+/**
  * The widget's synced traits (see lmwidgets/notebook/widgets/prompt_view.py).
  * @typedef {object} PromptState
  * @property {string} title

@@ -362,6 +362,7 @@ class View {
     this.undoGallery = renderGallery(this.parts.gallery, this.model.get("media") || [], {
       pending: region.pending,
       onDraw: this.model.get("can_rerun") ? region.start.bind(region) : null,
+      model: this.model,
     });
   }
 

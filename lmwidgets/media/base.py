@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from lmwidgets.errors import MediaError
 
 #: Modules that register lmwidgets' own kinds (imported on first use of the registry).
-BUILTIN_MODULES: list[str] = ["lmwidgets.media.images"]
+BUILTIN_MODULES: list[str] = ["lmwidgets.media.images", "lmwidgets.media.audio"]
 
 _DATA_URL = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/=]+$")
 
@@ -101,6 +101,21 @@ class MediaKind:
     static_html: Callable[[Mapping[str, Any]], str] | None = None
     #: ``line(preview) -> str``: one line of plain text about an item (static Markdown).
     line: Callable[[Mapping[str, Any]], str] | None = None
+    #: Prompt options (attributes of the strategies' ``Options``) that ``load`` takes as
+    #: keywords when they are set (audio: ``sample_rate``, for arrays that carry none).
+    load_options: tuple[str, ...] = ()
+    #: ``apply(media, options) -> media``: the kind's own prompt options applied to the
+    #: prompt's items (audio: ``--clip``); other kinds' items pass through.
+    apply: Callable[[list[MediaInput], Any], list[MediaInput]] | None = None
+    #: ``reload(value, entry, name) -> MediaInput``: how a re-run reads a recorded item again
+    #: (audio: arrays with the recorded rate); None: ``load(value, name=name)``.
+    reload: Callable[[Any, Mapping[str, Any], str], MediaInput] | None = None
+
+    def read_again(self, value: Any, entry: Mapping[str, Any], name: str) -> MediaInput:
+        """A recorded item read again from ``value`` (see :attr:`reload`)."""
+        if self.reload is not None:
+            return self.reload(value, entry, name)
+        return self.load(value, name=name)
 
     @property
     def flag(self) -> str:
@@ -201,15 +216,20 @@ def error_of(kind: str) -> type[MediaError]:
 
 
 def resolve(
-    kind: MediaKind, spec: Any, namespace: Mapping[str, Any] | None = None, name: str = ""
+    kind: MediaKind,
+    spec: Any,
+    namespace: Mapping[str, Any] | None = None,
+    name: str = "",
+    **options: Any,
 ) -> MediaInput:
     """``--image SPEC`` for any kind: a notebook variable's value when ``SPEC`` names one, else
-    a path or URL (named after it), else a value (called ``name``)."""
+    a path or URL (named after it), else a value (called ``name``). ``options``: the kind's
+    :attr:`~MediaKind.load_options` that are set."""
     if isinstance(spec, str) and namespace is not None and spec in namespace:
-        return kind.load(namespace[spec], name=spec)
+        return kind.load(namespace[spec], name=spec, **options)
     if isinstance(spec, (str, os.PathLike)):
-        return kind.load(spec)
-    return kind.load(spec, name=name or None)
+        return kind.load(spec, **options)
+    return kind.load(spec, name=name or None, **options)
 
 
 def generic_html(preview: Mapping[str, Any]) -> str:

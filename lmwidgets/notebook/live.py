@@ -63,7 +63,7 @@ from lmwidgets.notebook.token_cells import (
     token_entry,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
-from lmwidgets.run.runner import media_data, row_media
+from lmwidgets.run.runner import media_data, row_media, shared_media
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
 
 if TYPE_CHECKING:
@@ -184,6 +184,7 @@ class LiveView:
         self._set_variants(variants)
         self.widget.set_columns(self._initial_cells())
         self.widget.media = media_data(variants)
+        self.widget.media_sources = shared_media(variants)
         self.static_handle = None
         self.displayed = False
         self.widget.on_columns(self.relayout)
@@ -270,6 +271,7 @@ class LiveView:
         self.widget.status = "running"
         self.widget.progress = {}
         self.widget.media = media_data(variants)
+        self.widget.media_sources = shared_media(variants)
         self.widget.set_columns(self._initial_cells())
 
     def relayout(self, axis: str) -> None:

@@ -466,6 +466,8 @@ class LmMagics(Magics):
             dataset_name=args.dataset,
             region=args.region,
             region_mode=args.region_mode,
+            clip=args.clip,
+            sample_rate=args.sample_rate,
             prompts=self._variable(args.prompts, "--prompts", PromptError),
             systems=self._variable(args.systems, "--systems", InvalidArgumentError),
             each=args.each,

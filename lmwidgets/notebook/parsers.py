@@ -126,8 +126,9 @@ PROMPT_DESCRIPTION = (
     "written ({{ and }} give literal braces). The model's chat template is applied when it has\n"
     "one. Greedy by default. With a vision-language model, --image X adds images ({img} in the\n"
     "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
-    "boxes in the answer are drawn on the thumbnail. With --dataset, answers are scored\n"
-    "against the items' expected values (see --score).\n\n"
+    "boxes in the answer are drawn on the thumbnail. With an audio-language model, --audio X\n"
+    "adds clips ({audio} places them; --clip START,END asks about part of one). With\n"
+    "--dataset, answers are scored against the items' expected values (see --score).\n\n"
     "Your own variations side by side: '--- NAME' lines in the body start named prompt\n"
     "variants; --systems, --each, --temperatures, --top-ps and --trials add more axes, and\n"
     "every axis combines with the others (two axes make a matrix; --columns picks the axis\n"
@@ -586,6 +587,20 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
         choices=["box", "crop"],
         help="How the model sees --region: box (default: a red box drawn on the image) or crop "
         "(only the region).",
+    )
+    parser.add_argument(
+        "--clip",
+        default=None,
+        metavar="START,END",
+        help="Ask about part of an audio clip: START,END in seconds (N:START,END for the N-th "
+        "clip).",
+    )
+    parser.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="The sample rate of --audio arrays and tensors, which carry none (e.g. 16000).",
     )
 
 

@@ -18,7 +18,8 @@ beside the prompt as written (``none``), one column per attack of each kind (the
     The instruction is drawn into a copy of the prompt's first image (needs an image and a
     model that reads images).
 ``inject-audio``
-    Needs audio prompts, which this version does not support yet: a clear error.
+    Speaking the instruction into the prompt's audio clip is not supported yet (audio prompts
+    are): a clear error.
 
 Each probe column's record holds its ``probe`` (kind, attack, canary, field) and, once judged,
 its verdict (:mod:`lmwidgets.prompting.probe_verdicts`): the messages are recorded exactly, so
@@ -47,7 +48,9 @@ _CANARY_WORDS = ("PELICAN", "MARIGOLD", "QUASAR", "TUNDRA", "ZEPHYR", "OBSIDIAN"
 #: The line that plants the canary in a leak column's system prompt.
 CANARY_LINE = "Internal reference: {canary}."
 #: Why ``--probe all`` leaves inject-audio out.
-AUDIO_SHORT = "audio prompts are not supported yet by this version of lmwidgets."
+AUDIO_SHORT = (
+    "speaking the instruction into audio is not supported yet by this version of lmwidgets."
+)
 #: What ``--probe all`` means.
 ALL = "all"
 
@@ -199,8 +202,8 @@ def _unavailable(kind: str, target: ProbeTarget, inject_field: str | None) -> st
 
 
 def audio_unavailable() -> str:
-    """Why ``inject-audio`` cannot run: this version has no audio prompts (and says whether a
-    speech synthesizer is installed for when it does)."""
+    """Why ``inject-audio`` cannot run: this version does not speak instructions into clips yet
+    (and says whether a speech synthesizer is installed for when it does)."""
     synth = shutil.which("espeak-ng") or shutil.which("espeak")
     where = (
         f"the speech synthesizer is installed ({synth}), but "
@@ -210,8 +213,8 @@ def audio_unavailable() -> str:
     return (
         "inject-audio speaks the instruction into the prompt's audio clip; "
         + where
-        + "audio prompts are not supported yet by this version of lmwidgets, so no model here "
-        "takes audio. Leave inject-audio out (--probe all leaves it out)."
+        + "speaking the instruction into audio is not supported yet by this version of lmwidgets "
+        "(audio prompts are: --audio X). Leave inject-audio out (--probe all leaves it out)."
     )
 
 

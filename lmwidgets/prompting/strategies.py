@@ -399,14 +399,19 @@ def _media_values(images: Any, media: Any) -> tuple[dict[str, list[Any]], list[A
 
 
 def _read_media(
-    images: Any, media: Any, variables: Mapping[str, Any] | None
+    images: Any, media: Any, variables: Mapping[str, Any] | None, opts: Any = None
 ) -> tuple[list[MediaInput], list[Any]]:
     """Every kind's values read (``--image X``, ``--audio Y``...), then the ready items."""
     values, ready = _media_values(images, media)
     read: list[MediaInput] = []
     for kind in all_kinds():
+        options = {
+            key: getattr(opts, key)
+            for key in kind.load_options
+            if getattr(opts, key, None) is not None
+        }
         for number, spec in enumerate(values.get(kind.name, []), start=1):
-            read.append(resolve(kind, spec, variables, name=f"{kind.name} {number}"))
+            read.append(resolve(kind, spec, variables, name=f"{kind.name} {number}", **options))
     for item in ready:
         if not isinstance(item, MediaInput):
             raise StrategyError(
@@ -427,9 +432,12 @@ def _prepare_media(
     """The prompt's media (every kind read, images with their region marked, then ready
     items), checked against every model, and each wording with its placeholders protected from
     ``{name}`` interpolation. ``per_item``: the kinds a dataset's items add (one each)."""
-    read, ready = _read_media(opts.images, opts.media, variables)
+    read, ready = _read_media(opts.images, opts.media, variables, opts)
     region = parse_region(opts.region) if isinstance(opts.region, str) else opts.region
     inputs: list[MediaInput] = [*apply_region(read, region, opts.region_mode), *ready]
+    for kind in all_kinds():  # each kind's own options (audio: --clip)
+        if kind.apply is not None:
+            inputs = kind.apply(inputs, opts)
     kinds = [item.kind for item in inputs] + list(per_item)
     for name in names:
         dropped = dropped_kind(name)
@@ -489,6 +497,11 @@ class Options:
     #: says (``box`` or ``crop``).
     region: Any = None
     region_mode: str = "box"
+    #: ``"START,END"`` seconds (``"N:START,END"`` for the N-th clip) or a
+    #: :class:`~lmwidgets.media.audio.Clip`: the part of an audio clip to ask about.
+    clip: Any = None
+    #: The sample rate (Hz) of audio arrays that carry none.
+    sample_rate: int | None = None
     models: str | Sequence[str] | None = None
     #: Ready :class:`~lmwidgets.media.base.MediaInput` items of any registered kind, or a
     #: dict ``{kind: values}`` read as that kind's option reads them (``{"audio": ["a.wav"]}``).
@@ -623,7 +636,18 @@ def build_variants(
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
     if probes is not None:
         plan.finishers += [*map(_note, probe_notes), judge_comparison]
+    plan.finishers += map(_note, _media_notes(engines, media))
     return plan
+
+
+def _media_notes(engines: list[Engine], media: list[MediaInput]) -> list[str]:
+    """What models do to the prompt's media that the user should know (a clip longer than the
+    audio window a processor keeps is cut): engines with ``media_notes`` say so."""
+    notes: list[str] = []
+    for engine in engines:
+        say = getattr(engine, "media_notes", None)
+        notes += [note for note in (say(media) if say else []) if note not in notes]
+    return notes
 
 
 def _probe_axis(

@@ -194,7 +194,7 @@ def _recorded_media(
                 f"The record used the {kind} {name!r}, which is not in the notebook any more. "
                 f"Pass it: rerun(source, images={{{name!r}: VALUE}})."
             )
-        item: Any = registered.load(value, name=name)
+        item: Any = registered.read_again(value, info, name)
         if item.sha256 != info.get("sha256"):
             raise RecordError(
                 f"The {kind} {name!r} differs from the recorded one (sha256 "

@@ -43,7 +43,7 @@ from lmwidgets.errors import (
     OutOfMemoryError,
     PromptTooLongError,
 )
-from lmwidgets.media.base import Deferred, is_deferred, resolved
+from lmwidgets.media.base import Deferred, MediaInput, is_deferred, resolved
 from lmwidgets.media.boxes import Box, Frame, parse_boxes
 from lmwidgets.notebook.ui_events import UiPump
 from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
@@ -102,10 +102,17 @@ def media_data(variants: Sequence[Variant]) -> list[dict[str, Any]]:
     """Previews of the prompt's media (every kind, as :meth:`~lmwidgets.media.base.MediaInput.
     widget_data` says), from the first variant that has any: what the widget's gallery and the
     static copy show. A dataset item's own media are previewed in its row (:func:`row_media`)."""
+    return [item.widget_data() for item in shared_media(variants)]
+
+
+def shared_media(variants: Sequence[Variant]) -> list[MediaInput]:
+    """The prompt's media items (not a dataset item's own), from the first variant that has
+    any, in the order :func:`media_data` previews them (the widget's play control asks for an
+    audio clip by its place here)."""
     for variant in variants:
         shared = [item for item in variant.media if not isinstance(item, Deferred)]
         if shared:
-            return [item.widget_data() for item in shared]
+            return shared
     return []
 
 

@@ -190,6 +190,17 @@ def test_an_image_for_a_text_model_is_refused_clearly(served, local, tmp_path):
     assert ask("Hi", model="local", max_new_tokens=4).text  # the kernel's model still works
 
 
+def test_audio_for_a_served_text_model_is_refused_clearly(served, local):
+    import numpy as np
+
+    beep = (0.5 * np.sin(np.arange(8_000) * 2 * np.pi * 440 / 16_000), 16_000)
+    # The clip goes out as an input_audio part; vLLM refuses it while rendering the prompt.
+    with pytest.raises(lmwidgets.ServerError, match=r"refused.*may not take audio") as caught:
+        ask("What is this?", model="served", media={"audio": [beep]}, max_new_tokens=8)
+    assert _key() not in str(caught.value)
+    assert ask("Hi", model="local", max_new_tokens=4).text  # the kernel's model still works
+
+
 def test_runtime_adapters_on_the_server(served, local, tmp_path):
     adapter_dir = tmp_path / "terse"
     lmwidgets.train_lora(

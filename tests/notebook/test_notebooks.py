@@ -230,3 +230,20 @@ def test_structured_notebook_enforces_json_labels_and_patterns(executed):
     ]
     assert [e["ename"] for e in errors] == ["ConstraintError"]
     assert "✓ valid · enforced" in html.read_text()
+
+
+def test_audio_notebook_records_clips_and_saves_no_audio(executed):
+    """examples/audio.ipynb on the tiny Qwen2-Audio: records name each clip (rate, duration,
+    sha256, the --clip part), the dataset's items their own clips; the saved notebook keeps
+    waveform pictures, never the audio."""
+    path, html = executed["audio"]
+    records = lmwidgets.records(path)
+    clips = [m for r in records for m in r["prompt"]["media"] if m["kind"] == "audio"]
+    assert any(m.get("clip") == [0.25, 0.75] for m in clips)
+    assert all(m["rate"] > 0 and len(m["sha256"]) == 64 for m in clips)
+    graded = [r for r in records if r.get("expected") is not None]
+    own = [r["prompt"]["media"] for r in graded if r["strategy"]["name"] == "zero-shot"]
+    assert len(own) == 3 and len({m[0]["sha256"] for m in own}) == 3
+    saved = path.read_text()
+    assert "data:audio/wav" not in saved and "UklGR" not in saved
+    assert "data:image/png" in html.read_text()

@@ -309,7 +309,7 @@ def test_bad_attack_sets_are_clear_errors(models, attacks, message):
         ({"probe": "leak", "system": None}, ProbeUnavailableError, "--system TEXT"),
         ({"probe": "inject"}, ProbeUnavailableError, "has no {field}"),
         ({"probe": "inject-image"}, ProbeUnavailableError, "--image X"),
-        ({"probe": "inject-audio"}, ProbeUnavailableError, "audio prompts are not supported"),
+        ({"probe": "inject-audio"}, ProbeUnavailableError, "into audio is not supported yet"),
         ({"probe": "lek"}, InvalidArgumentError, "Did you mean leak?"),
         ({"probe": ""}, InvalidArgumentError, "needs a kind"),
         ({"attacks": {}}, InvalidArgumentError, "add --probe"),

@@ -185,7 +185,7 @@ def _setter(path, value):
         (["prompt", "images"], {"name": "x"}, "prompt.images must be a list"),
         (["prompt", "images"], ["cat.png"], r"prompt.images\[0\] must be a mapping"),
         (["prompt", "images"], [{"name": "cat"}], r"prompt.images\[0\].sha256"),
-        (["prompt", "media"], [{"kind": "audio", "sha256": "0"}], r"media\[0\].kind is 'audio'"),
+        (["prompt", "media"], [{"kind": "smell", "sha256": "0"}], r"media\[0\].kind is 'smell'"),
         (["prompt", "media"], [{"sha256": "0", "region": [1, 2]}], r"media\[0\].region"),
         (["prompt", "media"], [{"sha256": "0", "region": "1,2,3,4"}], r"media\[0\].region"),
         (["prompt", "media"], [{"sha256": "0", "region_mode": "blur"}], r"region_mode is 'blur'"),

@@ -14,6 +14,8 @@ import { h } from "../dom.js";
  * @property {((index: number, item: MediaItem, frame: HTMLElement, event: MouseEvent) => void) | null} onDraw
  *   called on mousedown over an image when regions may be drawn; null otherwise
  * @property {(() => void)[]} cleanups where a preview puts the functions that remove its listeners
+ * @property {import("../types.js").Model | null} [model] the widget's model (previews that ask the
+ *   kernel for something, e.g. an audio clip's play control)
  */
 
 /** @typedef {(item: MediaItem, context: PreviewContext) => HTMLElement} Preview */

@@ -133,7 +133,7 @@ class ServedEngine:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            media=frozenset({"image"}),  # the server says no (clearly) if its model cannot
+            media=frozenset({"image", "audio"}),  # the server says no if its model cannot
             max_media=None,
             adapters=True,
             token_logprobs=True,
@@ -178,7 +178,10 @@ class ServedEngine:
 
     def render(self, messages: list[Message], media: Sequence[MediaInput] = ()) -> Rendered:
         wire = _wire_messages(messages, media)
-        count, text = self._count(wire)
+        try:
+            count, text = self._count(wire)
+        except ServerError as error:
+            raise _media_refusal(error, self.model_id, [item.kind for item in media]) from None
         return Rendered(text, count, payload=wire)
 
     def _count(self, wire: list[dict[str, Any]]) -> tuple[int, str]:
@@ -269,6 +272,8 @@ class ServedEngine:
         log-probabilities, as an error rather than a silently empty token view."""
         forks = any(row.forced_text for row in rows)
         if isinstance(error, ServerError) and "refused" in str(error):
+            if any(_has_audio(row.prompt.payload) for row in rows):
+                return _media_refusal(error, self.model_id, ["audio"])
             if forks:
                 return ServerError(
                     f"{error} — forking at a token needs a vLLM-compatible server (one that "
@@ -437,26 +442,68 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
+def _has_audio(wire: Any) -> bool:
+    """Whether wire messages carry an ``input_audio`` part."""
+    return isinstance(wire, list) and any(
+        isinstance(message.get("content"), list)
+        and any(part.get("type") == "input_audio" for part in message["content"])
+        for message in wire
+        if isinstance(message, dict)
+    )
+
+
+def _media_refusal(error: ServerError, model_id: str, kinds: Sequence[str]) -> ServerError:
+    """A refusal of a prompt with media, said in lmwidgets' terms: the served model may not take
+    those kinds (vLLM says "not a multimodal model", or names the modality it lacks)."""
+    kinds = sorted(set(kinds))
+    if not kinds or "refused" not in str(error):
+        return error
+    return ServerError(
+        f"{error} — {model_id} on this server may not take {' or '.join(kinds)} inputs; serve "
+        "a model that does (vLLM takes audio as input_audio parts for audio models such as "
+        "Qwen2-Audio), or ask without them."
+    )
+
+
 def _wire_messages(messages: list[Message], media: Sequence[MediaInput]) -> list[dict[str, Any]]:
-    """Messages as the chat-completions API takes them: image parts become ``image_url`` parts
-    (PNG data URLs of the image the model should see), in order."""
-    images = iter(media)
+    """Messages as the chat-completions API takes them: media parts become the server's parts
+    (:func:`wire_part`: ``image_url`` for images, ``input_audio`` for audio), each kind's parts
+    paired with its items in order."""
+    by_kind: dict[str, list[MediaInput]] = {}
+    for given in media:
+        by_kind.setdefault(given.kind, []).append(given)
+    items = {kind: iter(listed) for kind, listed in by_kind.items()}
     wire = []
     for message in messages:
         content = message["content"]
         if isinstance(content, list):
             parts = []
             for part in content:
-                if part.get("type") == "image":
-                    item = next(images, None)
-                    if item is None:
-                        raise MediaError("The prompt has more image places than images.")
-                    parts.append({"type": "image_url", "image_url": {"url": _data_url(item)}})
-                else:
+                kind = str(part.get("type"))
+                if kind == "text":
                     parts.append({"type": "text", "text": part.get("text", "")})
+                    continue
+                item = next(items.get(kind, iter(())), None)
+                if item is None:
+                    raise MediaError(f"The prompt has more {kind} places than {kind} inputs.")
+                parts.append(wire_part(item))
             content = parts
         wire.append({"role": message["role"], "content": content})
     return wire
+
+
+def wire_part(item: Any) -> dict[str, Any]:
+    """One media input as an OpenAI-style content part: an image as an ``image_url`` part (a
+    PNG data URL of the image the model should see), an audio clip as an ``input_audio`` part
+    (base64 16-bit WAV of what the model should hear, as vLLM's API takes it)."""
+    import base64
+
+    if item.kind == "audio":
+        data = base64.b64encode(item.wav_bytes()).decode("ascii")
+        return {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    if item.kind != "image":
+        raise MediaError(f"Served models take images and audio, not {item.kind} inputs.")
+    return {"type": "image_url", "image_url": {"url": _data_url(item)}}
 
 
 def _data_url(item: Any) -> str:

@@ -181,3 +181,67 @@ def _llava_config(tokenizer, image_size: int):
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
     )
+
+
+#: Qwen2-Audio's own chat template (each audio part becomes ``Audio N: <|audio_bos|><|AUDIO|>
+#: <|audio_eos|>``), as its processor carries it.
+QWEN2_AUDIO_SPECIALS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
+
+
+def build_tiny_qwen2_audio(directory: str | Path, *, seed: int = 0) -> Path:
+    """Save a tiny random Qwen2-Audio (a 2-layer Whisper-style encoder + 2-layer Qwen2,
+    safetensors) with its processor (Whisper features at 16 kHz, 30 s windows, as the real
+    model's) and Qwen2-Audio's chat template to ``directory``; built offline from configs."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioEncoderConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
+
+    directory = Path(directory)
+    tokenizer = build_tokenizer(extra_specials=QWEN2_AUDIO_SPECIALS)
+    extractor = WhisperFeatureExtractor(feature_size=80, sampling_rate=16_000)
+    processor = Qwen2AudioProcessor(extractor, tokenizer)
+    tokenizer.chat_template = processor.chat_template
+    audio = Qwen2AudioEncoderConfig(
+        num_mel_bins=80,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        d_model=32,
+        max_source_positions=extractor.nb_max_frames // 2,
+    )
+    text = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config = Qwen2AudioConfig(
+        audio_config=audio,
+        text_config=text,
+        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config)
+    with torch.no_grad():  # larger weights: varied, audio-dependent answers instead of near-ties
+        for name, param in model.named_parameters():
+            if param.dim() > 1 and "audio_tower" not in name:
+                param.normal_(0, 0.2)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    processor.save_pretrained(directory)
+    return directory

@@ -86,12 +86,12 @@ class TransformersEngine:
 
     @property
     def capabilities(self) -> Capabilities:
-        from lmwidgets.engines.transformers.multimodal import max_images
+        from lmwidgets.engines.transformers.multimodal import max_images, processor_kinds
 
-        vision = self.processor is not None
+        kinds = processor_kinds(self.processor)
         return Capabilities(
-            media=frozenset({"image"}) if vision else frozenset(),
-            max_media=max_images(self) if vision else None,
+            media=kinds,
+            max_media=max_images(self) if "image" in kinds else None,
             adapters=True,
             token_logprobs=True,
             chat=self.has_chat_template,
@@ -115,7 +115,7 @@ class TransformersEngine:
         """One line: name, source, parameters, device, dtype, memory, load time."""
         origin = {"gguf": "GGUF", "directory": "local", "hub": "hub"}.get(self.source.kind, "")
         cached = ", cached" if self.from_cache else ""
-        kind = " · vision-language" if self.kind == "vision" else ""
+        kind = f" · {self.modality_label()}" if self.processor is not None else ""
         kind += " · packed for CPU" if self.prepacked_layers else ""
         kind += f" · {self.extras['quantize']}" if self.extras.get("quantize") else ""
         kind += " · compiled decoding" if self.extras.get("static_cache") else ""
@@ -124,6 +124,16 @@ class TransformersEngine:
             f"{format_count(self.n_params)} params · {self.device} · {self.dtype} · "
             f"{format_bytes(self.memory_bytes)} · loaded in {self.load_seconds:.1f} s"
         )
+
+    def modality_label(self) -> str:
+        """What the summary calls a multimodal model: ``vision-language``, ``audio-language``
+        or ``image+audio-language`` (models that take both)."""
+        kinds = self.capabilities.media
+        if kinds == {"image"}:
+            return "vision-language"
+        if kinds == {"audio"}:
+            return "audio-language"
+        return "+".join(sorted(kinds)) + "-language"
 
     def record(self) -> dict[str, Any]:
         """What a run record says about this model."""
@@ -141,7 +151,7 @@ class TransformersEngine:
             "device": self.device,
             "dtype": self.dtype,
             "cpu_prepacked": bool(self.prepacked_layers),
-            "modality": "image+text" if self.kind == "vision" else "text",
+            "modality": "+".join([*sorted(self.capabilities.media), "text"]),
             "quantize": self.extras.get("quantize"),
             "compiled": bool(self.extras.get("static_cache")),
         }
@@ -149,15 +159,33 @@ class TransformersEngine:
     # -- prompts ----------------------------------------------------------------------------
 
     def check_media(self, media: Sequence[MediaInput]) -> None:
-        from lmwidgets.errors import ImageError
+        from lmwidgets.errors import AudioError, ImageError
 
         caps = self.capabilities
         check_accepted(self.name, self.architecture, caps.media, caps.max_media, media)
         if media and not getattr(self.processor, "chat_template", None):
-            raise ImageError(
+            audio = all(item.kind == "audio" for item in media)
+            raise (AudioError if audio else ImageError)(
                 f"{self.name}'s processor has no chat template, so lmwidgets cannot tell where "
-                "the images go. Use a chat/instruct version of the model."
+                f"the {'audio goes' if audio else 'images go'}. Use a chat/instruct version of "
+                "the model."
             )
+
+    def media_notes(self, media: Sequence[MediaInput]) -> list[str]:
+        """Warnings about what the processor does to ``media``: clips longer than the audio
+        window it keeps (Qwen2-Audio pads or cuts every clip to 30 s) are cut."""
+        from lmwidgets.engines.transformers.multimodal import audio_window
+
+        window = audio_window(self.processor) if self.processor is not None else None
+        notes = []
+        for item in media:
+            seconds = getattr(item, "heard_seconds", None)
+            if window and seconds and seconds > window + 1e-6:
+                notes.append(
+                    f"{self.name} hears only the first {window:g} s of each clip: {item.name} "
+                    f"({seconds:.1f} s) is cut. Ask about later parts with --clip START,END."
+                )
+        return notes
 
     def render(self, messages: list[Message], media: Sequence[MediaInput] = ()) -> Rendered:
         from lmwidgets.engines.transformers.chat import encode, render_text

@@ -320,34 +320,48 @@ def _load_tokenizer(directory: Path, gguf_file: str | None, trust_remote_code: b
     return tokenizer
 
 
-def is_vision_language(directory: Path, gguf_file: str | None) -> bool:
-    """Whether ``directory`` holds a vision-language model: an image-text-to-text architecture
-    with an image processor beside it."""
+def _multimodal_types() -> frozenset[str]:
+    """Model types transformers serves as media-text models: ``AutoModelForMultimodalLM``'s
+    (image-text, Qwen2-Audio, Voxtral, Granite Speech, Gemma 3n, Phi-4-multimodal...), or
+    only image-text-to-text in a transformers without it."""
+    from transformers.models.auto import modeling_auto
+
+    names = getattr(modeling_auto, "MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES", None)
+    if names is None:
+        names = modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    return frozenset(names)
+
+
+def is_multimodal(directory: Path, gguf_file: str | None) -> bool:
+    """Whether ``directory`` holds a media-text model: a multimodal architecture with a
+    processor beside it (images, audio or both; the processor says which)."""
     if gguf_file:
         return False
     try:
         config = json.loads((directory / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as VISION_TYPES,
-    )
-
     has_processor = any(
         (directory / name).is_file()
         for name in ("preprocessor_config.json", "processor_config.json")
     )
-    return config.get("model_type") in VISION_TYPES and has_processor
+    return config.get("model_type") in _multimodal_types() and has_processor
+
+
+#: The name this check had when only images were media.
+is_vision_language = is_multimodal
 
 
 def _load_processor(directory: Path, trust_remote_code: bool):
     from transformers import AutoProcessor
 
+    from lmwidgets.engines.transformers.multimodal import processor_kinds
+
     processor = AutoProcessor.from_pretrained(str(directory), trust_remote_code=trust_remote_code)
-    if getattr(processor, "tokenizer", None) is None or not hasattr(processor, "image_processor"):
+    if getattr(processor, "tokenizer", None) is None or not processor_kinds(processor):
         raise ModelLoadError(
-            f"{directory} has a vision-language config but its processor has no tokenizer or "
-            "image processor."
+            f"{directory} has a multimodal config but its processor has no tokenizer, or neither "
+            "an image processor nor an audio feature extractor."
         )
     tokenizer = processor.tokenizer
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
@@ -408,7 +422,7 @@ def _load_weights(
     quantize: str | None = None,
     device: str = "cpu",
 ):
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+    import transformers
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
     if quantize:
@@ -418,7 +432,11 @@ def _load_weights(
         kwargs["gguf_file"] = gguf_file
     elif not allow_pickle:
         kwargs["use_safetensors"] = True
-    auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+    auto = transformers.AutoModelForCausalLM
+    if vision:  # every media-text model (images, audio); older transformers: image-text only
+        auto = getattr(transformers, "AutoModelForMultimodalLM", None) or (
+            transformers.AutoModelForImageTextToText
+        )
     return auto.from_pretrained(str(directory), **kwargs)
 
 
@@ -483,8 +501,8 @@ def _locate(
 
 
 def _load_text_side(located: _Located, trust_remote_code: bool, report: ProgressCallback):
-    """(tokenizer, processor): a vision-language model's processor carries its tokenizer."""
-    if is_vision_language(located.directory, located.gguf_file):
+    """(tokenizer, processor): a multimodal model's processor carries its tokenizer."""
+    if is_multimodal(located.directory, located.gguf_file):
         report(0.15, "Loading processor")
         processor = _load_processor(located.directory, trust_remote_code)
         return processor.tokenizer, processor
@@ -536,8 +554,8 @@ def load_from_source(
     """Load ``source`` onto ``device`` in ``dtype`` as a :class:`TransformersEngine`.
 
     ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
-    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Vision-language models (an
-    image-text-to-text architecture with a processor) are loaded with their processor;
+    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Multimodal models (an image- or
+    audio-text architecture with a processor) are loaded with their processor;
     ``max_images`` overrides how many images one prompt may hold. On CUDA, ``quantize``
     (``4bit``/``8bit``, bitsandbytes) fits larger models and ``compile`` decodes with a static
     cache (lengths padded to buckets) and torch.compile.
@@ -589,7 +607,7 @@ def load_from_source(
         memory_bytes=_memory_bytes(model, packed, released),
         load_seconds=time.perf_counter() - started,
         context_length=context_length(model, tokenizer),
-        kind="vision" if processor is not None else "text",
+        kind=_engine_kind(processor),
         processor=processor,
         from_cache=located.from_cache,
         prepacked_layers=packed,
@@ -599,6 +617,15 @@ def load_from_source(
             **({"static_cache": True} if compile else {}),
         },
     )
+
+
+def _engine_kind(processor: Any) -> str:
+    """``vision`` for models that take images (and maybe audio), ``audio`` for audio-only ones,
+    ``text`` without a processor."""
+    from lmwidgets.engines.transformers.multimodal import processor_kinds
+
+    kinds = processor_kinds(processor)
+    return "vision" if "image" in kinds else "audio" if kinds else "text"
 
 
 def _load_model(

@@ -1,8 +1,8 @@
-"""Images for vision-language models in the kernel: limits and processor inputs.
+"""Images and audio for multimodal models in the kernel: limits and processor inputs.
 
 The model's own processor renders the chat template (content lists, see
-:mod:`lmwidgets.prompting.content`) and turns the images into pixel inputs; rows of one batch
-are merged here.
+:mod:`lmwidgets.prompting.content`) and turns the images into pixel inputs and the audio clips
+(resampled to its rate) into features; rows of one batch are merged here.
 """
 
 from __future__ import annotations
@@ -10,12 +10,50 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmwidgets.errors import ImageError
-from lmwidgets.media.images import ImageInput
+from lmwidgets.errors import AudioError, ImageError, MediaError
+from lmwidgets.media.base import MediaInput
 
 #: Models trained on one image per prompt (more images are refused); others accept several,
 #: limited by their context. ``%lm load --max-images N`` overrides it.
 SINGLE_IMAGE_MODELS = frozenset({"paligemma", "mllama", "llava", "llava_next", "fuyu"})
+
+
+#: Processor outputs that hold one row per clip or image, never one entry per token (they are
+#: concatenated, not padded, even when their length happens to equal the prompt's).
+PER_ITEM_KEYS = frozenset({"input_features", "feature_attention_mask", "input_features_mask"})
+
+
+def processor_kinds(processor: Any) -> frozenset[str]:
+    """The media kinds a multimodal processor turns into model inputs: ``image`` with an image
+    processor, ``audio`` with an audio feature extractor (both for models such as Gemma 3n)."""
+    if processor is None:
+        return frozenset()
+    kinds = set()
+    if getattr(processor, "image_processor", None) is not None:
+        kinds.add("image")
+    extractor = getattr(processor, "feature_extractor", None) or getattr(
+        processor, "audio_processor", None
+    )
+    if extractor is not None and getattr(extractor, "sampling_rate", None):
+        kinds.add("audio")
+    return frozenset(kinds)
+
+
+def audio_rate(processor: Any) -> int:
+    """The sample rate (Hz) the processor's feature extractor takes."""
+    extractor = getattr(processor, "feature_extractor", None) or getattr(
+        processor, "audio_processor", None
+    )
+    return int(extractor.sampling_rate)
+
+
+def audio_window(processor: Any) -> float | None:
+    """Seconds of audio the processor keeps per clip (Whisper-style extractors pad or cut every
+    clip to ``chunk_length``, 30 s for Qwen2-Audio); None when it says nothing."""
+    extractor = getattr(processor, "feature_extractor", None)
+    samples = getattr(extractor, "n_samples", None)
+    rate = getattr(extractor, "sampling_rate", None)
+    return samples / rate if samples and rate else None
 
 
 def max_images(loaded: Any) -> int | None:
@@ -39,18 +77,38 @@ def _processed_size(encoded: dict[str, Any], processor: Any) -> tuple[int, int] 
     return None
 
 
+def _processor_arguments(processor: Any, media: Sequence[MediaInput]) -> dict[str, Any]:
+    """The processor's media arguments: PIL images and mono clips at its sample rate."""
+    arguments: dict[str, Any] = {}
+    images = [item.model_image() for item in media if item.kind == "image"]  # type: ignore[attr-defined]
+    if images:
+        arguments["images"] = images
+    clips = [item for item in media if item.kind == "audio"]
+    if clips:
+        rate = audio_rate(processor)
+        arguments["audio"] = [clip.model_audio(rate) for clip in clips]  # type: ignore[attr-defined]
+        arguments["sampling_rate"] = rate
+    return arguments
+
+
 def encode(
-    loaded: Any, text: str, images: Sequence[ImageInput]
+    loaded: Any, text: str, media: Sequence[MediaInput]
 ) -> tuple[list[int], dict[str, Any], tuple[int, int] | None]:
-    """Token ids (image tokens expanded), the other processor outputs of this one row (pixel
-    values, image sizes, ...) and the first image's processed size."""
+    """Token ids (image and audio tokens expanded), the other processor outputs of this one row
+    (pixel values, audio features, ...) and the first image's processed size."""
     processor = loaded.processor
-    pil = [image.model_image() for image in images]
     try:
-        encoded = processor(text=text, images=pil or None, return_tensors="pt")
+        encoded = processor(
+            text=text, **_processor_arguments(processor, media), return_tensors="pt"
+        )
     except (ValueError, TypeError, RuntimeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ImageError(f"{loaded.name}'s processor rejected the images: {first}") from None
+        kinds = sorted({item.kind for item in media}) or ["image"]
+        error = {"image": ImageError, "audio": AudioError}.get(kinds[0], MediaError)
+        what = " and ".join("images" if kind == "image" else "audio" for kind in kinds)
+        raise (error if len(kinds) == 1 else MediaError)(
+            f"{loaded.name}'s processor rejected the {what}: {first}"
+        ) from None
     input_ids = encoded["input_ids"][0].tolist()
     extra = {
         key: value
@@ -72,7 +130,7 @@ def merge_row_inputs(extras: Sequence[dict[str, Any] | None], lengths: Sequence[
     keys = list(dict.fromkeys(key for extra in extras if extra for key in extra))
     merged: dict[str, Any] = {}
     for key in keys:
-        per_token = all(
+        per_token = key not in PER_ITEM_KEYS and all(
             extra is None
             or key not in extra
             or (extra[key].dim() == 2 and extra[key].shape == (1, length))
@@ -90,8 +148,8 @@ def merge_row_inputs(extras: Sequence[dict[str, Any] | None], lengths: Sequence[
         try:
             merged[key] = torch.cat(parts, dim=0)
         except RuntimeError as exc:
-            raise ImageError(
-                f"These images cannot share one batch in this model ({key}: {exc}). Run with "
+            raise MediaError(
+                f"These media inputs cannot share one batch in this model ({key}: {exc}). Run with "
                 "--batch-size 1."
             ) from None
     return merged

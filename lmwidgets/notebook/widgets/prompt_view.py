@@ -108,6 +108,11 @@ class PromptView(anywidget.AnyWidget):
         {"type": "rate", "index": i, "value": "up" | "down" | None}   thumbs on cell ``i``
         {"type": "prefer", "a": i, "b": j, "choice": "a" | "b" | "tie" | "skip",
          "revealed": bool}                         blind pairwise mode's answer for its pair
+        {"type": "audio", "index": i}              play the prompt's i-th audio clip
+
+    ``audio`` is answered with ``{"type": "audio", "index": i, "src": "data:audio/wav;..."}``
+    (or ``"error": text``): the audio goes to the browser only on demand, in a message the
+    saved notebook does not keep (its synced state holds the waveform picture only).
 
     ``fork`` is a click on an alternative in a token's popover (token view): continue cell
     ``i``'s prompt with its first ``p`` generated tokens and then ``token`` forced (a multi-sample
@@ -384,6 +389,9 @@ class PromptView(anywidget.AnyWidget):
         self._on_rating: list[Callable[[dict[str, Any]], None]] = []
         self._stop_fired = False
         self._stop_lock = threading.Lock()
+        #: The prompt's media items in preview order (not synced): the play control asks for
+        #: an audio clip by its index here.
+        self.media_sources: list[Any] = []
         #: Grid layout: the run's dataset items (the grid shows at most the first 100).
         self.total_items: int | None = None
         self.on_msg(self._on_message)
@@ -531,11 +539,31 @@ class PromptView(anywidget.AnyWidget):
         elif content.get("type") in ("rate", "prefer"):
             for callback in list(self._on_rating):
                 callback(dict(content))
+        elif content.get("type") == "audio":
+            self._send_audio(content.get("index"))
 
     def on_rating(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(content)`` for each ``rate`` and ``prefer`` message (see the class
         docstring; :mod:`lmwidgets.notebook.live_ratings` checks and records them)."""
         self._on_rating.append(callback)
+
+    def _send_audio(self, index: Any) -> None:
+        """Answer a play button: the WAV of the prompt's ``index``-th audio clip (what the
+        model heard), sent as a custom message, never as synced state."""
+        clips = [item for item in self.media_sources if getattr(item, "kind", None) == "audio"]
+        ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(clips)
+        item = clips[index] if ok else None
+        if item is None:
+            self.send({"type": "audio", "index": index, "error": "audio unavailable"})
+            return
+        from lmwidgets.media.audio import wav_data_url
+
+        try:
+            src = wav_data_url(item.resolve() if hasattr(item, "resolve") else item)
+        except Exception as exc:  # a released or unreadable clip: said next to the button
+            self.send({"type": "audio", "index": index, "error": str(exc)[:200]})
+            return
+        self.send({"type": "audio", "index": index, "src": src})
 
     def _request_tokens(self) -> None:
         """The "get them" button: checked, then handed to the :meth:`on_tokens` callbacks;
