@@ -152,3 +152,8 @@ class ConstraintError(LmWidgetsError):
     """A structured-answer constraint (``--json``, ``--regex``, ``--one-of``, ``--grammar``)
     that cannot be used: an invalid schema or pattern, a grammar with a syntax error, one that
     admits no answer, or an engine that cannot enforce it."""
+
+
+class ChoicesError(InvalidArgumentError):
+    """Given choices (``--choices``, a dataset's ``choices`` column) that cannot be scored:
+    empty, not text, or asked of a strategy or model that cannot score them."""
