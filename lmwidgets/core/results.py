@@ -33,11 +33,7 @@ def result_from_record(record: dict[str, Any]) -> Result:
     adapter = record.get("adapter")
     model = record.get("model") or {}
     expected = record.get("expected")
-    extras = {
-        k: output[k]
-        for k in ("samples", "votes", "agreement", "display_text", "structured")
-        if k in output
-    }
+    extras = {**_record_extras(record), **choice_extras(record)}
     return Result(
         variant=str(record.get("variant", "")),
         text=str(output.get("text", "")),
@@ -61,7 +57,35 @@ def result_from_record(record: dict[str, Any]) -> Result:
         confidence=output.get("confidence"),
         cached=bool(record.get("cached")),
         **_structured_fields(output),
+        choice_logprobs=_choice_logprobs(record),
     )
+
+
+def _choice_logprobs(record: dict[str, Any]) -> list[float] | None:
+    """A record of given choices' log-probabilities (None for a generated column)."""
+    choices = record.get("choices")
+    if not isinstance(choices, dict) or not isinstance(choices.get("logprobs"), list):
+        return None
+    return [float(v) for v in choices["logprobs"]]
+
+
+def choice_extras(record: dict[str, Any]) -> dict[str, Any]:
+    """The extras of a column of given choices, as its record keeps them (see
+    :mod:`lmwidgets.run.choices`): the choices, the acc and acc_norm picks, tokens."""
+    choices = record.get("choices")
+    if _choice_logprobs(record) is None or not isinstance(choices, dict):
+        return {}
+    keys = ("options", "acc", "acc_norm", "n_tokens", "greedy", "perplexity", "per_token")
+    found = {k: choices[k] for k in keys if k in choices}
+    found["choices"] = found.pop("options", [])
+    found["choice_logprobs"] = _choice_logprobs(record)
+    return found
+
+
+def _record_extras(record: dict[str, Any]) -> dict[str, Any]:
+    output = record.get("output") or {}
+    keys = ("samples", "votes", "agreement", "display_text", "structured")
+    return {k: output[k] for k in keys if k in output}
 
 
 def _structured_fields(output: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +217,10 @@ class Result:
     #: had none). Enforced columns are valid unless cut off by ``--max-new-tokens``.
     parsed: Any = None
     valid: bool | None = None
+    #: With given choices (``--choices``): each choice's total log-probability after the
+    #: prompt, in the choices' order (``extras["choices"]`` names them; ``extras["acc"]`` and
+    #: ``extras["acc_norm"]`` are the picks' indexes). None for generated columns.
+    choice_logprobs: list[float] | None = None
 
     @property
     def label(self) -> str:

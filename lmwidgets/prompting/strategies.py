@@ -73,6 +73,7 @@ from lmwidgets.prompting.axes import (
     label_of,
     shown_axes,
 )
+from lmwidgets.prompting.choices import check_no_generation_options, plan_choices
 from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
@@ -475,6 +476,9 @@ class Options:
     grammar: Any = None
     #: ``enforced`` (default with a constraint), ``free`` (only checked) or ``both``.
     constrain: str | None = None
+    #: Given choices to score instead of generating: a list of strings shared by every item
+    #: (a dataset column ``choices`` gives each item its own; :mod:`.choices`).
+    choices: Any = None
 
 
 def option_names() -> set[str]:
@@ -518,6 +522,8 @@ def build_variants(
     _check_counts(opts)
     items = normalize_dataset(opts.dataset) if opts.dataset is not None else [None]
     scorer = _scorer(opts, namespace)
+    choosing = plan_choices(opts.choices, items, scorer.spec, names, engines)
+    check_no_generation_options(constraint, opts.probe, settings.logprobs, choosing)
     if scorer.spec == "fields":
         check_fields_scoring(constraint, items)
     base = Spec(engines[0], template=wordings[0][1], system=system)
@@ -536,6 +542,9 @@ def build_variants(
         constraint=constraint,
     )
     variants = [_variant(spec, item, context) for item in items for spec in specs]
+    if choosing is not None:
+        for index, variant in enumerate(variants):
+            choosing.apply(variant, index // len(specs))
     check_columns(column_axis, variants)
     plan = Plan(variants, opts.batch_size, grid=opts.dataset is not None, columns=column_axis)
     if opts.dataset is not None:
