@@ -11,6 +11,7 @@ import { diffCounts, wordDiff } from "./diff.js";
 import { renderTokens, tokenState } from "./tokens.js";
 import { cellShown, rowShown } from "./filters.js";
 import { overlay, thumbnail } from "./images.js";
+import { fillChoices } from "./choices.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -34,6 +35,7 @@ const NEAR_END = 24;
  * @property {HTMLDetailsElement} parsed the parsed JSON, folded
  * @property {HTMLPreElement} parsedText
  * @property {HTMLDivElement} boxes
+ * @property {HTMLDivElement} choices given choices' probabilities as bars (--choices)
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
  * @property {HTMLSelectElement} diffWith the "diff with…" select (values: cell indexes)
@@ -97,6 +99,7 @@ function cellView(row, col) {
   const structured = h("span", "lmw-structured");
   top.append(answer, conf, verdict, badge, cached, structured);
   const boxes = h("div", "lmw-colboxes");
+  const choices = h("div", "lmw-choices");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
   const stats = h("div", "lmw-stats");
@@ -117,7 +120,7 @@ function cellView(row, col) {
   parsed.append(h("summary", "", "parsed JSON"));
   const parsedText = h("pre", "lmw-parsedtext");
   parsed.append(parsedText);
-  el.append(top, boxes, info, text, parsed, stats, note, tools, details);
+  el.append(top, boxes, choices, info, text, parsed, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -132,6 +135,7 @@ function cellView(row, col) {
     parsed,
     parsedText,
     boxes,
+    choices,
     text,
     info,
     diffWith,
@@ -379,6 +383,7 @@ function fillCell(v, data, grid, mode) {
   fillAnswer(v, data);
   fillProbe(v, data);
   fillStructured(v, data);
+  fillChoices(v.choices, data.choices);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

@@ -44,7 +44,21 @@
  * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
  * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
  *   a structured answer's verdict and its parsed JSON (written out)
+ * @property {ChoiceBars | null} [choices] given choices' probabilities (--choices)
  * @property {number} [v]
+ */
+
+/**
+ * A cell's given choices: their texts, probabilities among them, log-probabilities, the acc
+ * and acc_norm picks, the expected choice (-1: none) and how many more were not sent.
+ * @typedef {object} ChoiceBars
+ * @property {string[]} texts
+ * @property {number[]} probs
+ * @property {number[]} logprobs
+ * @property {number} acc
+ * @property {number} acc_norm
+ * @property {number} expected
+ * @property {number} more
  */
 
 /**

@@ -59,6 +59,7 @@ from lmwidgets.notebook.token_cells import (
     detail_entry,
     token_entry,
 )
+from lmwidgets.run.choices import choice_bars
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import image_data
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
@@ -437,6 +438,7 @@ class LiveView:
             cached=getattr(result, "cached", False),
             probe=getattr(result, "probe", None),
             structured=structured_cell(result),
+            choices=choice_bars(result),
         )
 
     def _counterpart(self, result: Result) -> int | None:

@@ -53,8 +53,10 @@ class ChoicePlan:
                 f"Dataset item {row} has no choices: with a 'choices' column every item needs "
                 "its own list (or give one list for all with --choices VAR)."
             )
-        choices = self.shared if self.shared is not None else check_choices(
-            item.get("choices"), f"dataset item {row}'s choices"
+        choices = (
+            self.shared
+            if self.shared is not None
+            else check_choices(item.get("choices"), f"dataset item {row}'s choices")
         )
         variant.choices = list(choices)
         if item.get("expected") is not None:
@@ -106,9 +108,12 @@ def expected_index(expected: Any, choices: Sequence[str], row: int) -> int:
             expected = int(expected.strip())
     if isinstance(expected, float) and expected.is_integer():
         expected = int(expected)
-    if isinstance(expected, int) and not isinstance(expected, bool):
-        if 0 <= expected < len(choices):
-            return expected
+    if (
+        isinstance(expected, int)
+        and not isinstance(expected, bool)
+        and 0 <= expected < len(choices)
+    ):
+        return expected
     raise ChoicesError(
         f"Dataset item {row}: expected {shown(expected)} is neither one of its choices "
         f"({listed(list(choices))}) nor a choice's index (0 to {len(choices) - 1})."
@@ -179,8 +184,7 @@ def _check_engines(engines: Sequence[Engine]) -> None:
     for engine in engines:
         if not engine.capabilities.choice_scores or not hasattr(engine, "score_choices"):
             raise ChoicesError(
-                f"{engine.name} ({engine.engine} engine) cannot score choices: "
-                + _why_not(engine)
+                f"{engine.name} ({engine.engine} engine) cannot score choices: " + _why_not(engine)
             )
 
 
@@ -196,12 +200,14 @@ def _why_not(engine: Engine) -> str:
 
 
 def check_no_generation_options(
-    constraint: Any, probe: Any, logprobs: int, plan: ChoicePlan | None
+    constraint: Any, probe: Any, logprobs: int, plan: ChoicePlan | bool | None
 ) -> None:
-    """Options that shape generated text have nothing to act on with given choices."""
-    if plan is None:
+    """Options that shape generated text have nothing to act on with given choices (``plan``:
+    the run's :class:`ChoicePlan`, or whether ``--choices`` / ``--score perplexity`` ask)."""
+    if not plan:
         return
-    what = "--score perplexity" if plan.perplexity else "Given choices"
+    perplexity = isinstance(plan, ChoicePlan) and plan.perplexity
+    what = "--score perplexity" if perplexity else "Given choices"
     for flag, value in (("a structured answer", constraint), ("--probe", probe)):
         if value is not None:
             raise ChoicesError(

@@ -508,6 +508,9 @@ def build_variants(
     namespace = dict(variables or {})
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
+    structured = next((c for c in (opts.json, opts.regex, opts.one_of, opts.grammar) if c), None)
+    asked = opts.choices is not None or opts.score == "perplexity"
+    check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
     wordings = prompt_variants(template, opts.prompts)
     media, wordings = _prepare_images(
         engines, wordings, opts.images, opts.region, opts.region_mode, variables, names, opts.media

@@ -32,7 +32,12 @@ from lmwidgets.engines.choices import (
     acc_norm_pick,
     acc_pick,
 )
-from lmwidgets.errors import GenerationError, GenerationInterrupted, PromptTooLongError
+from lmwidgets.errors import (
+    GenerationError,
+    GenerationInterrupted,
+    OutOfMemoryError,
+    PromptTooLongError,
+)
 
 #: Decimals a record keeps of each choice's log-probability.
 CHOICE_DIGITS = 6
@@ -146,7 +151,7 @@ def _finish(
 ) -> Comparison:
     """The comparison of the scored columns (unscored ones stopped or failed), shown, and
     what ended the run raised with it."""
-    from lmwidgets.run.runner import _error_message
+    from lmwidgets.run.runner import _OOM_MESSAGE, _error_message, _out_of_memory
 
     run_id = uuid.uuid4().hex[:16]
     message = _error_message(error)
@@ -177,6 +182,8 @@ def _finish(
     if isinstance(error, GenerationError):
         error.partial = comparison
         raise error
+    if error is not None and _out_of_memory(error):
+        raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
     if error is not None:
         raise GenerationError(message or "", partial=comparison) from error
     return comparison
@@ -324,3 +331,31 @@ def summarize(comparison: Comparison) -> None:
             for label, v in per_token.items()
         )
         comparison.notes.append(f"Mean log-likelihood per token of expected: {shown}.")
+
+
+#: Most choices a cell (and the static copy) draws as bars; the rest are counted.
+MAX_CHOICE_BARS = 26
+
+
+def choice_bars(result: Result, limit: int = MAX_CHOICE_BARS) -> dict[str, Any] | None:
+    """What the view and the static copy draw for a column of given choices: each choice's
+    text, probability among the choices and log-probability, the ``acc`` and ``acc_norm``
+    picks, the expected choice (-1: none) and how many choices were left out; None for a
+    generated (or perplexity) column."""
+    from lmwidgets.engines.choices import probabilities
+
+    logprobs = result.choice_logprobs
+    texts = result.extras.get("choices")
+    if logprobs is None or not isinstance(texts, list) or result.extras.get("perplexity"):
+        return None
+    texts = [str(t) for t in texts]
+    expected = texts.index(result.expected) if result.expected in texts else -1
+    return {
+        "texts": texts[:limit],
+        "probs": [round(p, 6) for p in probabilities(logprobs)][:limit],
+        "logprobs": [round(float(v), 4) for v in logprobs][:limit],
+        "acc": int(result.extras.get("acc", 0)),
+        "acc_norm": int(result.extras.get("acc_norm", 0)),
+        "expected": expected,
+        "more": max(0, len(texts) - limit),
+    }

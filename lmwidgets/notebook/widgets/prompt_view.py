@@ -594,6 +594,7 @@ class PromptView(anywidget.AnyWidget):
         cached: bool = False,
         probe: dict[str, Any] | None = None,
         structured: dict[str, Any] | None = None,
+        choices: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -646,6 +647,7 @@ class PromptView(anywidget.AnyWidget):
             "previous": previous,
             "cached": bool(cached),
             "probe": _probe_cell(probe),
+            "choices": _choices_cell(choices),
             "structured": None
             if structured is None
             else {
@@ -657,6 +659,13 @@ class PromptView(anywidget.AnyWidget):
                 ],
             },
         }
+
+
+def _choices_cell(choices: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Given choices' bars (:func:`lmwidgets.run.choices.choice_bars`), their texts bounded."""
+    if not isinstance(choices, dict):
+        return None
+    return {**choices, "texts": [shorten(clean(t), SHORT_LIMIT) for t in choices["texts"]]}
 
 
 def _probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
