@@ -52,6 +52,7 @@ def result_from_record(record: dict[str, Any]) -> Result:
         correct=record.get("correct"),
         score=record.get("score"),
         compared=record.get("compared"),
+        verdict=record.get("verdict"),
         score_error=record.get("score_error"),
         extras=extras,
         confidence=output.get("confidence"),

@@ -119,8 +119,6 @@ def test_scorers_that_do_not_fit_given_choices(scripted):
 
 def test_few_shot_scores_choices(scripted):
     examples = [("Capital of Italy?", "Rome")]
-    comparison = prompt(
-        compare="zero-shot,few-shot", examples=examples, choices=["Paris", "Lyon"]
-    )
+    comparison = prompt(compare="zero-shot,few-shot", examples=examples, choices=["Paris", "Lyon"])
     assert [r.answer for r in comparison] == ["Paris", "Paris"]
     assert "Rome" in comparison["few-shot"].prompt
