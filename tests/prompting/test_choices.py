@@ -57,7 +57,7 @@ def test_expected_is_a_choice_or_its_index(expected, index):
 
 @pytest.mark.parametrize("expected", ["Berlin", 3, -1, True, "7"])
 def test_expected_outside_the_choices_is_an_error(expected):
-    with pytest.raises(ChoicesError, match="Dataset item 4: expected .* neither one of its"):
+    with pytest.raises(ChoicesError, match=r"Dataset item 4: expected .* neither one of its"):
         expected_index(expected, ["Paris", "Lyon", "Nice"], 4)
 
 
@@ -84,7 +84,7 @@ def test_generation_options_are_refused_before_anything_runs(scripted, options, 
 
 def test_a_model_that_cannot_score_choices_is_named(registry):
     engine = lmwidgets.load_model(engine="scripted", name="mute", choice_scores=False)
-    with pytest.raises(ChoicesError, match="mute .*cannot score choices"):
+    with pytest.raises(ChoicesError, match=r"mute .*cannot score choices"):
         prompt(choices=["Paris", "Lyon"])
     assert engine.choice_calls == []
 
