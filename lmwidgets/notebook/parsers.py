@@ -127,7 +127,8 @@ PROMPT_DESCRIPTION = (
     "one. Greedy by default. With a vision-language model, --image X adds images ({img} in the\n"
     "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
     "boxes in the answer are drawn on the thumbnail. With --dataset, answers are scored\n"
-    "against the items' expected values (see --score).\n\n"
+    "against the items' expected values (see --score); with --choices VAR the columns score\n"
+    "given choices by likelihood instead of generating.\n\n"
     "Your own variations side by side: '--- NAME' lines in the body start named prompt\n"
     "variants; --systems, --each, --temperatures, --top-ps and --trials add more axes, and\n"
     "every axis combines with the others (two axes make a matrix; --columns picks the axis\n"
@@ -138,7 +139,9 @@ PROMPT_DESCRIPTION = (
 SCORE_HELP = (
     "How answers are scored against a dataset's expected values: auto (default), exact, "
     "contains, regex:PATTERN, number[:TOL], choice, fields (a --json answer against a dict "
-    "expected, field by field), or the name of a function (answer, expected, item) -> bool|float."
+    "expected, field by field), likelihood (with --choices), perplexity (no generation: the "
+    "log-likelihood per token of expected), or the name of a function (answer, expected, "
+    "item) -> bool|float."
 )
 
 
@@ -534,6 +537,15 @@ def _prompt_strategies(parser: argparse.ArgumentParser) -> None:
         help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
     )
     parser.add_argument("--score", default=None, metavar="SPEC", help=SCORE_HELP)
+    parser.add_argument(
+        "--choices",
+        default=None,
+        metavar="VAR",
+        help="Variable with a list of choices: no generation, each column scores every choice "
+        "by its log-probability after the prompt and answers the likeliest (lm-eval's acc; "
+        "acc_norm beside it). A dataset column 'choices' gives each item its own; expected is "
+        "a choice or its index.",
+    )
     parser.add_argument(
         "--cot-instruction", default=None, help="Replace the chain-of-thought instruction."
     )
