@@ -83,6 +83,19 @@ def choice_extras(record: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _choice_columns(result: Result) -> dict[str, Any]:
+    """A run of given choices' ``to_pandas()`` columns: the choices, their log-probabilities
+    and the length-normalized (``acc_norm``) pick beside the answer (the ``acc`` pick)."""
+    choices = result.extras.get("choices")
+    norm = result.extras.get("acc_norm")
+    picked = choices[norm] if isinstance(choices, list) and isinstance(norm, int) else None
+    return {
+        "choices": choices,
+        "choice_logprobs": result.choice_logprobs,
+        "acc_norm_answer": None if result.extras.get("perplexity") else picked,
+    }
+
+
 def _record_extras(record: dict[str, Any]) -> dict[str, Any]:
     output = record.get("output") or {}
     keys = ("samples", "votes", "agreement", "display_text", "structured")
@@ -415,7 +428,8 @@ class Comparison:
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
         with a dataset's ``expected`` also expected, correct, score, compared and verdict; with
-        an answer confidence (``--logprobs``, self-consistency) also confidence; when a column
+        an answer confidence (``--logprobs``, self-consistency) also confidence; with given
+        choices also choices, choice_logprobs and acc_norm_answer; when a column
         came from the response cache also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
@@ -446,6 +460,8 @@ class Comparison:
                 row.update(_probe_columns(result))
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
+            if any(r.choice_logprobs is not None for r in self.results):
+                row.update(_choice_columns(result))
             if any(r.expected is not None for r in self.results):
                 row["expected"] = result.expected
                 row["correct"] = result.correct

@@ -51,6 +51,10 @@ def test_shared_choices_score_without_generating(scripted):
         assert result.record["scorer"] == "likelihood"
         assert result.record["choices"]["options"] == CHOICES
     assert any(note.startswith("acc_norm") for note in comparison.notes)
+    frame = comparison.to_pandas()
+    assert list(frame["answer"]) == ["Paris", "Nice", "Paris"]
+    assert frame["choices"][0] == CHOICES and len(frame["choice_logprobs"][0]) == 3
+    assert set(frame["acc_norm_answer"]) <= set(CHOICES)
 
 
 def test_batched_equals_alone_and_batch_size_splits(scripted):
