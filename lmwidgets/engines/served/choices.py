@@ -2,11 +2,13 @@
 
 Each (prompt, choice) pair is tokenized by the server (``/tokenize``) as lm-eval pairs them
 (:func:`~lmwidgets.engines.choices.split_pair`: the prompt alone, then prompt+choice; the
-choice's tokens are those after the prompt's), and every pair of a batch goes to the server in
-one ``/v1/completions`` request per adapter (``prompt`` a list of token-id lists,
-``prompt_logprobs: 1``, one generated token): the server batches them and, with its prefix
-cache, computes a shared prompt once. Other servers do not return prompt log-probabilities:
-their models say so before anything runs (:mod:`lmwidgets.prompting.choices`).
+choice's tokens are those after the prompt's), and each pair's tokens go to
+``/v1/completions`` (``prompt_logprobs: 1``, one generated token, the adapter as ``model``);
+the server's prefix cache computes a prompt shared by its choices once. The requests go one at
+a time: vLLM (0.32) fails on the prompt log-probabilities of requests scheduled together when
+it serves LoRA adapters (``--enable-lora``; its LoRA logits layer), which would take the whole
+server down. Other servers do not return prompt log-probabilities: their models say so before
+anything runs (:mod:`lmwidgets.prompting.choices`).
 """
 
 from __future__ import annotations
@@ -53,23 +55,21 @@ def score_served(engine: Any, requests: Sequence[ChoiceRequest]) -> list[list[Ch
             start = min(len(head), len(whole) - 1)  # a choice merged into the prompt: its last
             pairs.append((index, request.adapter, whole, max(start, 1)))
     scores: dict[int, ChoiceScore] = {}
-    for adapter in dict.fromkeys(p[1] for p in pairs):
-        chosen = [n for n, p in enumerate(pairs) if p[1] == adapter]
+    for n, (_, adapter, whole, start) in enumerate(pairs):
         answer = client.post(
             "/v1/completions",
             {
                 "model": adapter or model,
-                "prompt": [pairs[n][2] for n in chosen],
+                "prompt": whole,
                 "max_tokens": 1,
                 "temperature": 0,
                 "prompt_logprobs": 1,
             },
         )
-        choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
-        if len(choices) != len(chosen):
-            raise ServerError("The server did not answer every choice's prompt.")
-        for n, choice in zip(chosen, choices, strict=True):
-            scores[n] = _score(choice.get("prompt_logprobs") or [], pairs[n][2], pairs[n][3])
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        if not isinstance(choices, list) or len(choices) != 1:
+            raise ServerError("The server did not answer a choice's prompt.")
+        scores[n] = _score(choices[0].get("prompt_logprobs") or [], whole, start)
     out: list[list[ChoiceScore]] = [[] for _ in requests]
     for n, (index, *_rest) in enumerate(pairs):
         out[index].append(scores[n])
