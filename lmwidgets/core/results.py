@@ -294,6 +294,9 @@ class Result:
             f"{self.tokens} token{'' if self.tokens == 1 else 's'}",
             f"{self.seconds:.1f} s",
         ]
+        if self.choice_logprobs is not None:  # given choices: scored, nothing generated
+            count = len(self.choice_logprobs)
+            parts[0] = f"{count} choice{'' if count == 1 else 's'} scored"
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
         if self.cached:
@@ -406,6 +409,10 @@ class Comparison:
         mislead: the columns of one batch advance together."""
         if not self.seconds or self.seconds <= 0:
             return ""
+        scored = [r.choice_logprobs for r in self.results if r.choice_logprobs is not None]
+        if scored and len(scored) == len(self.results):  # given choices: nothing generated
+            count = sum(len(c) for c in scored)
+            return f"{count} choice{'' if count == 1 else 's'} scored in {self.seconds:.1f} s"
         tokens = sum(result.tokens for result in self.results)
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"

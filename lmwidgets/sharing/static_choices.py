@@ -33,13 +33,15 @@ def choices_html(result: Result) -> str:
         border = SUCCESS if index == bars["expected"] else "transparent"
         weight = "font-weight:bold;" if pick else ""
         fill = BRAND if pick else MUTED_BAR
+        label = escape_html(shorten(text, SHORT_LIMIT))
         rows.append(
-            f'<tr class="lmw-choice"><td style="{weight}border:1px solid {border};'
-            f'padding:0 3px;white-space:pre">{escape_html(shorten(text, SHORT_LIMIT))}</td>'
-            f'<td style="width:100%;padding:0 4px"><div style="background:{BG_RAISED};'
-            f'height:10px;border-radius:3px;overflow:hidden"><div style="background:{fill};'
-            f'height:100%;width:{100 * max(0.0, min(1.0, p)):.1f}%"></div></div></td>'
-            f'<td style="color:{FG_MUTED};text-align:right">{_percent(p)}</td></tr>'
+            f'<tr class="lmw-choice"><td style="width:1%;white-space:pre;padding:1px 6px 1px 0">'
+            f'<span style="{weight}border:1px solid {border};border-radius:3px;padding:0 3px">'
+            f'{label}</span></td><td style="width:100%;padding:1px 0"><div style="background:'
+            f'{BG_RAISED};height:10px;border-radius:3px;overflow:hidden"><div style="background:'
+            f'{fill};height:100%;width:{100 * max(0.0, min(1.0, p)):.1f}%"></div></div></td>'
+            f'<td style="width:1%;white-space:nowrap;text-align:right;padding:1px 0 1px 6px;'
+            f'color:{FG_MUTED}">{_percent(p)}</td></tr>'
         )
     notes = choices_notes(bars)
     note = f'<div style="{SMALL}">{escape_html(" · ".join(notes))}</div>' if notes else ""
