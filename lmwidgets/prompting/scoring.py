@@ -516,7 +516,7 @@ def structured_answer(answer: str | None, parsed: Any, valid: bool | None) -> st
 def score_result(result: Result, scorer: Scorer, row: int) -> str | None:
     """Fill ``result``'s score, correct and compared (and its record's); returns the failure
     note when the scorer failed on it (the item is then unscored)."""
-    if result.choice_logprobs is not None:  # scored by likelihood as it ran (run.choices)
+    if getattr(result, "choice_logprobs", None) is not None:  # scored as it ran (run.choices)
         return None
     result.record["scorer"] = scorer.spec
     if result.expected is None:

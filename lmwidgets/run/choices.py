@@ -344,7 +344,7 @@ def choice_bars(result: Result, limit: int = MAX_CHOICE_BARS) -> dict[str, Any] 
     generated (or perplexity) column."""
     from lmwidgets.engines.choices import probabilities
 
-    logprobs = result.choice_logprobs
+    logprobs = getattr(result, "choice_logprobs", None)  # stand-ins in tests have none
     texts = result.extras.get("choices")
     if logprobs is None or not isinstance(texts, list) or result.extras.get("perplexity"):
         return None
