@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,17 @@ class ChoiceScore:
     logprob: float
     n_tokens: int
     greedy: bool = False
+
+
+@runtime_checkable
+class ChoiceScorer(Protocol):
+    """An engine that scores given choices (``Capabilities.choice_scores``)."""
+
+    def score_choices(
+        self, requests: Sequence[ChoiceRequest], *, stop: Any = None
+    ) -> list[list[ChoiceScore]]:
+        """Each request's choices scored after its prompt, in the requests' order."""
+        ...
 
 
 def split_pair(context: str, continuation: str) -> tuple[str, str]:

@@ -21,7 +21,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from lmwidgets.core.results import Comparison, Result, choice_extras
 from lmwidgets.core.variant import Variant
@@ -29,6 +29,7 @@ from lmwidgets.engines.base import RowOutput, StopSignal
 from lmwidgets.engines.choices import (
     ChoiceRequest,
     ChoiceScore,
+    ChoiceScorer,
     acc_norm_pick,
     acc_pick,
 )
@@ -126,7 +127,7 @@ def run_choice_variants(
 def _score_batch(
     variants: Sequence[Variant], batch: list[int], stop: StopSignal
 ) -> dict[int, tuple[list[ChoiceScore], float]]:
-    engine = variants[batch[0]].engine
+    engine = cast(ChoiceScorer, variants[batch[0]].engine)
     requests = [
         ChoiceRequest(variants[i].rendered, tuple(variants[i].choices or ()), variants[i].adapter)
         for i in batch

@@ -61,7 +61,9 @@ def _pairs(loaded: Any, requests: Sequence[ChoiceRequest]) -> list[_Pair]:
     return pairs
 
 
-def _routing(model: Any, loaded: Any, adapters: Sequence[str | None], kwargs: dict[str, Any]):
+def _routing(
+    model: Any, loaded: Any, adapters: Sequence[str | None], kwargs: dict[str, Any]
+) -> Any:
     """The context routing row ``i`` through ``adapters[i]`` (peft's ``adapter_names`` when
     lmwidgets' batched LoRA does not apply); nothing for a model without adapters."""
     if not loaded.adapters:
@@ -103,7 +105,9 @@ def score_requests(loaded: Any, requests: Sequence[ChoiceRequest]) -> list[list[
     return out
 
 
-def _prefix_pass(model: Any, loaded: Any, heads: list[list[int]], adapters: list[str | None]):
+def _prefix_pass(
+    model: Any, loaded: Any, heads: list[list[int]], adapters: list[str | None]
+) -> tuple[Any, Any, Any]:
     """The prompts, left-padded, through the model: (last logits [B, vocab], cache, mask)."""
     import torch
     from transformers import DynamicCache
