@@ -129,6 +129,7 @@ def _prefix_pass(
             position_ids=positions,
             past_key_values=DynamicCache(),
             use_cache=True,
+            logits_to_keep=1,  # only the last position's: it predicts each choice's first token
             **kwargs,
         )
     return output.logits[:, -1, :].float(), output.past_key_values, mask
