@@ -199,7 +199,9 @@ def prompt(
     strategies, examples, datasets, adapters, models, images, your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`).
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and
+    given choices scored by likelihood instead of generated (``choices=[...]``, or a dataset
+    column ``choices``; ``score="perplexity"``; :mod:`lmwidgets.prompting.choices`).
     ``score`` scores dataset items (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K`` (1-20)
     reports token probabilities; ``vs`` shows an earlier run beside this one (``"previous"`` or
     a :class:`Comparison`); ``cache`` answers identical greedy or seeded columns from the

@@ -22,6 +22,11 @@ deterministic: they depend only on the prompt, the position and the scripted pie
 list) nor on the run. The scripted piece is always the most likely token (greedy decoding picks
 it); the alternatives are common words with the same leading whitespace.
 
+Given choices (``score_choices``): each choice's pieces score log 0.8 where they equal the
+scripted answer's (after the row's adapter) at their position and a stable made-up
+log-probability elsewhere (:func:`scripted_choice_score`), so the scripted answer is the
+likeliest choice and the numbers never change between runs.
+
 Forks (``PromptRow.forced_ids`` / ``forced_text``): the answer begins with the forced tokens (the
 ids decoded through the pieces this engine has seen, else ``forced_text`` split into pieces) and
 then continues with the script *from the position after them*, as if the model had gone on with

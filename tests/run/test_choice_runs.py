@@ -108,6 +108,17 @@ def test_records_restore_and_rerun(scripted):
     assert again.scores == comparison.scores
 
 
+def test_malformed_choice_records_are_refused(scripted):
+    from lmwidgets.errors import RecordError
+    from lmwidgets.run.records import validate_record
+
+    record = json.loads(json.dumps(prompt("Capital of France?", choices=CHOICES)[0].record))
+    validate_record(record)
+    for bad in ({"options": CHOICES, "logprobs": [-1.0]}, {"options": [1, 2], "logprobs": [0, 0]}):
+        with pytest.raises(RecordError, match="choices"):
+            validate_record({**record, "choices": bad})
+
+
 def test_perplexity_reports_expected_per_token(scripted):
     dataset = [
         {"input": "Capital of France?", "expected": "Paris"},
