@@ -376,7 +376,8 @@ def _wire_view(view: Any, job: _PromptRun, on_rerun: Callable[[Comparison], None
         view.enable_rerun(_region_rerun(view, job.build, job.run, on_rerun))
     if hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun))
-    if hasattr(view, "enable_tokens"):
+    scored = any(v.choices is not None for v in shown.plan.variants)  # given choices
+    if hasattr(view, "enable_tokens") and not scored:
         view.enable_tokens(_tokens_rerun(view, shown, job.run, on_rerun))
 
 
