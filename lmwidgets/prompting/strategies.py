@@ -508,7 +508,8 @@ def build_variants(
     namespace = dict(variables or {})
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
-    structured = next((c for c in (opts.json, opts.regex, opts.one_of, opts.grammar) if c), None)
+    given = (opts.json, opts.regex, opts.one_of, opts.grammar)
+    structured = next((c for c in given if c is not None), None)
     asked = opts.choices is not None or opts.score == "perplexity"
     check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
     wordings = prompt_variants(template, opts.prompts)
