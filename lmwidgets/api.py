@@ -201,9 +201,11 @@ def prompt(
     ``media={"audio": [...]}`` with ``clip=`` and ``sample_rate=``), your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and a
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`), a
     model as judge (``judge=``, ``rubric=``, ``judge_pairwise=``; ``score="judge"`` scores
-    by its verdicts; :mod:`lmwidgets.prompting.judging`).
+    by its verdicts; :mod:`lmwidgets.prompting.judging`) and given choices scored by
+    likelihood instead of generated (``choices=[...]``, or a dataset column ``choices``;
+    ``score="perplexity"``; :mod:`lmwidgets.prompting.choices`).
     ``score`` scores dataset items (:mod:`lmwidgets.prompting.scoring`); ``logprobs=K`` (1-20)
     reports token probabilities; ``vs`` shows an earlier run beside this one (``"previous"`` or
     a :class:`Comparison`); ``cache`` answers identical greedy or seeded columns from the
@@ -401,7 +403,8 @@ def _wire_view(view: Any, job: _PromptRun, on_rerun: Callable[[Comparison], None
         view.enable_rerun(_region_rerun(view, job.build, job.run, on_rerun))
     if hasattr(view, "enable_fork"):
         view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun))
-    if hasattr(view, "enable_tokens"):
+    scored = any(v.choices is not None for v in shown.plan.variants)  # given choices
+    if hasattr(view, "enable_tokens") and not scored:
         view.enable_tokens(_tokens_rerun(view, shown, job.run, on_rerun))
 
 

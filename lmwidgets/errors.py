@@ -168,3 +168,8 @@ class StatisticsError(LmWidgetsError, ValueError):
 class RatingError(LmWidgetsError):
     """A rating or preference that cannot be recorded: the comparison is still running, the
     column (or dataset item) is unknown, or the value is not a rating (``up``, ``down``)."""
+
+
+class ChoicesError(InvalidArgumentError):
+    """Given choices (``--choices``, a dataset's ``choices`` column) that cannot be scored:
+    empty, not text, or asked of a strategy or model that cannot score them."""

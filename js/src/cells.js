@@ -14,6 +14,7 @@ import { overlay, thumbnail } from "./media/image.js";
 import { preview } from "./media/registry.js";
 import { fillRating, ratingBar } from "./ratings.js";
 import { fillJudge, judgeView } from "./judge.js";
+import { fillChoices } from "./choices.js";
 
 /** @typedef {import("./types.js").Box} Box */
 /** @typedef {import("./types.js").Cell} Cell */
@@ -39,6 +40,7 @@ const NEAR_END = 24;
  * @property {HTMLPreElement} parsedText
  * @property {import("./judge.js").JudgeView} judge the judge's verdict chip and reasoning
  * @property {HTMLDivElement} boxes
+ * @property {HTMLDivElement} choices given choices' probabilities as bars (--choices)
  * @property {HTMLPreElement} text
  * @property {HTMLDivElement} info where its tokens diverge; what the diff shows
  * @property {HTMLSelectElement} diffWith the "diff with…" select (values: cell indexes)
@@ -104,6 +106,7 @@ function cellView(row, col) {
   const rating = ratingBar(el);
   top.append(rating.el);
   const boxes = h("div", "lmw-colboxes");
+  const choices = h("div", "lmw-choices");
   const info = h("div", "lmw-cellinfo");
   const text = h("pre", "lmw-text");
   const stats = h("div", "lmw-stats");
@@ -126,7 +129,7 @@ function cellView(row, col) {
   parsed.append(parsedText);
   const judge = judgeView();
   top.append(judge.chip);
-  el.append(top, boxes, info, text, parsed, judge.details, stats, note, tools, details);
+  el.append(top, boxes, choices, info, text, parsed, judge.details, stats, note, tools, details);
   /** @type {CellView} */
   const v = {
     col: el,
@@ -143,6 +146,7 @@ function cellView(row, col) {
     parsedText,
     judge,
     boxes,
+    choices,
     text,
     info,
     diffWith,
@@ -413,6 +417,7 @@ function fillCell(v, data, grid, mode) {
   fillProbe(v, data);
   fillStructured(v, data);
   fillJudge(v.judge, data);
+  fillChoices(v.choices, data.choices);
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;

@@ -47,6 +47,7 @@
  *   a structured answer's verdict and its parsed JSON (written out)
  * @property {"up" | "down" | null} [rating] your thumbs on it (ratings.js)
  * @property {JudgeCell | null} [judge] the judge's verdict (--judge): chip, tone, reasoning
+ * @property {ChoiceBars | null} [choices] given choices' probabilities (--choices)
  * @property {number} [v]
  */
 
@@ -71,6 +72,19 @@
  * @property {string} tone
  * @property {string} title
  * @property {string} reasoning
+ */
+
+/**
+ * A cell's given choices: their texts, probabilities among them, log-probabilities, the acc
+ * and acc_norm picks, the expected choice (-1: none) and how many more were not sent.
+ * @typedef {object} ChoiceBars
+ * @property {string[]} texts
+ * @property {number[]} probs
+ * @property {number[]} logprobs
+ * @property {number} acc
+ * @property {number} acc_norm
+ * @property {number} expected
+ * @property {number} more
  */
 
 /**

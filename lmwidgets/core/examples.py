@@ -108,8 +108,17 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
         item = {_text_of(k, name, index): _json_value(v, name, index) for k, v in row.items()}
         if _is_record(row.get("expected")):  # a structured expected stays data (--score fields)
             item["expected"] = _json_data(row["expected"], name, index)
+        if _is_sequence(row.get("choices")):  # one list of given choices per item (--choices)
+            item["choices"] = [_json_value(v, name, index) for v in row["choices"]]
         items.append(item)
     return items
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list-like cell (a list, a tuple, a numpy array): a dataset's ``choices``."""
+    return isinstance(value, (list, tuple)) or (
+        callable(getattr(value, "tolist", None)) and getattr(value, "ndim", 0) == 1
+    )
 
 
 def _is_record(value: Any) -> bool:

@@ -33,11 +33,7 @@ def result_from_record(record: dict[str, Any]) -> Result:
     adapter = record.get("adapter")
     model = record.get("model") or {}
     expected = record.get("expected")
-    extras = {
-        k: output[k]
-        for k in ("samples", "votes", "agreement", "display_text", "structured")
-        if k in output
-    }
+    extras = {**_record_extras(record), **choice_extras(record)}
     return Result(
         variant=str(record.get("variant", "")),
         text=str(output.get("text", "")),
@@ -56,12 +52,54 @@ def result_from_record(record: dict[str, Any]) -> Result:
         correct=record.get("correct"),
         score=record.get("score"),
         compared=record.get("compared"),
+        verdict=record.get("verdict"),
         score_error=record.get("score_error"),
         extras=extras,
         confidence=output.get("confidence"),
         cached=bool(record.get("cached")),
         **_structured_fields(output),
+        choice_logprobs=_choice_logprobs(record),
     )
+
+
+def _choice_logprobs(record: dict[str, Any]) -> list[float] | None:
+    """A record of given choices' log-probabilities (None for a generated column)."""
+    choices = record.get("choices")
+    if not isinstance(choices, dict) or not isinstance(choices.get("logprobs"), list):
+        return None
+    return [float(v) for v in choices["logprobs"]]
+
+
+def choice_extras(record: dict[str, Any]) -> dict[str, Any]:
+    """The extras of a column of given choices, as its record keeps them (see
+    :mod:`lmwidgets.run.choices`): the choices, the acc and acc_norm picks, tokens."""
+    choices = record.get("choices")
+    if _choice_logprobs(record) is None or not isinstance(choices, dict):
+        return {}
+    keys = ("options", "acc", "acc_norm", "n_tokens", "greedy", "perplexity", "per_token")
+    found = {k: choices[k] for k in keys if k in choices}
+    found["choices"] = found.pop("options", [])
+    found["choice_logprobs"] = _choice_logprobs(record)
+    return found
+
+
+def _choice_columns(result: Result) -> dict[str, Any]:
+    """A run of given choices' ``to_pandas()`` columns: the choices, their log-probabilities
+    and the length-normalized (``acc_norm``) pick beside the answer (the ``acc`` pick)."""
+    choices = result.extras.get("choices")
+    norm = result.extras.get("acc_norm")
+    picked = choices[norm] if isinstance(choices, list) and isinstance(norm, int) else None
+    return {
+        "choices": choices,
+        "choice_logprobs": result.choice_logprobs,
+        "acc_norm_answer": None if result.extras.get("perplexity") else picked,
+    }
+
+
+def _record_extras(record: dict[str, Any]) -> dict[str, Any]:
+    output = record.get("output") or {}
+    keys = ("samples", "votes", "agreement", "display_text", "structured")
+    return {k: output[k] for k in keys if k in output}
 
 
 def _structured_fields(output: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +245,10 @@ class Result:
     #: had none). Enforced columns are valid unless cut off by ``--max-new-tokens``.
     parsed: Any = None
     valid: bool | None = None
+    #: With given choices (``--choices``): each choice's total log-probability after the
+    #: prompt, in the choices' order (``extras["choices"]`` names them; ``extras["acc"]`` and
+    #: ``extras["acc_norm"]`` are the picks' indexes). None for generated columns.
+    choice_logprobs: list[float] | None = None
 
     @property
     def label(self) -> str:
@@ -298,6 +340,9 @@ class Result:
             f"{self.tokens} token{'' if self.tokens == 1 else 's'}",
             f"{self.seconds:.1f} s",
         ]
+        if self.choice_logprobs is not None:  # given choices: scored, nothing generated
+            count = len(self.choice_logprobs)
+            parts[0] = f"{count} choice{'' if count == 1 else 's'} scored"
         if self.first_token_seconds is not None:
             parts.append(f"first token {self.first_token_seconds:.2f} s")
         if self.cached:
@@ -429,6 +474,10 @@ class Comparison:
         mislead: the columns of one batch advance together."""
         if not self.seconds or self.seconds <= 0:
             return ""
+        scored = [r.choice_logprobs for r in self.results if r.choice_logprobs is not None]
+        if scored and len(scored) == len(self.results):  # given choices: nothing generated
+            count = sum(len(c) for c in scored)
+            return f"{count} choice{'' if count == 1 else 's'} scored in {self.seconds:.1f} s"
         tokens = sum(result.tokens for result in self.results)
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
@@ -481,8 +530,11 @@ class Comparison:
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
         """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
-        with your thumbs on any column also rating (``up``, ``down``, None); with a dataset's ``expected`` also expected, correct, score, compared and verdict; with
-        an answer confidence (``--logprobs``, self-consistency) also confidence; when a column
+        with your thumbs on any column also rating (``up``, ``down``, None); with a dataset's
+        ``expected`` also expected, correct, score, compared and verdict; with an answer
+        confidence (``--logprobs``, self-consistency) also confidence; with given choices also
+        choices, choice_logprobs and acc_norm_answer; with a judge also judge_verdict,
+        judge_score and judge_reasoning; when a column
         came from the response cache also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
@@ -517,6 +569,8 @@ class Comparison:
                 row["confidence"] = result.confidence
             if any(r.judge is not None for r in self.results):
                 row.update(_judge_columns(result))
+            if any(r.choice_logprobs is not None for r in self.results):
+                row.update(_choice_columns(result))
             if any(r.expected is not None for r in self.results):
                 row["expected"] = result.expected
                 row["correct"] = result.correct

@@ -64,6 +64,11 @@ class Variant:
     #: whether it is enforced while decoding (else the column is free and only checked).
     constraint: Any = None
     enforced: bool = False
+    #: Given choices to score instead of generating (``--choices``; see
+    #: :mod:`lmwidgets.prompting.choices`), None for a generated column; ``perplexity``: the
+    #: one choice is ``expected``, scored per token (``--score perplexity``).
+    choices: list[str] | None = None
+    perplexity: bool = False
     # Filled by prepare():
     rendered: Any = None
     max_new_tokens: int = 0

@@ -120,6 +120,9 @@ class Capabilities:
     chat: bool = True
     #: Tokens the model reads at most (prompt plus answer); None when unknown.
     context_length: int | None = None
+    #: Whether the engine scores given continuations of a prompt (``score_choices``; see
+    #: :mod:`lmwidgets.engines.choices`): likelihood of given choices, ``--score perplexity``.
+    choice_scores: bool = False
 
 
 @dataclass

@@ -22,6 +22,11 @@ deterministic: they depend only on the prompt, the position and the scripted pie
 list) nor on the run. The scripted piece is always the most likely token (greedy decoding picks
 it); the alternatives are common words with the same leading whitespace.
 
+Given choices (``score_choices``): each choice's pieces score log 0.8 where they equal the
+scripted answer's (after the row's adapter) at their position and a stable made-up
+log-probability elsewhere (:func:`scripted_choice_score`), so the scripted answer is the
+likeliest choice and the numbers never change between runs.
+
 Forks (``PromptRow.forced_ids`` / ``forced_text``): the answer begins with the forced tokens (the
 ids decoded through the pieces this engine has seen, else ``forced_text`` split into pieces) and
 then continues with the script *from the position after them*, as if the model had gone on with
@@ -58,6 +63,7 @@ from lmwidgets.engines.base import (
     batch_row_seeds,
     close_outputs,
 )
+from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore
 from lmwidgets.errors import AdapterError, InvalidArgumentError, ModelNotFoundError
 from lmwidgets.media.base import MediaInput, check_accepted
 
@@ -114,6 +120,27 @@ def piece_distribution(prompt: str, position: int, piece: str) -> list[tuple[str
     return out
 
 
+#: A scripted answer's own piece at its position, in a choice being scored.
+SCRIPTED_PIECE_LOGPROB = math.log(0.8)
+
+
+def scripted_choice_score(prompt: str, answer: str, choice: str) -> ChoiceScore:
+    """The scripted engine's score of ``choice`` after ``prompt`` whose scripted answer is
+    ``answer``: each piece that equals the answer's piece at its position costs log 0.8, any
+    other a stable made-up log-probability between log 0.001 and log 0.3. So the answer itself
+    (or a choice it starts with) scores best, and the numbers never change between runs."""
+    expected = pieces(answer)
+    total = 0.0
+    own = pieces(choice)
+    for position, piece in enumerate(own):
+        if position < len(expected) and piece == expected[position]:
+            total += SCRIPTED_PIECE_LOGPROB
+        else:
+            total += math.log(0.001 + 0.299 * _unit("choice", prompt, position, piece))
+    greedy = own == expected[: len(own)]
+    return ChoiceScore(logprob=total, n_tokens=len(own), greedy=greedy)
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, list):  # a content list: media parts become markers
         return "".join(
@@ -141,6 +168,7 @@ class ScriptedEngine:
         step_seconds: float = 0.0,
         fail_after: int | None = None,
         token_logprobs: bool = True,
+        choice_scores: bool = True,
     ) -> None:
         self.name = name
         self.replies = replies
@@ -154,11 +182,14 @@ class ScriptedEngine:
             token_logprobs=token_logprobs,
             chat=chat,
             context_length=context_length,
+            choice_scores=choice_scores,
         )
         self.step_seconds = step_seconds
         #: Steps after which generation fails as if out of memory (tests of that path).
         self.fail_after = fail_after
         self.calls: list[list[PromptRow]] = []
+        #: Every ``score_choices`` call's requests (tests check the batching).
+        self.choice_calls: list[list[ChoiceRequest]] = []
         #: The text of every token id this engine produced or listed (to decode forced ids).
         self.vocabulary: dict[int, str] = {}
 
@@ -300,6 +331,23 @@ class ScriptedEngine:
             output.pieces.append(script[step] if step < len(script) else " .")
             output.first_token_seconds = output.first_token_seconds or now
             output.seconds = now
+
+    def score_choices(
+        self, requests: Sequence[ChoiceRequest], *, stop: StopSignal | None = None
+    ) -> list[list[ChoiceScore]]:
+        """Made-up but deterministic choice scores (:func:`scripted_choice_score`): the
+        scripted answer (after the row's adapter) is the likeliest continuation."""
+        self.choice_calls.append(list(requests))
+        if self.fail_after is not None:
+            raise MemoryError("scripted out of memory")
+        scored = []
+        for request in requests:
+            row = PromptRow(request.prompt, request.adapter)
+            answer = self.answer(row)
+            scored.append(
+                [scripted_choice_score(request.prompt.text, answer, c) for c in request.choices]
+            )
+        return scored
 
     def text_of(self, output: RowOutput, *, streaming: bool = False) -> str:
         return "".join(output.pieces)

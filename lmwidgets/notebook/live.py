@@ -62,6 +62,7 @@ from lmwidgets.notebook.token_cells import (
     detail_entry,
     token_entry,
 )
+from lmwidgets.run.choices import choice_bars
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import media_data, row_media, shared_media
 from lmwidgets.sharing.static_matrix import answer_shown, verdict_words
@@ -452,6 +453,7 @@ class LiveView:
             rating=getattr(result, "rating", None),
             judge=getattr(result, "judge", None),
             media=getattr(result, "item_media", []) if self.positions[index][1] == 0 else [],
+            choices=choice_bars(result),
         )
 
     def _counterpart(self, result: Result) -> int | None:

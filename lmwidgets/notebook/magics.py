@@ -442,7 +442,13 @@ class LmMagics(Magics):
 
     def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
         from lmwidgets import api
-        from lmwidgets.errors import DatasetError, ExamplesError, InvalidArgumentError, PromptError
+        from lmwidgets.errors import (
+            ChoicesError,
+            DatasetError,
+            ExamplesError,
+            InvalidArgumentError,
+            PromptError,
+        )
 
         namespace = self.shell.user_ns
         system = args.system
@@ -456,6 +462,7 @@ class LmMagics(Magics):
             shots=args.shots,
             samples=args.samples,
             dataset=self._variable(args.dataset, "--dataset", DatasetError),
+            choices=self._variable(args.choices, "--choices", ChoicesError),
             templates=templates or None,
             batch_size=args.batch_size,
             adapter=args.adapter,

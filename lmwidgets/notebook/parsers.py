@@ -128,7 +128,8 @@ PROMPT_DESCRIPTION = (
     "body places them) and --compare zero-shot,no-image shows what the image contributes;\n"
     "boxes in the answer are drawn on the thumbnail. With an audio-language model, --audio X\n"
     "adds clips ({audio} places them; --clip START,END asks about part of one). With\n"
-    "--dataset, answers are scored against the items' expected values (see --score).\n\n"
+    "--dataset, answers are scored against the items' expected values (see --score); with\n"
+    "--choices VAR the columns score given choices by likelihood instead of generating.\n\n"
     "Your own variations side by side: '--- NAME' lines in the body start named prompt\n"
     "variants; --systems, --each, --temperatures, --top-ps and --trials add more axes, and\n"
     "every axis combines with the others (two axes make a matrix; --columns picks the axis\n"
@@ -139,8 +140,9 @@ PROMPT_DESCRIPTION = (
 SCORE_HELP = (
     "How answers are scored against a dataset's expected values: auto (default), exact, "
     "contains, regex:PATTERN, number[:TOL], choice, fields (a --json answer against a dict "
-    "expected, field by field), judge (the --judge model's verdicts), or the name of a function "
-    "(answer, expected, item) -> bool|float."
+    "expected, field by field), judge (the --judge model's verdicts), likelihood (with "
+    "--choices), perplexity (no generation: the log-likelihood per token of expected), or the "
+    "name of a function (answer, expected, item) -> bool|float."
 )
 
 
@@ -536,6 +538,15 @@ def _prompt_strategies(parser: argparse.ArgumentParser) -> None:
         help="Variable with items (DataFrame or dicts with 'input', optional 'expected').",
     )
     parser.add_argument("--score", default=None, metavar="SPEC", help=SCORE_HELP)
+    parser.add_argument(
+        "--choices",
+        default=None,
+        metavar="VAR",
+        help="Variable with a list of choices: no generation, each column scores every choice "
+        "by its log-probability after the prompt and answers the likeliest (lm-eval's acc; "
+        "acc_norm beside it). A dataset column 'choices' gives each item its own; expected is "
+        "a choice or its index.",
+    )
     parser.add_argument(
         "--cot-instruction", default=None, help="Replace the chain-of-thought instruction."
     )

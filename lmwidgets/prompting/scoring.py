@@ -30,6 +30,10 @@ spec strings below are also what the run records keep (``record["scorer"]``), so
     ``--json``): the share of expected fields that ``Result.parsed`` gets right, ``how`` naming
     the misses (``3 of 4 fields match (age: got 35, expected 34)``); see
     :mod:`lmwidgets.prompting.fields`. ``Result.expected`` shows the dict as JSON text.
+``likelihood``, ``perplexity``
+    Given choices (``--choices``, a dataset's ``choices`` column; ``likelihood`` is what their
+    runs use) and ``expected``'s log-likelihood per token: no generation, the columns are
+    scored as they run (:mod:`lmwidgets.prompting.choices`, :mod:`lmwidgets.run.choices`).
 a function ``(answer, expected, item) -> bool | float``
     Yours: ``answer`` is ``Result.answer``, ``expected`` one alternative, ``item`` the dataset
     row (a dict). It returns True/False or a score in 0..1. Pass the function itself, or (from
@@ -75,7 +79,17 @@ if TYPE_CHECKING:
     from lmwidgets.core.results import Comparison, Result
 
 #: The built-in scorers as ``score=`` takes them (``auto`` is the default).
-SCORERS = ("auto", "exact", "contains", "regex:PATTERN", "number[:TOL]", "choice", "fields")
+SCORERS = (
+    "auto",
+    "exact",
+    "contains",
+    "regex:PATTERN",
+    "number[:TOL]",
+    "choice",
+    "fields",
+    "likelihood",
+    "perplexity",
+)
 #: Relative tolerance of ``number`` (and of ``auto`` with a numeric expected) without ``:TOL``.
 DEFAULT_RELATIVE_TOLERANCE = 1e-6
 #: Scoring failures shown one by one in ``Comparison.notes`` before they are counted.
@@ -398,6 +412,10 @@ def builtin_scorer(spec: str) -> Scorer | None:
         if colon:
             raise InvalidArgumentError(f"Scorer 'fields' takes no argument (got {spec!r}).")
         return Scorer("fields", "fields", score_fields, alternatives=False)
+    if name in ("likelihood", "perplexity"):  # given choices: scored as they run
+        if colon:
+            raise InvalidArgumentError(f"Scorer {name!r} takes no argument (got {spec!r}).")
+        return Scorer(spec=name, name=name, judge=score_exact)
     if name in _FIXED:
         if colon:
             raise InvalidArgumentError(f"Scorer {name!r} takes no argument (got {spec!r}).")
@@ -500,6 +518,8 @@ def structured_answer(answer: str | None, parsed: Any, valid: bool | None) -> st
 def score_result(result: Result, scorer: Scorer, row: int) -> str | None:
     """Fill ``result``'s score, correct and compared (and its record's); returns the failure
     note when the scorer failed on it (the item is then unscored)."""
+    if getattr(result, "choice_logprobs", None) is not None:  # scored as it ran (run.choices)
+        return None
     result.record["scorer"] = scorer.spec
     if result.expected is None:
         return None

@@ -73,6 +73,7 @@ from lmwidgets.prompting.axes import (
     label_of,
     shown_axes,
 )
+from lmwidgets.prompting.choices import check_no_generation_options, plan_choices
 from lmwidgets.prompting.content import (
     check_placeholders,
     protect_placeholders,
@@ -552,6 +553,9 @@ class Options:
     judge_pairwise: bool = False
     judge_templates: Any = None
     judge_tokens: int | None = None
+    #: Given choices to score instead of generating: a list of strings shared by every item
+    #: (a dataset column ``choices`` gives each item its own; :mod:`.choices`).
+    choices: Any = None
 
 
 def option_names() -> set[str]:
@@ -581,6 +585,10 @@ def build_variants(
     namespace = dict(variables or {})
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
+    given = (opts.json, opts.regex, opts.one_of, opts.grammar)
+    structured = next((c for c in given if c is not None), None)
+    asked = opts.choices is not None or opts.score == "perplexity"
+    check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
     wordings = prompt_variants(template, opts.prompts)
     dataset, own_media = split_media(opts.dataset, opts.media_column, opts.dataset_name)
     per_item = [item.kind for item in own_media[0]] if own_media else []
@@ -599,6 +607,8 @@ def build_variants(
     judge_scores = _judge_scores(opts)
     scorer = _scorer(replace(opts, score=None) if judge_scores else opts, namespace)
     judge = _judge(opts, registry, judge_scores)
+    choosing = plan_choices(opts.choices, items, scorer.spec, names, engines)
+    check_no_generation_options(constraint, opts.probe, settings.logprobs, choosing)
     if scorer.spec == "fields":
         check_fields_scoring(constraint, items)
     base = Spec(engines[0], template=wordings[0][1], system=system)
@@ -622,6 +632,9 @@ def build_variants(
         for index, (item, own) in enumerate(zip(items, owns, strict=True))
         for spec in specs
     ]
+    if choosing is not None:
+        for index, variant in enumerate(variants):
+            choosing.apply(variant, index // len(specs))
     check_columns(column_axis, variants)
     if judge is not None:
         check_judge_items(judge, items, len(specs))

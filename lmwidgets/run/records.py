@@ -394,6 +394,26 @@ def validate_record(record: Any, index: int | None = None) -> None:
     fields.mapping(record, "versions", "versions", optional=True)
     _check_scoring(fields, record)
     _check_fork(fields, record)
+    _check_choices(fields, record)
+
+
+def _check_choices(fields: _Fields, record: dict) -> None:
+    """Given choices (``record["choices"]``, see :mod:`lmwidgets.run.choices`): ``options``
+    a list of strings and ``logprobs`` as many numbers."""
+    choices = fields.mapping(record, "choices", "choices", optional=True)
+    if choices is None:
+        return
+    options, logprobs = choices.get("options"), choices.get("logprobs")
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise fields.error("choices.options", f"must be a list of strings, not {_shown(options)}")
+    if (
+        not isinstance(logprobs, list)
+        or len(logprobs) != len(options)
+        or not all(finite_number(v) for v in logprobs)
+    ):
+        raise fields.error(
+            "choices.logprobs", f"must be one number per choice, not {_shown(logprobs)}"
+        )
 
 
 def _token_id(fields: _Fields, value: Any, path: str) -> None:

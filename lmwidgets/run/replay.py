@@ -19,6 +19,7 @@ from lmwidgets.core.safe_text import escape_html
 from lmwidgets.engines.base import Engine, GenerationSettings
 from lmwidgets.engines.registry import REGISTRY, ModelRegistry
 from lmwidgets.errors import RecordError
+from lmwidgets.run.choices import recorded_choices
 
 
 @dataclass
@@ -263,6 +264,7 @@ def _variant_from(
         coords=_recorded_axes(record),
         probe=record["probe"] if isinstance(record.get("probe"), dict) else None,
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
+        **recorded_choices(record),
     )
 
 

@@ -49,6 +49,7 @@ from lmwidgets.notebook.ui_events import UiPump
 from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
 from lmwidgets.run.cache import RunCache
 from lmwidgets.run.cache_keys import CachedColumn
+from lmwidgets.run.choices import is_choice_run, run_choice_variants
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
 from lmwidgets.run.structured import check_column
 from lmwidgets.run.tokens import answer_confidence, token_dicts
@@ -488,6 +489,15 @@ def run_variants(
     """
     if cache is not None and not isinstance(cache, bool):
         raise InvalidArgumentError(f"cache must be True, False or None, not {cache!r}.")
+    if is_choice_run(variants):  # given choices: scored, not generated
+        return run_choice_variants(
+            variants,
+            title=title,
+            view=view,
+            stop=stop,
+            batch_size=batch_size,
+            finalize=finalize,
+        )
     notes: list[str] = []
     generated = [variant for variant in variants if variant.precomputed is None]
     check_token_logprobs(generated)

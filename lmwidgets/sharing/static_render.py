@@ -25,6 +25,7 @@ from lmwidgets.core.safe_text import (
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
+from lmwidgets.sharing.static_choices import choices_html, choices_lines
 from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
@@ -199,8 +200,8 @@ def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     head += judge_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
-        f"{boxes_html(result, images)}{_text_html(result)}{_parsed_html(result)}"
-        f"{reasoning_html(result)}"
+        f"{boxes_html(result, images)}{choices_html(result)}{_text_html(result)}"
+        f"{_parsed_html(result)}{reasoning_html(result)}"
         f"{_vs_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
@@ -341,6 +342,7 @@ def _facts(result: Result, grid: Grid) -> list[str]:
         lines.append(probe_line(result))
     if result.judge is not None and judge_line(result):
         lines.append(judge_line(result))
+    lines += choices_lines(result)
     compared = vs_text(result)
     if compared:
         lines.append(shorten(compared, SHORT_LIMIT))

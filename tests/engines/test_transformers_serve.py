@@ -78,3 +78,11 @@ def test_transformers_serve_answers_like_the_kernel(transformers_server, registr
     assert cmp["local · zero-shot"].text == cmp["tserve · zero-shot"].text
     assert cmp["tserve · cot"].answer == "15"
     assert cmp["tserve · cot"].record["model"]["server"] == "openai-compatible"
+
+
+def test_transformers_serve_cannot_score_choices(transformers_server, registry):
+    url, model = transformers_server
+    served = lmwidgets.connect(url, model=model, name="tserve")
+    with pytest.raises(lmwidgets.errors.ChoicesError, match="server does not return prompt log"):
+        lmwidgets.prompt("Capital of France?", choices=["Paris", "Lyon"], display=False)
+    assert served.calls == 0

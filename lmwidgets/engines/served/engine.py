@@ -139,6 +139,7 @@ class ServedEngine:
             token_logprobs=True,
             chat=True,
             context_length=self.max_model_len,
+            choice_scores=self.server == "vllm",  # prompt log-probabilities
         )
 
     def box_convention(self) -> str:
@@ -291,6 +292,13 @@ class ServedEngine:
                 "without --logprobs."
             )
         return error
+
+    def score_choices(self, requests: Sequence[Any], *, stop: StopSignal | None = None) -> Any:
+        """Each request's choices scored by the server (see :mod:`.choices`)."""
+        from lmwidgets.engines.served.choices import score_served
+
+        self.calls += 1
+        return score_served(self, requests)
 
     # -- adapters ---------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class TransformersEngine:
             token_logprobs=True,
             chat=self.has_chat_template,
             context_length=self.context_length,
+            choice_scores=self.processor is None,
         )
 
     def box_convention(self) -> str:
@@ -286,6 +287,12 @@ class TransformersEngine:
             adapter_keys=[adapter_key(self, row.adapter) for row in rows],
             static_cache=bool(self.extras.get("static_cache")),
         )
+
+    def score_choices(self, requests: Sequence[Any], *, stop: StopSignal | None = None) -> Any:
+        """Each request's choices scored after its prompt (see :mod:`.choices`)."""
+        from lmwidgets.engines.transformers.choices import score_requests
+
+        return score_requests(self, requests)
 
     # -- adapters ---------------------------------------------------------------------------
 

@@ -679,6 +679,7 @@ class PromptView(anywidget.AnyWidget):
         rating: str | None = None,
         judge: dict[str, Any] | None = None,
         media: list[dict[str, Any]] | None = None,
+        choices: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
@@ -735,6 +736,7 @@ class PromptView(anywidget.AnyWidget):
             "probe": _probe_cell(probe),
             "rating": rating if rating in ("up", "down") else None,
             "judge": _judge_cell(judge),
+            "choices": _choices_cell(choices),
             "structured": None
             if structured is None
             else {
@@ -762,6 +764,13 @@ def _judge_cell(judge: dict[str, Any] | None) -> dict[str, Any] | None:
         "title": shorten(clean(shown_judge["title"]), SHORT_LIMIT),
         "reasoning": truncate(clean(shown_judge["reasoning"]), WIDGET_TEXT_LIMIT)[0],
     }
+
+
+def _choices_cell(choices: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Given choices' bars (:func:`lmwidgets.run.choices.choice_bars`), their texts bounded."""
+    if not isinstance(choices, dict):
+        return None
+    return {**choices, "texts": [shorten(clean(t), SHORT_LIMIT) for t in choices["texts"]]}
 
 
 def _probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
