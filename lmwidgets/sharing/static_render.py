@@ -24,8 +24,8 @@ from lmwidgets.core.safe_text import (
     truncate,
 )
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
-from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
 from lmwidgets.sharing.static_choices import choices_html, choices_lines
+from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
 from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
