@@ -143,7 +143,7 @@ def test_unload_returns_the_memory():
     sizes = json.loads(out.stdout.strip().splitlines()[-1])
     grew = sizes["held"] - sizes["baseline"]
     left = sizes["after"] - sizes["baseline"]
-    assert grew > 500e6, sizes  # the weights (packed for CPU) were resident
+    assert grew > 400e6, sizes  # the weights (packed or mapped from the file) were resident
     assert grew < 1e9, sizes  # one copy: the dense pages were given back after packing
     assert left < 0.15 * grew, sizes  # and are given back after unloading
 
