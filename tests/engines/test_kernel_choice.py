@@ -137,10 +137,7 @@ def test_float32_kernels_answer_like_plain_transformers(tiny_dir, registry, kern
     for kernel_model in (plain, other):
         assert kernel_model.cpu_kernels.kernel != "bf16"
     texts = [
-        [
-            lmwidgets.prompt(p, model=m.name, max_new_tokens=16, display=False).text
-            for p in prompts
-        ]
+        [lmwidgets.prompt(p, model=m.name, max_new_tokens=16, display=False).text for p in prompts]
         for m in (plain, other)
     ]
     assert texts[0] == texts[1]
