@@ -18,7 +18,10 @@ pytestmark = pytest.mark.skipif(
 def _timings(shapes, plain, packed):
     """Seconds per shape: ``plain``/``packed`` are (1 row, 4 rows) for every shape."""
     return {
-        shape: {"plain": dict(zip((1, 4), plain)), "packed": dict(zip((1, 4), packed))}
+        shape: {
+            "plain": dict(zip((1, 4), plain, strict=True)),
+            "packed": dict(zip((1, 4), packed, strict=True)),
+        }
         for shape in shapes
     }
 
