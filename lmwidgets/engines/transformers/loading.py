@@ -582,7 +582,9 @@ def load_from_source(
     try:
         with quiet_libraries():
             located = _locate(source, allow_pickle, trust_remote_code, report)
+            steps = {"locate": time.perf_counter() - started}
             tokenizer, processor = _load_text_side(located, trust_remote_code, report)
+            steps["tokenizer"] = time.perf_counter() - started - sum(steps.values())
             model = _load_model(
                 located,
                 tokenizer,
@@ -595,7 +597,9 @@ def load_from_source(
                 vision=processor is not None,
                 quantize=quantize,
             )
+            steps["weights"] = time.perf_counter() - started - sum(steps.values())
             choice, packed, released = _pack_for_cpu(model, kernels, device, dtype, report)
+            steps["cpu_kernels"] = time.perf_counter() - started - sum(steps.values())
     except (
         UnsafeWeightsError,
         RemoteCodeError,
@@ -635,6 +639,7 @@ def load_from_source(
         prepacked_layers=packed,
         cpu_kernels=choice,
         extras={
+            "load_steps_s": {step: round(seconds, 3) for step, seconds in steps.items()},
             **({} if max_images is None else {"max_images": max_images}),
             **({"quantize": quantize} if quantize else {}),
             **({"static_cache": True} if compile else {}),
