@@ -2,8 +2,10 @@
 
 PyTorch's default CPU matmul re-packs a layer's weight on every call; for the few rows of a
 decoding step that costs about as much as the product itself, and more so for a batch of
-side-by-side rows. Packing each ``nn.Linear`` weight once (``torch.ops.mkldnn``) makes batch-1
-decoding about 1.5x faster and a 4-row batch cost about what one row costs (see ``benchmarks/``).
+side-by-side rows. Packing each ``nn.Linear`` weight once (``torch.ops.mkldnn``) made batch-1
+decoding about 1.5x faster and a 4-row batch cost about what one row costs on an AMD EPYC (see
+``benchmarks/``), but is slower at batch 1 on some Intel Xeons: so each layer can run packed for
+one row, for more rows, or both, and :mod:`.kernel_choice` decides which by measurement.
 
 The modules stay ``nn.Linear`` (peft adapters wrap them as usual); only their forward changes, and
 only for inference on CPU in float32. With gradients enabled, on another device or dtype, or after
@@ -15,7 +17,8 @@ file, so after packing :func:`release_dense_pages` drops their pages from the pr
 in the file (and the page cache) and are mapped again only if ever needed (training, merging,
 saving), and the process holds one copy of the weights. Weights that are not file-backed
 (converted from another dtype) do double, so the automatic mode packs only when the copy takes
-at most a quarter of the memory available; ``prepack=False`` (``--no-prepack``) turns it off.
+at most a quarter of the memory available; ``--cpu-kernels plain`` turns it off. A layer that
+still runs its plain product for some row counts keeps its dense pages.
 """
 
 from __future__ import annotations
@@ -251,23 +254,19 @@ def _weight_file_ranges(maps: str = "/proc/self/maps") -> list[tuple[int, int]]:
 def _unmodified_runs(pagemap: Any, first: int, last: int, page: int) -> list[tuple[int, int]]:
     """(start, length) runs of pages in [first, last) that still equal the file's contents:
     not yet touched, or mapped straight from the page cache (not a private copy, not swapped)."""
+    import numpy as np
+
     pagemap.seek(first // page * 8)
-    entries = memoryview(pagemap.read((last - first) // page * 8)).cast("Q")
-    runs: list[tuple[int, int]] = []
-    run_start = None
-    for index, entry in enumerate(entries):
-        clean = not entry & _PAGEMAP_SWAPPED and (
-            not entry & _PAGEMAP_PRESENT or entry & _PAGEMAP_FILE
-        )
-        address = first + index * page
-        if clean and run_start is None:
-            run_start = address
-        elif not clean and run_start is not None:
-            runs.append((run_start, address - run_start))
-            run_start = None
-    if run_start is not None:
-        runs.append((run_start, last - run_start))
-    return runs
+    entries = np.frombuffer(pagemap.read((last - first) // page * 8), dtype=np.uint64)
+    swapped = (entries & np.uint64(_PAGEMAP_SWAPPED)) != 0
+    present = (entries & np.uint64(_PAGEMAP_PRESENT)) != 0
+    from_file = (entries & np.uint64(_PAGEMAP_FILE)) != 0
+    clean = np.concatenate(([False], ~swapped & (~present | from_file), [False]))
+    edges = np.flatnonzero(np.diff(clean.astype(np.int8)))  # run starts and ends, alternating
+    return [
+        (first + int(start) * page, int(end - start) * page)
+        for start, end in zip(edges[::2], edges[1::2], strict=True)
+    ]
 
 
 def release_dense_pages(model: Any) -> int:
