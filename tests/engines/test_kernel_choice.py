@@ -198,3 +198,21 @@ def test_check_kernels_accepts_case_and_none():
     assert kernel_choice.check_kernels(" Packed ") == "packed"
     with pytest.raises(InvalidArgumentError):
         kernel_choice.check_kernels(["packed"])
+
+
+def test_a_later_load_uses_the_cached_choice(tiny_dir, registry, monkeypatch):
+    first = _plain_model(tiny_dir, "first")
+    shapes = kernel_choice._shapes(first.model)
+    timings = _timings(shapes, plain=(2.0, 3.0), packed=(1.0, 1.0))
+    kernel_choice.choose_kernels(first.model, "auto", timings=timings)
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(kernel_choice, "measure", no_measuring)
+    later = lmwidgets.load_model(str(tiny_dir), name="later")
+    assert later.cpu_kernels.label() == "packed (cached)"
+    assert later.prepacked_layers == len(
+        [m for m in later.model.modules() if isinstance(m, torch.nn.Linear)]
+    )
+    assert "CPU kernels packed (cached)" in later.summary()
