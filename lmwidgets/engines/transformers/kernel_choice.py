@@ -35,7 +35,7 @@ MARGIN = 0.05
 #: Layers timed per shape: enough to stream from memory as a step does (not from the cache).
 LAYERS_PER_SHAPE = 6
 #: Timed rounds per (kernel, rows) after one warm-up; the best counts.
-ROUNDS = 3
+ROUNDS = 4
 #: Seconds after which no new timing round starts.
 BUDGET_S = 1.0
 #: A measurement whose median round took this many times its best was made on a busy CPU: it
@@ -151,8 +151,9 @@ def measure(
     total (1.0 on a quiet machine).
 
     Every float32 linear layer must be packed already (both kernels are called directly).
-    Rounds interleave the kernels, and each call is timed alone, so another process's burst
-    spoils a few calls, not a whole pass.
+    Each layer is called with both kernels back to back (which goes first alternates by round),
+    and each call is timed alone, so another process's burst spoils a few calls of both
+    kernels, not a whole pass of one.
     """
     import statistics
 
@@ -177,9 +178,10 @@ def measure(
         for round_ in range(rounds + 1):  # the first round warms up (and maps the pages in)
             if round_ > 1 and time.perf_counter() - started > budget:
                 break  # a busy or slow machine: fewer rounds
+            kernels = ("plain", "packed") if round_ % 2 else ("packed", "plain")
             for rows in batch_sizes:
-                for kernel in ("plain", "packed"):
-                    for index, seconds in enumerate(_one_pass(order, inputs, rows, kernel)):
+                for index, both in enumerate(_one_pass(order, inputs, rows, kernels)):
+                    for kernel, seconds in zip(kernels, both, strict=True):
                         if round_:
                             calls.setdefault((index, kernel, rows), []).append(seconds)
     best: Timings = {key: {"plain": {}, "packed": {}} for key in chosen}
@@ -192,20 +194,26 @@ def measure(
     return best, noise
 
 
-def _one_pass(order: list[Any], inputs: dict, rows: int, kernel: str) -> list[float]:
-    """One call of every timed layer in model order with ``kernel``; seconds per call."""
+def _one_pass(
+    order: list[Any], inputs: dict, rows: int, kernels: tuple[str, str]
+) -> list[tuple[float, float]]:
+    """Every timed layer in model order, called with both ``kernels`` one after the other (a
+    burst of another process's work then slows both alike); seconds per call."""
     import torch
 
     linear, pointwise = torch.nn.functional.linear, torch.ops.mkldnn._linear_pointwise
     spent = []
     for module in order:
         x = inputs[cpu_kernels.shape_key(module), rows]
-        started = time.perf_counter()
-        if kernel == "plain":
-            linear(x, module.weight, module.bias)
-        else:
-            pointwise(x, module._lmw_packed, module.bias, "none", [], "")
-        spent.append(time.perf_counter() - started)
+        pair = []
+        for kernel in kernels:
+            started = time.perf_counter()
+            if kernel == "plain":
+                linear(x, module.weight, module.bias)
+            else:
+                pointwise(x, module._lmw_packed, module.bias, "none", [], "")
+            pair.append(time.perf_counter() - started)
+        spent.append((pair[0], pair[1]))
     return spent
 
 
