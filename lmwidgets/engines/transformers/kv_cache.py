@@ -7,6 +7,9 @@ size grows by one token a step, every step maps fresh pages (a page fault per 4 
 layer: on a 4-row batch of the default model that was about a fifth of a step's time on CPU.
 Here each layer keeps a buffer with room for the tokens still to come (the batch's
 ``max_new_tokens`` is known) and returns views of it; the attention reads the same numbers.
+Measured (CPU time, 30 layers of the default model's shape, one thread): updating the cache
+took 1.45 ms per step for 4 rows with ``torch.cat`` and 0.5 ms in place; for one row ``cat``
+is as cheap (0.3 ms), so batches of one keep transformers' own cache.
 """
 
 from __future__ import annotations
@@ -28,13 +31,29 @@ def _growing_layer_class() -> Any:
         """A ``DynamicLayer`` whose keys/values are views of buffers with spare room."""
 
         reserve = 0  # tokens of room to leave when a buffer is (re)allocated
+        _room: Any = None  # (keys buffer, values buffer)
+        _last: Any = None  # the keys view last returned (anything else: the cache was changed)
 
         def update(self, key_states, value_states, *args, **kwargs):
+            room, keys = self._room, self.keys
+            if room is not None and keys is self._last:
+                old = keys.shape[2]
+                new = old + key_states.shape[2]
+                if new <= room[0].shape[2] and room[0].shape[0] == key_states.shape[0]:
+                    room[0][:, :, old:new] = key_states
+                    room[1][:, :, old:new] = value_states
+                    self.keys = self._last = room[0][:, :, :new]
+                    self.values = room[1][:, :, :new]
+                    return self.keys, self.values
+            return self._update_slowly(key_states, value_states)
+
+        def _update_slowly(self, key_states, value_states):
+            """The first update, or one after the cache was changed (cropped, reordered)."""
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             old = self.keys.shape[-2] if self.keys.numel() else 0
             new = old + key_states.shape[-2]
-            buffers = getattr(self, "_room", None)
+            buffers = self._room
             if not _fits(buffers, self.keys, key_states, new):
                 buffers = self._room = tuple(
                     _buffer(current if old else None, states, new + self.reserve)
@@ -42,7 +61,8 @@ def _growing_layer_class() -> Any:
                 )
             for buffer, states in zip(buffers, (key_states, value_states), strict=True):
                 buffer[:, :, old:new].copy_(states)
-            self.keys, self.values = buffers[0][:, :, :new], buffers[1][:, :, :new]
+            self.keys = self._last = buffers[0][:, :, :new]
+            self.values = buffers[1][:, :, :new]
             return self.keys, self.values
 
     def _fits(buffers, keys, states, length: int) -> bool:
