@@ -216,3 +216,21 @@ def test_a_later_load_uses_the_cached_choice(tiny_dir, registry, monkeypatch):
         [m for m in later.model.modules() if isinstance(m, torch.nn.Linear)]
     )
     assert "CPU kernels packed (cached)" in later.summary()
+
+
+def test_busy_measurements_are_retried_a_few_times_then_kept(tiny_dir, registry, monkeypatch):
+    model = _plain_model(tiny_dir, "m").model
+    shapes = kernel_choice._shapes(model)
+    calls = []
+
+    def busy_measure(model, batch_sizes):
+        calls.append(1)
+        return _timings(shapes, plain=(1.0, 3.0), packed=(2.0, 1.0)), 5.0  # noisy
+
+    monkeypatch.setattr(kernel_choice, "measure", busy_measure)
+    hows = [
+        kernel_choice.choose_kernels(model, "auto").how for _ in range(kernel_choice.MAX_TRIES + 2)
+    ]
+    assert hows[: kernel_choice.MAX_TRIES] == ["measured on a busy CPU"] * kernel_choice.MAX_TRIES
+    assert hows[kernel_choice.MAX_TRIES :] == ["cached", "cached"]
+    assert len(calls) == kernel_choice.MAX_TRIES
