@@ -638,13 +638,20 @@ def load_from_source(
         from_cache=located.from_cache,
         prepacked_layers=packed,
         cpu_kernels=choice,
-        extras={
-            "load_steps_s": {step: round(seconds, 3) for step, seconds in steps.items()},
-            **({} if max_images is None else {"max_images": max_images}),
-            **({"quantize": quantize} if quantize else {}),
-            **({"static_cache": True} if compile else {}),
-        },
+        extras=_extras(steps, max_images, quantize, compile),
     )
+
+
+def _extras(
+    steps: dict[str, float], max_images: int | None, quantize: str | None, compile: bool
+) -> dict[str, Any]:
+    """The engine's extras at load: seconds per load step, and the options that apply."""
+    return {
+        "load_steps_s": {step: round(seconds, 3) for step, seconds in steps.items()},
+        **({} if max_images is None else {"max_images": max_images}),
+        **({"quantize": quantize} if quantize else {}),
+        **({"static_cache": True} if compile else {}),
+    }
 
 
 def _load_model(
