@@ -26,23 +26,41 @@ def _timings(shapes, plain, packed):
     }
 
 
-def test_decide_packs_only_where_faster():
+def test_decide_packs_only_where_faster_and_never_slower():
     timings = {
         "a": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 5.0, 4: 6.0}},  # faster everywhere
-        "b": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 15.0, 4: 6.0}},  # only for batches
+        "b": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 15.0, 4: 6.0}},  # slower for 1 row
         "c": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 9.8, 4: 29.0}},  # within the margin
         "d": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 20.0, 4: 60.0}},  # slower
+        "e": {"plain": {1: 10.0, 4: 30.0}, "packed": {1: 10.0, 4: 12.0}},  # a tie, then faster
     }
     plan = kernel_choice.decide(timings)
     assert plan == {
         "a": (True, True),
-        "b": (False, True),
+        "b": (False, False),  # never slower than plain at a batch size measured
         "c": (False, False),
         "d": (False, False),
+        "e": (True, True),
     }
     assert kernel_choice.plan_kernel({"a": (True, True)}) == "packed"
     assert kernel_choice.plan_kernel(plan) == "mixed"
     assert kernel_choice.plan_kernel({"d": (False, False)}) == "plain"
+
+
+def test_a_layer_can_run_packed_for_batches_only(tiny_dir, registry):
+    """The per-layer dispatch (used by explicit plans): plain for 1 row, packed for more."""
+    model = lmwidgets.load_model(str(tiny_dir), name="m", cpu_kernels="plain").model
+    plan = {shape: (False, True) for shape in kernel_choice._shapes(model)}
+    assert cpu_kernels.prepack_linear_layers(model, plan=plan) > 0
+    layer = model.lm_head
+    x1, x4 = torch.randn(1, 1, layer.in_features), torch.randn(4, 1, layer.in_features)
+    with torch.inference_mode():
+        dense1, dense4 = (torch.nn.functional.linear(x, layer.weight) for x in (x1, x4))
+        torch.testing.assert_close(layer(x1), dense1, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(layer(x4), dense4, rtol=1e-5, atol=1e-5)
+    assert layer._lmw_single is False and layer._lmw_multi is True
+    # The dense weights still run for 1 row, so their pages are not given back.
+    assert cpu_kernels.release_dense_pages(model) == 0
 
 
 def _plain_model(tiny_dir, name):
@@ -51,16 +69,19 @@ def _plain_model(tiny_dir, name):
 
 def test_injected_timings_set_each_layer_and_are_cached(tiny_dir, registry, monkeypatch):
     model = _plain_model(tiny_dir, "first").model
-    shapes = kernel_choice._shapes(model)
-    # Packed loses at 1 row and wins at 4 rows: plain for one prompt, packed for batches.
-    timings = _timings(shapes, plain=(1.0, 3.0), packed=(2.0, 1.0))
+    shapes = sorted(kernel_choice._shapes(model))
+    # Packing wins for half the shapes (the others measure slower for one row).
+    timings = _timings(shapes[::2], plain=(2.0, 3.0), packed=(1.0, 1.0))
+    timings.update(_timings(shapes[1::2], plain=(1.0, 3.0), packed=(2.0, 1.0)))
     choice = kernel_choice.choose_kernels(model, "auto", timings=timings)
     assert (choice.kernel, choice.how) == ("mixed", "measured")
-    assert choice.plan == {shape: (False, True) for shape in shapes}
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert all(m._lmw_single is False and m._lmw_multi is True for m in linears)
-    # The dense weights still run at 1 row, so their pages are not given back.
-    assert cpu_kernels.release_dense_pages(model) == 0
+    expected = {shape: (shape in shapes[::2],) * 2 for shape in shapes}
+    assert choice.plan == expected
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            packed = expected[cpu_kernels.shape_key(module)][0]
+            assert hasattr(module, "_lmw_packed") is packed
+            assert ("forward" in vars(module)) is packed
 
     # A second model of the same shapes on this CPU: the cached decision, nothing measured.
     def no_measuring(*args, **kwargs):

@@ -4,9 +4,9 @@ Packed oneDNN weights (:mod:`.cpu_kernels`) beat PyTorch's plain product on some
 sizes and lose on others (an AMD EPYC gains 1.5x at batch 1, an Intel Xeon with AVX-512 loses
 35% there). So at load, in the automatic mode, every distinct linear shape of the model is timed
 with both kernels at 1 row and at the rows of a typical comparison (4), on the model's own
-weights in model order (so they stream from memory as in a decoding step), and each shape runs
-packed only for the row counts where it measured faster: never slower than plain transformers
-at the batch sizes measured. The decision is cached per CPU model, instruction-set flags,
+weights in model order (so they stream from memory as in a decoding step), and a shape runs
+packed only where it measured faster at one of them and no slower at the other: never slower
+than plain transformers at the batch sizes measured. The decision is cached per CPU model, instruction-set flags,
 thread count, torch version and shapes (``cpu-kernels.json`` in the cache dir), so later loads
 measure nothing. ``bf16`` (bfloat16 weights, float32 accumulation) is opt-in only: its answers
 can differ from float32's.
@@ -45,7 +45,7 @@ NOISE_LIMIT = 1.3
 #: Loads that measure again after busy measurements; then the quietest one is kept for good.
 MAX_TRIES = 3
 CACHE_FILE = "cpu-kernels.json"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: shapes are never split between kernels
 #: The instruction-set flags that decide which kernels oneDNN and MKL use.
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
@@ -122,16 +122,18 @@ class KernelChoice:
 
 
 def decide(timings: Timings, margin: float = MARGIN) -> Plan:
-    """Per shape: packed for 1 row / for more rows only where it measured ``margin`` faster.
+    """Per shape: packed (at every row count) where it measured ``margin`` faster at some row
+    count timed and no slower at any, else plain.
 
-    The rows above 1 follow the largest batch size timed (prefill and batches alike)."""
+    A shape is never split (plain for one row, packed for more): that would keep both copies of
+    its weights in memory, and lmwidgets holds one (the packing's dense pages are given back).
+    """
     plan: Plan = {}
     for shape, kernels in timings.items():
         plain, packed = kernels["plain"], kernels["packed"]
-        multi_rows = max(plain)
-        single = packed[1] < (1 - margin) * plain[1] if 1 in plain else False
-        multi = packed[multi_rows] < (1 - margin) * plain[multi_rows] if multi_rows > 1 else single
-        plan[shape] = (single, multi)
+        faster = any(packed[rows] < (1 - margin) * plain[rows] for rows in plain)
+        never_slower = all(packed[rows] <= plain[rows] for rows in plain)
+        plan[shape] = (faster and never_slower,) * 2
     return plan
 
 
