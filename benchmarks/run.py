@@ -145,8 +145,8 @@ def bench_side_by_side(loaded, n_tokens: int, repeats: int) -> Measurement:
         round(lmw_tps, 2),
         "tok/s",
         round(ratio, 2),
-        ">= 2.5x",
-        ratio >= 2.5,
+        ">= 3x",
+        ratio >= 3.0,
         match,
         {"variants": [v.label for v in variants], "new_tokens_per_variant": n_tokens},
     )
@@ -438,8 +438,8 @@ def bench_adapters(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
             round(mixed_tps, 2),
             "tok/s",
             round(mixed_tps / seq_tps, 2),
-            ">= 2.5x",
-            mixed_tps / seq_tps >= 2.5,
+            ">= 3x",
+            mixed_tps / seq_tps >= 3.0,
             same,
             {"rank": 16, "targets": "q,k,v,o"},
         ),
@@ -566,8 +566,8 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
         round(best, 2),
         "tok/s",
         float(f"{fraction:.3g}"),  # 3 significant digits: a tiny model is far below
-        ">= 0.70 of bound",
-        fraction >= 0.7,
+        ">= 0.60 of bound",
+        fraction >= 0.6,
         None,
         {
             "bandwidth_GBps": round(bandwidth / 1e9, 2),
@@ -577,6 +577,109 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
             "decode_vs_linear_layers_only": round(best / ceiling, 3),
         },
     )
+
+
+def _decode_seconds_per_token(loaded, rows: list[list[int]], n_tokens: int) -> tuple[float, list]:
+    """lmwidgets' seconds per decoding step after the first token (one batch of ``rows``) and
+    every row's tokens."""
+    from lmwidgets.engines.transformers.generation import GenerationSettings, Row, generate_batch
+
+    outcome = generate_batch(
+        loaded.model,
+        loaded.tokenizer,
+        [Row(ids) for ids in rows],
+        GenerationSettings(max_new_tokens=n_tokens),
+        device=loaded.device,
+        ignore_eos=True,
+        prefix_cache=None,
+    )
+    output = outcome.outputs[0]
+    steps = max(1, len(output.token_ids) - 1)
+    return (output.seconds - (output.first_token_seconds or 0.0)) / steps, [
+        o.token_ids for o in outcome.outputs
+    ]
+
+
+class _StepTimes:
+    """A streamer that notes when each new token of ``generate`` arrives."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if self._prompt_seen:
+            self.times.append(time.perf_counter())
+        self._prompt_seen = True
+
+    def end(self) -> None:
+        pass
+
+    def per_step(self) -> float:
+        return (self.times[-1] - self.times[0]) / max(1, len(self.times) - 1)
+
+
+def _plain_decode_seconds_per_token(loaded, ids: list[int], n_tokens: int) -> tuple[float, list]:
+    """Plain transformers' batch-1 seconds per decoding step (PyTorch's own linear layers)."""
+    import torch
+
+    from lmwidgets.engines.transformers.cpu_kernels import dense_linear
+
+    tensor = torch.tensor([ids], device=loaded.device)
+    streamer = _StepTimes()
+    with torch.inference_mode(), dense_linear(loaded.model):
+        out = loaded.model.generate(
+            input_ids=tensor,
+            attention_mask=torch.ones_like(tensor),
+            max_new_tokens=n_tokens,
+            min_new_tokens=n_tokens,
+            do_sample=False,
+            pad_token_id=loaded.tokenizer.pad_token_id,
+            streamer=streamer,
+        )
+    return streamer.per_step(), out[0, tensor.shape[1] :].tolist()
+
+
+def bench_decode(loaded, n_tokens: int, repeats: int) -> list[Measurement]:
+    """Batch-1 decoding against plain transformers, and what a 4-row step costs against a
+    1-row step (the 4 side-by-side variants), interleaved, best of ``repeats``."""
+    variants = _variants(loaded, n_tokens)
+    rows = [_ids(v) for v in variants]
+    plain, ours, one, four = [], [], [], []
+    plain_tokens = ours_tokens = batch_tokens = None
+    for _ in range(repeats + 1):  # the first round warms up
+        seconds, plain_tokens = _plain_decode_seconds_per_token(loaded, rows[0], n_tokens)
+        plain.append(seconds)
+        seconds, (ours_tokens,) = _decode_seconds_per_token(loaded, rows[:1], n_tokens)
+        ours.append(seconds)
+        one.append(seconds)
+        seconds, batch_tokens = _decode_seconds_per_token(loaded, rows, n_tokens)
+        four.append(seconds)
+    alone = [_plain_generate(loaded, ids, n_tokens) for ids in rows]
+    best_plain, best_ours = min(plain[1:]), min(ours[1:])
+    cost = min(four[1:]) / min(one[1:])
+    return [
+        Measurement(
+            f"batch-1 decode vs plain transformers ({loaded.dtype}, tok/s after the first)",
+            round(1 / best_plain, 2),
+            round(1 / best_ours, 2),
+            "tok/s",
+            round(best_plain / best_ours, 2),
+            ">= 1.0x",
+            best_plain / best_ours >= 1.0,
+            plain_tokens == ours_tokens,
+        ),
+        Measurement(
+            "decoding step: 4 variants in one batch vs 1 row (time per step)",
+            round(min(one[1:]) * 1e3, 2),
+            round(min(four[1:]) * 1e3, 2),
+            "ms",
+            round(cost, 2),
+            "<= 1.5x",
+            cost <= 1.5,
+            batch_tokens == alone,
+        ),
+    ]
 
 
 def _in_new_process(code: str, *args: str, stdin: str | None = None) -> str:
@@ -590,8 +693,8 @@ def _in_new_process(code: str, *args: str, stdin: str | None = None) -> str:
 def bench_load_time() -> Measurement:
     """Loading the default model in a fresh process: GGUF via transformers vs lmwidgets' cache."""
     code_lmw = (
-        "import time, lmwidgets; t = time.perf_counter(); lmwidgets.load_model(); "
-        "print(time.perf_counter() - t)"
+        "import json, time, lmwidgets; t = time.perf_counter(); m = lmwidgets.load_model(); "
+        "print(json.dumps([time.perf_counter() - t, m.extras.get('load_steps_s', {})]))"
     )
     code_hf = (
         "import time, torch; from transformers import AutoModelForCausalLM, AutoTokenizer; "
@@ -601,13 +704,12 @@ def bench_load_time() -> Measurement:
         "print(time.perf_counter() - t)"
     )
 
-    def timed(code: str) -> float:
-        return float(_in_new_process(code))
-
-    # A first load makes sure the cache exists and names the modules that loading imports.
+    # A first load makes sure the cache exists (and the CPU kernels were chosen and cached) and
+    # names the modules that loading imports.
     modules = _in_new_process(_LOADED_MODULES)
-    lmw = statistics.median(timed(code_lmw) for _ in range(3))
-    base = timed(code_hf)
+    runs = sorted((json.loads(_in_new_process(code_lmw)) for _ in range(3)), key=lambda r: r[0])
+    lmw, steps = runs[1]  # the median
+    base = float(_in_new_process(code_hf))
     imports = float(_in_new_process(_IMPORT_MODULES, stdin=modules))
     return Measurement(
         "load default model in a new process (cached de-quantized weights)",
@@ -615,12 +717,13 @@ def bench_load_time() -> Measurement:
         round(lmw, 2),
         "s",
         round(lmw / base, 3),
-        "<= 5 s",
-        lmw <= 5.0,
+        "<= 3 s",
+        lmw <= 3.0,
         None,
         {
             "importing_libraries_s": round(imports, 2),
             "lmwidgets_work_s": round(lmw - imports, 2),
+            "steps_s": steps,
         },
     )
 
@@ -1076,6 +1179,49 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine_description(loaded) -> dict[str, Any]:
+    """What the numbers were measured on: the CPU (model, the instruction-set flags that pick
+    kernels, threads), the GPU if any, library versions and the model's CPU kernel choice."""
+    import os
+
+    import torch
+
+    from lmwidgets.engines.transformers.kernel_choice import cpu_description
+    from lmwidgets.run.records import library_versions
+
+    cpu = cpu_description()
+    choice = getattr(loaded, "cpu_kernels", None)
+    return {
+        "cpu": cpu["model"],
+        "cpu_flags": cpu["flags"],
+        "cpu_capability": cpu["capability"],
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "versions": library_versions(),
+        "cpu_kernels": choice.label() if choice else None,
+        "cpu_kernel_plan": choice.record()["plan"] if choice else None,
+    }
+
+
+def _machine_lines(machine: dict[str, Any]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in (machine["versions"] or {}).items())
+    load = machine["load_average"]
+    return "\n".join(
+        [
+            f"cpu: {machine['cpu']} ({machine['cores']} cores; flags "
+            f"{' '.join(machine['cpu_flags']) or 'none of note'}; PyTorch {machine['cpu_capability']}, "
+            f"{machine['torch_threads']} threads); gpu: {machine['gpu'] or 'none'}",
+            f"cpu kernels: {machine['cpu_kernels']}; plan: {machine['cpu_kernel_plan']}",
+            f"versions: {versions}",
+            f"load average at the end: {load}",
+        ]
+    )
+
+
 def _table(rows: list[Measurement]) -> str:
     header = (
         "benchmark", "baseline", "lmwidgets", "ratio", "target", "met?", "same output?", "peak RSS"
@@ -1102,8 +1248,8 @@ def _table(rows: list[Measurement]) -> str:
 
 #: The benchmarks ``--only`` picks from, in the order they run.
 BENCHMARKS = (
-    "side", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters", "logprobs",
-    "tokens", "cache", "audio", "media_dataset", "load",
+    "side", "decode", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters",
+    "logprobs", "tokens", "cache", "audio", "media_dataset", "load",
 )  # fmt: skip
 
 
@@ -1131,6 +1277,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Measurement] = []
     if "side" in only:
         rows += _measured(bench_side_by_side, loaded, tokens, repeats)
+    if "decode" in only:
+        rows += _measured(bench_decode, loaded, tokens, repeats)
     if "sweep" in only:
         rows += _measured(bench_temperature_sweep, loaded, tokens, repeats)
     if "wordings" in only:
@@ -1160,10 +1308,12 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_weights_memory)
     from lmwidgets.run.records import library_versions
 
+    machine = machine_description(loaded)
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "quick": args.quick,
         "model": loaded.summary(),
+        "machine": machine,
         "torch_threads": torch.get_num_threads(),
         "versions": library_versions(),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
@@ -1175,6 +1325,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nmodel: {loaded.summary()}\npeak RSS: {report['peak_rss_mb']} MB\nwritten: {args.json}"
     )
+    print(_machine_lines(machine))
     mismatched = [row.benchmark for row in rows if row.outputs_match is False]
     if mismatched:
         print(f"OUTPUT MISMATCH in: {', '.join(mismatched)}", file=sys.stderr)

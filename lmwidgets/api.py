@@ -37,6 +37,7 @@ def load_model(
     max_images: int | None = None,
     quantize: str | None = None,
     compile: bool = False,
+    cpu_kernels: str | None = None,
     registry: ModelRegistry = REGISTRY,
     **engine_options: Any,
 ) -> Engine:
@@ -55,6 +56,10 @@ def load_model(
     take ``images=`` in :func:`prompt`; ``max_images`` overrides how many one prompt may hold.
     On CUDA, ``quantize="4bit"|"8bit"`` (bitsandbytes) loads models larger than the GPU's memory
     in 16 bits, and ``compile=True`` decodes with a static cache and ``torch.compile``.
+    On CPU in float32, ``cpu_kernels`` picks the linear layers' kernels: ``auto`` (default:
+    timed on this CPU at load, cached per CPU), ``packed`` (oneDNN), ``plain`` (PyTorch's) or
+    ``bf16`` (bfloat16 weights, float32 accumulation: faster where the CPU has native bfloat16,
+    lower precision, opt-in); ``prepack=False`` is the older spelling of ``plain``.
     """
     from lmwidgets.engines import engine_loader
     from lmwidgets.validation import check_engine_options, check_load_call
@@ -72,6 +77,7 @@ def load_model(
         max_images=max_images,
         quantize=quantize,
         compile=compile,
+        cpu_kernels=cpu_kernels,
     )
     check_engine_options(engine, engine_options)
     loader = engine_loader(engine)
@@ -87,6 +93,8 @@ def load_model(
             quantize=quantize,
             compile=compile,
         )
+        if cpu_kernels is not None:
+            options["cpu_kernels"] = cpu_kernels
     _check_engine_options(engine, loader, options)
     loaded = loader(source, name=name, registry=registry, progress=progress, **options)
     if loaded.name not in registry:

@@ -499,6 +499,7 @@ def check_load_call(
     max_images: Any,
     quantize: Any,
     compile: Any,
+    cpu_kernels: Any = None,
 ) -> None:
     """The arguments of :func:`lmwidgets.load_model`."""
     path_like(source, "SOURCE", optional=True)
@@ -513,6 +514,7 @@ def check_load_call(
     callback(progress, "progress")
     optional_whole_number(max_images, "--max-images", minimum=1)
     plain_text(quantize, "--quantize")
+    plain_text(cpu_kernels, "--cpu-kernels")
 
 
 def check_engine_options(engine: str, options: Mapping[str, Any]) -> None:

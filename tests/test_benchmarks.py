@@ -24,6 +24,11 @@ def test_quick_benchmarks_run_and_match(tmp_path, registry, capsys):
     assert any(name.startswith("response cache") for name in names)
     assert any(name.startswith("temperature sweep") for name in names)
     assert any(name.startswith("prompt variants") for name in names)
+    assert any(name.startswith("batch-1 decode vs plain") for name in names)
+    assert any(name.startswith("decoding step: 4 variants") for name in names)
+    machine = report["machine"]  # every table says what it was measured on
+    assert machine["cpu"] and machine["torch_threads"] >= 1 and machine["versions"]["torch"]
+    assert machine["cpu_kernels"] and isinstance(machine["cpu_flags"], list)
     for row in report["results"]:
         assert row["outputs_match"] in (True, None)
         assert row["baseline"] > 0 and row["lmwidgets"] > 0 and row["ratio"] > 0
@@ -32,6 +37,7 @@ def test_quick_benchmarks_run_and_match(tmp_path, registry, capsys):
     assert report["peak_rss_mb"] > 0
     table = capsys.readouterr().out
     assert "met?" in table and "side by side" in table
+    assert "cpu kernels:" in table and "versions: " in table
 
 
 def test_logprobs_and_token_message_benchmarks_run_and_match(tmp_path, registry, capsys):

@@ -144,6 +144,7 @@ class LmMagics(Magics):
             "--allow-pickle": args.allow_pickle,
             "--trust-remote-code": args.trust_remote_code,
             "--no-prepack": args.no_prepack,
+            "--cpu-kernels": args.cpu_kernels is not None,
             "--max-images": args.max_images is not None,
             "--quantize": args.quantize is not None,
             "--compile": args.compile,
@@ -168,6 +169,8 @@ class LmMagics(Magics):
                 "quantize": args.quantize,
                 "compile": args.compile,
             }
+            if args.cpu_kernels is not None:
+                options["cpu_kernels"] = args.cpu_kernels
         label = args.name or (Path(str(args.source)).name if args.source else args.engine)
         if args.engine == "transformers":  # a missing path fails before the progress bar shows
             from lmwidgets.engines.transformers.sources import resolve_source

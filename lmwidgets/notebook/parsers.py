@@ -239,11 +239,20 @@ def _load(commands: _Commands) -> FlagParser:
         "models such as LLaVA-1.5 and PaliGemma, else as many as fit the context).",
     )
     load.add_argument(
+        "--cpu-kernels",
+        choices=["auto", "packed", "plain", "bf16"],
+        default=None,
+        help="CPU, float32: the linear layers' kernels. auto (default) times packed oneDNN "
+        "against plain PyTorch on this CPU at the first load (cached per CPU) and picks the "
+        "faster per layer shape and batch size; bf16 (bfloat16 weights, float32 accumulation, "
+        "native bfloat16 CPUs only) is faster but changes answers slightly.",
+    )
+    load.add_argument(
         "--no-prepack",
         action="store_true",
         help=(
-            "Do not pack weights for fast CPU decoding (weights that are not memory-mapped from "
-            "a safetensors file keep a second copy when packed)."
+            "Same as --cpu-kernels plain: do not pack weights for CPU decoding (weights that "
+            "are not memory-mapped from a safetensors file keep a second copy when packed)."
         ),
     )
     _help_flag(load)

@@ -59,6 +59,7 @@ def model_identity(record: dict[str, Any]) -> dict[str, Any] | None:
     if not served and not record.get("weights_sha256"):
         return None
     drop = (*_LABELS, "source") if not served else _LABELS  # a served model *is* its URL
+    drop = (*drop, "cpu_kernels_choice")  # how the kernels were chosen (timings, the CPU)
     return {k: v for k, v in record.items() if k not in drop}
 
 

@@ -68,10 +68,11 @@ def test_unpack_and_dense_context():
 
 
 def test_models_load_packed_and_answer_like_dense(tiny_dir, registry):
-    packed = lmwidgets.load_model(str(tiny_dir), name="packed")
+    packed = lmwidgets.load_model(str(tiny_dir), name="packed", cpu_kernels="packed")
     plain = lmwidgets.load_model(str(tiny_dir), name="plain", prepack=False, dtype="float32")
     assert packed.prepacked_layers > 0 and plain.prepacked_layers == 0
-    assert "packed for CPU" in packed.summary()
+    assert "CPU kernels packed (asked)" in packed.summary()
+    assert "CPU kernels plain (asked)" in plain.summary()
     # The dense weights' pages went back to the OS (the weights are mapped from the file), so the
     # packed model holds about one copy of the weights, not two.
     assert packed.memory_bytes < 1.5 * plain.memory_bytes
@@ -86,6 +87,7 @@ def test_auto_mode_skips_packing_when_memory_is_short(tiny_dir, registry, monkey
     monkeypatch.setattr(cpu_kernels, "available_memory", lambda: 1000)  # bytes
     loaded = lmwidgets.load_model(str(tiny_dir), name="short")
     assert loaded.prepacked_layers == 0
+    assert loaded.cpu_kernels.label() == "plain (memory)"
     forced = lmwidgets.load_model(str(tiny_dir), name="forced", dtype="float32", prepack=True)
     assert forced is not loaded and forced.prepacked_layers > 0
 

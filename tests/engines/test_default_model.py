@@ -30,8 +30,10 @@ def test_loads_offline_with_summary(smol, monkeypatch):
     assert smol.dtype == "float32" and smol.device == "cpu"
     weights = sum(p.numel() * p.element_size() for p in smol.model.parameters())
     assert weights < 1e9  # the default model's float32 weights stay under 1 GB
-    # Packing for fast CPU decoding adds one copy of the linear weights, and the summary says so.
-    assert smol.prepacked_layers > 0 and weights < smol.memory_bytes < 2.2 * weights
+    # The CPU kernels were chosen at load (packing adds at most one copy of the linear weights),
+    # and the summary says which.
+    assert smol.cpu_kernels is not None and weights <= smol.memory_bytes < 2.2 * weights
+    assert f"CPU kernels {smol.cpu_kernels.kernel}" in smol.summary()
     assert len(smol.weights_sha256) == 64
     assert smol.has_chat_template
 
@@ -141,7 +143,7 @@ def test_unload_returns_the_memory():
     sizes = json.loads(out.stdout.strip().splitlines()[-1])
     grew = sizes["held"] - sizes["baseline"]
     left = sizes["after"] - sizes["baseline"]
-    assert grew > 500e6, sizes  # the weights (packed for CPU) were resident
+    assert grew > 400e6, sizes  # the weights (packed or mapped from the file) were resident
     assert grew < 1e9, sizes  # one copy: the dense pages were given back after packing
     assert left < 0.15 * grew, sizes  # and are given back after unloading
 

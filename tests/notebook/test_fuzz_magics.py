@@ -379,6 +379,7 @@ def lm_lines(files):
             st.tuples(st.just("--dtype"), st.sampled_from(["float32", "int3", "auto", ""])),
             st.tuples(st.just("--max-images"), numbers),
             st.tuples(st.just("--quantize"), st.sampled_from(["4bit", "8bit", "3bit"])),
+            st.tuples(st.just("--cpu-kernels"), st.sampled_from(["auto", "plain", "fast"])),
             st.sampled_from(
                 [("--allow-pickle",), ("--trust-remote-code",), ("--no-prepack",), ("--compile",)]
             ),

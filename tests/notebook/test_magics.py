@@ -28,6 +28,15 @@ def test_load_twice_says_already_loaded(shell, tiny_dir, capsys):
     assert len(lmwidgets.REGISTRY) == 1
 
 
+def test_load_with_cpu_kernels_says_which(shell, tiny_dir, capsys):
+    assert run(shell, f"%lm load {tiny_dir} --as lmw_k --cpu-kernels packed").success
+    assert "CPU kernels packed (asked)" in capsys.readouterr().out
+    assert run(shell, f"%lm load {tiny_dir} --cpu-kernels plain").success  # switched in place
+    assert run(shell, "%lm models").success
+    assert "CPU kernels plain (asked)" in capsys.readouterr().out
+    assert lmwidgets.REGISTRY.names() == ["lmw_k"]
+
+
 def test_models_and_unload(shell, tiny_dir, capsys):
     run(shell, f"%lm load {tiny_dir} --as lmw_a")
     assert run(shell, "%lm models").success
@@ -47,6 +56,7 @@ def test_models_and_unload(shell, tiny_dir, capsys):
         ("%lm unload nobody", "UnknownModelError"),
         ("%lm load --device tpu", "InvalidArgumentError"),
         ("%lm load --dtype int3", "InvalidArgumentError"),
+        ("%lm load --cpu-kernels packed --no-prepack", "InvalidArgumentError"),
         ("%%prompt -n -3\nhi", "InvalidArgumentError"),
         ("%%prompt --temperature -1\nhi", "InvalidArgumentError"),
         ("%%prompt --top-p 1.5\nhi", "InvalidArgumentError"),

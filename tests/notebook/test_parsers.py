@@ -26,6 +26,7 @@ LM_OPTIONS = {
         "--compile",
         "--max-images",
         "--no-prepack",
+        "--cpu-kernels",
     },
     ("connect",): {"-h", "--help", "--as", "--model", "--api-key-env", "--timeout"},
     ("models",): {"-h", "--help"},
@@ -175,6 +176,7 @@ def test_prompt_defaults():
     [
         ["load", "--bogus"],
         ["load", "--quantize", "3bit"],
+        ["load", "--cpu-kernels", "fast"],
         ["load", "--max-images", "many"],
         ["teleport"],
         ["adapter", "load"],  # the path is required

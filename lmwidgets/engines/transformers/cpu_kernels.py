@@ -2,8 +2,10 @@
 
 PyTorch's default CPU matmul re-packs a layer's weight on every call; for the few rows of a
 decoding step that costs about as much as the product itself, and more so for a batch of
-side-by-side rows. Packing each ``nn.Linear`` weight once (``torch.ops.mkldnn``) makes batch-1
-decoding about 1.5x faster and a 4-row batch cost about what one row costs (see ``benchmarks/``).
+side-by-side rows. Packing each ``nn.Linear`` weight once (``torch.ops.mkldnn``) made batch-1
+decoding about 1.5x faster and a 4-row batch cost about what one row costs on an AMD EPYC (see
+``benchmarks/``), but is slower at batch 1 on some Intel Xeons: so each layer can run packed for
+one row, for more rows, or both, and :mod:`.kernel_choice` decides which by measurement.
 
 The modules stay ``nn.Linear`` (peft adapters wrap them as usual); only their forward changes, and
 only for inference on CPU in float32. With gradients enabled, on another device or dtype, or after
@@ -15,7 +17,8 @@ file, so after packing :func:`release_dense_pages` drops their pages from the pr
 in the file (and the page cache) and are mapped again only if ever needed (training, merging,
 saving), and the process holds one copy of the weights. Weights that are not file-backed
 (converted from another dtype) do double, so the automatic mode packs only when the copy takes
-at most a quarter of the memory available; ``prepack=False`` (``--no-prepack``) turns it off.
+at most a quarter of the memory available; ``--cpu-kernels plain`` turns it off. A layer that
+still runs its plain product for some row counts keeps its dense pages.
 """
 
 from __future__ import annotations
@@ -79,10 +82,21 @@ def supported() -> bool:
     )
 
 
+def bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 products natively (oneDNN's AVX-512 BF16 or AMX)."""
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(supported() and check is not None and check())
+
+
 def _pack(module: Any, batch_hint: int) -> None:
     import torch
 
-    module._lmw_packed = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), batch_hint)
+    weight = module.weight.detach()
+    if module._lmw_bf16:
+        weight = weight.to(torch.bfloat16)
+    module._lmw_packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch_hint)
     module._lmw_packed_version = module.weight._version
     module._lmw_packed_data = module.weight.data_ptr()
 
@@ -99,18 +113,43 @@ def _packed_forward(self, x):
         or weight.device.type != "cpu"
     ):
         return torch.nn.functional.linear(x, weight, self.bias)
+    shape = x.shape
+    rows = x.numel() // max(1, shape[-1])
+    if not (self._lmw_multi if rows > 1 else self._lmw_single):  # plain is faster here
+        return torch.nn.functional.linear(x, weight, self.bias)
     if weight._version != self._lmw_packed_version or weight.data_ptr() != self._lmw_packed_data:
         _pack(self, self._lmw_batch_hint)  # the weight changed in place: pack it again
-    shape = x.shape
-    bias = None if self.bias is None else self.bias.detach()
-    out = torch.ops.mkldnn._linear_pointwise(
-        x.reshape(-1, shape[-1]), self._lmw_packed, bias, "none", [], ""
-    )
+    flat = x.reshape(-1, shape[-1])
+    if self._lmw_bf16:  # bfloat16 products, float32 accumulation inside oneDNN
+        out = torch.ops.mkldnn._linear_pointwise(
+            flat.to(torch.bfloat16), self._lmw_packed, None, "none", [], ""
+        ).float()
+        if self.bias is not None:
+            out = out + self.bias.detach()
+    else:
+        bias = None if self.bias is None else self.bias.detach()
+        out = torch.ops.mkldnn._linear_pointwise(flat, self._lmw_packed, bias, "none", [], "")
     return out.reshape(*shape[:-1], out.shape[-1])
 
 
-def prepack_linear_layers(model: Any, batch_hint: int = 4) -> int:
-    """Pack every float32 CPU ``nn.Linear`` weight of ``model``; returns how many were packed."""
+def shape_key(module: Any) -> str:
+    """A linear layer's shape as kernel plans name it: ``"IN x OUT"`` (``"576x1536"``)."""
+    return f"{module.in_features}x{module.out_features}"
+
+
+def prepack_linear_layers(
+    model: Any,
+    batch_hint: int = 4,
+    plan: dict[str, tuple[bool, bool]] | None = None,
+    bf16: bool = False,
+) -> int:
+    """Pack every float32 CPU ``nn.Linear`` weight of ``model``; returns how many were packed.
+
+    ``plan`` maps a layer shape (:func:`shape_key`) to (packed for 1 row, packed for more rows);
+    a layer runs PyTorch's plain product where its plan says False, and a shape packed for
+    neither (or missing from a given plan) is not packed at all. ``bf16`` packs bfloat16 copies
+    (lower precision, opt-in). Layers packed already are left as they are.
+    """
     import torch
 
     if not supported():
@@ -121,11 +160,29 @@ def prepack_linear_layers(model: Any, batch_hint: int = 4) -> int:
             continue
         if module.weight.dtype != torch.float32 or module.weight.device.type != "cpu":
             continue
+        single, multi = (True, True) if plan is None else plan.get(shape_key(module), (0, 0))
+        if not (single or multi):
+            continue
         module._lmw_batch_hint = batch_hint
+        module._lmw_single, module._lmw_multi, module._lmw_bf16 = bool(single), bool(multi), bf16
         _pack(module, batch_hint)
         module.forward = types.MethodType(_packed_forward, module)
         count += 1
     return count
+
+
+def _unpack(module: Any) -> None:
+    del module.forward  # back to the class's forward
+    for name in (
+        "_lmw_packed",
+        "_lmw_packed_version",
+        "_lmw_packed_data",
+        "_lmw_batch_hint",
+        "_lmw_single",
+        "_lmw_multi",
+        "_lmw_bf16",
+    ):
+        delattr(module, name)
 
 
 def unpack_linear_layers(model: Any) -> int:
@@ -133,16 +190,30 @@ def unpack_linear_layers(model: Any) -> int:
     count = 0
     for module in model.modules():
         if hasattr(module, "_lmw_packed"):
-            del module.forward  # back to the class's forward
-            for name in (
-                "_lmw_packed",
-                "_lmw_packed_version",
-                "_lmw_packed_data",
-                "_lmw_batch_hint",
-            ):
-                delattr(module, name)
+            _unpack(module)
             count += 1
     return count
+
+
+def apply_plan(model: Any, plan: dict[str, tuple[bool, bool]]) -> int:
+    """Set packed layers' kernels by ``plan`` (see :func:`prepack_linear_layers`); a shape
+    packed for neither 1 row nor more is unpacked. Returns how many layers stay packed."""
+    kept = 0
+    for module in list(model.modules()):
+        if not hasattr(module, "_lmw_packed"):
+            continue
+        single, multi = plan.get(shape_key(module), (False, False))
+        if single or multi:
+            module._lmw_single, module._lmw_multi = bool(single), bool(multi)
+            kept += 1
+        else:
+            _unpack(module)
+    return kept
+
+
+def packed_layers(model: Any) -> int:
+    """How many layers of ``model`` are packed."""
+    return sum(1 for module in model.modules() if hasattr(module, "_lmw_packed"))
 
 
 def packed_bytes(model: Any) -> int:
@@ -151,7 +222,8 @@ def packed_bytes(model: Any) -> int:
     for module in model.modules():
         packed = getattr(module, "_lmw_packed", None)
         if packed is not None:
-            total += module.weight.numel() * module.weight.element_size()
+            size = 2 if module._lmw_bf16 else module.weight.element_size()
+            total += module.weight.numel() * size
     return total
 
 
@@ -182,23 +254,19 @@ def _weight_file_ranges(maps: str = "/proc/self/maps") -> list[tuple[int, int]]:
 def _unmodified_runs(pagemap: Any, first: int, last: int, page: int) -> list[tuple[int, int]]:
     """(start, length) runs of pages in [first, last) that still equal the file's contents:
     not yet touched, or mapped straight from the page cache (not a private copy, not swapped)."""
+    import numpy as np
+
     pagemap.seek(first // page * 8)
-    entries = memoryview(pagemap.read((last - first) // page * 8)).cast("Q")
-    runs: list[tuple[int, int]] = []
-    run_start = None
-    for index, entry in enumerate(entries):
-        clean = not entry & _PAGEMAP_SWAPPED and (
-            not entry & _PAGEMAP_PRESENT or entry & _PAGEMAP_FILE
-        )
-        address = first + index * page
-        if clean and run_start is None:
-            run_start = address
-        elif not clean and run_start is not None:
-            runs.append((run_start, address - run_start))
-            run_start = None
-    if run_start is not None:
-        runs.append((run_start, last - run_start))
-    return runs
+    entries = np.frombuffer(pagemap.read((last - first) // page * 8), dtype=np.uint64)
+    swapped = (entries & np.uint64(_PAGEMAP_SWAPPED)) != 0
+    present = (entries & np.uint64(_PAGEMAP_PRESENT)) != 0
+    from_file = (entries & np.uint64(_PAGEMAP_FILE)) != 0
+    clean = np.concatenate(([False], ~swapped & (~present | from_file), [False]))
+    edges = np.flatnonzero(np.diff(clean.astype(np.int8)))  # run starts and ends, alternating
+    return [
+        (first + int(start) * page, int(end - start) * page)
+        for start, end in zip(edges[::2], edges[1::2], strict=True)
+    ]
 
 
 def release_dense_pages(model: Any) -> int:
@@ -224,8 +292,8 @@ def release_dense_pages(model: Any) -> int:
     released = 0
     with pagemap:
         for module in model.modules():
-            if not hasattr(module, "_lmw_packed"):
-                continue
+            if not (getattr(module, "_lmw_single", False) and getattr(module, "_lmw_multi", False)):
+                continue  # not packed, or its plain product still runs for some batch sizes
             weight = module.weight
             start = weight.data_ptr()
             end = start + weight.numel() * weight.element_size()

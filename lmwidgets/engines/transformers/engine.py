@@ -67,6 +67,8 @@ class TransformersEngine:
     processor: Any = None
     from_cache: bool = False
     prepacked_layers: int = 0
+    #: The CPU linear kernels chosen at load (a KernelChoice; None off the CPU or in 16 bits).
+    cpu_kernels: Any = None
     adapters: dict[str, Any] = field(default_factory=dict)
     default_adapter: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -117,7 +119,7 @@ class TransformersEngine:
         origin = {"gguf": "GGUF", "directory": "local", "hub": "hub"}.get(self.source.kind, "")
         cached = ", cached" if self.from_cache else ""
         kind = f" · {self.modality_label()}" if self.processor is not None else ""
-        kind += " · packed for CPU" if self.prepacked_layers else ""
+        kind += f" · CPU kernels {self.cpu_kernels.label()}" if self.cpu_kernels else ""
         kind += f" · {self.extras['quantize']}" if self.extras.get("quantize") else ""
         kind += " · compiled decoding" if self.extras.get("static_cache") else ""
         return (
@@ -152,6 +154,9 @@ class TransformersEngine:
             "device": self.device,
             "dtype": self.dtype,
             "cpu_prepacked": bool(self.prepacked_layers),
+            "cpu_kernels": self.cpu_kernels.kernel if self.cpu_kernels else None,
+            # how it was chosen, per-shape timings, the CPU: not part of what identifies outputs
+            "cpu_kernels_choice": self.cpu_kernels.record() if self.cpu_kernels else None,
             "modality": "+".join([*sorted(self.capabilities.media), "text"]),
             "quantize": self.extras.get("quantize"),
             "compiled": bool(self.extras.get("static_cache")),
@@ -309,6 +314,18 @@ class TransformersEngine:
         from lmwidgets.engines.transformers.adapters import unload_adapter
 
         return unload_adapter(self, name)
+
+    def set_cpu_kernels(self, kernels: str) -> None:
+        """Run the loaded model with other CPU linear kernels (``%lm load --cpu-kernels`` of a
+        model loaded already): no reload, the weights stay where they are."""
+        from lmwidgets.engines.transformers import cpu_kernels
+        from lmwidgets.engines.transformers.kernel_choice import choose_kernels
+        from lmwidgets.engines.transformers.loading import _memory_bytes
+
+        self.cpu_kernels = choose_kernels(self.model, kernels)
+        self.prepacked_layers = cpu_kernels.packed_layers(self.model)
+        released = cpu_kernels.release_dense_pages(self.model) if self.prepacked_layers else 0
+        self.memory_bytes = _memory_bytes(self.model, self.prepacked_layers, released)
 
     # -- lifetime ---------------------------------------------------------------------------
 

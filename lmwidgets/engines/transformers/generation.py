@@ -326,6 +326,12 @@ def _batch_inputs(
 
         length = cache_bucket(width + settings.max_new_tokens)
         kwargs["past_key_values"] = StaticCache(config=model.config, max_cache_len=length)
+    elif not static_cache and len(rows) > 1:  # a batch of one gains nothing (see kv_cache)
+        from lmwidgets.engines.transformers.kv_cache import growing_cache
+
+        cache = growing_cache(kwargs.get("past_key_values"), model.config, settings.max_new_tokens)
+        if cache is not None:
+            kwargs["past_key_values"] = cache
     return input_ids, attention, width
 
 

@@ -30,12 +30,16 @@ def load(
     max_images: int | None = None,
     quantize: str | None = None,
     compile: bool = False,
+    cpu_kernels: str | None = None,
 ) -> TransformersEngine:
     """Load ``source`` (None: the embedded default) unless the same model is loaded already.
 
     The same source on the same device, dtype, quantization and decoding mode is a no-op that
-    returns the loaded model (under ``name``, if given, only when it is that model's name).
+    returns the loaded model (under ``name``, if given, only when it is that model's name);
+    CPU kernels asked for explicitly (``cpu_kernels``/``prepack``) are applied to it in place.
     """
+    from lmwidgets.engines.transformers.loading import cpu_kernels_option
+
     resolved = resolve_source(
         source, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code
     )
@@ -51,8 +55,12 @@ def load(
         quantize,
         bool(compile),
     )
+    kernels = cpu_kernels_option(prepack, cpu_kernels, device_name, dtype_name)
     existing: Any = registry.find(identity)
     if existing is not None and (name is None or name == existing.name):
+        asked = cpu_kernels is not None or prepack is not None
+        if asked and existing.cpu_kernels is not None and kernels != existing.cpu_kernels.kernel:
+            existing.set_cpu_kernels(kernels)
         return existing
     if name is not None:
         registry.check_free(name)
@@ -68,4 +76,5 @@ def load(
         max_images=max_images,
         quantize=quantize,
         compile=compile,
+        cpu_kernels=kernels,
     )

@@ -512,18 +512,46 @@ def _load_text_side(located: _Located, trust_remote_code: bool, report: Progress
 
 
 def _pack_for_cpu(
-    model: Any, prepack: bool | None, device: str, dtype: str, report
-) -> tuple[int, int]:
-    """(layers packed, dense bytes released): oneDNN packing of linear weights on CPU."""
+    model: Any, kernels: str, device: str, dtype: str, report
+) -> tuple[Any, int, int]:
+    """(kernel choice or None, layers packed, dense bytes released) on CPU in float32: the
+    linear layers' kernels chosen by measurement (see :mod:`.kernel_choice`) or as asked."""
     from lmwidgets.engines.transformers import cpu_kernels
+    from lmwidgets.engines.transformers.kernel_choice import choose_kernels
 
-    if prepack is None and device == "cpu" and dtype == "float32":
-        prepack = cpu_kernels.worth_packing(model)
-    if not prepack:
-        return 0, 0
-    report(0.95, "Packing weights for fast CPU decoding")
-    packed = cpu_kernels.prepack_linear_layers(model)
-    return packed, cpu_kernels.release_dense_pages(model)
+    if device != "cpu" or dtype != "float32":
+        return None, 0, 0
+    report(0.95, "Choosing CPU kernels" if kernels == "auto" else "Packing weights for CPU")
+    choice = choose_kernels(model, kernels)
+    packed = cpu_kernels.packed_layers(model)
+    return choice, packed, cpu_kernels.release_dense_pages(model) if packed else 0
+
+
+def cpu_kernels_option(
+    prepack: bool | None, cpu_kernels: str | None, device: str = "cpu", dtype: str = "float32"
+) -> str:
+    """``cpu_kernels`` checked before anything loads, with the older ``prepack`` flag as its
+    alias (False: plain, True: packed); the two disagreeing is an error, and so is a kernel
+    asked for a model that is not float32 on the CPU, or one this CPU cannot run."""
+    from lmwidgets.engines.transformers.kernel_choice import check_kernels, check_supported
+
+    kernels = check_kernels(cpu_kernels)
+    if prepack is not None:
+        implied = "packed" if prepack else "plain"
+        if cpu_kernels is not None and kernels != implied:
+            flag = "prepack=True" if prepack else "--no-prepack"
+            raise InvalidArgumentError(
+                f"{flag} and --cpu-kernels {kernels} disagree: give only --cpu-kernels."
+            )
+        kernels = implied
+    if cpu_kernels is not None and kernels != "auto" and (device, dtype) != ("cpu", "float32"):
+        raise InvalidArgumentError(
+            f"--cpu-kernels {kernels} applies to float32 models on the CPU; this one loads on "
+            f"{device} in {dtype}. Drop --cpu-kernels."
+        )
+    if kernels in ("packed", "bf16") and device == "cpu":
+        check_supported(kernels)
+    return kernels
 
 
 def _memory_bytes(model: Any, packed: int, released: int) -> int:
@@ -550,24 +578,31 @@ def load_from_source(
     max_images: int | None = None,
     quantize: str | None = None,
     compile: bool = False,
+    cpu_kernels: str | None = None,
 ) -> TransformersEngine:
     """Load ``source`` onto ``device`` in ``dtype`` as a :class:`TransformersEngine`.
 
-    ``prepack`` (default: on CPU in float32) packs linear weights for oneDNN, see
-    :mod:`lmwidgets.engines.transformers.cpu_kernels`. Multimodal models (an image- or
-    audio-text architecture with a processor) are loaded with their processor;
+    ``cpu_kernels`` (on CPU in float32): ``auto`` (default) times packed oneDNN against plain
+    PyTorch linear layers on this CPU and picks per shape and batch size (cached per CPU),
+    ``packed``, ``plain`` or ``bf16`` (lower precision, opt-in); see
+    :mod:`~lmwidgets.engines.transformers.kernel_choice`. ``prepack`` is the older switch
+    (False: plain, True: packed). Multimodal models (an image- or audio-text architecture with
+    a processor) are loaded with their processor;
     ``max_images`` overrides how many images one prompt may hold. On CUDA, ``quantize``
     (``4bit``/``8bit``, bitsandbytes) fits larger models and ``compile`` decodes with a static
     cache (lengths padded to buckets) and torch.compile.
     """
     check_acceleration(device, quantize, compile, source)
     optional_whole_number(max_images, "--max-images", minimum=1)
+    kernels = cpu_kernels_option(prepack, cpu_kernels, device, dtype)
     report = _Monotonic(progress or (lambda fraction, message: None))
     started = time.perf_counter()
     try:
         with quiet_libraries():
             located = _locate(source, allow_pickle, trust_remote_code, report)
+            steps = {"locate": time.perf_counter() - started}
             tokenizer, processor = _load_text_side(located, trust_remote_code, report)
+            steps["tokenizer"] = time.perf_counter() - started - sum(steps.values())
             model = _load_model(
                 located,
                 tokenizer,
@@ -580,8 +615,17 @@ def load_from_source(
                 vision=processor is not None,
                 quantize=quantize,
             )
-            packed, released = _pack_for_cpu(model, prepack, device, dtype, report)
-    except (UnsafeWeightsError, RemoteCodeError, ModelNotFoundError, ModelLoadError):
+            steps["weights"] = time.perf_counter() - started - sum(steps.values())
+            choice, packed, released = _pack_for_cpu(model, kernels, device, dtype, report)
+            steps["cpu_kernels"] = time.perf_counter() - started - sum(steps.values())
+    except (
+        UnsafeWeightsError,
+        RemoteCodeError,
+        ModelNotFoundError,
+        ModelLoadError,
+        DeviceError,
+        InvalidArgumentError,
+    ):
         raise
     except (
         OSError,
@@ -611,11 +655,8 @@ def load_from_source(
         processor=processor,
         from_cache=located.from_cache,
         prepacked_layers=packed,
-        extras={
-            **({} if max_images is None else {"max_images": max_images}),
-            **({"quantize": quantize} if quantize else {}),
-            **({"static_cache": True} if compile else {}),
-        },
+        cpu_kernels=choice,
+        extras=_extras(steps, max_images, quantize, compile),
     )
 
 
@@ -626,6 +667,18 @@ def _engine_kind(processor: Any) -> str:
 
     kinds = processor_kinds(processor)
     return "vision" if "image" in kinds else "audio" if kinds else "text"
+
+
+def _extras(
+    steps: dict[str, float], max_images: int | None, quantize: str | None, compile: bool
+) -> dict[str, Any]:
+    """The engine's extras at load: seconds per load step, and the options that apply."""
+    return {
+        "load_steps_s": {step: round(seconds, 3) for step, seconds in steps.items()},
+        **({} if max_images is None else {"max_images": max_images}),
+        **({"quantize": quantize} if quantize else {}),
+        **({"static_cache": True} if compile else {}),
+    }
 
 
 def _load_model(

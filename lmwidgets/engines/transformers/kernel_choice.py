@@ -1,0 +1,367 @@
+"""Which CPU kernels a model's linear layers run with, chosen by timing them on this CPU.
+
+Packed oneDNN weights (:mod:`.cpu_kernels`) beat PyTorch's plain product on some CPUs and batch
+sizes and lose on others (an AMD EPYC gains 1.5x at batch 1, an Intel Xeon with AVX-512 loses
+35% there). So at load, in the automatic mode, every distinct linear shape of the model is timed
+with both kernels at 1 row and at the rows of a typical comparison (4), on the model's own
+weights in model order (so they stream from memory as in a decoding step), and a shape runs
+packed only where it measured faster at one of them and no slower at the other: never slower
+than plain transformers at the batch sizes measured. The decision is cached per CPU model, instruction-set flags,
+thread count, torch version and shapes (``cpu-kernels.json`` in the cache dir), so later loads
+measure nothing. ``bf16`` (bfloat16 weights, float32 accumulation) is opt-in only: its answers
+can differ from float32's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmwidgets.engines.transformers import cpu_kernels
+from lmwidgets.errors import DeviceError, InvalidArgumentError
+
+#: What ``%lm load --cpu-kernels`` takes.
+KERNELS = ("auto", "packed", "plain", "bf16")
+#: Rows timed: one prompt, and the 4 variants of a typical side-by-side comparison.
+BATCH_SIZES = (1, 4)
+#: Packed must be this much faster to be chosen (ties and noise go to plain transformers).
+MARGIN = 0.05
+#: Layers timed per shape: enough to stream from memory as a step does (not from the cache).
+LAYERS_PER_SHAPE = 6
+#: Timed rounds per (kernel, rows) after one warm-up; the best counts.
+ROUNDS = 4
+#: Seconds after which no new timing round starts.
+BUDGET_S = 1.0
+#: A measurement whose median round took this many times its best was made on a busy CPU: it
+#: is used and cached, and the next load measures again (keeping the quieter measurement), up
+#: to :data:`MAX_TRIES` measurements.
+NOISE_LIMIT = 1.3
+#: Loads that measure again after busy measurements; then the quietest one is kept for good.
+MAX_TRIES = 3
+CACHE_FILE = "cpu-kernels.json"
+_CACHE_VERSION = 2  # 2: shapes are never split between kernels
+#: The instruction-set flags that decide which kernels oneDNN and MKL use.
+FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+Timings = dict[str, dict[str, dict[int, float]]]  # shape -> kernel -> rows -> seconds
+Plan = dict[str, tuple[bool, bool]]  # shape -> (packed at 1 row, packed at more rows)
+
+
+def check_kernels(value: Any) -> str:
+    """``value`` as one of :data:`KERNELS` (None is ``auto``), else an InvalidArgumentError."""
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value.strip().lower() not in KERNELS:
+        shown = value if isinstance(value, str) else type(value).__name__
+        raise InvalidArgumentError(
+            f"--cpu-kernels must be one of {', '.join(KERNELS)}, not {shown!r}."
+        )
+    return value.strip().lower()
+
+
+def cpu_description() -> dict[str, Any]:
+    """This CPU as the cache keys and benchmark tables name it: model, flags that matter,
+    PyTorch's thread count and vector capability."""
+    import platform
+
+    import torch
+
+    name, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    return {
+        "model": name,
+        "flags": [flag for flag in FLAGS if flag in flags],
+        "threads": torch.get_num_threads(),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
+
+
+@dataclass
+class KernelChoice:
+    """What the linear layers run with, and why."""
+
+    kernel: str  # packed, plain, mixed (packed for some shapes or batch sizes) or bf16
+    how: str  # measured, cached, asked, memory (too little memory to pack), unsupported
+    plan: Plan = field(default_factory=dict)
+    timings_us: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    seconds: float = 0.0  # spent choosing (timing included)
+    cpu: dict[str, Any] = field(default_factory=dict)
+    noise: float | None = None  # measured: the median timing round over the best one
+
+    def label(self) -> str:
+        """Short, for the load summary: ``packed (measured)``, ``plain (cached)``..."""
+        precision = ", lower precision" if self.kernel == "bf16" else ""
+        return f"{self.kernel}{precision} ({self.how})"
+
+    def record(self) -> dict[str, Any]:
+        """What run records and benchmark tables say about it."""
+        return {
+            "kernel": self.kernel,
+            "how": self.how,
+            "lower_precision": self.kernel == "bf16",
+            "plan": {shape: {"1 row": a, "more rows": b} for shape, (a, b) in self.plan.items()},
+            "timings_us": self.timings_us,
+            "choosing_s": self.seconds,
+            "noise": self.noise,
+            "cpu": self.cpu,
+        }
+
+
+def decide(timings: Timings, margin: float = MARGIN) -> Plan:
+    """Per shape: packed (at every row count) where it measured ``margin`` faster at some row
+    count timed and no slower at any, else plain.
+
+    A shape is never split (plain for one row, packed for more): that would keep both copies of
+    its weights in memory, and lmwidgets holds one (the packing's dense pages are given back).
+    """
+    plan: Plan = {}
+    for shape, kernels in timings.items():
+        plain, packed = kernels["plain"], kernels["packed"]
+        faster = any(packed[rows] < (1 - margin) * plain[rows] for rows in plain)
+        never_slower = all(packed[rows] <= plain[rows] for rows in plain)
+        plan[shape] = (faster and never_slower,) * 2
+    return plan
+
+
+def plan_kernel(plan: Plan) -> str:
+    """``packed``, ``plain`` or ``mixed`` for a plan."""
+    flags = {flag for pair in plan.values() for flag in pair}
+    if flags == {True}:
+        return "packed"
+    return "mixed" if True in flags else "plain"
+
+
+def measure(
+    model: Any,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    rounds: int = ROUNDS,
+    budget: float = BUDGET_S,
+) -> tuple[Timings, float]:
+    """(seconds per shape for each kernel and row count, noise): the best time of each timed
+    layer over ``rounds``, summed per shape; noise is the median round's total over the best
+    total (1.0 on a quiet machine).
+
+    Every float32 linear layer must be packed already (both kernels are called directly).
+    Each layer is called with both kernels back to back (which goes first alternates by round),
+    and each call is timed alone, so another process's burst spoils a few calls of both
+    kernels, not a whole pass of one.
+    """
+    import statistics
+
+    import torch
+
+    chosen: dict[str, list[Any]] = {}
+    for module in model.modules():
+        if hasattr(module, "_lmw_packed"):
+            layers = chosen.setdefault(cpu_kernels.shape_key(module), [])
+            if len(layers) < LAYERS_PER_SHAPE:
+                layers.append(module)
+    timed = {id(m) for layers in chosen.values() for m in layers}
+    order = [m for m in model.modules() if id(m) in timed]
+    inputs = {
+        (key, rows): torch.randn(rows, layers[0].in_features)
+        for key, layers in chosen.items()
+        for rows in batch_sizes
+    }
+    calls: dict[tuple[int, str, int], list[float]] = {}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for round_ in range(rounds + 1):  # the first round warms up (and maps the pages in)
+            if round_ > 1 and time.perf_counter() - started > budget:
+                break  # a busy or slow machine: fewer rounds
+            kernels = ("plain", "packed") if round_ % 2 else ("packed", "plain")
+            for rows in batch_sizes:
+                for index, both in enumerate(_one_pass(order, inputs, rows, kernels)):
+                    for kernel, seconds in zip(kernels, both, strict=True):
+                        if round_:
+                            calls.setdefault((index, kernel, rows), []).append(seconds)
+    best: Timings = {key: {"plain": {}, "packed": {}} for key in chosen}
+    for (index, kernel, rows), times in calls.items():
+        per_rows = best[cpu_kernels.shape_key(order[index])][kernel]
+        per_rows[rows] = per_rows.get(rows, 0.0) + min(times)
+    done = min(len(times) for times in calls.values())
+    totals = [sum(times[r] for times in calls.values()) for r in range(done)]
+    noise = statistics.median(totals) / max(1e-12, sum(min(t) for t in calls.values()))
+    return best, noise
+
+
+def _one_pass(
+    order: list[Any], inputs: dict, rows: int, kernels: tuple[str, str]
+) -> list[tuple[float, float]]:
+    """Every timed layer in model order, called with both ``kernels`` one after the other (a
+    burst of another process's work then slows both alike); seconds per call."""
+    import torch
+
+    linear, pointwise = torch.nn.functional.linear, torch.ops.mkldnn._linear_pointwise
+    spent = []
+    for module in order:
+        x = inputs[cpu_kernels.shape_key(module), rows]
+        pair = []
+        for kernel in kernels:
+            started = time.perf_counter()
+            if kernel == "plain":
+                linear(x, module.weight, module.bias)
+            else:
+                pointwise(x, module._lmw_packed, module.bias, "none", [], "")
+            pair.append(time.perf_counter() - started)
+        spent.append((pair[0], pair[1]))
+    return spent
+
+
+def _shapes(model: Any) -> dict[str, int]:
+    """How many float32 CPU linear layers the model has of each shape."""
+    import torch
+
+    counts: dict[str, int] = {}
+    for module in model.modules():
+        if type(module) is torch.nn.Linear and module.weight.dtype == torch.float32:
+            key = cpu_kernels.shape_key(module)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def cache_key(model: Any, cpu: dict[str, Any], batch_sizes: tuple[int, ...]) -> str:
+    """What a cached decision depends on: the CPU, threads, torch and the model's shapes."""
+    described = {"cpu": cpu, "shapes": _shapes(model), "rows": list(batch_sizes)}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_path():
+    from lmwidgets.engines.transformers.cache import cache_dir
+
+    return cache_dir() / CACHE_FILE
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(data, dict) and data.get("version") == _CACHE_VERSION
+    return data.get("entries", {}) if ok and isinstance(data.get("entries"), dict) else {}
+
+
+def _write_cache(key: str, entry: dict[str, Any]) -> None:
+    """Add ``entry`` under ``key``, atomically (a failed write only means measuring again)."""
+    entries = _read_cache()
+    entries[key] = entry
+    path = _cache_path()
+    with contextlib.suppress(OSError):
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cpu-kernels-")
+        with os.fdopen(handle, "w") as out:
+            json.dump({"version": _CACHE_VERSION, "entries": entries}, out, indent=1)
+        os.replace(tmp, path)
+
+
+def _cached_plan(entry: Any) -> tuple[Plan, dict] | None:
+    try:
+        plan = {str(k): (bool(v[0]), bool(v[1])) for k, v in entry["plan"].items()}
+        return plan, dict(entry.get("timings_us", {}))
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return None
+
+
+def _in_us(timings: Timings) -> dict[str, dict[str, dict[str, float]]]:
+    return {
+        shape: {k: {str(r): round(s * 1e6, 1) for r, s in rows.items()} for k, rows in ks.items()}
+        for shape, ks in timings.items()
+    }
+
+
+def choose_kernels(
+    model: Any,
+    mode: str = "auto",
+    *,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    timings: Timings | None = None,
+) -> KernelChoice:
+    """Set up ``model``'s float32 CPU linear layers for ``mode`` and say what was chosen.
+
+    ``auto`` uses the cached decision for this CPU and model shapes, else measures (or takes
+    ``timings``, seconds per shape, kernel and rows, e.g. from a test) and caches what it
+    decides. ``packed``/``plain``/``bf16`` are what the user asked for; ``bf16`` needs a CPU
+    with native bfloat16 products."""
+    started = time.perf_counter()
+    mode = check_kernels(mode)
+    cpu = cpu_description()
+    cpu_kernels.unpack_linear_layers(model)
+    everything = {shape: (True, True) for shape in _shapes(model)}
+    if mode == "plain" or (mode == "auto" and not cpu_kernels.supported()):
+        return KernelChoice("plain", "asked" if mode == "plain" else "unsupported", cpu=cpu)
+    if mode in ("packed", "bf16"):
+        check_supported(mode)
+        cpu_kernels.prepack_linear_layers(model, bf16=mode == "bf16")
+        return KernelChoice(mode, "asked", everything, seconds=_since(started), cpu=cpu)
+    if not cpu_kernels.worth_packing(model):
+        return KernelChoice("plain", "memory", cpu=cpu)
+    key = cache_key(model, cpu, batch_sizes)
+    entry = _read_cache().get(key) if timings is None else None
+    cached = _cached_plan(entry)
+    tries = _tries_of(entry)
+    if cached is not None and (_noise_of(entry) <= NOISE_LIMIT or tries >= MAX_TRIES):
+        plan, in_us = cached
+        cpu_kernels.prepack_linear_layers(model, plan=plan)
+        choice = KernelChoice(plan_kernel(plan), "cached", plan, in_us, _since(started), cpu)
+        choice.noise = _noise_of(entry)
+        return choice
+    cpu_kernels.prepack_linear_layers(model)
+    noise = 1.0
+    if timings is None:
+        timings, noise = measure(model, batch_sizes)
+    plan = {**{shape: (False, False) for shape in everything}, **decide(timings)}
+    in_us = _in_us(timings)
+    if cached is not None and _noise_of(entry) <= noise:  # the earlier one was quieter
+        plan, in_us, noise = cached[0], cached[1], _noise_of(entry)
+    entry = {"plan": plan, "timings_us": in_us, "cpu": cpu, "noise": noise, "tries": tries + 1}
+    _write_cache(key, entry)
+    cpu_kernels.apply_plan(model, plan)
+    how = "measured" if noise <= NOISE_LIMIT else "measured on a busy CPU"
+    choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
+    choice.noise = round(noise, 2)
+    return choice
+
+
+def _tries_of(entry: Any) -> int:
+    try:
+        return int(entry.get("tries", 1))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _noise_of(entry: Any) -> float:
+    try:
+        return float(entry.get("noise", 1.0))
+    except (AttributeError, TypeError, ValueError):
+        return 1.0
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def check_supported(mode: str) -> None:
+    """A DeviceError when this PyTorch or CPU cannot run kernel ``mode``."""
+    if not cpu_kernels.supported():
+        raise DeviceError(
+            f"--cpu-kernels {mode}: this PyTorch build has no oneDNN packed linear layers. "
+            "Use --cpu-kernels plain or auto."
+        )
+    if mode == "bf16" and not cpu_kernels.bf16_supported():
+        raise DeviceError(
+            "--cpu-kernels bf16 needs a CPU with native bfloat16 products (AVX-512 BF16 or "
+            "AMX); this one has none, where bfloat16 would be slower than float32. Use auto."
+        )
