@@ -264,6 +264,14 @@ class Result:
         return dict(axes) if isinstance(axes, dict) else {}
 
     @property
+    def item_index(self) -> int | None:
+        """The dataset item's number, as its record keeps it (None: no dataset, or a record
+        made before items were numbered): two items asking the same question of different
+        images or clips stay two rows."""
+        index = self.record.get("item_index") if isinstance(self.record, dict) else None
+        return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+    @property
     def rating(self) -> str | None:
         """Your thumbs on this column: ``"up"``, ``"down"`` or None (unrated), as its record
         keeps them (:meth:`Comparison.rate`, the live view's thumbs)."""

@@ -257,6 +257,7 @@ def _variant_from(
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
+        item_index=_recorded_index(record),
         media=_probe_media(record, images or {}, namespace or {}),
         forced_ids=forced_ids,
         forced_text=forced_text,
@@ -282,6 +283,13 @@ def _probe_media(
     index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
     entries[index] = probe["image"]
     return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
+
+
+def _recorded_index(record: dict[str, Any]) -> int | None:
+    """The record's dataset item number (None: no dataset, or a record made before items were
+    numbered; the grid then groups its rows by input)."""
+    index = record.get("item_index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def _recorded_axes(record: dict[str, Any]) -> dict[str, str]:
@@ -365,7 +373,8 @@ def rerun(
         groups.values(), planned, scorers, judges, strict=True
     ):
         batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
-        view = LiveView(variants, "rerun", show=display) if display else None
+        grid = any(v.input is not None for v in variants)  # a dataset: one row per item
+        view = LiveView(variants, "rerun", show=display, grid=grid) if display else None
         comparison = run_variants(
             variants,
             title="rerun",
