@@ -159,3 +159,41 @@ def test_a_dataset_gives_each_item_its_own_clip(alm, tmp_path):
     assert zero_shot[1].text == alone.text  # batched with the other item: the same answer
     with pytest.raises(AudioError, match="without a sample rate"):
         _run("{input}", dataset=[{"input": "x", "audio": tone()}])
+
+
+def test_columns_hearing_one_clip_share_its_features_and_nothing_changes(alm):
+    """The Whisper features of a clip are computed once for every column that hears it: the
+    token ids, features and texts equal those computed per column."""
+    from lmwidgets.engines.transformers.multimodal import FeatureCache, encode, feature_cache
+    from lmwidgets.media.audio import load_audio
+
+    cache = feature_cache(alm.processor)
+    assert isinstance(cache, FeatureCache) and feature_cache(alm.processor) is cache
+    assert cache.sampling_rate == RATE  # everything else is the extractor's
+    clip, other = load_audio((tone(220), RATE), name="a"), load_audio((tone(880), RATE), name="b")
+    text = "<|audio_bos|><|AUDIO|><|audio_eos|> and <|audio_bos|><|AUDIO|><|audio_eos|>?"
+    cache.capacity = 0
+    plain = encode(alm, text, [clip, other])
+    cache.capacity, cache.hits = 8, 0
+    first, again = encode(alm, text, [clip, other]), encode(alm, text, [other, clip])
+    assert cache.hits == 2 and first[0] == plain[0]
+    for key, value in plain[1].items():
+        assert first[1][key].dtype == value.dtype and bool((first[1][key] == value).all())
+        assert bool((again[1][key][0] == value[1]).all())
+    first[1]["input_features"].zero_()  # what a row gets is its own copy
+    assert bool(
+        (encode(alm, text, [clip, other])[1]["input_features"] == plain[1]["input_features"]).all()
+    )
+    # A whole run: four wordings of one question about one clip, texts as without the cache.
+    questions = ["What do you hear?", "Describe the sound.", "Name the sound.", "Is it loud?"]
+    runs = []
+    for capacity in (0, 8):
+        cache.capacity = capacity
+        cache.clear()
+        runs.append(
+            [r.text for r in _run("", prompts=questions, media={"audio": [(tone(330), RATE)]})]
+        )
+    assert runs[0] == runs[1] and cache.hits == 3
+    cache.capacity = 1  # a full cache drops its oldest clip
+    encode(alm, text, [clip, other])
+    assert len(cache._kept) == 1

@@ -229,7 +229,11 @@ def test_items_asking_the_same_question_stay_rows_reloaded_and_rerun(shell, seer
     assert [r.item_index for r in reloaded] == [0, 0, 1, 1, 2, 2]
     grid = layout(reloaded)
     assert [row.header for row in grid.rows] == ["Which colour?"] * 3
-    assert [[cell.item_index for cell in row.cells] for row in grid.rows] == [[0, 0], [1, 1], [2, 2]]
+    assert [[cell.item_index for cell in row.cells] for row in grid.rows] == [
+        [0, 0],
+        [1, 1],
+        [2, 2],
+    ]
     assert reloaded.to_html().count("Which colour?") >= 3
     # Records written before items were numbered still make three rows.
     older = [{k: v for k, v in r.items() if k != "item_index"} for r in out.records]
