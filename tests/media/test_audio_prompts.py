@@ -93,11 +93,22 @@ def test_bad_audio_options_are_clear_errors_before_anything_runs(alm, tiny):
         (dict(media={"audio": ["missing.wav"]}), "No audio file"),
         (dict(media=clip, model="tiny"), "tiny is a text-only model"),
     ]
+    heard = [{"input": "What is it?", "audio": (tone(), RATE)}]
+    cases += [
+        (dict(media=clip, clip="5,2"), r"--clip 5,2 is empty: the start must come before"),
+        (dict(dataset=[{"input": "x", "audio": "gone.wav"}]), r"dataset\[0\]\['audio'\]: no audio"),
+        (dict(dataset=heard, model="tiny"), "tiny is a text-only model"),
+        (dict(dataset=heard, clip="0,0.5"), "A dataset's own clips .* are not cut by --clip"),
+    ]
     for options, match in cases:
         with pytest.raises(AudioError, match=match):
             _run(**options)
     with pytest.raises(lmwidgets.StrategyError, match="give audio with --audio X"):
         _run(compare="zero-shot,no-audio")
+    clips = [{"input": "What is it?", "sound": (tone(), RATE)}]
+    with pytest.raises(lmwidgets.ImageError, match="say --media-column sound:audio"):
+        _run("{input}", dataset=clips, media_column="sound", model="alm")
+    assert _run("{input}", dataset=clips, media_column="sound:audio", model="alm").status == "done"
 
 
 def test_long_clips_are_cut_with_a_note(alm):
