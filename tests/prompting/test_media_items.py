@@ -225,6 +225,8 @@ def test_items_asking_the_same_question_stay_rows_reloaded_and_rerun(shell, seer
         (r, c) for r in range(3) for c in range(2)
     ]
     assert [len(row.cells) for row in layout(out).rows] == [2, 2, 2]
+    assert list(out.to_pandas().groupby("item").size()) == [2, 2, 2]
+    assert "item" not in lmwidgets.prompt("{input}", dataset=colours, display=False).to_pandas()
     reloaded = Comparison.from_records(out.records)
     assert [r.item_index for r in reloaded] == [0, 0, 1, 1, 2, 2]
     grid = layout(reloaded)
