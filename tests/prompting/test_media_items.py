@@ -257,3 +257,33 @@ def test_items_asking_the_same_question_stay_rows_reloaded_and_rerun(shell, seer
     assert [len(row.cells) for row in layout(again).rows] == [2, 2, 2]
     names = [r.record["prompt"]["media"][0]["name"] for r in again if r.strategy == "zero-shot"]
     assert names == ["red.png", "green.png", "blue.png"]
+
+
+def test_vs_an_earlier_run_pairs_items_that_share_a_question_by_their_number(shell, seer, colours):
+    from ipywidgets.widgets.widget import _instances as widgets
+
+    from lmwidgets.core.results import Comparison
+    from lmwidgets.notebook.widgets import PromptView
+    from lmwidgets.sharing.static_matrix import layout
+
+    same = [{**item, "input": "Which colour?"} for item in colours]
+    earlier = lmwidgets.prompt("{input}", dataset=same, display=False)
+    seer.replies = {"*": "green"}
+    shell.user_ns.update(lmw_same=same, lmw_earlier=earlier)
+    before = set(widgets)
+    cell = "%%prompt --dataset lmw_same --vs lmw_earlier --out lmw_vs\n{input}"
+    assert shell.run_cell(cell).success
+    (view,) = [w for k, w in widgets.items() if k not in before and isinstance(w, PromptView)]
+    assert sorted((c["row"], c["col"]) for c in view.columns) == [
+        (r, c) for r in range(3) for c in range(2)
+    ]
+    plan = shell.user_ns["lmw_vs"]
+    assert [r.item_index for r in plan] == [0, 1, 2, 0, 1, 2]
+    assert [len([c for c in row.cells if c]) for row in layout(plan).rows] == [2, 2, 2]
+    vs = [r.extras["vs"] for r in plan if "vs" in r.extras]
+    assert [v["previous_answer"] for v in vs] == ["blue"] * 3
+    older = Comparison.from_records(
+        [{k: v for k, v in r.items() if k != "item_index"} for r in earlier.records]
+    )
+    again = lmwidgets.prompt("{input}", dataset=same, display=False, vs=older)
+    assert [len([c for c in row.cells if c]) for row in layout(again).rows] == [2, 2, 2]
