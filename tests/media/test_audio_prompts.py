@@ -205,6 +205,9 @@ def test_columns_hearing_one_clip_share_its_features_and_nothing_changes(alm):
             [r.text for r in _run("", prompts=questions, media={"audio": [(tone(330), RATE)]})]
         )
     assert runs[0] == runs[1] and cache.hits == 3
+    hits = cache.hits  # other paddings join clips of different lengths: not cached
+    cache(list([tone(220), tone(220)]), sampling_rate=RATE, padding="longest")
+    assert cache.hits == hits
     cache.capacity = 1  # a full cache drops its oldest clip
     encode(alm, text, [clip, other])
     assert len(cache._kept) == 1

@@ -203,7 +203,10 @@ class FeatureCache:
             or options.get("padding") != "max_length"
             or not simple
             or not clips
-            or not all(isinstance(clip, np.ndarray) and clip.ndim == 1 for clip in clips)
+            or not all(
+                isinstance(clip, np.ndarray) and clip.ndim == 1 and clip.dtype.kind in "fiu"
+                for clip in clips
+            )
         ):
             return self.extractor(raw_speech, **options)
         call = repr(sorted(options.items()))
@@ -211,8 +214,10 @@ class FeatureCache:
         return _joined(parts)
 
     def _features(self, clip: Any, call: str, options: dict[str, Any]) -> Any:
+        import numpy as np
+
         digest = hashlib.sha256(f"{clip.dtype}{clip.shape}".encode())
-        digest.update(memoryview(clip.copy(order="C")).cast("B"))
+        digest.update(memoryview(np.ascontiguousarray(clip)).cast("B"))
         key = (digest.hexdigest(), call)
         with self._lock:
             found = self._kept.get(key)
