@@ -202,8 +202,26 @@ def _recorded_media(
                 f"{item.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
                 f"would not show the same {kind}. Pass the original with images={{...}}."
             )
-        found.append(item.restore(info))
+        found.append(_own(item.restore(info), info, value, registered))
     return found
+
+
+def _own(item: Any, info: Mapping[str, Any], value: Any, kind: Any) -> Any:
+    """A dataset item's own media found again, deferred as in its run (its grid row shows
+    it; it is released after its batch and read again from ``value`` if needed); the
+    prompt's shared media as they are. Records made before ``own`` are all shared."""
+    if not info.get("own"):
+        return item
+    from lmwidgets.media.base import Deferred
+
+    origin = info.get("dataset")
+    return Deferred(
+        value=value,
+        media_kind=kind,
+        name=item.name,
+        item=item,
+        origin=dict(origin) if isinstance(origin, dict) else None,
+    )
 
 
 def _variant_from(

@@ -248,6 +248,9 @@ def test_items_asking_the_same_question_stay_rows_reloaded_and_rerun(shell, seer
     assert shell.run_cell("%lm rerun lmw_same_out --show").success
     assert "6 of 6 texts match" in capsys.readouterr().out
     rerun_view = new_view(before)
+    assert rerun_view.media == []  # no prompt-wide gallery: each row shows its own image
+    firsts = [c["row_media"][0]["name"] for c in rerun_view.columns if c["col"] == 0]
+    assert firsts == ["red.png", "green.png", "blue.png"]
     assert sorted((c["row"], c["col"]) for c in rerun_view.columns) == [
         (r, c) for r in range(3) for c in range(2)
     ]
