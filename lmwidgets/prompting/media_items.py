@@ -69,6 +69,13 @@ def split_media(
     if not columns:
         return dataset, []
     names = {column for column, _ in columns}
+    present = list(dict.fromkeys(key for row in rows if isinstance(row, dict) for key in row))
+    for column, kind in columns:
+        if column not in present and rows:
+            raise DatasetError(
+                f"--media-column {spec}: {name} has no column {column!r} (its columns: "
+                f"{listed(present)}); name the column that holds each item's {kind.name}."
+            )
     stripped: list[Any] = []
     media: list[list[MediaInput]] = []
     for index, row in enumerate(rows):
@@ -79,7 +86,7 @@ def split_media(
             try:
                 item = _item_media(row, index, column, kind, name)
             except LmWidgetsError as exc:
-                hint = _kind_hint(spec, column, kind)
+                hint = _kind_hint(spec, column, kind) if column in row else ""
                 if not hint:
                     raise
                 raise type(exc)(f"{str(exc).rstrip('.')}{hint}.") from None

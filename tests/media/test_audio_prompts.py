@@ -109,6 +109,10 @@ def test_bad_audio_options_are_clear_errors_before_anything_runs(alm, tiny):
     with pytest.raises(lmwidgets.ImageError, match="say --media-column sound:audio"):
         _run("{input}", dataset=clips, media_column="sound", model="alm")
     assert _run("{input}", dataset=clips, media_column="sound:audio", model="alm").status == "done"
+    with pytest.raises(
+        lmwidgets.DatasetError, match=r"dataset has no column 'snd' \(its columns: input, sound\)"
+    ):
+        _run("{input}", dataset=clips, media_column="snd:audio", model="alm")
 
 
 def test_long_clips_are_cut_with_a_note(alm):
