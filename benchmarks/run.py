@@ -1162,6 +1162,93 @@ def bench_audio(n_tokens: int, repeats: int) -> Measurement:
     )
 
 
+def _shared_clip_variants(loaded, n_tokens: int):
+    """4 columns asking about one 2 s clip in 4 wordings (as --compare or --prompts do)."""
+    import numpy as np
+
+    from lmwidgets.core.variant import Variant
+    from lmwidgets.engines.base import GenerationSettings
+    from lmwidgets.media.audio import load_audio
+    from lmwidgets.prompting.content import with_media
+
+    rate = 16_000
+    t = np.arange(rate * 2) / rate
+    clip = load_audio((0.5 * np.sin(2 * np.pi * 330 * t), rate), name="tone-330")
+    settings = GenerationSettings(max_new_tokens=n_tokens)
+    return [
+        Variant(
+            f"wording {i + 1}",
+            with_media([{"role": "user", "content": question}], ["audio"]),
+            loaded,
+            settings,
+            media=[clip],
+        )
+        for i, question in enumerate(WORDINGS[:4])
+    ]
+
+
+def bench_audio_features(n_tokens: int, repeats: int) -> Measurement:
+    """4 columns hearing the same clip on the tiny Qwen2-Audio: rendering their prompts with
+    the processor's per-clip feature cache vs without it (each column computes the clip's 30 s
+    log-mel window again, about 0.2 s on a CPU), interleaved, median after a warm-up round.
+    Each setting then runs the columns in full: the texts must be equal (the whole run's
+    seconds are in the details; generation there does not change)."""
+    import lmwidgets
+    from lmwidgets.engines.registry import REGISTRY
+    from lmwidgets.engines.transformers.demo_models import build_tiny_qwen2_audio
+    from lmwidgets.engines.transformers.multimodal import FEATURE_CACHE_CLIPS, feature_cache
+    from lmwidgets.run.runner import prepare, run_variants
+
+    settings = (0, FEATURE_CACHE_CLIPS)
+    timings: dict[int, list[float]] = {capacity: [] for capacity in settings}
+    texts: dict[int, list[str]] = {}
+    runs: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        model_dir = build_tiny_qwen2_audio(Path(directory) / "alm")
+        loaded = lmwidgets.load_model(str(model_dir), name="bench-audio-features")
+        try:
+            cache = feature_cache(loaded.processor)
+            if cache is None:
+                raise RuntimeError("the tiny Qwen2-Audio lost its Whisper feature extractor")
+            variants = _shared_clip_variants(loaded, n_tokens)
+            for _ in range(repeats + 1):  # the first round warms up
+                for capacity in settings:
+                    cache.capacity = capacity
+                    cache.clear()
+                    started = time.perf_counter()
+                    for variant in variants:
+                        prepare(variant, [])
+                    timings[capacity].append(time.perf_counter() - started)
+            hits = cache.hits
+            for capacity in settings:
+                cache.capacity = capacity
+                cache.clear()
+                started = time.perf_counter()
+                texts[capacity] = [r.text for r in run_variants(variants, ignore_eos=True)]
+                runs[capacity] = round(time.perf_counter() - started, 3)
+        finally:
+            REGISTRY.remove("bench-audio-features")
+    base = statistics.median(timings[0][1:])
+    lmw = statistics.median(timings[FEATURE_CACHE_CLIPS][1:])
+    ratio = lmw / base
+    return Measurement(
+        "audio: 4 columns hearing one clip, prompts rendered with vs without the feature cache",
+        round(base, 3),
+        round(lmw, 3),
+        "s",
+        round(ratio, 3),
+        "<= 0.5x",
+        ratio <= 0.5,
+        texts[0] == texts[FEATURE_CACHE_CLIPS],
+        {
+            "columns": [v.label for v in variants],
+            "feature_hits_per_render": hits,
+            "whole_run_seconds": {"without": runs[0], "with": runs[FEATURE_CACHE_CLIPS]},
+            "new_tokens": n_tokens,
+        },
+    )
+
+
 def _measured(function, *args) -> list[Measurement]:
     """Run one benchmark and attach its peak memory to each of its rows."""
     _reset_peak_memory()
@@ -1299,6 +1386,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_cache, loaded, tokens, repeats)
     if "audio" in only:
         rows += _measured(bench_audio, tokens * (1 if args.quick else 2), repeats)
+        rows += _measured(bench_audio_features, tokens, repeats)
     if "media_dataset" in only:
         from benchmarks.media import bench_media_dataset
 

@@ -137,6 +137,10 @@ def test_the_audio_benchmark_batches_four_clips_with_the_same_texts(tmp_path, re
 
     target = tmp_path / "bench.json"
     assert main(["--quick", "--only", "audio", "--tokens", "6", "--json", str(target)]) == 0
-    (row,) = json.loads(target.read_text())["results"]
+    row, features = json.loads(target.read_text())["results"]
     assert row["benchmark"].startswith("audio: 4 clips") and row["outputs_match"] is True
     assert row["details"]["clips"] == ["tone-220", "tone-880", "noise", "clicks"]
+    # 4 columns hearing one clip: its features are computed once, the texts do not change.
+    assert features["benchmark"].startswith("audio: 4 columns hearing one clip")
+    assert features["outputs_match"] is True and features["details"]["feature_hits_per_render"] == 3
+    assert 0 < features["lmwidgets"] < features["baseline"]

@@ -130,19 +130,38 @@ def _one_row(variants: Sequence[Any], axis: str) -> Axes:
     )
 
 
-def _item_key(variant: Any) -> tuple[str, int]:
-    """A dataset row's key: its input and item number (two items may ask the same question of
-    different images or clips); variants without a number (re-runs of records) by input."""
-    index = getattr(variant, "item_index", None)
-    return (variant.input or "", index if isinstance(index, int) else -1)
+def item_rows(entries: Sequence[tuple[str, str | None, int | None]]) -> list[int]:
+    """The dataset row of each ``(label, input, item_index)``: items by their number (two
+    items may ask the same question of different images or clips); entries without a number
+    (records made before items were numbered) by their input, the n-th column of a label with
+    one input in that input's n-th row (joining a numbered row with that input when one is)."""
+    seen: dict[tuple[str, str | None], int] = {}
+    keys: list[tuple[Any, ...]] = []
+    numbered: dict[str | None, list[tuple[Any, ...]]] = {}
+    for label, text, index in entries:
+        if index is not None:
+            keys.append(("item", index))
+            rows = numbered.setdefault(text, [])
+            if keys[-1] not in rows:
+                rows.append(keys[-1])
+        else:
+            count = seen.get((label, text), 0)
+            seen[(label, text)] = count + 1
+            keys.append(("input", text, count))
+    resolved = []
+    for key in keys:
+        if key[0] == "input" and key[2] < len(numbered.get(key[1], [])):
+            key = numbered[key[1]][key[2]]
+        resolved.append(key)
+    order = {key: row for row, key in enumerate(_unique(resolved))}
+    return [order[key] for key in resolved]
 
 
 def _grid(variants: Sequence[Any]) -> Axes:
     labels = _unique([v.label for v in variants])
-    items = _unique([_item_key(v) for v in variants])
     col_of = {label: i for i, label in enumerate(labels)}
-    row_of = {item: i for i, item in enumerate(items)}
-    positions = [(row_of[_item_key(v)], col_of[v.label]) for v in variants]
+    rows = item_rows([(v.label, v.input, getattr(v, "item_index", None)) for v in variants])
+    positions = [(row, col_of[v.label]) for row, v in zip(rows, variants, strict=True)]
     return Axes("grid", positions, rows=[], columns=labels, row_axis="input")
 
 

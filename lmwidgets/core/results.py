@@ -264,6 +264,14 @@ class Result:
         return dict(axes) if isinstance(axes, dict) else {}
 
     @property
+    def item_index(self) -> int | None:
+        """The dataset item's number, as its record keeps it (None: no dataset, or a record
+        made before items were numbered): two items asking the same question of different
+        images or clips stay two rows."""
+        index = self.record.get("item_index") if isinstance(self.record, dict) else None
+        return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+    @property
     def rating(self) -> str | None:
         """Your thumbs on this column: ``"up"``, ``"down"`` or None (unrated), as its record
         keeps them (:meth:`Comparison.rate`, the live view's thumbs)."""
@@ -529,7 +537,8 @@ class Comparison:
 
     # Exports -----------------------------------------------------------------------------
     def to_pandas(self, tokens: bool = False):
-        """One row per result: variant, strategy, model, adapter, input, text, answer, stats;
+        """One row per result: variant, strategy, model, adapter, input (and item, the item's
+        number, when items share a question), text, answer, stats;
         with your thumbs on any column also rating (``up``, ``down``, None); with a dataset's
         ``expected`` also expected, correct, score, compared and verdict; with an answer
         confidence (``--logprobs``, self-consistency) also confidence; with given choices also
@@ -544,6 +553,10 @@ class Comparison:
             return pd.DataFrame(self.token_rows(), columns=list(TOKEN_COLUMNS))
         rows = []
         axes = self.varied_axes()
+        # Items asking the same question (of different images or clips) need their number.
+        shared = len({(r.input, r.item_index) for r in self.results}) > len(
+            {r.input for r in self.results}
+        )
         for result in self.results:
             row = {
                 "variant": result.variant,
@@ -552,6 +565,7 @@ class Comparison:
                 "adapter": result.adapter,
                 **{_axis_column(a): _axis_value(a, result.coords.get(a)) for a in axes},
                 "input": result.input,
+                **({"item": result.item_index} if shared else {}),
                 "text": result.text,
                 "answer": result.answer,
                 "tokens": result.tokens,

@@ -510,7 +510,11 @@ def apply_clip(clips: list[AudioInput], clip: Clip | None) -> list[AudioInput]:
     if clip is None:
         return list(clips)
     if not clips:
-        raise AudioError("--clip needs audio: add --audio X (the clip is in its seconds).")
+        raise AudioError(
+            "--clip needs audio: add --audio X (the clip is in its seconds). A dataset's own "
+            "clips (its audio column) are not cut by --clip: put the part you want in the "
+            "dataset, e.g. an (array[start:end], rate) tuple."
+        )
     if clip.audio >= len(clips):
         raise AudioError(
             f"--clip names clip {clip.audio + 1}, but the prompt has {len(clips)} audio clip(s)."

@@ -328,6 +328,7 @@ class Deferred(MediaInput):
             entry = {"kind": self.kind, "name": self.name, "source": "variable", "sha256": "unread"}
             if isinstance(self.value, (str, os.PathLike)):  # a rerun tries the path again
                 entry.update(source="file", location=os.fspath(self.value))
+        entry["own"] = True  # a dataset item's own: a rerun shows it in its row again
         if self.origin is not None:
             entry["dataset"] = dict(self.origin)
         return entry

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmwidgets.core.examples import listed, records_of
-from lmwidgets.errors import DatasetError
+from lmwidgets.errors import DatasetError, LmWidgetsError
 from lmwidgets.media.base import Deferred, MediaInput, MediaKind, all_kinds, get_kind
 
 
 def _named_column(spec: str) -> tuple[str, MediaKind]:
-    """``--media-column NAME[:KIND]``: the column and its kind (NAME's kind when it is one)."""
+    """``--media-column NAME[:KIND]``: the column and its kind (NAME's kind when it is one,
+    else ``image``)."""
     name, _, kind_name = str(spec).partition(":")
     name, kind_name = name.strip(), kind_name.strip()
     kind = get_kind(kind_name or name) or (None if kind_name else get_kind("image"))
@@ -29,6 +30,17 @@ def _named_column(spec: str) -> tuple[str, MediaKind]:
             f"--media-column {spec!r}: give a column name, and after ':' a media kind ({known})."
         )
     return name, kind
+
+
+def _kind_hint(spec: str | None, column: str, kind: MediaKind) -> str:
+    """What to add to a value's error when ``--media-column NAME`` chose the kind by default
+    (a column of clips read as images): how to name its kind; '' otherwise."""
+    if not spec or ":" in spec or get_kind(column) is not None:
+        return ""
+    others = " or ".join(f"--media-column {column}:{k.name}" for k in all_kinds() if k != kind)
+    return (
+        f" (--media-column {column} reads the column as {kind.name}s; for other media say {others})"
+    )
 
 
 def media_columns(rows: Sequence[Any], spec: str | None) -> list[tuple[str, MediaKind]]:
@@ -57,6 +69,13 @@ def split_media(
     if not columns:
         return dataset, []
     names = {column for column, _ in columns}
+    present = list(dict.fromkeys(key for row in rows if isinstance(row, dict) for key in row))
+    for column, kind in columns:
+        if column not in present and rows:
+            raise DatasetError(
+                f"--media-column {spec}: {name} has no column {column!r} (its columns: "
+                f"{listed(present)}); name the column that holds each item's {kind.name}."
+            )
     stripped: list[Any] = []
     media: list[list[MediaInput]] = []
     for index, row in enumerate(rows):
@@ -64,7 +83,13 @@ def split_media(
             return dataset, []  # normalize_dataset says what is wrong with it
         own: list[MediaInput] = []
         for column, kind in columns:
-            item = _item_media(row, index, column, kind, name)
+            try:
+                item = _item_media(row, index, column, kind, name)
+            except LmWidgetsError as exc:
+                hint = _kind_hint(spec, column, kind) if column in row else ""
+                if not hint:
+                    raise
+                raise type(exc)(f"{str(exc).rstrip('.')}{hint}.") from None
             if variable:
                 item.origin = {"variable": variable, "index": index, "column": column}
             own.append(item)

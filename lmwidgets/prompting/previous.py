@@ -27,12 +27,15 @@ THIS, PREVIOUS = "this", "previous"
 NOTE_EXAMPLES = 3
 
 
-def _key(result_or_variant: Any) -> tuple[tuple[str, str], ...]:
+def _key(result_or_variant: Any, indexed: bool = False) -> tuple[tuple[str, str], ...]:
     """What pairs a column with its earlier counterpart: its coordinates but the run, and its
-    dataset item."""
+    dataset item (its input, and with ``indexed`` its number: items may share a question)."""
     coords = coordinates(result_or_variant)
     coords.pop("run", None)
-    return (*sorted(coords.items()), ("input", str(getattr(result_or_variant, "input", None))))
+    item = [("input", str(getattr(result_or_variant, "input", None)))]
+    if indexed:
+        item.append(("item", str(getattr(result_or_variant, "item_index", None))))
+    return (*sorted(coords.items()), *item)
 
 
 def previous_result(result: Result) -> Result:
@@ -67,6 +70,7 @@ def with_previous(plan: Plan, previous: Comparison) -> None:
             precomputed=result,
             coords=dict(result.record["axes"]),
             input=result.input,
+            item_index=result.item_index,
             expected=result.expected,
             engine=engine,
             fork=None,
@@ -80,11 +84,12 @@ def with_previous(plan: Plan, previous: Comparison) -> None:
 def pairs(results: Sequence[Result], earlier: Sequence[Result]) -> list[tuple[Result, Result]]:
     """Each new result with its earlier counterpart: the same coordinates (and item), else the
     same label, else (same number of columns) the same position."""
-    by_key = {_key(r): r for r in earlier}
+    indexed = bool(earlier) and all(r.item_index is not None for r in earlier)
+    by_key = {_key(r, indexed): r for r in earlier}
     by_label = {r.variant.removesuffix(" · previous"): r for r in earlier}
     found = []
     for index, result in enumerate(results):
-        match = by_key.get(_key(result)) or by_label.get(result.variant)
+        match = by_key.get(_key(result, indexed)) or by_label.get(result.variant)
         if match is None and len(results) == len(earlier):
             match = earlier[index]
         if match is not None:

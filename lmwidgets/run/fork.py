@@ -199,6 +199,7 @@ def fork_of(
         item=variant.item,
         input=variant.input,
         expected=variant.expected,
+        item_index=variant.item_index,
         media=list(variant.media),
         forced_ids=ids,
         forced_text=text,

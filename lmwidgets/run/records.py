@@ -9,8 +9,9 @@ counted in ``output.tokens_truncated``; alternatives cut from ``K`` to 5 are not
 kernel keeps everything. A token a structured-answer constraint forced carries
 ``"forced": true``. ``output.confidence`` (the answer's probability, or a
 self-consistency vote share) is rounded to 4 decimals. A fork's record has a ``fork`` mapping
-(:mod:`lmwidgets.run.fork`). Records without these fields (older runs, runs without
-``--logprobs``) are read as before.
+(:mod:`lmwidgets.run.fork`). A dataset item's record has ``item_index`` (its number, the grid's
+row: items may ask the same question of different images). Records without these fields
+(older runs, runs without ``--logprobs``) are read as before.
 """
 
 from __future__ import annotations
@@ -379,6 +380,7 @@ def validate_record(record: Any, index: int | None = None) -> None:
     _check_prompt(fields, record)
     _check_generation(fields, record)
     fields.mapping(record, "input", "input", optional=True)
+    fields.whole(record, "item_index", "item_index", 0, null=True)
     output = fields.mapping(record, "output", "output")
     if not isinstance(output.get("text", _MISSING), str):
         raise fields.error(
@@ -618,7 +620,9 @@ def validate_records(records: list[Any]) -> list[dict[str, Any]]:
       number >= 0; ``top_p`` in (0, 1]; ``seed`` null or a whole number >= 0; ``samples`` and
       ``batch_size`` whole numbers >= 1 (each optional but ``max_new_tokens``); ``logprobs``
       (optional) a whole number from 0 to 20;
-    - ``input`` is null or a mapping (the dataset item); ``output`` a mapping with a string
+    - ``input`` is null or a mapping (the dataset item); ``item_index`` (optional; records
+      before it have none) null or a whole number >= 0 (the item's number, its grid row);
+      ``output`` a mapping with a string
       ``text``, a boolean ``text_truncated`` and a string or null ``answer``;
     - ``run`` and ``variant`` are strings or null; ``versions`` null or a mapping;
     - ``expected``, ``compared`` and ``score_error`` are strings or null; ``score`` null or a

@@ -202,8 +202,26 @@ def _recorded_media(
                 f"{item.sha256[:12]}… instead of {str(info.get('sha256'))[:12]}…): the re-run "
                 f"would not show the same {kind}. Pass the original with images={{...}}."
             )
-        found.append(item.restore(info))
+        found.append(_own(item.restore(info), info, value, registered))
     return found
+
+
+def _own(item: Any, info: Mapping[str, Any], value: Any, kind: Any) -> Any:
+    """A dataset item's own media found again, deferred as in its run (its grid row shows
+    it; it is released after its batch and read again from ``value`` if needed); the
+    prompt's shared media as they are. Records made before ``own`` are all shared."""
+    if not info.get("own"):
+        return item
+    from lmwidgets.media.base import Deferred
+
+    origin = info.get("dataset")
+    return Deferred(
+        value=value,
+        media_kind=kind,
+        name=item.name,
+        item=item,
+        origin=dict(origin) if isinstance(origin, dict) else None,
+    )
 
 
 def _variant_from(
@@ -257,6 +275,7 @@ def _variant_from(
         if record.get("input") is None
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
+        item_index=_recorded_index(record),
         media=_probe_media(record, images or {}, namespace or {}),
         forced_ids=forced_ids,
         forced_text=forced_text,
@@ -282,6 +301,13 @@ def _probe_media(
     index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
     entries[index] = probe["image"]
     return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
+
+
+def _recorded_index(record: dict[str, Any]) -> int | None:
+    """The record's dataset item number (None: no dataset, or a record made before items were
+    numbered; the grid then groups its rows by input)."""
+    index = record.get("item_index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def _recorded_axes(record: dict[str, Any]) -> dict[str, str]:
@@ -365,7 +391,8 @@ def rerun(
         groups.values(), planned, scorers, judges, strict=True
     ):
         batch_size = int((group[0].get("generation") or {}).get("batch_size", 16))
-        view = LiveView(variants, "rerun", show=display) if display else None
+        grid = any(v.input is not None for v in variants)  # a dataset: one row per item
+        view = LiveView(variants, "rerun", show=display, grid=grid) if display else None
         comparison = run_variants(
             variants,
             title="rerun",

@@ -235,6 +235,8 @@ def _record(
     }
     if variant.coords:
         record["axes"] = dict(variant.coords)
+    if variant.item_index is not None:  # the grid's row (items may share their question)
+        record["item_index"] = variant.item_index
     if variant.fork is not None:
         record["fork"] = variant.fork
     if variant.probe is not None:  # the attack and canary, so that a rerun repeats it

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement, is_part
-from lmwidgets.core.layout import axes_of, shape_title
+from lmwidgets.core.layout import axes_of, item_rows, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 from lmwidgets.core.stats import header_stats, one_column
 
@@ -103,12 +103,12 @@ def _matrix(results: list[Result], columns: str | None = None) -> Grid | None:
 
 
 def _dataset(results: list[Result]) -> Grid:
+    """One row per dataset item (:func:`~lmwidgets.core.layout.item_rows`: by its number,
+    records without one by their input), one column per label."""
     columns = list(dict.fromkeys(r.variant for r in results))
     rows: list[Row] = []
-    seen: dict[str, int] = {}
-    for result in results:  # item-major; a label seen again starts the next item's row
-        index = seen.get(result.variant, 0)
-        seen[result.variant] = index + 1
+    places = item_rows([(r.variant, r.input, getattr(r, "item_index", None)) for r in results])
+    for result, index in zip(results, places, strict=True):
         if index == len(rows):
             rows.append(Row(result.input, [None] * len(columns), result.expected))
         rows[index].cells[columns.index(result.variant)] = result

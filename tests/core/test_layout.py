@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 import lmwidgets
-from lmwidgets.core.layout import axes_of, shape_title, value_label
+from lmwidgets.core.layout import axes_of, item_rows, shape_title, value_label
 
 
 def cell(label, **coords):
@@ -96,5 +96,19 @@ def test_dataset_items_asking_the_same_question_keep_their_own_rows():
     variants = [item(label, i) for i in range(3) for label in ("zero-shot", "no-image")]
     axes = axes_of(variants, grid=True)
     assert axes.positions == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    # Records made before items were numbered: the n-th column of a label is in the n-th row.
     replayed = [SimpleNamespace(label=v.label, coords={}, input=v.input) for v in variants]
-    assert {row for row, _ in axes_of(replayed, grid=True).positions} == {0}  # by input
+    assert axes_of(replayed, grid=True).positions == axes.positions
+    # Unnumbered columns beside numbered ones (--vs an older run) join their item's row.
+    older = [SimpleNamespace(label="old", coords={}, input="What is it?") for _ in range(3)]
+    mixed = axes_of([*variants, *older], grid=True).positions
+    assert mixed[6:] == [(0, 2), (1, 2), (2, 2)]
+
+
+def test_item_rows_numbered_unnumbered_and_other_inputs():
+    rows = item_rows(
+        [("a", "q", 4), ("a", "q", 2), ("a", "r", None), ("b", "q", None), ("b", "q", None)]
+    )
+    assert rows == [0, 1, 2, 0, 1]
+    assert item_rows([("a", "q", None), ("a", "q", None), ("b", "q", None)]) == [0, 1, 0]
+    assert item_rows([]) == []

@@ -93,11 +93,26 @@ def test_bad_audio_options_are_clear_errors_before_anything_runs(alm, tiny):
         (dict(media={"audio": ["missing.wav"]}), "No audio file"),
         (dict(media=clip, model="tiny"), "tiny is a text-only model"),
     ]
+    heard = [{"input": "What is it?", "audio": (tone(), RATE)}]
+    cases += [
+        (dict(media=clip, clip="5,2"), r"--clip 5,2 is empty: the start must come before"),
+        (dict(dataset=[{"input": "x", "audio": "gone.wav"}]), r"dataset\[0\]\['audio'\]: no audio"),
+        (dict(dataset=heard, model="tiny"), "tiny is a text-only model"),
+        (dict(dataset=heard, clip="0,0.5"), "A dataset's own clips .* are not cut by --clip"),
+    ]
     for options, match in cases:
         with pytest.raises(AudioError, match=match):
             _run(**options)
     with pytest.raises(lmwidgets.StrategyError, match="give audio with --audio X"):
         _run(compare="zero-shot,no-audio")
+    clips = [{"input": "What is it?", "sound": (tone(), RATE)}]
+    with pytest.raises(lmwidgets.ImageError, match="say --media-column sound:audio"):
+        _run("{input}", dataset=clips, media_column="sound", model="alm")
+    assert _run("{input}", dataset=clips, media_column="sound:audio", model="alm").status == "done"
+    with pytest.raises(
+        lmwidgets.DatasetError, match=r"dataset has no column 'snd' \(its columns: input, sound\)"
+    ):
+        _run("{input}", dataset=clips, media_column="snd:audio", model="alm")
 
 
 def test_long_clips_are_cut_with_a_note(alm):
@@ -159,3 +174,44 @@ def test_a_dataset_gives_each_item_its_own_clip(alm, tmp_path):
     assert zero_shot[1].text == alone.text  # batched with the other item: the same answer
     with pytest.raises(AudioError, match="without a sample rate"):
         _run("{input}", dataset=[{"input": "x", "audio": tone()}])
+
+
+def test_columns_hearing_one_clip_share_its_features_and_nothing_changes(alm):
+    """The Whisper features of a clip are computed once for every column that hears it: the
+    token ids, features and texts equal those computed per column."""
+    from lmwidgets.engines.transformers.multimodal import FeatureCache, encode, feature_cache
+    from lmwidgets.media.audio import load_audio
+
+    cache = feature_cache(alm.processor)
+    assert isinstance(cache, FeatureCache) and feature_cache(alm.processor) is cache
+    assert cache.sampling_rate == RATE  # everything else is the extractor's
+    clip, other = load_audio((tone(220), RATE), name="a"), load_audio((tone(880), RATE), name="b")
+    text = "<|audio_bos|><|AUDIO|><|audio_eos|> and <|audio_bos|><|AUDIO|><|audio_eos|>?"
+    cache.capacity = 0
+    plain = encode(alm, text, [clip, other])
+    cache.capacity, cache.hits = 8, 0
+    first, again = encode(alm, text, [clip, other]), encode(alm, text, [other, clip])
+    assert cache.hits == 2 and first[0] == plain[0]
+    for key, value in plain[1].items():
+        assert first[1][key].dtype == value.dtype and bool((first[1][key] == value).all())
+        assert bool((again[1][key][0] == value[1]).all())
+    first[1]["input_features"].zero_()  # what a row gets is its own copy
+    assert bool(
+        (encode(alm, text, [clip, other])[1]["input_features"] == plain[1]["input_features"]).all()
+    )
+    # A whole run: four wordings of one question about one clip, texts as without the cache.
+    questions = ["What do you hear?", "Describe the sound.", "Name the sound.", "Is it loud?"]
+    runs = []
+    for capacity in (0, 8):
+        cache.capacity = capacity
+        cache.clear()
+        runs.append(
+            [r.text for r in _run("", prompts=questions, media={"audio": [(tone(330), RATE)]})]
+        )
+    assert runs[0] == runs[1] and cache.hits == 3
+    hits = cache.hits  # other paddings join clips of different lengths: not cached
+    cache(list([tone(220), tone(220)]), sampling_rate=RATE, padding="longest")
+    assert cache.hits == hits
+    cache.capacity = 1  # a full cache drops its oldest clip
+    encode(alm, text, [clip, other])
+    assert len(cache._kept) == 1

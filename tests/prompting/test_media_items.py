@@ -199,3 +199,94 @@ def test_a_rerun_finds_in_memory_items_in_their_dataset(seer):
         lmwidgets.rerun(cmp, namespace={"shades": changed})
     with pytest.raises(DatasetError, match=r"shades\[1\]\['image'\]: item 1 has no image"):
         lmwidgets.prompt("{input}", dataset=[data[0], {"input": "x"}], dataset_name="shades")
+
+
+def test_items_asking_the_same_question_stay_rows_reloaded_and_rerun(shell, seer, colours, capsys):
+    """VQA style: one question of three images is three rows live, reloaded and re-run."""
+    from ipywidgets.widgets.widget import _instances as widgets
+
+    from lmwidgets.core.results import Comparison
+    from lmwidgets.notebook.widgets import PromptView
+    from lmwidgets.sharing.static_matrix import layout
+
+    def new_view(before):
+        (view,) = [w for k, w in widgets.items() if k not in before and isinstance(w, PromptView)]
+        return view
+
+    shell.user_ns["lmw_same"] = [{**item, "input": "Which colour?"} for item in colours]
+    before = set(widgets)
+    cell = "%%prompt --dataset lmw_same --compare zero-shot,no-image --out lmw_same_out\n{input}"
+    assert shell.run_cell(cell).success
+    out = shell.user_ns["lmw_same_out"]
+    assert [r.item_index for r in out] == [0, 0, 1, 1, 2, 2]
+    assert [r.record["item_index"] for r in out] == [0, 0, 1, 1, 2, 2]
+    live = new_view(before)
+    assert sorted((c["row"], c["col"]) for c in live.columns) == [
+        (r, c) for r in range(3) for c in range(2)
+    ]
+    assert [len(row.cells) for row in layout(out).rows] == [2, 2, 2]
+    assert list(out.to_pandas().groupby("item").size()) == [2, 2, 2]
+    assert "item" not in lmwidgets.prompt("{input}", dataset=colours, display=False).to_pandas()
+    reloaded = Comparison.from_records(out.records)
+    assert [r.item_index for r in reloaded] == [0, 0, 1, 1, 2, 2]
+    grid = layout(reloaded)
+    assert [row.header for row in grid.rows] == ["Which colour?"] * 3
+    assert [[cell.item_index for cell in row.cells] for row in grid.rows] == [
+        [0, 0],
+        [1, 1],
+        [2, 2],
+    ]
+    assert reloaded.to_html().count("Which colour?") >= 3
+    # Records written before items were numbered still make three rows.
+    older = [{k: v for k, v in r.items() if k != "item_index"} for r in out.records]
+    assert len(layout(Comparison.from_records(older)).rows) == 3
+    bad = [{**out.records[0], "item_index": -1}]
+    with pytest.raises(lmwidgets.RecordError, match="item_index must be a whole number >= 0"):
+        lmwidgets.rerun(bad)
+    capsys.readouterr()
+    before = set(widgets)
+    assert shell.run_cell("%lm rerun lmw_same_out --show").success
+    assert "6 of 6 texts match" in capsys.readouterr().out
+    rerun_view = new_view(before)
+    assert rerun_view.media == []  # no prompt-wide gallery: each row shows its own image
+    firsts = [c["row_media"][0]["name"] for c in rerun_view.columns if c["col"] == 0]
+    assert firsts == ["red.png", "green.png", "blue.png"]
+    assert sorted((c["row"], c["col"]) for c in rerun_view.columns) == [
+        (r, c) for r in range(3) for c in range(2)
+    ]
+    report = lmwidgets.rerun(out, namespace=shell.user_ns)
+    again = report.comparisons[0]
+    assert [r.item_index for r in again] == [0, 0, 1, 1, 2, 2]
+    assert [len(row.cells) for row in layout(again).rows] == [2, 2, 2]
+    names = [r.record["prompt"]["media"][0]["name"] for r in again if r.strategy == "zero-shot"]
+    assert names == ["red.png", "green.png", "blue.png"]
+
+
+def test_vs_an_earlier_run_pairs_items_that_share_a_question_by_their_number(shell, seer, colours):
+    from ipywidgets.widgets.widget import _instances as widgets
+
+    from lmwidgets.core.results import Comparison
+    from lmwidgets.notebook.widgets import PromptView
+    from lmwidgets.sharing.static_matrix import layout
+
+    same = [{**item, "input": "Which colour?"} for item in colours]
+    earlier = lmwidgets.prompt("{input}", dataset=same, display=False)
+    seer.replies = {"*": "green"}
+    shell.user_ns.update(lmw_same=same, lmw_earlier=earlier)
+    before = set(widgets)
+    cell = "%%prompt --dataset lmw_same --vs lmw_earlier --out lmw_vs\n{input}"
+    assert shell.run_cell(cell).success
+    (view,) = [w for k, w in widgets.items() if k not in before and isinstance(w, PromptView)]
+    assert sorted((c["row"], c["col"]) for c in view.columns) == [
+        (r, c) for r in range(3) for c in range(2)
+    ]
+    plan = shell.user_ns["lmw_vs"]
+    assert [r.item_index for r in plan] == [0, 1, 2, 0, 1, 2]
+    assert [len([c for c in row.cells if c]) for row in layout(plan).rows] == [2, 2, 2]
+    vs = [r.extras["vs"] for r in plan if "vs" in r.extras]
+    assert [v["previous_answer"] for v in vs] == ["blue"] * 3
+    older = Comparison.from_records(
+        [{k: v for k, v in r.items() if k != "item_index"} for r in earlier.records]
+    )
+    again = lmwidgets.prompt("{input}", dataset=same, display=False, vs=older)
+    assert [len([c for c in row.cells if c]) for row in layout(again).rows] == [2, 2, 2]

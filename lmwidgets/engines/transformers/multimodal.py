@@ -7,6 +7,9 @@ The model's own processor renders the chat template (content lists, see
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,6 +100,8 @@ def encode(
     """Token ids (image and audio tokens expanded), the other processor outputs of this one row
     (pixel values, audio features, ...) and the first image's processed size."""
     processor = loaded.processor
+    if any(item.kind == "audio" for item in media):
+        feature_cache(processor)  # columns that hear the same clip share its features
     try:
         encoded = processor(
             text=text, **_processor_arguments(processor, media), return_tensors="pt"
@@ -153,3 +158,108 @@ def merge_row_inputs(extras: Sequence[dict[str, Any] | None], lengths: Sequence[
                 "--batch-size 1."
             ) from None
     return merged
+
+
+#: How many clips' features a model keeps (a 30 s Whisper window is 1.5 MB of float32 features).
+FEATURE_CACHE_CLIPS = 8
+
+
+class FeatureCache:
+    """A Whisper-style feature extractor that keeps the features of its last few clips.
+
+    Every column that hears a clip renders it again (its text differs), and the extractor
+    computes the same 30 s log-mel window each time (about 0.25 s on a CPU). With
+    ``padding="max_length"`` (how audio processors call it) every clip is padded to the same
+    window, so each clip's features are its own: they are computed one clip at a time, kept by
+    the waveform's sha256 and the call's options, and handed out as fresh copies (the processor
+    edits what it gets). Other calls, and ``capacity = 0``, go straight to the extractor; every
+    other attribute is the extractor's."""
+
+    def __init__(self, extractor: Any, capacity: int = FEATURE_CACHE_CLIPS) -> None:
+        self.extractor = extractor
+        self.capacity = capacity
+        self.hits = 0
+        self._kept: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        extractor = self.__dict__.get("extractor")
+        if extractor is None:  # copy and pickle look before __init__ ran
+            raise AttributeError(name)
+        return getattr(extractor, name)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self.hits = 0
+
+    def __call__(self, raw_speech: Any, **options: Any) -> Any:
+        import numpy as np
+
+        clips = raw_speech if isinstance(raw_speech, list) else None
+        simple = all(isinstance(v, (str, int, float, bool, type(None))) for v in options.values())
+        if (
+            self.capacity <= 0
+            or options.get("padding") != "max_length"
+            or not simple
+            or not clips
+            or not all(
+                isinstance(clip, np.ndarray) and clip.ndim == 1 and clip.dtype.kind in "fiu"
+                for clip in clips
+            )
+        ):
+            return self.extractor(raw_speech, **options)
+        call = repr(sorted(options.items()))
+        parts = [self._features(clip, call, options) for clip in clips]
+        return _joined(parts)
+
+    def _features(self, clip: Any, call: str, options: dict[str, Any]) -> Any:
+        import numpy as np
+
+        digest = hashlib.sha256(f"{clip.dtype}{clip.shape}".encode())
+        digest.update(memoryview(np.ascontiguousarray(clip)).cast("B"))
+        key = (digest.hexdigest(), call)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                self.hits += 1
+                return found
+        features = self.extractor([clip], **options)
+        with self._lock:
+            self._kept[key] = features
+            while len(self._kept) > self.capacity:
+                self._kept.popitem(last=False)
+        return features
+
+
+def _joined(parts: list[Any]) -> Any:
+    """One extractor output from per-clip ones (kept in the cache): arrays and tensors joined
+    on the clip axis as fresh copies, in a new container of the extractor's type."""
+    import numpy as np
+
+    joined: dict[str, Any] = {}
+    for key in parts[0]:
+        values = [part[key] for part in parts]
+        if all(isinstance(v, np.ndarray) for v in values):
+            joined[key] = np.concatenate(values, axis=0)
+        elif all(hasattr(v, "clone") for v in values):
+            import torch
+
+            joined[key] = torch.cat(values, dim=0)
+        else:
+            joined[key] = [np.array(x, copy=True) for v in values for x in v]
+    return type(parts[0])(joined)
+
+
+def feature_cache(processor: Any) -> FeatureCache | None:
+    """The processor's feature cache, put in front of its Whisper-style extractor (one with a
+    fixed window) on first use; None for a processor without one."""
+    extractor = getattr(processor, "feature_extractor", None)
+    if isinstance(extractor, FeatureCache):
+        return extractor
+    if extractor is None or not getattr(extractor, "n_samples", None):
+        return None
+    cache = FeatureCache(extractor)
+    processor.feature_extractor = cache
+    return cache
