@@ -25,7 +25,9 @@ The wording is overridable like the strategy templates: ``judge_templates={"qual
 "pointwise": ..., "pairwise": ...}`` (the fields of :class:`JudgeTemplates`). Verdicts are read
 robustly (:func:`parse_score`, :func:`parse_pass`, :func:`parse_pick`): ``Score: 4``, ``4/5``,
 ``**Rating:** 4``, ``{"score": 4}``, ``PASS``/``FAIL``, ``[[A]]``; a reply without a readable
-verdict leaves that column unjudged with a note, never a failed run.
+verdict leaves that column unjudged with a note, never a failed run. Where the judge's engine
+can, the verdict format is enforced while decoding (:mod:`.judge_format`; ``judge_free=True``
+turns it off), so every reply holds a readable verdict.
 """
 
 from __future__ import annotations
