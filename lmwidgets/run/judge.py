@@ -271,8 +271,9 @@ def _reply(result: Result | None, missing: str) -> tuple[str | None, str | None]
     return result.text, None
 
 
-def _call_record(call: _Call, result: Result | None) -> dict[str, Any]:
-    """The exact prompt (messages and rendered text) and raw reply of one judge call."""
+def _call_record(call: _Call, result: Result | None, spec: JudgeSpec) -> dict[str, Any]:
+    """The exact prompt (messages and rendered text) and raw reply of one judge call, and the
+    format it was held to where the judge's context narrowed it (see :func:`_format`)."""
     record = result.record if result is not None else {}
     return {
         "prompt": {
@@ -281,7 +282,17 @@ def _call_record(call: _Call, result: Result | None) -> dict[str, Any]:
         },
         "raw": result.text if result is not None else None,
         "cached": bool(record.get("cached")),
+        **_narrowed(record, spec),
     }
+
+
+def _narrowed(record: dict[str, Any], spec: JudgeSpec) -> dict[str, Any]:
+    """``{"format": ...}`` when this call's format is not the spec's own, else nothing."""
+    structured = (record.get("output") or {}).get("structured")
+    used = structured.get("constraint") if isinstance(structured, dict) else None
+    if used is None or spec.constraint is None or used == spec.constraint.record():
+        return {}
+    return {"format": used}
 
 
 def _apply_pointwise(
@@ -297,7 +308,7 @@ def _apply_pointwise(
         verdict: dict[str, Any] = {"value": None, "label": None, "note": why}
         if text is not None:
             verdict = pointwise_verdict(spec.rubric.scale, text, spec.constraint is not None)
-        result.record["judge"] = {**spec.record(), **_call_record(call, reply), **verdict}
+        result.record["judge"] = {**spec.record(), **_call_record(call, reply, spec), **verdict}
 
 
 def _apply_pairwise(
@@ -322,7 +333,7 @@ def _apply_pairwise(
                 notes.append(why or f"not judged: {unread}")
             orders.append(
                 {
-                    **_call_record(call, reply),
+                    **_call_record(call, reply, spec),
                     "order": "column first" if call.order == 0 else "column second",
                     "pick": pick,
                     "reasoning": reasoning_of(text or ""),

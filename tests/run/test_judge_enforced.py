@@ -66,6 +66,17 @@ def test_an_enforced_tiny_judge_gives_every_column_a_verdict(tiny, options, key,
     assert not any("not enforced" in n for n in c.notes)
 
 
+def test_a_judge_context_too_short_for_its_budget_narrows_the_reasoning(tiny):
+    """The tiny model reads 512 tokens: after a correctness prompt fewer than 256 are left, so
+    each call's reasoning line is bounded by what is left (its record says so), and the
+    verdict still fits."""
+    c = _judged(rubric="correctness")
+    for result in c:
+        bound = re.match(r"\(\[ -~\]\{1,(\d+)\}", result.judge["format"]["pattern"])
+        assert bound and int(bound.group(1)) < 240 - VERDICT_TOKENS
+        assert result.judge["label"] in ("pass", "fail")
+
+
 def test_an_enforced_pairwise_tiny_judge_reads_both_orders(tiny):
     c = lmwidgets.prompt(
         "Name a thing that is {input}.",
