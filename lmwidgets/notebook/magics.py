@@ -499,6 +499,7 @@ class LmMagics(Magics):
             judge_scale=args.judge_scale,
             judge_pairwise=args.judge_pairwise,
             judge_tokens=args.judge_tokens,
+            judge_free=args.judge_free,
             judge_templates=dict(self.judge_templates) or None,
         )
         try:

@@ -778,6 +778,12 @@ def _prompt_judge(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="Most new tokens of each judge reply, its reasoning and verdict (default 256).",
     )
+    parser.add_argument(
+        "--judge-free",
+        action="store_true",
+        help="Let the judge write free text; by default its reply is held to one reasoning "
+        "line and the verdict line while decoding, where its engine can enforce that.",
+    )
 
 
 def prompt_parser() -> FlagParser:

@@ -25,7 +25,9 @@ The wording is overridable like the strategy templates: ``judge_templates={"qual
 "pointwise": ..., "pairwise": ...}`` (the fields of :class:`JudgeTemplates`). Verdicts are read
 robustly (:func:`parse_score`, :func:`parse_pass`, :func:`parse_pick`): ``Score: 4``, ``4/5``,
 ``**Rating:** 4``, ``{"score": 4}``, ``PASS``/``FAIL``, ``[[A]]``; a reply without a readable
-verdict leaves that column unjudged with a note, never a failed run.
+verdict leaves that column unjudged with a note, never a failed run. Where the judge's engine
+can, the verdict format is enforced while decoding (:mod:`.judge_format`; ``judge_free=True``
+turns it off), so every reply holds a readable verdict.
 """
 
 from __future__ import annotations
@@ -36,9 +38,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from lmwidgets.checks import shown
+from lmwidgets.core.constraints import Constraint
 from lmwidgets.engines.base import Engine, GenerationSettings, Message
 from lmwidgets.engines.registry import ModelRegistry
 from lmwidgets.errors import DatasetError, InvalidArgumentError, LmWidgetsError
+from lmwidgets.prompting.judge_format import (
+    ASKED_FREE,
+    enforcement,
+    verdict_constraint,
+    verdict_part,
+)
 
 #: The built-in rubrics (``rubric=`` names), the default first.
 RUBRICS = ("quality", "correctness", "faithfulness")
@@ -141,6 +150,10 @@ class JudgeSpec:
         default_factory=lambda: GenerationSettings(JUDGE_MAX_NEW_TOKENS, 0.0, 1.0, 0)
     )
     score: bool = False
+    #: The verdict format enforced while decoding (None: the reply is free text), and why it
+    #: is free (``--judge-free``, or the engine cannot enforce it; :mod:`.judge_format`).
+    constraint: Constraint | None = None
+    free: str | None = None
 
     def calls(self, rows: list[list[Any]]) -> int:
         """The judge calls ``rows`` (the variants or results per dataset item) cost: one per
@@ -158,6 +171,12 @@ class JudgeSpec:
             "template": self.templates.pairwise if self.pairwise else self.templates.pointwise,
             "generation": self.settings.as_dict(),
             "scored": self.score,
+            "enforced": self.constraint is not None,
+            **(
+                {"format": self.constraint.record()}
+                if self.constraint is not None
+                else {"free": self.free or ASKED_FREE}
+            ),
         }
 
 
@@ -227,6 +246,7 @@ def resolve_judge(
     templates: Any = None,
     score: bool = False,
     max_new_tokens: int | None = None,
+    free: bool = False,
 ) -> JudgeSpec | None:
     """The run's judge (None without ``judge``), every option checked before anything runs."""
     if judge is None:
@@ -238,6 +258,7 @@ def resolve_judge(
                 ("--judge-pairwise", pairwise or None),
                 ("judge_templates", templates),
                 ("--judge-tokens", max_new_tokens),
+                ("--judge-free", free or None),
             )
             if value is not None
         ]
@@ -255,9 +276,23 @@ def resolve_judge(
             "--score judge scores each column by its own verdict: it needs pointwise judging "
             "(leave out --judge-pairwise)."
         )
+    if not isinstance(free, bool):
+        raise JudgeError(f"judge_free must be True or False, not {shown(free)}.")
     tokens = JUDGE_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
     settings = GenerationSettings(tokens, 0.0, 1.0, 0)
-    return JudgeSpec(engine, chosen, wording, pairwise, settings, score)
+    spec = JudgeSpec(engine, chosen, wording, pairwise, settings, score)
+    return spec if free else with_enforcement(spec)
+
+
+def with_enforcement(spec: JudgeSpec) -> JudgeSpec:
+    """``spec`` with its verdict format enforced while decoding where its engine can; free
+    text (and why) where it cannot."""
+    tokens = spec.settings.max_new_tokens or JUDGE_MAX_NEW_TOKENS
+    constraint = verdict_constraint(spec.rubric.scale, spec.pairwise, tokens)
+    why = enforcement(spec.engine, constraint)
+    if why is not None:
+        return replace(spec, constraint=None, free=f"cannot enforce: {why}")
+    return replace(spec, constraint=constraint, free=None)
 
 
 def _judge_engine(judge: Any, registry: ModelRegistry) -> Engine:
@@ -471,18 +506,20 @@ def reasoning_of(reply: str) -> str:
     return "\n".join(lines).strip()
 
 
-def pointwise_verdict(spec_scale: str, reply: str) -> dict[str, Any]:
+def pointwise_verdict(spec_scale: str, reply: str, enforced: bool = False) -> dict[str, Any]:
     """One pointwise reply read: ``score`` (1-5) or ``pass``, ``value`` in 0..1 (what
     ``--score judge`` scores), ``label`` (``4/5``, ``pass``) and ``reasoning``; a reply
-    without a verdict has ``value`` None and a ``note`` that says why."""
+    without a verdict has ``value`` None and a ``note`` that says why. An ``enforced`` reply's
+    verdict is its last line."""
     verdict: dict[str, Any] = {"raw": reply, "reasoning": reasoning_of(reply)}
+    read = verdict_part(reply, enforced)
     if spec_scale == "pass/fail":
-        passed, why = parse_pass(reply)
+        passed, why = parse_pass(read)
         verdict["pass"] = passed
         if passed is not None:
             verdict.update(value=1.0 if passed else 0.0, label="pass" if passed else "fail")
     else:
-        score, why = parse_score(reply)
+        score, why = parse_score(read)
         verdict["score"] = score
         if score is not None:
             verdict.update(value=(score - 1) / 4, label=f"{score}/5")
@@ -531,7 +568,11 @@ def recorded_spec(
         raise JudgeError(f"The record's judge is incomplete or malformed ({exc}).") from None
     if chosen.scale not in SCALES:
         raise JudgeError(f"The record's judge scale {shown(chosen.scale)} is not one of {SCALES}.")
-    return JudgeSpec(engine, chosen, wording, pairwise, settings, bool(info.get("scored")))
+    spec = JudgeSpec(engine, chosen, wording, pairwise, settings, bool(info.get("scored")))
+    # A record from before enforcement (no ``enforced``) or a free one asked for stays free.
+    if info.get("enforced"):
+        return with_enforcement(spec)
+    return replace(spec, free=str(info.get("free") or "recorded free"))
 
 
 def shown_verdict(judge: Any) -> dict[str, str] | None:

@@ -553,6 +553,8 @@ class Options:
     judge_pairwise: bool = False
     judge_templates: Any = None
     judge_tokens: int | None = None
+    #: The judge writes free text instead of its verdict format enforced while decoding.
+    judge_free: bool = False
     #: Given choices to score instead of generating: a list of strings shared by every item
     #: (a dataset column ``choices`` gives each item its own; :mod:`.choices`).
     choices: Any = None
@@ -782,6 +784,7 @@ def _judge(opts: Options, registry: ModelRegistry, scores: bool) -> Any:
         templates=opts.judge_templates,
         score=scores,
         max_new_tokens=opts.judge_tokens,
+        free=opts.judge_free,
     )
 
 

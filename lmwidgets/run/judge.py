@@ -21,6 +21,7 @@ from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import StopSignal
 from lmwidgets.errors import GenerationError, GenerationInterrupted, LmWidgetsError
+from lmwidgets.prompting.judge_format import verdict_constraint, verdict_part
 from lmwidgets.prompting.judging import (
     LARGE_JUDGE_RUN,
     JudgeSpec,
@@ -120,6 +121,11 @@ def run_judge(
     if spec.score:
         score_by_judge(comparison)
     comparison.notes.extend(summary_lines(comparison))
+    if spec.constraint is None and spec.free and spec.free.startswith("cannot enforce"):
+        comparison.notes.append(
+            f"The judge's verdict format was not enforced ({spec.free[len('cannot enforce: ') :]}"
+            "): its replies are free text, read by the robust parser."
+        )
 
 
 def _judgeable(result: Result) -> str | None:
@@ -183,6 +189,8 @@ def _generate(
             engine=spec.engine,
             settings=spec.settings,
             strategy="judge",
+            constraint=_format(spec, call.messages),
+            enforced=spec.constraint is not None,
         )
         for number, call in enumerate(calls, start=1)
     ]
@@ -210,6 +218,25 @@ def _generate(
     finally:
         progress.done()
     return list(judged.results), None
+
+
+def _format(spec: JudgeSpec, messages: list[Message]) -> Any:
+    """The verdict format one call is held to: the spec's, or, where the judge's context leaves
+    less than ``judge_tokens`` after this prompt, one whose reasoning fits what is left (so the
+    verdict is never cut off)."""
+    if spec.constraint is None:
+        return None
+    tokens = spec.settings.max_new_tokens or 0
+    context = spec.engine.capabilities.context_length
+    if context is None:
+        return spec.constraint
+    try:
+        left = context - spec.engine.render(messages).n_tokens
+    except Exception:  # the runner says what is wrong with this prompt
+        return spec.constraint
+    if left >= tokens:
+        return spec.constraint
+    return verdict_constraint(spec.rubric.scale, spec.pairwise, max(0, left))
 
 
 class _Progress:
@@ -244,8 +271,9 @@ def _reply(result: Result | None, missing: str) -> tuple[str | None, str | None]
     return result.text, None
 
 
-def _call_record(call: _Call, result: Result | None) -> dict[str, Any]:
-    """The exact prompt (messages and rendered text) and raw reply of one judge call."""
+def _call_record(call: _Call, result: Result | None, spec: JudgeSpec) -> dict[str, Any]:
+    """The exact prompt (messages and rendered text) and raw reply of one judge call, and the
+    format it was held to where the judge's context narrowed it (see :func:`_format`)."""
     record = result.record if result is not None else {}
     return {
         "prompt": {
@@ -254,7 +282,17 @@ def _call_record(call: _Call, result: Result | None) -> dict[str, Any]:
         },
         "raw": result.text if result is not None else None,
         "cached": bool(record.get("cached")),
+        **_narrowed(record, spec),
     }
+
+
+def _narrowed(record: dict[str, Any], spec: JudgeSpec) -> dict[str, Any]:
+    """``{"format": ...}`` when this call's format is not the spec's own, else nothing."""
+    structured = (record.get("output") or {}).get("structured")
+    used = structured.get("constraint") if isinstance(structured, dict) else None
+    if used is None or spec.constraint is None or used == spec.constraint.record():
+        return {}
+    return {"format": used}
 
 
 def _apply_pointwise(
@@ -269,8 +307,8 @@ def _apply_pointwise(
         text, why = _reply(reply, missing)
         verdict: dict[str, Any] = {"value": None, "label": None, "note": why}
         if text is not None:
-            verdict = pointwise_verdict(spec.rubric.scale, text)
-        result.record["judge"] = {**spec.record(), **_call_record(call, reply), **verdict}
+            verdict = pointwise_verdict(spec.rubric.scale, text, spec.constraint is not None)
+        result.record["judge"] = {**spec.record(), **_call_record(call, reply, spec), **verdict}
 
 
 def _apply_pairwise(
@@ -288,13 +326,14 @@ def _apply_pairwise(
         orders, picks, notes = [], [], []
         for call, reply in sorted(pair, key=lambda p: p[0].order):
             text, why = _reply(reply, missing)
-            pick, unread = parse_pick(text) if text is not None else (None, why)
+            read = None if text is None else verdict_part(text, spec.constraint is not None)
+            pick, unread = parse_pick(read) if read is not None else (None, why)
             picks.append(pick)
             if pick is None:
                 notes.append(why or f"not judged: {unread}")
             orders.append(
                 {
-                    **_call_record(call, reply),
+                    **_call_record(call, reply, spec),
                     "order": "column first" if call.order == 0 else "column second",
                     "pick": pick,
                     "reasoning": reasoning_of(text or ""),

@@ -37,7 +37,9 @@ def test_a_served_judge_runs_its_calls_as_one_concurrent_batch(served, registry)
     for result in c:
         judge = result.judge
         assert judge["model"]["engine"] == "openai" and judge["model"]["name"] == "served"
-        assert judge["raw"] and (judge["label"] is not None or judge["note"].startswith("not"))
+        # vLLM enforces the verdict format (structured outputs): every reply holds a verdict.
+        assert judge["enforced"] is True and judge["format"]["kind"] == "regex"
+        assert judge["raw"] and judge["label"] is not None, judge["raw"]
     assert os.environ[KEY_ENV] not in json.dumps(c.records)
     report = lmwidgets.rerun(c)
     assert report.matched

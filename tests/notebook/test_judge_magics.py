@@ -77,6 +77,7 @@ def test_help_lists_the_judge_options(shell, capsys):
         "--judge-scale",
         "--judge-pairwise",
         "--judge-tokens N",
+        "--judge-free",
         "judge (the --judge model's verdicts)",
     ):
         assert flag in out
@@ -92,3 +93,16 @@ def test_the_judge_wording_is_a_config_setting(shell):
         assert "Rubric: Is it polite?" in prompt  # the judge read the configured wording
     finally:
         shell.run_line_magic("config", "LmMagics.judge_templates = {}")
+
+
+def test_judge_free_as_typed(shell, capsys):
+    _shell(shell)
+    cell = "%%prompt --model lmw_m --judge lmw_j --judge-free --out lmw_f\nCapital?"
+    assert shell.run_cell(cell).success
+    judged = shell.user_ns["lmw_f"][0].judge
+    assert judged["enforced"] is False and judged["free"] == "asked (--judge-free)"
+    assert judged["label"] == "3/5"
+    # Without --judge-free the scripted judge cannot enforce: free text, and the record says why.
+    assert shell.run_cell("%%prompt --model lmw_m --judge lmw_j --out lmw_g\nCapital?").success
+    assert shell.user_ns["lmw_g"][0].judge["free"].startswith("cannot enforce: the scripted")
+    _fails(shell, capsys, "%%prompt --judge-free\nHi", "JudgeError", "--judge-free needs a judge")

@@ -247,3 +247,34 @@ def test_audio_notebook_records_clips_and_saves_no_audio(executed):
     saved = path.read_text()
     assert "data:audio/wav" not in saved and "UklGR" not in saved
     assert "data:image/png" in html.read_text()
+
+
+def test_judging_notebook_records_verdicts_choices_ratings_and_a_paired_test(executed):
+    """examples/judging.ipynb on the default model: every pointwise verdict is readable (the
+    judge's format enforced), pairwise outcomes come from both orders, the quiz's choices carry
+    their log-probabilities, the ratings and preferences given from code are in the records, and
+    the static copy shows the intervals and the paired line."""
+    path, html = executed["judging"]
+    records = lmwidgets.records(path)
+    judged = [r for r in records if isinstance(r.get("judge"), dict)]
+    pointwise = [r for r in judged if r["judge"]["mode"] == "pointwise"]
+    assert len(pointwise) == 3
+    for record in pointwise:
+        assert record["judge"]["enforced"] is True
+        assert record["judge"]["label"] in {f"{n}/5" for n in range(1, 6)}
+        assert record["judge"]["format"]["pattern"].endswith("Score: [1-5]")
+    compared = [r for r in judged if r["judge"]["mode"] == "pairwise" and r["variant"] == "child"]
+    assert len(compared) == 3
+    assert all(r["judge"]["outcome"] in ("better", "worse", "tie") for r in compared)
+    assert all(len(r["judge"]["calls"]) == 2 for r in compared)
+    quiz = [r for r in records if "choices" in r]
+    assert len(quiz) == 4 and all(len(r["choices"]["logprobs"]) == 3 for r in quiz)
+    assert quiz[0]["choices"]["options"] == ["Paris", "Lyon", "Marseille"]
+    ratings = {(r["variant"], r["rating"]["value"]) for r in records if r.get("rating")}
+    assert ratings == {("child", "up"), ("A", "down")}
+    outcomes = sorted(p["outcome"] for r in records for p in r.get("preferences") or [])
+    assert outcomes == ["tie", "win", "win"]
+    text = html.read_text()
+    assert "95% CI" in text
+    assert "(exact McNemar)" in text or "too few items for a p-value" in text
+    assert "Preferred: child over A" in text
