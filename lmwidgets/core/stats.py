@@ -127,7 +127,8 @@ def _interval(scores: list[float]) -> tuple[float, float, str]:
         low, high = proportion_confint(
             int(sum(scores)), len(scores), alpha=1 - CONFIDENCE, method="wilson"
         )
-        return float(low), float(high), "wilson"
+        # clipped: statsmodels' float arithmetic leaves e.g. 2.8e-17 for a 0% column
+        return min(max(float(low), 0.0), 1.0), min(max(float(high), 0.0), 1.0), "wilson"
     if len(set(scores)) == 1:  # a bootstrap of identical values is that value
         return scores[0], scores[0], "bootstrap"
     import numpy as np

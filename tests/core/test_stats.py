@@ -162,3 +162,13 @@ def test_a_stopped_run_compares_the_items_both_columns_reached(two):
     two.status = "stopped"
     found = two.paired("A", "B")
     assert found.n == 39 and found.wins + found.losses + found.ties == 39
+
+
+def test_a_column_right_on_no_item_has_an_interval_from_exactly_zero(registry):
+    """A 0% column's interval starts at 0, not at statsmodels' float residue (2.8e-17)."""
+    lmwidgets.load_model(engine="scripted", name="A", replies=_replier(set()))
+    lmwidgets.load_model(engine="scripted", name="B", replies=_replier(set(range(40))))
+    run = lmwidgets.prompt("{input}", models=["A", "B"], dataset=ITEMS, display=False)
+    frame = run.stats()
+    assert list(frame["ci_low"])[0] == 0.0 and list(frame["ci_high"])[1] == 1.0
+    assert 0.0 < list(frame["ci_high"])[0] < 0.1 and 0.9 < list(frame["ci_low"])[1] < 1.0
