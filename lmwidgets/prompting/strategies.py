@@ -587,10 +587,7 @@ def build_variants(
     namespace = dict(variables or {})
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
-    given = (opts.json, opts.regex, opts.one_of, opts.grammar)
-    structured = next((c for c in given if c is not None), None)
-    asked = opts.choices is not None or opts.score == "perplexity"
-    check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
+    _check_scoring_without_generation(opts, settings)
     wordings = prompt_variants(template, opts.prompts)
     dataset, own_media = split_media(opts.dataset, opts.media_column, opts.dataset_name)
     per_item = [item.kind for item in own_media[0]] if own_media else []
@@ -628,15 +625,7 @@ def build_variants(
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
         constraint=constraint,
     )
-    owns = own_media or [[] for _ in items]
-    variants = [
-        replace(_variant(spec, item, context, own), item_index=index if item is not None else None)
-        for index, (item, own) in enumerate(zip(items, owns, strict=True))
-        for spec in specs
-    ]
-    if choosing is not None:
-        for index, variant in enumerate(variants):
-            choosing.apply(variant, index // len(specs))
+    variants = _item_variants(specs, items, own_media, context, choosing)
     check_columns(column_axis, variants)
     if judge is not None:
         check_judge_items(judge, items, len(specs))
@@ -653,6 +642,36 @@ def build_variants(
         plan.finishers += [*map(_note, probe_notes), judge_comparison]
     plan.finishers += map(_note, _media_notes(engines, media))
     return plan
+
+
+def _check_scoring_without_generation(opts: Options, settings: GenerationSettings) -> None:
+    """Given choices and ``--score perplexity`` generate nothing: refuse options that need a
+    generated answer (a structured answer, probes, token probabilities) before anything else."""
+    given = (opts.json, opts.regex, opts.one_of, opts.grammar)
+    structured = next((c for c in given if c is not None), None)
+    asked = opts.choices is not None or opts.score == "perplexity"
+    check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
+
+
+def _item_variants(
+    specs: list[Spec],
+    items: list[Any],
+    own_media: list[list[MediaInput]] | None,
+    context: _Context,
+    choosing: Any,
+) -> list[Variant]:
+    """Every column for every dataset item (one pass of ``specs`` without a dataset), each with
+    the item's own media and number, and its given choices when the run scores choices."""
+    owns = own_media or [[] for _ in items]
+    variants = [
+        replace(_variant(spec, item, context, own), item_index=index if item is not None else None)
+        for index, (item, own) in enumerate(zip(items, owns, strict=True))
+        for spec in specs
+    ]
+    if choosing is not None:
+        for index, variant in enumerate(variants):
+            choosing.apply(variant, index // len(specs))
+    return variants
 
 
 def _media_notes(engines: list[Engine], media: list[MediaInput]) -> list[str]:
