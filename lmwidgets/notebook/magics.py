@@ -443,8 +443,9 @@ class LmMagics(Magics):
             return name
         return self._variable(name, "--vs", InvalidArgumentError)
 
-    def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
-        from lmwidgets import api
+    def _prompt_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The options of :class:`lmwidgets.prompting.strategies.Options` that ``%%prompt``'s
+        flags give, notebook variables resolved by name (each with its own error kind)."""
         from lmwidgets.errors import (
             ChoicesError,
             DatasetError,
@@ -453,12 +454,10 @@ class LmMagics(Magics):
             PromptError,
         )
 
-        namespace = self.shell.user_ns
-        system = args.system
         templates = {}
         if args.cot_instruction is not None or self.cot_instruction:
             templates["cot_instruction"] = args.cot_instruction or self.cot_instruction
-        options.update(
+        return dict(
             strategy=args.strategy,
             compare=args.compare,
             examples=self._variable(args.examples, "--examples", ExamplesError),
@@ -502,6 +501,13 @@ class LmMagics(Magics):
             judge_free=args.judge_free,
             judge_templates=dict(self.judge_templates) or None,
         )
+
+    def _run_prompt(self, args: argparse.Namespace, cell: str, **options: Any) -> None:
+        from lmwidgets import api
+
+        namespace = self.shell.user_ns
+        system = args.system
+        options.update(self._prompt_options(args))
         try:
             comparison = api.prompt(
                 cell,
