@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import AudioError
-from lmwidgets.media.base import MediaInput, MediaKind, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
 
 #: Longest clip accepted (seconds, after ``--clip``): longer ones are refused before decoding.
 MAX_SECONDS = 600.0
@@ -339,22 +339,7 @@ def _read_file(path: Path, name: str) -> bytes:
 
 
 def _download(url: str) -> bytes:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": "lmwidgets"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            data = response.read(MAX_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise AudioError(
-            f"Cannot download the audio {url}: {reason}. Check the URL and your network, or "
-            "save the file and give its path."
-        ) from None
-    if len(data) > MAX_BYTES:
-        raise AudioError(f"The audio at {url} is larger than {MAX_BYTES:,} bytes.")
-    return data
+    return download(url, MAX_BYTES, AudioError, "the audio", "save the file and give its path")
 
 
 def _encoded(data: bytes, name: str, source: str, location: str | None) -> AudioInput:

@@ -356,3 +356,23 @@ def resolved(media: Sequence[MediaInput]) -> list[MediaInput]:
 def is_deferred(media: Sequence[MediaInput]) -> bool:
     """Whether ``media`` holds items decoded only when their batch runs."""
     return any(isinstance(item, Deferred) for item in media)
+
+
+def download(url: str, limit: int, error: type[MediaError], what: str, hint: str) -> bytes:
+    """The bytes at an http(s) ``url`` (at most ``limit``), or ``error`` saying why not: what
+    the download was (``the image``), and ``hint``, what to do instead."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "lmwidgets"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read(limit + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise error(
+            f"Cannot download {what} {url}: {reason}. Check the URL and your network, or {hint}."
+        ) from None
+    if len(data) > limit:
+        raise error(f"{what.capitalize()} at {url} is larger than {limit:,} bytes.")
+    return data

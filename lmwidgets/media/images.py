@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import ImageError
-from lmwidgets.media.base import MediaInput, MediaKind, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
@@ -240,22 +240,9 @@ def _from_figure(figure: Any, name: str):
 
 
 def _download(url: str) -> bytes:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": "lmwidgets"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise ImageError(
-            f"Cannot download the image {url}: {reason}. Check the URL and your network, or "
-            "save the image and give its path."
-        ) from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageError(f"The image at {url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes.")
-    return data
+    return download(
+        url, MAX_DOWNLOAD_BYTES, ImageError, "the image", "save the image and give its path"
+    )
 
 
 def _from_path(path: Path, name: str) -> ImageInput:

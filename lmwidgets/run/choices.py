@@ -34,9 +34,6 @@ from lmwidgets.engines.choices import (
     acc_pick,
 )
 from lmwidgets.errors import (
-    GenerationError,
-    GenerationInterrupted,
-    OutOfMemoryError,
     PromptTooLongError,
 )
 
@@ -152,7 +149,7 @@ def _finish(
 ) -> Comparison:
     """The comparison of the scored columns (unscored ones stopped or failed), shown, and
     what ended the run raised with it."""
-    from lmwidgets.run.runner import _OOM_MESSAGE, _error_message, _out_of_memory
+    from lmwidgets.run.runner import _error_message, raise_with_partial
 
     run_id = uuid.uuid4().hex[:16]
     message = _error_message(error)
@@ -178,15 +175,7 @@ def _finish(
         finalize(comparison)
     if view is not None:
         view.finish(comparison, message or "")
-    if error is not None and _interrupt(error):
-        raise GenerationInterrupted(partial=comparison) from error
-    if isinstance(error, GenerationError):
-        error.partial = comparison
-        raise error
-    if error is not None and _out_of_memory(error):
-        raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
-    if error is not None:
-        raise GenerationError(message or "", partial=comparison) from error
+    raise_with_partial(error, comparison, message)
     return comparison
 
 

@@ -830,16 +830,26 @@ def _finish(
         finalize(comparison)
     if view is not None:
         view.finish(comparison, message or "")
+    raise_with_partial(error, comparison, message)
+    return comparison
+
+
+def raise_with_partial(
+    error: BaseException | None, comparison: Comparison, message: str | None
+) -> None:
+    """Raise a run's ``error`` (if any) as the lmwidgets error it means, carrying the partial
+    ``comparison`` so that nothing generated is lost: Stop/interrupt, a generation error (a
+    server that broke off keeps its own message), out of memory, any other failure."""
+    if error is None:
+        return
     if isinstance(error, KeyboardInterrupt):
         raise GenerationInterrupted(partial=comparison) from error
-    if isinstance(error, GenerationError):  # e.g. a server that broke off: its own message
+    if isinstance(error, GenerationError):
         error.partial = comparison
         raise error
-    if error is not None and _out_of_memory(error):
+    if _out_of_memory(error):
         raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
-    if error is not None:
-        raise GenerationError(message or "", partial=comparison) from error
-    return comparison
+    raise GenerationError(message or "", partial=comparison) from error
 
 
 def _out_of_memory(error: BaseException) -> bool:
