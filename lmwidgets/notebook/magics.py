@@ -96,6 +96,12 @@ class LmMagics(Magics):
         help="Answer identical greedy or seeded runs from the response cache (`%lm cache`); "
         "False generates every run (as --no-cache does for one cell).",
     ).tag(config=True)
+    warm_up = Bool(
+        True,
+        help="At %load_ext, import torch and transformers in a background thread, so that the "
+        "first %lm load or %%prompt in a later cell skips those 3-5 s; False: import them when "
+        "first needed (set it in ipython_config.py: it acts at %load_ext).",
+    ).tag(config=True)
     cache_size_mb = Int(
         1000,
         help="Most megabytes of answers the response cache keeps (least recently used go first).",
@@ -599,10 +605,16 @@ def help_cell_as_line(lines: list[str]) -> list[str]:
 
 def register(ipython: Any) -> None:
     """Register the magics, the short error display, ``%%prompt --help`` on its own, and the
-    watch on which cell runs (for ``--vs previous``)."""
+    watch on which cell runs (for ``--vs previous``); start importing the in-kernel engine's
+    libraries in the background (``LmMagics.warm_up``)."""
     from lmwidgets.run.history import watch_cells
 
     ipython.register_magics(LmMagics)
+    magics = ipython.magics_manager.registry.get("LmMagics")
+    if magics is not None and magics.warm_up:
+        from lmwidgets.engines import warm_up
+
+        warm_up("transformers")
     watch_cells(ipython)
     ipython.set_custom_exc(SHORT_ERRORS, _short_error)
     cleanup = ipython.input_transformers_cleanup
