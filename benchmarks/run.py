@@ -579,6 +579,70 @@ def bench_roofline(loaded, n_tokens: int) -> Measurement:
     )
 
 
+def _large_random_llama(directory: Path, tokenizer) -> Path:
+    """A ~760M-parameter Llama (hidden 1536, 20 layers, 49,152 tokens, tied embeddings) with
+    random weights, built from a config and saved as safetensors with the default model's
+    tokenizer: the default model's 576-wide matrices are too small for matrix-vector kernels
+    to stream at full bandwidth, so the bound is also measured at a size people prompt."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        hidden_size=1536,
+        intermediate_size=6144,
+        num_hidden_layers=20,
+        num_attention_heads=24,
+        num_key_value_heads=6,
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=True,
+        max_position_embeddings=2048,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def bench_roofline_large(loaded, n_tokens: int) -> Measurement:
+    """The bandwidth bound on a 760M random Llama, loaded through lmwidgets (kernels chosen
+    at load), against its bound; tokens equal to plain transformers' greedy ones."""
+    import shutil
+
+    import lmwidgets
+
+    directory = Path(tempfile.mkdtemp(prefix="lmw-bench-large-"))
+    try:
+        large = lmwidgets.load_model(
+            str(_large_random_llama(directory, loaded.tokenizer)), name="bench-large"
+        )
+        try:
+            tokens = max(8, n_tokens // 4)  # about 0.15 s a token: keep the row short
+            best, produced = decode_speed(large, tokens)
+            ids = _ids(_variants(large, tokens)[0])
+            plain = _plain_generate(large, ids, tokens)
+            bound, bandwidth, bytes_per_token = bandwidth_bound(large, tokens)
+        finally:
+            lmwidgets.REGISTRY.remove("bench-large")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    fraction = best / bound
+    return Measurement(
+        "decode speed vs bandwidth bound, 760M Llama (batch 1, float32, random weights)",
+        round(bound, 2),
+        round(best, 2),
+        "tok/s",
+        float(f"{fraction:.3g}"),
+        ">= 0.60 of bound",
+        fraction >= 0.6,
+        produced == plain,
+        {
+            "bandwidth_GBps": round(bandwidth / 1e9, 2),
+            "bytes_per_token_MB": round(bytes_per_token / 1e6, 1),
+            "cpu_kernels": large.cpu_kernels.label() if large.cpu_kernels else None,
+        },
+    )
+
+
 def _decode_seconds_per_token(loaded, rows: list[list[int]], n_tokens: int) -> tuple[float, list]:
     """lmwidgets' seconds per decoding step after the first token (one batch of ``rows``) and
     every row's tokens."""
@@ -1370,7 +1434,8 @@ def _table(rows: list[Measurement]) -> str:
 
 #: The benchmarks ``--only`` picks from, in the order they run.
 BENCHMARKS = (
-    "side", "decode", "sweep", "wordings", "streaming", "prefix", "roofline", "adapters",
+    "side", "decode", "sweep", "wordings", "streaming", "prefix", "roofline", "roofline_large",
+    "adapters",
     "logprobs", "tokens", "cache", "audio", "media_dataset", "load",
 )  # fmt: skip
 
@@ -1411,6 +1476,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _measured(bench_prefix, loaded, args.quick)
     if "roofline" in only:
         rows += _measured(bench_roofline, loaded, tokens)
+    if "roofline_large" in only and not args.quick:
+        rows += _measured(bench_roofline_large, loaded, tokens)
     if "adapters" in only:
         rows += _measured(bench_adapters, loaded, tokens, repeats)
     if "logprobs" in only:
