@@ -527,8 +527,8 @@ class Options:
     trials: int | None = None
     #: The axis that forms the view's columns.
     columns: str | None = None
-    #: Probes that attack the prompt (``leak,override,inject,inject-image`` or ``all``; see
-    #: :mod:`lmwidgets.prompting.probes`).
+    #: Probes that attack the prompt (``leak,override,inject,inject-image,inject-audio`` or
+    #: ``all``; see :mod:`lmwidgets.prompting.probes`).
     probe: str | Sequence[str] | None = None
     #: Your attack set: a dict ``{kind: [attacks]}``, a list, or a JSON file's path
     #: (:mod:`lmwidgets.prompting.attacks`).
