@@ -148,16 +148,6 @@ def mix(item: AudioInput, speech: AudioInput, placement: str) -> AudioInput:
     )
 
 
-def speak_into(media: list[Any], text: str, placement: str) -> list[Any]:
-    """The prompt's media with ``text`` spoken into its first clip (or, with no clip, the
-    speech added as the last item)."""
-    speech = spoken(text)
-    index = next((i for i, m in enumerate(media) if m.kind == "audio"), None)
-    if index is None:
-        return [*media, speech]
-    return [*media[:index], mix(media[index], speech, placement), *media[index + 1 :]]
-
-
 def speech_sha256(text: str) -> str:
     """sha256 of the spoken instruction's samples (recorded, and checked by a rerun)."""
     return spoken(text).sha256

@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import difflib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError, PromptError
+from lmwidgets.media.base import Deferred, MediaInput
 from lmwidgets.prompting.attacks import KINDS, Attack, attack_set
 from lmwidgets.prompting.axes import Axis, Spec
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import Engine, Message
-    from lmwidgets.media.base import MediaInput
 
 #: The canary's words (a word and four digits reads as a code small models can repeat).
 _CANARY_WORDS = ("PELICAN", "MARIGOLD", "QUASAR", "TUNDRA", "ZEPHYR", "OBSIDIAN", "LANTERN")
@@ -319,18 +319,73 @@ def redraw(probe: dict[str, Any], media: list[MediaInput]) -> list[MediaInput]:
 
 
 def probe_media(probe: Probe | None, media: list[MediaInput]) -> list[MediaInput]:
-    """An ``inject-image`` column's media: its first image replaced by a copy with the
-    instruction drawn in (:mod:`lmwidgets.prompting.image_injection`); an ``inject-audio``
-    column's: the instruction spoken into its first clip
-    (:mod:`lmwidgets.prompting.audio_injection`)."""
-    if probe is not None and probe.kind == "inject-audio":
-        from lmwidgets.prompting.audio_injection import speak_into
-
-        return speak_into(media, probe.text(), probe.attack.placement)
-    if probe is None or probe.kind != "inject-image":
+    """A column's media under ``probe``: for ``inject-image`` its first image replaced by a copy
+    with the instruction drawn in (:mod:`lmwidgets.prompting.image_injection`); for
+    ``inject-audio`` the instruction spoken into its first clip, or added as the clip when it
+    has none (:mod:`lmwidgets.prompting.audio_injection`). A dataset item's own image or clip
+    is attacked when its batch decodes it."""
+    if probe is None or probe.kind not in ("inject-image", "inject-audio"):
         return media
-    from lmwidgets.prompting.image_injection import draw_instruction
+    kind = "image" if probe.kind == "inject-image" else "audio"
+    index = next((i for i, m in enumerate(media) if m.kind == kind), None)
+    text, placement = probe.text(), probe.attack.placement
+    attack: Callable[[Any], MediaInput]
+    if probe.kind == "inject-image":
+        from lmwidgets.prompting.image_injection import draw_instruction
 
-    index = next(i for i, m in enumerate(media) if m.kind == "image")
-    drawn = draw_instruction(media[index], probe.text(), probe.attack.placement)
-    return [*media[:index], drawn, *media[index + 1 :]]
+        def attack(item: Any) -> MediaInput:
+            return draw_instruction(item, text, placement)
+
+    else:
+        from lmwidgets.prompting.audio_injection import mix, spoken
+
+        speech = spoken(text)
+        if index is None:  # no clip to speak into: the speech is the clip
+            return [*media, speech]
+
+        def attack(item: Any) -> MediaInput:
+            return mix(item, speech, placement)
+
+    if index is None:  # checked before the run (an image is needed); kept safe here
+        return media
+    return [*media[:index], attacked(media[index], attack), *media[index + 1 :]]
+
+
+def attacked(item: MediaInput, attack: Callable[[Any], MediaInput]) -> MediaInput:
+    """``item`` with ``attack`` applied: now, or, for a dataset item's own media (decoded only
+    when its batch runs), when it is decoded."""
+    if isinstance(item, Deferred):
+        return AttackedItem(
+            value=item.value,
+            media_kind=item.media_kind,
+            name=item.name,
+            source_item=item,
+            attack=attack,
+        )
+    return attack(item)
+
+
+@dataclass(eq=False)
+class AttackedItem(Deferred):
+    """A dataset item's own image or clip with a probe's attack applied once decoded (and
+    again after a release); releasing it releases the original too."""
+
+    source_item: Deferred | None = None
+    attack: Callable[[Any], MediaInput] | None = None
+
+    def resolve(self) -> MediaInput:
+        if self.source_item is None or self.attack is None:
+            return super().resolve()
+        if self.item is None or getattr(self.item, "released", False):
+            self.item = self.attack(self.source_item.resolve())
+        return self.item
+
+    def record(self) -> dict[str, Any]:
+        entry = super().record()
+        entry.pop("dataset", None)  # the attacked copy is not in the dataset (the original is)
+        return entry
+
+    def release(self) -> None:
+        super().release()
+        if self.source_item is not None:
+            self.source_item.release()

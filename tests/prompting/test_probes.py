@@ -407,6 +407,20 @@ def test_inject_image_draws_the_instruction_into_a_copy_and_rerun_draws_it_again
     assert again["sha256"] == drawn[1]["sha256"]
 
 
+def test_inject_image_draws_into_each_dataset_items_own_image(registry):
+    import numpy as np
+
+    lmwidgets.load_model(engine="scripted", name="eyes", media=("image",), replies=stern)
+    data = [{"input": f"Shade {v}?", "image": np.full((120, 160, 3), v, np.uint8)} for v in (9, 99)]
+    cmp = run("{input}", dataset=data, dataset_name="lmw_shades", probe="inject-image", system=None)
+    drawn = [r for r in cmp if r.probe]
+    assert len(drawn) == 6 and all(r.error is None for r in drawn)
+    entries = [r.record["prompt"]["media"][0] for r in drawn]
+    assert all(e["source"] == "probe" for e in entries) and len({e["sha256"] for e in entries}) == 6
+    assert {r.probe["image"]["dataset"]["index"] for r in drawn} == {0, 1}
+    assert lmwidgets.rerun(cmp, namespace={"lmw_shades": data}).matched
+
+
 def test_inject_image_needs_a_model_that_reads_images(models, picture):
     with pytest.raises(Exception, match="image"):  # the model refuses the image itself first
         run("Describe {img}", images=[picture], probe="inject-image", model="obey")

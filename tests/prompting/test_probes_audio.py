@@ -190,3 +190,16 @@ def test_inject_audio_on_a_tiny_audio_language_model(registry, alm_dir):
     assert column.prompt.count("<|audio_bos|>") == 1
     assert column.record["prompt"]["media"][0]["source"] == "probe"
     assert column.probe["speech_sha256"] and column.probe["evidence"]
+
+
+@needs_espeak
+def test_a_dataset_items_own_clip_is_spoken_into_when_its_batch_runs(ears):
+    data = [{"input": f"Item {n}?", "audio": (tone(0.5, 200.0 * n), RATE)} for n in (1, 2, 3)]
+    cmp = run("{input}", dataset=data, dataset_name="lmw_clips", probe="inject-audio", batch_size=2)
+    assert len(cmp) == 6 and all(r.error is None for r in cmp)
+    attacked = [r for r in cmp if r.probe]
+    entries = [r.record["prompt"]["media"][0] for r in attacked]
+    assert all(e["source"] == "probe" and e["duration"] > 2.5 for e in entries)
+    assert len({e["sha256"] for e in entries}) == 3  # each item's own clip, attacked
+    assert [r.probe["audio"]["dataset"]["index"] for r in attacked] == [0, 1, 2]
+    assert lmwidgets.rerun(cmp, namespace={"lmw_clips": data}).matched
