@@ -609,13 +609,16 @@ def fork(
     ``comparison[column].tokens_detail[position]["top"]``, or any text. The comparison must
     have token details (run with ``logprobs=K``). ``images`` and ``variables`` find a vision
     prompt's images again, as :func:`lmwidgets.rerun` does. The fork's record says where it
-    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it.
+    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it. A comparison that
+    was judged (``--judge``) is judged again, as ``%lm rerun`` does: the same judge model,
+    rubric, wording and settings, so the fork column has its own verdict beside the others';
+    probe columns get their verdicts again too.
     """
     from lmwidgets.core.results import Comparison as ComparisonType
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import ForkError, fork_variants, recorded_variants
-    from lmwidgets.run.replay import _recorded_scoring
+    from lmwidgets.run.replay import _finisher, _recorded_judge, _recorded_scoring
     from lmwidgets.run.runner import run_variants
     from lmwidgets.validation import optional_flag
 
@@ -630,9 +633,14 @@ def fork(
     variants = recorded_variants(
         comparison, registry=registry, images=images, namespace=variables, notes=notes
     )
-    plan = Plan(variants=fork_variants(variants, comparison, column, position, token))
-    scoring = _recorded_scoring(comparison.records, variables or {}, notes)
-    if scoring is not None:  # a dataset item's row is scored as its run was
+    records = list(comparison.records)
+    plan = Plan(
+        variants=fork_variants(variants, comparison, column, position, token),
+        judge=_recorded_judge(records, registry, notes),  # judged again, as %lm rerun does
+    )
+    # a dataset item's row is scored as its run was; probe columns are judged again
+    scoring = _finisher(records, _recorded_scoring(records, variables or {}, notes))
+    if scoring is not None:
         plan.finishers.append(scoring)
     if notes:
         plan.finishers.append(lambda forked: forked.notes.extend(dict.fromkeys(notes)))
@@ -651,6 +659,7 @@ def fork(
                     stop=stop,
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
+                    judge=plan.judge,
                 )
             )
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import AudioError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, download, hf_cell, register_kind
 
 #: Longest clip accepted (seconds, after ``--clip``): longer ones are refused before decoding.
 MAX_SECONDS = 600.0
@@ -372,6 +372,7 @@ def load_audio(
     """Read one clip from a path, URL, file bytes, IPython Audio, array/tensor or (array, rate)."""
     if isinstance(value, AudioInput):
         return value
+    value = hf_cell(value)  # a Hugging Face dataset's cell
     label = name or "the audio"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
@@ -429,6 +430,7 @@ def check_value(value: Any, label: str) -> None:
     runs). Arrays need a rate: datasets give ``(array, rate)`` tuples."""
     if isinstance(value, AudioInput):
         return
+    value = hf_cell(value)
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
         if isinstance(text, str) and _URL.match(text):

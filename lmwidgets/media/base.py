@@ -376,3 +376,23 @@ def download(url: str, limit: int, error: type[MediaError], what: str, hint: str
     if len(data) > limit:
         raise error(f"{what.capitalize()} at {url} is larger than {limit:,} bytes.")
     return data
+
+
+def hf_cell(value: Any) -> Any:
+    """A Hugging Face ``datasets`` media cell as a value the kinds read: an undecoded
+    ``{"bytes", "path"}`` dict (what ``Dataset.to_list()`` gives for Image and Audio columns)
+    becomes its bytes, else its path; a decoded audio dict ``{"array", "sampling_rate"}`` an
+    ``(array, rate)`` tuple. Anything else is returned as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    if "array" in value and "sampling_rate" in value:
+        import numpy as np
+
+        return (np.asarray(value["array"]), value["sampling_rate"])
+    if ("bytes" in value or "path" in value) and set(value) <= {"bytes", "path"}:
+        data, path = value.get("bytes"), value.get("path")
+        if isinstance(data, (bytes, bytearray, memoryview)) and data:
+            return bytes(data)
+        if isinstance(path, (str, os.PathLike)) and path:
+            return path
+    return value

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import ImageError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import MediaInput, MediaKind, download, hf_cell, register_kind
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
@@ -269,6 +269,7 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
     """Read one image from a path, URL, PIL image, array, matplotlib Figure or bytes."""
     if isinstance(value, ImageInput):
         return value
+    value = hf_cell(value)  # a Hugging Face dataset's cell
     label = name or "the image"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
@@ -409,6 +410,7 @@ def check_value(value: Any, label: str) -> None:
     runs)."""
     if isinstance(value, ImageInput):
         return
+    value = hf_cell(value)
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
         if isinstance(text, str) and _URL.match(text):

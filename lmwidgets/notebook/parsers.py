@@ -678,7 +678,8 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
         metavar="KIND[,KIND]|all",
         help="Attack the prompt: beside it, columns that try to leak the system prompt (leak), "
         "lift its rules (override), or hijack it with an instruction in the {field} data "
-        "(inject) or drawn into the image (inject-image); 'all' runs every probe that applies. "
+        "(inject), drawn into the image (inject-image) or spoken into the audio (inject-audio, "
+        "with espeak-ng); 'all' runs every probe that applies. "
         "Each column says held, leaked or followed; the summary gives the attack success rate.",
     )
     parser.add_argument(

@@ -527,8 +527,8 @@ class Options:
     trials: int | None = None
     #: The axis that forms the view's columns.
     columns: str | None = None
-    #: Probes that attack the prompt (``leak,override,inject,inject-image`` or ``all``; see
-    #: :mod:`lmwidgets.prompting.probes`).
+    #: Probes that attack the prompt (``leak,override,inject,inject-image,inject-audio`` or
+    #: ``all``; see :mod:`lmwidgets.prompting.probes`).
     probe: str | Sequence[str] | None = None
     #: Your attack set: a dict ``{kind: [attacks]}``, a list, or a JSON file's path
     #: (:mod:`lmwidgets.prompting.attacks`).
@@ -596,7 +596,9 @@ def build_variants(
         check_item_kinds(engines, media, own_media[0])
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
-    probes, probe_notes = _probe_axis(opts, axes, wordings, system, media, engines)
+    # a dataset item's own image is attacked too (the first item's kinds stand for every item's)
+    probed = [*media, *(own_media[0] if own_media else [])]
+    probes, probe_notes = _probe_axis(opts, axes, wordings, system, probed, engines)
     if probes is not None:
         axes.append(probes)
     constraint = _constraint_axis(opts, namespace, engines, axes, names)

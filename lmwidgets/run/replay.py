@@ -290,16 +290,24 @@ def _variant_from(
 def _probe_media(
     record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
 ) -> list[Any]:
-    """A record's media; an ``inject-image`` probe column's image is the recorded original with
-    the recorded attack drawn in again (the drawn copy exists only in the run)."""
+    """A record's media; an ``inject-image`` (``inject-audio``) probe column's image (clip) is
+    the recorded original with the recorded attack drawn (spoken) in again: the attacked copy
+    exists only in the run. An ``inject-audio`` column without a clip of its own had the speech
+    as its clip: it is spoken again."""
     probe = record.get("probe")
-    if not isinstance(probe, dict) or probe.get("kind") != "inject-image":
+    original = {"inject-image": "image", "inject-audio": "audio"}.get(
+        str(probe.get("kind")) if isinstance(probe, dict) else ""
+    )
+    if not isinstance(probe, dict) or original is None:
         return _recorded_media(record, images, namespace)
     from lmwidgets.prompting.probes import redraw
 
     entries = list((record.get("prompt") or {}).get("media") or [])
     index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
-    entries[index] = probe["image"]
+    if original in probe:
+        entries[index] = probe[original]
+    else:
+        del entries[index]
     return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
 
 
