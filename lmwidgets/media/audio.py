@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import AudioError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import (
+    URL,
+    MediaInput,
+    MediaKind,
+    check_location,
+    download,
+    register_kind,
+)
 
 #: Longest clip accepted (seconds, after ``--clip``): longer ones are refused before decoding.
 MAX_SECONDS = 600.0
@@ -41,7 +48,6 @@ ROW_WAVEFORM_SIZE = (96, 20)
 WAVEFORM_COLOUR = (66, 133, 244)
 #: What the file readers take; soundfile reads these (and more) from bytes.
 FORMATS = "WAV, FLAC, OGG or MP3"
-_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -375,7 +381,7 @@ def load_audio(
     label = name or "the audio"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
+        if isinstance(text, str) and URL.match(text):
             data = _download(text)
             return _encoded(data, text.rsplit("/", 1)[-1][:80] or text[:80], "url", text)
         path = Path(os.path.expanduser(text))
@@ -429,13 +435,7 @@ def check_value(value: Any, label: str) -> None:
     runs). Arrays need a rate: datasets give ``(array, rate)`` tuples."""
     if isinstance(value, AudioInput):
         return
-    if isinstance(value, (str, os.PathLike)):
-        text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
-            return
-        path = Path(os.path.expanduser(text))
-        if not path.is_file():
-            raise AudioError(f"{label}: no audio file {str(path)!r}.")
+    if check_location(value, label, AudioError, "audio"):
         return
     module = type(value).__module__ or ""
     readable = (

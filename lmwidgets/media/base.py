@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import MediaError
@@ -29,6 +30,8 @@ from lmwidgets.errors import MediaError
 BUILTIN_MODULES: list[str] = ["lmwidgets.media.images", "lmwidgets.media.audio"]
 
 _DATA_URL = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/=]+$")
+#: What a media value that is an http(s) URL starts with (it is downloaded, not a path).
+URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 class MediaInput:
@@ -376,3 +379,19 @@ def download(url: str, limit: int, error: type[MediaError], what: str, hint: str
     if len(data) > limit:
         raise error(f"{what.capitalize()} at {url} is larger than {limit:,} bytes.")
     return data
+
+
+def check_location(value: Any, label: str, error: type[MediaError], what: str) -> bool:
+    """The path-or-URL part of every kind's cheap dataset check (:attr:`MediaKind.check`):
+    False when ``value`` is neither (the kind checks it), True when it is a URL (downloaded
+    only when its batch runs) or a path to a file; ``error`` saying ``no <what> file`` when a
+    path names none."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    text = os.fspath(value)
+    if isinstance(text, str) and URL.match(text):
+        return True
+    path = Path(os.path.expanduser(text))
+    if not path.is_file():
+        raise error(f"{label}: no {what} file {str(path)!r}.")
+    return True

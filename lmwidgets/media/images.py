@@ -13,14 +13,20 @@ import base64
 import hashlib
 import io
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import ImageError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import (
+    URL,
+    MediaInput,
+    MediaKind,
+    check_location,
+    download,
+    register_kind,
+)
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
@@ -30,7 +36,6 @@ ROW_THUMBNAIL_SIDE = 96
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: How a region is shown to the model: ``box`` draws it on the image, ``crop`` cuts it out.
 REGION_MODES = ("box", "crop")
-_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
     label = name or "the image"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
+        if isinstance(text, str) and URL.match(text):
             data = _download(text)
             image = _decode(data, text)
             return ImageInput(
@@ -409,13 +414,7 @@ def check_value(value: Any, label: str) -> None:
     runs)."""
     if isinstance(value, ImageInput):
         return
-    if isinstance(value, (str, os.PathLike)):
-        text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
-            return
-        path = Path(os.path.expanduser(text))
-        if not path.is_file():
-            raise ImageError(f"{label}: no image file {str(path)!r}.")
+    if check_location(value, label, ImageError, "image"):
         return
     module = type(value).__module__ or ""
     readable = (
