@@ -49,6 +49,21 @@ class MediaInput:
         """What a run record says about this item (always with its ``kind``)."""
         raise NotImplementedError
 
+    def identity(self, **fields: Any) -> dict[str, Any]:
+        """What every kind's :meth:`record` says: the kind, name, where the item came from and
+        its hashes, then the kind's own ``fields``, then its location when it has one."""
+        info: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "bytes_sha256": self.bytes_sha256,
+            **fields,
+        }
+        if self.location is not None:
+            info["location"] = self.location
+        return info
+
     def widget_data(self) -> dict[str, Any]:
         """What the widget and the static copy need to preview it: always its ``kind`` and
         ``name``; a ``src`` (a small PNG/JPEG data URL) and a ``caption`` are shown for any
@@ -395,3 +410,28 @@ def check_location(value: Any, label: str, error: type[MediaError], what: str) -
     if not path.is_file():
         raise error(f"{label}: no {what} file {str(path)!r}.")
     return True
+
+
+def url_name(url: str) -> str:
+    """What an item read from ``url`` is called: the URL's last part (else the URL), at most 80
+    characters."""
+    return url.rsplit("/", 1)[-1][:80] or url[:80]
+
+
+def read_file(
+    path: Path, name: str, error: type[MediaError], what: str, limit: int | None = None
+) -> bytes:
+    """The bytes of the ``what`` (``image``) file at ``path``, or ``error`` saying why not: no
+    such file (nor a notebook variable called ``name``), a directory, larger than ``limit``
+    bytes, unreadable."""
+    if not path.exists():
+        raise error(f"No {what} file {str(path)!r} (and no notebook variable called {name!r}).")
+    if path.is_dir():
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        raise error(f"{str(path)!r} is a directory, not {article} {what} file.")
+    try:
+        if limit is not None and path.stat().st_size > limit:
+            raise error(f"{str(path)!r} is larger than {limit:,} bytes.")
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lmwidgets.errors import ImageError
 from lmwidgets.media.base import (
@@ -25,7 +25,10 @@ from lmwidgets.media.base import (
     MediaKind,
     check_location,
     download,
+    read_file,
     register_kind,
+    resolve,
+    url_name,
 )
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
@@ -132,17 +135,7 @@ class ImageInput(MediaInput):
 
     def record(self) -> dict[str, Any]:
         """What a run record says about the image: enough to tell exactly which image it was."""
-        info: dict[str, Any] = {
-            "kind": self.kind,
-            "name": self.name,
-            "source": self.source,
-            "sha256": self.sha256,
-            "bytes_sha256": self.bytes_sha256,
-            "width": self.width,
-            "height": self.height,
-        }
-        if self.location is not None:
-            info["location"] = self.location
+        info = self.identity(width=self.width, height=self.height)
         if self.region is not None:
             info["region"] = self.region.as_list()
             info["region_mode"] = self.region_mode
@@ -251,14 +244,7 @@ def _download(url: str) -> bytes:
 
 
 def _from_path(path: Path, name: str) -> ImageInput:
-    if not path.exists():
-        raise ImageError(f"No image file {str(path)!r} (and no notebook variable called {name!r}).")
-    if path.is_dir():
-        raise ImageError(f"{str(path)!r} is a directory, not an image file.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+    data = read_file(path, name, ImageError, "image")
     image = _decode(data, repr(str(path)))
     return ImageInput(
         image,
@@ -282,7 +268,7 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
             image = _decode(data, text)
             return ImageInput(
                 image,
-                name=text.rsplit("/", 1)[-1][:80] or text[:80],
+                name=url_name(text),
                 source="url",
                 sha256=pixel_sha256(image),
                 bytes_sha256=hashlib.sha256(data).hexdigest(),
@@ -318,11 +304,7 @@ def resolve_image(
 ) -> ImageInput:
     """``--image SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL,
     else an image value (called ``name``)."""
-    if isinstance(spec, str) and namespace is not None and spec in namespace:
-        return load_image(namespace[spec], name=spec)
-    if isinstance(spec, (str, os.PathLike)):
-        return load_image(spec)  # named after the file or URL
-    return load_image(spec, name=name)
+    return cast(ImageInput, resolve(IMAGE, spec, namespace, name or ""))
 
 
 def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE, quality: int = 85) -> str:
