@@ -29,6 +29,7 @@ from lmwidgets.media.base import (
     MediaKind,
     check_location,
     download,
+    numbered,
     read_file,
     register_kind,
     resolve,
@@ -435,13 +436,7 @@ def check_value(value: Any, label: str) -> None:
 
 def parse_clip(text: str) -> Clip:
     """``"START,END"`` seconds (or ``"N:START,END"`` for the N-th clip, from 1) as a :class:`Clip`."""
-    raw = str(text).strip()
-    audio = 0
-    if ":" in raw:
-        head, raw = raw.split(":", 1)
-        if not head.strip().isdigit() or int(head) < 1:
-            raise AudioError(f"--clip {text!r}: the clip number before ':' must be 1, 2, ...")
-        audio = int(head) - 1
+    audio, raw = numbered(text, "--clip", "clip", AudioError)
     parts = [p.strip() for p in raw.split(",")]
     try:
         numbers = [float(p) for p in parts]

@@ -435,3 +435,16 @@ def read_file(
         return path.read_bytes()
     except OSError as exc:
         raise error(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+
+
+def numbered(text: str, option: str, what: str, error: type[MediaError]) -> tuple[int, str]:
+    """An option value that may name its item (``--region 2:...``, ``--clip 2:...``):
+    ``"N:rest"`` as the N-th ``what``'s index (from 1 written, from 0 returned) and the rest;
+    ``"rest"`` as the first's. ``error`` when N is not 1, 2, ..."""
+    raw = str(text).strip()
+    if ":" not in raw:
+        return 0, raw
+    head, raw = raw.split(":", 1)
+    if not head.strip().isdigit() or int(head) < 1:
+        raise error(f"{option} {text!r}: the {what} number before ':' must be 1, 2, ...")
+    return int(head) - 1, raw

@@ -25,6 +25,7 @@ from lmwidgets.media.base import (
     MediaKind,
     check_location,
     download,
+    numbered,
     read_file,
     register_kind,
     resolve,
@@ -318,13 +319,7 @@ def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE, quality: int = 85) -> 
 
 def parse_region(text: str) -> Region:
     """``"x1,y1,x2,y2"`` (or ``"N:x1,y1,x2,y2"`` for the N-th image, from 1) as a :class:`Region`."""
-    raw = str(text).strip()
-    image = 0
-    if ":" in raw:
-        head, raw = raw.split(":", 1)
-        if not head.strip().isdigit() or int(head) < 1:
-            raise ImageError(f"--region {text!r}: the image number before ':' must be 1, 2, ...")
-        image = int(head) - 1
+    image, raw = numbered(text, "--region", "image", ImageError)
     parts = [p.strip() for p in raw.replace(" ", ",").split(",") if p.strip()]
     try:
         numbers = [round(float(p)) for p in parts]
