@@ -505,7 +505,7 @@ def _fork_rerun(
 
     Like the region re-run, errors go to the widget's message (there is no cell to show them)
     and the earlier results stay until the new run starts."""
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.errors import LmWidgetsError
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import fork_variants
 
@@ -529,15 +529,30 @@ def _fork_rerun(
         except (LmWidgetsError, AttributeError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot fork there: {exc}"
             return
-        view.restart(plan.variants)
-        try:
-            comparison: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            comparison = getattr(exc, "partial", None)
-        if comparison is not None and on_rerun is not None:
-            on_rerun(comparison)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
+
+
+def _run_again(
+    view: Any,
+    plan: Any,
+    run: Callable[..., Comparison],
+    on_rerun: Callable[[Comparison], None] | None,
+) -> None:
+    """What every re-run from a view (a fork, its tokens, a drawn region) ends with: ``plan``
+    run in the same ``view``, and its comparison (a stopped or failed run's partial one) handed
+    to ``on_rerun``. A stopped or failed run is shown in the view, not raised: there is no
+    cell to show it."""
+    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+
+    view.restart(plan.variants)
+    try:
+        comparison: Comparison | None = run(plan, stop=None)
+    except (LmWidgetsError, GenerationInterrupted) as exc:
+        comparison = getattr(exc, "partial", None)
+    if comparison is not None and on_rerun is not None:
+        on_rerun(comparison)
 
 
 def _tokens_rerun(
@@ -552,7 +567,6 @@ def _tokens_rerun(
     changes; errors go to its message, and the earlier results stay until the new run starts."""
     from dataclasses import replace
 
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
     from lmwidgets.notebook.live import TOKEN_ALTERNATIVES
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import reseeded
@@ -577,13 +591,7 @@ def _tokens_rerun(
             grid=shown.plan.grid,
             judge=shown.plan.judge,
         )
-        view.restart(plan.variants)
-        try:
-            again_run: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            again_run = getattr(exc, "partial", None)
-        if again_run is not None and on_rerun is not None:
-            on_rerun(again_run)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
 
@@ -679,7 +687,7 @@ def _region_rerun(
     It runs in the kernel when the browser's request arrives; errors go to the widget's message
     (there is no cell to show them), and the earlier results stay until the new run starts.
     """
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.errors import LmWidgetsError
     from lmwidgets.media.images import REGION_MODES, Region
 
     def handler(request: dict[str, Any]) -> None:
@@ -694,13 +702,7 @@ def _region_rerun(
         except (LmWidgetsError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot re-run with that region: {exc}"
             return
-        view.restart(plan.variants)
-        try:
-            comparison: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            comparison = getattr(exc, "partial", None)
-        if comparison is not None and on_rerun is not None:
-            on_rerun(comparison)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
 

@@ -682,21 +682,9 @@ class PromptView(anywidget.AnyWidget):
         choices: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
-        token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were)."""
-        shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
-        note = shorten(note, SHORT_LIMIT)
-        if cut:
-            note = (
-                note + " " if note else ""
-            ) + f"{cut:,} more characters not shown (see Result.text)."
-        tokens = list(tokens or [])
-        total = max(len(tokens), tokens_total or 0)
-        if total > MAX_CELL_TOKENS:
-            tokens = tokens[:MAX_CELL_TOKENS]
-            note = (note + " " if note else "") + (
-                f"Token view: the first {MAX_CELL_TOKENS:,} of {total:,} tokens "
-                "(see Result.tokens_detail)."
-            )
+        token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were);
+        each field bounded or made plain for the browser (see the ``_*_cell`` helpers)."""
+        shown, tokens, note = _bounded(text, tokens, tokens_total, note)
         return {
             "label": shorten(label, LABEL_LIMIT),
             "text": shown,
@@ -710,14 +698,7 @@ class PromptView(anywidget.AnyWidget):
             "row_label": shorten(row_label, SHORT_LIMIT),
             # A dataset item's own media (its row's first cell only): small previews.
             "row_media": [dict(item) for item in (media or [])[:MAX_ROW_MEDIA]],
-            "boxes": [
-                {
-                    "label": shorten(box["label"], LABEL_LIMIT),
-                    **{k: float(box[k]) for k in ("x1", "y1", "x2", "y2")},
-                    "image": int(box.get("image", 0)),
-                }
-                for box in (boxes or [])[:MAX_BOXES]
-            ],
+            "boxes": _boxes_cell(boxes),
             "group": group,
             "correct": correct,
             "score": None if score is None else float(score),
@@ -737,17 +718,58 @@ class PromptView(anywidget.AnyWidget):
             "rating": rating if rating in ("up", "down") else None,
             "judge": _judge_cell(judge),
             "choices": _choices_cell(choices),
-            "structured": None
-            if structured is None
-            else {
-                "valid": bool(structured.get("valid")),
-                "enforced": bool(structured.get("enforced")),
-                "kind": str(structured.get("kind", "")),
-                "parsed": truncate(clean(str(structured.get("parsed") or "")), WIDGET_TEXT_LIMIT)[
-                    0
-                ],
-            },
+            "structured": _structured_cell(structured),
         }
+
+
+def _bounded(
+    text: str, tokens: list[list[Any]] | None, tokens_total: int | None, note: str
+) -> tuple[str, list[list[Any]], str]:
+    """A cell's text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its token data to
+    :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were), and its ``note``
+    (shortened) saying what was cut and where the rest is."""
+    shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
+    note = shorten(note, SHORT_LIMIT)
+    if cut:
+        note = (
+            note + " " if note else ""
+        ) + f"{cut:,} more characters not shown (see Result.text)."
+    tokens = list(tokens or [])
+    total = max(len(tokens), tokens_total or 0)
+    if total > MAX_CELL_TOKENS:
+        tokens = tokens[:MAX_CELL_TOKENS]
+        note = (note + " " if note else "") + (
+            f"Token view: the first {MAX_CELL_TOKENS:,} of {total:,} tokens "
+            "(see Result.tokens_detail)."
+        )
+    return shown, tokens, note
+
+
+def _boxes_cell(boxes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The boxes drawn on a cell's images: at most :data:`MAX_BOXES`, labels shortened,
+    coordinates as numbers."""
+    return [
+        {
+            "label": shorten(box["label"], LABEL_LIMIT),
+            **{k: float(box[k]) for k in ("x1", "y1", "x2", "y2")},
+            "image": int(box.get("image", 0)),
+        }
+        for box in (boxes or [])[:MAX_BOXES]
+    ]
+
+
+def _structured_cell(structured: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A structured answer's check for its cell: valid, enforced, its kind and the parsed value
+    (bounded like the text)."""
+    if structured is None:
+        return None
+    parsed = str(structured.get("parsed") or "")
+    return {
+        "valid": bool(structured.get("valid")),
+        "enforced": bool(structured.get("enforced")),
+        "kind": str(structured.get("kind", "")),
+        "parsed": truncate(clean(parsed), WIDGET_TEXT_LIMIT)[0],
+    }
 
 
 def _judge_cell(judge: dict[str, Any] | None) -> dict[str, Any] | None:
