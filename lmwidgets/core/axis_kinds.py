@@ -88,7 +88,8 @@ class AxisRun:
 @dataclass(frozen=True)
 class AxisKind:
     """One axis kind (see the module docstring). Only ``name``, ``after`` and ``build`` are
-    required; every hook left None does nothing."""
+    required; every hook left None does nothing, and any hook may be a lazy
+    ``"module:function"`` path (see :meth:`hook`)."""
 
     #: The axis' name: its coordinate in ``Variant.coords`` and records' ``axes``, and what
     #: ``--columns`` names.
@@ -110,51 +111,61 @@ class AxisKind:
     #: The plural name of the axis in a matrix's shape line (default ``<name> values``).
     title: str = ""
     #: ``label(value_id) -> str``: a coordinate as labels and headers write it (default: the id).
-    label: Callable[[str], str] | None = None
+    label: Callable[[str], str] | str | None = None
     #: The :class:`~lmwidgets.errors.LmWidgetsError` subclass of the kind's bad input.
     error: type[LmWidgetsError] = InvalidArgumentError
     #: ``add_options(parser)``: the kind's ``%%prompt`` options (argparse).
-    add_options: Callable[[Any], None] | None = None
+    add_options: Callable[[Any], None] | str | None = None
     #: ``%%prompt`` options whose values are kept exactly as typed (not expanded as IPython
     #: expands ``{name}`` in magic lines): patterns such as ``--regex``.
     raw_options: tuple[str, ...] = ()
     #: ``read_options(args, namespace) -> {keyword: value}``: parsed ``%%prompt`` flags as
     #: keywords (default: ``getattr(args, keyword)`` for each keyword).
-    read_options: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
+    read_options: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | str | None = None
     #: ``check(variant, text, answer, extras) -> (answer, extras, result_fields)``: a
     #: generated column's answer, record ``output`` extras and :class:`~lmwidgets.core.results.
     #: Result` fields after generation (a structured answer's verdict, ``valid``, ``parsed``).
-    check: Callable[..., tuple[str | None, dict[str, Any], dict[str, Any]]] | None = None
+    check: Callable[..., tuple[str | None, dict[str, Any], dict[str, Any]]] | str | None = None
     #: ``restore(record) -> {key: value}``: a re-run's ``Variant.recorded`` entries.
-    restore: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    restore: Callable[[Mapping[str, Any]], dict[str, Any]] | str | None = None
     #: ``restore_media(record, read) -> media | None``: a re-run's media, where the kind
     #: changed them (``read(record)`` reads a record's media; None: the recorded ones).
     restore_media: Callable[[Mapping[str, Any], Callable[..., list[Any]]], list[Any] | None] | (
-        None
+        str | None
     ) = None
     #: ``rerun_finisher(records) -> finisher | None``: what a re-run of these records runs on
     #: its comparison (probes judge again).
     rerun_finisher: Callable[[Sequence[Mapping[str, Any]]], Callable[[Any], None] | None] | (
-        None
+        str | None
     ) = None
     #: ``table(result) -> {column: value} | None``: the kind's ``to_pandas()`` columns (None:
     #: the result has nothing of the kind; the columns appear when any result has them).
-    table: Callable[[Any], dict[str, Any] | None] | None = None
+    table: Callable[[Any], dict[str, Any] | None] | str | None = None
     #: The live view: ``cell_value(result)`` is what the view passes on for a finished cell,
     #: ``cell(value) -> dict | None`` its bounded form, kept as the cell's ``cell_key``
     #: (read by the kind's own JS; default key: the name).
-    cell_value: Callable[[Any], Any] | None = None
-    cell: Callable[[Any], dict[str, Any] | None] | None = None
+    cell_value: Callable[[Any], Any] | str | None = None
+    cell: Callable[[Any], dict[str, Any] | None] | str | None = None
     cell_key: str = ""
     #: ``badge(result) -> {"text", "title", "state"} | None``: a small per-cell mark, shown by
     #: the live view's generic badge and the static copy's chip (no JS of the kind's own).
-    badge: Callable[[Any], dict[str, Any] | None] | None = None
+    badge: Callable[[Any], dict[str, Any] | None] | str | None = None
     #: The static copy: ``static_head(result)`` HTML beside the answer chip,
     #: ``static_body(result)`` HTML after the text, ``static_line(result)`` a plain line of
     #: the Markdown copy ('' for none; all escaped by the kind).
-    static_head: Callable[[Any], str] | None = None
-    static_body: Callable[[Any], str] | None = None
-    static_line: Callable[[Any], str] | None = None
+    static_head: Callable[[Any], str] | str | None = None
+    static_body: Callable[[Any], str] | str | None = None
+    static_line: Callable[[Any], str] | str | None = None
+
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """The hook ``name`` (None: not given). A hook may be a ``"module:function"`` path,
+        imported when first called: a kind's module names functions of the layers above it
+        (the runner's check, the static copy's HTML) without importing them."""
+        value = getattr(self, name)
+        if isinstance(value, str):
+            module, _, attr = value.partition(":")
+            value = getattr(importlib.import_module(module), attr)
+        return value
 
     @property
     def option(self) -> str:
@@ -172,8 +183,9 @@ class AxisKind:
 
     def options_of(self, args: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
         """The kind's keywords from parsed ``%%prompt`` flags."""
-        if self.read_options is not None:
-            return self.read_options(args, namespace)
+        read_options = self.hook("read_options")
+        if read_options is not None:
+            return read_options(args, namespace)
         return {name: getattr(args, name, None) for name in self.keywords}
 
 
@@ -241,7 +253,8 @@ def badges(result: Any) -> list[dict[str, str]]:
     """The result's generic badges (``kind``, ``text``, ``title``, ``state``), kind by kind."""
     found = []
     for kind in all_kinds():
-        mark = kind.badge(result) if kind.badge is not None else None
+        badge = kind.hook("badge")
+        mark = badge(result) if badge is not None else None
         if mark:
             found.append(
                 {

@@ -64,8 +64,9 @@ def value_label(axis: str, value_id: str) -> str:
     if kind == "field":
         return f"{name}={value_id}"
     registered = get_kind(kind)
-    if registered is not None and registered.label is not None:
-        return registered.label(value_id)
+    label = registered.hook("label") if registered is not None else None
+    if label is not None:
+        return label(value_id)
     if kind == "run":
         return "this run" if value_id == "this" else value_id
     return value_id

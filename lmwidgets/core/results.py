@@ -155,9 +155,10 @@ def _kind_tables(results: Sequence[Result]) -> list[list[dict[str, Any]]]:
 
     tables = []
     for kind in all_kinds():
-        if kind.table is None:
+        table = kind.hook("table")
+        if table is None:
             continue
-        found = [kind.table(result) for result in results]
+        found = [table(result) for result in results]
         names = next((list(t) for t in found if t), None)
         if names is not None:
             tables.append([t or dict.fromkeys(names) for t in found])

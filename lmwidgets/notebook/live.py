@@ -569,7 +569,7 @@ def kind_cells(result: Result) -> dict[str, Any]:
     verdict as ``probe``, a structured answer's as ``structured``; see
     :mod:`lmwidgets.core.axis_kinds`); the view bounds them."""
     return {
-        kind.key: kind.cell_value(result)
-        for kind in all_axis_kinds()
-        if kind.cell_value is not None
+        kind.key: value(result)
+        for kind, value in ((kind, kind.hook("cell_value")) for kind in all_axis_kinds())
+        if value is not None
     }

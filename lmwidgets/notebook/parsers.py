@@ -687,8 +687,9 @@ def _prompt_axis_kinds(parser: argparse.ArgumentParser) -> None:
     from lmwidgets.core.axis_kinds import all_kinds
 
     for kind in all_kinds():
-        if kind.add_options is not None:
-            kind.add_options(parser)
+        add_options = kind.hook("add_options")
+        if add_options is not None:
+            add_options(parser)
 
 
 def _prompt_judge(parser: argparse.ArgumentParser) -> None:

@@ -149,18 +149,6 @@ def probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def static_head(result: Any) -> str:
-    from lmwidgets.sharing.static_probes import probe_html
-
-    return probe_html(result)
-
-
-def static_line(result: Any) -> str:
-    from lmwidgets.sharing.static_probes import probe_line
-
-    return probe_line(result)
-
-
 def add_options(parser: Any) -> None:
     """``%%prompt``'s probe options."""
     parser.add_argument(
@@ -221,7 +209,7 @@ KIND = register_kind(
         table=table,
         cell_value=lambda result: getattr(result, "probe", None),
         cell=probe_cell,
-        static_head=static_head,
-        static_line=static_line,
+        static_head="lmwidgets.sharing.static_probes:probe_html",
+        static_line="lmwidgets.sharing.static_probes:probe_line",
     )
 )

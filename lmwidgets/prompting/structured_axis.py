@@ -77,23 +77,6 @@ def build(context: AxisContext) -> ConstraintRun | None:
     return ConstraintRun(constraint, axis)
 
 
-def check(
-    variant: Any, text: str, answer: str | None, extras: dict[str, Any]
-) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
-    """A generated column checked against its constraint: a valid answer is the structured
-    part itself (the label, the JSON); the verdict goes to the record's ``output`` and the
-    result's ``valid`` and ``parsed`` (a pydantic instance with a model class)."""
-    from lmwidgets.run.structured import check_column
-
-    checked = check_column(variant, text)
-    if checked is None:
-        return answer, extras, {}
-    if checked.valid:
-        answer = checked.answer
-    extras = {**extras, "structured": checked.record(variant.constraint, variant.enforced)}
-    return answer, extras, {"parsed": checked.parsed, "valid": checked.valid}
-
-
 def structured_cell(result: Any) -> dict[str, Any] | None:
     """A structured column's verdict for the view: valid or not, enforced or free, and its
     parsed JSON written out readably (shown folded)."""
@@ -123,18 +106,6 @@ def bounded_cell(structured: dict[str, Any] | None) -> dict[str, Any] | None:
         "kind": str(structured.get("kind", "")),
         "parsed": truncate(clean(str(structured.get("parsed") or "")), WIDGET_TEXT_LIMIT)[0],
     }
-
-
-def static_head(result: Any) -> str:
-    from lmwidgets.sharing.static_structured import structured_flags
-
-    return structured_flags(result)
-
-
-def static_body(result: Any) -> str:
-    from lmwidgets.sharing.static_structured import parsed_html
-
-    return parsed_html(result)
 
 
 def add_options(parser: Any) -> None:
@@ -186,11 +157,11 @@ KIND = register_kind(
         error=ConstraintError,
         add_options=add_options,
         raw_options=("--regex", "--one-of"),
-        check=check,
+        check="lmwidgets.run.structured:checked_answer",
         cell_value=structured_cell,
         cell=bounded_cell,
         cell_key="structured",
-        static_head=static_head,
-        static_body=static_body,
+        static_head="lmwidgets.sharing.static_structured:structured_flags",
+        static_body="lmwidgets.sharing.static_structured:parsed_html",
     )
 )

@@ -299,8 +299,9 @@ def _kind_media(
         return _recorded_media(dict(entries), images, namespace)
 
     for kind in axis_kinds.all_kinds():
-        if kind.restore_media is not None:
-            media = kind.restore_media(record, read)
+        restore_media = kind.hook("restore_media")
+        if restore_media is not None:
+            media = restore_media(record, read)
             if media is not None:
                 return media
     return read(record)
@@ -310,8 +311,9 @@ def _kind_records(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record's entries that axis kinds restore (a probe's attack and canary)."""
     recorded: dict[str, Any] = {}
     for kind in axis_kinds.all_kinds():
-        if kind.restore is not None:
-            recorded.update(kind.restore(record))
+        restore = kind.hook("restore")
+        if restore is not None:
+            recorded.update(restore(record))
     return recorded
 
 
@@ -491,8 +493,8 @@ def _finisher(
 ) -> Callable[[Comparison], None] | None:
     """A re-run's finisher: its scoring, and what axis kinds run again (the probes' verdicts
     judged again)."""
-    kinds = [kind.rerun_finisher(group) for kind in axis_kinds.all_kinds() if kind.rerun_finisher]
-    again = [finish for finish in kinds if finish is not None]
+    hooks = [kind.hook("rerun_finisher") for kind in axis_kinds.all_kinds()]
+    again = [finish for finish in (hook(group) for hook in hooks if hook) if finish is not None]
     if not again:
         return scoring
 

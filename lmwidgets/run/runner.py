@@ -358,8 +358,9 @@ def _checked(
     registered axis kind's check of the text."""
     fields: dict[str, Any] = {}
     for kind in axis_kinds.all_kinds():
-        if kind.check is not None:
-            answer, extras, more = kind.check(variant, text, answer, extras)
+        check = kind.hook("check")
+        if check is not None:
+            answer, extras, more = check(variant, text, answer, extras)
             fields.update(more)
     return answer, extras, fields
 

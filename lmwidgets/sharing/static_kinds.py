@@ -4,6 +4,7 @@ neutral chip for each generic badge (a kind without HTML of its own)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lmwidgets.core.axis_kinds import all_kinds, badges
@@ -26,21 +27,26 @@ def badge_html(badge: dict[str, str]) -> str:
     )
 
 
+def _hooks(name: str) -> list[Callable[..., str]]:
+    """Every registered kind's hook ``name``, in registration order."""
+    return [hook for hook in (kind.hook(name) for kind in all_kinds()) if hook is not None]
+
+
 def kind_head_html(result: Result) -> str:
     """The kinds' marks beside the answer (a structured answer's flag, a probe's verdict),
     then the generic badges."""
-    parts = [kind.static_head(result) for kind in all_kinds() if kind.static_head is not None]
+    parts = [head(result) for head in _hooks("static_head")]
     return "".join(parts) + "".join(badge_html(badge) for badge in badges(result))
 
 
 def kind_body_html(result: Result) -> str:
     """The kinds' HTML after the cell's text (a structured JSON answer, folded)."""
-    return "".join(kind.static_body(result) for kind in all_kinds() if kind.static_body)
+    return "".join(body(result) for body in _hooks("static_body"))
 
 
 def kind_lines(result: Result) -> list[str]:
     """The kinds' plain lines in the Markdown copy (a probe's verdict), then the badges'."""
-    lines = [kind.static_line(result) for kind in all_kinds() if kind.static_line is not None]
+    lines = [line(result) for line in _hooks("static_line")]
     lines += [
         f"{badge['text']} ({badge['title']})" if badge["title"] else badge["text"]
         for badge in badges(result)

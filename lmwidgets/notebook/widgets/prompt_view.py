@@ -788,7 +788,8 @@ def _kind_cells(given: dict[str, Any]) -> dict[str, Any]:
     bounded by the kind; a key no kind has is a mistake."""
     from lmwidgets.core.axis_kinds import all_kinds
 
-    cells = {kind.key: kind.cell for kind in all_kinds() if kind.cell is not None}
+    hooks = {kind.key: kind.hook("cell") for kind in all_kinds()}
+    cells = {key: cell for key, cell in hooks.items() if cell is not None}
     unknown = sorted(set(given) - set(cells))
     if unknown:
         raise TypeError(f"PromptView.column() got unexpected keyword(s): {', '.join(unknown)}")
