@@ -547,8 +547,10 @@ class Comparison:
         ``expected`` also expected, correct, score, compared and verdict; with an answer
         confidence (``--logprobs``, self-consistency) also confidence; with given choices also
         choices, choice_logprobs and acc_norm_answer; with a judge also judge_verdict,
-        judge_score and judge_reasoning; when a column
-        came from the response cache also cached.
+        judge_score and judge_reasoning; with probes (or another registered axis kind that
+        has columns, :mod:`lmwidgets.core.axis_kinds`) also its columns (probe_kind, attack,
+        canary, probe_verdict, attack_success); when a column came from the response cache
+        also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
         import pandas as pd

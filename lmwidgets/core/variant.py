@@ -80,11 +80,6 @@ class Variant:
         return self.rendered.text if self.rendered is not None else ""
 
     @property
-    def probe(self) -> dict[str, Any] | None:
-        """A probe column's attack as its record keeps it (None for every other column)."""
-        return self.recorded.get("probe")
-
-    @property
     def images(self) -> list[MediaInput]:
         """The variant's images (its media of kind ``image``)."""
         return [item for item in self.media if item.kind == "image"]
