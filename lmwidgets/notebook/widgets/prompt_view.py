@@ -684,31 +684,13 @@ class PromptView(anywidget.AnyWidget):
         **kind_cells: Any,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
-<<<<<<< HEAD
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were);
-        each field bounded or made plain for the browser (see the ``_*_cell`` helpers)."""
-        shown, tokens, note = _bounded(text, tokens, tokens_total, note)
-=======
-        token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were).
+        each field bounded or made plain for the browser (see the ``_*_cell`` helpers).
 
         ``kind_cells`` are the registered axis kinds' cell data by their keys (``probe=``,
         ``structured=``; :mod:`lmwidgets.core.axis_kinds`), each bounded by its kind;
         ``badges`` their generic marks (:func:`~lmwidgets.core.axis_kinds.badges`)."""
-        shown, cut = truncate(clean(text), WIDGET_TEXT_LIMIT)
-        note = shorten(note, SHORT_LIMIT)
-        if cut:
-            note = (
-                note + " " if note else ""
-            ) + f"{cut:,} more characters not shown (see Result.text)."
-        tokens = list(tokens or [])
-        total = max(len(tokens), tokens_total or 0)
-        if total > MAX_CELL_TOKENS:
-            tokens = tokens[:MAX_CELL_TOKENS]
-            note = (note + " " if note else "") + (
-                f"Token view: the first {MAX_CELL_TOKENS:,} of {total:,} tokens "
-                "(see Result.tokens_detail)."
-            )
->>>>>>> axes
+        shown, tokens, note = _bounded(text, tokens, tokens_total, note)
         return {
             "label": shorten(label, LABEL_LIMIT),
             "text": shown,
@@ -741,12 +723,8 @@ class PromptView(anywidget.AnyWidget):
             "rating": rating if rating in ("up", "down") else None,
             "judge": _judge_cell(judge),
             "choices": _choices_cell(choices),
-<<<<<<< HEAD
-            "structured": _structured_cell(structured),
-=======
             "badges": _badges_cell(badges),
             **_kind_cells(kind_cells),
->>>>>>> axes
         }
 
 
@@ -784,20 +762,6 @@ def _boxes_cell(boxes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         }
         for box in (boxes or [])[:MAX_BOXES]
     ]
-
-
-def _structured_cell(structured: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A structured answer's check for its cell: valid, enforced, its kind and the parsed value
-    (bounded like the text)."""
-    if structured is None:
-        return None
-    parsed = str(structured.get("parsed") or "")
-    return {
-        "valid": bool(structured.get("valid")),
-        "enforced": bool(structured.get("enforced")),
-        "kind": str(structured.get("kind", "")),
-        "parsed": truncate(clean(parsed), WIDGET_TEXT_LIMIT)[0],
-    }
 
 
 def _judge_cell(judge: dict[str, Any] | None) -> dict[str, Any] | None:
