@@ -100,7 +100,8 @@ class Client:
                 message = message.get("message") or json.dumps(message)
         except ValueError:
             message = response.text
-        text = " ".join(str(message).split())[:400]
+        # Blanked before it is cut: a key quoted across the cut would keep its first part.
+        text = " ".join(self.redact(str(message)).split())[:400]
         return ServerError(
             self.redact(f"{self.shown} refused {what} (HTTP {response.status_code}): {text}")
         )
