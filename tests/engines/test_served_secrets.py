@@ -209,3 +209,33 @@ def test_the_magics_show_no_key(server, key, shell, capsys, logs):
         texts += _shown(comparison)
     _assert_secret(key, *texts)
     assert "HTTP 401" in shown.out + shown.err
+
+
+def test_a_password_in_the_url_reaches_no_message_or_log(server, registry, logs):
+    """``http://user:pw@host`` goes to the server as basic auth (as before), but requests use
+    the URL without it, so httpx's request log has no password, and the ``Basic`` token a
+    server quotes back is blanked like a key."""
+    import base64
+
+    password = "pw-" + secrets.token_hex(12)
+    token = base64.b64encode(f"lmw:{password}".encode()).decode()
+    handler = type(
+        "Handler", (KeyQuotingServer,), {"key": "", "_authorized": lambda self: True}
+    )  # answers every GET: connecting works
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        engine = lmwidgets.connect(f"http://lmw:{password}@127.0.0.1:{port}/v1", name="basic")
+        with pytest.raises(ServerError, match=r"Incorrect API key provided: Basic \*\*\*"):
+            engine._client.post("/v1/completions", {"model": MODEL, "prompt": [1]})
+        message = str(engine._client.fail("POST /x", "boom"))
+    finally:
+        httpd.shutdown()
+        thread.join()
+        httpd.server_close()
+    assert "HTTP Request: GET http://127.0.0.1" in logs.text  # httpx did log the requests
+    for secret in (password, token):
+        _assert_secret(secret, logs.text, message, engine.summary(), repr(engine))
+        _assert_secret(secret, json.dumps(engine.record()))
