@@ -14,7 +14,7 @@ JS_BUNDLE := lmwidgets/static/prompt.js
 JS_SOURCES := $(wildcard js/src/*) js/build.mjs js/package.json js/package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast demo bench lint format fuzz browser vllm serve clean help
+.PHONY: setup lab test test-fast demo bench lint format fuzz browser speech vllm serve clean help
 
 help:
 	@echo "make lab    set up .venv and open JupyterLab on examples/"
@@ -56,6 +56,16 @@ browser:
 	  fi; \
 	fi
 
+# Debian's espeak-ng speaks the inject-audio probe's attack offline (its tests skip without it).
+speech:
+	@if ! command -v espeak-ng >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	  else \
+	    echo "espeak-ng is missing: run 'sudo apt-get install espeak-ng' (needed by the inject-audio probe tests)"; exit 1; \
+	  fi; \
+	fi
+
 # A CPU build of vLLM in its own virtualenv (its pins conflict with lmwidgets'), for the served-
 # model tests and `make serve`; idempotent.
 vllm:
@@ -65,7 +75,7 @@ vllm:
 serve: setup vllm
 	VLLM_ALLOW_RUNTIME_LORA_UPDATING=True bash scripts/serve_vllm.sh "$$($(PY) -m lmwidgets.engines.transformers.loading)" 8000 SmolLM2-135M-Instruct --enable-lora --max-lora-rank 16
 
-test: setup browser vllm
+test: setup browser speech vllm
 	$(VENV)/bin/ruff check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/ruff format --check lmwidgets tests benchmarks scripts
 	$(VENV)/bin/mypy

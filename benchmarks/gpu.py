@@ -57,22 +57,18 @@ def build_model(directory: Path, quick: bool) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lmwidgets.engines.transformers.demo_models import build_tokenizer
+    from lmwidgets.engines.transformers.demo_models import (
+        build_tokenizer,
+        save_pretrained,
+        token_ids,
+    )
 
     tokenizer = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=32000,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **(TINY if quick else ONE_B),
-    )
+    config = LlamaConfig(vocab_size=32000, **token_ids(tokenizer), **(TINY if quick else ONE_B))
     torch.manual_seed(0)
     with torch.device("cpu"):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return save_pretrained(directory, model, tokenizer)
 
 
 def bench_roofline(eager, compiled, n_tokens: int) -> Measurement:

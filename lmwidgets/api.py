@@ -209,7 +209,8 @@ def prompt(
     ``media={"audio": [...]}`` with ``clip=`` and ``sample_rate=``), your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`), a
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and the
+    keywords of any other registered axis kind (:mod:`lmwidgets.core.axis_kinds`), a
     model as judge (``judge=``, ``rubric=``, ``judge_pairwise=``; ``score="judge"`` scores
     by its verdicts; :mod:`lmwidgets.prompting.judging`) and given choices scored by
     likelihood instead of generated (``choices=[...]``, or a dataset column ``choices``;
@@ -505,7 +506,7 @@ def _fork_rerun(
 
     Like the region re-run, errors go to the widget's message (there is no cell to show them)
     and the earlier results stay until the new run starts."""
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.errors import LmWidgetsError
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import fork_variants
 
@@ -529,15 +530,30 @@ def _fork_rerun(
         except (LmWidgetsError, AttributeError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot fork there: {exc}"
             return
-        view.restart(plan.variants)
-        try:
-            comparison: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            comparison = getattr(exc, "partial", None)
-        if comparison is not None and on_rerun is not None:
-            on_rerun(comparison)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
+
+
+def _run_again(
+    view: Any,
+    plan: Any,
+    run: Callable[..., Comparison],
+    on_rerun: Callable[[Comparison], None] | None,
+) -> None:
+    """What every re-run from a view (a fork, its tokens, a drawn region) ends with: ``plan``
+    run in the same ``view``, and its comparison (a stopped or failed run's partial one) handed
+    to ``on_rerun``. A stopped or failed run is shown in the view, not raised: there is no
+    cell to show it."""
+    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+
+    view.restart(plan.variants)
+    try:
+        comparison: Comparison | None = run(plan, stop=None)
+    except (LmWidgetsError, GenerationInterrupted) as exc:
+        comparison = getattr(exc, "partial", None)
+    if comparison is not None and on_rerun is not None:
+        on_rerun(comparison)
 
 
 def _tokens_rerun(
@@ -552,7 +568,6 @@ def _tokens_rerun(
     changes; errors go to its message, and the earlier results stay until the new run starts."""
     from dataclasses import replace
 
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
     from lmwidgets.notebook.live import TOKEN_ALTERNATIVES
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import reseeded
@@ -577,13 +592,7 @@ def _tokens_rerun(
             grid=shown.plan.grid,
             judge=shown.plan.judge,
         )
-        view.restart(plan.variants)
-        try:
-            again_run: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            again_run = getattr(exc, "partial", None)
-        if again_run is not None and on_rerun is not None:
-            on_rerun(again_run)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
 
@@ -609,13 +618,16 @@ def fork(
     ``comparison[column].tokens_detail[position]["top"]``, or any text. The comparison must
     have token details (run with ``logprobs=K``). ``images`` and ``variables`` find a vision
     prompt's images again, as :func:`lmwidgets.rerun` does. The fork's record says where it
-    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it.
+    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it. A comparison that
+    was judged (``--judge``) is judged again, as ``%lm rerun`` does: the same judge model,
+    rubric, wording and settings, so the fork column has its own verdict beside the others';
+    probe columns get their verdicts again too.
     """
     from lmwidgets.core.results import Comparison as ComparisonType
     from lmwidgets.notebook.live import LiveView
     from lmwidgets.prompting.strategies import Plan
     from lmwidgets.run.fork import ForkError, fork_variants, recorded_variants
-    from lmwidgets.run.replay import _recorded_scoring
+    from lmwidgets.run.replay import _finisher, _recorded_judge, _recorded_scoring
     from lmwidgets.run.runner import run_variants
     from lmwidgets.validation import optional_flag
 
@@ -630,9 +642,14 @@ def fork(
     variants = recorded_variants(
         comparison, registry=registry, images=images, namespace=variables, notes=notes
     )
-    plan = Plan(variants=fork_variants(variants, comparison, column, position, token))
-    scoring = _recorded_scoring(comparison.records, variables or {}, notes)
-    if scoring is not None:  # a dataset item's row is scored as its run was
+    records = list(comparison.records)
+    plan = Plan(
+        variants=fork_variants(variants, comparison, column, position, token),
+        judge=_recorded_judge(records, registry, notes),  # judged again, as %lm rerun does
+    )
+    # a dataset item's row is scored as its run was; probe columns are judged again
+    scoring = _finisher(records, _recorded_scoring(records, variables or {}, notes))
+    if scoring is not None:
         plan.finishers.append(scoring)
     if notes:
         plan.finishers.append(lambda forked: forked.notes.extend(dict.fromkeys(notes)))
@@ -651,6 +668,7 @@ def fork(
                     stop=stop,
                     batch_size=plan.batch_size,
                     finalize=plan.finish,
+                    judge=plan.judge,
                 )
             )
 
@@ -670,7 +688,7 @@ def _region_rerun(
     It runs in the kernel when the browser's request arrives; errors go to the widget's message
     (there is no cell to show them), and the earlier results stay until the new run starts.
     """
-    from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
+    from lmwidgets.errors import LmWidgetsError
     from lmwidgets.media.images import REGION_MODES, Region
 
     def handler(request: dict[str, Any]) -> None:
@@ -685,13 +703,7 @@ def _region_rerun(
         except (LmWidgetsError, TypeError, ValueError) as exc:
             view.widget.message = f"Cannot re-run with that region: {exc}"
             return
-        view.restart(plan.variants)
-        try:
-            comparison: Comparison | None = run(plan, stop=None)
-        except (LmWidgetsError, GenerationInterrupted) as exc:
-            comparison = getattr(exc, "partial", None)
-        if comparison is not None and on_rerun is not None:
-            on_rerun(comparison)
+        _run_again(view, plan, run, on_rerun)
 
     return handler
 

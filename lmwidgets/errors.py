@@ -71,7 +71,7 @@ class StrategyError(LmWidgetsError):
 
 class ProbeUnavailableError(LmWidgetsError):
     """A probe (``--probe``) this prompt or model cannot run: no system prompt to leak, no
-    ``{field}`` to inject into, no image, or inject-audio (not supported yet)."""
+    ``{field}`` to inject into, no image, a model that hears no audio, or no espeak-ng."""
 
 
 class ExamplesError(LmWidgetsError):

@@ -10,6 +10,8 @@ from lmwidgets.engines.transformers.demo_models import (
     build_tiny_llava,
     build_tiny_qwen2_audio,
     build_tokenizer,
+    save_pretrained,
+    text_config,
 )
 
 __all__ = [
@@ -29,18 +31,8 @@ def build_llama(
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer(chat=chat)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=context,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
+    config = text_config(
+        LlamaConfig, tokenizer, context=context, layers=layers, tie_word_embeddings=False
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
@@ -49,10 +41,7 @@ def build_llama(
             if param.dim() > 1:
                 param.normal_(0, 0.2)
     model.eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return save_pretrained(directory, model, tokenizer)
 
 
 def build_lora(

@@ -1,8 +1,9 @@
 // @ts-check
 // A judge's verdict in a cell (--judge): a chip that says it ("judge 4/5", "judge pass",
 // "better than A", "pairwise baseline", "not judged") with its tone told by the border in theme
-// colours, and the judge's reasoning on demand in a folded <details> below the text. All of it
-// is set as text.
+// colours, its tooltip naming the judge, the rubric and whether the verdict format was enforced
+// while decoding (the kernel writes it: judging.shown_verdict), and the judge's reasoning on
+// demand in a folded <details> below the text. All of it is set as text.
 import { h } from "./dom.js";
 
 /** @typedef {import("./types.js").Cell} Cell */

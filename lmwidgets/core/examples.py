@@ -1,6 +1,7 @@
 """Demonstrations and dataset items as data: what ``--examples`` and ``--dataset`` hold, read from
-the shapes a notebook keeps them in (lists of pairs or dicts, DataFrames), with errors that name
-the row. Engines (LoRA training) and prompting both read examples through here.
+the shapes a notebook keeps them in (lists of pairs or dicts, DataFrames, Hugging Face
+``datasets.Dataset`` objects), with errors that name the row. Engines (LoRA training) and
+prompting both read examples through here.
 """
 
 from __future__ import annotations
@@ -24,12 +25,45 @@ class Example:
 
 
 def _records_of(value: Any) -> list[Any] | None:
-    """Rows of a DataFrame-like object or a list; None when it is neither."""
+    """Rows of a DataFrame-like object, a Hugging Face ``datasets.Dataset`` or a list; None when
+    it is none of them."""
     if hasattr(value, "to_dict") and hasattr(value, "columns"):
         return value.to_dict("records")
+    hf = _hf_kind(value)
+    if hf == "Dataset":
+        # to_list() keeps Image and Audio cells undecoded ({"bytes", "path"}): the media kinds
+        # decode them one batch at a time (lmwidgets.media.base.hf_cell), without torchcodec
+        return list(value.to_list())
+    if hf is not None:
+        raise DatasetError(_HF_HINTS.get(hf, _HF_HINTS["other"]).format(cls=hf))
     if isinstance(value, (list, tuple)):
         return list(value)
     return None
+
+
+#: What to do with Hugging Face dataset objects that are not one ``Dataset``.
+_HF_HINTS = {
+    "DatasetDict": "A datasets.DatasetDict holds several splits: pass one, e.g. ds['test'].",
+    "IterableDataset": (
+        "A streaming datasets.IterableDataset has no length: take the items you want first, "
+        "e.g. datasets.Dataset.from_list(list(ds.take(100)))."
+    ),
+    "other": "A datasets.{cls} cannot be read as items: pass a datasets.Dataset.",
+}
+
+
+def _hf_kind(value: Any) -> str | None:
+    """The class name of a Hugging Face ``datasets`` object (told by its module, so that
+    ``datasets`` is never imported for anything else), or None."""
+    cls = type(value)
+    module = cls.__module__ or ""
+    if module != "datasets" and not module.startswith("datasets."):
+        return None
+    names = [c.__name__ for c in cls.__mro__]
+    for known in ("IterableDatasetDict", "DatasetDict", "IterableDataset", "Dataset"):
+        if known in names:
+            return "DatasetDict" if known == "IterableDatasetDict" else known
+    return cls.__name__
 
 
 #: Rows of a DataFrame-like object or a list (None when it is neither).
@@ -89,8 +123,8 @@ def normalize_dataset(value: Any, name: str = "dataset") -> list[dict[str, Any]]
     rows = _records_of(value)
     if rows is None:
         raise DatasetError(
-            f"{name} must be a DataFrame or a list of dicts with an 'input' column, "
-            f"not {type(value).__name__}."
+            f"{name} must be a DataFrame, a datasets.Dataset or a list of dicts with an 'input' "
+            f"column, not {type(value).__name__}."
         )
     if not rows:
         raise DatasetError(f"{name} is empty.")

@@ -20,10 +20,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lmwidgets.errors import AudioError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import (
+    URL,
+    MediaInput,
+    MediaKind,
+    check_location,
+    download,
+    hf_cell,
+    numbered,
+    read_file,
+    register_kind,
+    resolve,
+    url_name,
+)
 
 #: Longest clip accepted (seconds, after ``--clip``): longer ones are refused before decoding.
 MAX_SECONDS = 600.0
@@ -41,7 +53,6 @@ ROW_WAVEFORM_SIZE = (96, 20)
 WAVEFORM_COLOUR = (66, 133, 244)
 #: What the file readers take; soundfile reads these (and more) from bytes.
 FORMATS = "WAV, FLAC, OGG or MP3"
-_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -157,18 +168,9 @@ class AudioInput(MediaInput):
 
     def record(self) -> dict[str, Any]:
         """What a run record says about the clip: enough to tell exactly which audio it was."""
-        info: dict[str, Any] = {
-            "kind": self.kind,
-            "name": self.name,
-            "source": self.source,
-            "sha256": self.sha256,
-            "bytes_sha256": self.bytes_sha256,
-            "rate": self.rate,
-            "channels": self.channels,
-            "duration": round(self.duration, 6),
-        }
-        if self.location is not None:
-            info["location"] = self.location
+        info = self.identity(
+            rate=self.rate, channels=self.channels, duration=round(self.duration, 6)
+        )
         if self.clip is not None:
             info["clip"] = self.clip.as_list()
         return info
@@ -325,19 +327,6 @@ def _require_audio_libraries() -> None:
         )
 
 
-def _read_file(path: Path, name: str) -> bytes:
-    if not path.exists():
-        raise AudioError(f"No audio file {str(path)!r} (and no notebook variable called {name!r}).")
-    if path.is_dir():
-        raise AudioError(f"{str(path)!r} is a directory, not an audio file.")
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise AudioError(f"{str(path)!r} is larger than {MAX_BYTES:,} bytes.")
-        return path.read_bytes()
-    except OSError as exc:
-        raise AudioError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
-
-
 def _download(url: str) -> bytes:
     return download(url, MAX_BYTES, AudioError, "the audio", "save the file and give its path")
 
@@ -372,14 +361,16 @@ def load_audio(
     """Read one clip from a path, URL, file bytes, IPython Audio, array/tensor or (array, rate)."""
     if isinstance(value, AudioInput):
         return value
+    value = hf_cell(value)  # a Hugging Face dataset's cell
     label = name or "the audio"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
+        if isinstance(text, str) and URL.match(text):
             data = _download(text)
-            return _encoded(data, text.rsplit("/", 1)[-1][:80] or text[:80], "url", text)
+            return _encoded(data, url_name(text), "url", text)
         path = Path(os.path.expanduser(text))
-        return _encoded(_read_file(path, name or str(text)), path.name, "file", str(path))
+        data = read_file(path, name or str(text), AudioError, "audio", MAX_BYTES)
+        return _encoded(data, path.name, "file", str(path))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _encoded(bytes(value), label, "variable", None)
     module = type(value).__module__ or ""
@@ -416,11 +407,7 @@ def resolve_audio(
 ) -> AudioInput:
     """``--audio SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL,
     else an audio value (called ``name``)."""
-    if isinstance(spec, str) and namespace is not None and spec in namespace:
-        return load_audio(namespace[spec], name=spec, sample_rate=sample_rate)
-    if isinstance(spec, (str, os.PathLike)):
-        return load_audio(spec, sample_rate=sample_rate)
-    return load_audio(spec, name=name, sample_rate=sample_rate)
+    return cast(AudioInput, resolve(AUDIO, spec, namespace, name or "", sample_rate=sample_rate))
 
 
 def check_value(value: Any, label: str) -> None:
@@ -429,13 +416,8 @@ def check_value(value: Any, label: str) -> None:
     runs). Arrays need a rate: datasets give ``(array, rate)`` tuples."""
     if isinstance(value, AudioInput):
         return
-    if isinstance(value, (str, os.PathLike)):
-        text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
-            return
-        path = Path(os.path.expanduser(text))
-        if not path.is_file():
-            raise AudioError(f"{label}: no audio file {str(path)!r}.")
+    value = hf_cell(value)
+    if check_location(value, label, AudioError, "audio"):
         return
     module = type(value).__module__ or ""
     readable = (
@@ -457,13 +439,7 @@ def check_value(value: Any, label: str) -> None:
 
 def parse_clip(text: str) -> Clip:
     """``"START,END"`` seconds (or ``"N:START,END"`` for the N-th clip, from 1) as a :class:`Clip`."""
-    raw = str(text).strip()
-    audio = 0
-    if ":" in raw:
-        head, raw = raw.split(":", 1)
-        if not head.strip().isdigit() or int(head) < 1:
-            raise AudioError(f"--clip {text!r}: the clip number before ':' must be 1, 2, ...")
-        audio = int(head) - 1
+    audio, raw = numbered(text, "--clip", "clip", AudioError)
     parts = [p.strip() for p in raw.split(",")]
     try:
         numbers = [float(p) for p in parts]

@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lmwidgets.errors import MediaError
@@ -29,6 +30,8 @@ from lmwidgets.errors import MediaError
 BUILTIN_MODULES: list[str] = ["lmwidgets.media.images", "lmwidgets.media.audio"]
 
 _DATA_URL = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/=]+$")
+#: What a media value that is an http(s) URL starts with (it is downloaded, not a path).
+URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 class MediaInput:
@@ -45,6 +48,21 @@ class MediaInput:
     def record(self) -> dict[str, Any]:
         """What a run record says about this item (always with its ``kind``)."""
         raise NotImplementedError
+
+    def identity(self, **fields: Any) -> dict[str, Any]:
+        """What every kind's :meth:`record` says: the kind, name, where the item came from and
+        its hashes, then the kind's own ``fields``, then its location when it has one."""
+        info: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.sha256,
+            "bytes_sha256": self.bytes_sha256,
+            **fields,
+        }
+        if self.location is not None:
+            info["location"] = self.location
+        return info
 
     def widget_data(self) -> dict[str, Any]:
         """What the widget and the static copy need to preview it: always its ``kind`` and
@@ -376,3 +394,77 @@ def download(url: str, limit: int, error: type[MediaError], what: str, hint: str
     if len(data) > limit:
         raise error(f"{what.capitalize()} at {url} is larger than {limit:,} bytes.")
     return data
+
+
+def hf_cell(value: Any) -> Any:
+    """A Hugging Face ``datasets`` media cell as a value the kinds read: an undecoded
+    ``{"bytes", "path"}`` dict (what ``Dataset.to_list()`` gives for Image and Audio columns)
+    becomes its bytes, else its path; a decoded audio dict ``{"array", "sampling_rate"}`` an
+    ``(array, rate)`` tuple. Anything else is returned as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    if "array" in value and "sampling_rate" in value:
+        import numpy as np
+
+        return (np.asarray(value["array"]), value["sampling_rate"])
+    if ("bytes" in value or "path" in value) and set(value) <= {"bytes", "path"}:
+        data, path = value.get("bytes"), value.get("path")
+        if isinstance(data, (bytes, bytearray, memoryview)) and data:
+            return bytes(data)
+        if isinstance(path, (str, os.PathLike)) and path:
+            return path
+    return value
+
+
+def check_location(value: Any, label: str, error: type[MediaError], what: str) -> bool:
+    """The path-or-URL part of every kind's cheap dataset check (:attr:`MediaKind.check`):
+    False when ``value`` is neither (the kind checks it), True when it is a URL (downloaded
+    only when its batch runs) or a path to a file; ``error`` saying ``no <what> file`` when a
+    path names none."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    text = os.fspath(value)
+    if isinstance(text, str) and URL.match(text):
+        return True
+    path = Path(os.path.expanduser(text))
+    if not path.is_file():
+        raise error(f"{label}: no {what} file {str(path)!r}.")
+    return True
+
+
+def url_name(url: str) -> str:
+    """What an item read from ``url`` is called: the URL's last part (else the URL), at most 80
+    characters."""
+    return url.rsplit("/", 1)[-1][:80] or url[:80]
+
+
+def read_file(
+    path: Path, name: str, error: type[MediaError], what: str, limit: int | None = None
+) -> bytes:
+    """The bytes of the ``what`` (``image``) file at ``path``, or ``error`` saying why not: no
+    such file (nor a notebook variable called ``name``), a directory, larger than ``limit``
+    bytes, unreadable."""
+    if not path.exists():
+        raise error(f"No {what} file {str(path)!r} (and no notebook variable called {name!r}).")
+    if path.is_dir():
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        raise error(f"{str(path)!r} is a directory, not {article} {what} file.")
+    try:
+        if limit is not None and path.stat().st_size > limit:
+            raise error(f"{str(path)!r} is larger than {limit:,} bytes.")
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+
+
+def numbered(text: str, option: str, what: str, error: type[MediaError]) -> tuple[int, str]:
+    """An option value that may name its item (``--region 2:...``, ``--clip 2:...``):
+    ``"N:rest"`` as the N-th ``what``'s index (from 1 written, from 0 returned) and the rest;
+    ``"rest"`` as the first's. ``error`` when N is not 1, 2, ..."""
+    raw = str(text).strip()
+    if ":" not in raw:
+        return 0, raw
+    head, raw = raw.split(":", 1)
+    if not head.strip().isdigit() or int(head) < 1:
+        raise error(f"{option} {text!r}: the {what} number before ':' must be 1, 2, ...")
+    return int(head) - 1, raw

@@ -13,14 +13,25 @@ import base64
 import hashlib
 import io
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lmwidgets.errors import ImageError
-from lmwidgets.media.base import MediaInput, MediaKind, download, register_kind
+from lmwidgets.media.base import (
+    URL,
+    MediaInput,
+    MediaKind,
+    check_location,
+    download,
+    hf_cell,
+    numbered,
+    read_file,
+    register_kind,
+    resolve,
+    url_name,
+)
 
 #: Longest side of a thumbnail in the widget and the static output, in pixels.
 THUMBNAIL_SIDE = 320
@@ -30,7 +41,6 @@ ROW_THUMBNAIL_SIDE = 96
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: How a region is shown to the model: ``box`` draws it on the image, ``crop`` cuts it out.
 REGION_MODES = ("box", "crop")
-_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -127,17 +137,7 @@ class ImageInput(MediaInput):
 
     def record(self) -> dict[str, Any]:
         """What a run record says about the image: enough to tell exactly which image it was."""
-        info: dict[str, Any] = {
-            "kind": self.kind,
-            "name": self.name,
-            "source": self.source,
-            "sha256": self.sha256,
-            "bytes_sha256": self.bytes_sha256,
-            "width": self.width,
-            "height": self.height,
-        }
-        if self.location is not None:
-            info["location"] = self.location
+        info = self.identity(width=self.width, height=self.height)
         if self.region is not None:
             info["region"] = self.region.as_list()
             info["region_mode"] = self.region_mode
@@ -246,14 +246,7 @@ def _download(url: str) -> bytes:
 
 
 def _from_path(path: Path, name: str) -> ImageInput:
-    if not path.exists():
-        raise ImageError(f"No image file {str(path)!r} (and no notebook variable called {name!r}).")
-    if path.is_dir():
-        raise ImageError(f"{str(path)!r} is a directory, not an image file.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+    data = read_file(path, name, ImageError, "image")
     image = _decode(data, repr(str(path)))
     return ImageInput(
         image,
@@ -269,15 +262,16 @@ def load_image(value: Any, name: str | None = None) -> ImageInput:
     """Read one image from a path, URL, PIL image, array, matplotlib Figure or bytes."""
     if isinstance(value, ImageInput):
         return value
+    value = hf_cell(value)  # a Hugging Face dataset's cell
     label = name or "the image"
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
+        if isinstance(text, str) and URL.match(text):
             data = _download(text)
             image = _decode(data, text)
             return ImageInput(
                 image,
-                name=text.rsplit("/", 1)[-1][:80] or text[:80],
+                name=url_name(text),
                 source="url",
                 sha256=pixel_sha256(image),
                 bytes_sha256=hashlib.sha256(data).hexdigest(),
@@ -313,11 +307,7 @@ def resolve_image(
 ) -> ImageInput:
     """``--image SPEC``: a notebook variable's value when ``SPEC`` names one, else a path or URL,
     else an image value (called ``name``)."""
-    if isinstance(spec, str) and namespace is not None and spec in namespace:
-        return load_image(namespace[spec], name=spec)
-    if isinstance(spec, (str, os.PathLike)):
-        return load_image(spec)  # named after the file or URL
-    return load_image(spec, name=name)
+    return cast(ImageInput, resolve(IMAGE, spec, namespace, name or ""))
 
 
 def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE, quality: int = 85) -> str:
@@ -331,13 +321,7 @@ def thumbnail_data_url(image, side: int = THUMBNAIL_SIDE, quality: int = 85) -> 
 
 def parse_region(text: str) -> Region:
     """``"x1,y1,x2,y2"`` (or ``"N:x1,y1,x2,y2"`` for the N-th image, from 1) as a :class:`Region`."""
-    raw = str(text).strip()
-    image = 0
-    if ":" in raw:
-        head, raw = raw.split(":", 1)
-        if not head.strip().isdigit() or int(head) < 1:
-            raise ImageError(f"--region {text!r}: the image number before ':' must be 1, 2, ...")
-        image = int(head) - 1
+    image, raw = numbered(text, "--region", "image", ImageError)
     parts = [p.strip() for p in raw.replace(" ", ",").split(",") if p.strip()]
     try:
         numbers = [round(float(p)) for p in parts]
@@ -409,13 +393,8 @@ def check_value(value: Any, label: str) -> None:
     runs)."""
     if isinstance(value, ImageInput):
         return
-    if isinstance(value, (str, os.PathLike)):
-        text = os.fspath(value)
-        if isinstance(text, str) and _URL.match(text):
-            return
-        path = Path(os.path.expanduser(text))
-        if not path.is_file():
-            raise ImageError(f"{label}: no image file {str(path)!r}.")
+    value = hf_cell(value)
+    if check_location(value, label, ImageError, "image"):
         return
     module = type(value).__module__ or ""
     readable = (

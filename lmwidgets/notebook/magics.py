@@ -37,18 +37,24 @@ _PARSERS: dict[tuple[str, ...], Any] = {}
 
 
 def _prompt_parser() -> Any:
+    """The ``%%prompt`` parser, made again when media or axis kinds were registered."""
+    from lmwidgets.core.axis_kinds import all_kinds as axis_kinds
     from lmwidgets.media.base import all_kinds
 
-    key = tuple(kind.name for kind in all_kinds())
+    key = tuple(kind.name for kind in all_kinds()) + tuple(k.name for k in axis_kinds())
     if key not in _PARSERS:
         _PARSERS.clear()
         _PARSERS[key] = prompt_parser()
     return _PARSERS[key]
 
 
-#: ``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn the
-#: pattern ``\d{4}`` into ``\d4``); every other word of the line is expanded as usual.
-RAW_OPTIONS = ("--regex", "--one-of")
+def raw_options() -> tuple[str, ...]:
+    r"""``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn
+    the pattern ``\d{4}`` into ``\d4``): the registered axis kinds' raw options (``--regex``,
+    ``--one-of``); every other word of the line is expanded as usual."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    return tuple(option for kind in all_kinds() for option in kind.raw_options)
 
 
 def _interrupted_message(out: str | None, partial: Any) -> str:
@@ -95,6 +101,12 @@ class LmMagics(Magics):
         True,
         help="Answer identical greedy or seeded runs from the response cache (`%lm cache`); "
         "False generates every run (as --no-cache does for one cell).",
+    ).tag(config=True)
+    warm_up = Bool(
+        True,
+        help="At %load_ext, import torch and transformers in a background thread, so that the "
+        "first %lm load or %%prompt in a later cell skips those 3-5 s; False: import them when "
+        "first needed (set it in ipython_config.py: it acts at %load_ext).",
     ).tag(config=True)
     cache_size_mb = Int(
         1000,
@@ -420,22 +432,14 @@ class LmMagics(Magics):
             )
         return self._variable(name, "--choices", ChoicesError)
 
-    def _attacks(self, name: str | None) -> Any:
-        """``--attacks``: a notebook variable, else the path of a JSON file."""
-        from lmwidgets.errors import InvalidArgumentError
-
-        if name is None or (name not in self.shell.user_ns and name.endswith(".json")):
-            return name
-        return self._variable(name, "--attacks", InvalidArgumentError)
-
     def _expanded(self, tokens: list[str]) -> list[str]:
         """``{name}`` and ``$name`` in the line's words filled from the notebook, as IPython
-        does for magic lines, except in the values of :data:`RAW_OPTIONS` (patterns)."""
-        expanded, raw = [], False
+        does for magic lines, except in the values of :func:`raw_options` (patterns)."""
+        expanded, raw, kept = [], False, raw_options()
         for token in tokens:
-            keep = raw or (token.split("=", 1)[0] in RAW_OPTIONS and "=" in token)
+            keep = raw or (token.split("=", 1)[0] in kept and "=" in token)
             expanded.append(token if keep else self.shell.var_expand(token))
-            raw = token in RAW_OPTIONS
+            raw = token in kept
         return expanded
 
     def _rubric(self, rubric: str | None) -> Any:
@@ -496,15 +500,8 @@ class LmMagics(Magics):
             top_ps=args.top_ps,
             trials=args.trials,
             columns=args.columns,
-            probe=args.probe,
-            attacks=self._attacks(args.attacks),
-            inject_field=args.inject_field,
             vs=self._earlier(args.vs),
-            json=args.json,
-            regex=args.regex,
-            one_of=args.one_of,
-            grammar=args.grammar,
-            constrain=args.constrain,
+            **_axis_kind_options(args, self.shell.user_ns),
             judge=args.judge,
             rubric=self._rubric(args.rubric),
             judge_scale=args.judge_scale,
@@ -611,10 +608,16 @@ def help_cell_as_line(lines: list[str]) -> list[str]:
 
 def register(ipython: Any) -> None:
     """Register the magics, the short error display, ``%%prompt --help`` on its own, and the
-    watch on which cell runs (for ``--vs previous``)."""
+    watch on which cell runs (for ``--vs previous``); start importing the in-kernel engine's
+    libraries in the background (``LmMagics.warm_up``)."""
     from lmwidgets.run.history import watch_cells
 
     ipython.register_magics(LmMagics)
+    magics = ipython.magics_manager.registry.get("LmMagics")
+    if magics is not None and magics.warm_up:
+        from lmwidgets.engines import warm_up
+
+        warm_up("transformers")
     watch_cells(ipython)
     ipython.set_custom_exc(SHORT_ERRORS, _short_error)
     cleanup = ipython.input_transformers_cleanup
@@ -631,6 +634,17 @@ def unregister(ipython: Any) -> None:
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line in cleanup:
         cleanup.remove(help_cell_as_line)
+
+
+def _axis_kind_options(args: Any, namespace: Any) -> dict[str, Any]:
+    """The registered axis kinds' keywords from their ``%%prompt`` flags (probes, structured
+    answers...; :mod:`lmwidgets.core.axis_kinds`)."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    options: dict[str, Any] = {}
+    for kind in all_kinds():
+        options.update(kind.options_of(args, namespace))
+    return options
 
 
 def _media_options(args: Any) -> dict[str, list[Any]] | None:

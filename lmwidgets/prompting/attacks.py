@@ -21,6 +21,8 @@ cell's own prompt (so an attack can ride on a normal request).
 ``inject-image`` (the instruction drawn into a copy of the prompt's image)
     ``plain`` (large, black on white), ``small`` (a small line at the bottom), ``faint``
     (low contrast).
+``inject-audio`` (the instruction spoken by espeak-ng into a copy of the prompt's clip)
+    ``spoken`` (at the clip's end; an attack's ``placement`` may say ``start`` or ``middle``).
 
 Your own set: ``attacks=`` (``--attacks VAR`` in a notebook) takes a dict ``{kind: [attack,
 ...]}`` whose attacks are texts or dicts (``name``, ``text``, optional ``turns``,
@@ -284,7 +286,7 @@ def _attack(kind: str, entry: Any, where: str) -> Attack:
         )
     placement = str(entry.get("placement") or _default_placement(kind))
     allowed = IMAGE_STYLES if kind == "inject-image" else PLACEMENTS
-    if kind.startswith("inject") and kind != "inject-audio" and placement not in allowed:
+    if kind.startswith("inject") and placement not in allowed:
         raise InvalidArgumentError(
             f"{where}: {kind}:{name} placement {placement!r} is not one of {', '.join(allowed)}."
         )

@@ -577,11 +577,25 @@ def recorded_spec(
     return replace(spec, free=str(info.get("free") or "recorded free"))
 
 
+def decoding_words(judge: Mapping[str, Any]) -> str:
+    """`` · format enforced while decoding`` or `` · free text (why)``: whether the verdict's
+    format was held by constrained decoding (a free reply may miss it); '' for a record from
+    before enforcement, which does not say."""
+    enforced = judge.get("enforced")
+    if enforced is True:
+        return " · format enforced while decoding"
+    if enforced is False:
+        free = str(judge.get("free") or "").removeprefix("cannot enforce: ")
+        return " · free text" + (f" ({free})" if free else "")
+    return ""
+
+
 def shown_verdict(judge: Any) -> dict[str, str] | None:
     """How a column's judge verdict (``record["judge"]``) shows in a cell and the static copy:
     ``chip`` (``judge 4/5``, ``judge pass``, ``better than A``, ``not judged``), ``tone``
     (good, mid, bad; none: unjudged; base: the column a pairwise judge compares the others
-    with), ``title`` (the judge, rubric and any note) and ``reasoning``; None for a column
+    with), ``title`` (the judge, rubric, whether the format was enforced while decoding, and
+    any note) and ``reasoning``; None for a column
     without a judge."""
     if not isinstance(judge, Mapping):
         return None
@@ -593,6 +607,7 @@ def shown_verdict(judge: Any) -> dict[str, str] | None:
     note = str(judge.get("note") or "")
     title = f"judged by {model.get('name', '?')} · rubric {rubric.get('name', '?')}"
     title += f" ({rubric.get('scale', '')})" if judge.get("mode") != "pairwise" else " (pairwise)"
+    title += decoding_words(judge)
     if judge.get("baseline"):
         title += ": every other column is compared with this one"
         return {"chip": "pairwise baseline", "tone": "base", "title": title, "reasoning": ""}

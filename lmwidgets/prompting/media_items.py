@@ -99,7 +99,10 @@ def split_media(
 
 
 def _missing(value: Any) -> bool:
-    """An empty cell: None, or a DataFrame's NaN."""
+    """An empty cell: None, a DataFrame's NaN, or a Hugging Face dataset's empty media cell
+    (``{"bytes": None, "path": None}``)."""
+    if isinstance(value, dict) and value and set(value) <= {"bytes", "path"}:
+        return not any(value.values())
     return value is None or (isinstance(value, float) and value != value)
 
 

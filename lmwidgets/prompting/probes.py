@@ -18,39 +18,36 @@ beside the prompt as written (``none``), one column per attack of each kind (the
     The instruction is drawn into a copy of the prompt's first image (needs an image and a
     model that reads images).
 ``inject-audio``
-    Speaking the instruction into the prompt's audio clip is not supported yet (audio prompts
-    are): a clear error.
+    The instruction is spoken (offline, by espeak-ng) into a copy of the prompt's first audio
+    clip, or is the clip when the prompt has none (:mod:`lmwidgets.prompting.audio_injection`;
+    needs espeak-ng and a model that hears audio).
 
 Each probe column's record holds its ``probe`` (kind, attack, canary, field) and, once judged,
 its verdict (:mod:`lmwidgets.prompting.probe_verdicts`): the messages are recorded exactly, so
-``%lm rerun`` repeats the attack.
+``%lm rerun`` repeats the attack. The ``probe`` axis is a registered axis kind
+(:mod:`lmwidgets.prompting.probe_axis`); this module holds what its values do.
 """
 
 from __future__ import annotations
 
 import difflib
 import secrets
-import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError, PromptError
+from lmwidgets.media.base import Deferred, MediaInput
 from lmwidgets.prompting.attacks import KINDS, Attack, attack_set
-from lmwidgets.prompting.axes import Axis, Spec
+from lmwidgets.prompting.axes import KindAxis, Spec
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import Engine, Message
-    from lmwidgets.media.base import MediaInput
 
 #: The canary's words (a word and four digits reads as a code small models can repeat).
 _CANARY_WORDS = ("PELICAN", "MARIGOLD", "QUASAR", "TUNDRA", "ZEPHYR", "OBSIDIAN", "LANTERN")
 #: The line that plants the canary in a leak column's system prompt.
 CANARY_LINE = "Internal reference: {canary}."
-#: Why ``--probe all`` leaves inject-audio out.
-AUDIO_SHORT = (
-    "speaking the instruction into audio is not supported yet by this version of lmwidgets."
-)
 #: What ``--probe all`` means.
 ALL = "all"
 
@@ -87,7 +84,7 @@ class Probe:
         }
 
 
-class ProbeAxis(Axis):
+class ProbeAxis(KindAxis):
     """The probes: ``none`` (the prompt as written), then one value per attack. Leak and
     override columns need a system prompt: a column without one gets only ``none``."""
 
@@ -95,9 +92,6 @@ class ProbeAxis(Axis):
         if spec.system is not None:
             return self.values
         return tuple((i, p) for i, p in self.values if p is None or p.kind not in NEEDS_SYSTEM)
-
-    def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
-        return spec.at(self.name, value_id, probe=value)
 
 
 #: Kinds that attack a system prompt.
@@ -157,8 +151,6 @@ def probe_axis(
             why = _unavailable(kind, target, inject_field)
             if why is None:
                 kinds.append(kind)
-            elif kind == "inject-audio":
-                notes.append(f"--probe all: {kind} left out: {AUDIO_SHORT}")
             else:
                 notes.append(f"--probe all: {kind} left out: {why}")
         if not kinds:
@@ -193,29 +185,26 @@ def _unavailable(kind: str, target: ProbeTarget, inject_field: str | None) -> st
     if kind == "inject-image":
         if not target.images:
             return "inject-image draws the instruction into the prompt's image: give one with --image X."
-        if not all(e.capabilities.media for e in target.engines):
-            names = ", ".join(e.name for e in target.engines if not e.capabilities.media)
+        if not all("image" in e.capabilities.media for e in target.engines):
+            names = ", ".join(e.name for e in target.engines if "image" not in e.capabilities.media)
             return f"inject-image needs a model that reads images ({names} does not)."
     if kind == "inject-audio":
-        return audio_unavailable()
+        return _audio_unavailable(target)
     return None
 
 
-def audio_unavailable() -> str:
-    """Why ``inject-audio`` cannot run: this version does not speak instructions into clips yet
-    (and says whether a speech synthesizer is installed for when it does)."""
-    synth = shutil.which("espeak-ng") or shutil.which("espeak")
-    where = (
-        f"the speech synthesizer is installed ({synth}), but "
-        if synth
-        else "no speech synthesizer is installed either (install espeak-ng), and "
-    )
-    return (
-        "inject-audio speaks the instruction into the prompt's audio clip; "
-        + where
-        + "speaking the instruction into audio is not supported yet by this version of lmwidgets "
-        "(audio prompts are: --audio X). Leave inject-audio out (--probe all leaves it out)."
-    )
+def _audio_unavailable(target: ProbeTarget) -> str | None:
+    """Why ``inject-audio`` cannot run: a model that hears no audio, or no espeak-ng."""
+    deaf = [e.name for e in target.engines if "audio" not in e.capabilities.media]
+    if deaf:
+        return (
+            f"inject-audio speaks the instruction into the prompt's audio, and needs a model "
+            f"that hears audio ({', '.join(deaf)} does not): load one (e.g. Qwen2-Audio) or "
+            "leave inject-audio out."
+        )
+    from lmwidgets.prompting.audio_injection import missing_synthesizer, synthesizer
+
+    return None if synthesizer() else missing_synthesizer()
 
 
 def _inject_field(name: str | None, fields: Sequence[str]) -> str:
@@ -286,39 +275,107 @@ def probe_turns(
     return system, probe.text(question), lead
 
 
-def with_lead(messages: list[Message], lead: list[Message]) -> list[Message]:
-    """``messages`` with the ``lead`` turns after the system prompt (before everything else)."""
-    if not lead:
-        return messages
-    head = 1 if messages and messages[0]["role"] == "system" else 0
-    return [*messages[:head], *lead, *messages[head:]]
-
-
 def probe_record(probe: Probe | None, media: list[MediaInput]) -> dict[str, Any] | None:
     """What a column's record says about its probe; ``inject-image`` also names the original
-    image, so that a rerun finds it and draws the attack in again."""
+    image, so that a rerun finds it and draws the attack in again; ``inject-audio`` names the
+    original clip (if any), the text spoken, the voice and the hash of the speech."""
     if probe is None:
         return None
     record = probe.record()
     if probe.kind == "inject-image":
         record["image"] = next(m for m in media if m.kind == "image").record()
+    if probe.kind == "inject-audio":
+        from lmwidgets.prompting.audio_injection import speech_sha256, voice_record
+
+        clip = next((m for m in media if m.kind == "audio"), None)
+        if clip is not None:
+            record["audio"] = clip.record()
+        record["spoken"] = probe.text()
+        record["voice"] = voice_record()
+        record["speech_sha256"] = speech_sha256(probe.text())
     return record
 
 
 def redraw(probe: dict[str, Any], media: list[MediaInput]) -> list[MediaInput]:
-    """A rerun's media of an ``inject-image`` column (its original image found again): the
-    recorded attack drawn in again."""
+    """A rerun's media of an ``inject-image`` or ``inject-audio`` column (its original image or
+    clip found again): the recorded attack drawn or spoken in again."""
     attack = Attack(**{**probe["attack"], "turns": tuple(probe["attack"].get("turns") or ())})
-    return probe_media(Probe(attack, str(probe["canary"])), media)
+    again = Probe(attack, str(probe["canary"]))
+    if again.kind == "inject-audio":
+        from lmwidgets.prompting.audio_injection import check_spoken_again
+
+        check_spoken_again(probe, again.text())
+    return probe_media(again, media)
 
 
 def probe_media(probe: Probe | None, media: list[MediaInput]) -> list[MediaInput]:
-    """An ``inject-image`` column's media: its first image replaced by a copy with the
-    instruction drawn in (:mod:`lmwidgets.prompting.image_injection`)."""
-    if probe is None or probe.kind != "inject-image":
+    """A column's media under ``probe``: for ``inject-image`` its first image replaced by a copy
+    with the instruction drawn in (:mod:`lmwidgets.prompting.image_injection`); for
+    ``inject-audio`` the instruction spoken into its first clip, or added as the clip when it
+    has none (:mod:`lmwidgets.prompting.audio_injection`). A dataset item's own image or clip
+    is attacked when its batch decodes it."""
+    if probe is None or probe.kind not in ("inject-image", "inject-audio"):
         return media
-    from lmwidgets.prompting.image_injection import draw_instruction
+    kind = "image" if probe.kind == "inject-image" else "audio"
+    index = next((i for i, m in enumerate(media) if m.kind == kind), None)
+    text, placement = probe.text(), probe.attack.placement
+    attack: Callable[[Any], MediaInput]
+    if probe.kind == "inject-image":
+        from lmwidgets.prompting.image_injection import draw_instruction
 
-    index = next(i for i, m in enumerate(media) if m.kind == "image")
-    drawn = draw_instruction(media[index], probe.text(), probe.attack.placement)
-    return [*media[:index], drawn, *media[index + 1 :]]
+        def attack(item: Any) -> MediaInput:
+            return draw_instruction(item, text, placement)
+
+    else:
+        from lmwidgets.prompting.audio_injection import mix, spoken
+
+        speech = spoken(text)
+        if index is None:  # no clip to speak into: the speech is the clip
+            return [*media, speech]
+
+        def attack(item: Any) -> MediaInput:
+            return mix(item, speech, placement)
+
+    if index is None:  # checked before the run (an image is needed); kept safe here
+        return media
+    return [*media[:index], attacked(media[index], attack), *media[index + 1 :]]
+
+
+def attacked(item: MediaInput, attack: Callable[[Any], MediaInput]) -> MediaInput:
+    """``item`` with ``attack`` applied: now, or, for a dataset item's own media (decoded only
+    when its batch runs), when it is decoded."""
+    if isinstance(item, Deferred):
+        return AttackedItem(
+            value=item.value,
+            media_kind=item.media_kind,
+            name=item.name,
+            source_item=item,
+            attack=attack,
+        )
+    return attack(item)
+
+
+@dataclass(eq=False)
+class AttackedItem(Deferred):
+    """A dataset item's own image or clip with a probe's attack applied once decoded (and
+    again after a release); releasing it releases the original too."""
+
+    source_item: Deferred | None = None
+    attack: Callable[[Any], MediaInput] | None = None
+
+    def resolve(self) -> MediaInput:
+        if self.source_item is None or self.attack is None:
+            return super().resolve()
+        if self.item is None or getattr(self.item, "released", False):
+            self.item = self.attack(self.source_item.resolve())
+        return self.item
+
+    def record(self) -> dict[str, Any]:
+        entry = super().record()
+        entry.pop("dataset", None)  # the attacked copy is not in the dataset (the original is)
+        return entry
+
+    def release(self) -> None:
+        super().release()
+        if self.source_item is not None:
+            self.source_item.release()

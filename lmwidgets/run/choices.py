@@ -33,9 +33,8 @@ from lmwidgets.engines.choices import (
     acc_norm_pick,
     acc_pick,
 )
-from lmwidgets.errors import (
-    PromptTooLongError,
-)
+from lmwidgets.errors import PromptTooLongError
+from lmwidgets.run.flow import conclude, error_message, open_view, run_status, split_batches
 
 #: Decimals a record keeps of each choice's log-probability.
 CHOICE_DIGITS = 6
@@ -76,11 +75,7 @@ def _batches(variants: Sequence[Variant], batch_size: int) -> list[list[int]]:
     for index, variant in enumerate(variants):
         if variant.precomputed is None:
             groups.setdefault(id(variant.engine), []).append(index)
-    return [
-        rows[start : start + batch_size]
-        for rows in groups.values()
-        for start in range(0, len(rows), batch_size)
-    ]
+    return split_batches(groups.values(), batch_size)
 
 
 def run_choice_variants(
@@ -102,9 +97,7 @@ def run_choice_variants(
             _prepare(variant)
     batches = _batches(variants, batch_size)
     notes: list[str] = []
-    if view is not None:
-        view.start(_Stream(variants, view, 0.1), stop, notes)
-        view.progress(0, len(batches))
+    open_view(view, _Stream(variants, view, 0.1), stop, notes, len(batches))
     scored: dict[int, tuple[list[ChoiceScore], float]] = {}
     error: BaseException | None = None
     started = time.perf_counter()
@@ -149,10 +142,8 @@ def _finish(
 ) -> Comparison:
     """The comparison of the scored columns (unscored ones stopped or failed), shown, and
     what ended the run raised with it."""
-    from lmwidgets.run.runner import _error_message, raise_with_partial
-
     run_id = uuid.uuid4().hex[:16]
-    message = _error_message(error)
+    message = error_message(error)
     results = []
     for index, variant in enumerate(variants):
         if variant.precomputed is not None:
@@ -163,20 +154,10 @@ def _finish(
         else:
             reason = "error" if error is not None and not _interrupt(error) else "stopped"
             results.append(_unscored(variant, reason, message, batch_size, run_id))
-    status = "done"
-    if error is not None:
-        status = "stopped" if _interrupt(error) else "error"
-    elif stop.is_set():
-        status = "stopped"
-    comparison = Comparison(results, title=title, status=status, notes=notes)
+    comparison = Comparison(results, title=title, status=run_status(error, stop), notes=notes)
     comparison.seconds = time.perf_counter() - started
     summarize(comparison)
-    if finalize is not None:
-        finalize(comparison)
-    if view is not None:
-        view.finish(comparison, message or "")
-    raise_with_partial(error, comparison, message)
-    return comparison
+    return conclude(comparison, error, message, view, finalize)
 
 
 def _interrupt(error: BaseException) -> bool:

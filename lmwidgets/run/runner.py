@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from lmwidgets.checks import Throttle
+from lmwidgets.core import axis_kinds
 from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.safe_text import STATIC_TEXT_LIMIT
 from lmwidgets.core.variant import Variant
@@ -37,10 +38,8 @@ from lmwidgets.engines.base import (
 )
 from lmwidgets.errors import (
     GenerationError,
-    GenerationInterrupted,
     InvalidArgumentError,
     LmWidgetsError,
-    OutOfMemoryError,
     PromptTooLongError,
 )
 from lmwidgets.media.base import Deferred, MediaInput, is_deferred, resolved
@@ -50,8 +49,8 @@ from lmwidgets.run.cache import SETTINGS as CACHE_SETTINGS
 from lmwidgets.run.cache import RunCache
 from lmwidgets.run.cache_keys import CachedColumn
 from lmwidgets.run.choices import is_choice_run, run_choice_variants
+from lmwidgets.run.flow import conclude, error_message, open_view, run_status, split_batches
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
-from lmwidgets.run.structured import check_column
 from lmwidgets.run.tokens import answer_confidence, token_dicts
 
 _RECORD_TEXT_LIMIT = 4 * STATIC_TEXT_LIMIT
@@ -239,16 +238,12 @@ def _record(
         record["item_index"] = variant.item_index
     if variant.fork is not None:
         record["fork"] = variant.fork
-    if variant.probe is not None:  # the attack and canary, so that a rerun repeats it
-        record["probe"] = {k: v for k, v in variant.probe.items() if k not in _VERDICT_KEYS}
+    # What axis kinds keep (a probe's attack and canary, so that a rerun repeats it).
+    record.update(variant.recorded)
     if cached is not None:  # the timing is the generating run's, named here
         record["cached"] = True
         record["timing"]["cached_from"] = {"run": cached.run, "created": cached.created}
     return record
-
-
-#: What the probes' finisher adds to a record's ``probe`` (a rerun judges again).
-_VERDICT_KEYS = ("verdict", "evidence")
 
 
 def _tokens_record(
@@ -309,11 +304,7 @@ def _group(variants: Sequence[Variant], batch_size: int) -> list[list[tuple[int,
         # rows only need the same model, budget and number of alternatives per token.
         key = (id(variant.engine), variant.max_new_tokens, variant.settings.logprobs)
         groups.setdefault(key, []).extend((index, s) for s in range(variant.samples))
-    batches = []
-    for rows in groups.values():
-        for start in range(0, len(rows), batch_size):
-            batches.append(rows[start : start + batch_size])
-    return batches
+    return split_batches(groups.values(), batch_size)
 
 
 def _run_batch(
@@ -355,6 +346,20 @@ def _run_batch(
     return outcome
 
 
+def _checked(
+    variant: Variant, text: str, answer: str | None, extras: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """The answer, record extras and Result fields (``parsed``, ``valid``) after every
+    registered axis kind's check of the text."""
+    fields: dict[str, Any] = {}
+    for kind in axis_kinds.all_kinds():
+        check = kind.hook("check")
+        if check is not None:
+            answer, extras, more = check(variant, text, answer, extras)
+            fields.update(more)
+    return answer, extras, fields
+
+
 def _result(
     variant: Variant,
     outputs: list[RowOutput],
@@ -374,11 +379,9 @@ def _result(
     reason = finish_reason(outputs)
     if reason == "error":  # a failed column's partial text has no answer to show or score
         answer = None
-    checked = check_column(variant, text) if reason != "error" else None
-    if checked is not None and checked.valid:
-        answer = checked.answer  # the structured answer itself (the label, the JSON)
-    if checked is not None:
-        extras = {**extras, "structured": checked.record(variant.constraint, variant.enforced)}
+    checked: dict[str, Any] = {}
+    if reason != "error":  # axis kinds' checks of the text (a structured answer's verdict)
+        answer, extras, checked = _checked(variant, text, answer, extras)
     boxes = find_boxes(variant, text)
     tokens = _representative_tokens(variant, outputs, texts, text)
     confidence = _confidence(variant, answer, tokens, extras)
@@ -419,8 +422,7 @@ def _result(
         media=[item.record() for item in variant.media],
         item_media=[item.item_preview() for item in variant.media if isinstance(item, Deferred)],
         cached=cached is not None,
-        parsed=None if checked is None else checked.parsed,
-        valid=None if checked is None else checked.valid,
+        **checked,
     )
 
 
@@ -450,12 +452,6 @@ def _confidence(
         share = extras.get("agreement")
         return float(share) if isinstance(share, (int, float)) else None
     return answer_confidence(answer, tokens)
-
-
-_OOM_MESSAGE = (
-    "Out of memory during generation: the text so far is kept. Try fewer columns, "
-    "a smaller --max-new-tokens, or unload other models (`%lm unload NAME`)."
-)
 
 
 def run_variants(
@@ -561,10 +557,8 @@ def _run_prepared(
         [(pending[v], s) for v, s in batch]
         for batch in _group([variants[i] for i in pending], batch_size)
     ]
-    if view is not None:
-        view.start(stream, stop, notes)
-        stream.push(force=True)  # cached columns show at once
-        view.progress(0, len(batches))
+    open_view(view, stream, stop, notes, len(batches))
+    stream.push(force=True)  # cached columns show at once
     schedule = _Schedule(variants, batches, stream, stop, view, on_batch_done, notes)
     schedule.seeds.update((i, column.seed) for i, column in hits.items())
     with UiPump() as pump:
@@ -789,7 +783,7 @@ def _finish(
     """Turn the streamed outputs into the :class:`Comparison`, keep its whole generated columns
     in the response cache, show it, and raise what ended it."""
     run_id = uuid.uuid4().hex[:16]
-    message = _error_message(error)
+    message = error_message(error)
     hits = responses.hits if responses is not None else {}
     results = []
     for index, variant in enumerate(variants):
@@ -818,59 +812,11 @@ def _finish(
             results[-1].record["output"]["media_error"] = why
     if responses is not None:
         responses.store(variants, stream.outputs, seeds, run_id, now_iso())
-    status = "done"
-    if error is not None:
-        status = "stopped" if isinstance(error, KeyboardInterrupt) else "error"
-    elif stop.is_set():
-        status = "stopped"
+    status = run_status(error, stop)
     comparison = Comparison(
         results, title=title, status=status, notes=notes, media=media_data(variants)
     )
-    if finalize is not None:
-        finalize(comparison)
-    if view is not None:
-        view.finish(comparison, message or "")
-    raise_with_partial(error, comparison, message)
-    return comparison
-
-
-def raise_with_partial(
-    error: BaseException | None, comparison: Comparison, message: str | None
-) -> None:
-    """Raise a run's ``error`` (if any) as the lmwidgets error it means, carrying the partial
-    ``comparison`` so that nothing generated is lost: Stop/interrupt, a generation error (a
-    server that broke off keeps its own message), out of memory, any other failure."""
-    if error is None:
-        return
-    if isinstance(error, KeyboardInterrupt):
-        raise GenerationInterrupted(partial=comparison) from error
-    if isinstance(error, GenerationError):
-        error.partial = comparison
-        raise error
-    if _out_of_memory(error):
-        raise OutOfMemoryError(_OOM_MESSAGE, partial=comparison) from error
-    raise GenerationError(message or "", partial=comparison) from error
-
-
-def _out_of_memory(error: BaseException) -> bool:
-    """Whether ``error`` is running out of memory (host or device), not another failure."""
-    return isinstance(error, MemoryError) or (
-        type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
-    )
-
-
-def _error_message(error: BaseException | None) -> str | None:
-    """What a failed run says in the view and on its failed columns."""
-    if error is None or isinstance(error, KeyboardInterrupt):
-        return None
-    if isinstance(error, GenerationError):
-        return str(error) + " Finished columns and the text so far are kept."
-    if _out_of_memory(error):
-        return _OOM_MESSAGE
-    return (
-        f"Generation failed: {type(error).__name__}: {str(error)[:300]}. Finished columns and "
-        "the text so far are kept."
-    )
+    return conclude(comparison, error, message, view, finalize)
 
 
 __all__ = [

@@ -1,6 +1,7 @@
 """A judge's verdict in the static copy (``--judge``): the same chip as the live view (its tone
-told by the border, in theme colours), the judge named in its tooltip, and the judge's
-reasoning folded in a ``<details>`` (escaped; no script needed)."""
+told by the border, in theme colours), its tooltip naming the judge, the rubric and whether the
+verdict format was enforced while decoding ("format enforced while decoding" or "free text"),
+and the judge's reasoning folded in a ``<details>`` (escaped; no script needed)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def judge_line(result: Result) -> str:
 
 
 def judge_html(result: Result) -> str:
-    """The verdict chip (escaped; its tooltip names the judge and rubric)."""
+    """The verdict chip (escaped; its tooltip names the judge, the rubric and whether the format
+    was enforced while decoding)."""
     shown = shown_verdict(result.judge)
     if shown is None:
         return ""

@@ -255,3 +255,23 @@ def test_busy_measurements_are_retried_a_few_times_then_kept(tiny_dir, registry,
     assert hows[: kernel_choice.MAX_TRIES] == ["measured on a busy CPU"] * kernel_choice.MAX_TRIES
     assert hows[kernel_choice.MAX_TRIES :] == ["cached", "cached"]
     assert len(calls) == kernel_choice.MAX_TRIES
+
+
+def test_one_timing_round_cannot_tell_its_noise():
+    """A single round read as perfectly quiet once, and its 100x-too-slow timings (the other
+    core busy) were cached for good: now it counts as busy, so a later load measures again."""
+    one_round = {(0, "plain", 1): [0.05], (0, "packed", 1): [0.04]}
+    assert kernel_choice._noise(one_round) == kernel_choice.UNKNOWN_NOISE
+    assert kernel_choice._noise(one_round) > kernel_choice.NOISE_LIMIT
+    steady = {(0, "plain", 1): [0.05, 0.05, 0.05], (0, "packed", 1): [0.04, 0.04, 0.04]}
+    assert kernel_choice._noise(steady) == pytest.approx(1.0)
+    bursty = {(0, "plain", 1): [0.05, 0.5, 0.5], (0, "packed", 1): [0.04, 0.4, 0.4]}
+    assert kernel_choice._noise(bursty) == pytest.approx(10.0)
+
+
+def test_even_a_spent_budget_times_enough_rounds_to_tell_the_noise(tiny_dir, registry):
+    model = _plain_model(tiny_dir, "m").model
+    cpu_kernels.prepack_linear_layers(model)
+    timings, noise = kernel_choice.measure(model, budget=0.0)
+    assert noise != kernel_choice.UNKNOWN_NOISE and noise >= 1.0
+    assert all(rows.keys() == {1, 4} for kernels in timings.values() for rows in kernels.values())

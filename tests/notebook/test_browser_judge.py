@@ -80,6 +80,10 @@ def test_each_cell_shows_its_verdict_and_the_reasoning_on_demand(lab):
     tones = [chips.nth(i).get_attribute("data-tone") for i in range(6)]
     assert tones == ["good", "bad", "good", "bad", "none", "none"]
     assert "rubric quality" in chips.first.get_attribute("title")
+    # the scripted judge cannot enforce the verdict format: its tooltip says the reply was free
+    assert "rubric quality (1-5) · free text (the scripted engine" in chips.first.get_attribute(
+        "title"
+    )
     assert "no score from 1 to 5" in chips.nth(4).get_attribute("title")
     why = live.locator(".lmw-judgewhy:visible").first
     text = why.locator(".lmw-judgetext")

@@ -171,6 +171,18 @@ def test_how_a_verdict_shows():
         "reasoning": "ok",
     }
     assert shown_verdict({**base, "label": "2/5", "value": 0.25})["tone"] == "bad"
+    enforced = shown_verdict({**base, "label": "4/5", "value": 0.75, "enforced": True})
+    assert (
+        enforced["title"] == "judged by j · rubric quality (1-5) · format enforced while decoding"
+    )
+    free = {**base, "label": "4/5", "enforced": False, "free": "asked (--judge-free)"}
+    assert shown_verdict(free)["title"].endswith(" · free text (asked (--judge-free))")
+    cannot = {**free, "free": "cannot enforce: the scripted engine of j cannot enforce a format"}
+    assert shown_verdict(cannot)["title"].endswith(
+        " · free text (the scripted engine of j cannot enforce a format)"
+    )
+    unsaid = shown_verdict({**base, "label": None, "enforced": False, "note": "not judged: x"})
+    assert "free text" in unsaid["title"] and unsaid["title"].endswith("not judged: x")
     unjudged = shown_verdict({**base, "label": None, "note": "not judged: no score"})
     assert unjudged["chip"] == "not judged" and unjudged["tone"] == "none"
     assert unjudged["title"].endswith("not judged: no score")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
@@ -309,7 +308,7 @@ def test_bad_attack_sets_are_clear_errors(models, attacks, message):
         ({"probe": "leak", "system": None}, ProbeUnavailableError, "--system TEXT"),
         ({"probe": "inject"}, ProbeUnavailableError, "has no {field}"),
         ({"probe": "inject-image"}, ProbeUnavailableError, "--image X"),
-        ({"probe": "inject-audio"}, ProbeUnavailableError, "into audio is not supported yet"),
+        ({"probe": "inject-audio"}, ProbeUnavailableError, "needs a model that hears audio"),
         ({"probe": "lek"}, InvalidArgumentError, "Did you mean leak?"),
         ({"probe": ""}, InvalidArgumentError, "needs a kind"),
         ({"attacks": {}}, InvalidArgumentError, "add --probe"),
@@ -328,14 +327,6 @@ def test_probes_that_cannot_run_are_clear_errors(models, options, error, message
 def test_inject_field_must_be_a_field_of_the_prompt(models):
     with pytest.raises(PromptError, match=re.escape("no {nope} field")):
         run("Sum: {a}", variables={"a": "x"}, probe="inject", inject_field="nope", model="obey")
-
-
-def test_inject_audio_says_whether_a_synthesizer_is_installed(models):
-    with pytest.raises(ProbeUnavailableError) as info:
-        run(probe="inject-audio", model="obey")
-    installed = shutil.which("espeak-ng") or shutil.which("espeak")
-    expected = "the speech synthesizer is installed" if installed else "install espeak-ng"
-    assert expected in str(info.value)
 
 
 # Shown safely --------------------------------------------------------------------------------
@@ -414,6 +405,20 @@ def test_inject_image_draws_the_instruction_into_a_copy_and_rerun_draws_it_again
     assert report.matched
     again = report.comparisons[0]["inject-image:small"].record["prompt"]["media"][0]
     assert again["sha256"] == drawn[1]["sha256"]
+
+
+def test_inject_image_draws_into_each_dataset_items_own_image(registry):
+    import numpy as np
+
+    lmwidgets.load_model(engine="scripted", name="eyes", media=("image",), replies=stern)
+    data = [{"input": f"Shade {v}?", "image": np.full((120, 160, 3), v, np.uint8)} for v in (9, 99)]
+    cmp = run("{input}", dataset=data, dataset_name="lmw_shades", probe="inject-image", system=None)
+    drawn = [r for r in cmp if r.probe]
+    assert len(drawn) == 6 and all(r.error is None for r in drawn)
+    entries = [r.record["prompt"]["media"][0] for r in drawn]
+    assert all(e["source"] == "probe" for e in entries) and len({e["sha256"] for e in entries}) == 6
+    assert {r.probe["image"]["dataset"]["index"] for r in drawn} == {0, 1}
+    assert lmwidgets.rerun(cmp, namespace={"lmw_shades": data}).matched
 
 
 def test_inject_image_needs_a_model_that_reads_images(models, picture):

@@ -283,6 +283,9 @@ def test_the_view_shows_a_progress_line_while_judging_and_the_verdicts_after(mod
     cells = view.widget.columns
     assert [c["judge"]["chip"] for c in cells] == ["judge 5/5", "judge 2/5"] * 3
     assert cells[0]["judge"]["reasoning"] == "It names the capital."
+    assert cells[0]["judge"]["title"].endswith(
+        "· free text (the scripted engine of judge cannot enforce a format while decoding)"
+    )
     assert "Judge judge (quality)" in view.widget.message
 
 
@@ -321,7 +324,11 @@ def test_the_static_copy_says_the_verdicts_escaped(registry):
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; fine." in html
     assert 'class="lmw-judge" data-tone="good"' in html and ">judge 4/5</span>" in html
     assert "judge's reasoning" in html
-    assert "Judge: judge 4/5 \\(judged by j · rubric quality \\(1\\-5\\)\\)" in c.to_markdown()
+    assert (
+        "Judge: judge 4/5 \\(judged by j · rubric quality \\(1\\-5\\) · free text \\(the "
+        "scripted engine of j cannot enforce a format while decoding\\)\\)" in c.to_markdown()
+    )
+    assert 'title="judged by j · rubric quality (1-5) · free text (the scripted' in html
     assert "Judge: judge 4/5" in c.to_text()
 
 

@@ -107,6 +107,9 @@ def test_judge_free_leaves_the_reply_free_and_the_cache_apart(tiny):
         # The free judge call is not answered from the enforced one's cache entry.
         assert b.judge["cached"] is False
         assert a.judge["raw"] != b.judge["raw"]
+    # The chip's tooltip says so, in the static copy as in the live view (the same title).
+    assert "rubric quality (1-5) · format enforced while decoding" in enforced.to_html()
+    assert "rubric quality (1-5) · free text (asked (--judge-free))" in free.to_html()
     again = _judged(cache=True)
     assert all(r.judge["cached"] for r in again)
     assert [r.judge["raw"] for r in again] == [r.judge["raw"] for r in enforced]

@@ -62,6 +62,60 @@ def build_tokenizer(chat: bool = True, extra_specials: Sequence[str] = ()):
     return fast
 
 
+def token_ids(tokenizer) -> dict[str, int]:
+    """A config's special token ids: ``tokenizer``'s own (begin, end and padding)."""
+    return {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
+def text_config(config_class, tokenizer, *, context: int, layers: int = 2, **more):
+    """The tiny models' decoder (a ``config_class``: Llama, Qwen2...): 64 wide, ``layers``
+    layers, ``context`` positions, over ``tokenizer``'s vocabulary and special tokens."""
+    return config_class(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=context,
+        **token_ids(tokenizer),
+        **more,
+    )
+
+
+def _widen(model, encoder: str) -> None:
+    """Larger decoder weights, so a tiny model gives varied, input-dependent answers instead of
+    near-ties; the ``encoder``'s parameters (``vision``, ``audio_tower``) keep theirs."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() > 1 and encoder not in name:
+                param.normal_(0, 0.2)
+
+
+def _ready(model, tokenizer):
+    """``model`` in eval mode, generating until ``tokenizer``'s end token, padding with its pad."""
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.eval()
+    return model
+
+
+def save_pretrained(directory: str | Path, model, companion) -> Path:
+    """Save ``model`` (safetensors) and its tokenizer or processor (``companion``) to
+    ``directory`` (made if missing); returns it as a Path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    companion.save_pretrained(directory)
+    return directory
+
+
 def _script_answer(model, tokenizer, chunks: Sequence[str], trigger: int) -> None:
     """Make the language model answer ``chunks`` (each one added token) and stop, whatever the
     prompt: attention and MLP outputs are zeroed, so each position's logits depend on its own
@@ -101,7 +155,6 @@ def build_tiny_llava(
     import torch
     from transformers import LlavaForConditionalGeneration
 
-    directory = Path(directory)
     tokenizer = build_tokenizer(extra_specials=["<image>"])
     if answer:
         tokenizer.add_tokens(list(answer))
@@ -109,20 +162,11 @@ def build_tiny_llava(
     processor = _llava_processor(tokenizer, image_size)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(_llava_config(tokenizer, image_size))
-    with torch.no_grad():  # larger weights: varied, image-dependent answers instead of near-ties
-        for name, param in model.named_parameters():
-            if param.dim() > 1 and "vision" not in name:
-                param.normal_(0, 0.2)
+    _widen(model, encoder="vision")
     if answer:
         trigger = tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"][-1]
         _script_answer(model, tokenizer, answer, trigger)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    return directory
+    return save_pretrained(directory, _ready(model, tokenizer), processor)
 
 
 def _llava_processor(tokenizer, image_size: int):
@@ -161,21 +205,9 @@ def _llava_config(tokenizer, image_size: int):
         patch_size=PATCH,
         projection_dim=32,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     return LlavaConfig(
         vision_config=vision,
-        text_config=text,
+        text_config=text_config(LlamaConfig, tokenizer, context=1024),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         image_seq_length=(image_size // PATCH) ** 2,
         vision_feature_select_strategy="default",
@@ -202,7 +234,6 @@ def build_tiny_qwen2_audio(directory: str | Path, *, seed: int = 0) -> Path:
         WhisperFeatureExtractor,
     )
 
-    directory = Path(directory)
     tokenizer = build_tokenizer(extra_specials=QWEN2_AUDIO_SPECIALS)
     extractor = WhisperFeatureExtractor(feature_size=80, sampling_rate=16_000)
     processor = Qwen2AudioProcessor(extractor, tokenizer)
@@ -215,33 +246,12 @@ def build_tiny_qwen2_audio(directory: str | Path, *, seed: int = 0) -> Path:
         d_model=32,
         max_source_positions=extractor.nb_max_frames // 2,
     )
-    text = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     config = Qwen2AudioConfig(
         audio_config=audio,
-        text_config=text,
+        text_config=text_config(Qwen2Config, tokenizer, context=2048),
         audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
     )
     torch.manual_seed(seed)
     model = Qwen2AudioForConditionalGeneration(config)
-    with torch.no_grad():  # larger weights: varied, audio-dependent answers instead of near-ties
-        for name, param in model.named_parameters():
-            if param.dim() > 1 and "audio_tower" not in name:
-                param.normal_(0, 0.2)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    return directory
+    _widen(model, encoder="audio_tower")
+    return save_pretrained(directory, _ready(model, tokenizer), processor)

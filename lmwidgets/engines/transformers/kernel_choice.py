@@ -42,6 +42,10 @@ BUDGET_S = 1.0
 #: is used and cached, and the next load measures again (keeping the quieter measurement), up
 #: to :data:`MAX_TRIES` measurements.
 NOISE_LIMIT = 1.3
+#: The noise of a measurement too short to tell (fewer than :data:`MIN_ROUNDS` rounds): busy.
+UNKNOWN_NOISE = 9.99
+#: Timed rounds always made (whatever the budget): one round cannot tell its own noise.
+MIN_ROUNDS = 2
 #: Loads that measure again after busy measurements; then the quietest one is kept for good.
 MAX_TRIES = 3
 CACHE_FILE = "cpu-kernels.json"
@@ -152,16 +156,14 @@ def measure(
     budget: float = BUDGET_S,
 ) -> tuple[Timings, float]:
     """(seconds per shape for each kernel and row count, noise): the best time of each timed
-    layer over ``rounds``, summed per shape; noise is the median round's total over the best
-    total (1.0 on a quiet machine).
+    layer over ``rounds`` (at least :data:`MIN_ROUNDS`, more while within ``budget``), summed
+    per shape; noise (:func:`_noise`) is 1.0 on a quiet machine.
 
     Every float32 linear layer must be packed already (both kernels are called directly).
     Each layer is called with both kernels back to back (which goes first alternates by round),
     and each call is timed alone, so another process's burst spoils a few calls of both
     kernels, not a whole pass of one.
     """
-    import statistics
-
     import torch
 
     chosen: dict[str, list[Any]] = {}
@@ -181,7 +183,7 @@ def measure(
     started = time.perf_counter()
     with torch.inference_mode():
         for round_ in range(rounds + 1):  # the first round warms up (and maps the pages in)
-            if round_ > 1 and time.perf_counter() - started > budget:
+            if round_ > MIN_ROUNDS and time.perf_counter() - started > budget:
                 break  # a busy or slow machine: fewer rounds
             kernels = ("plain", "packed") if round_ % 2 else ("packed", "plain")
             for rows in batch_sizes:
@@ -193,10 +195,21 @@ def measure(
     for (index, kernel, rows), times in calls.items():
         per_rows = best[cpu_kernels.shape_key(order[index])][kernel]
         per_rows[rows] = per_rows.get(rows, 0.0) + min(times)
-    done = min(len(times) for times in calls.values())
+    return best, _noise(calls)
+
+
+def _noise(calls: dict[Any, list[float]]) -> float:
+    """The median round's total over the sum of every call's best; a measurement of fewer
+    than :data:`MIN_ROUNDS` rounds cannot tell its noise and counts as busy (a single round
+    on a machine whose other core was busy once read as perfectly quiet, and its timings,
+    100x too slow, were cached for good)."""
+    import statistics
+
+    done = min((len(times) for times in calls.values()), default=0)
+    if done < MIN_ROUNDS:
+        return UNKNOWN_NOISE
     totals = [sum(times[r] for times in calls.values()) for r in range(done)]
-    noise = statistics.median(totals) / max(1e-12, sum(min(t) for t in calls.values()))
-    return best, noise
+    return statistics.median(totals) / max(1e-12, sum(min(t) for t in calls.values()))
 
 
 def _one_pass(

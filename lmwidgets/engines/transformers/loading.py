@@ -478,6 +478,18 @@ class _Located:
     from_cache: bool = False
 
 
+def _import_libraries() -> None:
+    """Import what loading needs (a no-op once ``%load_ext lmwidgets`` imported it in the
+    background), so that ``load_steps_s`` shows the imports as a step of their own."""
+    import importlib
+
+    from lmwidgets.engines import WARM_UP, background_import
+
+    background_import.wait()
+    for name in WARM_UP.get("transformers", ()):
+        importlib.import_module(name)
+
+
 def _locate(
     source: ModelSource, allow_pickle: bool, trust_remote_code: bool, report: ProgressCallback
 ) -> _Located:
@@ -599,8 +611,11 @@ def load_from_source(
     started = time.perf_counter()
     try:
         with quiet_libraries():
+            report(0.01, "Importing torch and transformers")
+            _import_libraries()
+            steps = {"imports": time.perf_counter() - started}
             located = _locate(source, allow_pickle, trust_remote_code, report)
-            steps = {"locate": time.perf_counter() - started}
+            steps["locate"] = time.perf_counter() - started - sum(steps.values())
             tokenizer, processor = _load_text_side(located, trust_remote_code, report)
             steps["tokenizer"] = time.perf_counter() - started - sum(steps.values())
             model = _load_model(
