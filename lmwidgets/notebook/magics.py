@@ -104,9 +104,10 @@ class LmMagics(Magics):
     ).tag(config=True)
     warm_up = Bool(
         True,
-        help="At %load_ext, import torch and transformers in a background thread, so that the "
-        "first %lm load or %%prompt in a later cell skips those 3-5 s; False: import them when "
-        "first needed (set it in ipython_config.py: it acts at %load_ext).",
+        help="After %load_ext, import torch and transformers while the kernel is idle (one "
+        "module at a time, between messages), so that the first %lm load or %%prompt in a later "
+        "cell skips those 3-5 s; False: import them when first needed (set it in "
+        "ipython_config.py: it acts at %load_ext).",
     ).tag(config=True)
     cache_size_mb = Int(
         1000,
