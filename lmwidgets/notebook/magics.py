@@ -420,6 +420,19 @@ class LmMagics(Magics):
             raise error(f"{flag} {name}: no variable called {name!r} is defined in the notebook.")
         return namespace[name]
 
+    def _choices(self, name: str | None) -> Any:
+        """``--choices VAR``. Choices typed on the line (``a,b``, or a list that ``{opts}``
+        expanded to its text) are not a variable's name: say how to give them."""
+        from lmwidgets.errors import ChoicesError
+
+        if name is not None and not name.isidentifier() and name not in self.shell.user_ns:
+            raise ChoicesError(
+                f"--choices {name}: give the name of a variable that holds the list of choices, "
+                "e.g. `options = ['Paris', 'Lyon']` in a cell, then `--choices options` (not "
+                "the choices themselves, nor {options})."
+            )
+        return self._variable(name, "--choices", ChoicesError)
+
     def _expanded(self, tokens: list[str]) -> list[str]:
         """``{name}`` and ``$name`` in the line's words filled from the notebook, as IPython
         does for magic lines, except in the values of :func:`raw_options` (patterns)."""
@@ -452,7 +465,6 @@ class LmMagics(Magics):
         """The options of :class:`lmwidgets.prompting.strategies.Options` that ``%%prompt``'s
         flags give, notebook variables resolved by name (each with its own error kind)."""
         from lmwidgets.errors import (
-            ChoicesError,
             DatasetError,
             ExamplesError,
             InvalidArgumentError,
@@ -469,7 +481,7 @@ class LmMagics(Magics):
             shots=args.shots,
             samples=args.samples,
             dataset=self._variable(args.dataset, "--dataset", DatasetError),
-            choices=self._variable(args.choices, "--choices", ChoicesError),
+            choices=self._choices(args.choices),
             templates=templates or None,
             batch_size=args.batch_size,
             adapter=args.adapter,

@@ -285,7 +285,23 @@ def _variant_from(
         recorded=_kind_records(record),
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
         **recorded_choices(record),
+        **_recorded_constraint(record),
     )
+
+
+def _recorded_constraint(record: dict[str, Any]) -> dict[str, Any]:
+    """The structured-answer constraint a column was held to (``output.structured``) and
+    whether it was enforced while decoding: without it a re-run of ``--one-of yes,no`` would
+    write free text and never match. Records without one (or a malformed one) give none."""
+    from lmwidgets.core.constraints import constraint_from_record
+
+    structured = (record.get("output") or {}).get("structured")
+    if not isinstance(structured, dict):
+        return {}
+    constraint = constraint_from_record(structured.get("constraint"))
+    if constraint is None:
+        return {}
+    return {"constraint": constraint, "enforced": structured.get("enforced") is True}
 
 
 def _kind_media(
