@@ -160,6 +160,15 @@ def test_media_column_names_a_kind(seer, colours):
     assert [r.text for r in cmp] == ["red", "blue", "blue"]
 
 
+def test_a_media_column_whose_name_holds_a_colon(seer, colours):
+    data = [{"input": c["input"], "scan:front": c["image"]} for c in colours]
+    for spec in ("scan:front", "scan:front:image"):
+        cmp = lmwidgets.prompt("{input}", dataset=data, media_column=spec, display=False)
+        assert [r.text for r in cmp] == ["red", "blue", "blue"]
+    with pytest.raises(DatasetError, match="no column 'scan'"):
+        lmwidgets.prompt("{input}", dataset=data, media_column="scan:image", display=False)
+
+
 def test_the_magic_takes_a_dataset_of_images(shell, seer, colours, capsys):
     from ipywidgets.widgets.widget import _instances as widgets
 
