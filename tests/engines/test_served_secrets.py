@@ -239,3 +239,15 @@ def test_a_password_in_the_url_reaches_no_message_or_log(server, registry, logs)
     for secret in (password, token):
         _assert_secret(secret, logs.text, message, engine.summary(), repr(engine))
         _assert_secret(secret, json.dumps(engine.record()))
+
+
+def test_a_password_in_the_url_and_a_key_together_are_refused_clearly():
+    """httpx would send the URL's basic auth and silently drop the bearer key."""
+    from lmwidgets.engines.served.client import Client
+    from lmwidgets.errors import InvalidArgumentError
+
+    password, key = "pw-" + secrets.token_hex(8), "sk-" + secrets.token_hex(8)
+    with pytest.raises(InvalidArgumentError, match="only one") as caught:
+        Client(f"http://user:{password}@127.0.0.1:9", key, 1.0)
+    assert password not in str(caught.value) and key not in str(caught.value)
+    assert "127.0.0.1:9" in str(caught.value)

@@ -88,6 +88,12 @@ class Client:
         self.root = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self.shown = public_url(root)
         auth, self._secrets = _url_credentials(root)
+        if auth is not None and api_key:  # httpx would send the basic auth and drop the key
+            raise InvalidArgumentError(
+                f"{self.shown}: the URL holds a user and password (basic auth) and an API key "
+                "was given too (a bearer token); a request carries only one. Drop the "
+                "user:password@ from the URL or the --api-key-env/api_key."
+            )
         if api_key:
             self._secrets.append(api_key)
         self._secrets.sort(key=len, reverse=True)  # a longer secret before one inside it
