@@ -201,7 +201,7 @@ def fork_of(
         expected=variant.expected,
         item_index=variant.item_index,
         media=list(variant.media),
-        probe=variant.probe,  # a probe column's fork is judged against the same attack
+        recorded=dict(variant.recorded),  # e.g. a probe column's fork is judged against its attack
         forced_ids=ids,
         forced_text=text,
         fork={
