@@ -305,7 +305,7 @@ class TransformersEngine:
         """Each request's choices scored after its prompt (see :mod:`.choices`)."""
         from lmwidgets.engines.transformers.choices import score_requests
 
-        return score_requests(self, requests)
+        return score_requests(self, requests, stop)
 
     # -- adapters ---------------------------------------------------------------------------
 
