@@ -14,7 +14,9 @@ The numbers are those of lm-evaluation-harness's ``loglikelihood`` requests, and
   ``completion_len``); ties go to the first choice (``numpy.argmax``).
 
 Engines that can do this say so in :attr:`~lmwidgets.engines.base.Capabilities.choice_scores`
-and have ``score_choices(requests, *, stop) -> list[list[ChoiceScore]]``. No torch here.
+and have ``score_choices(requests, *, stop) -> list[list[ChoiceScore]]``; once ``stop`` (a
+:class:`~lmwidgets.engines.base.StopSignal`) is set during a batch they raise
+:class:`ScoringStopped` with the requests scored whole so far. No torch here.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ class ChoiceScore:
     logprob: float
     n_tokens: int
     greedy: bool = False
+
+
+class ScoringStopped(Exception):
+    """A batch of choices stopped midway (the Stop button): ``partial`` holds the scores of
+    its first requests that were scored whole, in order (a prompt whose choices were not all
+    scored has no pick; a model's forward pass scores the whole batch at once, so a model in
+    the kernel has none)."""
+
+    def __init__(self, partial: Sequence[Sequence[ChoiceScore]] = ()) -> None:
+        super().__init__("scoring stopped")
+        self.partial = [list(scores) for scores in partial]
 
 
 @runtime_checkable

@@ -63,7 +63,7 @@ from lmwidgets.engines.base import (
     batch_row_seeds,
     close_outputs,
 )
-from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore
+from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, ScoringStopped
 from lmwidgets.errors import AdapterError, InvalidArgumentError, ModelNotFoundError
 from lmwidgets.media.base import MediaInput, check_accepted
 
@@ -340,8 +340,10 @@ class ScriptedEngine:
         self.choice_calls.append(list(requests))
         if self.fail_after is not None:
             raise MemoryError("scripted out of memory")
-        scored = []
+        scored: list[list[ChoiceScore]] = []
         for request in requests:
+            if stop is not None and stop.is_set():  # as a model stops between prompts
+                raise ScoringStopped(scored)
             row = PromptRow(request.prompt, request.adapter)
             answer = self.answer(row)
             scored.append(

@@ -128,6 +128,9 @@ class MediaKind:
     #: ``reload(value, entry, name) -> MediaInput``: how a re-run reads a recorded item again
     #: (audio: arrays with the recorded rate); None: ``load(value, name=name)``.
     reload: Callable[[Any, Mapping[str, Any], str], MediaInput] | None = None
+    #: Record fields that :meth:`MediaInput.restore` puts back on a read item (images:
+    #: ``region``, ``region_mode``): a dataset item keeps them however often it is read again.
+    marks: tuple[str, ...] = ()
 
     def read_again(self, value: Any, entry: Mapping[str, Any], name: str) -> MediaInput:
         """A recorded item read again from ``value`` (see :attr:`reload`)."""
@@ -316,6 +319,9 @@ class Deferred(MediaInput):
     item: MediaInput | None = field(default=None, repr=False)
     #: Where the dataset holds it (variable, index, column), recorded for reruns; None unknown.
     origin: dict[str, Any] | None = None
+    #: What a run adds to the item once read (its kind's :attr:`MediaKind.marks`: an image's
+    #: region), put back each time it is read: after a batch released it, in a rerun.
+    marks: dict[str, Any] = field(default_factory=dict)
     deferred: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -324,7 +330,8 @@ class Deferred(MediaInput):
     def resolve(self) -> MediaInput:
         """The decoded item (decoded now unless it already is; raises the kind's error)."""
         if self.item is None or getattr(self.item, "released", False):
-            self.item = self.media_kind.load(self.value, name=self.name)
+            item = self.media_kind.load(self.value, name=self.name)
+            self.item = item.restore(self.marks) if self.marks else item
         return self.item
 
     def _read(self) -> MediaInput | None:
@@ -364,6 +371,46 @@ class Deferred(MediaInput):
     def release(self) -> None:
         if self.item is not None:
             self.item.release()
+
+    def content_identity(self) -> dict[str, Any] | None:
+        """What identifies the item's content for the response cache, found as cheaply as
+        possible so that a re-run need not decode every item to look its rows up: the sha256 of
+        its file's or value's bytes, else (an in-memory value: a PIL image, an array) of its
+        decoded content. None when it cannot be told without downloading it (a URL) or cannot be
+        read (its batch says why)."""
+        digest = self._bytes_sha256()
+        marks = {"marks": dict(self.marks)} if self.marks else {}
+        if digest is not None:
+            return {"kind": self.kind, "bytes_sha256": digest, **marks}
+        if isinstance(self.value, (str, os.PathLike)) and self.item is None:
+            return None  # a URL, or a file that cannot be read
+        item = self._read()
+        if item is None:
+            return None
+        if item.bytes_sha256:  # read before (a rerun): the same identity as from its file
+            return {"kind": self.kind, "bytes_sha256": item.bytes_sha256, **marks}
+        return {"kind": self.kind, "sha256": item.sha256, **marks}
+
+    def _bytes_sha256(self) -> str | None:
+        """sha256 of the bytes the item is decoded from (a file's, raw bytes), or None."""
+        import hashlib
+
+        value = hf_cell(self.value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return hashlib.sha256(bytes(value)).hexdigest()
+        if not isinstance(value, (str, os.PathLike)):
+            return None
+        text = os.fspath(value)
+        if isinstance(text, str) and URL.match(text):
+            return None
+        digest = hashlib.sha256()
+        try:
+            with open(os.path.expanduser(text), "rb") as file:
+                while chunk := file.read(1 << 20):
+                    digest.update(chunk)
+        except OSError:
+            return None
+        return digest.hexdigest()
 
 
 def resolved(media: Sequence[MediaInput]) -> list[MediaInput]:

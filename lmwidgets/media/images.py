@@ -445,5 +445,6 @@ IMAGE = register_kind(
         check=check_value,
         static_html=_static_html,
         line=_image_line,
+        marks=("region", "region_mode"),
     )
 )

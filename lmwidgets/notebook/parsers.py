@@ -599,7 +599,8 @@ def _prompt_images(parser: argparse.ArgumentParser) -> None:
         "-r",
         default=None,
         help="Ask about a region: x1,y1,x2,y2 in pixels of the (first) image; N:x1,y1,x2,y2 "
-        "for the N-th image. Draw one on the thumbnail to re-run with it.",
+        "for the N-th image (the prompt's images, then a dataset item's own: each item's is "
+        "marked). Draw one on the thumbnail to re-run with it.",
     )
     parser.add_argument(
         "--region-mode",

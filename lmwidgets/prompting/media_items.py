@@ -11,6 +11,7 @@ released again, so a 1,000-image dataset never sits in memory at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from lmwidgets.core.examples import listed, records_of
@@ -144,3 +145,43 @@ def check_item_kinds(engines: Sequence[Any], shared: list[MediaInput], own: list
     """Every model takes the prompt's media plus one item's (kinds and count)."""
     for engine in engines:
         engine.check_media([*shared, *own])
+
+
+def item_region(region: Any, shared: Sequence[MediaInput], per_item: Sequence[str]) -> Any:
+    """The ``--region`` that falls on a dataset item's own image, numbered among its own images
+    (None: it names one of the prompt's). Images are numbered as the model sees them: the
+    prompt's (``--image``) first, then the item's own. Raises :class:`ImageError` when it names
+    an image there is not."""
+    from lmwidgets.errors import ImageError
+    from lmwidgets.media.images import parse_region
+
+    if region is None:
+        return None
+    if isinstance(region, str):
+        region = parse_region(region)
+    before = sum(item.kind == "image" for item in shared)
+    own = sum(kind == "image" for kind in per_item)
+    if not own or region.image < before:
+        return None
+    if region.image >= before + own:
+        raise ImageError(
+            f"--region names image {region.image + 1}, but the prompt has {before} image(s) and "
+            f"each item {own} of its own."
+        )
+    return replace(region, image=region.image - before)
+
+
+def mark_items(
+    own_media: list[list[MediaInput]], region: Any, mode: str, shared: Sequence[MediaInput]
+) -> None:
+    """Mark ``--region`` on each item's own image it names (:func:`item_region`): every time
+    the item is read (its batch, a rerun), the region is drawn or cropped again. An item whose
+    image is too small for it fails when its batch reads it, and says so."""
+    from lmwidgets.media.images import REGION_MODES
+
+    region = item_region(region, shared, [item.kind for item in own_media[0]])
+    if region is None or mode not in REGION_MODES:
+        return  # a mode not known was refused with the prompt's media
+    for own in own_media:
+        images = [item for item in own if item.kind == "image" and isinstance(item, Deferred)]
+        images[region.image].marks = {"region": region.as_list(), "region_mode": mode}

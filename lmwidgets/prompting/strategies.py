@@ -82,7 +82,7 @@ from lmwidgets.prompting.content import (
 from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.judging import check_judge_items, resolve_judge
-from lmwidgets.prompting.media_items import check_item_kinds, split_media
+from lmwidgets.prompting.media_items import check_item_kinds, item_region, mark_items, split_media
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
 from lmwidgets.prompting.variations import (
     check_columns,
@@ -418,6 +418,8 @@ def _prepare_media(
     ``{name}`` interpolation. ``per_item``: the kinds a dataset's items add (one each)."""
     read, ready = _read_media(opts.images, opts.media, variables, opts)
     region = parse_region(opts.region) if isinstance(opts.region, str) else opts.region
+    if item_region(region, [*read, *ready], per_item) is not None:
+        region = None  # marked on each dataset item's own image (see media_items.mark_items)
     inputs: list[MediaInput] = [*apply_region(read, region, opts.region_mode), *ready]
     for kind in all_kinds():  # each kind's own options (audio: --clip)
         if kind.apply is not None:
@@ -573,6 +575,7 @@ def build_variants(
     media, wordings = _prepare_media(engines, wordings, opts, variables, names, per_item)
     if own_media:
         check_item_kinds(engines, media, own_media[0])
+        mark_items(own_media, opts.region, opts.region_mode, media)
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
     # a dataset item's own image (clip) is attacked too (the first item's kinds stand for all)

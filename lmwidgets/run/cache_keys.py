@@ -11,10 +11,16 @@ and an enforced structured-answer constraint (its schema, pattern, choices or gr
 Labels (the model's or adapter's name, a file's location) are not keyed: the same weights under
 another name are the same model.
 
+A dataset item's own media are read only when its batch runs, so its column is keyed before
+that on its messages (and the engine's template text of them) and on its media's bytes (a
+file's, raw bytes; an in-memory value's decoded content) with what the run marks on them (an
+image's region): a re-run of an unchanged cell finds its rows without decoding each item first.
+
 A column has no key (it is never cached) when it samples without a seed it was given (a seed
 drawn for the run does not count), when it is not generated (an earlier run's column shown
-beside this one), or when its model or adapter cannot be pinned (no weights hash: a scripted model whose answers are code, a scripted
-adapter's transform).
+beside this one), when its model or adapter cannot be pinned (no weights hash: a scripted model whose answers are code, a scripted
+adapter's transform), or when a dataset item's media cannot be told without downloading them
+(a URL).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import RowOutput, TokenLogprob, adapter_record
+from lmwidgets.media.base import Deferred, is_deferred
 
 #: Bumped when what a key covers or how outputs are kept changes (old entries then miss).
 KEY_FORMAT = 1
@@ -84,16 +91,41 @@ def _prompt_ids(payload: Any) -> str | None:
     return None
 
 
-def _media_identity(item: Any) -> dict[str, Any]:
+def _media_identity(item: Any) -> dict[str, Any] | None:
+    """What identifies a media item's content (None: it cannot be told without reading it)."""
+    if isinstance(item, Deferred):  # a dataset item's own: its bytes, not decoded for the key
+        return item.content_identity()
     record = item.record()
     return {k: v for k, v in record.items() if k not in (*_LABELS, "source", "bytes_sha256")}
+
+
+def _prompt_identity(variant: Variant) -> dict[str, Any] | None:
+    """What identifies the prompt the model reads: the rendered text and tokens; for a
+    dataset item whose media are read only when its batch runs (not rendered yet), its
+    messages and the engine's template text of them (the media go in where the messages say,
+    and the key holds their content). None when neither is known."""
+    rendered = variant.rendered
+    if rendered is not None:
+        return {
+            "text": rendered.text,
+            "tokens": rendered.n_tokens,
+            "ids": _prompt_ids(rendered.payload),
+        }
+    if not is_deferred(variant.media):
+        return None
+    template = getattr(variant.engine, "template_text", None)
+    try:
+        text = template(variant.messages) if callable(template) else None
+    except Exception:  # no key; rendering it in its batch says what is wrong
+        return None
+    return {"messages": variant.messages, "template": text}
 
 
 def column_key(variant: Variant, *, ignore_eos: bool = False) -> str | None:
     """The cache key of a prepared variant, or None when it must not be cached."""
     settings = variant.settings
-    if getattr(variant, "precomputed", None) is not None or variant.rendered is None:
-        return None  # not generated in this run (an earlier run's column), or not prepared
+    if getattr(variant, "precomputed", None) is not None:
+        return None  # not generated in this run (an earlier run's column)
     # A seed drawn for the run (--trials without --seed) stands for no seed at all.
     seeded = settings.seed is not None and not getattr(variant, "seed_drawn", False)
     if settings.sampling and not seeded:
@@ -103,17 +135,16 @@ def column_key(variant: Variant, *, ignore_eos: bool = False) -> str | None:
     adapter = adapter_identity(adapter_record(engine, variant.adapter))
     if model is None or adapter is None:
         return None
-    rendered = variant.rendered
+    prompt = _prompt_identity(variant)  # None: not prepared
+    media = [_media_identity(item) for item in variant.media] if prompt is not None else [None]
+    if prompt is None or any(m is None for m in media):
+        return None
     payload = {
         "format": KEY_FORMAT,
         "model": model,
         "adapter": adapter,
-        "prompt": {
-            "text": rendered.text,
-            "tokens": rendered.n_tokens,
-            "ids": _prompt_ids(rendered.payload),
-        },
-        "media": [_media_identity(item) for item in variant.media],
+        "prompt": prompt,
+        "media": media,
         "generation": {
             "temperature": settings.temperature,
             "top_p": settings.top_p,

@@ -30,6 +30,7 @@ from lmwidgets.engines.choices import (
     ChoiceRequest,
     ChoiceScore,
     ChoiceScorer,
+    ScoringStopped,
     acc_norm_pick,
     acc_pick,
 )
@@ -88,7 +89,10 @@ def run_choice_variants(
     finalize: Callable[[Comparison], None] | None = None,
 ) -> Comparison:
     """Score every variant's choices (batched) and return the :class:`Comparison`; a failure
-    or an interrupt keeps the columns scored so far, as generation does."""
+    or an interrupt keeps the columns scored so far, as generation does. A stop (the Stop
+    button) ends the batch being scored where the engine can (a model in the kernel: at its
+    next layer), keeping the batch's prompts scored whole before it."""
+    from lmwidgets.notebook.ui_events import UiPump
     from lmwidgets.run.runner import _Stream
 
     stop = stop or StopSignal()
@@ -101,16 +105,23 @@ def run_choice_variants(
     scored: dict[int, tuple[list[ChoiceScore], float]] = {}
     error: BaseException | None = None
     started = time.perf_counter()
-    for done, batch in enumerate(batches, start=1):
-        if stop.is_set():
-            break
-        try:
-            scored.update(_score_batch(variants, batch, stop))
-        except (Exception, KeyboardInterrupt) as exc:  # said on the failed columns, kept
-            error = exc
-            break
-        if view is not None:
-            view.progress(done, len(batches))
+    with UiPump() as pump:
+        for done, batch in enumerate(batches, start=1):
+            pump.poll(force=True)  # a Stop click between batches (kernels that need polling)
+            if stop.is_set():
+                break
+            began = time.perf_counter()
+            try:
+                scored.update(_score_batch(variants, batch, stop))
+            except ScoringStopped as stopped:  # during the batch: its prompts scored whole
+                seconds = time.perf_counter() - began
+                scored.update((batch[n], (s, seconds)) for n, s in enumerate(stopped.partial))
+                break
+            except (Exception, KeyboardInterrupt) as exc:  # said on the failed columns, kept
+                error = exc
+                break
+            if view is not None:
+                view.progress(done, len(batches))
     return _finish(variants, scored, error, stop, title, batch_size, view, finalize, notes, started)
 
 

@@ -222,6 +222,8 @@ def _own(item: Any, info: Mapping[str, Any], value: Any, kind: Any) -> Any:
         name=item.name,
         item=item,
         origin=dict(origin) if isinstance(origin, dict) else None,
+        # what its run marked on it (an image's region), marked again whenever it is re-read
+        marks={key: info[key] for key in kind.marks if info.get(key) is not None},
     )
 
 

@@ -548,7 +548,8 @@ def _run_prepared(
 ) -> Comparison:
     """Answer what the cache holds, generate the rest (batched), and finish the comparison."""
     stream = _Stream(variants, view, update_interval)
-    hits = responses.lookup()
+    hits = _rendered_hits(variants, responses.lookup(), notes)
+    responses.hits = hits
     for index, column in hits.items():
         stream.outputs[index] = column.outputs
         stream.cached.add(index)
@@ -580,6 +581,29 @@ def _run_prepared(
         responses,
         schedule.failed,
     )
+
+
+def _rendered_hits(
+    variants: Sequence[Variant], hits: dict[int, CachedColumn], notes: list[str]
+) -> dict[int, CachedColumn]:
+    """The cache's answers, each dataset item among them read and its prompt rendered one at
+    a time (its record and row show the prompt and the item; the item is released again). An
+    item that cannot be read now is left to its batch, which says why."""
+    kept: dict[int, CachedColumn] = {}
+    for index, column in hits.items():
+        variant = variants[index]
+        if variant.rendered is None and is_deferred(variant.media):
+            try:
+                prepare(variant, notes)
+            except LmWidgetsError:
+                variant.rendered = None
+                continue
+            finally:
+                for item in variant.media:
+                    item.release()
+            variant.rendered.payload = None
+        kept[index] = column
+    return kept
 
 
 class _Schedule:

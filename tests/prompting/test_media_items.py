@@ -299,3 +299,46 @@ def test_vs_an_earlier_run_pairs_items_that_share_a_question_by_their_number(she
     )
     again = lmwidgets.prompt("{input}", dataset=same, display=False, vs=older)
     assert [len([c for c in row.cells if c]) for row in layout(again).rows] == [2, 2, 2]
+
+
+def test_a_region_marks_each_items_own_image_and_a_rerun_marks_it_again(seer, colours):
+    """``--region`` on a dataset without --image falls on each item's own image; a rerun finds
+    the region in the records and keeps it however often the item is read again."""
+    from lmwidgets.run.replay import _recorded_media
+
+    cmp = lmwidgets.prompt(
+        "{input}", dataset=colours, region="2,2,10,10", region_mode="crop", display=False
+    )
+    entries = [r.record["prompt"]["media"][0] for r in cmp]
+    assert [(e["region"], e["region_mode"]) for e in entries] == [([2, 2, 10, 10], "crop")] * 3
+    again = lmwidgets.rerun(cmp).comparisons[0]
+    assert [r.record["prompt"]["media"][0]["region"] for r in again] == [[2, 2, 10, 10]] * 3
+    (item,) = _recorded_media(cmp[0].record, {}, {})
+    item.release()  # as after its batch: the next read (a fork, getting tokens) marks it again
+    assert item.resolve().model_image().size == (8, 8)
+    assert item.record()["region"] == [2, 2, 10, 10]
+
+
+def test_a_region_numbers_the_prompts_images_then_the_items(seer, colours, tmp_path):
+    shared = _png(tmp_path / "shared.png", "white", (40, 40))
+
+    def regions(region):
+        cmp = lmwidgets.prompt(
+            "{input}", dataset=colours, images=[shared], region=region, display=False
+        )
+        return [[m.get("region") for m in r.record["prompt"]["media"]] for r in cmp]
+
+    assert regions("2:1,1,5,5") == [[None, [1, 1, 5, 5]]] * 3
+    assert regions("1:1,1,30,30") == [[[1, 1, 30, 30], None]] * 3
+    with pytest.raises(ImageError, match=r"names image 3, but the prompt has 1 image\(s\) and"):
+        regions("3:1,1,5,5")
+
+
+def test_a_region_outside_an_items_image_fails_that_item_only(seer, colours, tmp_path):
+    small = [*colours, {"input": "Tiny?", "image": _png(tmp_path / "tiny.png", "red", (6, 6))}]
+    cmp = lmwidgets.prompt("{input}", dataset=small, region="2,2,10,10", display=False)
+    assert [r.finish_reason for r in cmp][-1] == "error"
+    assert all(r.finish_reason != "error" for r in list(cmp)[:3])
+    assert any("lies outside the image (6x6 pixels)" in note for note in cmp.notes)
+    with pytest.raises(ImageError, match="--region-mode must be one of box, crop"):
+        lmwidgets.prompt("{input}", dataset=colours, region="2,2,10,10", region_mode="blur")

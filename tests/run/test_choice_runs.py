@@ -190,3 +190,59 @@ def test_tiny_llama_choices_batched_equal_alone(tiny):
     for a, b in zip(together, alone, strict=True):
         assert a.choice_logprobs == pytest.approx(b.choice_logprobs, abs=1e-4)
         assert a.answer == b.answer
+
+
+def test_a_stop_during_a_batch_keeps_the_prompts_scored_before_it(registry):
+    """Stop pressed while a batch is scored: the batch's prompts scored whole keep their
+    picks, the rest of it and later batches are marked stopped."""
+    stop = StopSignal()
+
+    def replies(text, adapter):
+        if "Promenade" in text:  # the second prompt: the Stop button, pressed mid-batch
+            stop.set()
+        return "Paris"
+
+    engine = lmwidgets.load_model(engine="scripted", name="s", replies=replies)
+    more = [*DATASET, {"input": "Capital of Italy?", "expected": 0}]
+    comparison = prompt(dataset=more, choices=CHOICES, stop=stop, batch_size=3)
+    assert comparison.status == "stopped"
+    assert [len(call) for call in engine.choice_calls] == [3]  # the second batch never ran
+    assert [r.finish_reason for r in comparison] == ["eos", "eos", "stopped", "stopped"]
+    assert [r.answer for r in comparison][:2] == ["Paris", "Paris"]
+    assert comparison[2].choice_logprobs is None
+
+
+def test_a_stop_ends_a_tiny_llama_batch_between_layers(tiny):
+    """The model's scoring checks the stop signal before each layer: a stop set while the
+    second batch's prompts run through the first layer ends it before the next one; the first
+    batch's columns are kept as scored alone."""
+    import torch
+
+    layers = next(m for m in tiny.model.modules() if isinstance(m, torch.nn.ModuleList))
+    stop = StopSignal()
+    seen = {"first": 0, "last": 0}
+
+    def first_layer(module, args, output):
+        seen["first"] += 1
+        if seen["first"] == 3:  # the second batch's prompt pass (two passes a batch)
+            stop.set()
+
+    def last_layer(module, args, output):
+        seen["last"] += 1
+
+    handles = [
+        layers[0].register_forward_hook(first_layer),
+        layers[-1].register_forward_hook(last_layer),
+    ]
+    try:
+        stopped = prompt(dataset=DATASET, choices=CHOICES, stop=stop, batch_size=1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == {"first": 3, "last": 2}  # the second batch ended after its first layer
+    assert stopped.status == "stopped"
+    assert [r.finish_reason for r in stopped] == ["eos", "stopped", "stopped"]
+    alone = prompt(dataset=DATASET[:1], choices=CHOICES)
+    assert stopped[0].choice_logprobs == pytest.approx(alone[0].choice_logprobs, abs=1e-4)
+    again = prompt(dataset=DATASET, choices=CHOICES, batch_size=1)  # the hooks are gone
+    assert all(r.finish_reason == "eos" for r in again)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, split_pair
+from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, ScoringStopped, split_pair
 from lmwidgets.errors import ServerError
 
 
@@ -43,8 +43,12 @@ def _score(entries: Any, ids: list[int], start: int) -> ChoiceScore:
     return ChoiceScore(logprob=total, n_tokens=len(ids) - start, greedy=greedy)
 
 
-def score_served(engine: Any, requests: Sequence[ChoiceRequest]) -> list[list[ChoiceScore]]:
-    """Every choice of every request scored by the server (see the module docstring)."""
+def score_served(
+    engine: Any, requests: Sequence[ChoiceRequest], stop: Any = None
+) -> list[list[ChoiceScore]]:
+    """Every choice of every request scored by the server (see the module docstring), one
+    request per choice; once ``stop`` is set, :class:`ScoringStopped` with the prompts whose
+    choices were all scored."""
     client, model = engine._client, engine.model_id
     pairs: list[tuple[int, str | None, list[int], int]] = []
     for index, request in enumerate(requests):
@@ -55,7 +59,9 @@ def score_served(engine: Any, requests: Sequence[ChoiceRequest]) -> list[list[Ch
             start = min(len(head), len(whole) - 1)  # a choice merged into the prompt: its last
             pairs.append((index, request.adapter, whole, max(start, 1)))
     scores: dict[int, ChoiceScore] = {}
-    for n, (_, adapter, whole, start) in enumerate(pairs):
+    for n, (index, adapter, whole, start) in enumerate(pairs):
+        if stop is not None and stop.is_set():
+            raise ScoringStopped(_grouped(requests, pairs[:n], scores)[:index])
         answer = client.post(
             "/v1/completions",
             {
@@ -70,6 +76,13 @@ def score_served(engine: Any, requests: Sequence[ChoiceRequest]) -> list[list[Ch
         if not isinstance(choices, list) or len(choices) != 1:
             raise ServerError("The server did not answer a choice's prompt.")
         scores[n] = _score(choices[0].get("prompt_logprobs") or [], whole, start)
+    return _grouped(requests, pairs, scores)
+
+
+def _grouped(
+    requests: Sequence[ChoiceRequest], pairs: Sequence[tuple[int, Any, Any, Any]], scores: dict
+) -> list[list[ChoiceScore]]:
+    """The scores of ``pairs`` grouped by request, in the requests' order."""
     out: list[list[ChoiceScore]] = [[] for _ in requests]
     for n, (index, *_rest) in enumerate(pairs):
         out[index].append(scores[n])

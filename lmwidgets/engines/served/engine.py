@@ -298,7 +298,7 @@ class ServedEngine:
         from lmwidgets.engines.served.choices import score_served
 
         self.calls += 1
-        return score_served(self, requests)
+        return score_served(self, requests, stop)
 
     # -- adapters ---------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ score every (prompt, choice) sequence whole instead.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, split_pair
+from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, ScoringStopped, split_pair
 from lmwidgets.errors import PromptTooLongError
 
 
@@ -78,6 +78,34 @@ def _routing(
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _stoppable(model: Any, stop: Any) -> Iterator[None]:
+    """Within it, a forward pass ends with :class:`ScoringStopped` at the next layer once
+    ``stop`` is set. Generation checks its stop signal between decoding steps; scoring is two
+    passes of a whole batch, so the check runs before each layer (a forward pre-hook on every
+    member of the model's layer lists, removed on the way out)."""
+    if stop is None:
+        yield
+        return
+    import torch
+
+    def check(module: Any, args: Any) -> None:
+        if stop.is_set():
+            raise ScoringStopped()
+
+    handles = [
+        layer.register_forward_pre_hook(check)
+        for layers in model.modules()
+        if isinstance(layers, torch.nn.ModuleList)
+        for layer in layers
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _scores(logprobs: Any, tokens: Sequence[int]) -> ChoiceScore:
     """A choice's score from the log-probabilities at its positions ([n, vocab], float32)."""
     import torch
@@ -88,17 +116,23 @@ def _scores(logprobs: Any, tokens: Sequence[int]) -> ChoiceScore:
     return ChoiceScore(logprob=float(picked.sum()), n_tokens=len(tokens), greedy=greedy)
 
 
-def score_requests(loaded: Any, requests: Sequence[ChoiceRequest]) -> list[list[ChoiceScore]]:
-    """Every choice of every request scored (see the module docstring)."""
+def score_requests(
+    loaded: Any, requests: Sequence[ChoiceRequest], stop: Any = None
+) -> list[list[ChoiceScore]]:
+    """Every choice of every request scored (see the module docstring); :class:`ScoringStopped`
+    once ``stop`` is set, between two layers of a pass (:func:`_stoppable`)."""
     from lmwidgets.engines.transformers.adapters import generation_model
 
     if not requests:
         return []
+    if stop is not None and stop.is_set():
+        raise ScoringStopped()
     model = generation_model(loaded)
     pairs = _pairs(loaded, requests)
-    flat = _shared_prompt(model, loaded, requests, pairs)
-    if flat is None:
-        flat = _whole_sequences(model, loaded, pairs)
+    with _stoppable(model, stop):
+        flat = _shared_prompt(model, loaded, requests, pairs)
+        if flat is None:
+            flat = _whole_sequences(model, loaded, pairs)
     out: list[list[ChoiceScore]] = [[] for _ in requests]
     for pair, score in zip(pairs, flat, strict=True):
         out[pair.request].append(score)

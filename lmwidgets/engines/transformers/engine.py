@@ -193,6 +193,14 @@ class TransformersEngine:
                 )
         return notes
 
+    def template_text(self, messages: list[Message]) -> str:
+        """The chat template's text of ``messages``, without reading their media (the
+        response cache keys a dataset item's column on it before its media are decoded)."""
+        from lmwidgets.engines.transformers.chat import render_text
+
+        reader = self.processor if self.processor is not None else self.tokenizer
+        return render_text(reader, messages)
+
     def render(self, messages: list[Message], media: Sequence[MediaInput] = ()) -> Rendered:
         from lmwidgets.engines.transformers.chat import encode, render_text
 
@@ -297,7 +305,7 @@ class TransformersEngine:
         """Each request's choices scored after its prompt (see :mod:`.choices`)."""
         from lmwidgets.engines.transformers.choices import score_requests
 
-        return score_requests(self, requests)
+        return score_requests(self, requests, stop)
 
     # -- adapters ---------------------------------------------------------------------------
 
