@@ -209,7 +209,8 @@ def prompt(
     ``media={"audio": [...]}`` with ``clip=`` and ``sample_rate=``), your own variations
     (:mod:`lmwidgets.prompting.variations`), probes (``probe=``, ``attacks=``;
     :mod:`lmwidgets.prompting.probes`) and structured answers (``json=``, ``regex=``,
-    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`), a
+    ``one_of=``, ``grammar=``, ``constrain=``; :mod:`lmwidgets.prompting.structured`) and the
+    keywords of any other registered axis kind (:mod:`lmwidgets.core.axis_kinds`), a
     model as judge (``judge=``, ``rubric=``, ``judge_pairwise=``; ``score="judge"`` scores
     by its verdicts; :mod:`lmwidgets.prompting.judging`) and given choices scored by
     likelihood instead of generated (``choices=[...]``, or a dataset column ``choices``;

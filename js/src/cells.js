@@ -35,6 +35,8 @@ const NEAR_END = 24;
  * @property {HTMLSpanElement} cached "cached" when the text came from the response cache
  * @property {HTMLSpanElement} probe a probe column's verdict: held, leaked or followed
  * @property {HTMLSpanElement} structured "✓ valid" / "✗ invalid" for a structured answer
+ * @property {HTMLSpanElement} badges registered axis kinds' generic badges (one chip each)
+ * @property {string} badgesKey what the badges were last drawn from
  * @property {import("./ratings.js").RatingBar} rating your thumbs (ratings.js)
  * @property {HTMLDetailsElement} parsed the parsed JSON, folded
  * @property {HTMLPreElement} parsedText
@@ -103,6 +105,8 @@ function cellView(row, col) {
   top.append(answer, conf, verdict, badge, cached, probe);
   const structured = h("span", "lmw-structured");
   top.append(answer, conf, verdict, badge, cached, structured);
+  const badges = h("span", "lmw-axis-badges");
+  top.append(badges);
   const rating = ratingBar(el);
   top.append(rating.el);
   const boxes = h("div", "lmw-colboxes");
@@ -141,6 +145,8 @@ function cellView(row, col) {
     cached,
     probe,
     structured,
+    badges,
+    badgesKey: "",
     rating,
     parsed,
     parsedText,
@@ -399,6 +405,28 @@ function fillStructured(v, data) {
 }
 
 /**
+ * Registered axis kinds' badges (text, tooltip, kind and state as data attributes for CSS):
+ * the generic mark of a kind without a view of its own (lmwidgets.core.axis_kinds).
+ * @param {CellView} v
+ * @param {Cell} data
+ */
+function fillBadges(v, data) {
+  const badges = data.badges || [];
+  const key = JSON.stringify(badges);
+  if (key === v.badgesKey) return;
+  v.badgesKey = key;
+  v.badges.replaceChildren(
+    ...badges.map((b) => {
+      const chip = h("span", "lmw-axis-badge", b.text);
+      chip.title = b.title;
+      chip.dataset.kind = b.kind;
+      chip.dataset.state = b.state;
+      return chip;
+    }),
+  );
+}
+
+/**
  * @param {CellView} v
  * @param {Cell} data
  * @param {boolean} grid compact cells: stats in a tooltip
@@ -416,6 +444,7 @@ function fillCell(v, data, grid, mode) {
   fillAnswer(v, data);
   fillProbe(v, data);
   fillStructured(v, data);
+  fillBadges(v, data);
   fillJudge(v.judge, data);
   fillChoices(v.choices, data.choices);
   const text = data.text || "";

@@ -45,10 +45,20 @@
  * @property {ProbeVerdict | null} [probe] a probe column's attack and verdict (--probe)
  * @property {{valid: boolean, enforced: boolean, kind: string, parsed: string} | null} [structured]
  *   a structured answer's verdict and its parsed JSON (written out)
+ * @property {AxisBadge[]} [badges] registered axis kinds' generic badges
  * @property {"up" | "down" | null} [rating] your thumbs on it (ratings.js)
  * @property {JudgeCell | null} [judge] the judge's verdict (--judge): chip, tone, reasoning
  * @property {ChoiceBars | null} [choices] given choices' probabilities (--choices)
  * @property {number} [v]
+ */
+
+/**
+ * A registered axis kind's per-cell badge (lmwidgets.core.axis_kinds.badges).
+ * @typedef {object} AxisBadge
+ * @property {string} kind the axis kind's name
+ * @property {string} text what the chip says
+ * @property {string} title its tooltip
+ * @property {string} state a word for CSS (data-state)
  */
 
 /**

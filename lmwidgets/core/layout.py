@@ -5,7 +5,9 @@ here, so they agree.
 Every variant and result has coordinates: for each axis (see :mod:`lmwidgets.prompting.axes`)
 the id of its value, e.g. ``{"prompt": "A", "strategy": "cot", "model": "smol", "adapter":
 "base", "temperature": "0.7"}``. Results of older records, forks and re-runs without recorded
-coordinates get ``strategy``, ``model`` and ``adapter`` from their fields.
+coordinates get ``strategy``, ``model`` and ``adapter`` from their fields. Registered axis
+kinds (:mod:`lmwidgets.core.axis_kinds`) take their place after the axis they name, with their
+own titles and labels.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The order axes are laid out in: with two varying, the first forms the rows.
+from lmwidgets.core.axis_kinds import get_kind, with_kinds
+
+#: The order the built-in axes are laid out in: with two varying, the first forms the rows
+#: (with the registered kinds: :func:`axis_order`).
 AXIS_ORDER = (
     "prompt",
     "system",
     "field",
     "strategy",
-    "constraint",
     "model",
     "adapter",
     "temperature",
     "top_p",
-    "probe",
     "trial",
     "run",
 )
@@ -34,15 +37,18 @@ AXIS_TITLES = {
     "prompt": "prompts",
     "system": "system prompts",
     "strategy": "strategies",
-    "constraint": "free or enforced",
     "model": "models",
     "adapter": "adapters",
     "temperature": "temperatures",
     "top_p": "top-ps",
     "trial": "trials",
-    "probe": "probes",
     "run": "runs",
 }
+
+
+def axis_order() -> tuple[str, ...]:
+    """:data:`AXIS_ORDER` with the registered axis kinds in their places."""
+    return with_kinds(AXIS_ORDER)
 
 
 def value_label(axis: str, value_id: str) -> str:
@@ -57,8 +63,10 @@ def value_label(axis: str, value_id: str) -> str:
         return f"trial {value_id}"
     if kind == "field":
         return f"{name}={value_id}"
-    if kind == "probe":
-        return "no probe" if value_id == "none" else value_id
+    registered = get_kind(kind)
+    label = registered.hook("label") if registered is not None else None
+    if label is not None:
+        return label(value_id)
     if kind == "run":
         return "this run" if value_id == "this" else value_id
     return value_id
@@ -67,7 +75,12 @@ def value_label(axis: str, value_id: str) -> str:
 def axis_title(axis: str) -> str:
     """The plural name of an axis (``strategies``; ``city values`` for ``field:city``)."""
     kind, _, name = axis.partition(":")
-    return f"{name} values" if kind == "field" else AXIS_TITLES.get(kind, axis)
+    if kind == "field":
+        return f"{name} values"
+    registered = get_kind(kind)
+    if registered is not None:
+        return registered.title or f"{kind} values"
+    return AXIS_TITLES.get(kind, axis)
 
 
 @dataclass
@@ -115,10 +128,11 @@ def _unique(values: Sequence[Any]) -> list[Any]:
 
 
 def varying(coords: Sequence[Mapping[str, str]]) -> list[str]:
-    """The axes whose value differs between ``coords``, in :data:`AXIS_ORDER`."""
+    """The axes whose value differs between ``coords``, in :func:`axis_order`."""
     names = _unique([name for c in coords for name in c])
     found = [n for n in names if len({c.get(n) for c in coords}) > 1]
-    return sorted(found, key=lambda n: AXIS_ORDER.index(n.split(":", 1)[0]))
+    order = axis_order()
+    return sorted(found, key=lambda n: order.index(n.split(":", 1)[0]))
 
 
 def _one_row(variants: Sequence[Any], axis: str) -> Axes:
@@ -170,7 +184,7 @@ def axes_of(variants: Sequence[Any], grid: bool = False, columns: str | None = N
 
     A dataset (``grid``) has one row per item and one column per variant label. Otherwise the
     axes that vary among the variants make the layout: none or one is a single row of columns;
-    with two, the first (in :data:`AXIS_ORDER`) forms the rows and the second the columns
+    with two, the first (in :func:`axis_order`) forms the rows and the second the columns
     (``cot`` × ``base``/``pirate``: rows cot and zero-shot, columns base and pirate); with three
     or more, one axis forms the columns (``columns``, else the last) and the rows are the
     product of the others, with grouped headers. Variants that would share a place fall back

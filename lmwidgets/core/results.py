@@ -147,18 +147,22 @@ def _axis_value(axis: str, value: str | None) -> Any:
     return value
 
 
-def _probe_columns(result: Result) -> dict[str, Any]:
-    """A probe run's ``to_pandas()`` columns: probe_kind, attack, canary, probe_verdict and
-    attack_success (None for the columns that attack nothing)."""
-    probe = result.probe or {}
-    verdict = probe.get("verdict")
-    return {
-        "probe_kind": probe.get("kind"),
-        "attack": (probe.get("attack") or {}).get("name"),
-        "canary": probe.get("canary"),
-        "probe_verdict": verdict,
-        "attack_success": None if verdict is None else verdict in ("leaked", "followed"),
-    }
+def _kind_tables(results: Sequence[Result]) -> list[list[dict[str, Any]]]:
+    """Each registered axis kind's ``to_pandas()`` columns for every result (a probe run's
+    probe_kind, attack, canary, probe_verdict and attack_success), None-filled for the results
+    that have nothing of the kind; kinds that no result has give none."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    tables = []
+    for kind in all_kinds():
+        table = kind.hook("table")
+        if table is None:
+            continue
+        found = [table(result) for result in results]
+        names = next((list(t) for t in found if t), None)
+        if names is not None:
+            tables.append([t or dict.fromkeys(names) for t in found])
+    return tables
 
 
 def _judge_columns(result: Result) -> dict[str, Any]:
@@ -543,8 +547,10 @@ class Comparison:
         ``expected`` also expected, correct, score, compared and verdict; with an answer
         confidence (``--logprobs``, self-consistency) also confidence; with given choices also
         choices, choice_logprobs and acc_norm_answer; with a judge also judge_verdict,
-        judge_score and judge_reasoning; when a column
-        came from the response cache also cached.
+        judge_score and judge_reasoning; with probes (or another registered axis kind that
+        has columns, :mod:`lmwidgets.core.axis_kinds`) also its columns (probe_kind, attack,
+        canary, probe_verdict, attack_success); when a column came from the response cache
+        also cached.
 
         ``tokens=True`` gives one row per generated token instead (:meth:`token_rows`)."""
         import pandas as pd
@@ -557,7 +563,8 @@ class Comparison:
         shared = len({(r.input, r.item_index) for r in self.results}) > len(
             {r.input for r in self.results}
         )
-        for result in self.results:
+        kinds = _kind_tables(self.results)
+        for index, result in enumerate(self.results):
             row = {
                 "variant": result.variant,
                 "strategy": result.strategy,
@@ -577,8 +584,8 @@ class Comparison:
                 row["cached"] = result.cached
             if any(r.rating for r in self.results):
                 row["rating"] = result.rating
-            if any(r.probe is not None for r in self.results):
-                row.update(_probe_columns(result))
+            for table in kinds:  # a probe run's probe_kind, attack, canary, verdict...
+                row.update(table[index])
             if any(r.confidence is not None for r in self.results):
                 row["confidence"] = result.confidence
             if any(r.judge is not None for r in self.results):

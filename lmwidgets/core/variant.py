@@ -56,9 +56,10 @@ class Variant:
     #: A column shown as it already is, not generated (an earlier run beside this one with
     #: ``--vs``): its finished result.
     precomputed: Any = None
-    #: A probe column's attack as its record keeps it (kind, attack, canary, field; see
-    #: :mod:`lmwidgets.prompting.probes`); None for every other column.
-    probe: dict[str, Any] | None = None
+    #: What registered axis kinds (:mod:`lmwidgets.core.axis_kinds`) add to the column's
+    #: record, by top-level key: a probe column's ``probe`` (kind, attack, canary, field; see
+    #: :mod:`lmwidgets.prompting.probes`); empty for most columns.
+    recorded: dict[str, Any] = field(default_factory=dict)
     #: The structured-answer constraint the column is checked against
     #: (:class:`~lmwidgets.core.constraints.Constraint`; None: no structured answer), and
     #: whether it is enforced while decoding (else the column is free and only checked).

@@ -5,8 +5,9 @@ returns an :class:`~lmwidgets.engines.base.Engine` (or the one already loaded, w
 same model again). ``lmwidgets.load_model(source, engine=KIND)`` and ``%lm load --engine KIND``
 use it. A new engine is one module plus one :func:`register_engine` call; the scripted engine
 for tests and demos is registered exactly like the transformers engine. An engine whose libraries
-take seconds to import names them as ``warm_up`` modules: ``%load_ext lmwidgets`` imports them in
-the background (:mod:`lmwidgets.engines.background_import`) and the loader waits for that import first.
+take seconds to import names them as ``warm_up`` modules: ``%load_ext lmwidgets`` imports them
+while the kernel is idle (:mod:`lmwidgets.engines.background_import`), and the loader imports
+what is left first.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def register_engine(
 
 
 def warm_up(kind: str = "transformers") -> bool:
-    """Start importing engine ``kind``'s libraries in a background thread (once per process);
-    True if started now. Later loads wait for it instead of importing beside it."""
+    """Schedule engine ``kind``'s libraries for import on the running event loop (the
+    kernel's), one module at a time while it is idle, once per process; True if scheduled."""
     return background_import.start(WARM_UP.get(kind, ()))
 
 
@@ -53,7 +54,7 @@ def engine_loader(kind: str) -> Callable[..., Any]:
             f"Unknown engine {kind!r}. Choose from: {', '.join(sorted(ENGINES))}."
         )
     if isinstance(loader, str):
-        if kind in WARM_UP:  # never import half a package beside the background thread
+        if kind in WARM_UP:  # what the idle-time import has not reached yet, in order
             background_import.wait()
         module, _, function = loader.partition(":")
         loader = getattr(importlib.import_module(module), function)

@@ -42,6 +42,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import scored_agreement
+from lmwidgets.core.axis_kinds import all_kinds as all_axis_kinds
+from lmwidgets.core.axis_kinds import badges as axis_badges
 from lmwidgets.core.layout import _model_name, axes_of
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import PromptError
@@ -62,6 +64,7 @@ from lmwidgets.notebook.token_cells import (
     detail_entry,
     token_entry,
 )
+from lmwidgets.prompting.structured_axis import structured_cell  # noqa: F401 (importable here)
 from lmwidgets.run.choices import choice_bars
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.run.runner import media_data, row_media, shared_media
@@ -448,12 +451,12 @@ class LiveView:
             vs=self._counterpart(result),
             previous=result.record.get("shown_as") == "previous",
             cached=getattr(result, "cached", False),
-            probe=getattr(result, "probe", None),
-            structured=structured_cell(result),
+            badges=axis_badges(result),
             rating=getattr(result, "rating", None),
             judge=getattr(result, "judge", None),
             media=getattr(result, "item_media", []) if self.positions[index][1] == 0 else [],
             choices=choice_bars(result),
+            **kind_cells(result),
         )
 
     def _counterpart(self, result: Result) -> int | None:
@@ -561,20 +564,12 @@ def _header_stats(comparison: Comparison) -> tuple[dict[str, list[float]], str]:
     return header_stats(comparison)
 
 
-def structured_cell(result: Result) -> dict[str, Any] | None:
-    """A structured column's verdict for the view: valid or not, enforced or free, and its
-    parsed JSON written out readably (shown folded)."""
-    structured = result.extras.get("structured")
-    if not isinstance(structured, dict):
-        return None
-    import json
-
-    kind = (structured.get("constraint") or {}).get("kind", "")
-    parsed = structured.get("parsed")
-    shown = json.dumps(parsed, indent=2, ensure_ascii=False) if kind == "json" and parsed else ""
+def kind_cells(result: Result) -> dict[str, Any]:
+    """What each registered axis kind shows in a finished cell, by its cell key (a probe's
+    verdict as ``probe``, a structured answer's as ``structured``; see
+    :mod:`lmwidgets.core.axis_kinds`); the view bounds them."""
     return {
-        "valid": structured.get("valid"),
-        "enforced": structured.get("enforced"),
-        "kind": kind,
-        "parsed": shown,
+        kind.key: value(result)
+        for kind, value in ((kind, kind.hook("cell_value")) for kind in all_axis_kinds())
+        if value is not None
     }

@@ -37,18 +37,24 @@ _PARSERS: dict[tuple[str, ...], Any] = {}
 
 
 def _prompt_parser() -> Any:
+    """The ``%%prompt`` parser, made again when media or axis kinds were registered."""
+    from lmwidgets.core.axis_kinds import all_kinds as axis_kinds
     from lmwidgets.media.base import all_kinds
 
-    key = tuple(kind.name for kind in all_kinds())
+    key = tuple(kind.name for kind in all_kinds()) + tuple(k.name for k in axis_kinds())
     if key not in _PARSERS:
         _PARSERS.clear()
         _PARSERS[key] = prompt_parser()
     return _PARSERS[key]
 
 
-#: ``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn the
-#: pattern ``\d{4}`` into ``\d4``); every other word of the line is expanded as usual.
-RAW_OPTIONS = ("--regex", "--one-of")
+def raw_options() -> tuple[str, ...]:
+    r"""``%%prompt`` options whose values reach lmwidgets exactly as typed (IPython would turn
+    the pattern ``\d{4}`` into ``\d4``): the registered axis kinds' raw options (``--regex``,
+    ``--one-of``); every other word of the line is expanded as usual."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    return tuple(option for kind in all_kinds() for option in kind.raw_options)
 
 
 def _interrupted_message(out: str | None, partial: Any) -> str:
@@ -98,9 +104,10 @@ class LmMagics(Magics):
     ).tag(config=True)
     warm_up = Bool(
         True,
-        help="At %load_ext, import torch and transformers in a background thread, so that the "
-        "first %lm load or %%prompt in a later cell skips those 3-5 s; False: import them when "
-        "first needed (set it in ipython_config.py: it acts at %load_ext).",
+        help="After %load_ext, import torch and transformers while the kernel is idle (one "
+        "module at a time, between messages), so that the first %lm load or %%prompt in a later "
+        "cell skips those 3-5 s; False: import them when first needed (set it in "
+        "ipython_config.py: it acts at %load_ext).",
     ).tag(config=True)
     cache_size_mb = Int(
         1000,
@@ -413,22 +420,27 @@ class LmMagics(Magics):
             raise error(f"{flag} {name}: no variable called {name!r} is defined in the notebook.")
         return namespace[name]
 
-    def _attacks(self, name: str | None) -> Any:
-        """``--attacks``: a notebook variable, else the path of a JSON file."""
-        from lmwidgets.errors import InvalidArgumentError
+    def _choices(self, name: str | None) -> Any:
+        """``--choices VAR``. Choices typed on the line (``a,b``, or a list that ``{opts}``
+        expanded to its text) are not a variable's name: say how to give them."""
+        from lmwidgets.errors import ChoicesError
 
-        if name is None or (name not in self.shell.user_ns and name.endswith(".json")):
-            return name
-        return self._variable(name, "--attacks", InvalidArgumentError)
+        if name is not None and not name.isidentifier() and name not in self.shell.user_ns:
+            raise ChoicesError(
+                f"--choices {name}: give the name of a variable that holds the list of choices, "
+                "e.g. `options = ['Paris', 'Lyon']` in a cell, then `--choices options` (not "
+                "the choices themselves, nor {options})."
+            )
+        return self._variable(name, "--choices", ChoicesError)
 
     def _expanded(self, tokens: list[str]) -> list[str]:
         """``{name}`` and ``$name`` in the line's words filled from the notebook, as IPython
-        does for magic lines, except in the values of :data:`RAW_OPTIONS` (patterns)."""
-        expanded, raw = [], False
+        does for magic lines, except in the values of :func:`raw_options` (patterns)."""
+        expanded, raw, kept = [], False, raw_options()
         for token in tokens:
-            keep = raw or (token.split("=", 1)[0] in RAW_OPTIONS and "=" in token)
+            keep = raw or (token.split("=", 1)[0] in kept and "=" in token)
             expanded.append(token if keep else self.shell.var_expand(token))
-            raw = token in RAW_OPTIONS
+            raw = token in kept
         return expanded
 
     def _rubric(self, rubric: str | None) -> Any:
@@ -453,7 +465,6 @@ class LmMagics(Magics):
         """The options of :class:`lmwidgets.prompting.strategies.Options` that ``%%prompt``'s
         flags give, notebook variables resolved by name (each with its own error kind)."""
         from lmwidgets.errors import (
-            ChoicesError,
             DatasetError,
             ExamplesError,
             InvalidArgumentError,
@@ -470,7 +481,7 @@ class LmMagics(Magics):
             shots=args.shots,
             samples=args.samples,
             dataset=self._variable(args.dataset, "--dataset", DatasetError),
-            choices=self._variable(args.choices, "--choices", ChoicesError),
+            choices=self._choices(args.choices),
             templates=templates or None,
             batch_size=args.batch_size,
             adapter=args.adapter,
@@ -490,15 +501,8 @@ class LmMagics(Magics):
             top_ps=args.top_ps,
             trials=args.trials,
             columns=args.columns,
-            probe=args.probe,
-            attacks=self._attacks(args.attacks),
-            inject_field=args.inject_field,
             vs=self._earlier(args.vs),
-            json=args.json,
-            regex=args.regex,
-            one_of=args.one_of,
-            grammar=args.grammar,
-            constrain=args.constrain,
+            **_axis_kind_options(args, self.shell.user_ns),
             judge=args.judge,
             rubric=self._rubric(args.rubric),
             judge_scale=args.judge_scale,
@@ -631,6 +635,17 @@ def unregister(ipython: Any) -> None:
     cleanup = ipython.input_transformers_cleanup
     if help_cell_as_line in cleanup:
         cleanup.remove(help_cell_as_line)
+
+
+def _axis_kind_options(args: Any, namespace: Any) -> dict[str, Any]:
+    """The registered axis kinds' keywords from their ``%%prompt`` flags (probes, structured
+    answers...; :mod:`lmwidgets.core.axis_kinds`)."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    options: dict[str, Any] = {}
+    for kind in all_kinds():
+        options.update(kind.options_of(args, namespace))
+    return options
 
 
 def _media_options(args: Any) -> dict[str, list[Any]] | None:

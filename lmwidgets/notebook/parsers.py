@@ -673,31 +673,6 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
         "flagged.",
     )
     parser.add_argument(
-        "--probe",
-        default=None,
-        metavar="KIND[,KIND]|all",
-        help="Attack the prompt: beside it, columns that try to leak the system prompt (leak), "
-        "lift its rules (override), or hijack it with an instruction in the {field} data "
-        "(inject), drawn into the image (inject-image) or spoken into the audio (inject-audio, "
-        "with espeak-ng); 'all' runs every probe that applies. "
-        "Each column says held, leaked or followed; the summary gives the attack success rate.",
-    )
-    parser.add_argument(
-        "--attacks",
-        default=None,
-        metavar="VAR|FILE.json",
-        help="Your attack set for --probe: a variable holding {kind: [attack, ...]} (or a list "
-        "of attack dicts with a 'kind'), or a JSON file with either; it replaces the built-in "
-        "attacks of the kinds it gives (lmwidgets.default_attacks() is the built-in set).",
-    )
-    parser.add_argument(
-        "--inject-field",
-        default=None,
-        metavar="FIELD",
-        help="The {FIELD} that --probe inject writes its instruction into (default: the "
-        "prompt's last field).",
-    )
-    parser.add_argument(
         "--columns",
         default=None,
         metavar="AXIS",
@@ -706,40 +681,15 @@ def _prompt_variations(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _prompt_structured(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json",
-        default=None,
-        metavar="VAR",
-        help="A structured answer: a variable holding a pydantic model class or a JSON-schema "
-        "dict. Result.parsed holds the answer as data, Result.valid whether it matched.",
-    )
-    parser.add_argument(
-        "--regex",
-        default=None,
-        metavar="PATTERN",
-        help="The answer must match PATTERN (typed as is: {n} is not expanded; quote it when "
-        "it has spaces).",
-    )
-    parser.add_argument(
-        "--one-of",
-        default=None,
-        metavar="A,B,C|VAR",
-        help="The answer is one of these labels (or of a variable's list).",
-    )
-    parser.add_argument(
-        "--grammar",
-        default=None,
-        metavar="VAR",
-        help="The answer follows a Lark grammar (a variable holding its text).",
-    )
-    parser.add_argument(
-        "--constrain",
-        default=None,
-        choices=["enforced", "free", "both"],
-        help="With a structured answer: enforced while decoding (default), free (only checked) "
-        "or both side by side, with the parse rate of each.",
-    )
+def _prompt_axis_kinds(parser: argparse.ArgumentParser) -> None:
+    """The registered axis kinds' options (structured answers, probes, your own; see
+    :mod:`lmwidgets.core.axis_kinds`)."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    for kind in all_kinds():
+        add_options = kind.hook("add_options")
+        if add_options is not None:
+            add_options(parser)
 
 
 def _prompt_judge(parser: argparse.ArgumentParser) -> None:
@@ -794,7 +744,7 @@ def prompt_parser() -> FlagParser:
     _prompt_generation(parser)
     _prompt_strategies(parser)
     _prompt_variations(parser)
-    _prompt_structured(parser)
+    _prompt_axis_kinds(parser)
     _prompt_judge(parser)
     _prompt_adapters(parser)
     _prompt_images(parser)

@@ -5,8 +5,11 @@ multirun: ``prompt`` (wordings of the prompt), ``system`` (system prompts), ``fi
 values of a template field), ``strategy``, the model and adapter (``target``: a model and one of
 its adapters), ``temperature``, ``top_p`` and ``trial`` (repeated samples). Each axis is one small
 class that says how one of its values changes a column's :class:`Spec`; :func:`expand` takes the
-product of all of them and :func:`label_of` names each column from its coordinates. A new axis is
-a new :class:`Axis` subclass and a place in :data:`PRODUCT_ORDER`.
+product of all of them and :func:`label_of` names each column from its coordinates. A new
+built-in axis is a new :class:`Axis` subclass and a place in :data:`PRODUCT_ORDER`; other kinds
+of axis (probes, structured answers, your own) are registered axis kinds
+(:mod:`lmwidgets.core.axis_kinds`) whose values are kept in ``Spec.kinds`` by a
+:class:`KindAxis`, and which are placed in these orders after the axis they name.
 """
 
 from __future__ import annotations
@@ -15,39 +18,47 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.axis_kinds import with_kinds
 from lmwidgets.core.layout import value_label
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import Engine
 
-#: The order axes multiply in: the last varies fastest (strategies outside models and adapters,
-#: as columns have always been ordered).
+#: The order the built-in axes multiply in: the last varies fastest (strategies outside models
+#: and adapters, as columns have always been ordered); registered kinds go after the axis they
+#: name (:func:`product_order`).
 PRODUCT_ORDER = (
     "prompt",
     "system",
     "field",
     "strategy",
-    "constraint",
     "target",
     "temperature",
     "top_p",
-    "probe",
     "trial",
 )
-#: The order the parts of a column label are written in.
+#: The order the parts of a column label are written in (registered kinds: :func:`label_order`).
 LABEL_ORDER = (
     "model",
     "prompt",
     "system",
     "field",
     "strategy",
-    "constraint",
     "adapter",
     "temperature",
     "top_p",
-    "probe",
     "trial",
 )
+
+
+def product_order() -> tuple[str, ...]:
+    """:data:`PRODUCT_ORDER` with the registered axis kinds in their places."""
+    return with_kinds(PRODUCT_ORDER)
+
+
+def label_order() -> tuple[str, ...]:
+    """:data:`LABEL_ORDER` with the registered axis kinds in their places."""
+    return with_kinds(LABEL_ORDER)
 
 
 @dataclass(frozen=True)
@@ -63,10 +74,10 @@ class Spec:
     temperature: float = 0.0
     top_p: float = 1.0
     trial: int = 0
-    #: The column's attack (``--probe``; :class:`lmwidgets.prompting.probes.Probe`), or None.
-    probe: Any = None
-    #: ``enforced`` or ``free`` with a structured-answer constraint (``--constrain``); "" without.
-    constraint: str = ""
+    #: The column's value on each registered axis kind (``{"probe": Probe(...), "constraint":
+    #: "enforced"}``; :mod:`lmwidgets.core.axis_kinds`); a kind the column has no value on is
+    #: absent.
+    kinds: Mapping[str, Any] = field(default_factory=dict)
     #: (axis name, value id) for every axis applied so far, in product order.
     coords: tuple[tuple[str, str], ...] = ()
 
@@ -137,11 +148,12 @@ class StrategyAxis(Axis):
         return spec.at(self.name, value_id, strategy=value)
 
 
-class ConstraintAxis(Axis):
-    """A structured answer free or enforced while decoding (``--constrain both``)."""
+class KindAxis(Axis):
+    """The axis of a registered axis kind (:mod:`lmwidgets.core.axis_kinds`): its name is the
+    kind's, and a value is kept in ``Spec.kinds`` for the kind's own hooks."""
 
     def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
-        return spec.at(self.name, value_id, constraint=value)
+        return spec.at(self.name, value_id, kinds={**spec.kinds, self.name: value})
 
 
 class TargetAxis(Axis):
@@ -188,8 +200,9 @@ class TrialAxis(Axis):
 
 
 def ordered(axes: Sequence[Axis]) -> list[Axis]:
-    """``axes`` in :data:`PRODUCT_ORDER` (several ``field:`` axes keep their given order)."""
-    return sorted(axes, key=lambda axis: PRODUCT_ORDER.index(axis.kind))
+    """``axes`` in :func:`product_order` (several ``field:`` axes keep their given order)."""
+    order = product_order()
+    return sorted(axes, key=lambda axis: order.index(axis.kind))
 
 
 def expand(axes: Sequence[Axis], base: Spec) -> list[Spec]:
@@ -216,14 +229,15 @@ def shown_axes(axes: Sequence[Axis]) -> set[str]:
 
 
 def label_of(spec: Spec, shown: set[str], dataset: bool) -> str:
-    """A column's label: its shown coordinates in :data:`LABEL_ORDER`, each written as its
+    """A column's label: its shown coordinates in :func:`label_order`, each written as its
     axis writes it (``T=0.7``, ``trial 2``, ``city=Paris``); with nothing shown, the model's
     name (and its adapter). On a dataset, a run of one strategy still names it."""
     coords = dict(spec.coords)
     names = [name for name in coords if name in shown]
     if dataset and not names:
         names.append("strategy")
-    names.sort(key=lambda name: LABEL_ORDER.index(name.split(":", 1)[0]))
+    order = label_order()
+    names.sort(key=lambda name: order.index(name.split(":", 1)[0]))
     parts = [value_label(name, coords[name]) for name in names]
     if parts:
         return " · ".join(parts)

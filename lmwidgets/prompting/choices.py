@@ -200,16 +200,18 @@ def _why_not(engine: Engine) -> str:
 
 
 def check_no_generation_options(
-    constraint: Any, probe: Any, logprobs: int, plan: ChoicePlan | bool | None
+    asked: Sequence[str], logprobs: int, plan: ChoicePlan | bool | None
 ) -> None:
     """Options that shape generated text have nothing to act on with given choices (``plan``:
-    the run's :class:`ChoicePlan`, or whether ``--choices`` / ``--score perplexity`` ask)."""
+    the run's :class:`ChoicePlan`, or whether ``--choices`` / ``--score perplexity`` ask).
+    ``asked`` names the axis kinds the run asks for (``a structured answer``, ``--probe``;
+    :mod:`lmwidgets.core.axis_kinds`): each of them acts on generated text."""
     if not plan:
         return
     perplexity = isinstance(plan, ChoicePlan) and plan.perplexity
     what = "--score perplexity" if perplexity else "Given choices"
-    for flag, value in (("a structured answer", constraint), ("--probe", probe)):
-        if value is not None:
+    for flag in asked:
+        if flag:
             raise ChoicesError(
                 f"{what} generate nothing, so {flag} has no text to act on: drop one of them."
             )

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from lmwidgets.checks import shown
+from lmwidgets.checks import optional_whole_number, shown
 from lmwidgets.core.constraints import Constraint
 from lmwidgets.engines.base import Engine, GenerationSettings, Message
 from lmwidgets.engines.registry import ModelRegistry
@@ -278,7 +278,9 @@ def resolve_judge(
         )
     if not isinstance(free, bool):
         raise JudgeError(f"judge_free must be True or False, not {shown(free)}.")
-    tokens = JUDGE_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
+    # Checked here so that a bad value names --judge-tokens, not the run's --max-new-tokens.
+    given = optional_whole_number(max_new_tokens, "--judge-tokens", minimum=1)
+    tokens = JUDGE_MAX_NEW_TOKENS if given is None else given
     settings = GenerationSettings(tokens, 0.0, 1.0, 0)
     spec = JudgeSpec(engine, chosen, wording, pairwise, settings, score)
     return spec if free else with_enforcement(spec)

@@ -24,7 +24,8 @@ beside the prompt as written (``none``), one column per attack of each kind (the
 
 Each probe column's record holds its ``probe`` (kind, attack, canary, field) and, once judged,
 its verdict (:mod:`lmwidgets.prompting.probe_verdicts`): the messages are recorded exactly, so
-``%lm rerun`` repeats the attack.
+``%lm rerun`` repeats the attack. The ``probe`` axis is a registered axis kind
+(:mod:`lmwidgets.prompting.probe_axis`); this module holds what its values do.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError, PromptError
 from lmwidgets.media.base import Deferred, MediaInput
 from lmwidgets.prompting.attacks import KINDS, Attack, attack_set
-from lmwidgets.prompting.axes import Axis, Spec
+from lmwidgets.prompting.axes import KindAxis, Spec
 
 if TYPE_CHECKING:
     from lmwidgets.engines.base import Engine, Message
@@ -83,7 +84,7 @@ class Probe:
         }
 
 
-class ProbeAxis(Axis):
+class ProbeAxis(KindAxis):
     """The probes: ``none`` (the prompt as written), then one value per attack. Leak and
     override columns need a system prompt: a column without one gets only ``none``."""
 
@@ -91,9 +92,6 @@ class ProbeAxis(Axis):
         if spec.system is not None:
             return self.values
         return tuple((i, p) for i, p in self.values if p is None or p.kind not in NEEDS_SYSTEM)
-
-    def apply(self, spec: Spec, value_id: str, value: Any) -> Spec:
-        return spec.at(self.name, value_id, probe=value)
 
 
 #: Kinds that attack a system prompt.
@@ -275,14 +273,6 @@ def probe_turns(
         for i, text in enumerate(turns)
     ]
     return system, probe.text(question), lead
-
-
-def with_lead(messages: list[Message], lead: list[Message]) -> list[Message]:
-    """``messages`` with the ``lead`` turns after the system prompt (before everything else)."""
-    if not lead:
-        return messages
-    head = 1 if messages and messages[0]["role"] == "system" else 0
-    return [*messages[:head], *lead, *messages[head:]]
 
 
 def probe_record(probe: Probe | None, media: list[MediaInput]) -> dict[str, Any] | None:

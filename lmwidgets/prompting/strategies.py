@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lmwidgets.checks import optional_whole_number, whole_number
+from lmwidgets.core import axis_kinds
 from lmwidgets.core.answers import extract_answer, majority_vote
-from lmwidgets.core.constraints import ANSWER_MARKER
 from lmwidgets.core.examples import (
     Example,
     expected_text,
@@ -63,7 +63,6 @@ from lmwidgets.media.base import MediaInput, all_kinds, get_kind, resolve
 from lmwidgets.media.images import apply_region, parse_region
 from lmwidgets.prompting.axes import (
     Axis,
-    ConstraintAxis,
     PromptAxis,
     Spec,
     StrategyAxis,
@@ -84,23 +83,7 @@ from lmwidgets.prompting.fields import check_fields_scoring
 from lmwidgets.prompting.interpolate import interpolate
 from lmwidgets.prompting.judging import check_judge_items, resolve_judge
 from lmwidgets.prompting.media_items import check_item_kinds, split_media
-from lmwidgets.prompting.probe_verdicts import judge_comparison
-from lmwidgets.prompting.probes import (
-    ProbeTarget,
-    probe_axis,
-    probe_fields,
-    probe_media,
-    probe_record,
-    probe_turns,
-    with_lead,
-)
 from lmwidgets.prompting.scoring import Scorer, resolve_scorer, score_comparison
-from lmwidgets.prompting.structured import (
-    check_engines,
-    constrain_values,
-    resolve_constraint,
-    structured_finisher,
-)
 from lmwidgets.prompting.variations import (
     check_columns,
     column_axis_name,
@@ -471,9 +454,9 @@ class _Context:
     samples: int | None
     shown: set[str]
     trial_seed: int | None
-    #: The structured-answer constraint (None: none); each column's ``constraint`` coordinate
-    #: says whether it is enforced.
-    constraint: Any = None
+    #: The registered axis kinds' parts of this run (:mod:`lmwidgets.core.axis_kinds`), by
+    #: kind name: each shapes every column by the column's value on its axis.
+    kinds: Mapping[str, axis_kinds.AxisRun] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -527,22 +510,11 @@ class Options:
     trials: int | None = None
     #: The axis that forms the view's columns.
     columns: str | None = None
-    #: Probes that attack the prompt (``leak,override,inject,inject-image,inject-audio`` or
-    #: ``all``; see :mod:`lmwidgets.prompting.probes`).
-    probe: str | Sequence[str] | None = None
-    #: Your attack set: a dict ``{kind: [attacks]}``, a list, or a JSON file's path
-    #: (:mod:`lmwidgets.prompting.attacks`).
-    attacks: Any = None
-    #: The ``{field}`` that ``--probe inject`` writes into (default: the prompt's last field).
-    inject_field: str | None = None
-    #: A structured answer (:mod:`.structured`): a pydantic model class or JSON-schema dict,
-    #: a regular expression, labels, or a Lark grammar (one of them).
-    json: Any = None
-    regex: Any = None
-    one_of: Any = None
-    grammar: Any = None
-    #: ``enforced`` (default with a constraint), ``free`` (only checked) or ``both``.
-    constrain: str | None = None
+    #: The keywords of registered axis kinds (:mod:`lmwidgets.core.axis_kinds`), by name:
+    #: probes (``probe``, ``attacks``, ``inject_field``; :mod:`.probe_axis`), structured
+    #: answers (``json``, ``regex``, ``one_of``, ``grammar``, ``constrain``;
+    #: :mod:`.structured_axis`) and your own. :func:`build_variants` takes them as keywords.
+    axis_options: Mapping[str, Any] = field(default_factory=dict)
     #: A model that judges every column after generation (a loaded or connected model's name;
     #: :mod:`lmwidgets.prompting.judging`), its rubric (a built-in's name or your text), its
     #: scale (``1-5`` or ``pass/fail``), pairwise instead of pointwise, its wording and its
@@ -561,8 +533,15 @@ class Options:
 
 
 def option_names() -> set[str]:
-    """The names :func:`build_variants` takes as options."""
-    return set(Options.__dataclass_fields__)
+    """The names :func:`build_variants` takes as options (the registered axis kinds' too)."""
+    return (set(Options.__dataclass_fields__) - {"axis_options"}) | axis_kinds.keywords()
+
+
+def _options(options: Mapping[str, Any]) -> Options:
+    """:class:`Options` of ``options``, the registered axis kinds' keywords in ``axis_options``."""
+    known = axis_kinds.keywords()
+    given = {k: v for k, v in options.items() if k not in known}
+    return Options(**given, axis_options={k: v for k, v in options.items() if k in known})
 
 
 def build_variants(
@@ -583,7 +562,7 @@ def build_variants(
     The columns are the product of named axes (:mod:`lmwidgets.prompting.axes`): prompt
     wordings, system prompts, template fields, strategies, models and adapters, temperatures,
     top-ps and trials; each dataset item runs every column."""
-    opts = Options(**options)
+    opts = _options(options)
     namespace = dict(variables or {})
     engines = parse_models(registry, model, opts.models)
     names = parse_strategies(opts.strategy, opts.compare)
@@ -596,12 +575,9 @@ def build_variants(
         check_item_kinds(engines, media, own_media[0])
     axes = _axes(opts, names, columns_of(engines, opts.adapter, opts.adapters), wordings)
     axes += _variation_axes(opts, wordings, namespace, settings, system)
-    # a dataset item's own image is attacked too (the first item's kinds stand for every item's)
+    # a dataset item's own image (clip) is attacked too (the first item's kinds stand for all)
     probed = [*media, *(own_media[0] if own_media else [])]
-    probes, probe_notes = _probe_axis(opts, axes, wordings, system, probed, engines)
-    if probes is not None:
-        axes.append(probes)
-    constraint = _constraint_axis(opts, namespace, engines, axes, names)
+    kinds = _kind_runs(opts, namespace, engines, names, axes, wordings, system, probed)
     column_axis = column_axis_name(opts.columns)
     _check_counts(opts)
     items = normalize_dataset(dataset) if opts.dataset is not None else [None]
@@ -609,9 +585,9 @@ def build_variants(
     scorer = _scorer(replace(opts, score=None) if judge_scores else opts, namespace)
     judge = _judge(opts, registry, judge_scores)
     choosing = plan_choices(opts.choices, items, scorer.spec, names, engines)
-    check_no_generation_options(constraint, opts.probe, settings.logprobs, choosing)
+    check_no_generation_options(_asked(opts), settings.logprobs, choosing)
     if scorer.spec == "fields":
-        check_fields_scoring(constraint, items)
+        check_fields_scoring(getattr(kinds.get("constraint"), "constraint", None), items)
     base = Spec(engines[0], template=wordings[0][1], system=system)
     specs = expand(axes, replace(base, temperature=settings.temperature, top_p=settings.top_p))
     if opts.dataset is not None:
@@ -625,7 +601,7 @@ def build_variants(
         samples=opts.samples,
         shown=shown_axes(axes),
         trial_seed=trial_seed(settings.seed) if any(a.kind == "trial" for a in axes) else None,
-        constraint=constraint,
+        kinds=kinds,
     )
     variants = _item_variants(specs, items, own_media, context, choosing)
     check_columns(column_axis, variants)
@@ -636,12 +612,10 @@ def build_variants(
     )
     if opts.dataset is not None and not judge_scores:
         plan.finishers.append(_scoring(scorer))
-    if constraint is not None:
-        plan.finishers.append(structured_finisher(constraint))
+    for run in kinds.values():  # structured answers' parse rate, probes' verdicts...
+        plan.finishers += run.finishers()
     if context.trial_seed is not None and any(not spec.sampled for spec in specs):
         plan.finishers.append(_note(GREEDY_TRIALS_NOTE))
-    if probes is not None:
-        plan.finishers += [*map(_note, probe_notes), judge_comparison]
     plan.finishers += map(_note, _media_notes(engines, media))
     return plan
 
@@ -649,10 +623,47 @@ def build_variants(
 def _check_scoring_without_generation(opts: Options, settings: GenerationSettings) -> None:
     """Given choices and ``--score perplexity`` generate nothing: refuse options that need a
     generated answer (a structured answer, probes, token probabilities) before anything else."""
-    given = (opts.json, opts.regex, opts.one_of, opts.grammar)
-    structured = next((c for c in given if c is not None), None)
     asked = opts.choices is not None or opts.score == "perplexity"
-    check_no_generation_options(structured, opts.probe, settings.logprobs, asked)
+    check_no_generation_options(_asked(opts), settings.logprobs, asked)
+
+
+def _asked(opts: Options) -> list[str]:
+    """The registered axis kinds the options ask for that act on generated text, by their
+    options' names."""
+    kinds = axis_kinds.all_kinds()
+    return [kind.option for kind in kinds if kind.needs_text and kind.asked(opts.axis_options)]
+
+
+def _kind_runs(
+    opts: Options,
+    namespace: Mapping[str, Any],
+    engines: list[Engine],
+    names: list[str],
+    axes: list[Axis],
+    wordings: list[tuple[str, str]],
+    system: str | None,
+    media: list[MediaInput],
+) -> dict[str, axis_kinds.AxisRun]:
+    """Each registered axis kind's part of the run (:mod:`lmwidgets.core.axis_kinds`); the
+    axes of those that have one are added to ``axes``."""
+    runs: dict[str, axis_kinds.AxisRun] = {}
+    for kind in axis_kinds.all_kinds():
+        context = axis_kinds.AxisContext(
+            options={name: opts.axis_options.get(name) for name in kind.keywords},
+            namespace=namespace,
+            engines=engines,
+            strategies=names,
+            axes=tuple(axes),
+            wordings=wordings,
+            system=system,
+            media=media,
+        )
+        run = kind.build(context)
+        if run is not None:
+            runs[kind.name] = run
+            if run.axis is not None:
+                axes.append(run.axis)
+    return runs
 
 
 def _item_variants(
@@ -684,22 +695,6 @@ def _media_notes(engines: list[Engine], media: list[MediaInput]) -> list[str]:
         say = getattr(engine, "media_notes", None)
         notes += [note for note in (say(media) if say else []) if note not in notes]
     return notes
-
-
-def _probe_axis(
-    opts: Options,
-    axes: list[Axis],
-    wordings: list[tuple[str, str]],
-    system: str | None,
-    media: list[MediaInput],
-    engines: list[Engine],
-):
-    """The probe axis (``--probe``) and its notes, checked against what the prompt has."""
-    systems = [a for a in axes if a.name == "system"]
-    has_system = system is not None or any(v is not None for a in systems for _, v in a.values)
-    fields = list(dict.fromkeys(f for _, text in wordings for f in template_fields(text)))
-    target = ProbeTarget(has_system, fields, sum(m.kind == "image" for m in media), engines)
-    return probe_axis(opts.probe, opts.attacks, opts.inject_field, target)
 
 
 def _axes(
@@ -737,33 +732,6 @@ def _variation_axes(
     if trial is not None:
         axes.append(trial)
     return axes
-
-
-def _constraint_axis(
-    opts: Options,
-    namespace: Mapping[str, Any],
-    engines: list[Engine],
-    axes: list[Axis],
-    names: list[str],
-) -> Any:
-    """The run's structured-answer constraint (None without one); its ``constraint`` axis
-    (free, enforced or both) is added to ``axes``."""
-    constraint = resolve_constraint(
-        json=opts.json,
-        regex=opts.regex,
-        one_of=opts.one_of,
-        grammar=opts.grammar,
-        namespace=namespace,
-    )
-    values = constrain_values(opts.constrain, constraint)
-    if constraint is None:
-        return None
-    for strategy in dict.fromkeys(names):  # cot constrains what follows its marker
-        check_engines(engines, _column_constraint(constraint, strategy), "enforced" in values)
-    axes.append(
-        ConstraintAxis("constraint", tuple((v, v) for v in values), shown=opts.constrain == "both")
-    )
-    return constraint
 
 
 def _check_counts(opts: Options) -> None:
@@ -892,9 +860,14 @@ def _variant(
     question (a dataset ``item``'s, when there is one)."""
     engine, name = spec.engine, spec.strategy
     values = {**context.namespace, **spec.fields}
-    probe = spec.probe
-    question = interpolate(spec.template, probe_fields(probe, {**values, **(item or {})}))
-    system, question, lead = probe_turns(probe, spec.system, question)
+    filled: Mapping[str, Any] = {**values, **(item or {})}
+    for kind, run in context.kinds.items():
+        filled = run.fill(spec.kinds.get(kind), filled)
+    question = interpolate(spec.template, filled)
+    system, lead = spec.system, []
+    for kind, run in context.kinds.items():
+        system, question, more = run.turns(spec.kinds.get(kind), system, question)
+        lead += more
     examples = context.examples
     if item is not None:  # demonstrations go through the same template as the items
         examples = [
@@ -912,7 +885,10 @@ def _variant(
     messages = with_lead(messages, lead)
     dropped = dropped_kind(name)
     everything = [*context.media, *own]  # the prompt's media, then the dataset item's own
-    shown = [m for m in probe_media(probe, everything) if m.kind != dropped]
+    shaped = everything
+    for kind, run in context.kinds.items():
+        shaped = run.media(spec.kinds.get(kind), shaped)
+    shown = [m for m in shaped if m.kind != dropped]
     if engine.capabilities.media:
         messages = with_media(messages, [m.kind for m in shown])
     run_settings = replace(
@@ -946,18 +922,30 @@ def _variant(
         input=None if item is None else str(item["input"]),
         expected=expected,
         coords=dict(spec.coords),
-        probe=probe_record(probe, everything),
         seed_drawn=context.trial_seed is not None
         and context.settings.seed is None
         and spec.sampled,
-        constraint=_column_constraint(context.constraint, name),
-        enforced=spec.constraint == "enforced",
+        **_kind_fields(spec, name, everything, context),
     )
 
 
-def _column_constraint(constraint: Any, strategy: str) -> Any:
-    """The constraint of one column: with chain-of-thought only the final answer (after the
-    marker the cot instruction asks for) is structured; the reasoning before it is free."""
-    if constraint is None or strategy not in ("cot", "self-consistency"):
-        return constraint
-    return constraint.with_marker(ANSWER_MARKER)
+def _kind_fields(
+    spec: Spec, strategy: str, media: list[MediaInput], context: _Context
+) -> dict[str, Any]:
+    """The Variant fields the registered axis kinds set for this column (their ``recorded``
+    entries merged)."""
+    fields: dict[str, Any] = {}
+    recorded: dict[str, Any] = {}
+    for kind, run in context.kinds.items():
+        changes = dict(run.variant(spec.kinds.get(kind), strategy, media))
+        recorded.update(changes.pop("recorded", {}))
+        fields.update(changes)
+    return {**fields, "recorded": recorded} if recorded else fields
+
+
+def with_lead(messages: list[Message], lead: list[Any]) -> list[Message]:
+    """``messages`` with the ``lead`` turns after the system prompt (before everything else)."""
+    if not lead:
+        return messages
+    head = 1 if messages and messages[0]["role"] == "system" else 0
+    return [*messages[:head], *lead, *messages[head:]]

@@ -3,7 +3,8 @@
 Turns what the user gave (a pydantic model class or a JSON-schema dict, a pattern, a list of
 labels or a Lark grammar, directly or as the name of a notebook variable) into one checked
 :class:`~lmwidgets.core.constraints.Constraint`, and ``constrain`` (``enforced``, the default;
-``free``; ``both``) into the ``constraint`` axis. Every bad input is a
+``free``; ``both``) into the values of the ``constraint`` axis (a registered axis kind:
+:mod:`.structured_axis`). Every bad input is a
 :class:`~lmwidgets.errors.ConstraintError` before anything runs.
 """
 

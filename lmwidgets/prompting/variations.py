@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmwidgets.checks import shown
+from lmwidgets.core.axis_kinds import with_kinds
 from lmwidgets.core.layout import coordinates, varying
 from lmwidgets.errors import InvalidArgumentError, PromptError, StrategyError
 from lmwidgets.prompting.axes import (
@@ -37,19 +38,23 @@ NO_SYSTEM = "none"
 MAX_TRIALS = 100
 #: Longest column id made from a value (a list's values name their columns).
 MAX_ID = 40
-#: What ``--columns`` may name (besides ``field:NAME``).
+#: What ``--columns`` may name (besides ``field:NAME``), without the registered axis kinds
+#: (:func:`column_axes`).
 COLUMN_AXES = (
     "prompt",
     "system",
     "strategy",
-    "constraint",
     "adapter",
     "model",
     "temperature",
     "top_p",
-    "probe",
     "trial",
 )
+
+
+def column_axes() -> tuple[str, ...]:
+    """:data:`COLUMN_AXES` with the registered axis kinds in their places."""
+    return with_kinds(COLUMN_AXES)
 
 
 def _letters(count: int) -> list[str]:
@@ -281,14 +286,15 @@ def column_axis_name(columns: str | None) -> str | None:
     """``--columns AXIS`` as an axis name (``top-p`` is ``top_p``)."""
     if columns is None:
         return None
+    axes = column_axes()
     if not isinstance(columns, str) or not columns.strip():
-        raise StrategyError("--columns names an axis: " + ", ".join(COLUMN_AXES) + ", field:NAME.")
+        raise StrategyError("--columns names an axis: " + ", ".join(axes) + ", field:NAME.")
     name = columns.strip().replace("top-p", "top_p")
-    if name not in COLUMN_AXES and not name.startswith("field:"):
-        near = difflib.get_close_matches(name, COLUMN_AXES, n=1)
+    if name not in axes and not name.startswith("field:"):
+        near = difflib.get_close_matches(name, axes, n=1)
         hint = f" Did you mean {near[0]}?" if near else ""
         raise StrategyError(
-            f"--columns {columns}: not an axis ({', '.join(COLUMN_AXES)}, field:NAME).{hint}"
+            f"--columns {columns}: not an axis ({', '.join(axes)}, field:NAME).{hint}"
         )
     return name
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmwidgets.core import axis_kinds
 from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.engines.base import Engine, GenerationSettings
@@ -276,39 +277,60 @@ def _variant_from(
         else str((record.get("input") or {}).get("input")),
         expected=record.get("expected"),
         item_index=_recorded_index(record),
-        media=_probe_media(record, images or {}, namespace or {}),
+        media=_kind_media(record, images or {}, namespace or {}),
         forced_ids=forced_ids,
         forced_text=forced_text,
         fork=fork if isinstance(fork, dict) else None,
         coords=_recorded_axes(record),
-        probe=record["probe"] if isinstance(record.get("probe"), dict) else None,
+        recorded=_kind_records(record),
         seed_drawn=generation.get("seed_given") is False and generation.get("seed") is not None,
         **recorded_choices(record),
+        **_recorded_constraint(record),
     )
 
 
-def _probe_media(
+def _recorded_constraint(record: dict[str, Any]) -> dict[str, Any]:
+    """The structured-answer constraint a column was held to (``output.structured``) and
+    whether it was enforced while decoding: without it a re-run of ``--one-of yes,no`` would
+    write free text and never match. Records without one (or a malformed one) give none."""
+    from lmwidgets.core.constraints import constraint_from_record
+
+    structured = (record.get("output") or {}).get("structured")
+    if not isinstance(structured, dict):
+        return {}
+    constraint = constraint_from_record(structured.get("constraint"))
+    if constraint is None:
+        return {}
+    return {"constraint": constraint, "enforced": structured.get("enforced") is True}
+
+
+def _kind_media(
     record: dict[str, Any], images: Mapping[str, Any], namespace: Mapping[str, Any]
 ) -> list[Any]:
-    """A record's media; an ``inject-image`` (``inject-audio``) probe column's image (clip) is
-    the recorded original with the recorded attack drawn (spoken) in again: the attacked copy
-    exists only in the run. An ``inject-audio`` column without a clip of its own had the speech
-    as its clip: it is spoken again."""
-    probe = record.get("probe")
-    original = {"inject-image": "image", "inject-audio": "audio"}.get(
-        str(probe.get("kind")) if isinstance(probe, dict) else ""
-    )
-    if not isinstance(probe, dict) or original is None:
-        return _recorded_media(record, images, namespace)
-    from lmwidgets.prompting.probes import redraw
+    """A record's media, as the first axis kind that changed them restores them (an
+    ``inject-image`` probe column's image: the recorded original with the recorded attack
+    drawn in again; the drawn copy exists only in the run), else as recorded."""
 
-    entries = list((record.get("prompt") or {}).get("media") or [])
-    index = next(i for i, e in enumerate(entries) if e.get("source") == "probe")
-    if original in probe:
-        entries[index] = probe[original]
-    else:
-        del entries[index]
-    return redraw(probe, _recorded_media({"prompt": {"media": entries}}, images, namespace))
+    def read(entries: Mapping[str, Any]) -> list[Any]:
+        return _recorded_media(dict(entries), images, namespace)
+
+    for kind in axis_kinds.all_kinds():
+        restore_media = kind.hook("restore_media")
+        if restore_media is not None:
+            media = restore_media(record, read)
+            if media is not None:
+                return media
+    return read(record)
+
+
+def _kind_records(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's entries that axis kinds restore (a probe's attack and canary)."""
+    recorded: dict[str, Any] = {}
+    for kind in axis_kinds.all_kinds():
+        restore = kind.hook("restore")
+        if restore is not None:
+            recorded.update(restore(record))
+    return recorded
 
 
 def _recorded_index(record: dict[str, Any]) -> int | None:
@@ -485,15 +507,18 @@ def _recorded_judge(group: list[dict[str, Any]], registry: ModelRegistry, notes:
 def _finisher(
     group: list[dict[str, Any]], scoring: Callable[[Comparison], None] | None
 ) -> Callable[[Comparison], None] | None:
-    """A re-run's finisher: its scoring, and the probes' verdicts judged again."""
-    if not any(isinstance(r.get("probe"), dict) for r in group):
+    """A re-run's finisher: its scoring, and what axis kinds run again (the probes' verdicts
+    judged again)."""
+    hooks = [kind.hook("rerun_finisher") for kind in axis_kinds.all_kinds()]
+    again = [finish for finish in (hook(group) for hook in hooks if hook) if finish is not None]
+    if not again:
         return scoring
-    from lmwidgets.prompting.probe_verdicts import judge_comparison
 
     def finish(comparison: Comparison) -> None:
         if scoring is not None:
             scoring(comparison)
-        judge_comparison(comparison)
+        for step in again:
+            step(comparison)
 
     return finish
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from lmwidgets.checks import Throttle
+from lmwidgets.core import axis_kinds
 from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.safe_text import STATIC_TEXT_LIMIT
 from lmwidgets.core.variant import Variant
@@ -50,7 +51,6 @@ from lmwidgets.run.cache_keys import CachedColumn
 from lmwidgets.run.choices import is_choice_run, run_choice_variants
 from lmwidgets.run.flow import conclude, error_message, open_view, run_status, split_batches
 from lmwidgets.run.records import RUN_RECORD_SCHEMA, bounded_tokens, library_versions, now_iso
-from lmwidgets.run.structured import check_column
 from lmwidgets.run.tokens import answer_confidence, token_dicts
 
 _RECORD_TEXT_LIMIT = 4 * STATIC_TEXT_LIMIT
@@ -238,16 +238,12 @@ def _record(
         record["item_index"] = variant.item_index
     if variant.fork is not None:
         record["fork"] = variant.fork
-    if variant.probe is not None:  # the attack and canary, so that a rerun repeats it
-        record["probe"] = {k: v for k, v in variant.probe.items() if k not in _VERDICT_KEYS}
+    # What axis kinds keep (a probe's attack and canary, so that a rerun repeats it).
+    record.update(variant.recorded)
     if cached is not None:  # the timing is the generating run's, named here
         record["cached"] = True
         record["timing"]["cached_from"] = {"run": cached.run, "created": cached.created}
     return record
-
-
-#: What the probes' finisher adds to a record's ``probe`` (a rerun judges again).
-_VERDICT_KEYS = ("verdict", "evidence")
 
 
 def _tokens_record(
@@ -350,6 +346,20 @@ def _run_batch(
     return outcome
 
 
+def _checked(
+    variant: Variant, text: str, answer: str | None, extras: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """The answer, record extras and Result fields (``parsed``, ``valid``) after every
+    registered axis kind's check of the text."""
+    fields: dict[str, Any] = {}
+    for kind in axis_kinds.all_kinds():
+        check = kind.hook("check")
+        if check is not None:
+            answer, extras, more = check(variant, text, answer, extras)
+            fields.update(more)
+    return answer, extras, fields
+
+
 def _result(
     variant: Variant,
     outputs: list[RowOutput],
@@ -369,11 +379,9 @@ def _result(
     reason = finish_reason(outputs)
     if reason == "error":  # a failed column's partial text has no answer to show or score
         answer = None
-    checked = check_column(variant, text) if reason != "error" else None
-    if checked is not None and checked.valid:
-        answer = checked.answer  # the structured answer itself (the label, the JSON)
-    if checked is not None:
-        extras = {**extras, "structured": checked.record(variant.constraint, variant.enforced)}
+    checked: dict[str, Any] = {}
+    if reason != "error":  # axis kinds' checks of the text (a structured answer's verdict)
+        answer, extras, checked = _checked(variant, text, answer, extras)
     boxes = find_boxes(variant, text)
     tokens = _representative_tokens(variant, outputs, texts, text)
     confidence = _confidence(variant, answer, tokens, extras)
@@ -414,8 +422,7 @@ def _result(
         media=[item.record() for item in variant.media],
         item_media=[item.item_preview() for item in variant.media if isinstance(item, Deferred)],
         cached=cached is not None,
-        parsed=None if checked is None else checked.parsed,
-        valid=None if checked is None else checked.valid,
+        **checked,
     )
 
 

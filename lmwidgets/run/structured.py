@@ -52,3 +52,19 @@ def check_column(variant: Variant, text: str) -> Checked | None:
     if variant.constraint is None:
         return None
     return check_text(variant.constraint, text)
+
+
+def checked_answer(
+    variant: Variant, text: str, answer: str | None, extras: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """The ``constraint`` axis kind's check (:mod:`lmwidgets.prompting.structured_axis`): a
+    valid answer is the structured part itself (the label, the JSON); the verdict goes to the
+    record's ``output.structured`` and the result's ``valid`` and ``parsed`` (a pydantic
+    instance with a model class)."""
+    checked = check_column(variant, text)
+    if checked is None:
+        return answer, extras, {}
+    if checked.valid:
+        answer = checked.answer
+    extras = {**extras, "structured": checked.record(variant.constraint, variant.enforced)}
+    return answer, extras, {"parsed": checked.parsed, "valid": checked.valid}

@@ -26,6 +26,7 @@ from lmwidgets.core.safe_text import (
 from lmwidgets.run.records import RECORD_MIME, bundle_payload
 from lmwidgets.sharing.static_choices import choices_html, choices_lines
 from lmwidgets.sharing.static_judge import judge_html, judge_line, reasoning_html
+from lmwidgets.sharing.static_kinds import kind_body_html, kind_head_html, kind_lines
 from lmwidgets.sharing.static_matrix import (
     Grid,
     answer_shown,
@@ -47,7 +48,6 @@ from lmwidgets.sharing.static_media import (
     media_line,
     row_media_html,
 )
-from lmwidgets.sharing.static_probes import probe_html, probe_line
 from lmwidgets.sharing.static_ratings import (
     preference_lines,
     preferences_html,
@@ -136,36 +136,7 @@ def _flags_html(result: Result) -> str:
     chips = flag_chip(flag) if flag else ""
     if result.cached:  # answered from the response cache: a neutral mark, not a warning
         chips += flag_chip("cached", FG_MUTED)
-    return chips + "".join(_structured_flags(result))
-
-
-def _structured_flags(result: Result) -> list[str]:
-    """A structured answer's verdict: ✓ valid / ✗ invalid, and whether it was enforced."""
-    if result.valid is None:
-        return []
-    structured = result.extras.get("structured") or {}
-    how = "enforced" if structured.get("enforced") else "free"
-    if result.valid:
-        return [flag_chip(f"✓ valid · {how}", SUCCESS)]
-    return [flag_chip(f"✗ invalid · {how}", ERROR)]
-
-
-def _parsed_html(result: Result) -> str:
-    """A structured JSON answer written out readably, folded (``<details>``, escaped)."""
-    structured = result.extras.get("structured") or {}
-    kind = (structured.get("constraint") or {}).get("kind")
-    if kind != "json" or not result.valid:
-        return ""
-    import json
-
-    shown, _ = truncate(
-        json.dumps(structured.get("parsed"), indent=2, ensure_ascii=False), STATIC_PROMPT_LIMIT
-    )
-    return (
-        f'<details class="lmw-parsed" style="margin-top:4px"><summary style="{SMALL};'
-        f'cursor:pointer">parsed JSON</summary><pre style="{PRE}">{escape_html(shown)}</pre>'
-        "</details>"
-    )
+    return chips
 
 
 def _footer_html(result: Result) -> str:
@@ -195,13 +166,13 @@ def _prompt_html(result: Result) -> str:
 
 def _result_html(result: Result, grid: Grid, images: list[dict]) -> str:
     """One cell: answer (and verdict), flags, boxes, text, stats and settings, prompt."""
-    head = _answer_html(result, grid) + _flags_html(result) + probe_html(result)
+    head = _answer_html(result, grid) + _flags_html(result) + kind_head_html(result)
     head += rating_html(result)
     head += judge_html(result)
     return (
         f'<div style="margin-bottom:4px">{head}</div>'
         f"{boxes_html(result, images)}{choices_html(result)}{_text_html(result)}"
-        f"{_parsed_html(result)}{reasoning_html(result)}"
+        f"{kind_body_html(result)}{reasoning_html(result)}"
         f"{_vs_html(result)}"
         f"{_footer_html(result)}{_prompt_html(result)}"
     )
@@ -338,8 +309,7 @@ def _facts(result: Result, grid: Grid) -> list[str]:
     flag = status_flag(result)
     if flag:
         lines.append(f"⚠ {flag}")
-    if result.probe is not None:
-        lines.append(probe_line(result))
+    lines += kind_lines(result)
     if result.judge is not None and judge_line(result):
         lines.append(judge_line(result))
     lines += choices_lines(result)

@@ -185,7 +185,8 @@ def test_any_input_is_recorded_or_a_rating_error_and_any_record_reads(model):
         again = Comparison.from_records(records)
         first, second = (x.rating for x in again)
         assert first == (rating if rating in ("up", "down") else None)
-        assert second == records[1].get("rating")  # as rated above (or not at all)
+        kept = records[1].get("rating")  # as rated above (a value and its time), or not at all
+        assert second == (kept["value"] if isinstance(kept, dict) else kept)
         for preference in again.preferences:
             assert {preference.a, preference.b} == {"zero-shot", "cot"}
         leaderboard(again, samples=10).to_pandas()

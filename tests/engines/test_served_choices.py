@@ -3,6 +3,9 @@ picks as the kernel's copy of the default model, batched in one request per adap
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 from vllm_server import KEY_ENV
 
@@ -34,3 +37,5 @@ def test_served_choices_equal_the_kernel(vllm, registry):
         assert remote.answer == local.answer
         assert remote.extras["acc_norm"] == local.extras["acc_norm"]
     assert comparison.scores["served"] == comparison.scores["local"]
+    shown = json.dumps(comparison.mimebundle(), default=str) + comparison.to_json()
+    assert os.environ[KEY_ENV] not in shown  # records and the static copy

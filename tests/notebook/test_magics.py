@@ -409,7 +409,12 @@ def test_load_names_its_steps_and_never_goes_back(tiny_dir, registry):
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     steps = list(dict.fromkeys(m for _, m in seen))
-    assert steps[:3] == ["Locating weights", "Hashing weights", "Loading tokenizer"]
+    assert steps[:4] == [
+        "Importing torch and transformers",
+        "Locating weights",
+        "Hashing weights",
+        "Loading tokenizer",
+    ]
     assert "Loading weights" in steps and "Moving to cpu" in steps and steps[-1] == "Ready"
 
 

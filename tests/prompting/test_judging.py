@@ -219,7 +219,12 @@ def test_a_judge_that_is_not_loaded_is_refused_before_anything_runs(registry):
         ({"judge": "m", "rubric": "correctness"}, "give a dataset"),
         ({"judge": "m", "rubric": "faithfulness"}, "'reference'"),
         ({"judge": "m", "score": "judge"}, "score=judge scores dataset items"),
-        ({"judge": "m", "judge_tokens": 0}, "--max-new-tokens"),
+        # the judge's own option is named, not the run's --max-new-tokens
+        ({"judge": "m", "judge_tokens": 0}, "--judge-tokens must be at least 1, not 0"),
+        ({"judge": "m", "judge_tokens": -3}, "--judge-tokens must be at least 1"),
+        ({"judge": "m", "judge_tokens": "12"}, "--judge-tokens must be a whole number"),
+        ({"judge": "m", "judge_tokens": True}, "--judge-tokens must be a whole number"),
+        ({"judge": "m", "judge_tokens": 2.5}, "--judge-tokens must be a whole number"),
     ],
 )
 def test_bad_judge_options_are_clear_errors(registry, options, message):

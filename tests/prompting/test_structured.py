@@ -57,6 +57,30 @@ def test_regex_and_one_of_enforced(tiny):
     assert labels.text in ("positive", "negative") and labels.parsed == labels.text
 
 
+def test_rerun_holds_each_column_to_its_recorded_constraint(tiny):
+    # Records keep the constraint under output.structured; a re-run without it wrote free text
+    # (a random model never says exactly "positive") and no structured column ever matched.
+    original = lmwidgets.prompt(
+        "Sentiment:",
+        one_of="positive,negative",
+        constrain="both",
+        max_new_tokens=8,
+        display=False,
+    )
+    report = lmwidgets.rerun(original.records)
+    assert report.matched, [(r.variant, r.old_text, r.new_text) for r in report.rows]
+    enforced = [
+        r for r in report.comparisons[0] if r.record["output"]["structured"]["enforced"] is True
+    ]
+    assert len(enforced) == 1 and enforced[0].text in ("positive", "negative")
+    assert {
+        r.record["output"]["structured"]["constraint"]["kind"] for r in report.comparisons[0]
+    } == {"one_of"}
+    schema = lmwidgets.prompt("Answer:", json=SCHEMA, max_new_tokens=40, display=False)
+    again = lmwidgets.rerun(schema.to_json())
+    assert again.matched and again.comparisons[0][0].valid is not None
+
+
 def test_grammar_enforced(tiny):
     grammar = 'start: "(" num "," num ")"\nnum: /[0-9]{1,3}/'
     result = lmwidgets.prompt("Point:", grammar=grammar, max_new_tokens=12, display=False)[0]

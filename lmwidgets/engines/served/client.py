@@ -56,6 +56,24 @@ def read_api_key(variable: str | None) -> str | None:
     return key
 
 
+def _url_credentials(url: str) -> tuple[Any, list[str]]:
+    """The basic auth that ``user:password@`` in ``url`` asks for (None without), and the
+    secrets it puts on the wire to blank out of messages: the password, as typed and decoded,
+    and the ``Basic`` token a server may quote back."""
+    import base64
+    from urllib.parse import unquote
+
+    import httpx
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None, []
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    secrets = [token] + ([password, parts.password or ""] if password else [])
+    return httpx.BasicAuth(user, password), [s for s in dict.fromkeys(secrets) if s]
+
+
 class Client:
     """A small JSON-over-HTTP client that turns every failure into a clear :class:`ServerError`
     (and never lets the API key into a message)."""
@@ -63,19 +81,29 @@ class Client:
     def __init__(self, root: str, api_key: str | None, timeout: float) -> None:
         import httpx
 
-        self.root = root
+        # Credentials in the URL (``http://user:pw@host``) go as basic auth, as httpx sent them
+        # when they were in the URL, but requests use the URL without them: httpx logs every
+        # request's URL (INFO), and a password must not reach a log.
+        parts = urlsplit(root)
+        self.root = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self.shown = public_url(root)
-        self._key = api_key
+        auth, self._secrets = _url_credentials(root)
+        if api_key:
+            self._secrets.append(api_key)
+        self._secrets.sort(key=len, reverse=True)  # a longer secret before one inside it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(
             headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
             trust_env=False,  # a proxy from the environment must not see local traffic or keys
         )
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key (if any) blanked out."""
-        return text.replace(self._key, "***") if self._key else text
+        """``text`` with the API key and the URL's password (if any) blanked out."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def fail(self, what: str, exc: BaseException | str) -> ServerError:
         import httpx
@@ -100,7 +128,8 @@ class Client:
                 message = message.get("message") or json.dumps(message)
         except ValueError:
             message = response.text
-        text = " ".join(str(message).split())[:400]
+        # Blanked before it is cut: a key quoted across the cut would keep its first part.
+        text = " ".join(self.redact(str(message)).split())[:400]
         return ServerError(
             self.redact(f"{self.shown} refused {what} (HTTP {response.status_code}): {text}")
         )

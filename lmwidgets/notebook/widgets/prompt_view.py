@@ -27,6 +27,8 @@ _STATIC = Path(__file__).resolve().parents[2] / "static"
 RegionHandler = Callable[[dict[str, Any]], None]
 #: At most this many boxes are drawn per column (all are in Result.boxes).
 MAX_BOXES = 100
+#: Most axis-kind badges a cell keeps (:func:`lmwidgets.core.axis_kinds.badges`).
+MAX_BADGES = 8
 #: The default of :attr:`PromptView.min_column_width` (CSS pixels) for new views.
 DEFAULT_MIN_COLUMN_WIDTH = 260
 #: ``handler(request)`` for a fork at a token: {'index', 'position', 'token': {'id', 'text'}}.
@@ -674,16 +676,20 @@ class PromptView(anywidget.AnyWidget):
         vs: int | None = None,
         previous: bool = False,
         cached: bool = False,
-        probe: dict[str, Any] | None = None,
-        structured: dict[str, Any] | None = None,
         rating: str | None = None,
         judge: dict[str, Any] | None = None,
         media: list[dict[str, Any]] | None = None,
         choices: dict[str, Any] | None = None,
+        badges: list[dict[str, str]] | None = None,
+        **kind_cells: Any,
     ) -> dict[str, Any]:
         """A column dict with its text bounded to :data:`WIDGET_TEXT_LIMIT` characters and its
         token data to :data:`MAX_CELL_TOKENS` tokens (``tokens_total``: how many there were);
-        each field bounded or made plain for the browser (see the ``_*_cell`` helpers)."""
+        each field bounded or made plain for the browser (see the ``_*_cell`` helpers).
+
+        ``kind_cells`` are the registered axis kinds' cell data by their keys (``probe=``,
+        ``structured=``; :mod:`lmwidgets.core.axis_kinds`), each bounded by its kind;
+        ``badges`` their generic marks (:func:`~lmwidgets.core.axis_kinds.badges`)."""
         shown, tokens, note = _bounded(text, tokens, tokens_total, note)
         return {
             "label": shorten(label, LABEL_LIMIT),
@@ -714,11 +720,11 @@ class PromptView(anywidget.AnyWidget):
             "vs": vs,
             "previous": previous,
             "cached": bool(cached),
-            "probe": _probe_cell(probe),
             "rating": rating if rating in ("up", "down") else None,
             "judge": _judge_cell(judge),
             "choices": _choices_cell(choices),
-            "structured": _structured_cell(structured),
+            "badges": _badges_cell(badges),
+            **_kind_cells(kind_cells),
         }
 
 
@@ -758,20 +764,6 @@ def _boxes_cell(boxes: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     ]
 
 
-def _structured_cell(structured: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A structured answer's check for its cell: valid, enforced, its kind and the parsed value
-    (bounded like the text)."""
-    if structured is None:
-        return None
-    parsed = str(structured.get("parsed") or "")
-    return {
-        "valid": bool(structured.get("valid")),
-        "enforced": bool(structured.get("enforced")),
-        "kind": str(structured.get("kind", "")),
-        "parsed": truncate(clean(parsed), WIDGET_TEXT_LIMIT)[0],
-    }
-
-
 def _judge_cell(judge: dict[str, Any] | None) -> dict[str, Any] | None:
     """A judge's verdict for its cell (:func:`lmwidgets.prompting.judging.shown_verdict`),
     bounded: the chip and tooltip short, the reasoning to the cell's text limit."""
@@ -795,15 +787,27 @@ def _choices_cell(choices: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**choices, "texts": [shorten(clean(t), SHORT_LIMIT) for t in choices["texts"]]}
 
 
-def _probe_cell(probe: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A probe column's verdict for its cell: kind, attack name, verdict, evidence (bounded)."""
-    if not isinstance(probe, dict):
-        return None
-    attack = probe.get("attack") if isinstance(probe.get("attack"), dict) else {}
-    verdict = probe.get("verdict")
-    return {
-        "kind": shorten(str(probe.get("kind", "")), LABEL_LIMIT),
-        "attack": shorten(str(attack.get("name", "")), LABEL_LIMIT),
-        "verdict": None if verdict is None else str(verdict),
-        "evidence": shorten(str(probe.get("evidence") or ""), SHORT_LIMIT),
-    }
+def _badges_cell(badges: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """Axis kinds' generic badges, bounded (text and state short, title a line)."""
+    return [
+        {
+            "kind": shorten(str(badge.get("kind", "")), LABEL_LIMIT),
+            "text": shorten(clean(str(badge.get("text", ""))), LABEL_LIMIT),
+            "title": shorten(clean(str(badge.get("title", ""))), SHORT_LIMIT),
+            "state": shorten(str(badge.get("state", "")), LABEL_LIMIT),
+        }
+        for badge in (badges or [])[:MAX_BADGES]
+    ]
+
+
+def _kind_cells(given: dict[str, Any]) -> dict[str, Any]:
+    """Every registered axis kind's cell data under its key (None where the cell has none),
+    bounded by the kind; a key no kind has is a mistake."""
+    from lmwidgets.core.axis_kinds import all_kinds
+
+    hooks = {kind.key: kind.hook("cell") for kind in all_kinds()}
+    cells = {key: cell for key, cell in hooks.items() if cell is not None}
+    unknown = sorted(set(given) - set(cells))
+    if unknown:
+        raise TypeError(f"PromptView.column() got unexpected keyword(s): {', '.join(unknown)}")
+    return {key: cell(given.get(key)) for key, cell in cells.items()}
