@@ -501,7 +501,7 @@ class Comparison:
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         speed = f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
         if cached:
-            speed += f" ({cached} of {len(self.results)} answers from the response cache)"
+            speed += f" ({cached} of {len(self.results)} cached)"
         return speed
 
     # Your own ratings (lmwidgets.core.ratings) ---------------------------------------------

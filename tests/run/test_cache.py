@@ -190,7 +190,7 @@ def test_the_run_speed_leaves_cached_answers_out(scripted):
     mixed.seconds = 0.5
     speed = mixed.throughput()
     assert speed.startswith(f"{mixed[1].tokens} tokens in ")
-    assert speed.endswith("tok/s (1 of 2 answers from the response cache)")
+    assert speed.endswith("tok/s (1 of 2 cached)")
 
 
 def test_a_sampled_run_without_a_seed_is_never_cached(scripted):
