@@ -372,7 +372,9 @@ class View {
   }
 
   drawText() {
-    this.parts.title.textContent = this.model.get("title") || "";
+    const title = this.model.get("title") || "";
+    this.parts.title.textContent = title;
+    this.parts.title.title = title; // a narrow view cuts it with an ellipsis: the whole on hover
     const message = this.model.get("message") || "";
     const text = this.forking ? [message, "forking…"].filter(Boolean).join("\n") : message;
     this.parts.message.textContent = text;

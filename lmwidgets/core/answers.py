@@ -36,7 +36,9 @@ _ANSWER_IS = re.compile(
     r"(?:final\s+)?answer\s+is\s*:?\s*([^\n]+?)(?=\.\s|\.$|\n|$)", re.IGNORECASE | re.MULTILINE
 )
 _ANSWER_LINE = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# A minus sign only where no word touches it: in "PELICAN-5299" or "pages 3-4" the dash is a
+# hyphen, and the last number is 5299 or 4 (it read "-5299", and columns "agreed" on it).
+_NUMBER = re.compile(r"(?:(?<![\w.])-)?\d[\d,]*(?:\.\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 

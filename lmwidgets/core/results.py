@@ -483,16 +483,26 @@ class Comparison:
     def throughput(self) -> str:
         """The run's speed, said once for all its columns: ``'120 tokens in 3.1 s · 38.7
         tok/s'`` ('' when the run's time was not measured). A column's own tok/s would
-        mislead: the columns of one batch advance together."""
+        mislead: the columns of one batch advance together. Answers from the response cache
+        are left out of the speed and said apart."""
         if not self.seconds or self.seconds <= 0:
             return ""
         scored = [r.choice_logprobs for r in self.results if r.choice_logprobs is not None]
         if scored and len(scored) == len(self.results):  # given choices: nothing generated
             count = sum(len(c) for c in scored)
             return f"{count} choice{'' if count == 1 else 's'} scored in {self.seconds:.1f} s"
-        tokens = sum(result.tokens for result in self.results)
+        # Text from the response cache took no generating: counted in, it read as a speed
+        # the model never had (a cached judging run said "490.6 tok/s").
+        cached = sum(1 for result in self.results if result.cached)
+        tokens = sum(result.tokens for result in self.results if not result.cached)
+        if cached == len(self.results):
+            every = sum(result.tokens for result in self.results)
+            return f"{every} token{'' if every == 1 else 's'}, all from the response cache"
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
-        return f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
+        speed = f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
+        if cached:
+            speed += f" ({cached} of {len(self.results)} cached)"
+        return speed
 
     # Your own ratings (lmwidgets.core.ratings) ---------------------------------------------
     def rate(self, column: int | str, value: Any, *, row: int | None = None) -> None:

@@ -106,11 +106,13 @@ def _column_stats(results: Sequence[Result]) -> str:
     n = len(results)
     tokens = sum(r.tokens for r in results) / n
     seconds = sum(r.seconds for r in results) / n
-    parts = [
-        f"{n} item{'' if n == 1 else 's'}",
-        f"mean {tokens:.0f} tokens",
-        f"mean {seconds:.1f} s",
-    ]
+    scored = [r.choice_logprobs for r in results if r.choice_logprobs is not None]
+    if len(scored) == n:  # given choices, nothing generated: "mean 0 tokens" said nothing
+        choices = sum(len(c) for c in scored)
+        made = f"{choices} choice{'' if choices == 1 else 's'} scored"
+    else:
+        made = f"mean {tokens:.0f} tokens"
+    parts = [f"{n} item{'' if n == 1 else 's'}", made, f"mean {seconds:.1f} s"]
     firsts = [r.first_token_seconds for r in results if r.first_token_seconds is not None]
     if firsts:
         parts.append(f"first token {min(firsts):.2f} s")

@@ -34,3 +34,21 @@ def test_help_lists_choices(shell, capsys):
     shell.run_cell("%%prompt --help\n")
     out = capsys.readouterr().out
     assert "--choices VAR" in out and "perplexity" in out
+
+
+def test_a_choice_grid_footer_counts_choices_not_tokens(shell, capsys):
+    # A likelihood column generates nothing: its footer said "mean 0 tokens".
+    from lmwidgets.notebook.cell_info import _column_stats
+
+    assert shell.run_cell("%lm load --engine scripted --as lmw_s").success
+    shell.user_ns["lmw_quiz"] = [
+        {"input": "Capital of France?", "choices": ["Paris", "Lyon"], "expected": "Paris"},
+        {"input": "Which animal barks?", "choices": ["a cat", "a dog", "a cow"]},
+    ]
+    assert shell.run_cell("%%prompt --dataset lmw_quiz --out lmw_q\n{input}\n").success
+    line = _column_stats(shell.user_ns["lmw_q"].results)
+    assert line.startswith("2 items · 5 choices scored · mean ") and "tokens" not in line
+    shell.user_ns["lmw_open"] = [{"input": "Capital of France?"}]
+    assert shell.run_cell("%%prompt --dataset lmw_open --out lmw_g\n{input}\n").success
+    assert "mean " in _column_stats(shell.user_ns["lmw_g"].results).split(" · ")[1]
+    assert _column_stats(shell.user_ns["lmw_g"].results).split(" · ")[1].endswith(" tokens")

@@ -173,6 +173,26 @@ def test_adapters_are_keyed_by_their_weights(tiny, tmp_path):
 # Never kept ------------------------------------------------------------------------------------
 
 
+def test_the_run_speed_leaves_cached_answers_out(scripted):
+    # A fully cached judging run said "490.6 tok/s": a speed the model never had.
+    # The run's time is measured by the live view; here each run says it took 0.5 s.
+    first = ask(compare="zero-shot")
+    first.seconds = 0.5
+    assert (
+        first.throughput() == f"{first[0].tokens} tokens in 0.5 s · {first[0].tokens * 2:.1f} tok/s"
+    )
+    again = ask(compare="zero-shot")
+    again.seconds = 0.5
+    tokens = again[0].tokens
+    assert again.throughput() == f"{tokens} tokens, all from the response cache"
+    mixed = ask(compare="zero-shot,cot")
+    assert [r.cached for r in mixed] == [True, False]
+    mixed.seconds = 0.5
+    speed = mixed.throughput()
+    assert speed.startswith(f"{mixed[1].tokens} tokens in ")
+    assert speed.endswith("tok/s (1 of 2 cached)")
+
+
 def test_a_sampled_run_without_a_seed_is_never_cached(scripted):
     first = ask(temperature=0.8)[0]
     again = ask(temperature=0.8)[0]
