@@ -24,7 +24,7 @@ def _named_column(spec: str) -> tuple[str, MediaKind]:
     else ``image``). Only a registered kind after the last ':' is a kind, so a column whose
     name holds ':' (``scan:front``) is named as it is."""
     name, _, kind_name = str(spec).rpartition(":")
-    if not name or get_kind(kind_name.strip()) is None:
+    if get_kind(kind_name.strip()) is None:
         name, kind_name = str(spec), ""
     name, kind_name = name.strip(), kind_name.strip()
     kind = get_kind(kind_name or name) or (None if kind_name else get_kind("image"))
@@ -77,7 +77,7 @@ def split_media(
     for column, kind in columns:
         if column not in present and rows:
             kinds = ", ".join(k.name for k in all_kinds())
-            after = f"; after ':' give a media kind ({kinds})" if ":" in str(spec) else ""
+            after = f", and after ':' a media kind ({kinds})" if ":" in str(spec) else ""
             raise DatasetError(
                 f"--media-column {spec}: {name} has no column {column!r} (its columns: "
                 f"{listed(present)}); name the column that holds each item's {kind.name}{after}."
