@@ -388,6 +388,7 @@ class View {
     this.region.dispose();
     this.popover.dispose();
     this.blind.dispose();
+    this.cells.dispose();
     for (const [name, fn] of this.events) this.model.off(name, fn);
     this.parts.root.remove();
   }
