@@ -44,6 +44,8 @@ quiz = [
   {"input": "Opposite of hot?", "choices": ["warm", "cold"], "expected": 1},
 ]
 note = "Leeks are sweet. Cook them slowly."
+lmwidgets.load_model(engine="scripted", name="j", replies={"*": "Alike.\\n[[tie]]"})
+asks = [{"input": "Why is the sky blue?"}, {"input": "What does a compiler do?"}]
 """
 
 CELLS = [
@@ -54,12 +56,15 @@ CELLS = [
     "%%prompt --dataset quiz --models s,t --out mc\n{input}",
     '%%prompt --model obey --system "You are ChefBot. Only talk about cooking." --probe leak,inject '
     "--out probed\nSummarize: {note}",
+    "%%prompt --model script --dataset asks --judge j --judge-pairwise --out pairs\n"
+    "Answer: {input}\n--- child\nFor a child: {input}",
     # The last view streams on while the tests begin.
-    "print('ALL DONE', short.status, long.status, para.status, mc.status, probed.status)\n"
+    "print('ALL DONE', short.status, long.status, para.status, mc.status, probed.status,\n"
+    "      pairs.status)\n"
     "slow = lmwidgets.prompt('Stream the rows.', model='slow', max_new_tokens=200)",
 ]
 
-VIEWS = ["short", "long", "para", "mc", "probed", "slow"]
+VIEWS = ["short", "long", "para", "mc", "probed", "pairs", "slow"]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,7 @@ def cells(page, name: str) -> list[dict]:
     return view(page, name).evaluate(CELLS_JS)
 
 
-def _expand_follows_the_cut(page, names=("short", "long", "para", "mc", "probed")) -> None:
+def _expand_follows_the_cut(page, names=("short", "long", "para", "mc", "probed", "pairs")) -> None:
     for name in names:
         for cell in cells(page, name):
             assert cell["expand"] == (cell["cut"] and not cell["choice"]), (name, cell)
@@ -168,6 +173,23 @@ def test_a_probe_run_says_nothing_of_its_columns_agreeing(lab):
     assert not "".join(probed.locator(".lmw-rowsummary").all_text_contents())
     static = lab.locator(".lmw-static").nth(VIEWS.index("probed")).text_content()
     assert "✓ held" in static and "Agreement" not in static
+
+
+def _disagree_option(page, name: str) -> bool:
+    option = view(page, name).locator(".lmw-filter option[value='disagree']")
+    return option.evaluate("(o) => !o.hidden && !o.disabled")
+
+
+def test_a_pairwise_judged_grid_says_nothing_of_its_columns_agreeing(lab):
+    pairs = view(lab, "pairs")
+    assert pairs.locator(".lmw-judge", has_text="tie with A").count() == 2
+    assert pairs.locator(".lmw-summary").text_content() == ""
+    assert not "".join(pairs.locator(".lmw-rowsummary").all_text_contents())
+    assert pairs.locator(".lmw-col[data-agree], .lmw-col[data-group]").count() == 0
+    # Nothing to filter by: "disagreeing only" is offered where answers were grouped.
+    assert not _disagree_option(lab, "pairs") and _disagree_option(lab, "mc")
+    static = lab.locator(".lmw-static").nth(VIEWS.index("pairs")).text_content()
+    assert "agree on" not in static
 
 
 def test_a_dataset_grid_title_says_its_items(lab):
