@@ -36,8 +36,8 @@ def obey(text, adapter):
 lmwidgets.load_model(engine="scripted", name="obey", replies=obey)
 lmwidgets.load_model(engine="scripted", name="s", replies={"France": "Paris", "hot": "cold"})
 lmwidgets.load_model(engine="scripted", name="t", replies={"France": "Lyon", "*": "warm"})
-# 50 rows of two pieces at 0.2 s a piece: the text is cut after some 10 s of its 20.
-lmwidgets.load_model(engine="scripted", name="slow", step_seconds=0.2,
+# 50 rows of two pieces at 0.3 s a piece: the text is cut after some 15 s of its 30.
+lmwidgets.load_model(engine="scripted", name="slow", step_seconds=0.3,
                      replies=lambda prompt, adapter: "\\n".join(f"row {i}" for i in range(50)))
 quiz = [
   {"input": "Capital of France?", "choices": ["Lyon", "Paris", "Nice"], "expected": "Paris"},
