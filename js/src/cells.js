@@ -48,7 +48,8 @@ const NEAR_END = 24;
  * @property {HTMLSelectElement} diffWith the "diff with…" select (values: cell indexes)
  * @property {HTMLDivElement} stats
  * @property {HTMLDivElement} note
- * @property {HTMLButtonElement} expand
+ * @property {HTMLButtonElement} expand shown only where the text is cut (see fitExpand)
+ * @property {boolean} choice a choice-likelihood cell: its text is the pick, nothing to expand
  * @property {HTMLButtonElement} copy
  * @property {HTMLDetailsElement} details
  * @property {HTMLDivElement} settings
@@ -117,6 +118,7 @@ function cellView(row, col) {
   const note = h("div", "lmw-note");
   const tools = h("div", "lmw-tools");
   const expand = button("lmw-expand", "Expand", "Show the whole text (click again to shrink)");
+  expand.style.display = "none"; // until its text is measured as cut (CellsView's observer)
   const copy = button("lmw-copy", "Copy", "Copy this column's full text");
   const diffWith = h("select", "lmw-diffwith");
   diffWith.title = "Show this column's text as a word diff with another column";
@@ -159,6 +161,7 @@ function cellView(row, col) {
     stats,
     note,
     expand,
+    choice: false,
     copy,
     details,
     settings,
@@ -191,6 +194,22 @@ function cellView(row, col) {
     v.copyTimer = window.setTimeout(() => (copy.textContent = "Copy"), 1500);
   });
   return v;
+}
+
+/**
+ * Show the Expand button only where it does something: the text is cut (taller than its box:
+ * a long answer, not a one-line one), or it is expanded (to collapse it again); never on a
+ * choice-likelihood cell. Measured by CellsView's ResizeObserver whenever the text's box
+ * changes size: it grows while streaming, the window or the column is resized, a cell
+ * expands or collapses.
+ * @param {CellView} v
+ */
+function fitExpand(v) {
+  const expanded = v.col.classList.contains("lmw-expanded");
+  const cut = v.text.scrollHeight > v.text.clientHeight + 1;
+  const show = !v.choice && (expanded || cut);
+  v.col.dataset.cut = cut ? "1" : "";
+  if (v.expand.style.display !== (show ? "" : "none")) v.expand.style.display = show ? "" : "none";
 }
 
 /** @param {Box} b */
@@ -447,6 +466,8 @@ function fillCell(v, data, grid, mode) {
   fillBadges(v, data);
   fillJudge(v.judge, data);
   fillChoices(v.choices, data.choices);
+  v.choice = Boolean(data.choices);
+  if (v.choice) v.expand.style.display = "none";
   const text = data.text || "";
   v.fullText = text;
   const el = v.text;
@@ -522,6 +543,21 @@ export class CellsView {
     this.tokenView = false;
     /** @type {Model | null} */
     this.model = null;
+    /** @type {WeakMap<Element, CellView>} a cell's text element -> its cell view */
+    this.byText = new WeakMap();
+    // A text's box changes size as it streams, as the window or its column is resized and as
+    // it expands: each time, its Expand button is shown where the text is cut (fitExpand).
+    this.sizes = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const v = this.byText.get(entry.target);
+        if (v) fitExpand(v);
+      }
+    });
+  }
+
+  /** Stop observing the cells' sizes (the view is gone). */
+  dispose() {
+    this.sizes.disconnect();
   }
 
   /**
@@ -687,6 +723,8 @@ export class CellsView {
           this.redraw();
         });
         this.cells.set(`${r}:${c}`, v);
+        this.byText.set(v.text, v);
+        this.sizes.observe(v.text);
         v.col.classList.add("lmw-empty"); // until a cell's data arrives
         row.append(v.col);
       }
@@ -703,6 +741,7 @@ export class CellsView {
   }
 
   reset() {
+    this.sizes.disconnect();
     this.body.replaceChildren();
     this.cells = new Map();
     this.rowHeads = new Map();

@@ -235,6 +235,18 @@ class View {
     const grid = this.model.get("layout") === "grid";
     this.parts.summary.textContent = summary;
     this.parts.filterBox.style.display = grid ? "" : "none";
+    // "disagreeing only" where the answers were grouped: not in a probe or pairwise-judged
+    // grid (whose columns ask different things), nor before a run ends.
+    const grouped = this.store.cells.some((c) => typeof c.group === "number");
+    const disagree = /** @type {HTMLOptionElement | null} */ (
+      this.parts.filter.querySelector('option[value="disagree"]')
+    );
+    if (disagree) disagree.hidden = disagree.disabled = !grouped;
+    if (!grouped && this.parts.filter.value === "disagree") {
+      this.parts.filter.value = "all";
+      this.cells.applyFilter("all");
+      this.parts.root.dataset.filter = "all";
+    }
     const swap = this.drawColumnsMenu();
     this.parts.toolbar.style.display = summary || grid || swap ? "" : "none";
   }
@@ -388,6 +400,7 @@ class View {
     this.region.dispose();
     this.popover.dispose();
     this.blind.dispose();
+    this.cells.dispose();
     for (const [name, fn] of this.events) this.model.off(name, fn);
     this.parts.root.remove();
   }

@@ -110,6 +110,10 @@ class AxisKind:
     needs_text: bool = True
     #: The plural name of the axis in a matrix's shape line (default ``<name> values``).
     title: str = ""
+    #: Whether the columns along the axis answer one question, so that how many of their
+    #: answers agree means something (False for probes: each column is another attack; the
+    #: live view and the static copy then leave the agreement summary and marks out).
+    agreement: bool = True
     #: ``label(value_id) -> str``: a coordinate as labels and headers write it (default: the id).
     label: Callable[[str], str] | str | None = None
     #: The :class:`~lmwidgets.errors.LmWidgetsError` subclass of the kind's bad input.

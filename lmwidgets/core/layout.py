@@ -221,3 +221,20 @@ def shape_title(axes: Axes) -> str:
     """``'strategies × adapters'``, ``'prompts · system prompts × temperatures'``."""
     rows = " · ".join(axis_title(a) for a in axes.row_axis.split(" · ") if a)
     return f"{rows} × {axis_title(axes.column_axis)}"
+
+
+def agreement_applies(results: Sequence[Any]) -> bool:
+    """Whether the columns' answers answer one question, so that "2 of 3 columns agree" and
+    the "differs" marks mean something. Not where a varying axis is of a kind whose columns
+    ask different things (:attr:`~lmwidgets.core.axis_kinds.AxisKind.agreement`: probes, each
+    column another attack), nor in a pairwise-judged run (each column is compared with the
+    first: the judge's verdict is the comparison). The live view and the static copy ask here."""
+    for axis in varying([coordinates(r) for r in results]):
+        kind = get_kind(axis.split(":", 1)[0])
+        if kind is not None and not kind.agreement:
+            return False
+    return not any(_pairwise(getattr(r, "judge", None)) for r in results)
+
+
+def _pairwise(judge: Any) -> bool:
+    return isinstance(judge, Mapping) and judge.get("mode") == "pairwise"

@@ -19,7 +19,8 @@ differ in two things (strategies and adapters, strategies and models...) is a ma
 column headers; one that differs in one thing is one row of columns; a dataset run is a grid whose
 rows are the items. At the end of a run every row's answers are grouped by
 :func:`lmwidgets.core.answers.scored_agreement` (columns that agree share a mark; on a scored
-dataset, answers judged right agree), and a scored dataset's header gets each column's accuracy
+dataset, answers judged right agree; not where the columns ask different things, see
+:func:`lmwidgets.core.layout.agreement_applies`), and a scored dataset's header gets each column's accuracy
 interval and, with two columns, the paired comparison (:mod:`lmwidgets.core.stats`).
 
 Token view (issue 15): with ``--logprobs K`` each cell also carries its tokens
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from lmwidgets.core.answers import scored_agreement
 from lmwidgets.core.axis_kinds import all_kinds as all_axis_kinds
 from lmwidgets.core.axis_kinds import badges as axis_badges
-from lmwidgets.core.layout import _model_name, axes_of
+from lmwidgets.core.layout import _model_name, agreement_applies, axes_of
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import PromptError
 from lmwidgets.notebook.cell_info import (
@@ -101,6 +102,14 @@ def widget_of(comparison: Comparison) -> PromptView | None:
         return _widgets.get(comparison)
     except TypeError:
         return None
+
+
+def grid_title(template: str, items: int) -> str:
+    """A dataset grid's title: its template's first line (``{input}``, said as written, is
+    what every row fills in) and how many items it runs, ``{input} · 4 items``. The widget
+    sets it as text; the placeholder escapes it."""
+    count = f"{items} item{'' if items == 1 else 's'}"
+    return f"{template} · {count}" if template else count
 
 
 def placeholder_bundle(title: str) -> dict[str, Any]:
@@ -205,6 +214,7 @@ class LiveView:
         self.undefined = undefined_notes(self.variants)
         widget = self.widget
         widget.total_items = nrows if self.grid else None
+        widget.title = grid_title(self.title, nrows) if self.grid else self.title
         widget.set_layout(self.axes)
         widget.summary = ""
         widget.row_summaries = []
@@ -264,7 +274,7 @@ class LiveView:
             self.displayed = True
             display(self.widget)
             self.static_handle = display(
-                live_copy(placeholder_bundle(self.title)), raw=True, display_id=True
+                live_copy(placeholder_bundle(self.widget.title)), raw=True, display_id=True
             )
 
     def restart(self, variants: list[Variant]) -> None:
@@ -490,6 +500,11 @@ class LiveView:
         nrows = max(by_row, default=-1) + 1
         summaries = [""] * nrows
         agreeing = 0
+        if not agreement_applies([results[i] for i in self.shown]):
+            # Probe attacks, pairwise comparisons: no summary, no marks.
+            if self.grid or self.axes.layout == "matrix":
+                self.widget.row_summaries = summaries
+            return dict.fromkeys(self.shown), [""]
         if self.grid:  # each item is its own question
             for row, indexes in by_row.items():
                 found = scored_agreement([results[i] for i in indexes])

@@ -208,6 +208,7 @@ KIND = register_kind(
         asks=("probe",),
         flag="--probe",
         title="probes",
+        agreement=False,
         label=lambda value_id: "no probe" if value_id == "none" else value_id,
         error=ProbeUnavailableError,
         add_options=add_options,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement, is_part
-from lmwidgets.core.layout import axes_of, item_rows, shape_title
+from lmwidgets.core.layout import agreement_applies, axes_of, item_rows, shape_title
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 from lmwidgets.core.stats import header_stats, one_column
 
@@ -118,7 +118,8 @@ def _dataset(results: list[Result]) -> Grid:
 
 
 def layout(comparison: Comparison) -> Grid:
-    """Where each result of ``comparison`` goes, and (one prompt, 2+ columns) how they agree."""
+    """Where each result of ``comparison`` goes, and (one prompt, 2+ columns asking the same
+    question: :func:`~lmwidgets.core.layout.agreement_applies`) how they agree."""
     results = list(comparison.results)
     if any(r.input is not None for r in results):
         return _dataset(results)
@@ -126,7 +127,7 @@ def layout(comparison: Comparison) -> Grid:
     if grid is None:
         cells: list[Result | None] = list(results)
         grid = Grid(kind="columns", columns=[r.variant for r in results], rows=[Row(None, cells)])
-    if len(results) >= 2:
+    if len(results) >= 2 and agreement_applies(results):
         found = agreement([r.answer for r in results])
         grid.groups = {id(r): g for r, g in zip(results, found.groups, strict=True)}
         grid.agreement = shorten(found.summary, SHORT_LIMIT)

@@ -258,7 +258,7 @@ def test_browser_store_rebuilds_the_kernel_state_from_its_messages():
 # Axes, agreement and notes: the live view of real variants on the scripted engine ---------------
 
 
-def _scripted_run(registry, text, *, variables=None, max_new_tokens=64, **options):
+def _scripted_run(registry, text, *, variables=None, max_new_tokens=64, title="t", **options):
     import lmwidgets
     from lmwidgets.engines.base import GenerationSettings
     from lmwidgets.prompting.strategies import build_variants
@@ -280,14 +280,14 @@ def _scripted_run(registry, text, *, variables=None, max_new_tokens=64, **option
         text,
         registry=registry,
         model=None,
-        system=None,
+        system=options.pop("system", None),
         settings=GenerationSettings(max_new_tokens=max_new_tokens, seed=7),
         variables=variables or {},
         **options,
     )
-    view = LiveView(plan.variants, "t", show=False, grid=plan.grid)
+    view = LiveView(plan.variants, title, show=False, grid=plan.grid)
     view.widget.send = lambda content, buffers=None: None
-    comparison = run_variants(plan.variants, view=view, finalize=plan.finish)
+    comparison = run_variants(plan.variants, view=view, finalize=plan.finish, judge=plan.judge)
     return view, comparison
 
 
@@ -339,6 +339,51 @@ def test_dataset_grid_rows_are_items_with_verdicts_and_agreement(registry):
     assert len(widget.row_summaries) == 2 and "items" in widget.summary
     assert len(widget.column_stats) == 2 and "mean" in widget.column_stats[0]
     assert widget.scores == comparison.scores
+
+
+def test_a_dataset_grid_is_titled_by_its_template_and_item_count(registry):
+    data = [{"input": "2+2", "expected": "4"}, {"input": "3+3", "expected": "6"}]
+    view, _ = _scripted_run(registry, "{input}", dataset=data, title="{input}")
+    assert view.widget.title == "{input} · 2 items"  # not the bare "{input}"
+    one, _ = _scripted_run(registry, "{input}", dataset=data[:1], title="")
+    assert one.widget.title == "1 item"
+    plain, _ = _scripted_run(registry, "What is 2+2?", title="What is 2+2?")
+    assert plain.widget.title == "What is 2+2?"  # one prompt: its first line, as before
+
+
+def test_probe_columns_get_no_agreement_summary_or_marks(registry):
+    # Every column answers 4: with prompt wordings that is worth saying...
+    view, _ = _scripted_run(registry, "What is 2+2?\n--- B\nHow much is 2+2?")
+    assert view.widget.summary == "both columns agree on 4"
+    # ...but probe columns are different attacks, where it means nothing.
+    system = "You are a calculator. Only answer arithmetic questions."
+    view, comparison = _scripted_run(registry, "What is 2+2?", system=system, probe="leak")
+    assert len(comparison.results) > 2 and comparison.results[1].probe
+    assert "agree" not in view.widget.summary
+    assert all(cell["group"] is None for cell in view.widget.columns)
+    # A matrix with a probe axis: no row summaries either.
+    view, _ = _scripted_run(
+        registry, "What is 2+2?", system=system, probe="leak", adapters="base,pirate"
+    )
+    assert view.widget.layout == "matrix" and not any(view.widget.row_summaries)
+    assert "agree" not in view.widget.summary
+
+
+def test_a_pairwise_judged_grid_gets_no_agreement_summary(registry):
+    import lmwidgets
+
+    lmwidgets.load_model(engine="scripted", name="judge", replies={"*": "Alike.\n[[tie]]"})
+    data = [{"input": "2+2"}, {"input": "5+5"}]
+    view, comparison = _scripted_run(
+        registry,
+        "Compute {input}.\n--- child\nCompute {input} for a child.",
+        dataset=data,
+        judge="judge",
+        judge_pairwise=True,
+    )
+    assert comparison.results[1].judge["mode"] == "pairwise"
+    assert "agree" not in view.widget.summary and not any(view.widget.row_summaries)
+    assert all(cell["group"] is None for cell in view.widget.columns)
 
 
 def test_a_cut_off_answer_keeps_status_length(registry):

@@ -235,6 +235,40 @@ def test_every_column_shows_its_answer_and_the_agreement():
     assert "no answer" in missing.to_html() and "Answer: no answer (group –)" in missing.to_text()
 
 
+def _columns_on(axis: str, values: list[str], **record) -> Comparison:
+    """One prompt, a column per value of ``axis``, every column answering 4."""
+    return Comparison(
+        [
+            result(value, record={"model": {"name": "m"}, "axes": {axis: value}, **record})
+            for value in values
+        ]
+    )
+
+
+def test_probe_and_pairwise_columns_leave_the_agreement_out():
+    # Columns that ask the same question: their agreement is said and marked.
+    wordings = _columns_on("prompt", ["A", "B", "C"])
+    assert "Agreement: all 3 columns agree on 4" in wordings.to_text()
+    assert layout(wordings).grouped
+    # Probe columns are different attacks: "all 3 columns agree on 4" would mean nothing.
+    probes = _columns_on("probe", ["none", "leak:direct", "leak:repeat"])
+    grid = layout(probes)
+    assert not grid.grouped and grid.agreement == ""
+    assert "Agreement" not in probes.to_html() and "Agreement" not in probes.to_text()
+    assert "lmw-group" not in probes.to_html()
+    # A pairwise judge compares every column with the first: its verdict is the comparison.
+    judged = _columns_on("prompt", ["A", "child"])
+    judged[0].record["judge"] = {"mode": "pairwise", "baseline": True, "label": None}
+    judged[1].record["judge"] = {
+        "mode": "pairwise",
+        "label": "tie",
+        "outcome": "tie",
+        "against": "A",
+    }
+    assert not layout(judged).grouped and "Agreement" not in judged.to_text()
+    assert "tie with A" in judged.to_html()
+
+
 # Truncation, status, prompt and settings -----------------------------------------------------
 
 

@@ -234,7 +234,9 @@ class PromptView(anywidget.AnyWidget):
         "",
         help=(
             "One line above the columns saying how many agree (set at the end of a run, from "
-            "lmwidgets.core.answers.agreement; a dataset counts the items all agree on), and on "
+            "lmwidgets.core.answers.agreement; a dataset counts the items all agree on; none "
+            "where the columns ask different things: lmwidgets.core.layout.agreement_applies), "
+            "and on "
             "a scored two-column dataset a line comparing them item by item "
             "(lmwidgets.core.stats.paired)."
         ),
