@@ -13,13 +13,15 @@ TOP = ("api", "validation")
 
 #: Known upward imports still to untie (each a lazy import inside a function): re-running saved
 #: records displays a live view, loads models through the public API and checks its arguments
-#: with the API's checks; the runner polls the kernel's UI events between decoding steps (Stop);
-#: LoRA training checks its arguments with the API's checks.
+#: with the API's checks; the runner polls the kernel's UI events between decoding steps and
+#: the choices run between batches (Stop); LoRA training checks its arguments with the API's
+#: checks.
 KNOWN = {
     ("run/replay.py", "notebook"),
     ("run/replay.py", "api"),
     ("run/replay.py", "validation"),
     ("run/runner.py", "notebook"),
+    ("run/choices.py", "notebook"),
     ("engines/transformers/training.py", "validation"),
 }
 
