@@ -69,11 +69,19 @@ def test_a_real_sigint_after_the_first_tokens(tiny_shell, capsys):
             _thread.interrupt_main()  # raised in the main thread at its next bytecode
 
     handle = model.model.layers[0].register_forward_hook(interrupt_after_three_steps)
+    # interrupt_main does nothing unless Python's own SIGINT handler is installed; a library an
+    # earlier test used may have left another one (this test failed only in the full suite)
+    import signal
+
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     capsys.readouterr()
     try:
         result = tiny_shell.run_cell("%%prompt -n 40 --out lmw_sig\nHello")
     finally:
         handle.remove()
+        signal.signal(signal.SIGINT, handler)
+    assert calls["n"] >= 3, calls  # the hook ran on the model that generated
+    assert not result.success, f"no interrupt: hook calls {calls['n']}, handler was {handler!r}"
     _interrupted(result)
     assert "kept in `lmw_sig`" in _one_error_line(capsys.readouterr().out)
     partial = tiny_shell.user_ns["lmw_sig"]
