@@ -587,6 +587,8 @@ def _large_random_llama(directory: Path, tokenizer) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from lmwidgets.engines.transformers.demo_models import save_pretrained, token_ids
+
     config = LlamaConfig(
         hidden_size=1536,
         intermediate_size=6144,
@@ -596,11 +598,10 @@ def _large_random_llama(directory: Path, tokenizer) -> Path:
         vocab_size=len(tokenizer),
         tie_word_embeddings=True,
         max_position_embeddings=2048,
+        **token_ids(tokenizer),
     )
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return save_pretrained(directory, LlamaForCausalLM(config), tokenizer)
 
 
 def bench_roofline_large(loaded, n_tokens: int) -> Measurement:
