@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmwidgets.core.answers import Agreement, scored_agreement
-from lmwidgets.core.layout import varying
+from lmwidgets.core.layout import agreement_applies, varying
 from lmwidgets.errors import InvalidArgumentError
 
 #: How a comparison is shown: ``"html"``, ``"markdown"``, ``"text"`` (each ``f(comparison) ->
@@ -440,14 +440,20 @@ class Comparison:
         width = len(self.variants) or 1
         return [self.results[start : start + width] for start in range(0, len(self.results), width)]
 
-    def agreement(self, row: int | None = None) -> Agreement:
+    def agreement(self, row: int | None = None) -> Agreement | None:
         """How the columns' answers agree (:func:`lmwidgets.core.answers.agreement`):
         ``groups`` numbers each column's normalized answer (0 the most common, None without
         an answer) and ``summary`` says it in one line ("2 of 3 columns agree on cold").
 
         ``row`` is the dataset item's index (see :attr:`rows`); leave it None for a run without
         a dataset. A single column's summary is empty. On a scored dataset the marks follow the
-        scorer: answers it judged right agree (:func:`~lmwidgets.core.answers.scored_agreement`)."""
+        scorer: answers it judged right agree (:func:`~lmwidgets.core.answers.scored_agreement`).
+
+        None where the columns do not answer one question, so that how many agree would mean
+        nothing: an axis of a kind with ``agreement=False`` (probes: each column another attack)
+        or a pairwise-judged run (the judge's verdict is the comparison). The live view and the
+        static copy leave the summary out there too (:func:`~lmwidgets.core.layout.
+        agreement_applies`). A bad ``row`` raises even then."""
         rows = self.rows
         dataset = any(result.input is not None for result in self.results)
         if row is None and dataset and len(rows) > 1:
@@ -460,6 +466,8 @@ class Comparison:
             raise InvalidArgumentError(
                 f"row must be a dataset item index from 0 to {len(rows) - 1}, not {row!r}."
             )
+        if not agreement_applies(self.results):
+            return None
         return scored_agreement(rows[index])
 
     def stats(self):

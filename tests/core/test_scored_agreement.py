@@ -140,3 +140,38 @@ def test_the_view_marks_and_filters_as_python_does(capitals):
     # The "disagreeing only" filter keeps Italy, Spain and Japan, not France or Peru (both right).
     assert out["shown"][:5] == [False, True, True, True, False]
     assert out["disagree"] == out["shown"]
+
+
+# Where the views say no agreement, neither does the Python API ------------------------------
+
+
+def test_probe_columns_have_no_agreement(registry):
+    # Every column answers 4, but each probe column is another attack: "all agree" means nothing.
+    lmwidgets.load_model(engine="scripted", name="calc", replies={"*": "The answer is 4."})
+    system = "You are a calculator. Only answer arithmetic questions."
+    run = lmwidgets.prompt("What is 2+2?", system=system, probe="leak", display=False)
+    assert len(run.results) > 2 and run.results[1].probe
+    assert run.agreement() is None
+    # A bad row is still said, not hidden behind the None.
+    with pytest.raises(lmwidgets.errors.InvalidArgumentError, match="row must be"):
+        run.agreement(row=5)
+    # The same model on two wordings asks one question: its agreement is said.
+    plain = lmwidgets.prompt("What is 2+2?\n--- B\nHow much is 2+2?", display=False)
+    assert plain.agreement().summary == "both columns agree on 4"
+
+
+def test_a_pairwise_judged_run_has_no_agreement(registry):
+    lmwidgets.load_model(engine="scripted", name="m", replies={"*": "The answer is 4."})
+    lmwidgets.load_model(engine="scripted", name="judge", replies={"*": "Alike.\n[[tie]]"})
+    data = [{"input": "2+2"}, {"input": "1+3"}]
+    run = lmwidgets.prompt(
+        "Compute {input}.\n--- child\nCompute {input} for a child.",
+        dataset=data,
+        judge="judge",
+        judge_pairwise=True,
+        display=False,
+    )
+    assert run.results[1].judge["mode"] == "pairwise"
+    assert [run.agreement(row=r) for r in range(len(run.rows))] == [None, None]
+    with pytest.raises(lmwidgets.errors.InvalidArgumentError, match="2 dataset items"):
+        run.agreement()
