@@ -590,13 +590,31 @@ def decoding_words(judge: Mapping[str, Any]) -> str:
     return ""
 
 
+#: A pairwise outcome as a chip says it (``better than A``) and its tone.
+_PAIRWISE_WORDS = {
+    "better": ("better than", "good"),
+    "worse": ("worse than", "bad"),
+    "tie": ("tie with", "mid"),
+}
+
+
+def _unknown_outcome(outcome: Any) -> str:
+    """Why a pairwise record's ``outcome`` cannot be shown ('' when it can)."""
+    if outcome is None:
+        return "not judged: the record has no pairwise outcome"
+    if not isinstance(outcome, str) or outcome not in _PAIRWISE_WORDS:
+        return f"not judged: unknown pairwise outcome {shown(outcome, 40)}"
+    return ""
+
+
 def shown_verdict(judge: Any) -> dict[str, str] | None:
     """How a column's judge verdict (``record["judge"]``) shows in a cell and the static copy:
     ``chip`` (``judge 4/5``, ``judge pass``, ``better than A``, ``not judged``), ``tone``
     (good, mid, bad; none: unjudged; base: the column a pairwise judge compares the others
     with), ``title`` (the judge, rubric, whether the format was enforced while decoding, and
     any note) and ``reasoning``; None for a column
-    without a judge."""
+    without a judge. A pairwise record without a known ``outcome`` (written by hand, or
+    damaged) shows as ``not judged``, its note saying why: a notebook opens whatever it holds."""
     if not isinstance(judge, Mapping):
         return None
     model: Mapping[str, Any] = judge.get("model") or {}
@@ -611,15 +629,18 @@ def shown_verdict(judge: Any) -> dict[str, str] | None:
     if judge.get("baseline"):
         title += ": every other column is compared with this one"
         return {"chip": "pairwise baseline", "tone": "base", "title": title, "reasoning": ""}
+    outcome = judge.get("outcome")
+    if judge.get("mode") == "pairwise" and label is not None:
+        missing = _unknown_outcome(outcome)
+        if missing:  # hand-made or damaged: a label without an outcome is no verdict to show
+            label, note = None, missing
     if label is None:
         return {"chip": "not judged", "tone": "none", "title": f"{title} · {note}", "reasoning": ""}
     if judge.get("mode") == "pairwise":
-        outcome = str(judge.get("outcome"))
-        words = {"better": "better than", "worse": "worse than", "tie": "tie with"}[outcome]
-        chip = f"{words} {judge.get('against')}"
+        words, tone = _PAIRWISE_WORDS[outcome]
+        chip = f"{words} {judge.get('against') or 'the first column'}"
         if "disagree" in str(label):
             chip += " (orders disagree)"
-        tone = {"better": "good", "worse": "bad", "tie": "mid"}[outcome]
     else:
         chip = f"judge {label}"
         value = judge.get("value")

@@ -195,6 +195,25 @@ def test_how_a_verdict_shows():
     assert shown_verdict(None) is None
 
 
+@pytest.mark.parametrize("outcome", [None, "maybe", ["better"], 3])
+def test_a_pairwise_record_without_a_known_outcome_shows_not_judged(outcome):
+    # A hand-made or damaged record: a label, but no outcome to say (it was a KeyError).
+    pair = {"model": {"name": "j"}, "rubric": {"name": "quality"}, "mode": "pairwise"}
+    record = {**pair, "label": "better", "against": "A", "reasoning": "B is clearer."}
+    if outcome is not None:
+        record["outcome"] = outcome
+    found = shown_verdict(record)
+    assert found["chip"] == "not judged" and found["tone"] == "none"
+    assert found["title"].startswith("judged by j · rubric quality (pairwise) · not judged: ")
+    said = "no pairwise outcome" if outcome is None else f"unknown pairwise outcome {outcome!r}"
+    assert said in found["title"]
+    # A known outcome still shows; without "against" it names the first column.
+    shown_pair = shown_verdict({**record, "outcome": "worse"})
+    assert (shown_pair["chip"], shown_pair["tone"]) == ("worse than A", "bad")
+    unnamed = {k: v for k, v in record.items() if k != "against"}
+    assert shown_verdict({**unnamed, "outcome": "tie"})["chip"] == "tie with the first column"
+
+
 # Bad input: refused before anything runs ------------------------------------------------------
 def test_a_judge_that_is_not_loaded_is_refused_before_anything_runs(registry):
     calls = []

@@ -332,6 +332,30 @@ def test_the_static_copy_says_the_verdicts_escaped(registry):
     assert "Judge: judge 4/5" in c.to_text()
 
 
+def test_a_hand_made_pairwise_record_without_outcome_reads_and_shows_not_judged(models, tmp_path):
+    from lmwidgets.notebook.widgets.prompt_view import _judge_cell
+    from lmwidgets.run.records import load_records
+
+    c = lmwidgets.prompt("Capital of France?", models="wrong,right", display=False)
+    records = c.records
+    judge = {"model": {"name": "judge"}, "rubric": {"name": "quality"}, "mode": "pairwise"}
+    records[0]["judge"] = {**judge, "baseline": True, "label": None}
+    # Written by hand: a label and an "against", but no "outcome" (shown_verdict's KeyError).
+    records[1]["judge"] = {**judge, "label": "better <b>", "against": "wrong"}
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    read = validate_records(load_records(path))
+    again = Comparison.from_records(read)
+    assert again[1].judge_outcome is None and again[1].judge["label"] == "better <b>"
+    html = again.to_html()
+    assert 'data-tone="none"' in html and ">not judged</span>" in html
+    assert "the record has no pairwise outcome" in html and "<b>" not in html
+    assert ">pairwise baseline</span>" in html
+    assert "Judge: not judged" in again.to_text() and "not judged" in again.to_markdown()
+    cell = _judge_cell(again[1].judge)
+    assert cell is not None and (cell["chip"], cell["tone"]) == ("not judged", "none")
+
+
 def test_a_tiny_judge_reads_a_rubric_with_unreadable_characters_cleaned(tiny):
     c = lmwidgets.prompt(
         "Hi", judge="tiny", rubric="Is it \udcffpolite\x00?", max_new_tokens=2, judge_tokens=2
