@@ -67,24 +67,27 @@ def badge(result: Any) -> dict[str, str] | None:
     return {"text": text, "title": f"the question was {case}-cased", "state": case}
 
 
+def make_case_kind(badge_of: Any = badge) -> AxisKind:
+    """The ``case`` kind (the browser test registers it in a kernel with its own badge)."""
+    return AxisKind(
+        name="case",
+        after="top_p",
+        build=build,
+        keywords=("case",),
+        title="question cases",
+        label=lambda value_id: "as written" if value_id == "as-written" else value_id,
+        error=CaseError,
+        needs_text=False,
+        add_options=add_options,
+        restore=lambda record: {"case": record["case"]} if "case" in record else {},
+        table=lambda result: {"question_case": result.record.get("case")},
+        badge=badge_of,
+    )
+
+
 @pytest.fixture
 def case_kind():
-    kind = register_kind(
-        AxisKind(
-            name="case",
-            after="top_p",
-            build=build,
-            keywords=("case",),
-            title="question cases",
-            label=lambda value_id: "as written" if value_id == "as-written" else value_id,
-            error=CaseError,
-            needs_text=False,
-            add_options=add_options,
-            restore=lambda record: {"case": record["case"]} if "case" in record else {},
-            table=lambda result: {"question_case": result.record.get("case")},
-            badge=badge,
-        )
-    )
+    kind = register_kind(make_case_kind())
     yield kind
     del KINDS["case"]
 
