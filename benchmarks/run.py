@@ -540,14 +540,23 @@ def linear_layers_speed(loaded, repeats: int = 5) -> float:
     matrix-vector kernels, whatever it does about the rest of the step."""
     import torch
 
-    layers = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)]
+    from lmwidgets.engines.transformers.fused_linear import fused_groups
+
+    groups = {id(m): g for g in fused_groups(loaded.model) for m in g.members[1:]}
+    layers = [  # a fused group's product is called once, through its first member
+        m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear) and id(m) not in groups
+    ]
     inputs = [torch.randn(1, 1, m.in_features, dtype=m.weight.dtype) for m in layers]
     best = float("inf")
     with torch.inference_mode():
         for _ in range(repeats):
             started = time.perf_counter()
             for layer, x in zip(layers, inputs, strict=True):
-                layer(x.to(layer.weight.device))
+                group = getattr(layer, "_lmw_group", None)
+                if group is not None:
+                    group.product(x)
+                else:
+                    layer(x.to(layer.weight.device))
             if loaded.device.startswith("cuda"):
                 torch.cuda.synchronize()
             best = min(best, time.perf_counter() - started)

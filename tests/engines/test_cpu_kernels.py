@@ -71,7 +71,7 @@ def test_models_load_packed_and_answer_like_dense(tiny_dir, registry):
     packed = lmwidgets.load_model(str(tiny_dir), name="packed", cpu_kernels="packed")
     plain = lmwidgets.load_model(str(tiny_dir), name="plain", prepack=False, dtype="float32")
     assert packed.prepacked_layers > 0 and plain.prepacked_layers == 0
-    assert "CPU kernels packed (asked)" in packed.summary()
+    assert "CPU kernels packed, fused (asked)" in packed.summary()
     assert "CPU kernels plain (asked)" in plain.summary()
     # The dense weights' pages went back to the OS (the weights are mapped from the file), so the
     # packed model holds about one copy of the weights, not two.

@@ -7,7 +7,7 @@ import torch
 from IPython.core.error import UsageError
 
 import lmwidgets
-from lmwidgets.engines.transformers import cpu_kernels, kernel_choice
+from lmwidgets.engines.transformers import cpu_kernels, fused_linear, kernel_choice
 from lmwidgets.errors import DeviceError, InvalidArgumentError, LmWidgetsError
 
 pytestmark = pytest.mark.skipif(
@@ -67,13 +67,28 @@ def _plain_model(tiny_dir, name):
     return lmwidgets.load_model(str(tiny_dir), name=name, cpu_kernels="plain")
 
 
+def _fusion_timings(model, separate, fused):
+    """Seconds per sibling group kind: ``separate``/``fused`` are (1 row, 4 rows)."""
+    keys = {group.key for group in fused_linear.find_groups(model)}
+    assert keys, "the tiny Llama has q/k/v and gate/up siblings"
+    return {
+        key: {
+            "separate": dict(zip((1, 4), separate, strict=True)),
+            "fused": dict(zip((1, 4), fused, strict=True)),
+        }
+        for key in keys
+    }
+
+
 def test_injected_timings_set_each_layer_and_are_cached(tiny_dir, registry, monkeypatch):
     model = _plain_model(tiny_dir, "first").model
     shapes = sorted(kernel_choice._shapes(model))
     # Packing wins for half the shapes (the others measure slower for one row).
     timings = _timings(shapes[::2], plain=(2.0, 3.0), packed=(1.0, 1.0))
     timings.update(_timings(shapes[1::2], plain=(1.0, 3.0), packed=(2.0, 1.0)))
-    choice = kernel_choice.choose_kernels(model, "auto", timings=timings)
+    slower = _fusion_timings(model, separate=(1.0, 1.0), fused=(1.0, 2.0))  # never fused
+    choice = kernel_choice.choose_kernels(model, "auto", timings=timings, fusion_timings=slower)
+    assert not any(choice.fusion.values()) and set(choice.fusion) == set(slower)
     assert (choice.kernel, choice.how) == ("mixed", "measured")
     expected = {shape: (shape in shapes[::2],) * 2 for shape in shapes}
     assert choice.plan == expected
@@ -88,6 +103,7 @@ def test_injected_timings_set_each_layer_and_are_cached(tiny_dir, registry, monk
         raise AssertionError("measured again")
 
     monkeypatch.setattr(kernel_choice, "measure", no_measuring)
+    monkeypatch.setattr(kernel_choice, "measure_fusion", no_measuring)
     other = _plain_model(tiny_dir, "second").model
     again = kernel_choice.choose_kernels(other, "auto")
     assert (again.how, again.plan) == ("cached", choice.plan)
@@ -225,18 +241,24 @@ def test_a_later_load_uses_the_cached_choice(tiny_dir, registry, monkeypatch):
     first = _plain_model(tiny_dir, "first")
     shapes = kernel_choice._shapes(first.model)
     timings = _timings(shapes, plain=(2.0, 3.0), packed=(1.0, 1.0))
-    kernel_choice.choose_kernels(first.model, "auto", timings=timings)
+    faster = _fusion_timings(first.model, separate=(2.0, 2.0), fused=(1.0, 2.0))
+    kernel_choice.choose_kernels(first.model, "auto", timings=timings, fusion_timings=faster)
 
     def no_measuring(*args, **kwargs):
         raise AssertionError("measured again")
 
     monkeypatch.setattr(kernel_choice, "measure", no_measuring)
+    monkeypatch.setattr(kernel_choice, "measure_fusion", no_measuring)
     later = lmwidgets.load_model(str(tiny_dir), name="later")
-    assert later.cpu_kernels.label() == "packed (cached)"
+    assert later.cpu_kernels.label() == "packed, fused (cached)"
+    assert later.cpu_kernels.fusion == dict.fromkeys(faster, True)
     assert later.prepacked_layers == len(
         [m for m in later.model.modules() if isinstance(m, torch.nn.Linear)]
     )
-    assert "CPU kernels packed (cached)" in later.summary()
+    assert len(fused_linear.fused_groups(later.model)) == 2 * 2  # 2 layers x (q/k/v, gate/up)
+    assert "CPU kernels packed, fused (cached)" in later.summary()
+    record = later.cpu_kernels.record()
+    assert record["fused"] == later.cpu_kernels.fusion and record["fusion_timings_us"]
 
 
 def test_busy_measurements_are_retried_a_few_times_then_kept(tiny_dir, registry, monkeypatch):

@@ -30,7 +30,7 @@ def test_load_twice_says_already_loaded(shell, tiny_dir, capsys):
 
 def test_load_with_cpu_kernels_says_which(shell, tiny_dir, capsys):
     assert run(shell, f"%lm load {tiny_dir} --as lmw_k --cpu-kernels packed").success
-    assert "CPU kernels packed (asked)" in capsys.readouterr().out
+    assert "CPU kernels packed, fused (asked)" in capsys.readouterr().out
     assert run(shell, f"%lm load {tiny_dir} --cpu-kernels plain").success  # switched in place
     assert run(shell, "%lm models").success
     assert "CPU kernels plain (asked)" in capsys.readouterr().out

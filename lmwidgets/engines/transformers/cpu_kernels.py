@@ -171,7 +171,8 @@ def prepack_linear_layers(
     return count
 
 
-def _unpack(module: Any) -> None:
+def unpack_layer(module: Any) -> None:
+    """Give one packed layer back its class's forward and drop its packed copy."""
     del module.forward  # back to the class's forward
     for name in (
         "_lmw_packed",
@@ -187,10 +188,16 @@ def _unpack(module: Any) -> None:
 
 def unpack_linear_layers(model: Any) -> int:
     """Undo :func:`prepack_linear_layers`; returns how many layers were restored."""
+    from lmwidgets.engines.transformers import lean_decode
+    from lmwidgets.engines.transformers.fused_linear import unfuse
+
+    lean_decode.remove(model)
     count = 0
     for module in model.modules():
         if hasattr(module, "_lmw_packed"):
-            _unpack(module)
+            unpack_layer(module)
+            count += 1
+        elif unfuse(module):
             count += 1
     return count
 
@@ -207,18 +214,29 @@ def apply_plan(model: Any, plan: dict[str, tuple[bool, bool]]) -> int:
             module._lmw_single, module._lmw_multi = bool(single), bool(multi)
             kept += 1
         else:
-            _unpack(module)
+            unpack_layer(module)
     return kept
 
 
+def is_packed(module: Any) -> bool:
+    """Whether ``module`` runs a packed product (its own, or its fused group's)."""
+    return hasattr(module, "_lmw_packed") or hasattr(module, "_lmw_group")
+
+
 def packed_layers(model: Any) -> int:
-    """How many layers of ``model`` are packed."""
-    return sum(1 for module in model.modules() if hasattr(module, "_lmw_packed"))
+    """How many layers of ``model`` are packed (alone or in a fused group)."""
+    return sum(1 for module in model.modules() if is_packed(module))
 
 
 def packed_bytes(model: Any) -> int:
     """Memory held by packed weight copies."""
-    total = 0
+    from lmwidgets.engines.transformers.fused_linear import fused_groups
+
+    total = sum(
+        sum(m.weight.numel() for m in group.members) * (2 if group.bf16 else 4)
+        for group in fused_groups(model)
+        if group.packed is not None
+    )
     for module in model.modules():
         packed = getattr(module, "_lmw_packed", None)
         if packed is not None:
@@ -292,7 +310,9 @@ def release_dense_pages(model: Any) -> int:
     released = 0
     with pagemap:
         for module in model.modules():
-            if not (getattr(module, "_lmw_single", False) and getattr(module, "_lmw_multi", False)):
+            fused = hasattr(module, "_lmw_group")
+            both = getattr(module, "_lmw_single", False) and getattr(module, "_lmw_multi", False)
+            if not (fused or both):
                 continue  # not packed, or its plain product still runs for some batch sizes
             weight = module.weight
             start = weight.data_ptr()
@@ -311,7 +331,7 @@ def release_dense_pages(model: Any) -> int:
 @contextlib.contextmanager
 def dense_linear(model: Any) -> Iterator[None]:
     """Run ``model`` with PyTorch's plain linear layers for a while (baselines, comparisons)."""
-    patched = [m for m in model.modules() if "forward" in vars(m) and hasattr(m, "_lmw_packed")]
+    patched = [m for m in model.modules() if "forward" in vars(m) and is_packed(m)]
     saved = [m.__dict__.pop("forward") for m in patched]
     try:
         yield

@@ -10,6 +10,11 @@ than plain transformers at the batch sizes measured. The decision is cached per 
 thread count, torch version and shapes (``cpu-kernels.json`` in the cache dir), so later loads
 measure nothing. ``bf16`` (bfloat16 weights, float32 accumulation) is opt-in only: its answers
 can differ from float32's.
+
+Then sibling layers that read one input (q/k/v, gate/up: :mod:`.fused_linear`) are timed as
+they now run, one after the other, against one packed product of their stacked weights, and a
+group kind is fused only where that measured faster at one row count and no slower at any (the
+numbers are the same either way).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmwidgets.engines.transformers import cpu_kernels
+from lmwidgets.engines.transformers import cpu_kernels, fused_linear, lean_decode
 from lmwidgets.errors import DeviceError, InvalidArgumentError
 
 #: What ``%lm load --cpu-kernels`` takes.
@@ -49,12 +54,13 @@ MIN_ROUNDS = 2
 #: Loads that measure again after busy measurements; then the quietest one is kept for good.
 MAX_TRIES = 3
 CACHE_FILE = "cpu-kernels.json"
-_CACHE_VERSION = 2  # 2: shapes are never split between kernels
+_CACHE_VERSION = 3  # 2: shapes are never split between kernels; 3: sibling layers fused
 #: The instruction-set flags that decide which kernels oneDNN and MKL use.
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 Timings = dict[str, dict[str, dict[int, float]]]  # shape -> kernel -> rows -> seconds
 Plan = dict[str, tuple[bool, bool]]  # shape -> (packed at 1 row, packed at more rows)
+Fusion = dict[str, bool]  # sibling group kind (FusedGroup.key) -> run as one packed product
 
 
 def check_kernels(value: Any) -> str:
@@ -105,11 +111,15 @@ class KernelChoice:
     seconds: float = 0.0  # spent choosing (timing included)
     cpu: dict[str, Any] = field(default_factory=dict)
     noise: float | None = None  # measured: the median timing round over the best one
+    fusion: Fusion = field(default_factory=dict)
+    fusion_timings_us: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    lean_layers: int = 0  # decoder layers given the lean decoding step
 
     def label(self) -> str:
-        """Short, for the load summary: ``packed (measured)``, ``plain (cached)``..."""
+        """Short, for the load summary: ``packed, fused (measured)``, ``plain (cached)``..."""
         precision = ", lower precision" if self.kernel == "bf16" else ""
-        return f"{self.kernel}{precision} ({self.how})"
+        fused = ", fused" if any(self.fusion.values()) else ""
+        return f"{self.kernel}{precision}{fused} ({self.how})"
 
     def record(self) -> dict[str, Any]:
         """What run records and benchmark tables say about it."""
@@ -119,6 +129,9 @@ class KernelChoice:
             "lower_precision": self.kernel == "bf16",
             "plan": {shape: {"1 row": a, "more rows": b} for shape, (a, b) in self.plan.items()},
             "timings_us": self.timings_us,
+            "fused": dict(self.fusion),
+            "lean_decode_layers": self.lean_layers,
+            "fusion_timings_us": self.fusion_timings_us,
             "choosing_s": self.seconds,
             "noise": self.noise,
             "cpu": self.cpu,
@@ -134,11 +147,19 @@ def decide(timings: Timings, margin: float = MARGIN) -> Plan:
     """
     plan: Plan = {}
     for shape, kernels in timings.items():
-        plain, packed = kernels["plain"], kernels["packed"]
-        faster = any(packed[rows] < (1 - margin) * plain[rows] for rows in plain)
-        never_slower = all(packed[rows] <= plain[rows] for rows in plain)
-        plan[shape] = (faster and never_slower,) * 2
+        plan[shape] = (_wins(kernels["plain"], kernels["packed"], margin),) * 2
     return plan
+
+
+def decide_fusion(timings: Timings, margin: float = MARGIN) -> Fusion:
+    """Per sibling group kind: fused where one product measured ``margin`` faster than the
+    separate layers at some row count timed and no slower at any."""
+    return {key: _wins(kinds["separate"], kinds["fused"], margin) for key, kinds in timings.items()}
+
+
+def _wins(base: dict[int, float], candidate: dict[int, float], margin: float) -> bool:
+    faster = any(candidate[rows] < (1 - margin) * base[rows] for rows in base)
+    return faster and all(candidate[rows] <= base[rows] for rows in base)
 
 
 def plan_kernel(plan: Plan) -> str:
@@ -196,6 +217,69 @@ def measure(
         per_rows = best[cpu_kernels.shape_key(order[index])][kernel]
         per_rows[rows] = per_rows.get(rows, 0.0) + min(times)
     return best, _noise(calls)
+
+
+def measure_fusion(
+    model: Any,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    rounds: int = ROUNDS,
+    budget: float = BUDGET_S,
+) -> Timings:
+    """Seconds per sibling group kind (:mod:`.fused_linear`), for each row count: its layers
+    called one after the other as they run now (``separate``) and one product of their
+    stacked weights (``fused``); best of ``rounds`` per group, summed per kind, alternating
+    which goes first, as :func:`measure` does."""
+    import torch
+
+    chosen: dict[str, list[fused_linear.FusedGroup]] = {}
+    for group in fused_linear.find_groups(model):
+        groups = chosen.setdefault(group.key, [])
+        if len(groups) < LAYERS_PER_SHAPE:
+            group.pack()  # a trial copy, dropped with the group
+            groups.append(group)
+    calls: dict[tuple[str, int, str, int], list[float]] = {}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for round_ in range(rounds + 1):  # the first round warms up
+            if round_ > MIN_ROUNDS and time.perf_counter() - started > budget:
+                break
+            kinds = ("separate", "fused") if round_ % 2 else ("fused", "separate")
+            for rows in batch_sizes:
+                for key, groups in chosen.items():
+                    for index, group in enumerate(groups):
+                        x = torch.randn(rows, group.members[0].in_features)
+                        for kind in kinds:
+                            seconds = _time_group(group, x, kind)
+                            if round_:
+                                calls.setdefault((key, index, kind, rows), []).append(seconds)
+    best: Timings = {key: {"separate": {}, "fused": {}} for key in chosen}
+    for (key, _, kind, rows), times in calls.items():
+        best[key][kind][rows] = best[key][kind].get(rows, 0.0) + min(times)
+    return best
+
+
+def _time_group(group: fused_linear.FusedGroup, x: Any, kind: str) -> float:
+    started = time.perf_counter()
+    if kind == "fused":
+        group.product(x)
+    else:
+        for module in group.members:
+            module(x)
+    return time.perf_counter() - started
+
+
+def apply_fusion(model: Any, fusion: Fusion, bf16: bool = False) -> int:
+    """Fuse every sibling group whose kind ``fusion`` says to, and give the decoder layers
+    whose attention and MLP are then fused the lean decoding step (:mod:`.lean_decode`: the
+    same arithmetic, fewer operations); returns how many groups were fused."""
+    count = 0
+    for group in fused_linear.find_groups(model, bf16=bf16):
+        if fusion.get(group.key):
+            fused_linear.fuse(group)
+            count += 1
+    if count:
+        lean_decode.install(model)
+    return count
 
 
 def _noise(calls: dict[Any, list[float]]) -> float:
@@ -301,13 +385,15 @@ def choose_kernels(
     *,
     batch_sizes: tuple[int, ...] = BATCH_SIZES,
     timings: Timings | None = None,
+    fusion_timings: Timings | None = None,
 ) -> KernelChoice:
     """Set up ``model``'s float32 CPU linear layers for ``mode`` and say what was chosen.
 
     ``auto`` uses the cached decision for this CPU and model shapes, else measures (or takes
-    ``timings``, seconds per shape, kernel and rows, e.g. from a test) and caches what it
-    decides. ``packed``/``plain``/``bf16`` are what the user asked for; ``bf16`` needs a CPU
-    with native bfloat16 products."""
+    ``timings``, seconds per shape, kernel and rows, and ``fusion_timings``, per sibling group
+    kind, e.g. from a test) and caches what it decides. ``packed``/``plain``/``bf16`` are what
+    the user asked for (packed and bf16 fuse every sibling group: same numbers, fewer calls);
+    ``bf16`` needs a CPU with native bfloat16 products."""
     started = time.perf_counter()
     mode = check_kernels(mode)
     cpu = cpu_description()
@@ -317,8 +403,13 @@ def choose_kernels(
         return KernelChoice("plain", "asked" if mode == "plain" else "unsupported", cpu=cpu)
     if mode in ("packed", "bf16"):
         check_supported(mode)
-        cpu_kernels.prepack_linear_layers(model, bf16=mode == "bf16")
-        return KernelChoice(mode, "asked", everything, seconds=_since(started), cpu=cpu)
+        bf16 = mode == "bf16"
+        cpu_kernels.prepack_linear_layers(model, bf16=bf16)
+        fusion = {group.key: True for group in fused_linear.find_groups(model)}
+        apply_fusion(model, fusion, bf16=bf16)
+        choice = KernelChoice(mode, "asked", everything, seconds=_since(started), cpu=cpu)
+        choice.fusion, choice.lean_layers = fusion, lean_decode.lean_layers(model)
+        return choice
     if not cpu_kernels.worth_packing(model):
         return KernelChoice("plain", "memory", cpu=cpu)
     key = cache_key(model, cpu, batch_sizes)
@@ -326,26 +417,72 @@ def choose_kernels(
     cached = _cached_plan(entry)
     tries = _tries_of(entry)
     if cached is not None and (_noise_of(entry) <= NOISE_LIMIT or tries >= MAX_TRIES):
-        plan, in_us = cached
-        cpu_kernels.prepack_linear_layers(model, plan=plan)
-        choice = KernelChoice(plan_kernel(plan), "cached", plan, in_us, _since(started), cpu)
-        choice.noise = _noise_of(entry)
-        return choice
+        return _from_cache(model, entry, cached, started, cpu)
+    earlier = entry
+    entry = _measured_entry(model, batch_sizes, timings, fusion_timings, cpu)
+    if cached is not None and _noise_of(earlier) <= _noise_of(entry):
+        entry = dict(earlier)  # the earlier measurement was quieter
+    entry["tries"] = tries + 1
+    _write_cache(key, entry)
+    plan, in_us = _cached_plan(entry) or ({}, {})
+    cpu_kernels.apply_plan(model, plan)
+    fusion = _fusion_of(entry)
+    apply_fusion(model, fusion)
+    noise = _noise_of(entry)
+    how = "measured" if noise <= NOISE_LIMIT else "measured on a busy CPU"
+    choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
+    choice.noise = round(noise, 2)
+    choice.fusion, choice.fusion_timings_us = fusion, dict(entry.get("fusion_timings_us", {}))
+    choice.lean_layers = lean_decode.lean_layers(model)
+    return choice
+
+
+def _measured_entry(
+    model: Any,
+    batch_sizes: tuple[int, ...],
+    timings: Timings | None,
+    fusion_timings: Timings | None,
+    cpu: dict[str, Any],
+) -> dict[str, Any]:
+    """Measure (or take) the timings of both choices and decide; the model is left packed
+    per the plan, unfused."""
     cpu_kernels.prepack_linear_layers(model)
     noise = 1.0
     if timings is None:
         timings, noise = measure(model, batch_sizes)
-    plan = {**{shape: (False, False) for shape in everything}, **decide(timings)}
-    in_us = _in_us(timings)
-    if cached is not None and _noise_of(entry) <= noise:  # the earlier one was quieter
-        plan, in_us, noise = cached[0], cached[1], _noise_of(entry)
-    entry = {"plan": plan, "timings_us": in_us, "cpu": cpu, "noise": noise, "tries": tries + 1}
-    _write_cache(key, entry)
-    cpu_kernels.apply_plan(model, plan)
-    how = "measured" if noise <= NOISE_LIMIT else "measured on a busy CPU"
-    choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
-    choice.noise = round(noise, 2)
+    plan = {**{shape: (False, False) for shape in _shapes(model)}, **decide(timings)}
+    cpu_kernels.apply_plan(model, plan)  # the separate layers are timed as they would run
+    if fusion_timings is None:
+        fusion_timings = measure_fusion(model, batch_sizes)
+    return {
+        "plan": plan,
+        "timings_us": _in_us(timings),
+        "fusion": decide_fusion(fusion_timings),
+        "fusion_timings_us": _in_us(fusion_timings),
+        "cpu": cpu,
+        "noise": noise,
+    }
+
+
+def _from_cache(
+    model: Any, entry: dict[str, Any], cached: tuple[Plan, dict], started: float, cpu: dict
+) -> KernelChoice:
+    plan, in_us = cached
+    cpu_kernels.prepack_linear_layers(model, plan=plan)
+    fusion = _fusion_of(entry)
+    apply_fusion(model, fusion)
+    choice = KernelChoice(plan_kernel(plan), "cached", plan, in_us, _since(started), cpu)
+    choice.noise = _noise_of(entry)
+    choice.fusion, choice.fusion_timings_us = fusion, dict(entry.get("fusion_timings_us", {}))
+    choice.lean_layers = lean_decode.lean_layers(model)
     return choice
+
+
+def _fusion_of(entry: Any) -> Fusion:
+    try:
+        return {str(k): bool(v) for k, v in entry.get("fusion", {}).items()}
+    except (AttributeError, TypeError):
+        return {}
 
 
 def _tries_of(entry: Any) -> int:

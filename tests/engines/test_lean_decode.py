@@ -1,0 +1,115 @@
+"""The lean decoding step: transformers' numbers bit for bit, and only where it applies."""
+
+import pytest
+import torch
+
+import lmwidgets
+from lmwidgets.engines.transformers import cpu_kernels, fused_linear, lean_decode
+
+pytestmark = pytest.mark.skipif(
+    not cpu_kernels.supported(), reason="no oneDNN packed linear in this torch"
+)
+
+
+@pytest.fixture
+def packed(tiny_dir, registry):
+    loaded = lmwidgets.load_model(str(tiny_dir), name="packed", cpu_kernels="packed")
+    assert lean_decode.lean_layers(loaded.model) == loaded.model.config.num_hidden_layers
+    assert loaded.cpu_kernels.record()["lean_decode_layers"] == 2
+    return loaded
+
+
+@pytest.fixture
+def lean_steps(monkeypatch):
+    """How many times the lean attention ran (the lean path was taken)."""
+    calls = []
+    attention = lean_decode._attention
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return attention(*args, **kwargs)
+
+    monkeypatch.setattr(lean_decode, "_attention", counted)
+    return calls
+
+
+def _greedy(model, rows, pad_id, steps=12):
+    """Left-padded greedy decoding with transformers' generate: new tokens and the scores."""
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=steps,
+            min_new_tokens=steps,
+            do_sample=False,
+            pad_token_id=pad_id,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+    return out.sequences[:, width:], torch.stack(out.scores)
+
+
+@pytest.mark.parametrize("rows", [[[5, 9, 14, 3]], [[5, 9, 14, 3], [7, 2], [11, 12, 13]]])
+def test_lean_steps_equal_transformers_bit_for_bit(packed, lean_steps, rows):
+    model, pad = packed.model, packed.tokenizer.pad_token_id
+    lean_tokens, lean_scores = _greedy(model, rows, pad)
+    assert len(lean_steps) == 11 * model.config.num_hidden_layers  # every step after the first
+    lean_decode.remove(model)
+    stock_tokens, stock_scores = _greedy(model, rows, pad)
+    assert torch.equal(lean_tokens, stock_tokens)
+    assert torch.equal(lean_scores, stock_scores)  # the same arithmetic, not merely close
+
+
+def test_a_hook_inside_the_layer_runs_transformers_forward(packed, lean_steps):
+    model, pad = packed.model, packed.tokenizer.pad_token_id
+    seen = []
+    handle = model.model.layers[0].self_attn.register_forward_hook(lambda *a: seen.append(1))
+    try:
+        hooked, _ = _greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    finally:
+        handle.remove()
+    assert len(seen) == 6  # the prompt's pass and every step went through the module
+    assert len(lean_steps) == 5  # the other layer stayed lean
+    plain, _ = _greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    assert torch.equal(hooked, plain)
+
+
+def test_an_attached_adapter_and_gradients_take_the_full_forward(
+    packed, lean_steps, tiny_dir, tmp_path
+):
+    from tests.tiny_models import build_lora
+
+    adapter = build_lora(tiny_dir, tmp_path / "lora")
+    lmwidgets.load_adapter(str(adapter), name="style", model="packed")
+    text = lmwidgets.prompt(
+        "Hello", model="packed", adapter="style", max_new_tokens=8, display=False
+    ).text
+    assert lean_steps == []  # peft wraps q/v: not plain layers any more
+    plain = lmwidgets.load_model(str(tiny_dir), name="plain", cpu_kernels="plain")
+    lmwidgets.load_adapter(str(adapter), name="style", model="plain")
+    assert (
+        text
+        == lmwidgets.prompt(
+            "Hello", model="plain", adapter="style", max_new_tokens=8, display=False
+        ).text
+    )
+    layer = plain.model.model.layers[0]
+    assert not lean_decode.install(torch.nn.Linear(2, 2))  # nothing to give it to
+    hidden = torch.randn(1, 1, plain.model.config.hidden_size, requires_grad=True)
+    assert lean_decode._lean_ready(layer, hidden, object(), {}) == (None, None)
+
+
+def test_unpacking_takes_the_lean_step_off(packed):
+    cpu_kernels.unpack_linear_layers(packed.model)
+    assert lean_decode.lean_layers(packed.model) == 0
+    assert not fused_linear.fused_groups(packed.model)
+    assert all("forward" not in vars(layer) for layer in packed.model.model.layers)
+
+
+def test_the_dense_baseline_context_is_not_lean(packed, lean_steps):
+    with cpu_kernels.dense_linear(packed.model):
+        _greedy(packed.model, [[5, 9, 14, 3]], packed.tokenizer.pad_token_id, steps=4)
+    assert lean_steps == []
