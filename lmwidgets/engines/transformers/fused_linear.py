@@ -48,7 +48,7 @@ class FusedGroup:
     bf16: bool = False
     packed: Any = None
     bias: Any = None
-    versions: tuple = ()
+    versions: list = field(default_factory=list)
     pending: _Pending | None = None
     misses: int = 0
     split: bool = False
@@ -71,11 +71,12 @@ class FusedGroup:
         self.bias = None if biases[0] is None else torch.cat([b.detach() for b in biases])
         self.versions = self._weight_versions()
 
-    def _weight_versions(self) -> tuple:
-        return tuple(
-            (m.weight._version, m.weight.data_ptr(), None if m.bias is None else m.bias._version)
-            for m in self.members
-        )
+    def _weight_versions(self) -> list:
+        versions = []
+        for m in self.members:
+            weight, bias = m.weight, m.bias
+            versions += (weight._version, weight.data_ptr(), bias is None or bias._version)
+        return versions
 
     def stacked(self, x: Any) -> Any:
         """The members' outputs for ``x`` side by side in the last dimension (one product)."""

@@ -28,17 +28,14 @@ LAYER_CLASSES = ("LlamaDecoderLayer",)
 
 
 def _inner_modules_plain(layer: Any) -> bool:
-    """No hooks anywhere inside the layer, and the projections are plain ``nn.Linear``."""
+    """No hooks anywhere inside the layer, and its projections are plain ``nn.Linear`` (an
+    adapter or wrapper replaces them; the list of inner modules is kept from the install)."""
     import torch
 
     attn, mlp = layer.self_attn, layer.mlp
     if type(attn.o_proj) is not torch.nn.Linear or type(mlp.down_proj) is not torch.nn.Linear:
         return False
-    return not any(
-        module._forward_hooks or module._forward_pre_hooks
-        for module in layer.modules()
-        if module is not layer
-    )
+    return not any(m._forward_hooks or m._forward_pre_hooks for m in layer._lmw_inner)
 
 
 def _group(module: Any) -> Any | None:
@@ -102,11 +99,18 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
 
 
 def _attention_function(attn: Any):
-    """What the attention module itself would call (transformers' registry by implementation)."""
+    """What the attention module itself would call (transformers' registry by implementation),
+    looked up once per implementation."""
+    implementation = attn.config._attn_implementation
+    known = getattr(attn, "_lmw_attention", None)
+    if known is not None and known[0] == implementation:
+        return known[1]
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
     eager = sys.modules[type(attn).__module__].eager_attention_forward
-    return ALL_ATTENTION_FUNCTIONS.get_interface(attn.config._attn_implementation, eager)
+    function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager)
+    attn._lmw_attention = (implementation, function)
+    return function
 
 
 def _mlp(layer: Any, gate_up: Any, x: Any) -> Any:
@@ -154,6 +158,7 @@ def install(model: Any) -> int:
         if type(module).__name__ in LAYER_CLASSES and "forward" not in vars(module):
             module.forward = types.MethodType(lean_layer_forward, module)
             module._lmw_lean = True
+            module._lmw_inner = [m for m in module.modules() if m is not module]
             count += 1
     return count
 
@@ -164,7 +169,7 @@ def remove(model: Any) -> int:
     for module in model.modules():
         if getattr(module, "_lmw_lean", False):
             vars(module).pop("forward", None)
-            del module._lmw_lean
+            del module._lmw_lean, module._lmw_inner
             count += 1
     return count
 
