@@ -113,3 +113,31 @@ def test_the_dense_baseline_context_is_not_lean(packed, lean_steps):
     with cpu_kernels.dense_linear(packed.model):
         _greedy(packed.model, [[5, 9, 14, 3]], packed.tokenizer.pad_token_id, steps=4)
     assert lean_steps == []
+
+
+@pytest.mark.parametrize("family", ["Qwen2", "Mistral"])
+def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry, lean_steps):
+    """Qwen2 (q/k/v with biases) and Mistral pass a sliding window to the attention."""
+    import transformers
+
+    from lmwidgets.engines.transformers.demo_models import save_pretrained, text_config
+    from tests.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = text_config(getattr(transformers, f"{family}Config"), tokenizer, context=256)
+    torch.manual_seed(1)
+    model = getattr(transformers, f"{family}ForCausalLM")(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, 0.2)  # biases too: a zero bias would hide a misplaced one
+    directory = save_pretrained(tmp_path / family, model.eval(), tokenizer)
+    loaded = lmwidgets.load_model(str(directory), name=family, cpu_kernels="packed")
+    assert lean_decode.lean_layers(loaded.model) == config.num_hidden_layers
+    rows, pad = [[5, 9, 14, 3], [7, 2]], tokenizer.pad_token_id
+    lean_tokens, lean_scores = _greedy(loaded.model, rows, pad)
+    assert len(lean_steps) == 11 * config.num_hidden_layers
+    has_bias = fused_linear.fused_groups(loaded.model)[0].bias is not None
+    assert has_bias is (family == "Qwen2")
+    lean_decode.remove(loaded.model)
+    stock_tokens, stock_scores = _greedy(loaded.model, rows, pad)
+    assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)

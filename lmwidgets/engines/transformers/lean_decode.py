@@ -1,4 +1,4 @@
-"""A decoding step's Llama decoder layers without transformers' per-layer machinery.
+"""A decoding step's Llama-family decoder layers without transformers' per-layer machinery.
 
 At batch 1 on a CPU, the default 135M model's linear layers take about 33 ms of a 47 ms step;
 most of the rest is Python and small tensor operations around them: module calls, keyword
@@ -22,9 +22,27 @@ import sys
 import types
 from typing import Any
 
+
+def _no_more(attn: Any) -> dict[str, Any]:
+    return {}
+
+
+def _own_window(attn: Any) -> dict[str, Any]:
+    return {"sliding_window": attn.sliding_window}
+
+
+def _config_window(attn: Any) -> dict[str, Any]:
+    return {"sliding_window": getattr(attn.config, "sliding_window", None)}
+
+
 #: Decoder layer classes whose forward :func:`lean_layer_forward` reproduces exactly (their
-#: attention, MLP and RMSNorm are the Llama ones; checked by tests against transformers).
-LAYER_CLASSES = ("LlamaDecoderLayer",)
+#: attention, MLP and RMSNorm are the Llama ones; tests compare each with transformers bit for
+#: bit), with what else their attention passes to the attention function.
+LAYER_CLASSES = {
+    "LlamaDecoderLayer": _no_more,
+    "Qwen2DecoderLayer": _own_window,
+    "MistralDecoderLayer": _config_window,
+}
 
 
 def _inner_modules_plain(layer: Any) -> bool:
@@ -94,7 +112,10 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     value = stacked[:, (n_q + n_k) * head :].view(rows, n_k, 1, head)
     key, value = past_key_values.update(key, value, attn.layer_idx)
     attend = _attention_function(attn)
-    out, _ = attend(attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling)
+    more = LAYER_CLASSES[type(layer).__name__](attn)
+    out, _ = attend(
+        attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **more
+    )
     return attn.o_proj(out.reshape(rows, 1, -1).contiguous())
 
 
@@ -131,7 +152,8 @@ def lean_layer_forward(
     position_embeddings=None,
     **kwargs,
 ):
-    """A Llama decoder layer's forward: the lean step where it applies, else the class's."""
+    """A Llama-family decoder layer's forward: the lean step where it applies, else the
+    class's."""
     qkv, gate_up = _lean_ready(self, hidden_states, past_key_values, kwargs)
     if qkv is None or position_embeddings is None:
         return type(self).forward(
