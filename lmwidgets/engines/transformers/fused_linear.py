@@ -19,6 +19,7 @@ weight changed in place (a merged adapter) is stacked and packed again.
 from __future__ import annotations
 
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ MISSES_BEFORE_SPLIT = 2
 class _Pending:
     """A group's outputs for one input, waiting for the siblings that have not asked yet."""
 
-    x: Any
+    x: Any  # a weak reference to the input
     version: int
     outputs: dict[int, Any]
 
@@ -97,13 +98,16 @@ class FusedGroup:
         return out.reshape(*shape[:-1], out.shape[-1])
 
     def product(self, x: Any) -> list[Any]:
-        """Every member's output for ``x`` (views of one product)."""
-        return list(self.stacked(x).split(self.sizes, dim=-1))
+        """Every member's output for ``x``, laid out as a separate layer's would be: a slice of
+        several rows is copied (for one row it already is), since an elementwise function's
+        vector loop on a strided slice computes each row's tail apart, which can change the
+        last bit of e.g. SiLU where a width is not a multiple of the vector loop."""
+        return [part.contiguous() for part in self.stacked(x).split(self.sizes, dim=-1)]
 
     def take(self, index: int, x: Any) -> Any | None:
         """Member ``index``'s output kept for this very ``x``, else None (handed out once)."""
         pending = self.pending
-        if pending is None or pending.x is not x or pending.version != _version(x):
+        if pending is None or pending.x() is not x or pending.version != _version(x):
             return None
         out = pending.outputs.pop(index, None)
         if not pending.outputs and self.pending is pending:
@@ -116,7 +120,16 @@ class FusedGroup:
         if self.pending is not None and self.pending.outputs:
             self.misses += 1
         rest = {i: out for i, out in enumerate(outputs) if i != computed_by}
-        self.pending = _Pending(x, _version(x), rest)
+        pending = _Pending(None, _version(x), rest)
+        # Only while ``x`` lives: a sibling that was never called (an error or an interrupt
+        # between siblings) does not keep the product once the input is gone, nor count as a
+        # sibling reading another input.
+        pending.x = weakref.ref(x, lambda _, pending=pending: self._forget(pending))
+        self.pending = pending
+
+    def _forget(self, pending: _Pending) -> None:
+        if self.pending is pending:
+            self.pending = None
 
 
 def _version(x: Any) -> int:

@@ -81,10 +81,22 @@ def _lean_ready(layer: Any, hidden_states: Any, past_key_values: Any, kwargs: di
         or layer.training
     ):
         return None, None
-    qkv, gate_up = _group(layer.self_attn.q_proj), _group(layer.mlp.gate_proj)
+    attn, mlp = layer.self_attn, layer.mlp
+    qkv, gate_up = _group(attn.q_proj), _group(mlp.gate_proj)
     if qkv is None or gate_up is None or len(qkv.sizes) != 3 or not _inner_modules_plain(layer):
         return None, None
+    if not (_members_in_place(qkv, attn) and _members_in_place(gate_up, mlp)):
+        return None, None  # peft wrapped a later sibling (v_proj, up_proj): its adapter runs
     return qkv, gate_up
+
+
+def _members_in_place(group: Any, parent: Any) -> bool:
+    """Every member of ``group`` is still its parent's own module (peft replaces only the
+    layers an adapter targets, so q_proj can stay fused while v_proj carries an adapter)."""
+    return all(
+        getattr(parent, name) is member
+        for name, member in zip(group.names, group.members, strict=True)
+    )
 
 
 def _rms_norm(norm: Any, x: Any) -> Any:
@@ -139,7 +151,10 @@ def _mlp(layer: Any, gate_up: Any, x: Any) -> Any:
     rows = x.shape[0]
     both = gate_up.stacked(x.view(rows, -1))
     width = gate_up.sizes[0]
-    return mlp.down_proj((mlp.act_fn(both[:, :width]) * both[:, width:]).view(rows, 1, -1))
+    # contiguous, as the fused gate_proj hands it out: an activation's vector loop then
+    # splits the rows as it would a separate layer's output (the same last bits)
+    gate = both[:, :width].contiguous()
+    return mlp.down_proj((mlp.act_fn(gate) * both[:, width:]).view(rows, 1, -1))
 
 
 def lean_layer_forward(
@@ -173,11 +188,18 @@ def lean_layer_forward(
     return x + _mlp(self, gate_up, _rms_norm(self.post_attention_layernorm, x))
 
 
+def _supported(module: Any) -> bool:
+    """One of transformers' own classes in :data:`LAYER_CLASSES` (remote code often ships a
+    class of the same name with another forward, even another signature)."""
+    cls = type(module)
+    return cls.__name__ in LAYER_CLASSES and cls.__module__.startswith("transformers.models.")
+
+
 def install(model: Any) -> int:
     """Give every supported decoder layer of ``model`` the lean step; returns how many."""
     count = 0
     for module in model.modules():
-        if type(module).__name__ in LAYER_CLASSES and "forward" not in vars(module):
+        if _supported(module) and "forward" not in vars(module):
             module.forward = types.MethodType(lean_layer_forward, module)
             module._lmw_lean = True
             module._lmw_inner = [m for m in module.modules() if m is not module]
