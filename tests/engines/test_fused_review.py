@@ -404,3 +404,20 @@ def test_adapter_attached_detached_and_kernels_switched_in_place(fused, tiny_dir
     fused.set_cpu_kernels("packed")
     assert lean_decode.lean_layers(fused.model) == 2
     assert answers("fused", adapters=None) == want
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_a_one_token_prompt_is_a_lean_first_pass_on_an_empty_cache(fused, lean_steps, static):
+    settings = GenerationSettings(max_new_tokens=6, logprobs=2)
+
+    def run():
+        rows = [Row([5])]
+        return _outputs(
+            generate_batch(
+                fused.model, fused.tokenizer, rows, settings, static_cache=static, ignore_eos=True
+            )
+        )
+
+    lean, stock = _lean_and_stock(fused.model, run, lean_steps)
+    assert len(lean_steps) == 6 * 2  # the prompt's pass too: one token, an empty cache
+    assert lean == stock
