@@ -3,13 +3,14 @@
 A decoder layer calls ``q_proj``, ``k_proj`` and ``v_proj`` (and ``gate_proj`` and ``up_proj``)
 on the same hidden states. At batch 1 each oneDNN call costs more than its arithmetic (a
 576x192 product streams its weights at half the speed of a large one), so one product with the
-weights stacked (576x960) does the group's work in one call and gives the same numbers, bit for
-bit: each output is the same dot product. :mod:`.kernel_choice` times both on this CPU and
+weights stacked (576x960) does the group's work in one call and gives the numbers of the
+layers packed separately, bit for bit: each output is the same dot product. :mod:`.kernel_choice` times both on this CPU and
 fuses a group only where that measured faster.
 
 The modules stay ``nn.Linear`` (peft wraps them as usual). The first member called with an
 input computes the whole group's product and keeps its siblings' slices for that very tensor
-(same object, unmodified); a sibling called with another input (cross-attention, a wrapper that
+(same object, unmodified; a member with a forward pre-hook, which may change its input in
+place, splits the group); a sibling called with another input (cross-attention, a wrapper that
 changed it) computes on its own, and after :data:`MISSES_BEFORE_SPLIT` such calls the group
 goes back to separate layers. A slice is handed out once and then dropped, so a long prompt's
 outputs are not kept. Gradients, another device or dtype run PyTorch's plain product, and a
@@ -155,6 +156,9 @@ def _fused_forward(self, x):
     group: FusedGroup = self._lmw_group
     if group.split or not _usable(x, self.weight):
         return torch.nn.functional.linear(x, self.weight, self.bias)
+    if self._forward_pre_hooks:  # may change the input in place (steering): no kept slices
+        split(group)
+        return self.forward(x)
     index = self._lmw_index
     kept = group.take(index, x)
     if kept is not None:

@@ -13,8 +13,10 @@ can differ from float32's.
 
 Then sibling layers that read one input (q/k/v, gate/up: :mod:`.fused_linear`) are timed as
 they now run, one after the other, against one packed product of their stacked weights, and a
-group kind is fused only where that measured faster at one row count and no slower at any (the
-numbers are the same either way).
+group kind is fused only where that measured faster at one row count and no slower at any. A
+fused group gives the numbers of its layers packed separately, bit for bit; layers the plan
+kept on PyTorch's product move to oneDNN's with it, whose last bits can differ, as any packed
+layer's can (the benchmarks check greedy answers equal to plain transformers').
 """
 
 from __future__ import annotations
@@ -392,7 +394,7 @@ def choose_kernels(
     ``auto`` uses the cached decision for this CPU and model shapes, else measures (or takes
     ``timings``, seconds per shape, kernel and rows, and ``fusion_timings``, per sibling group
     kind, e.g. from a test) and caches what it decides. ``packed``/``plain``/``bf16`` are what
-    the user asked for (packed and bf16 fuse every sibling group: same numbers, fewer calls);
+    the user asked for (packed and bf16 fuse every sibling group: the packed numbers, fewer calls);
     ``bf16`` needs a CPU with native bfloat16 products."""
     started = time.perf_counter()
     mode = check_kernels(mode)

@@ -116,10 +116,10 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     stacked = qkv.stacked(x.view(rows, -1))
     n_q, n_k = qkv.sizes[0] // head, qkv.sizes[1] // head
     rotated = stacked[:, : (n_q + n_k) * head].view(rows, n_q + n_k, 1, head)
-    cos, sin = (part.unsqueeze(1) for part in cos_sin)
+    cos, signed_sin = _rotary_factors(cos_sin, head // 2)
     half = head // 2
-    turned = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)  # rotate_half
-    rotated = (rotated * cos) + (turned * sin)
+    turned = torch.cat((rotated[..., half:], rotated[..., :half]), dim=-1)
+    rotated = (rotated * cos) + (turned * signed_sin)  # transformers' rotate_half, signs moved
     query, key = rotated[:, :n_q], rotated[:, n_q:]
     value = stacked[:, (n_q + n_k) * head :].view(rows, n_k, 1, head)
     key, value = past_key_values.update(key, value, attn.layer_idx)
@@ -128,7 +128,29 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     out, _ = attend(
         attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **more
     )
-    return attn.o_proj(out.reshape(rows, 1, -1).contiguous())
+    return attn.o_proj.forward(out.reshape(rows, 1, -1).contiguous())  # no hooks: checked
+
+
+#: The last step's rotary factors: (its cos tensor, (cos, signed sin)). Every layer of a step
+#: gets the same position embeddings, so they are prepared once per step.
+_STEP_FACTORS: list[Any] = [None, None]
+
+
+def _rotary_factors(cos_sin: tuple[Any, Any], half: int) -> tuple[Any, Any]:
+    """(cos, sin with its first half negated), broadcast over heads.
+
+    transformers multiplies ``cat(-x2, x1)`` by ``sin``; multiplying ``cat(x2, x1)`` by
+    ``cat(-sin1, sin2)`` gives the same numbers (a product's rounding ignores signs) with one
+    operation less per layer."""
+    import torch
+
+    cos, sin = cos_sin
+    seen, factors = _STEP_FACTORS
+    if seen is cos and factors is not None:
+        return factors
+    factors = (cos.unsqueeze(1), torch.cat((-sin[..., :half], sin[..., half:]), -1).unsqueeze(1))
+    _STEP_FACTORS[:] = [cos, factors]
+    return factors
 
 
 def _attention_function(attn: Any):
@@ -154,7 +176,8 @@ def _mlp(layer: Any, gate_up: Any, x: Any) -> Any:
     # contiguous, as the fused gate_proj hands it out: an activation's vector loop then
     # splits the rows as it would a separate layer's output (the same last bits)
     gate = both[:, :width].contiguous()
-    return mlp.down_proj((mlp.act_fn(gate) * both[:, width:]).view(rows, 1, -1))
+    activation = getattr(mlp.act_fn, "forward", mlp.act_fn)  # a module (hooks checked) or not
+    return mlp.down_proj.forward((activation(gate) * both[:, width:]).view(rows, 1, -1))
 
 
 def lean_layer_forward(
