@@ -333,6 +333,7 @@ class TransformersEngine:
         self.cpu_kernels = choose_kernels(self.model, kernels)
         self.prepacked_layers = cpu_kernels.packed_layers(self.model)
         released = cpu_kernels.release_dense_pages(self.model) if self.prepacked_layers else 0
+        release_heap()
         self.memory_bytes = _memory_bytes(self.model, self.prepacked_layers, released)
 
     # -- lifetime ---------------------------------------------------------------------------

@@ -534,9 +534,13 @@ def _pack_for_cpu(
     if device != "cpu" or dtype != "float32":
         return None, 0, 0
     report(0.95, "Choosing CPU kernels" if kernels == "auto" else "Packing weights for CPU")
+    from lmwidgets.engines.transformers.engine import release_heap
+
     choice = choose_kernels(model, kernels)
     packed = cpu_kernels.packed_layers(model)
-    return choice, packed, cpu_kernels.release_dense_pages(model) if packed else 0
+    released = cpu_kernels.release_dense_pages(model) if packed else 0
+    release_heap()  # packing's and fusion's temporaries (stacked weights), freed but kept by glibc
+    return choice, packed, released
 
 
 def cpu_kernels_option(
