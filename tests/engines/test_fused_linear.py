@@ -58,6 +58,8 @@ def test_fused_outputs_equal_the_separate_packed_ones_bit_for_bit(rows, bias):
 
 def test_a_sibling_given_another_input_computes_its_own_then_the_group_splits():
     module = Attention()
+    # The kernel plan packs q (32x32) and keeps k and v (32x16) on PyTorch's plain product.
+    cpu_kernels.prepack_linear_layers(module, plan={"32x32": (True, True)})
     group = _fused(module)
     x, memory = torch.randn(2, 32), torch.randn(5, 32)
     with torch.inference_mode():
@@ -67,8 +69,12 @@ def test_a_sibling_given_another_input_computes_its_own_then_the_group_splits():
             if call + 1 >= fused_linear.MISSES_BEFORE_SPLIT:
                 assert group.split
     assert group.split and group.packed is None
-    for member in group.members:  # separate packed layers again
-        assert not hasattr(member, "_lmw_group") and hasattr(member, "_lmw_packed")
+    assert not any(hasattr(member, "_lmw_group") for member in group.members)
+    # separate layers again, each with the kernel its plan gave it before the fusion
+    assert [hasattr(member, "_lmw_packed") for member in group.members] == [True, False, False]
+    with torch.inference_mode():
+        for got, want in zip(module(x, memory), _dense(module, x, memory), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_an_input_changed_in_place_between_siblings_is_not_served_stale():

@@ -141,3 +141,27 @@ def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry
     lean_decode.remove(loaded.model)
     stock_tokens, stock_scores = _greedy(loaded.model, rows, pad)
     assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)
+
+
+def test_the_lean_step_runs_where_only_q_k_v_measured_faster_fused(tiny_dir, registry, lean_steps):
+    """On a CPU where fusing gate/up measured slower, the MLP runs its own layers (still lean)."""
+    from lmwidgets.engines.transformers import kernel_choice
+
+    loaded = lmwidgets.load_model(str(tiny_dir), name="qkv-only", cpu_kernels="plain")
+    shapes = kernel_choice._shapes(loaded.model)
+    packed_faster = {s: {"plain": {1: 2.0, 4: 2.0}, "packed": {1: 1.0, 4: 1.0}} for s in shapes}
+    fusion = {}
+    for group in fused_linear.find_groups(loaded.model):
+        fused = 1.0 if group.names[0] == "q_proj" else 3.0
+        fusion[group.key] = {"separate": {1: 2.0, 4: 2.0}, "fused": {1: fused, 4: fused}}
+    choice = kernel_choice.choose_kernels(
+        loaded.model, "auto", timings=packed_faster, fusion_timings=fusion
+    )
+    assert sorted(choice.fusion.values()) == [False, True]
+    assert all(g.names[0] == "q_proj" for g in fused_linear.fused_groups(loaded.model))
+    pad = loaded.tokenizer.pad_token_id
+    lean_tokens, lean_scores = _greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
+    assert len(lean_steps) == 11 * loaded.model.config.num_hidden_layers
+    lean_decode.remove(loaded.model)
+    stock_tokens, stock_scores = _greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
+    assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)

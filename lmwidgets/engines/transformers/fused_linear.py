@@ -55,6 +55,7 @@ class FusedGroup:
     misses: int = 0
     split: bool = False
     sizes: list[int] = field(default_factory=list)
+    plans: list[tuple[bool, bool]] = field(default_factory=list)  # members' own, before fusing
 
     @property
     def key(self) -> str:
@@ -177,9 +178,12 @@ def split(group: FusedGroup) -> None:
     from lmwidgets.engines.transformers import cpu_kernels
 
     group.split, group.pending, group.packed = True, None, None
-    for module in group.members:
+    for module, plan in zip(group.members, group.plans or [(True, True)] * 3, strict=False):
         unfuse(module)
-    cpu_kernels.prepack_linear_layers(torch.nn.ModuleList(group.members), bf16=group.bf16)
+        if any(plan):  # as the kernel plan had it before the fusion
+            only = torch.nn.ModuleList([module])
+            shape = {cpu_kernels.shape_key(module): plan}
+            cpu_kernels.prepack_linear_layers(only, plan=shape, bf16=group.bf16)
 
 
 def find_groups(model: Any, bf16: bool = False) -> list[FusedGroup]:
@@ -210,6 +214,9 @@ def fuse(group: FusedGroup) -> None:
     """Run ``group`` as one packed product (its members' own packed copies are dropped)."""
     from lmwidgets.engines.transformers import cpu_kernels
 
+    group.plans = [
+        (getattr(m, "_lmw_single", False), getattr(m, "_lmw_multi", False)) for m in group.members
+    ]
     for module in group.members:
         if hasattr(module, "_lmw_packed"):
             cpu_kernels.unpack_layer(module)

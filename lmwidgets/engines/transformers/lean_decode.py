@@ -11,7 +11,8 @@ the model's attention implementation; the cache is the model's cache.
 
 It runs only where that is certain to be the same computation: a layer class listed in
 :data:`LAYER_CLASSES`, in inference, on the CPU in float32, one new token per row, with the
-attention's q/k/v and the MLP's gate/up fused, and no hook, adapter or wrapper on any module
+attention's q/k/v fused (the MLP's gate/up fused, or plain layers where fusing them measured
+slower), and no hook, adapter or wrapper on any module
 inside the layer (a hook on the layer itself still runs). Anything else (the prompt's pass,
 training, an attached LoRA adapter, a forward hook) runs transformers' own forward.
 """
@@ -83,11 +84,19 @@ def _lean_ready(layer: Any, hidden_states: Any, past_key_values: Any, kwargs: di
         return None, None
     attn, mlp = layer.self_attn, layer.mlp
     qkv, gate_up = _group(attn.q_proj), _group(mlp.gate_proj)
-    if qkv is None or gate_up is None or len(qkv.sizes) != 3 or not _inner_modules_plain(layer):
+    if qkv is None or len(qkv.sizes) != 3 or not _inner_modules_plain(layer):
         return None, None
-    if not (_members_in_place(qkv, attn) and _members_in_place(gate_up, mlp)):
+    if gate_up is None and not _plain(mlp.gate_proj, mlp.up_proj):
+        return None, None  # gate/up not fused (measured slower here) and not plain layers
+    if not (_members_in_place(qkv, attn) and (gate_up is None or _members_in_place(gate_up, mlp))):
         return None, None  # peft wrapped a later sibling (v_proj, up_proj): its adapter runs
     return qkv, gate_up
+
+
+def _plain(*modules: Any) -> bool:
+    import torch
+
+    return all(type(m) is torch.nn.Linear and not hasattr(m, "_lmw_group") for m in modules)
 
 
 def _members_in_place(group: Any, parent: Any) -> bool:
@@ -169,14 +178,19 @@ def _attention_function(attn: Any):
 
 
 def _mlp(layer: Any, gate_up: Any, x: Any) -> Any:
+    """The MLP block: gate and up from one fused product, or (``gate_up`` None: fusing them
+    measured slower on this CPU) from their own layers, as transformers calls them."""
     mlp = layer.mlp
+    activation = getattr(mlp.act_fn, "forward", mlp.act_fn)  # a module (hooks checked) or not
+    if gate_up is None:
+        gate = mlp.gate_proj.forward(x)
+        return mlp.down_proj.forward(activation(gate) * mlp.up_proj.forward(x))
     rows = x.shape[0]
     both = gate_up.stacked(x.view(rows, -1))
     width = gate_up.sizes[0]
     # contiguous, as the fused gate_proj hands it out: an activation's vector loop then
     # splits the rows as it would a separate layer's output (the same last bits)
     gate = both[:, :width].contiguous()
-    activation = getattr(mlp.act_fn, "forward", mlp.act_fn)  # a module (hooks checked) or not
     return mlp.down_proj.forward((activation(gate) * both[:, width:]).view(rows, 1, -1))
 
 
