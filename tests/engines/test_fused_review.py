@@ -15,26 +15,13 @@ from lmwidgets.engines.base import GenerationSettings
 from lmwidgets.engines.transformers import cpu_kernels, fused_linear, lean_decode
 from lmwidgets.engines.transformers.generation import Row, generate_batch
 from lmwidgets.engines.transformers.prefix_cache import PrefixCache
+from tests.engines.left_padded import greedy
 
 pytestmark = pytest.mark.skipif(
     not cpu_kernels.supported(), reason="no oneDNN packed linear in this torch"
 )
 
 ROWS = [[5, 9, 14, 3, 8, 21, 30], [7, 2], [11, 12, 13]]
-
-
-@pytest.fixture
-def lean_steps(monkeypatch):
-    """How many times a layer took the lean step."""
-    calls = []
-    attention = lean_decode._attention
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return attention(*args, **kwargs)
-
-    monkeypatch.setattr(lean_decode, "_attention", counted)
-    return calls
 
 
 @pytest.fixture
@@ -209,21 +196,7 @@ def _odd_llama(directory, intermediate):
 
 
 def _scores(model, pad, rows, steps=6):
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=steps,
-            min_new_tokens=steps,
-            do_sample=False,
-            pad_token_id=pad,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-    return torch.stack(out.scores)
+    return greedy(model, rows, pad, steps)[1]
 
 
 @pytest.mark.parametrize("intermediate", [128, 100])

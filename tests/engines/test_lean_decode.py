@@ -5,6 +5,7 @@ import torch
 
 import lmwidgets
 from lmwidgets.engines.transformers import cpu_kernels, fused_linear, lean_decode
+from tests.engines.left_padded import greedy
 
 pytestmark = pytest.mark.skipif(
     not cpu_kernels.supported(), reason="no oneDNN packed linear in this torch"
@@ -19,46 +20,13 @@ def packed(tiny_dir, registry):
     return loaded
 
 
-@pytest.fixture
-def lean_steps(monkeypatch):
-    """How many times the lean attention ran (the lean path was taken)."""
-    calls = []
-    attention = lean_decode._attention
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return attention(*args, **kwargs)
-
-    monkeypatch.setattr(lean_decode, "_attention", counted)
-    return calls
-
-
-def _greedy(model, rows, pad_id, steps=12):
-    """Left-padded greedy decoding with transformers' generate: new tokens and the scores."""
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=steps,
-            min_new_tokens=steps,
-            do_sample=False,
-            pad_token_id=pad_id,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-    return out.sequences[:, width:], torch.stack(out.scores)
-
-
 @pytest.mark.parametrize("rows", [[[5, 9, 14, 3]], [[5, 9, 14, 3], [7, 2], [11, 12, 13]]])
 def test_lean_steps_equal_transformers_bit_for_bit(packed, lean_steps, rows):
     model, pad = packed.model, packed.tokenizer.pad_token_id
-    lean_tokens, lean_scores = _greedy(model, rows, pad)
+    lean_tokens, lean_scores = greedy(model, rows, pad)
     assert len(lean_steps) == 11 * model.config.num_hidden_layers  # every step after the first
     lean_decode.remove(model)
-    stock_tokens, stock_scores = _greedy(model, rows, pad)
+    stock_tokens, stock_scores = greedy(model, rows, pad)
     assert torch.equal(lean_tokens, stock_tokens)
     assert torch.equal(lean_scores, stock_scores)  # the same arithmetic, not merely close
 
@@ -68,12 +36,12 @@ def test_a_hook_inside_the_layer_runs_transformers_forward(packed, lean_steps):
     seen = []
     handle = model.model.layers[0].self_attn.register_forward_hook(lambda *a: seen.append(1))
     try:
-        hooked, _ = _greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+        hooked, _ = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
     finally:
         handle.remove()
     assert len(seen) == 6  # the prompt's pass and every step went through the module
     assert len(lean_steps) == 5  # the other layer stayed lean
-    plain, _ = _greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    plain, _ = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
     assert torch.equal(hooked, plain)
 
 
@@ -111,7 +79,7 @@ def test_unpacking_takes_the_lean_step_off(packed):
 
 def test_the_dense_baseline_context_is_not_lean(packed, lean_steps):
     with cpu_kernels.dense_linear(packed.model):
-        _greedy(packed.model, [[5, 9, 14, 3]], packed.tokenizer.pad_token_id, steps=4)
+        greedy(packed.model, [[5, 9, 14, 3]], packed.tokenizer.pad_token_id, steps=4)
     assert lean_steps == []
 
 
@@ -134,12 +102,12 @@ def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry
     loaded = lmwidgets.load_model(str(directory), name=family, cpu_kernels="packed")
     assert lean_decode.lean_layers(loaded.model) == config.num_hidden_layers
     rows, pad = [[5, 9, 14, 3], [7, 2]], tokenizer.pad_token_id
-    lean_tokens, lean_scores = _greedy(loaded.model, rows, pad)
+    lean_tokens, lean_scores = greedy(loaded.model, rows, pad)
     assert len(lean_steps) == 11 * config.num_hidden_layers
     has_bias = fused_linear.fused_groups(loaded.model)[0].bias is not None
     assert has_bias is (family == "Qwen2")
     lean_decode.remove(loaded.model)
-    stock_tokens, stock_scores = _greedy(loaded.model, rows, pad)
+    stock_tokens, stock_scores = greedy(loaded.model, rows, pad)
     assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)
 
 
@@ -160,8 +128,8 @@ def test_the_lean_step_runs_where_only_q_k_v_measured_faster_fused(tiny_dir, reg
     assert sorted(choice.fusion.values()) == [False, True]
     assert all(g.names[0] == "q_proj" for g in fused_linear.fused_groups(loaded.model))
     pad = loaded.tokenizer.pad_token_id
-    lean_tokens, lean_scores = _greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
+    lean_tokens, lean_scores = greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
     assert len(lean_steps) == 11 * loaded.model.config.num_hidden_layers
     lean_decode.remove(loaded.model)
-    stock_tokens, stock_scores = _greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
+    stock_tokens, stock_scores = greedy(loaded.model, [[5, 9, 14, 3], [7, 2]], pad)
     assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)
