@@ -101,35 +101,51 @@ def _pack(module: Any, batch_hint: int) -> None:
     module._lmw_packed_data = module.weight.data_ptr()
 
 
-def _packed_forward(self, x):
+def packable(x: Any, weight: Any) -> bool:
+    """Whether ``x`` times ``weight`` may run a packed copy: inference, on the CPU, in float32
+    (gradients, another device or dtype run PyTorch's plain product)."""
     import torch
 
-    weight = self.weight
-    if (
+    return not (
         torch.is_grad_enabled()
         or x.device.type != "cpu"
         or x.dtype != torch.float32
         or weight.dtype != torch.float32
         or weight.device.type != "cpu"
-    ):
-        return torch.nn.functional.linear(x, weight, self.bias)
+    )
+
+
+def packed_product(x: Any, packed: Any, bias: Any, bf16: bool) -> Any:
+    """``x`` times a oneDNN-packed weight, plus ``bias`` (detached, or None), for any leading
+    shape of ``x``; ``bf16``: bfloat16 products, float32 accumulation inside oneDNN."""
+    import torch
+
     shape = x.shape
-    rows = x.numel() // max(1, shape[-1])
+    flat = x.reshape(-1, shape[-1])
+    if bf16:
+        out = torch.ops.mkldnn._linear_pointwise(
+            flat.to(torch.bfloat16), packed, None, "none", [], ""
+        ).float()
+        if bias is not None:
+            out = out + bias
+    else:
+        out = torch.ops.mkldnn._linear_pointwise(flat, packed, bias, "none", [], "")
+    return out.reshape(*shape[:-1], out.shape[-1])
+
+
+def _packed_forward(self, x):
+    import torch
+
+    weight = self.weight
+    if not packable(x, weight):
+        return torch.nn.functional.linear(x, weight, self.bias)
+    rows = x.numel() // max(1, x.shape[-1])
     if not (self._lmw_multi if rows > 1 else self._lmw_single):  # plain is faster here
         return torch.nn.functional.linear(x, weight, self.bias)
     if weight._version != self._lmw_packed_version or weight.data_ptr() != self._lmw_packed_data:
         _pack(self, self._lmw_batch_hint)  # the weight changed in place: pack it again
-    flat = x.reshape(-1, shape[-1])
-    if self._lmw_bf16:  # bfloat16 products, float32 accumulation inside oneDNN
-        out = torch.ops.mkldnn._linear_pointwise(
-            flat.to(torch.bfloat16), self._lmw_packed, None, "none", [], ""
-        ).float()
-        if self.bias is not None:
-            out = out + self.bias.detach()
-    else:
-        bias = None if self.bias is None else self.bias.detach()
-        out = torch.ops.mkldnn._linear_pointwise(flat, self._lmw_packed, bias, "none", [], "")
-    return out.reshape(*shape[:-1], out.shape[-1])
+    bias = None if self.bias is None else self.bias.detach()
+    return packed_product(x, self._lmw_packed, bias, self._lmw_bf16)
 
 
 def shape_key(module: Any) -> str:

@@ -24,6 +24,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmwidgets.engines.transformers import cpu_kernels
+
 #: Children of one module that a forward pass calls on the same input, in call order.
 SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 #: Calls of a member with an input its group did not compute before it goes back to separate
@@ -83,21 +85,9 @@ class FusedGroup:
 
     def stacked(self, x: Any) -> Any:
         """The members' outputs for ``x`` side by side in the last dimension (one product)."""
-        import torch
-
         if self._weight_versions() != self.versions:
             self.pack()  # a weight changed in place: stack and pack again
-        shape = x.shape
-        flat = x.reshape(-1, shape[-1])
-        if self.bf16:
-            out = torch.ops.mkldnn._linear_pointwise(
-                flat.to(torch.bfloat16), self.packed, None, "none", [], ""
-            ).float()
-            if self.bias is not None:
-                out = out + self.bias
-        else:
-            out = torch.ops.mkldnn._linear_pointwise(flat, self.packed, self.bias, "none", [], "")
-        return out.reshape(*shape[:-1], out.shape[-1])
+        return cpu_kernels.packed_product(x, self.packed, self.bias, self.bf16)
 
     def product(self, x: Any) -> list[Any]:
         """Every member's output for ``x``, laid out as a separate layer's would be: a slice of
@@ -139,23 +129,11 @@ def _version(x: Any) -> int:
     return -1 if x.is_inference() else x._version
 
 
-def _usable(x: Any, weight: Any) -> bool:
-    import torch
-
-    return not (
-        torch.is_grad_enabled()
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or weight.dtype != torch.float32
-        or weight.device.type != "cpu"
-    )
-
-
 def _fused_forward(self, x):
     import torch
 
     group: FusedGroup = self._lmw_group
-    if group.split or not _usable(x, self.weight):
+    if group.split or not cpu_kernels.packable(x, self.weight):
         return torch.nn.functional.linear(x, self.weight, self.bias)
     if self._forward_pre_hooks:  # may change the input in place (steering): no kept slices
         split(group)
@@ -175,10 +153,8 @@ def split(group: FusedGroup) -> None:
     """Run ``group``'s members as separate packed layers again."""
     import torch
 
-    from lmwidgets.engines.transformers import cpu_kernels
-
     group.split, group.pending, group.packed = True, None, None
-    for module, plan in zip(group.members, group.plans or [(True, True)] * 3, strict=False):
+    for module, plan in zip(group.members, group.plans, strict=True):
         unfuse(module)
         if any(plan):  # as the kernel plan had it before the fusion
             only = torch.nn.ModuleList([module])
@@ -212,8 +188,6 @@ def find_groups(model: Any, bf16: bool = False) -> list[FusedGroup]:
 
 def fuse(group: FusedGroup) -> None:
     """Run ``group`` as one packed product (its members' own packed copies are dropped)."""
-    from lmwidgets.engines.transformers import cpu_kernels
-
     group.plans = [
         (getattr(m, "_lmw_single", False), getattr(m, "_lmw_multi", False)) for m in group.members
     ]
