@@ -202,23 +202,20 @@ def measure(
         for key, layers in chosen.items()
         for rows in batch_sizes
     }
-    calls: dict[tuple[int, str, int], list[float]] = {}
-    started = time.perf_counter()
-    with torch.inference_mode():
-        for round_ in range(rounds + 1):  # the first round warms up (and maps the pages in)
-            if round_ > MIN_ROUNDS and time.perf_counter() - started > budget:
-                break  # a busy or slow machine: fewer rounds
-            kernels = ("plain", "packed") if round_ % 2 else ("packed", "plain")
-            for rows in batch_sizes:
-                for index, both in enumerate(_one_pass(order, inputs, rows, kernels)):
-                    for kernel, seconds in zip(kernels, both, strict=True):
-                        if round_:
-                            calls.setdefault((index, kernel, rows), []).append(seconds)
-    best: Timings = {key: {"plain": {}, "packed": {}} for key in chosen}
-    for (index, kernel, rows), times in calls.items():
-        per_rows = best[cpu_kernels.shape_key(order[index])][kernel]
-        per_rows[rows] = per_rows.get(rows, 0.0) + min(times)
-    return best, _noise(calls)
+    linear, pointwise = torch.nn.functional.linear, torch.ops.mkldnn._linear_pointwise
+
+    def call(module: Any, kernel: str, rows: int) -> float:
+        x = inputs[cpu_kernels.shape_key(module), rows]
+        started = time.perf_counter()
+        if kernel == "plain":
+            linear(x, module.weight, module.bias)
+        else:
+            pointwise(x, module._lmw_packed, module.bias, "none", [], "")
+        return time.perf_counter() - started
+
+    kernels = ("plain", "packed")
+    calls = _timed_rounds(order, batch_sizes, kernels, call, rounds, budget)
+    return _summed(calls, [cpu_kernels.shape_key(m) for m in order], kernels), _noise(calls)
 
 
 def measure_fusion(
@@ -239,24 +236,59 @@ def measure_fusion(
         if len(groups) < LAYERS_PER_SHAPE:
             group.pack()  # a trial copy, dropped with the group
             groups.append(group)
-    calls: dict[tuple[str, int, str, int], list[float]] = {}
+    order = [group for groups in chosen.values() for group in groups]
+    inputs = {
+        (key, rows): torch.randn(rows, groups[0].members[0].in_features)
+        for key, groups in chosen.items()
+        for rows in batch_sizes
+    }
+
+    def call(group: fused_linear.FusedGroup, kind: str, rows: int) -> float:
+        return _time_group(group, inputs[group.key, rows], kind)
+
+    kinds = ("separate", "fused")
+    calls = _timed_rounds(order, batch_sizes, kinds, call, rounds, budget)
+    return _summed(calls, [group.key for group in order], kinds)
+
+
+def _timed_rounds(
+    items: list[Any],
+    batch_sizes: tuple[int, ...],
+    kinds: tuple[str, str],
+    call: Any,
+    rounds: int,
+    budget: float,
+) -> dict[tuple[int, str, int], list[float]]:
+    """Seconds of every ``call(item, kind, rows)``, keyed (item's index, kind, rows): each
+    item with both ``kinds`` back to back (which goes first alternates by round, and a burst
+    of another process's work then slows both alike); the first round warms up (and maps the
+    pages in), at least :data:`MIN_ROUNDS` are timed, more while within ``budget`` seconds."""
+    import torch
+
+    calls: dict[tuple[int, str, int], list[float]] = {}
     started = time.perf_counter()
     with torch.inference_mode():
-        for round_ in range(rounds + 1):  # the first round warms up
+        for round_ in range(rounds + 1):
             if round_ > MIN_ROUNDS and time.perf_counter() - started > budget:
-                break
-            kinds = ("separate", "fused") if round_ % 2 else ("fused", "separate")
+                break  # a busy or slow machine: fewer rounds
+            order = kinds if round_ % 2 else kinds[::-1]
             for rows in batch_sizes:
-                for key, groups in chosen.items():
-                    for index, group in enumerate(groups):
-                        x = torch.randn(rows, group.members[0].in_features)
-                        for kind in kinds:
-                            seconds = _time_group(group, x, kind)
-                            if round_:
-                                calls.setdefault((key, index, kind, rows), []).append(seconds)
-    best: Timings = {key: {"separate": {}, "fused": {}} for key in chosen}
-    for (key, _, kind, rows), times in calls.items():
-        best[key][kind][rows] = best[key][kind].get(rows, 0.0) + min(times)
+                for index, item in enumerate(items):
+                    for kind in order:
+                        seconds = call(item, kind, rows)
+                        if round_:
+                            calls.setdefault((index, kind, rows), []).append(seconds)
+    return calls
+
+
+def _summed(
+    calls: dict[tuple[int, str, int], list[float]], keys: list[str], kinds: tuple[str, str]
+) -> Timings:
+    """Each timed call's best, summed per key (``keys[index]``: a shape, a group kind)."""
+    best: Timings = {key: {kind: {} for kind in kinds} for key in keys}
+    for (index, kind, rows), times in calls.items():
+        per_rows = best[keys[index]][kind]
+        per_rows[rows] = per_rows.get(rows, 0.0) + min(times)
     return best
 
 
@@ -296,29 +328,6 @@ def _noise(calls: dict[Any, list[float]]) -> float:
         return UNKNOWN_NOISE
     totals = [sum(times[r] for times in calls.values()) for r in range(done)]
     return statistics.median(totals) / max(1e-12, sum(min(t) for t in calls.values()))
-
-
-def _one_pass(
-    order: list[Any], inputs: dict, rows: int, kernels: tuple[str, str]
-) -> list[tuple[float, float]]:
-    """Every timed layer in model order, called with both ``kernels`` one after the other (a
-    burst of another process's work then slows both alike); seconds per call."""
-    import torch
-
-    linear, pointwise = torch.nn.functional.linear, torch.ops.mkldnn._linear_pointwise
-    spent = []
-    for module in order:
-        x = inputs[cpu_kernels.shape_key(module), rows]
-        pair = []
-        for kernel in kernels:
-            started = time.perf_counter()
-            if kernel == "plain":
-                linear(x, module.weight, module.bias)
-            else:
-                pointwise(x, module._lmw_packed, module.bias, "none", [], "")
-            pair.append(time.perf_counter() - started)
-        spent.append((pair[0], pair[1]))
-    return spent
 
 
 def _shapes(model: Any) -> dict[str, int]:
@@ -427,16 +436,10 @@ def choose_kernels(
     entry["tries"] = tries + 1
     _write_cache(key, entry)
     plan, in_us = _cached_plan(entry) or ({}, {})
-    cpu_kernels.apply_plan(model, plan)
-    fusion = _fusion_of(entry)
-    apply_fusion(model, fusion)
+    cpu_kernels.apply_plan(model, plan)  # the model is packed already (measured)
     noise = _noise_of(entry)
     how = "measured" if noise <= NOISE_LIMIT else "measured on a busy CPU"
-    choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
-    choice.noise = round(noise, 2)
-    choice.fusion, choice.fusion_timings_us = fusion, dict(entry.get("fusion_timings_us", {}))
-    choice.lean_layers = lean_decode.lean_layers(model)
-    return choice
+    return _chosen(model, entry, (plan, in_us), how, round(noise, 2), started, cpu)
 
 
 def _measured_entry(
@@ -469,12 +472,25 @@ def _measured_entry(
 def _from_cache(
     model: Any, entry: dict[str, Any], cached: tuple[Plan, dict], started: float, cpu: dict
 ) -> KernelChoice:
-    plan, in_us = cached
-    cpu_kernels.prepack_linear_layers(model, plan=plan)
+    cpu_kernels.prepack_linear_layers(model, plan=cached[0])
+    return _chosen(model, entry, cached, "cached", _noise_of(entry), started, cpu)
+
+
+def _chosen(
+    model: Any,
+    entry: dict[str, Any],
+    planned: tuple[Plan, dict],
+    how: str,
+    noise: float,
+    started: float,
+    cpu: dict,
+) -> KernelChoice:
+    """Fuse the groups ``entry`` says to (the model packed per its plan already) and say so."""
+    plan, in_us = planned
     fusion = _fusion_of(entry)
     apply_fusion(model, fusion)
-    choice = KernelChoice(plan_kernel(plan), "cached", plan, in_us, _since(started), cpu)
-    choice.noise = _noise_of(entry)
+    choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
+    choice.noise = noise
     choice.fusion, choice.fusion_timings_us = fusion, dict(entry.get("fusion_timings_us", {}))
     choice.lean_layers = lean_decode.lean_layers(model)
     return choice
