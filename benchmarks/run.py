@@ -542,9 +542,11 @@ def linear_layers_speed(loaded, repeats: int = 5) -> float:
 
     from lmwidgets.engines.transformers.fused_linear import fused_groups
 
-    groups = {id(m): g for g in fused_groups(loaded.model) for m in g.members[1:]}
+    siblings = {id(m) for g in fused_groups(loaded.model) for m in g.members[1:]}
     layers = [  # a fused group's product is called once, through its first member
-        m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear) and id(m) not in groups
+        m
+        for m in loaded.model.modules()
+        if isinstance(m, torch.nn.Linear) and id(m) not in siblings
     ]
     inputs = [torch.randn(1, 1, m.in_features, dtype=m.weight.dtype) for m in layers]
     best = float("inf")

@@ -326,14 +326,9 @@ class TransformersEngine:
     def set_cpu_kernels(self, kernels: str) -> None:
         """Run the loaded model with other CPU linear kernels (``%lm load --cpu-kernels`` of a
         model loaded already): no reload, the weights stay where they are."""
-        from lmwidgets.engines.transformers import cpu_kernels
-        from lmwidgets.engines.transformers.kernel_choice import choose_kernels
-        from lmwidgets.engines.transformers.loading import _memory_bytes
+        from lmwidgets.engines.transformers.loading import _memory_bytes, apply_cpu_kernels
 
-        self.cpu_kernels = choose_kernels(self.model, kernels)
-        self.prepacked_layers = cpu_kernels.packed_layers(self.model)
-        released = cpu_kernels.release_dense_pages(self.model) if self.prepacked_layers else 0
-        release_heap()
+        self.cpu_kernels, self.prepacked_layers, released = apply_cpu_kernels(self.model, kernels)
         self.memory_bytes = _memory_bytes(self.model, self.prepacked_layers, released)
 
     # -- lifetime ---------------------------------------------------------------------------

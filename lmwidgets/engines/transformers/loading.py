@@ -528,13 +528,18 @@ def _pack_for_cpu(
 ) -> tuple[Any, int, int]:
     """(kernel choice or None, layers packed, dense bytes released) on CPU in float32: the
     linear layers' kernels chosen by measurement (see :mod:`.kernel_choice`) or as asked."""
-    from lmwidgets.engines.transformers import cpu_kernels
-    from lmwidgets.engines.transformers.kernel_choice import choose_kernels
-
     if device != "cpu" or dtype != "float32":
         return None, 0, 0
     report(0.95, "Choosing CPU kernels" if kernels == "auto" else "Packing weights for CPU")
+    return apply_cpu_kernels(model, kernels)
+
+
+def apply_cpu_kernels(model: Any, kernels: str) -> tuple[Any, int, int]:
+    """Set ``model``'s linear layers up for ``kernels`` (at load, or switching a loaded model):
+    (kernel choice, layers packed, dense bytes given back to the OS)."""
+    from lmwidgets.engines.transformers import cpu_kernels
     from lmwidgets.engines.transformers.engine import release_heap
+    from lmwidgets.engines.transformers.kernel_choice import choose_kernels
 
     choice = choose_kernels(model, kernels)
     packed = cpu_kernels.packed_layers(model)
