@@ -125,8 +125,8 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     stacked = qkv.stacked(x.view(rows, -1))
     n_q, n_k = qkv.sizes[0] // head, qkv.sizes[1] // head
     rotated = stacked[:, : (n_q + n_k) * head].view(rows, n_q + n_k, 1, head)
-    cos, signed_sin = _rotary_factors(cos_sin, head // 2)
     half = head // 2
+    cos, signed_sin = _rotary_factors(cos_sin, half)
     turned = torch.cat((rotated[..., half:], rotated[..., :half]), dim=-1)
     rotated = (rotated * cos) + (turned * signed_sin)  # transformers' rotate_half, signs moved
     query, key = rotated[:, :n_q], rotated[:, n_q:]
@@ -238,8 +238,7 @@ def install(model: Any) -> int:
     for module in model.modules():
         if _supported(module) and "forward" not in vars(module):
             module.forward = types.MethodType(lean_layer_forward, module)
-            module._lmw_lean = True
-            module._lmw_inner = [m for m in module.modules() if m is not module]
+            module._lmw_inner = [m for m in module.modules() if m is not module]  # marks it too
             count += 1
     return count
 
@@ -248,13 +247,13 @@ def remove(model: Any) -> int:
     """Take the lean step off every layer of ``model``; returns how many had it."""
     count = 0
     for module in model.modules():
-        if getattr(module, "_lmw_lean", False):
+        if hasattr(module, "_lmw_inner"):
             vars(module).pop("forward", None)
-            del module._lmw_lean, module._lmw_inner
+            del module._lmw_inner
             count += 1
     return count
 
 
 def lean_layers(model: Any) -> int:
     """How many layers of ``model`` have the lean step."""
-    return sum(1 for module in model.modules() if getattr(module, "_lmw_lean", False))
+    return sum(1 for module in model.modules() if hasattr(module, "_lmw_inner"))
