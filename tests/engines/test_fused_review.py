@@ -113,40 +113,40 @@ def test_prefix_cache_reuse(fused, lean_steps):
     assert lean == stock
 
 
-def test_columns_through_prompt(fused, lean_steps):
+def _prompted_lean_and_stock(torch_model, lean_steps, text, **options):
+    """Every column's text and tokens of ``lmwidgets.prompt(text, **options)``, lean and not
+    (``torch_model``: the loaded model's transformers model)."""
+
     def run():
-        result = lmwidgets.prompt(
-            "Tell me about {input}",
-            model="fused",
-            dataset=[{"input": "cats"}, {"input": "the long history of the sea and ships"}],
-            compare="zero-shot,cot",
-            max_new_tokens=8,
-            logprobs=2,
-            display=False,
-        )
+        result = lmwidgets.prompt(text, max_new_tokens=8, logprobs=2, display=False, **options)
         return [(r.text, r.tokens_detail) for r in result.results]
 
-    lean, stock = _lean_and_stock(fused.model, run, lean_steps)
+    return _lean_and_stock(torch_model, run, lean_steps)
+
+
+def test_columns_through_prompt(fused, lean_steps):
+    lean, stock = _prompted_lean_and_stock(
+        fused.model,
+        lean_steps,
+        "Tell me about {input}",
+        model="fused",
+        dataset=[{"input": "cats"}, {"input": "the long history of the sea and ships"}],
+        compare="zero-shot,cot",
+    )
     assert lean == stock
 
 
 def test_tiny_llava_with_an_image(vlm_dir, registry, lean_steps):
     vlm = lmwidgets.load_model(str(vlm_dir), name="vlm", cpu_kernels="packed", max_images=3)
     image = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
-
-    def run():
-        result = lmwidgets.prompt(
-            "What is in the picture?",
-            model="vlm",
-            images=[image],
-            compare="zero-shot,no-image",
-            max_new_tokens=8,
-            logprobs=2,
-            display=False,
-        )
-        return [(r.text, r.tokens_detail) for r in result.results]
-
-    lean, stock = _lean_and_stock(vlm.model, run, lean_steps)
+    lean, stock = _prompted_lean_and_stock(
+        vlm.model,
+        lean_steps,
+        "What is in the picture?",
+        model="vlm",
+        images=[image],
+        compare="zero-shot,no-image",
+    )
     assert lean == stock
 
 
