@@ -157,3 +157,19 @@ def vllm(tmp_path_factory):
             yield url
     finally:
         os.environ.pop(KEY_ENV, None)
+
+
+@pytest.fixture
+def lean_steps(monkeypatch):
+    """How many times a decoder layer took the lean decoding step (its attention ran)."""
+    from lmwidgets.engines.transformers import lean_decode
+
+    calls = []
+    attention = lean_decode._attention
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return attention(*args, **kwargs)
+
+    monkeypatch.setattr(lean_decode, "_attention", counted)
+    return calls
