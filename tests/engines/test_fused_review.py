@@ -411,3 +411,36 @@ def test_auto_fusion_of_layers_the_plan_keeps_plain_is_close_to_plain(tiny_dir, 
     for rows in (ROWS[:1], ROWS):
         fused_scores, plain_scores = _scores(auto.model, pad, rows), _scores(plain.model, pad, rows)
         torch.testing.assert_close(fused_scores, plain_scores, rtol=1e-4, atol=1e-4)
+
+
+def test_a_norm_with_its_own_forward_runs_it(fused, lean_steps):
+    """A hub kernel swapped in by ``kernels.kernelize`` replaces an RMSNorm instance's forward:
+    the layer must then run that module, not the lean step's copy of the formula."""
+    import types
+
+    layer = fused.model.model.layers[0]
+    norm = layer.post_attention_layernorm
+
+    def doubled(self, hidden_states):
+        return 2.0 * type(self).forward(self, hidden_states)
+
+    def run():
+        return greedy(fused.model, ROWS[:1], fused.tokenizer.pad_token_id, steps=4)
+
+    plain = run()
+    assert len(lean_steps) > 0
+    norm.forward = types.MethodType(doubled, norm)
+    try:
+        taken = len(lean_steps)
+        swapped = run()
+        lean_decode.remove(fused.model)
+        try:
+            stock = run()
+        finally:
+            lean_decode.install(fused.model)
+    finally:
+        del norm.forward
+    assert all(map(torch.equal, swapped, stock))  # the swapped-in forward ran, as in transformers'
+    assert not torch.equal(swapped[1], plain[1])
+    layers = len(fused.model.model.layers)
+    assert len(lean_steps) - taken == 3 * (layers - 1)  # the other layers stayed lean

@@ -12,9 +12,10 @@ the model's attention implementation; the cache is the model's cache.
 It runs only where that is certain to be the same computation: a layer class listed in
 :data:`LAYER_CLASSES`, in inference, on the CPU in float32, one new token per row, with the
 attention's q/k/v fused (the MLP's gate/up fused, or plain layers where fusing them measured
-slower), and no hook, adapter or wrapper on any module
-inside the layer (a hook on the layer itself still runs). Anything else (the prompt's pass,
-training, an attached LoRA adapter, a forward hook) runs transformers' own forward.
+slower), no hook, adapter or wrapper on any module inside the layer, and each RMSNorm
+transformers' own with its own forward (a hook on the layer itself still runs). Anything else
+(the prompt's pass, training, an attached LoRA adapter, a forward hook) runs transformers'
+own forward.
 """
 
 from __future__ import annotations
@@ -47,14 +48,33 @@ LAYER_CLASSES = {
 
 
 def _inner_modules_plain(layer: Any) -> bool:
-    """No hooks anywhere inside the layer, and its projections are plain ``nn.Linear`` (an
-    adapter or wrapper replaces them; the list of inner modules is kept from the install)."""
+    """No hooks anywhere inside the layer, its projections are plain ``nn.Linear`` (an
+    adapter or wrapper replaces them; the list of inner modules is kept from the install) and
+    its norms compute transformers' own formula."""
     import torch
 
     attn, mlp = layer.self_attn, layer.mlp
     if type(attn.o_proj) is not torch.nn.Linear or type(mlp.down_proj) is not torch.nn.Linear:
         return False
+    if not (_own_norm(layer.input_layernorm) and _own_norm(layer.post_attention_layernorm)):
+        return False
     return not any(m._forward_hooks or m._forward_pre_hooks for m in layer._lmw_inner)
+
+
+#: The RMSNorm classes whose arithmetic :func:`_rms_norm` repeats.
+NORM_CLASSES = frozenset({"LlamaRMSNorm", "Qwen2RMSNorm", "MistralRMSNorm"})
+
+
+def _own_norm(norm: Any) -> bool:
+    """transformers' own RMSNorm with its class's forward: a hub kernel swapped in by the
+    ``kernels`` package (``kernelize``) or any wrapper replaces the instance's forward, and
+    then that module must run, not the formula."""
+    cls = type(norm)
+    return (
+        cls.__name__ in NORM_CLASSES
+        and cls.__module__.startswith("transformers.models.")
+        and "forward" not in vars(norm)
+    )
 
 
 def _group(module: Any) -> Any | None:
