@@ -59,6 +59,29 @@ def test_batched_equals_alone_greedy_float32(tiny):
     assert any(len(o.token_ids) > 0 for o in batched.outputs)
 
 
+def test_ignore_eos_runs_past_an_end_token_the_model_picks(tiny):
+    """``ignore_eos`` (benchmarks) masks the end tokens at every step; without it the row ends
+    at the first one."""
+    settings = GenerationSettings(max_new_tokens=10)
+    rows = [Row(_ids(tiny, "Hi"))]
+    free = generate_batch(tiny.model, tiny.tokenizer, rows, settings, ignore_eos=True)
+    ending = free.outputs[0].token_ids[3]  # make a token the model picks an end token
+    config = tiny.model.generation_config
+    saved = config.eos_token_id
+    config.eos_token_id = ending
+    try:
+        stopped = generate_batch(tiny.model, tiny.tokenizer, rows, settings).outputs[0]
+        forced = generate_batch(tiny.model, tiny.tokenizer, rows, settings, ignore_eos=True)
+    finally:
+        config.eos_token_id = saved
+    assert stopped.finish_reason == "eos"
+    first = free.outputs[0].token_ids.index(ending)
+    assert stopped.token_ids == free.outputs[0].token_ids[:first]  # the end token not shown
+    assert len(forced.outputs[0].token_ids) == 10
+    assert ending not in forced.outputs[0].token_ids
+    assert forced.outputs[0].finish_reason == "length"
+
+
 def test_stop_signal_ends_generation_within_a_token(tiny):
     stop = StopSignal()
     steps = []
