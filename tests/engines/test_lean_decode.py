@@ -83,9 +83,10 @@ def test_the_dense_baseline_context_is_not_lean(packed, lean_steps):
     assert lean_steps == []
 
 
-@pytest.mark.parametrize("family", ["Qwen2", "Mistral"])
+@pytest.mark.parametrize("family", ["Qwen2", "Mistral", "Qwen3"])
 def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry, lean_steps):
-    """Qwen2 (q/k/v with biases) and Mistral pass a sliding window to the attention."""
+    """Qwen2 (q/k/v with biases) and Mistral pass a sliding window to the attention; Qwen3
+    norms each query and key head before rotating them."""
     import transformers
 
     from lmwidgets.engines.transformers.demo_models import save_pretrained, text_config

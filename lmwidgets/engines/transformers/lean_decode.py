@@ -44,6 +44,7 @@ LAYER_CLASSES = {
     "LlamaDecoderLayer": _no_more,
     "Qwen2DecoderLayer": _own_window,
     "MistralDecoderLayer": _config_window,
+    "Qwen3DecoderLayer": _own_window,
 }
 
 
@@ -56,13 +57,20 @@ def _inner_modules_plain(layer: Any) -> bool:
     attn, mlp = layer.self_attn, layer.mlp
     if type(attn.o_proj) is not torch.nn.Linear or type(mlp.down_proj) is not torch.nn.Linear:
         return False
-    if not (_own_norm(layer.input_layernorm) and _own_norm(layer.post_attention_layernorm)):
+    if not all(map(_own_norm, _norms(layer))):
         return False
     return not any(m._forward_hooks or m._forward_pre_hooks for m in layer._lmw_inner)
 
 
 #: The RMSNorm classes whose arithmetic :func:`_rms_norm` repeats.
-NORM_CLASSES = frozenset({"LlamaRMSNorm", "Qwen2RMSNorm", "MistralRMSNorm"})
+NORM_CLASSES = frozenset({"LlamaRMSNorm", "Qwen2RMSNorm", "MistralRMSNorm", "Qwen3RMSNorm"})
+
+
+def _norms(layer: Any) -> list[Any]:
+    """The layer's RMSNorms: around attention and MLP, and Qwen3's on each query and key head."""
+    attn = layer.self_attn
+    heads = [n for n in (getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)) if n]
+    return [layer.input_layernorm, layer.post_attention_layernorm, *heads]
 
 
 def _own_norm(norm: Any) -> bool:
@@ -145,6 +153,9 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     stacked = qkv.stacked(x.view(rows, -1))
     n_q, n_k = qkv.sizes[0] // head, qkv.sizes[1] // head
     rotated = stacked[:, : (n_q + n_k) * head].view(rows, n_q + n_k, 1, head)
+    if getattr(attn, "q_norm", None) is not None:  # Qwen3: each head normed before rotation
+        query = _rms_norm(attn.q_norm, rotated[:, :n_q])
+        rotated = torch.cat((query, _rms_norm(attn.k_norm, rotated[:, n_q:])), dim=1)
     half = head // 2
     cos, signed_sin = _rotary_factors(cos_sin, half)
     turned = torch.cat((rotated[..., half:], rotated[..., :half]), dim=-1)
