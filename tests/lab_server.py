@@ -169,6 +169,17 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+#: What the last cell of a browser-test notebook prints once every run in it has finished.
+DONE_MARK = "ALL DONE"
+
+
+def done_output(page):
+    """The output of the cell that printed "ALL DONE": the notebooks of the browser tests end
+    with a cell printing it (and the values to check), so waiting for it waits for every run, and
+    ``done_output(page).first.text_content()`` is the line to assert on."""
+    return page.locator(".jp-OutputArea-output", has_text=DONE_MARK)
+
+
 def open_notebook(page, base: str, token: str, name: str) -> None:
     """Open a notebook and wait until its kernel is idle."""
     page.goto(f"{base}/lab/tree/{name}?token={token}")
@@ -294,7 +305,7 @@ def lab_with_notebook(
     with jupyter_lab(root) as (base, token), chromium_page(**page_options) as page:
         open_notebook(page, base, token, name)
         run_all_cells(page)
-        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=done_ms)
+        done_output(page).wait_for(timeout=done_ms)
         page.wait_for_function(
             f"document.querySelectorAll('.lmw-live').length === {views}", timeout=30_000
         )

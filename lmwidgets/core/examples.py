@@ -70,6 +70,19 @@ def _hf_kind(value: Any) -> str | None:
 records_of = _records_of
 
 
+def row_of(value: Any, index: int) -> Any:
+    """Row ``index`` of what :func:`records_of` reads, as it reads it, converting only that row
+    of a pandas DataFrame or a Hugging Face ``datasets.Dataset`` (a rerun looks up one item's
+    media: converting the whole dataset would read every image of it, for every item); None
+    when there is no such row or ``value`` holds no rows."""
+    if _hf_kind(value) == "Dataset":
+        return value.select([index]).to_list()[0] if 0 <= index < len(value) else None
+    if hasattr(value, "to_dict") and hasattr(value, "columns") and hasattr(value, "iloc"):
+        return value.iloc[[index]].to_dict("records")[0] if 0 <= index < len(value) else None
+    rows = _records_of(value)
+    return rows[index] if rows is not None and 0 <= index < len(rows) else None
+
+
 def listed(keys: Any) -> str:
     """Column names for a message (a name whose ``str()`` fails is shown by its type)."""
     names = []

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from lmwidgets.core.examples import listed, records_of
+from lmwidgets.core.examples import listed, records_of, row_of
 from lmwidgets.errors import DatasetError, LmWidgetsError
 from lmwidgets.media.base import Deferred, MediaInput, MediaKind, all_kinds, get_kind
 
@@ -58,9 +58,10 @@ def media_columns(rows: Sequence[Any], spec: str | None) -> list[tuple[str, Medi
 def split_media(
     dataset: Any, spec: str | None, variable: str | None = None
 ) -> tuple[Any, list[list[MediaInput]]]:
-    """The dataset without its media columns (for the text side) and each item's own media
-    (deferred), checked cheaply; ``(dataset, [])`` when it has no media column. ``variable``:
-    the dataset's notebook name (its items' records name it, for reruns)."""
+    """The dataset's rows (read once, a list) without its media columns, for the text side,
+    and each item's own media (deferred), checked cheaply; ``(rows, [])`` when it has no media
+    column, ``(dataset, [])`` when it holds no rows. ``variable``: the dataset's notebook name
+    (its items' records name it, for reruns)."""
     name = variable or "dataset"
     if dataset is None:
         if spec:
@@ -71,7 +72,7 @@ def split_media(
         return dataset, []
     columns = media_columns(rows, spec)
     if not columns:
-        return dataset, []
+        return rows, []  # read once: normalize_dataset takes the rows, not the dataset again
     names = {column for column, _ in columns}
     present = list(dict.fromkeys(key for row in rows if isinstance(row, dict) for key in row))
     for column, kind in columns:
@@ -86,7 +87,7 @@ def split_media(
     media: list[list[MediaInput]] = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
-            return dataset, []  # normalize_dataset says what is wrong with it
+            return rows, []  # normalize_dataset says what is wrong with it
         own: list[MediaInput] = []
         for column, kind in columns:
             try:
@@ -131,13 +132,10 @@ def item_value(entry: dict[str, Any], namespace: Any) -> Any:
     origin = entry.get("dataset")
     if not isinstance(origin, dict) or namespace is None:
         return None
-    rows = (
-        records_of(namespace.get(str(origin.get("variable")))) if origin.get("variable") else None
-    )
-    index, column = origin.get("index"), origin.get("column")
-    if rows is None or not isinstance(index, int) or not 0 <= index < len(rows):
+    variable, index, column = origin.get("variable"), origin.get("index"), origin.get("column")
+    if not variable or not isinstance(index, int):
         return None
-    row = rows[index]
+    row = row_of(namespace.get(str(variable)), index)  # that row only, not the whole dataset
     return row.get(column) if isinstance(row, dict) else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_server import lab_with_notebook, set_theme
+from lab_server import done_output, lab_with_notebook, set_theme
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def lab(tmp_path_factory):
 
 
 def test_clips_show_as_waveforms_with_name_and_duration(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done done" in line
     view = lab.locator(".lmw-live").first
     clips = view.locator(".lmw-audio")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_server import lab_with_notebook
+from lab_server import done_output, lab_with_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def lab(tmp_path_factory):
 
 
 def test_the_run_used_the_kind(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE ['Normal.', 'LOUD.'] upper" in line
 
 

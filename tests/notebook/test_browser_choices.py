@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_server import CONTRAST_JS, lab_with_notebook, set_theme
+from lab_server import CONTRAST_JS, done_output, lab_with_notebook, set_theme
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def view(page, index: int):
 
 
 def test_every_cell_shows_its_choices_as_bars(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done done" in line
     one = view(lab, 0)
     cells = one.locator(".lmw-col")

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from lab_server import lab_with_notebook, set_theme
+from lab_server import done_output, lab_with_notebook, set_theme
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,7 +67,7 @@ def _contrast(a: str, b: str) -> float:
 
 
 def test_the_run_finished_with_the_judges_scores(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done {'good': 1.0, 'bad': 0.0} [None, 'better']" in line
 
 

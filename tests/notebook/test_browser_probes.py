@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from lab_server import (
+    done_output,
     lab_with_notebook,
     set_theme,
 )
@@ -39,7 +40,7 @@ def lab(tmp_path_factory):
 
 
 def test_the_run_finished_with_its_rates(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done {'leak': 0.0, 'inject': 1.0}" in line
 
 

@@ -18,6 +18,7 @@ import pytest
 from lab_server import (
     CONTRAST_JS,
     chromium_page,
+    done_output,
     jupyter_lab,
     lab_settings,
     notebook_json,
@@ -61,7 +62,7 @@ def lab(tmp_path_factory):
     with jupyter_lab(root) as (base, token), chromium_page() as page:
         open_notebook(page, base, token, "tokens.ipynb")
         run_all_cells(page)
-        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=120_000)
+        done_output(page).wait_for(timeout=120_000)
         page.wait_for_function(
             "document.querySelectorAll('.lmw-live').length === 2", timeout=30_000
         )
@@ -96,7 +97,7 @@ def tokens_on(page, title: str = "What is 2+2?"):
 
 
 def test_runs_finished_with_token_data(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done done" in line
     assert int(line.split()[-1]) > 10
 

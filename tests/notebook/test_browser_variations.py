@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from lab_server import (
+    done_output,
     lab_with_notebook,
     set_theme,
 )
@@ -43,7 +44,7 @@ def view(page, index: int):
 
 
 def test_all_runs_finished_and_the_rerun_was_cached(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done done True" in line
 
 

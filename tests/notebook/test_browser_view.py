@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from lab_server import (
     chromium_page,
+    done_output,
     jupyter_lab,
     lab_settings,
     notebook_json,
@@ -114,7 +115,7 @@ def lab(tmp_path_factory):
     with jupyter_lab(root) as (base, token), chromium_page(clipboard=True) as page:
         open_notebook(page, base, token, "view.ipynb")
         run_all_cells(page)
-        page.locator(".jp-OutputArea-output", has_text="ALL DONE").wait_for(timeout=120_000)
+        done_output(page).wait_for(timeout=120_000)
         page.wait_for_function(
             "document.querySelectorAll('.lmw-live').length === 4", timeout=30_000
         )
@@ -133,7 +134,7 @@ def shoot(page, title: str, name: str) -> None:
 
 
 def test_all_runs_finished(lab):
-    line = lab.locator(".jp-OutputArea-output", has_text="ALL DONE").first.text_content()
+    line = done_output(lab).first.text_content()
     assert "ALL DONE done done length" in line
 
 

@@ -147,3 +147,63 @@ def test_other_values_never_import_datasets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def grown_colours():
+    """``colours()`` with a fourth row and a ``when`` column: the first three rows as in
+    ``colours()``, the fourth's ``when`` a timestamp past the year 9999, which no Python
+    datetime holds: converting that row (``to_list()``, ``data[3]``) raises OverflowError."""
+    import pyarrow as pa
+
+    names = ["red", "green", "blue", "white"]
+    data = {
+        "input": [f"Which colour, {c}?" for c in names],
+        "image": [{"bytes": _png(c), "path": None} for c in names],
+        "expected": names,
+        "when": pa.array([0, 0, 0, 10**12], pa.timestamp("s")),
+    }
+    return datasets.Dataset.from_dict(data).cast_column("image", datasets.Image())
+
+
+def test_a_slice_of_a_dataset_reads_only_its_rows(seer):
+    data = grown_colours()
+    with pytest.raises(OverflowError):
+        data.to_list()  # the fourth row cannot be converted
+    cmp = lmwidgets.prompt("{input}", dataset=data.select(range(3)), display=False)
+    assert [r.text for r in cmp] == ["red", "blue", "blue"]
+
+
+def test_a_rerun_converts_only_the_rows_of_its_items(seer):
+    """The rerun finds each item's image in the dataset by its index, converting that row
+    alone: the dataset grew a row that cannot be converted, and the rerun never reads it."""
+    cmp = lmwidgets.prompt("{input}", dataset=colours(), dataset_name="lmw_ds", display=False)
+    report = lmwidgets.rerun(cmp, namespace={"lmw_ds": grown_colours()})
+    assert report.matched
+
+
+def test_rows_are_read_once_and_one_at_a_time():
+    from lmwidgets.core.examples import normalize_dataset, row_of
+    from lmwidgets.prompting.media_items import item_value, split_media
+
+    data = grown_colours().select(range(3)).remove_columns(["image"])
+    rows, media = split_media(data, None)
+    assert rows == data.to_list() and media == []  # normalize_dataset takes the rows read
+    assert normalize_dataset(rows) == normalize_dataset(data)
+    grown = grown_colours()
+    assert row_of(grown, 2) == grown.select(range(3)).to_list()[2]
+    assert row_of(grown, 4) is None and row_of(grown, -1) is None
+    origin = {"variable": "lmw_ds", "index": 1, "column": "image"}
+    assert item_value({"dataset": origin}, {"lmw_ds": grown}) == colours().to_list()[1]["image"]
+
+
+def test_one_row_of_a_data_frame_or_a_list_is_the_row_all_rows_give():
+    import pandas as pd
+
+    from lmwidgets.core.examples import row_of
+
+    frame = pd.DataFrame({"input": ["a", "b"], "n": [1, 2], "x": [0.5, 1.5]})
+    rows = frame.to_dict("records")
+    assert [row_of(frame, 0), row_of(frame, 1)] == rows and row_of(frame, 2) is None
+    assert type(row_of(frame, 1)["n"]) is type(rows[1]["n"]) is int  # not upcast to a float
+    assert row_of([{"input": "a"}], 0) == {"input": "a"} and row_of([], 0) is None
+    assert row_of("not rows", 0) is None

@@ -20,12 +20,20 @@ from lmwidgets.engines.choices import ChoiceRequest, ChoiceScore, ScoringStopped
 from lmwidgets.errors import ServerError
 
 
-def _tokens(client: Any, model: str, text: str) -> list[int]:
+def _tokens(client: Any, model: str, text: str, stop: Any) -> list[int]:
+    _check(stop)
     answer = client.post("/tokenize", {"model": model, "prompt": text, "add_special_tokens": False})
     tokens = answer.get("tokens") if isinstance(answer, dict) else None
     if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
         raise ServerError("The server's /tokenize answer holds no token ids.")
     return tokens
+
+
+def _check(stop: Any) -> None:
+    """:class:`ScoringStopped` once ``stop`` is set: checked before every request to the
+    server, so a Stop sends nothing more (a request already sent is short: one token)."""
+    if stop is not None and stop.is_set():
+        raise ScoringStopped()
 
 
 def _score(entries: Any, ids: list[int], start: int) -> ChoiceScore:
@@ -47,43 +55,39 @@ def score_served(
     engine: Any, requests: Sequence[ChoiceRequest], stop: Any = None
 ) -> list[list[ChoiceScore]]:
     """Every choice of every request scored by the server (see the module docstring), one
-    request per choice; once ``stop`` is set, :class:`ScoringStopped` with the prompts whose
-    choices were all scored."""
+    request after the other; once ``stop`` is set, :class:`ScoringStopped` with the requests
+    whose choices were all scored (a request is tokenized as it is scored, so a Stop sends no
+    more tokenizing either)."""
     client, model = engine._client, engine.model_id
-    pairs: list[tuple[int, str | None, list[int], int]] = []
-    for index, request in enumerate(requests):
-        head_text, _ = split_pair(request.prompt.text, request.choices[0])
-        head = _tokens(client, model, head_text)
-        for choice in request.choices:
-            whole = _tokens(client, model, head_text + split_pair(request.prompt.text, choice)[1])
-            start = min(len(head), len(whole) - 1)  # a choice merged into the prompt: its last
-            pairs.append((index, request.adapter, whole, max(start, 1)))
-    scores: dict[int, ChoiceScore] = {}
-    for n, (index, adapter, whole, start) in enumerate(pairs):
-        if stop is not None and stop.is_set():
-            raise ScoringStopped(_grouped(requests, pairs[:n], scores)[:index])
-        answer = client.post(
-            "/v1/completions",
-            {
-                "model": adapter or model,
-                "prompt": whole,
-                "max_tokens": 1,
-                "temperature": 0,
-                "prompt_logprobs": 1,
-            },
-        )
-        choices = answer.get("choices") if isinstance(answer, dict) else None
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise ServerError("The server did not answer a choice's prompt.")
-        scores[n] = _score(choices[0].get("prompt_logprobs") or [], whole, start)
-    return _grouped(requests, pairs, scores)
+    scored: list[list[ChoiceScore]] = []
+    for request in requests:
+        try:
+            scored.append(_score_request(client, model, request, stop))
+        except ScoringStopped:
+            raise ScoringStopped(scored) from None
+    return scored
 
 
-def _grouped(
-    requests: Sequence[ChoiceRequest], pairs: Sequence[tuple[int, Any, Any, Any]], scores: dict
-) -> list[list[ChoiceScore]]:
-    """The scores of ``pairs`` grouped by request, in the requests' order."""
-    out: list[list[ChoiceScore]] = [[] for _ in requests]
-    for n, (index, *_rest) in enumerate(pairs):
-        out[index].append(scores[n])
-    return out
+def _score_request(client: Any, model: str, request: ChoiceRequest, stop: Any) -> list[ChoiceScore]:
+    """One request's choices, each tokenized after the prompt (lm-eval's pairing) and scored."""
+    head_text, _ = split_pair(request.prompt.text, request.choices[0])
+    head = _tokens(client, model, head_text, stop)
+    scores = []
+    for choice in request.choices:
+        whole = _tokens(client, model, head_text + split_pair(request.prompt.text, choice)[1], stop)
+        start = min(len(head), len(whole) - 1)  # a choice merged into the prompt: its last
+        scores.append(_choice_score(client, request.adapter or model, whole, max(start, 1), stop))
+    return scores
+
+
+def _choice_score(client: Any, model: str, whole: list[int], start: int, stop: Any) -> ChoiceScore:
+    """The server's prompt log-probabilities of ``whole``, summed from ``start`` (the choice)."""
+    _check(stop)
+    answer = client.post(
+        "/v1/completions",
+        {"model": model, "prompt": whole, "max_tokens": 1, "temperature": 0, "prompt_logprobs": 1},
+    )
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not isinstance(choices, list) or len(choices) != 1:
+        raise ServerError("The server did not answer a choice's prompt.")
+    return _score(choices[0].get("prompt_logprobs") or [], whole, start)
