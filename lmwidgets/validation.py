@@ -290,13 +290,23 @@ def check_dataset_size(dataset: Any, *, confirm: bool) -> None:
     if isinstance(size, int) and size > MAX_CONFIRMED_ROWS:
         raise InvalidArgumentError(
             f"--dataset has {size:,} items, more than the {MAX_CONFIRMED_ROWS:,} rows one run "
-            "can take, even with --yes: run it in slices (data[:10000], data[10000:20000]...)."
+            f"can take, even with --yes: run it in slices ({_slice(dataset, 0, 10000)}, "
+            f"{_slice(dataset, 10000, 20000)}...)."
         )
     if isinstance(size, int) and size > MAX_ROWS and not confirm:
         raise InvalidArgumentError(
             f"--dataset has {size:,} items, more than the {MAX_ROWS:,} rows a run generates "
-            f"without confirmation: run a slice (e.g. data[:100]) first, or {_CONFIRM}."
+            f"without confirmation: run a slice (e.g. {_slice(dataset, 0, 100)}) first, or "
+            f"{_CONFIRM}."
         )
+
+
+def _slice(dataset: Any, start: int, stop: int) -> str:
+    """How to take rows ``start:stop`` of ``dataset``: a Hugging Face ``Dataset`` sliced with
+    ``[:100]`` gives a dict of columns, not rows, so it needs ``select``."""
+    if type(dataset).__module__.split(".")[0] == "datasets":
+        return f"data.select(range({start}, {stop}))" if start else f"data.select(range({stop}))"
+    return f"data[{start}:{stop}]" if start else f"data[:{stop}]"
 
 
 def check_run_size(variants: Sequence[Any], *, confirm: bool, judge: Any = None) -> None:

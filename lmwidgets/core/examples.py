@@ -33,12 +33,25 @@ def _records_of(value: Any) -> list[Any] | None:
     if hf == "Dataset":
         # to_list() keeps Image and Audio cells undecoded ({"bytes", "path"}): the media kinds
         # decode them one batch at a time (lmwidgets.media.base.hf_cell), without torchcodec
-        return list(value.to_list())
+        return _converted(value)
     if hf is not None:
         raise DatasetError(_HF_HINTS.get(hf, _HF_HINTS["other"]).format(cls=hf))
     if isinstance(value, (list, tuple)):
         return list(value)
     return None
+
+
+def _converted(dataset: Any) -> list[Any]:
+    """A ``datasets.Dataset``'s rows as Python values; a value Python cannot hold (a date past
+    the year 9999, a decimal out of range) is refused with what to do, not Arrow's traceback."""
+    try:
+        return list(dataset.to_list())
+    except (OverflowError, ValueError, TypeError) as error:
+        raise DatasetError(
+            f"The dataset's rows could not be read as Python values ({type(error).__name__}: "
+            f"{str(error)[:200]}). Cast or drop the column that holds them first, e.g. "
+            "data.remove_columns(['column']) or data.cast_column('column', Value('string'))."
+        ) from error
 
 
 #: What to do with Hugging Face dataset objects that are not one ``Dataset``.
@@ -76,7 +89,7 @@ def row_of(value: Any, index: int) -> Any:
     media: converting the whole dataset would read every image of it, for every item); None
     when there is no such row or ``value`` holds no rows."""
     if _hf_kind(value) == "Dataset":
-        return value.select([index]).to_list()[0] if 0 <= index < len(value) else None
+        return _converted(value.select([index]))[0] if 0 <= index < len(value) else None
     if hasattr(value, "to_dict") and hasattr(value, "columns") and hasattr(value, "iloc"):
         return value.iloc[[index]].to_dict("records")[0] if 0 <= index < len(value) else None
     rows = _records_of(value)

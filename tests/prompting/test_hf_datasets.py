@@ -207,3 +207,26 @@ def test_one_row_of_a_data_frame_or_a_list_is_the_row_all_rows_give():
     assert type(row_of(frame, 1)["n"]) is type(rows[1]["n"]) is int  # not upcast to a float
     assert row_of([{"input": "a"}], 0) == {"input": "a"} and row_of([], 0) is None
     assert row_of("not rows", 0) is None
+
+
+def test_rows_python_cannot_hold_are_a_clear_error(seer):
+    """A row Arrow cannot convert (a timestamp past 9999) is refused with what to do, and the
+    kernel keeps working: the same dataset without that column runs."""
+    data = grown_colours()
+    with pytest.raises(lmwidgets.DatasetError, match="remove_columns") as info:
+        lmwidgets.prompt("{input}", dataset=data, display=False)
+    assert "OverflowError" in str(info.value)
+    cmp = lmwidgets.prompt("{input}", dataset=data.remove_columns(["when"]), display=False)
+    assert len(cmp.results) == 4
+
+
+def test_a_large_dataset_is_told_to_select_rows_not_slice_them():
+    """``ds[:100]`` of a Hugging Face Dataset is a dict of columns: the size check's hint says
+    ``select``; a list keeps the slice."""
+    from lmwidgets.validation import MAX_ROWS, check_dataset_size
+
+    big = datasets.Dataset.from_dict({"input": ["x"] * (MAX_ROWS + 1)})
+    with pytest.raises(lmwidgets.InvalidArgumentError, match=r"data\.select\(range\(100\)\)"):
+        check_dataset_size(big, confirm=False)
+    with pytest.raises(lmwidgets.InvalidArgumentError, match=r"data\[:100\]"):
+        check_dataset_size(big.to_list(), confirm=False)
