@@ -45,6 +45,52 @@ def test_a_hook_inside_the_layer_runs_transformers_forward(packed, lean_steps):
     assert torch.equal(hooked, plain)
 
 
+def test_a_global_module_hook_sees_every_inner_call(packed, lean_steps):
+    """A hook registered for all modules (``register_module_forward_hook``) runs for each inner
+    module transformers calls: the lean step, which calls none of them, stays off meanwhile."""
+    from torch.nn.modules.module import register_module_forward_hook
+
+    model, pad = packed.model, packed.tokenizer.pad_token_id
+    seen = []
+    target = model.model.layers[1].post_attention_layernorm
+    handle = register_module_forward_hook(
+        lambda module, *a: seen.append(1) if module is target else None
+    )
+    try:
+        hooked, _ = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    finally:
+        handle.remove()
+    assert len(seen) == 6 and lean_steps == []
+    plain, _ = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    assert torch.equal(hooked, plain) and len(lean_steps) > 0  # lean again once removed
+
+
+def test_a_replaced_inner_module_is_the_one_that_runs(packed, lean_steps):
+    """The lean step keeps the layer's modules from its install: one replaced afterwards (a
+    norm with other weights here; peft does it to projections) must be used, as transformers
+    would, so the layer takes transformers' forward."""
+    model, pad = packed.model, packed.tokenizer.pad_token_id
+    layer = model.model.layers[0]
+    original = layer.input_layernorm
+    replacement = type(original)(original.weight.shape[0], eps=original.variance_epsilon)
+    with torch.no_grad():
+        replacement.weight.copy_(original.weight * 3.0)
+    layer.input_layernorm = replacement
+    try:
+        lean, lean_scores = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+        assert len(lean_steps) == 5  # the other layer stayed lean
+        lean_decode.remove(model)
+        try:
+            stock, stock_scores = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+        finally:
+            lean_decode.install(model)
+    finally:
+        layer.input_layernorm = original
+    assert torch.equal(lean, stock) and torch.equal(lean_scores, stock_scores)
+    _, unreplaced = greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    assert not torch.equal(unreplaced, stock_scores)  # the replacement changed the numbers
+
+
 def test_an_attached_adapter_and_gradients_take_the_full_forward(
     packed, lean_steps, tiny_dir, tmp_path
 ):
@@ -67,7 +113,8 @@ def test_an_attached_adapter_and_gradients_take_the_full_forward(
     layer = plain.model.model.layers[0]
     assert not lean_decode.install(torch.nn.Linear(2, 2))  # nothing to give it to
     hidden = torch.randn(1, 1, plain.model.config.hidden_size, requires_grad=True)
-    assert lean_decode._lean_ready(layer, hidden, object(), {}) == (None, None)
+    parts = lean_decode._Parts(layer)
+    assert lean_decode._lean_ready(parts, layer, hidden, object(), {}) == (None, None)
 
 
 def test_unpacking_takes_the_lean_step_off(packed):

@@ -48,29 +48,54 @@ LAYER_CLASSES = {
 }
 
 
-def _inner_modules_plain(layer: Any) -> bool:
-    """No hooks anywhere inside the layer, its projections are plain ``nn.Linear`` (an
-    adapter or wrapper replaces them; the list of inner modules is kept from the install) and
-    its norms compute transformers' own formula."""
-    import torch
+class _Parts:
+    """What a layer's lean step uses, looked up once at install, and what tells that it is all
+    still in place. (``nn.Module`` finds a submodule through ``__getattr__``, about a
+    microsecond a lookup: looking them up each step cost ~20 us a layer, 2% of a step.)"""
 
-    attn, mlp = layer.self_attn, layer.mlp
-    if type(attn.o_proj) is not torch.nn.Linear or type(mlp.down_proj) is not torch.nn.Linear:
-        return False
-    if not all(map(_own_norm, _norms(layer))):
-        return False
-    return not any(m._forward_hooks or m._forward_pre_hooks for m in layer._lmw_inner)
+    def __init__(self, layer: Any) -> None:
+        attn, mlp = layer.self_attn, layer.mlp
+        self.attn, self.mlp = attn, mlp
+        self.q_proj, self.o_proj = attn.q_proj, attn.o_proj
+        self.gate_proj, self.up_proj, self.down_proj = mlp.gate_proj, mlp.up_proj, mlp.down_proj
+        self.input_norm, self.post_norm = layer.input_layernorm, layer.post_attention_layernorm
+        q_norm, k_norm = attn._modules.get("q_norm"), attn._modules.get("k_norm")
+        self.head_norms = (q_norm, k_norm) if q_norm is not None and k_norm is not None else None
+        self.norms = [self.input_norm, self.post_norm, *(self.head_norms or ())]
+        self.act_fn = mlp.act_fn
+        self.inner = [m for m in layer.modules() if m is not layer]
+        # (mapping, key, value): every submodule where its parent holds it (peft replaces the
+        # layers an adapter targets), and a function activation where the MLP holds it
+        self.slots = [
+            (parent._modules, name, child)
+            for parent in [layer, *self.inner]
+            for name, child in parent._modules.items()
+        ]
+        if "act_fn" in vars(mlp):
+            self.slots.append((vars(mlp), "act_fn", mlp.act_fn))
+        self.extra = LAYER_CLASSES[type(layer).__name__]
+
+    def in_place(self) -> bool:
+        """Nothing replaced, no hook anywhere inside (nor a global module hook, which would
+        run for each inner module transformers calls), plain projections, transformers' own
+        norms."""
+        import torch
+        from torch.nn.modules import module as torch_module
+
+        if any(held.get(name) is not value for held, name, value in self.slots):
+            return False
+        if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+            return False
+        if any(m._forward_hooks or m._forward_pre_hooks for m in self.inner):
+            return False
+        linear = torch.nn.Linear
+        if type(self.o_proj) is not linear or type(self.down_proj) is not linear:
+            return False
+        return all(map(_own_norm, self.norms))
 
 
 #: The RMSNorm classes whose arithmetic :func:`_rms_norm` repeats.
 NORM_CLASSES = frozenset({"LlamaRMSNorm", "Qwen2RMSNorm", "MistralRMSNorm", "Qwen3RMSNorm"})
-
-
-def _norms(layer: Any) -> list[Any]:
-    """The layer's RMSNorms: around attention and MLP, and Qwen3's on each query and key head."""
-    attn = layer.self_attn
-    heads = [n for n in (getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)) if n]
-    return [layer.input_layernorm, layer.post_attention_layernorm, *heads]
 
 
 def _own_norm(norm: Any) -> bool:
@@ -89,13 +114,15 @@ def _group(module: Any) -> Any | None:
     """The fused group of a plain, fused projection (None otherwise)."""
     import torch
 
-    group = getattr(module, "_lmw_group", None)
+    group = vars(module).get("_lmw_group")
     if type(module) is not torch.nn.Linear or group is None or group.split:
         return None
     return group if "forward" in vars(module) else None  # a baseline took the fusion off
 
 
-def _lean_ready(layer: Any, hidden_states: Any, past_key_values: Any, kwargs: dict) -> tuple:
+def _lean_ready(
+    parts: _Parts, layer: Any, hidden_states: Any, past_key_values: Any, kwargs
+) -> tuple:
     """(q/k/v group, gate/up group) when the lean step applies, else (None, None)."""
     import torch
 
@@ -105,35 +132,23 @@ def _lean_ready(layer: Any, hidden_states: Any, past_key_values: Any, kwargs: di
         or hidden_states.dim() != 3
         or hidden_states.shape[1] != 1
         or hidden_states.dtype != torch.float32
-        or hidden_states.device.type != "cpu"
+        or not hidden_states.is_cpu
         or torch.is_grad_enabled()
         or layer.training
     ):
         return None, None
-    attn, mlp = layer.self_attn, layer.mlp
-    qkv, gate_up = _group(attn.q_proj), _group(mlp.gate_proj)
-    if qkv is None or len(qkv.sizes) != 3 or not _inner_modules_plain(layer):
+    qkv, gate_up = _group(parts.q_proj), _group(parts.gate_proj)
+    if qkv is None or len(qkv.sizes) != 3 or not parts.in_place():
         return None, None
-    if gate_up is None and not _plain(mlp.gate_proj, mlp.up_proj):
+    if gate_up is None and not _plain(parts.gate_proj, parts.up_proj):
         return None, None  # gate/up not fused (measured slower here) and not plain layers
-    if not (_members_in_place(qkv, attn) and (gate_up is None or _members_in_place(gate_up, mlp))):
-        return None, None  # peft wrapped a later sibling (v_proj, up_proj): its adapter runs
     return qkv, gate_up
 
 
 def _plain(*modules: Any) -> bool:
     import torch
 
-    return all(type(m) is torch.nn.Linear and not hasattr(m, "_lmw_group") for m in modules)
-
-
-def _members_in_place(group: Any, parent: Any) -> bool:
-    """Every member of ``group`` is still its parent's own module (peft replaces only the
-    layers an adapter targets, so q_proj can stay fused while v_proj carries an adapter)."""
-    return all(
-        getattr(parent, name) is member
-        for name, member in zip(group.names, group.members, strict=True)
-    )
+    return all(type(m) is torch.nn.Linear and "_lmw_group" not in vars(m) for m in modules)
 
 
 def _rms_norm(norm: Any, x: Any) -> Any:
@@ -144,18 +159,19 @@ def _rms_norm(norm: Any, x: Any) -> Any:
     return norm.weight * (x * torch.rsqrt(variance + norm.variance_epsilon))
 
 
-def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, cos_sin) -> Any:
+def _attention(parts: _Parts, qkv: Any, x: Any, attention_mask, past_key_values, cos_sin) -> Any:
     """The attention block of one decoding step: its output before the residual."""
     import torch
 
-    attn = layer.self_attn
+    attn = parts.attn
     rows, head = x.shape[0], attn.head_dim
     stacked = qkv.stacked(x.view(rows, -1))
     n_q, n_k = qkv.sizes[0] // head, qkv.sizes[1] // head
     rotated = stacked[:, : (n_q + n_k) * head].view(rows, n_q + n_k, 1, head)
-    if getattr(attn, "q_norm", None) is not None:  # Qwen3: each head normed before rotation
-        query = _rms_norm(attn.q_norm, rotated[:, :n_q])
-        rotated = torch.cat((query, _rms_norm(attn.k_norm, rotated[:, n_q:])), dim=1)
+    if parts.head_norms is not None:  # Qwen3: each head normed before rotation
+        q_norm, k_norm = parts.head_norms
+        query = _rms_norm(q_norm, rotated[:, :n_q])
+        rotated = torch.cat((query, _rms_norm(k_norm, rotated[:, n_q:])), dim=1)
     half = head // 2
     cos, signed_sin = _rotary_factors(cos_sin, half)
     turned = torch.cat((rotated[..., half:], rotated[..., :half]), dim=-1)
@@ -164,11 +180,17 @@ def _attention(layer: Any, qkv: Any, x: Any, attention_mask, past_key_values, co
     value = stacked[:, (n_q + n_k) * head :].view(rows, n_k, 1, head)
     key, value = past_key_values.update(key, value, attn.layer_idx)
     attend = _attention_function(attn)
-    more = LAYER_CLASSES[type(layer).__name__](attn)
     out, _ = attend(
-        attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **more
+        attn,
+        query,
+        key,
+        value,
+        attention_mask,
+        dropout=0.0,
+        scaling=attn.scaling,
+        **parts.extra(attn),
     )
-    return attn.o_proj.forward(out.reshape(rows, 1, -1).contiguous())  # no hooks: checked
+    return parts.o_proj.forward(out.reshape(rows, 1, -1).contiguous())  # no hooks: checked
 
 
 #: The last step's rotary factors: (its cos tensor, (cos, signed sin)). Every layer of a step
@@ -208,21 +230,21 @@ def _attention_function(attn: Any):
     return function
 
 
-def _mlp(layer: Any, gate_up: Any, x: Any) -> Any:
+def _mlp(parts: _Parts, gate_up: Any, x: Any) -> Any:
     """The MLP block: gate and up from one fused product, or (``gate_up`` None: fusing them
     measured slower on this CPU) from their own layers, as transformers calls them."""
-    mlp = layer.mlp
-    activation = getattr(mlp.act_fn, "forward", mlp.act_fn)  # a module (hooks checked) or not
+    act_fn = parts.act_fn
+    activation = getattr(act_fn, "forward", act_fn)  # a module (hooks checked) or not
     if gate_up is None:
-        gate = mlp.gate_proj.forward(x)
-        return mlp.down_proj.forward(activation(gate) * mlp.up_proj.forward(x))
+        gate = parts.gate_proj.forward(x)
+        return parts.down_proj.forward(activation(gate) * parts.up_proj.forward(x))
     rows = x.shape[0]
     both = gate_up.stacked(x.view(rows, -1))
     width = gate_up.sizes[0]
     # contiguous, as the fused gate_proj hands it out: an activation's vector loop then
     # splits the rows as it would a separate layer's output (the same last bits)
     gate = both[:, :width].contiguous()
-    return mlp.down_proj.forward((activation(gate) * both[:, width:]).view(rows, 1, -1))
+    return parts.down_proj.forward((activation(gate) * both[:, width:]).view(rows, 1, -1))
 
 
 def lean_layer_forward(
@@ -237,7 +259,8 @@ def lean_layer_forward(
 ):
     """A Llama-family decoder layer's forward: the lean step where it applies, else the
     class's."""
-    qkv, gate_up = _lean_ready(self, hidden_states, past_key_values, kwargs)
+    parts = self._lmw_parts
+    qkv, gate_up = _lean_ready(parts, self, hidden_states, past_key_values, kwargs)
     if qkv is None or position_embeddings is None:
         return type(self).forward(
             self,
@@ -249,11 +272,11 @@ def lean_layer_forward(
             position_embeddings=position_embeddings,
             **kwargs,
         )
-    normed = _rms_norm(self.input_layernorm, hidden_states)
+    normed = _rms_norm(parts.input_norm, hidden_states)
     x = hidden_states + _attention(
-        self, qkv, normed, attention_mask, past_key_values, position_embeddings
+        parts, qkv, normed, attention_mask, past_key_values, position_embeddings
     )
-    return x + _mlp(self, gate_up, _rms_norm(self.post_attention_layernorm, x))
+    return x + _mlp(parts, gate_up, _rms_norm(parts.post_norm, x))
 
 
 def _supported(module: Any) -> bool:
@@ -269,7 +292,7 @@ def install(model: Any) -> int:
     for module in model.modules():
         if _supported(module) and "forward" not in vars(module):
             module.forward = types.MethodType(lean_layer_forward, module)
-            module._lmw_inner = [m for m in module.modules() if m is not module]  # marks it too
+            module._lmw_parts = _Parts(module)  # marks it too
             count += 1
     return count
 
@@ -278,13 +301,13 @@ def remove(model: Any) -> int:
     """Take the lean step off every layer of ``model``; returns how many had it."""
     count = 0
     for module in model.modules():
-        if hasattr(module, "_lmw_inner"):
+        if "_lmw_parts" in vars(module):
             vars(module).pop("forward", None)
-            del module._lmw_inner
+            del module._lmw_parts
             count += 1
     return count
 
 
 def lean_layers(model: Any) -> int:
     """How many layers of ``model`` have the lean step."""
-    return sum(1 for module in model.modules() if hasattr(module, "_lmw_inner"))
+    return sum(1 for module in model.modules() if "_lmw_parts" in vars(module))
