@@ -79,7 +79,8 @@ class FusedGroup:
     def _weight_versions(self) -> list:
         versions = []
         for m in self.members:
-            weight, bias = m.weight, m.bias
+            params = m._parameters  # not nn.Module's __getattr__: this runs every step
+            weight, bias = params["weight"], params["bias"]
             versions += (weight._version, weight.data_ptr(), bias is None or bias._version)
         return versions
 
@@ -133,8 +134,9 @@ def _fused_forward(self, x):
     import torch
 
     group: FusedGroup = self._lmw_group
-    if group.split or not cpu_kernels.packable(x, self.weight):
-        return torch.nn.functional.linear(x, self.weight, self.bias)
+    params = self._parameters  # not nn.Module's __getattr__ (~1 us a lookup)
+    if group.split or not cpu_kernels.packable(x, params["weight"]):
+        return torch.nn.functional.linear(x, params["weight"], params["bias"])
     if self._forward_pre_hooks:  # may change the input in place (steering): no kept slices
         split(group)
         return self.forward(x)

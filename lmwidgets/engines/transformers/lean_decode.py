@@ -190,7 +190,8 @@ def _attention(parts: _Parts, qkv: Any, x: Any, attention_mask, past_key_values,
         scaling=attn.scaling,
         **parts.extra(attn),
     )
-    return parts.o_proj.forward(out.reshape(rows, 1, -1).contiguous())  # no hooks: checked
+    flat = out.reshape(rows, -1).contiguous()  # 2-D: a packed product takes it as it is
+    return parts.o_proj.forward(flat).view(rows, 1, -1)  # no hooks: checked
 
 
 #: The last step's rotary factors: (its cos tensor, (cos, signed sin)). Every layer of a step
@@ -244,7 +245,7 @@ def _mlp(parts: _Parts, gate_up: Any, x: Any) -> Any:
     # contiguous, as the fused gate_proj hands it out: an activation's vector loop then
     # splits the rows as it would a separate layer's output (the same last bits)
     gate = both[:, :width].contiguous()
-    return parts.down_proj.forward((activation(gate) * both[:, width:]).view(rows, 1, -1))
+    return parts.down_proj.forward(activation(gate) * both[:, width:]).view(rows, 1, -1)
 
 
 def lean_layer_forward(
