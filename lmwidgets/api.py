@@ -411,10 +411,10 @@ def _wire_view(view: Any, job: _PromptRun, on_rerun: Callable[[Comparison], None
         # a region is drawn on the prompt's own images (a dataset item's are in their rows)
         view.enable_rerun(_region_rerun(view, job.build, job.run, on_rerun))
     if hasattr(view, "enable_fork"):
-        view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun))
+        view.enable_fork(_fork_rerun(view, shown, job.run, on_rerun, job.registry))
     scored = any(v.choices is not None for v in shown.plan.variants)  # given choices
     if hasattr(view, "enable_tokens") and not scored:
-        view.enable_tokens(_tokens_rerun(view, shown, job.run, on_rerun))
+        view.enable_tokens(_tokens_rerun(view, shown, job.run, on_rerun, job.registry))
 
 
 def _earlier_run(vs: Any) -> Comparison | None:
@@ -499,6 +499,7 @@ def _fork_rerun(
     shown: _Shown,
     run: Callable[..., Comparison],
     on_rerun: Callable[[Comparison], None] | None,
+    registry: ModelRegistry,
 ) -> Callable[[dict[str, Any]], None]:
     """The widget's fork handler: ``request = {"index": result index, "position": int,
     "token": {"id": int | None, "text": str}}`` re-runs the row of that result plus its fork
@@ -521,6 +522,7 @@ def _fork_rerun(
                 request.get("position"),
                 request.get("token"),
             )
+            _check_still_loaded(variants, registry)
             plan = Plan(
                 variants=variants,
                 batch_size=shown.plan.batch_size,
@@ -533,6 +535,22 @@ def _fork_rerun(
         _run_again(view, plan, run, on_rerun)
 
     return handler
+
+
+def _check_still_loaded(variants: list[Any], registry: ModelRegistry) -> None:
+    """A view's own re-run (a fork, "get them") runs its columns' models again: a model
+    unloaded since the run (or loaded again under its name) is said before the view is cleared.
+    Run with the freed model, it failed half way with a TypeError and left the view "running",
+    its texts gone."""
+    from lmwidgets.errors import UnknownModelError
+
+    for variant in variants:
+        name = variant.engine.name
+        if name not in registry or registry.get(name) is not variant.engine:
+            raise UnknownModelError(
+                f"the model {name!r} was unloaded after this run: load it again "
+                "(`%lm load`, see `%lm models`) and run the cell again."
+            )
 
 
 def _run_again(
@@ -561,6 +579,7 @@ def _tokens_rerun(
     shown: _Shown,
     run: Callable[..., Comparison],
     on_rerun: Callable[[Comparison], None] | None,
+    registry: ModelRegistry,
 ) -> Callable[[], None]:
     """The widget's "get them" handler (its tokens toggle, in a view without token data):
     the comparison the view shows, re-run in the same view with the seeds it ran with and
@@ -584,6 +603,7 @@ def _tokens_rerun(
             again = reseeded(variant, result)
             settings = replace(again.settings, logprobs=TOKEN_ALTERNATIVES)
             variants.append(replace(again, settings=settings))
+        _check_still_loaded(variants, registry)
         check_token_logprobs(variants)
         plan = Plan(
             variants=variants,
@@ -673,7 +693,7 @@ def fork(
             )
 
     if view is not None and hasattr(view, "enable_fork"):
-        view.enable_fork(_fork_rerun(view, shown, run, None))
+        view.enable_fork(_fork_rerun(view, shown, run, None, registry))
     return run(plan)
 
 

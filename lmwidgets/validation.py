@@ -409,6 +409,29 @@ def _strategy_option_names() -> set[str]:
     return option_names()
 
 
+def _unknown_prompt_options(unknown: list[str]) -> str:
+    """The error for keywords :func:`lmwidgets.prompt` does not take: the closest option for a
+    typo, and every option it takes, its own keywords (``max_new_tokens``, ``temperature``...)
+    as well as the strategy options (listing only those read as if the basics were missing)."""
+    import difflib
+    import inspect
+
+    from lmwidgets.api import prompt
+
+    own = {
+        name
+        for name, p in inspect.signature(prompt).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    known = sorted(own | _strategy_option_names())
+    closest = difflib.get_close_matches(unknown[0], known, n=1)
+    hint = f" Did you mean {closest[0]!r}?" if closest else ""
+    return (
+        f"lmwidgets.prompt() has no option {', '.join(map(repr, unknown))}.{hint} "
+        f"Options: {', '.join(known)}."
+    )
+
+
 def _templates(value: Any) -> Any:
     from lmwidgets.prompting.strategies import Templates
 
@@ -467,10 +490,7 @@ def check_prompt_call(
     callback(on_rerun, "on_rerun")
     unknown = sorted(set(options) - _strategy_option_names())
     if unknown:
-        raise InvalidArgumentError(
-            f"lmwidgets.prompt() has no option {', '.join(map(repr, unknown))}. Options: "
-            f"{', '.join(sorted(_strategy_option_names()))}."
-        )
+        raise InvalidArgumentError(_unknown_prompt_options(unknown))
     for name in ("strategy", "adapter", "region_mode"):
         plain_text(options.get(name), f"--{name.replace('_', '-')}")
     for name in ("compare", "adapters", "models"):

@@ -320,3 +320,13 @@ def test_values_with_a_broken_repr_are_named_by_their_type(fz):
     with pytest.raises(lmwidgets.ExamplesError, match=r"keys: \\ud800") as caught:
         lmwidgets.prompt("q", strategy="few-shot", examples=[{"\ud800": 1}], display=False)
     str(caught.value).encode("utf-8")
+
+
+def test_an_unknown_prompt_option_lists_every_option_and_the_closest(fz):
+    with pytest.raises(InvalidArgumentError) as caught:
+        lmwidgets.prompt("q", max_tokens=5)
+    message = str(caught.value)
+    assert "has no option 'max_tokens'. Did you mean 'max_new_tokens'?" in message, message
+    listed = message.split("Options: ")[1]
+    for name in ("max_new_tokens", "temperature", "seed", "system", "model", "compare"):
+        assert name in listed, (name, message)

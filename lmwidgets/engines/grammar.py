@@ -109,8 +109,7 @@ def check_constraint(constraint: Constraint) -> None:
 
     error = llguidance.LLMatcher.validate_grammar(grammar, _byte_tokenizer())
     if error:
-        first = error.strip().splitlines()[0]
-        raise ConstraintError(f"{option} cannot be used: {first}") from None
+        raise ConstraintError(f"{option} cannot be used: {_reason(error)}") from None
     matcher = llguidance.LLMatcher(_byte_tokenizer(), grammar, log_level=0)
     if matcher.is_error():
         raise ConstraintError(f"{option} cannot be used: {matcher.get_error()}")
@@ -119,6 +118,19 @@ def check_constraint(constraint: Constraint) -> None:
             f"{option} {constraint.describe()!r} admits no answer (nothing but the empty text "
             "matches it)."
         )
+
+
+def _reason(error: str) -> str:
+    """llguidance's error in one line. Its first line says where; for a regex it ends in
+    "regex parse error:" and the reason ("error: unclosed character class") comes lines later,
+    under a drawing of the pattern, so that line is joined to it rather than lost."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else error.strip()
+    if first.endswith(":"):
+        why = next((line for line in lines[1:] if line.startswith("error:")), None)
+        if why:
+            return f"{first} {why.removeprefix('error:').strip()}"
+    return first
 
 
 def _allows_a_byte(matcher: Any) -> bool:

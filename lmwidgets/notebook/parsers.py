@@ -294,7 +294,12 @@ def _connect(commands: _Commands) -> FlagParser:
 
 
 def _models(commands: _Commands) -> FlagParser:
-    models = commands.add_parser("models", help="List the loaded models.")
+    models = commands.add_parser(
+        "models",
+        help="List the loaded models.",
+        description="List the loaded and connected models, one line each (* marks the current "
+        "model, the one %%prompt uses without --model).",
+    )
     _help_flag(models)
     return models
 
@@ -368,7 +373,12 @@ def _adapter(commands: _Commands) -> FlagParser:
 
 
 def _unload(commands: _Commands) -> FlagParser:
-    unload = commands.add_parser("unload", help="Unload a model and free its memory.")
+    unload = commands.add_parser(
+        "unload",
+        help="Unload a model and free its memory.",
+        description="Unload the model called NAME and free its memory: `%lm unload NAME` "
+        "(the names are in `%lm models`).",
+    )
     unload.add_argument("name", nargs="?", help="The model's name (see `%%lm models`).")
     _help_flag(unload)
     return unload
@@ -376,7 +386,13 @@ def _unload(commands: _Commands) -> FlagParser:
 
 # %lm adapter ACTION -----------------------------------------------------------------------------
 def _adapter_load(actions: _Commands) -> FlagParser:
-    load = actions.add_parser("load", help="Attach an adapter directory (not activated).")
+    load = actions.add_parser(
+        "load",
+        help="Attach an adapter directory (not activated).",
+        description="Attach a peft LoRA adapter directory to a loaded model, without "
+        "activating it: name it in %%prompt --adapter NAME or --adapters base,NAME, or make it "
+        "the default with `%lm adapter use NAME`.",
+    )
     load.add_argument("path", help="A peft adapter directory (adapter_config.json + safetensors).")
     load.add_argument(
         "--as", dest="name", default=None, help="Name (default: the directory's name)."
@@ -393,13 +409,15 @@ def _adapter_load(actions: _Commands) -> FlagParser:
 
 
 def _adapter_list(actions: _Commands) -> FlagParser:
-    listing = actions.add_parser("list", help="List attached adapters.")
+    what = "List the adapters attached to each loaded model and which one is its default."
+    listing = actions.add_parser("list", help="List attached adapters.", description=what)
     _help_flag(listing)
     return listing
 
 
 def _adapter_unload(actions: _Commands) -> FlagParser:
-    unload = actions.add_parser("unload", help="Detach an adapter and free it.")
+    what = "Detach an adapter from its model and free its memory."
+    unload = actions.add_parser("unload", help="Detach an adapter and free it.", description=what)
     unload.add_argument("name", help="The adapter's name (see `%%lm adapter list`).")
     unload.add_argument(
         "--model", default=None, help="The model it is attached to (default: the one that has it)."
@@ -409,9 +427,8 @@ def _adapter_unload(actions: _Commands) -> FlagParser:
 
 
 def _adapter_use(actions: _Commands) -> FlagParser:
-    use = actions.add_parser(
-        "use", help="Default adapter for later prompts of a model ('base' for none)."
-    )
+    what = "Default adapter for later prompts of a model ('base' for none)."
+    use = actions.add_parser("use", help=what, description=what)
     use.add_argument("name", help="The adapter's name, or 'base' for none.")
     use.add_argument(
         "--model",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lmwidgets.core.results import Comparison
-from lmwidgets.core.safe_text import escape_html
+from lmwidgets.core.safe_text import escape_html, shorten
 from lmwidgets.errors import NoEarlierRunError
 from lmwidgets.run.records import RECORD_MIME
 
@@ -57,7 +57,8 @@ class HistoryEntry:
             return "accuracy " + ", ".join(
                 f"{label} {value:.0%}" for label, value in self.comparison.scores.items()
             )
-        answers = [f"{r.variant}: {(r.answer or r.text)[:40]!r}" for r in results[:4]]
+        # An ellipsis marks a cut answer: "'... biological pro'" read as the model's own words.
+        answers = [f"{r.variant}: {shorten(r.answer or r.text, 40)!r}" for r in results[:4]]
         more = f" (+{len(results) - 4} more)" if len(results) > 4 else ""
         return "; ".join(answers) + more
 

@@ -52,8 +52,9 @@ CELL = (
     f"min-width:16em;background:{BG};color:{FG};{WRAP}"
 )
 HEAD = f"{CELL};background:{BG_RAISED};color:{FG_STRONG};font-weight:bold"
-#: A row's header (a strategy, a dataset input): narrower than the columns.
-ROW_HEAD = f"{HEAD};min-width:6em;width:1%"
+#: A row's header (a strategy, a dataset input): narrower than the columns, wide enough that
+#: an axis name ("temperature \\ trial") is not broken mid-word in a border-box layout.
+ROW_HEAD = f"{HEAD};min-width:9em;width:1%"
 INPUT_CELL = f"{CELL};min-width:10em"
 PRE = (
     f"white-space:pre-wrap;{WRAP};margin:0;padding:0;font-family:monospace;font-size:12px;"

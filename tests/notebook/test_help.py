@@ -157,3 +157,11 @@ def test_a_typo_names_the_closest_option(shell, capsys, line, message):
     result = run(shell, line)
     assert not result.success and isinstance(result.error_in_exec, UsageError)
     assert message in str(result.error_in_exec)
+
+
+@pytest.mark.parametrize(("asked", "text"), sorted(every_help_text().items()))
+def test_every_help_says_what_the_command_does(asked, text):
+    """A line under the usage says what the command does (``%lm models --help`` and
+    ``%lm unload --help`` were a bare usage line and an options list)."""
+    first = text.split("\n\n")[1] if "\n\n" in text else ""
+    assert first.strip() and not first.startswith(("positional arguments", "options")), asked

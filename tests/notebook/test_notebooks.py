@@ -46,6 +46,12 @@ def _static_htmls(path: Path) -> list[str]:
     ]
 
 
+def _markdowns(path: Path) -> list[str]:
+    """The notebook's markdown cells' texts, in order."""
+    notebook = json.loads(path.read_text())
+    return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]
+
+
 @pytest.mark.parametrize("name", [p.stem for p in EXAMPLES])
 def test_every_example_runs_and_saves_its_results(executed, name):
     path, html = executed[name]
@@ -185,6 +191,9 @@ def test_iterate_notebook_records_axes_trials_vs_and_cache(executed):
     assert any(r.get("cached") for r in saved)
     page = html.read_text()
     assert "matrix (prompts × system prompts)" in page and "Trials:" in page
+    # The text above the sweep counts its columns: one greedy, three trials of each sampled one.
+    told = next(t for t in _markdowns(path) if "--trials N" in t)
+    assert len(sweep) == 7 and "All seven columns" in told, (len(sweep), told)
 
 
 def test_probes_notebook_records_attacks_canaries_and_verdicts(executed):
@@ -203,6 +212,10 @@ def test_probes_notebook_records_attacks_canaries_and_verdicts(executed):
     page = html.read_text()
     assert "Attack success" in page and "matrix (system prompts × probes)" in page
     assert "held" in page
+    # "Your own attacks" is followed by its own example, not by the findings of the runs above.
+    headings = [t.splitlines()[0] for t in _markdowns(path) if t.startswith("## ")]
+    own = headings.index("## Your own attacks")
+    assert headings.index("## What the default model really does") < own, headings
 
 
 def test_structured_notebook_enforces_json_labels_and_patterns(executed):

@@ -145,3 +145,15 @@ def test_runs_are_found_in_a_saved_notebook_after_a_restart(model, tmp_path, mon
     assert saved_runs(tmp_path / "missing.ipynb") == []
     (tmp_path / "bad.ipynb").write_text("{not json", encoding="utf-8")
     assert saved_runs(tmp_path / "bad.ipynb") == []
+
+
+def test_a_long_answer_in_the_summary_is_marked_as_cut(registry):
+    HISTORY.clear()
+    long = "Photosynthesis is a vital biological process that occurs in plants."
+    lmwidgets.load_model(engine="scripted", name="s", replies={"*": long})
+    short = History()
+    short.add(run("What is photosynthesis?"), cell="x")
+    summary = short.entries()[0].summary
+    assert "'Photosynthesis is a vital biological pr…'" in summary, summary
+    assert long not in summary
+    HISTORY.clear()

@@ -207,6 +207,25 @@ def test_getting_tokens_says_why_not_in_the_view(registry, capsys):
     capsys.readouterr()
 
 
+def test_a_view_whose_model_was_unloaded_says_so_and_keeps_its_texts(tiny, capsys):
+    """ "get them" and a fork from the view after `%lm unload`: the freed model failed half way
+    ("'NoneType' object is not callable") and left the view running with its texts gone."""
+    from lmwidgets.notebook.live import widget_of
+
+    plain = widget_of(lmwidgets.prompt("Say hi.", display=True, max_new_tokens=3))
+    shaded = widget_of(lmwidgets.prompt("Say hi.", display=True, max_new_tokens=3, logprobs=2))
+    texts = [[cell["text"] for cell in w.columns] for w in (plain, shaded)]
+    lmwidgets.unload_model("tiny")
+    plain._on_message(plain, {"type": "tokens"}, [])
+    fork = {"type": "fork", "index": 0, "position": 1, "token": {"id": None, "text": "x"}}
+    shaded._on_message(shaded, fork, [])
+    for widget, before, what in ((plain, texts[0], "get"), (shaded, texts[1], "fork")):
+        assert "'tiny' was unloaded after this run" in widget.message, (what, widget.message)
+        assert widget.status == "done", what
+        assert [cell["text"] for cell in widget.columns] == before, what
+    capsys.readouterr()
+
+
 def test_rerun_asks_for_the_tokens_again(scripted):
     comparison = ask(compare="zero-shot,cot", logprobs=2)
     report = lmwidgets.rerun(comparison)
