@@ -480,11 +480,15 @@ class _Shown:
         """Track ``plan``'s run: afterwards (even stopped or failed) it is what the view shows."""
         from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
 
+        previous = self.plan, self.comparison
         self.plan, self.comparison, self.busy = plan, None, True
         try:
             yield
         except (LmWidgetsError, GenerationInterrupted) as exc:
             self.comparison = getattr(exc, "partial", None)
+            raise
+        except Exception:  # unforeseen: the view shows the earlier run again (_run_again)
+            self.plan, self.comparison = previous
             raise
         finally:
             self.busy = False
@@ -565,11 +569,16 @@ def _run_again(
     cell to show it."""
     from lmwidgets.errors import GenerationInterrupted, LmWidgetsError
 
+    previous = getattr(view, "_finished", None)  # (comparison, message) the view showed
     view.restart(plan.variants)
     try:
         comparison: Comparison | None = run(plan, stop=None)
     except (LmWidgetsError, GenerationInterrupted) as exc:
         comparison = getattr(exc, "partial", None)
+    except Exception:
+        if previous is not None:  # unforeseen: show the earlier run again, not a stuck view
+            view.finish(*previous)
+        raise  # the widget says what went wrong in its message
     if comparison is not None and on_rerun is not None:
         on_rerun(comparison)
 

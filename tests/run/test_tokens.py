@@ -301,3 +301,28 @@ def test_logprobs_flag_on_a_model_without_them(shell, registry, capsys):
     result = shell.run_cell("%%prompt --logprobs 2\nhi")
     assert isinstance(result.error_in_exec, lmwidgets.InvalidArgumentError)
     assert "plain" in str(result.error_in_exec)
+
+
+def test_an_unforeseen_failure_of_a_rerun_shows_the_earlier_run_again(tiny, capsys, monkeypatch):
+    """Whatever fails inside a view's own re-run, the view must not stay 'running' with its
+    texts erased: it shows the run it showed before, and the message says what failed."""
+    from lmwidgets.notebook.live import widget_of
+    from lmwidgets.run import runner
+
+    widget = widget_of(lmwidgets.prompt("Say hi.", display=True, max_new_tokens=3))
+    before = [cell["text"] for cell in widget.columns]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(runner, "run_variants", broken)  # a failure inside the re-run itself
+    widget._on_message(widget, {"type": "tokens"}, [])
+    assert "disk on fire" in widget.message
+    assert widget.status == "done"
+    assert [cell["text"] for cell in widget.columns] == before
+    monkeypatch.undo()
+    widget._on_message(widget, {"type": "tokens"}, [])  # and the view still works
+    assert widget.status == "done" and all(cell["tokens"] for cell in widget.columns), (
+        widget.message
+    )
+    capsys.readouterr()
