@@ -640,7 +640,9 @@ def fork(
     """Fork ``column`` of ``comparison`` at token ``position``: "what if the model had said
     ``token`` there?" Returns a new :class:`Comparison` of the original columns (re-run with
     their recorded seeds) plus one that keeps the first ``position`` tokens, forces ``token``
-    and continues greedily (see :mod:`lmwidgets.run.fork`).
+    and continues greedily (see :mod:`lmwidgets.run.fork`). ``position`` counts from 0 (an
+    index of ``tokens_detail``); the view numbers tokens from 1, so its "token 7" is
+    ``position=6``, and the fork column's label says "fork at token 7".
 
     ``column`` is a label or an index into ``comparison.results`` (with a dataset, only that
     item's row is re-run). ``token`` is an alternative's id or text from

@@ -8,7 +8,7 @@ the token at ``position`` is replaced by an alternative the model considered (an
 <lmwidgets.engines.base.PromptRow>` (the kept ids plus the forced one) and ``forced_text`` (their
 text, for engines that take text); the forced tokens count as generated.
 
-The fork is one more column: its label says what was forced (``cot · fork @12 'Paris'``), and
+The fork is one more column: its label says what was forced (``cot · fork at token 13 'Paris'``), and
 its record holds ``fork: {"from", "position", "forced": {"id", "text"}, "prefix_ids",
 "prefix_text"}``, from which :func:`lmwidgets.rerun` rebuilds the same forced start
 (:func:`forced_start`). A self-consistency column forks its representative sample (the one whose
@@ -144,11 +144,13 @@ def _encode(engine: Engine, tokenizer: Any, text: str) -> tuple[int, ...]:
 
 # -- the fork variant ---------------------------------------------------------------------------
 def fork_label(label: str, position: int, text: str, taken: Sequence[str] = ()) -> str:
-    """``"cot · fork @12 'Paris'"``; made unique among ``taken`` with `` (2)``, `` (3)``..."""
+    """``"cot · fork at token 13 'Paris'"`` for ``position`` 12: tokens are numbered from 1
+    there, as the view's token popover and divergence marker number them (``position`` is the
+    0-based index of ``tokens_detail``); made unique among ``taken`` with `` (2)``..."""
     shown = text.strip() or text.replace("\n", "\\n").replace("\t", "\\t")
     if len(shown) > LABEL_TEXT_LIMIT:
         shown = shown[: LABEL_TEXT_LIMIT - 1] + "…"
-    base = f"{label} · fork @{position} '{shown}'"
+    base = f"{label} · fork at token {position + 1} '{shown}'"
     candidate, number = base, 2
     while candidate in taken:
         candidate, number = f"{base} ({number})", number + 1

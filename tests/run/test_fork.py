@@ -41,7 +41,7 @@ def _alternative(result, position, rank=1):
 def test_a_fork_forces_the_token_and_keeps_the_prefix(run):
     alt = _alternative(run["cot"], 6)
     forked = lmwidgets.fork(run, "cot", 6, alt["id"], display=False)
-    assert forked.variants == ["zero-shot", "cot", f"cot · fork @6 '{alt['text'].strip()}'"]
+    assert forked.variants == ["zero-shot", "cot", f"cot · fork at token 7 '{alt['text'].strip()}'"]
     fork = forked[2]
     assert fork.text == "Seven plus eight. The answer is" + alt["text"]
     assert [t["text"] for t in fork.tokens_detail[:6]] == [
@@ -82,13 +82,15 @@ def test_rerun_reproduces_a_fork(run, scripted):
 def test_free_text_is_forced_as_written(run):
     fork = lmwidgets.fork(run, "zero-shot", 0, "Fifteen", display=False)[2]
     assert fork.text.startswith("Fifteen") and fork.record["fork"]["forced"]["id"] is None
-    assert fork.variant == "zero-shot · fork @0 'Fifteen'"
+    assert fork.variant == "zero-shot · fork at token 1 'Fifteen'"
 
 
 def test_a_fork_of_a_fork(run):
     first = lmwidgets.fork(run, "cot", 6, _alternative(run["cot"], 6)["text"], display=False)
     second = lmwidgets.fork(first, 2, 1, _alternative(first[2], 1)["id"], display=False)
-    assert len(second) == 4 and second.variants[3].startswith(first.variants[2] + " · fork @1")
+    assert len(second) == 4 and second.variants[3].startswith(
+        first.variants[2] + " · fork at token 2"
+    )
     assert second[3].record["fork"]["from"] == first.variants[2]
     assert lmwidgets.rerun(second).matched
 
@@ -111,9 +113,9 @@ def test_self_consistency_forks_its_representative_sample_once(scripted):
 
 
 def test_labels_stay_unique():
-    assert fork_label("cot", 2, " Paris", taken=["cot · fork @2 'Paris'"]).endswith("(2)")
-    assert fork_label("cot", 0, " ") == "cot · fork @0 ' '"
-    assert fork_label("cot", 0, "\n") == "cot · fork @0 '\\n'"
+    assert fork_label("cot", 2, " Paris", taken=["cot · fork at token 3 'Paris'"]).endswith("(2)")
+    assert fork_label("cot", 0, " ") == "cot · fork at token 1 ' '"
+    assert fork_label("cot", 0, "\n") == "cot · fork at token 1 '\\n'"
     assert len(fork_label("cot", 0, "x" * 100)) < 50
 
 
@@ -236,7 +238,7 @@ def test_the_views_fork_message_runs_the_fork_in_the_same_view(shell, scripted):
     view._handle_custom_msg(message, [])
     forked = shell.user_ns["lmw_f"]
     assert forked is not first and view.status == "done"
-    assert forked.variants[2] == f"cot · fork @6 '{alt['text'].strip()}'"
+    assert forked.variants[2] == f"cot · fork at token 7 '{alt['text'].strip()}'"
     assert len(view.columns) == 3
     # a bad position: a message in the widget, the results stay
     view._handle_custom_msg({**message, "index": 2, "position": 50}, [])
