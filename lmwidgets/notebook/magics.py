@@ -186,7 +186,12 @@ class LmMagics(Magics):
                 options["cpu_kernels"] = args.cpu_kernels
         label = args.name or (Path(str(args.source)).name if args.source else args.engine)
         if args.engine == "transformers":  # a missing path fails before the progress bar shows
+            from lmwidgets.engines.transformers.loading import check_spelling
             from lmwidgets.engines.transformers.sources import resolve_source
+
+            check_spelling(
+                options["device"], options["dtype"], args.cpu_kernels, options["prepack"]
+            )
 
             source = resolve_source(
                 args.source,

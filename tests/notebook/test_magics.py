@@ -77,6 +77,7 @@ def test_bad_input_fails_the_cell_with_a_short_error(shell, tiny_dir, capsys, li
     out = capsys.readouterr()
     shown = out.out + out.err
     assert error in shown and "Traceback" not in shown and "%tb" in shown
+    assert "failed." not in shown  # a bad argument fails before a progress bar shows
     # Nothing is lost: the model and the earlier result still work.
     assert shell.user_ns["lmw_before"][0].tokens == 3
     assert run(shell, "%%prompt --out lmw_after -n 2\nsecond").success

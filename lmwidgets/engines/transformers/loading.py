@@ -69,6 +69,27 @@ def pick_device(device: str | None = "auto") -> str:
     raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
 
 
+def check_spelling(device: Any, dtype: Any, cpu_kernels: Any, prepack: Any) -> None:
+    """What ``%lm load`` can refuse before its progress bar shows (no torch needed): a
+    ``--device`` or ``--dtype`` it does not know, ``--cpu-kernels`` against ``--no-prepack``."""
+    from lmwidgets.engines.transformers.kernel_choice import check_kernels
+
+    device_name = (device or "auto").strip().lower()
+    if device_name not in ("auto", "cpu") and not re.fullmatch(r"cuda(?::\d+)?", device_name):
+        raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+    pick_dtype(dtype, "cpu")
+    kernels = check_kernels(cpu_kernels)
+    if (
+        prepack is not None
+        and cpu_kernels is not None
+        and kernels != ("packed" if prepack else "plain")
+    ):
+        flag = "prepack=True" if prepack else "--no-prepack"
+        raise InvalidArgumentError(
+            f"{flag} and --cpu-kernels {kernels} disagree: give only --cpu-kernels."
+        )
+
+
 def pick_dtype(dtype: str | None, device: str) -> str:
     """``auto`` is bfloat16 on CUDA, float32 on CPU."""
     dtype = (dtype or "auto").strip().lower()
