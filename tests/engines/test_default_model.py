@@ -195,3 +195,33 @@ def test_cache_is_a_standard_checkpoint_and_old_caches_are_upgraded(smol, tmp_pa
     with safe_open(old / "model.safetensors", "pt") as weights:
         assert "model.embed_tokens.weight" in set(weights.keys())
     registry.remove("old-cache")
+
+
+_FIRST_LOAD_SCRIPT = """
+import json, lmwidgets
+loaded = lmwidgets.load_model(name="first", cpu_kernels="packed")
+text = lmwidgets.prompt("What is the capital of France?", max_new_tokens=8, display=False).text
+print(json.dumps({"memory": loaded.memory_bytes, "cached": loaded.from_cache, "text": text}))
+"""
+
+
+def test_a_first_load_holds_one_copy_as_later_loads_do(tmp_path):
+    """The first load de-quantizes the GGUF into the cache and then reads the cache file, so
+    packing gives the dense pages back as on every later load (it held 1.1 GB, later 0.54)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LMWIDGETS_CACHE": str(tmp_path)}  # no cache yet: a first load
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_LOAD_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    first = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not first["cached"] and (tmp_path / "gguf").is_dir()
+    assert first["memory"] < 0.8e9, first  # one copy of the 540 MB of weights, not two
+    assert first["text"].startswith("The capital of France is Paris")
