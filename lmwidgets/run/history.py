@@ -214,19 +214,30 @@ class HistoryView:
     def _repr_html_(self) -> str:
         if not self.entries:
             return "<p>No earlier runs.</p>"
+        keys = ("run", "time", "title", "varied", "columns", "summary")
+        names = ("run", "time", "prompt", "varied", "columns", "summary")
         head = "".join(
-            f"<th>{name}</th>" for name in ("run", "time", "prompt", "varied", "columns", "summary")
+            f"<th{_CELL_STYLE[key]}>{name}</th>" for key, name in zip(keys, names, strict=True)
         )
         body = "".join(
             "<tr>"
-            + "".join(
-                f"<td>{escape_html(str(r[key]))}</td>"
-                for key in ("run", "time", "title", "varied", "columns", "summary")
-            )
+            + "".join(f"<td{_CELL_STYLE[key]}>{escape_html(str(r[key]))}</td>" for key in keys)
             + "</tr>"
             for r in self.rows()
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: JupyterLab right-aligns table cells: text reads from the left, numbers stay right, and a
+#: time never wraps.
+_CELL_STYLE = {
+    "run": "",
+    "time": ' style="text-align: left; white-space: nowrap"',
+    "title": ' style="text-align: left"',
+    "varied": ' style="text-align: left"',
+    "columns": "",
+    "summary": ' style="text-align: left"',
+}
 
 
 def history(notebook: str | os.PathLike[str] | None = None) -> HistoryView:

@@ -111,6 +111,9 @@ def test_history_is_bounded_and_lists_runs(model):
     frame = view.to_pandas()
     assert list(frame.columns[:4]) == ["run", "cell", "time", "title"]
     assert "Spain" in repr(view) and "<table>" in view._repr_html_()
+    html = view._repr_html_()  # JupyterLab right-aligns cells: text reads from the left
+    assert '<td style="text-align: left; white-space: nowrap">' in html  # the time
+    assert html.count('<td style="text-align: left">') == 3 * 3  # prompt, varied, summary
 
 
 def test_stopped_runs_are_kept_too(registry):
