@@ -91,6 +91,28 @@ def test_a_replaced_inner_module_is_the_one_that_runs(packed, lean_steps):
     assert not torch.equal(unreplaced, stock_scores)  # the replacement changed the numbers
 
 
+def test_a_forward_patched_onto_the_mlp_runs(packed, lean_steps):
+    """Steering code often replaces a module's forward on the instance: the layer must then
+    run transformers' forward, which calls it (the lean step would skip it)."""
+    import types
+
+    model, pad = packed.model, packed.tokenizer.pad_token_id
+    mlp = model.model.layers[0].mlp
+    calls = []
+
+    def steered(self, x):
+        calls.append(1)
+        return 0.5 * type(self).forward(self, x)
+
+    mlp.forward = types.MethodType(steered, mlp)
+    try:
+        greedy(model, [[5, 9, 14, 3]], pad, steps=6)
+    finally:
+        del mlp.forward
+    assert len(calls) == 6  # the prompt's pass and every step
+    assert len(lean_steps) == 5  # the other layer stayed lean
+
+
 def test_an_attached_adapter_and_gradients_take_the_full_forward(
     packed, lean_steps, tiny_dir, tmp_path
 ):

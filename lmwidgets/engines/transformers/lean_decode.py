@@ -54,6 +54,8 @@ class _Parts:
     microsecond a lookup: looking them up each step cost ~20 us a layer, 2% of a step.)"""
 
     def __init__(self, layer: Any) -> None:
+        import torch
+
         attn, mlp = layer.self_attn, layer.mlp
         self.attn, self.mlp = attn, mlp
         self.q_proj, self.o_proj = attn.q_proj, attn.o_proj
@@ -64,6 +66,10 @@ class _Parts:
         self.norms = [self.input_norm, self.post_norm, *(self.head_norms or ())]
         self.act_fn = mlp.act_fn
         self.inner = [m for m in layer.modules() if m is not layer]
+        # modules whose own forward the lean step replaces (the projections' instance forwards
+        # are lmwidgets' packed and fused products; the norms are checked by _own_norm)
+        activation = [mlp.act_fn] if isinstance(mlp.act_fn, torch.nn.Module) else []
+        self.wrappers = [attn, mlp, *activation]
         # (mapping, key, value): every submodule where its parent holds it (peft replaces the
         # layers an adapter targets), and a function activation where the MLP holds it
         self.slots = [
@@ -88,6 +94,8 @@ class _Parts:
             return False
         if any(m._forward_hooks or m._forward_pre_hooks for m in self.inner):
             return False
+        if any("forward" in vars(m) for m in self.wrappers):
+            return False  # a forward patched onto the attention, the MLP or the activation
         linear = torch.nn.Linear
         if type(self.o_proj) is not linear or type(self.down_proj) is not linear:
             return False
