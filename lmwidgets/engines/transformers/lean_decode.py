@@ -57,7 +57,7 @@ class _Parts:
         import torch
 
         attn, mlp = layer.self_attn, layer.mlp
-        self.attn, self.mlp = attn, mlp
+        self.attn = attn
         self.q_proj, self.o_proj = attn.q_proj, attn.o_proj
         self.gate_proj, self.up_proj, self.down_proj = mlp.gate_proj, mlp.up_proj, mlp.down_proj
         self.input_norm, self.post_norm = layer.input_layernorm, layer.post_attention_layernorm

@@ -44,50 +44,45 @@ QUANTIZATIONS = ("4bit", "8bit")
 _GGUF_CACHE_VERSION = "1"
 
 
+def _device_index(device: str) -> int | None:
+    """The N of a ``cuda``/``cuda:N`` name (0 for ``cuda``), None for ``auto`` or ``cpu``;
+    anything else is refused (no torch needed: ``%lm load`` checks it before loading)."""
+    if device in ("auto", "cpu"):
+        return None
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match is None:
+        raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+    return int(match.group(1) or 0)
+
+
 def pick_device(device: str | None = "auto") -> str:
     """``auto`` is ``cuda`` where a GPU exists, else ``cpu``; ``cuda:N`` is checked to exist."""
     import torch
 
     device = (device or "auto").strip().lower()
+    index = _device_index(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
+    if index is None:
         return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match:
-        if not torch.cuda.is_available():
-            raise DeviceError(
-                f"--device {device} asks for a GPU, but torch sees no CUDA device here "
-                f"(torch {torch.__version__}). Use --device cpu or --device auto."
-            )
-        index = int(match.group(1) or 0)
-        if index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)."
-            )
-        return device
-    raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+    if not torch.cuda.is_available():
+        raise DeviceError(
+            f"--device {device} asks for a GPU, but torch sees no CUDA device here "
+            f"(torch {torch.__version__}). Use --device cpu or --device auto."
+        )
+    if index >= torch.cuda.device_count():
+        raise DeviceError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+        )
+    return device
 
 
 def check_spelling(device: Any, dtype: Any, cpu_kernels: Any, prepack: Any) -> None:
     """What ``%lm load`` can refuse before its progress bar shows (no torch needed): a
     ``--device`` or ``--dtype`` it does not know, ``--cpu-kernels`` against ``--no-prepack``."""
-    from lmwidgets.engines.transformers.kernel_choice import check_kernels
-
-    device_name = (device or "auto").strip().lower()
-    if device_name not in ("auto", "cpu") and not re.fullmatch(r"cuda(?::\d+)?", device_name):
-        raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}.")
+    _device_index((device or "auto").strip().lower())
     pick_dtype(dtype, "cpu")
-    kernels = check_kernels(cpu_kernels)
-    if (
-        prepack is not None
-        and cpu_kernels is not None
-        and kernels != ("packed" if prepack else "plain")
-    ):
-        flag = "prepack=True" if prepack else "--no-prepack"
-        raise InvalidArgumentError(
-            f"{flag} and --cpu-kernels {kernels} disagree: give only --cpu-kernels."
-        )
+    _kernels_asked(prepack, cpu_kernels)
 
 
 def pick_dtype(dtype: str | None, device: str) -> str:
@@ -569,23 +564,32 @@ def apply_cpu_kernels(model: Any, kernels: str) -> tuple[Any, int, int]:
     return choice, packed, released
 
 
+def _kernels_asked(prepack: bool | None, cpu_kernels: Any) -> str:
+    """``--cpu-kernels`` checked, with the older ``prepack`` flag as its alias (False: plain,
+    True: packed); the two disagreeing is an error."""
+    from lmwidgets.engines.transformers.kernel_choice import check_kernels
+
+    kernels = check_kernels(cpu_kernels)
+    if prepack is None:
+        return kernels
+    implied = "packed" if prepack else "plain"
+    if cpu_kernels is not None and kernels != implied:
+        flag = "prepack=True" if prepack else "--no-prepack"
+        raise InvalidArgumentError(
+            f"{flag} and --cpu-kernels {kernels} disagree: give only --cpu-kernels."
+        )
+    return implied
+
+
 def cpu_kernels_option(
     prepack: bool | None, cpu_kernels: str | None, device: str = "cpu", dtype: str = "float32"
 ) -> str:
     """``cpu_kernels`` checked before anything loads, with the older ``prepack`` flag as its
     alias (False: plain, True: packed); the two disagreeing is an error, and so is a kernel
     asked for a model that is not float32 on the CPU, or one this CPU cannot run."""
-    from lmwidgets.engines.transformers.kernel_choice import check_kernels, check_supported
+    from lmwidgets.engines.transformers.kernel_choice import check_supported
 
-    kernels = check_kernels(cpu_kernels)
-    if prepack is not None:
-        implied = "packed" if prepack else "plain"
-        if cpu_kernels is not None and kernels != implied:
-            flag = "prepack=True" if prepack else "--no-prepack"
-            raise InvalidArgumentError(
-                f"{flag} and --cpu-kernels {kernels} disagree: give only --cpu-kernels."
-            )
-        kernels = implied
+    kernels = _kernels_asked(prepack, cpu_kernels)
     if cpu_kernels is not None and kernels != "auto" and (device, dtype) != ("cpu", "float32"):
         raise InvalidArgumentError(
             f"--cpu-kernels {kernels} applies to float32 models on the CPU; this one loads on "
