@@ -296,8 +296,11 @@ class LiveView:
             raise PromptError("the run has not finished yet; pick the columns once it has")
         comparison, message = self._finished
         self.columns = comparison.columns = axis
-        self._set_variants(self.variants)
-        self.finish(comparison, message)
+        # One state message: a view drawing the new headers before the new row headers and
+        # cells arrive would show the two layouts mixed for a moment.
+        with self.widget.hold_sync():
+            self._set_variants(self.variants)
+            self.finish(comparison, message)
 
     def enable_rerun(self, callback: RegionHandler) -> None:
         """Let the user draw a region on a thumbnail and re-run: ``callback(request)``."""

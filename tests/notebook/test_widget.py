@@ -661,7 +661,13 @@ def test_three_axes_show_grouped_rows_and_the_columns_menu_lays_out_again(regist
     assert widget.column_choices == ["prompt", "system", "temperature"]
     assert widget.column_axis == "temperature"
     before = {c["label"]: c["text"] for c in widget.columns}
+    synced: list = []
+    widget.send_state = lambda key=None: synced.append(set([key] if isinstance(key, str) else key))
     widget.column_axis = "prompt"  # what the view's columns menu sets
+    del widget.send_state
+    # One state message: a view never draws the new headers over the old rows.
+    laid_out = [keys for keys in synced if keys != {"column_axis"}]
+    assert len(laid_out) == 1 and {"labels", "rows", "row_parts", "columns"} <= laid_out[0]
     assert widget.labels == ["A", "B"] and widget.axes["columns"] == "prompt"
     assert widget.row_parts[1] == ["none", "T=0.5"]
     assert comparison.columns == "prompt"

@@ -424,16 +424,18 @@ class PromptView(anywidget.AnyWidget):
 
     def set_layout(self, axes: Any) -> None:
         """Show ``axes`` (a :class:`lmwidgets.core.layout.Axes`): layout, headers, grouped row
-        headers and the column axes to choose from."""
+        headers and the column axes to choose from (one state message, so a view never
+        draws new column headers over old row headers)."""
         self._laying_out = True
         try:
-            self.layout = axes.layout
-            self.labels = axes.columns
-            self.rows = axes.rows
-            self.row_parts = axes.row_parts
-            self.axes = {"rows": axes.row_axis, "columns": axes.column_axis}
-            self.column_choices = axes.choices
-            self.column_axis = axes.column_axis if axes.choices else ""
+            with self.hold_sync():
+                self.layout = axes.layout
+                self.labels = axes.columns
+                self.rows = axes.rows
+                self.row_parts = axes.row_parts
+                self.axes = {"rows": axes.row_axis, "columns": axes.column_axis}
+                self.column_choices = axes.choices
+                self.column_axis = axes.column_axis if axes.choices else ""
         finally:
             self._laying_out = False
 
