@@ -292,13 +292,13 @@ function fillAnswer(v, data) {
   const correct = data.correct;
   const scored = correct === true || correct === false;
   const verdict = data.verdict || "";
-  const chip = has ? Boolean(data.chip) && !verdict : done && !verdict;
+  const chip = !data.answerless && (has ? Boolean(data.chip) && !verdict : done && !verdict);
   v.answer.replaceChildren();
   v.answer.style.display = chip ? "" : "none";
   v.answer.dataset.empty = has ? "" : "1";
   v.answer.append(h("span", "lmw-chiplabel", "answer"), h("code", "", has ? data.answer : "—"));
   v.answer.title = has ? `answer: ${data.answer}` : "no answer was extracted";
-  const conf = has ? data.confidence_text || "" : "";
+  const conf = has && !data.answerless ? data.confidence_text || "" : "";
   showText(v.conf, conf);
   v.conf.dataset.kind = conf.startsWith("vote") ? "vote" : "p";
   const share = typeof data.confidence === "number" ? `${Math.round(100 * data.confidence)}%` : "";

@@ -19,6 +19,8 @@
  * @property {string} [text]
  * @property {string | null} [answer]
  * @property {boolean} [chip] whether the answer is shown apart from the text (a part of it)
+ * @property {boolean} [answerless] a column asking a question of its own (a probe's attack):
+ *   no answer chip at all, not even "no answer"
  * @property {string} [status] running, waiting, eos, length, stopped or error
  * @property {string} [stats]
  * @property {string} [note]

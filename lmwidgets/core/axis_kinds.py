@@ -114,6 +114,10 @@ class AxisKind:
     #: answers agree means something (False for probes: each column is another attack; the
     #: live view and the static copy then leave the agreement summary and marks out).
     agreement: bool = True
+    #: The value id of the column the kind leaves as written (a probe's ``none``): with
+    #: ``agreement`` False, every other column asks a question of its own and shows no answer
+    #: chip (:func:`~lmwidgets.core.layout.asks_its_own_question`).
+    baseline: str = ""
     #: ``label(value_id) -> str``: a coordinate as labels and headers write it (default: the id).
     label: Callable[[str], str] | str | None = None
     #: The :class:`~lmwidgets.errors.LmWidgetsError` subclass of the kind's bad input.

@@ -236,5 +236,16 @@ def agreement_applies(results: Sequence[Any]) -> bool:
     return not any(_pairwise(getattr(r, "judge", None)) for r in results)
 
 
+def asks_its_own_question(item: Any) -> bool:
+    """Whether a column (variant or result) asks a question of its own: one of its coordinates
+    is of a kind whose columns ask different things (a probe's attack). Its extracted answer
+    (a canary's number, a last line) is then no answer: no chip shows it."""
+    for name, value in coordinates(item).items():
+        kind = get_kind(name.split(":", 1)[0])
+        if kind is not None and not kind.agreement and value != kind.baseline:
+            return True
+    return False
+
+
 def _pairwise(judge: Any) -> bool:
     return isinstance(judge, Mapping) and judge.get("mode") == "pairwise"

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from lmwidgets.core.answers import scored_agreement
 from lmwidgets.core.axis_kinds import all_kinds as all_axis_kinds
 from lmwidgets.core.axis_kinds import badges as axis_badges
-from lmwidgets.core.layout import _model_name, agreement_applies, axes_of
+from lmwidgets.core.layout import _model_name, agreement_applies, asks_its_own_question, axes_of
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import PromptError
 from lmwidgets.notebook.cell_info import (
@@ -449,6 +449,7 @@ class LiveView:
             text=result.extras.get("display_text", result.text),
             answer=result.answer,
             chip=answer_shown(result),
+            answerless=asks_its_own_question(result),
             status=result.finish_reason,
             stats=result.stats(),
             note=" · ".join(notes),

@@ -176,6 +176,11 @@ class LmParser:
         return self.commands[path].format_help()
 
 
+#: The usage line of a command whose positional argument is required but declared optional (so
+#: that ``-h`` alone works): argparse would show it in brackets.
+_REQUIRED_USAGE = "%(prog)s {}"
+
+
 def _help_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-h", "--help", action="store_true", help="Show this help.")
 
@@ -313,8 +318,11 @@ def _rerun(commands: _Commands) -> FlagParser:
             "(Comparison.to_json()), or a notebook variable holding a Comparison, Result or "
             "records, and report per column whether the new text equals the saved one."
         ),
+        usage=_REQUIRED_USAGE.format("SOURCE [--show] [--yes] [-h]"),
     )
-    rerun.add_argument("source", nargs="?", help="Notebook path, .json file or variable name.")
+    rerun.add_argument(  # optional to argparse only so that `-h` alone works
+        "source", nargs="?", metavar="SOURCE", help="Notebook path, .json file or variable name."
+    )
     rerun.add_argument(
         "--show", action="store_true", help="Also stream the re-run into a live view."
     )
@@ -378,8 +386,12 @@ def _unload(commands: _Commands) -> FlagParser:
         help="Unload a model and free its memory.",
         description="Unload the model called NAME and free its memory: `%lm unload NAME` "
         "(the names are in `%lm models`).",
+        usage=_REQUIRED_USAGE.format("NAME [-h]"),
     )
-    unload.add_argument("name", nargs="?", help="The model's name (see `%%lm models`).")
+    # Optional to argparse only so that `-h` alone works; a missing NAME is said by the magic.
+    unload.add_argument(
+        "name", nargs="?", metavar="NAME", help="The model's name (see `%%lm models`)."
+    )
     _help_flag(unload)
     return unload
 

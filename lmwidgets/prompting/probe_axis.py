@@ -17,6 +17,7 @@ from typing import Any
 from lmwidgets.core.axis_kinds import AxisContext, AxisKind, AxisRun, register_kind
 from lmwidgets.errors import InvalidArgumentError, ProbeUnavailableError
 from lmwidgets.prompting.probes import (
+    NO_PROBE,
     ProbeTarget,
     probe_axis,
     probe_fields,
@@ -209,7 +210,8 @@ KIND = register_kind(
         flag="--probe",
         title="probes",
         agreement=False,
-        label=lambda value_id: "no probe" if value_id == "none" else value_id,
+        baseline=NO_PROBE,
+        label=lambda value_id: "no probe" if value_id == NO_PROBE else value_id,
         error=ProbeUnavailableError,
         add_options=add_options,
         read_options=read_options,

@@ -51,6 +51,9 @@ CANARY_LINE = "Internal reference: {canary}."
 #: What ``--probe all`` means.
 ALL = "all"
 
+#: The value id of the column without an attack (the prompt as written, for comparison).
+NO_PROBE = "none"
+
 
 def draw_canary() -> str:
     """A fresh canary for a run: ``PELICAN-4821``."""
@@ -162,7 +165,7 @@ def probe_axis(
     canary = draw_canary()
     field = _inject_field(inject_field, target.fields) if "inject" in kinds else None
     sets = attack_set(attacks)
-    values: list[tuple[str, Any]] = [("none", None)]
+    values: list[tuple[str, Any]] = [(NO_PROBE, None)]
     for kind in kinds:
         values += [
             (a.id, Probe(a, canary, field if kind == "inject" else None)) for a in sets[kind]

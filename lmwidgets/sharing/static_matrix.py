@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmwidgets.core.answers import agreement, is_part
-from lmwidgets.core.layout import agreement_applies, axes_of, item_rows, shape_title
+from lmwidgets.core.layout import (
+    agreement_applies,
+    asks_its_own_question,
+    axes_of,
+    item_rows,
+    shape_title,
+)
 from lmwidgets.core.safe_text import SHORT_LIMIT, shorten
 from lmwidgets.core.stats import header_stats, one_column
 
@@ -72,8 +78,9 @@ def answer_shown(result: Result) -> bool:
     """Whether a cell shows its answer apart from its text (the chip): a self-consistency
     vote's winner always, an extracted answer only when it is a part of the text
     (:func:`~lmwidgets.core.answers.is_part`: an answer that is the whole text is not
-    repeated). A scored dataset cell shows its verdict instead."""
-    if result.answer is None or result.expected is not None:
+    repeated). A scored dataset cell shows its verdict instead, a probe column nothing
+    (:func:`~lmwidgets.core.layout.asks_its_own_question`)."""
+    if result.answer is None or result.expected is not None or asks_its_own_question(result):
         return False
     extras = result.extras if isinstance(result.extras, dict) else {}
     return "votes" in extras or is_part(result.answer, result.text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.layout import asks_its_own_question
 from lmwidgets.core.results import RENDERERS
 from lmwidgets.core.safe_text import (
     LABEL_LIMIT,
@@ -121,6 +122,8 @@ def _answer_html(result: Result, grid: Grid) -> str:
     the verdict instead, ✓ / ✗ and how it was judged."""
     if result.expected is not None:
         return verdict_pill(result.correct, verdict_words(result)) + _confidence_html(result)
+    if asks_its_own_question(result):  # a probe column: its verdict is what it says
+        return ""
     group = grid.group(result)
     if result.answer is None:
         return answer_chip(None, group, grouped=grid.grouped)
@@ -300,6 +303,8 @@ def _facts(result: Result, grid: Grid) -> list[str]:
     group = f" (group {group_letter(grid.group(result))})" if grid.grouped else ""
     if result.expected is not None:
         lines.append(f"Verdict: {verdict_text(result)}{confidence}")
+    elif asks_its_own_question(result):
+        pass  # a probe column: its verdict line follows (kind_lines)
     elif result.answer is None and (grid.grouped or not result.complete):
         lines.append(f"Answer: no answer{group}")
     elif answer_shown(result):

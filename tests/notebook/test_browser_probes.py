@@ -55,6 +55,9 @@ def test_each_probe_column_says_its_verdict_in_words_and_colour(lab):
     assert set(_chips(lab, "held").all_text_contents()) == {"✓ held"}
     assert set(_chips(lab, "followed").all_text_contents()) == {"✗ followed the attack"}
     assert live.locator(".lmw-probe:visible").count() == 10  # the unprobed column has none
+    # An attacked column's extracted "answer" (a canary's digits) is no answer: no chip.
+    assert live.locator(".lmw-col:has(.lmw-probe:visible) .lmw-answer:visible").count() == 0
+    assert live.locator(".lmw-col:has(.lmw-probe:visible)").count() == 10
     held = _chips(lab, "held").first.evaluate("(e) => getComputedStyle(e).color")
     followed = _chips(lab, "followed").first.evaluate("(e) => getComputedStyle(e).color")
     assert held != followed

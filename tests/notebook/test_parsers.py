@@ -109,6 +109,16 @@ def test_every_command_formats_its_help_with_all_its_options(path):
     assert LM_OPTIONS[path] <= _options(LM.commands[path]), path
 
 
+@pytest.mark.parametrize(
+    ("path", "usage"),
+    [(("unload",), "%lm unload NAME [-h]"), (("rerun",), "%lm rerun SOURCE [--show] [--yes] [-h]")],
+)
+def test_a_required_argument_is_not_shown_optional(path, usage):
+    """Declared optional so that ``-h`` alone works; the usage line says it is needed."""
+    assert LM.help(*path).splitlines()[0] == f"usage: {usage}"
+    assert LM.parse([*path, "-h"]).help  # -h alone still parses
+
+
 def test_prompt_options_and_help():
     assert _options(PROMPT) >= PROMPT_OPTIONS
     text = PROMPT.format_help()

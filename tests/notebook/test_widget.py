@@ -361,6 +361,14 @@ def test_probe_columns_get_no_agreement_summary_or_marks(registry):
     assert len(comparison.results) > 2 and comparison.results[1].probe
     assert "agree" not in view.widget.summary
     assert all(cell["group"] is None for cell in view.widget.columns)
+    # An attacked column's "answer" (a canary's digits, a last line) is no answer: no chip, in
+    # the view or the static copy; the unprobed column answers the prompt as usual.
+    baseline, *attacked = view.widget.columns
+    assert baseline["chip"] and not baseline["answerless"]
+    assert all(cell["answerless"] and not cell["chip"] for cell in attacked)
+    assert all(r.answer for r in comparison.results)  # extraction found something in each
+    assert comparison.to_markdown().count("Answer: ") == 1  # the unprobed column's
+    assert comparison.to_html().count('class="lmw-answer"') == 1
     # A matrix with a probe axis: no row summaries either.
     view, _ = _scripted_run(
         registry, "What is 2+2?", system=system, probe="leak", adapters="base,pirate"

@@ -124,14 +124,16 @@ class _NoEnding:
 
     def __init__(self, eos: set[int]) -> None:
         self.ids = sorted(eos)
+        self._tensor: Any = None  # the ids on the scores' device, built at the first step
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
         if not self.ids:
             return scores
-        ids = torch.tensor(self.ids, device=scores.device)
-        return scores.index_fill(1, ids, float("-inf"))
+        if self._tensor is None or self._tensor.device != scores.device:
+            self._tensor = torch.tensor(self.ids, device=scores.device)
+        return scores.index_fill(1, self._tensor, float("-inf"))
 
 
 class _RowSampler:

@@ -157,7 +157,8 @@ class PromptView(anywidget.AnyWidget):
         traitlets.Dict(),
         help=(
             "One dict per column: label, text, answer, chip (whether the answer is shown apart "
-            "from the text: not when it is the whole text), status (running|waiting|eos|length|"
+            "from the text: not when it is the whole text), answerless (a probe column: no "
+            "answer chip at all), status (running|waiting|eos|length|"
             "stopped|error; length is an answer cut off by max tokens), stats (a one-line "
             "summary), note (e.g. what was cut), row, col, row_label, boxes, group (the "
             "agreement group of its answer: 0 the most common, None without an answer), "
@@ -657,6 +658,7 @@ class PromptView(anywidget.AnyWidget):
         *,
         answer: str | None = None,
         chip: bool = False,
+        answerless: bool = False,
         status: str = "running",
         stats: str = "",
         note: str = "",
@@ -700,6 +702,8 @@ class PromptView(anywidget.AnyWidget):
             "text": shown,
             "answer": None if answer is None else shorten(answer, SHORT_LIMIT),
             "chip": bool(chip and answer is not None),
+            # A column asking a question of its own (a probe): no answer chip, not even "—".
+            "answerless": answerless,
             "status": status,
             "stats": stats,
             "note": note,
