@@ -185,7 +185,7 @@
  * @property {Record<string, number>} scores
  * @property {Record<string, number[]>} [score_intervals] 95% interval of each column's accuracy
  * @property {string} run_stats the finished run's speed, once for all its columns
- * @property {{ done?: number, total?: number }} progress
+ * @property {{ done?: number, total?: number, text?: string }} progress
  * @property {boolean} stop_requested
  * @property {MediaItem[]} media
  * @property {boolean} can_rerun

@@ -38,7 +38,10 @@ function skeleton() {
   );
   blind.setAttribute("aria-pressed", "false");
   header.append(title, runStats, status, blind, tokens, stop);
+  const progressBox = h("div", "lmw-progressbox");
   const progress = h("progress", "lmw-progress");
+  const progressText = h("span", "lmw-progresstext");
+  progressBox.append(progress, progressText);
   const gallery = h("div", "lmw-gallery");
   const regionBar = h("div", "lmw-regionbar");
   const toolbar = h("div", "lmw-toolbar");
@@ -66,7 +69,7 @@ function skeleton() {
   toolbar.append(summary, filterBox, columnsBox);
   const body = h("div", "lmw-body");
   const message = h("div", "lmw-message");
-  root.append(header, progress, gallery, regionBar, toolbar, tokenBar, body, message);
+  root.append(header, progressBox, gallery, regionBar, toolbar, tokenBar, body, message);
   return {
     blind,
     getTokens,
@@ -79,6 +82,8 @@ function skeleton() {
     status,
     stop,
     progress,
+    progressBox,
+    progressText,
     gallery,
     regionBar,
     toolbar,
@@ -125,11 +130,13 @@ function renderStatus(parts, model, store) {
 function renderProgress(parts, model) {
   const p = model.get("progress") || {};
   const bar = parts.progress;
-  bar.style.display = p.total ? "" : "none";
+  parts.progressBox.style.display = p.total ? "" : "none";
   if (!p.total) return;
   bar.max = p.total;
   bar.value = p.done || 0;
-  bar.title = `${p.done || 0} of ${p.total} batches`;
+  const text = p.text || `${p.done || 0} of ${p.total} batches`;
+  bar.title = text;
+  parts.progressText.textContent = text;
 }
 
 /** One rendered view: draws the model's state and keeps it drawn until disposed. */

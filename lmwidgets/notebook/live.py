@@ -57,6 +57,7 @@ from lmwidgets.notebook.cell_info import (
 )
 from lmwidgets.notebook.divergence import divergence_key, divergences, group_by_key
 from lmwidgets.notebook.live_ratings import LiveRatings
+from lmwidgets.notebook.progress import batch_progress
 from lmwidgets.notebook.token_cells import (
     _confidence,
     _decoder,
@@ -202,6 +203,7 @@ class LiveView:
         self.displayed = False
         self.widget.on_columns(self.relayout)
         self.ratings = LiveRatings(self)
+        self._progress_started: float | None = None
 
     def _set_variants(self, variants: list[Variant]) -> None:
         self.variants = list(variants)
@@ -339,9 +341,14 @@ class LiveView:
         return [*notes, *(note for note in extra if note not in notes)]
 
     def progress(self, done: int, total: int) -> None:
-        """Batches done out of ``total`` (a progress bar for runs of several batches)."""
+        """Batches done out of ``total`` (a progress bar for runs of several batches, with
+        the count and the time left beside it)."""
+        if done == 0 or self._progress_started is None:
+            self._progress_started = time.perf_counter()
         if total > 1 or self.grid:
-            self.widget.progress = {"done": done, "total": total}
+            seconds = time.perf_counter() - self._progress_started
+            text = batch_progress(done, total, seconds)
+            self.widget.progress = {"done": done, "total": total, "text": text}
 
     def _sample_tokens(self, index: int, sample: int, output: Any) -> list[list[Any]]:
         """The token entries of one sample (at most MAX_CELL_TOKENS), built once per token."""

@@ -13,6 +13,7 @@ and settings, the exact prompt, the raw reply, the verdict read from it and the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import StopSignal
 from lmwidgets.errors import GenerationError, GenerationInterrupted, LmWidgetsError
+from lmwidgets.notebook.progress import batch_progress
 from lmwidgets.prompting.judge_format import verdict_constraint, verdict_part
 from lmwidgets.prompting.judging import (
     LARGE_JUDGE_RUN,
@@ -245,6 +247,7 @@ class _Progress:
     def __init__(self, view: Any, judge: str, calls: int, batches: int) -> None:
         self.view, self.judge, self.calls = view, judge, calls
         self._message = ""
+        self._started = time.perf_counter()
         if view is not None:
             self._message = getattr(view.widget, "message", "")
             self(0, batches)
@@ -254,7 +257,8 @@ class _Progress:
             return
         line = f"Judging {self.calls} answer(s) with {self.judge}: batch {done} of {total}…"
         self.view.widget.message = "\n".join(m for m in (line, self._message) if m)
-        self.view.widget.progress = {"done": done, "total": total}
+        text = batch_progress(done, total, time.perf_counter() - self._started)
+        self.view.widget.progress = {"done": done, "total": total, "text": text}
 
     def done(self) -> None:
         if self.view is not None:

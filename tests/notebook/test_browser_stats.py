@@ -51,6 +51,7 @@ VERDICTS = [
     ".lmw-verdict[data-correct='false'] .lmw-mark",
     ".lmw-verdict",
     ".lmw-colhead .lmw-score",
+    ".lmw-progresstext",
 ]
 
 
@@ -87,6 +88,17 @@ def test_the_header_shows_intervals_and_the_paired_line(lab):
     assert "(exact McNemar)" in summary
     few = caps.locator(".lmw-summary").text_content()
     assert "too few items for a p-value (5 paired, at least 10)" in few
+
+
+def test_the_progress_bar_says_its_count(lab):
+    ab = view(lab, 1)
+    text = ab.locator(".lmw-progresstext")
+    assert text.is_visible()
+    done, total = text.text_content().removesuffix(" batches").split(" of ")
+    assert done == total and int(total) >= 2  # 40 items x 2 models in batches, all done
+    bar = ab.locator("progress.lmw-progress")
+    assert bar.evaluate("(e) => [e.value, e.max]") == [int(total), int(total)]
+    assert bar.bounding_box()["height"] >= 6
 
 
 def test_both_right_answers_agree_and_a_split_marks_both(lab):

@@ -275,11 +275,18 @@ def test_the_view_shows_a_progress_line_while_judging_and_the_verdicts_after(mod
         judge="judge",
     )
     view = LiveView(plan.variants, "judged", show=False, grid=True)
-    messages = []
+    messages, bars = [], []
     view.widget.observe(lambda change: messages.append(change["new"]), names="message")
+    view.widget.observe(lambda change: bars.append(change["new"]), names="progress")
     run_variants(plan.variants, view=view, batch_size=2, finalize=plan.finish, judge=plan.judge)
     progress = [m for m in messages if m.startswith("Judging 6 answer(s) with judge")]
     assert progress[0].endswith("batch 0 of 3…") and progress[-1].endswith("batch 3 of 3…")
+    # The bar says its count beside it: the generation's batches, then the judge's.
+    texts = [bar["text"] for bar in bars if bar]
+    assert texts[0] == "0 of 4 batches" and "4 of 4 batches" in texts
+    judging = texts[texts.index("0 of 3 batches") :]
+    assert judging[-1] == "3 of 3 batches" and "about" in judging[1]  # its own pace
+    assert all(bar["done"] <= bar["total"] for bar in bars if bar)
     cells = view.widget.columns
     assert [c["judge"]["chip"] for c in cells] == ["judge 5/5", "judge 2/5"] * 3
     assert cells[0]["judge"]["reasoning"] == "It names the capital."

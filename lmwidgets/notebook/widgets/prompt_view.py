@@ -289,7 +289,11 @@ class PromptView(anywidget.AnyWidget):
         ),
     ).tag(sync=True)
     progress = traitlets.Dict(
-        {}, help="Dataset progress: {'done': n, 'total': m}; empty when not a dataset run."
+        {},
+        help=(
+            "Batch progress: {'done': n, 'total': m, 'text': '3 of 10 batches · about 40 s "
+            "left'}; empty for a run of one batch."
+        ),
     ).tag(sync=True)
     stop_requested = traitlets.Bool(
         False,
