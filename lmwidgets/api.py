@@ -506,8 +506,9 @@ def _fork_rerun(
     registry: ModelRegistry,
 ) -> Callable[[dict[str, Any]], None]:
     """The widget's fork handler: ``request = {"index": result index, "position": int,
-    "token": {"id": int | None, "text": str}}`` re-runs the row of that result plus its fork
-    (:func:`lmwidgets.run.fork.fork_variants`) in the same view.
+    "token": {"id": int | None, "text": str}}`` shows the row of that result as it ran plus
+    its fork, the only column generated (:func:`lmwidgets.run.fork.fork_variants`), in the
+    same view.
 
     Like the region re-run, errors go to the widget's message (there is no cell to show them)
     and the earlier results stay until the new run starts."""
@@ -638,21 +639,23 @@ def fork(
     registry: ModelRegistry = REGISTRY,
 ) -> Comparison:
     """Fork ``column`` of ``comparison`` at token ``position``: "what if the model had said
-    ``token`` there?" Returns a new :class:`Comparison` of the original columns (re-run with
-    their recorded seeds) plus one that keeps the first ``position`` tokens, forces ``token``
-    and continues greedily (see :mod:`lmwidgets.run.fork`). ``position`` counts from 0 (an
+    ``token`` there?" Returns a new :class:`Comparison` of the original columns, shown as they
+    ran (copies; nothing but the fork is generated), plus one that keeps the first
+    ``position`` tokens, forces ``token`` and continues greedily (see
+    :mod:`lmwidgets.run.fork`). ``position`` counts from 0 (an
     index of ``tokens_detail``); the view numbers tokens from 1, so its "token 7" is
     ``position=6``, and the fork column's label says "fork at token 7".
 
     ``column`` is a label or an index into ``comparison.results`` (with a dataset, only that
-    item's row is re-run). ``token`` is an alternative's id or text from
+    item's row is kept). ``token`` is an alternative's id or text from
     ``comparison[column].tokens_detail[position]["top"]``, or any text. The comparison must
     have token details (run with ``logprobs=K``). ``images`` and ``variables`` find a vision
     prompt's images again, as :func:`lmwidgets.rerun` does. The fork's record says where it
-    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it. A comparison that
-    was judged (``--judge``) is judged again, as ``%lm rerun`` does: the same judge model,
-    rubric, wording and settings, so the fork column has its own verdict beside the others';
-    probe columns get their verdicts again too.
+    forked and what was forced, and :func:`lmwidgets.rerun` reproduces it (and re-runs the
+    kept columns with their recorded seeds). A comparison that was judged (``--judge``) has its
+    fork judged as ``%lm rerun`` would: the same judge model, rubric, wording and settings, so
+    the fork column has its own verdict beside the others' (theirs stand); probe columns get
+    their verdicts again too.
     """
     from lmwidgets.core.results import Comparison as ComparisonType
     from lmwidgets.notebook.live import LiveView

@@ -492,7 +492,8 @@ class Comparison:
         """The run's speed, said once for all its columns: ``'120 tokens in 3.1 s · 38.7
         tok/s'`` ('' when the run's time was not measured). A column's own tok/s would
         mislead: the columns of one batch advance together. Answers from the response cache
-        are left out of the speed and said apart."""
+        are left out of the speed and said apart, as are columns shown as they ran before (an
+        earlier run's beside this one, a forked row's)."""
         if not self.seconds or self.seconds <= 0:
             return ""
         scored = [r.choice_logprobs for r in self.results if r.choice_logprobs is not None]
@@ -501,15 +502,19 @@ class Comparison:
             return f"{count} choice{'' if count == 1 else 's'} scored in {self.seconds:.1f} s"
         # Text from the response cache took no generating: counted in, it read as a speed
         # the model never had (a cached judging run said "490.6 tok/s").
-        cached = sum(1 for result in self.results if result.cached)
-        tokens = sum(result.tokens for result in self.results if not result.cached)
-        if cached == len(self.results):
-            every = sum(result.tokens for result in self.results)
+        ran = [result for result in self.results if not result.record.get("shown_as")]
+        cached = sum(1 for result in ran if result.cached)
+        tokens = sum(result.tokens for result in ran if not result.cached)
+        if ran and cached == len(ran):
+            every = sum(result.tokens for result in ran)
             return f"{every} token{'' if every == 1 else 's'}, all from the response cache"
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         speed = f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
         if cached:
-            speed += f" ({cached} of {len(self.results)} cached)"
+            speed += f" ({cached} of {len(ran)} cached)"
+        if len(ran) < len(self.results):
+            shown = len(self.results) - len(ran)
+            speed += f" · {shown} column{'' if shown == 1 else 's'} as {'it' if shown == 1 else 'they'} ran before"
         return speed
 
     # Your own ratings (lmwidgets.core.ratings) ---------------------------------------------

@@ -8,7 +8,9 @@ the token at ``position`` is replaced by an alternative the model considered (an
 <lmwidgets.engines.base.PromptRow>` (the kept ids plus the forced one) and ``forced_text`` (their
 text, for engines that take text); the forced tokens count as generated.
 
-The fork is one more column: its label says what was forced (``cot · fork at token 13 'Paris'``), and
+The fork is one more column beside its row's columns, which are shown as they ran (copies of
+their results, marked ``"shown_as": "kept"`` in their records; nothing but the fork generates,
+and a judge judges only what it has not judged already). Its label says what was forced (``cot · fork at token 13 'Paris'``), and
 its record holds ``fork: {"from", "position", "forced": {"id", "text"}, "prefix_ids",
 "prefix_text"}``, from which :func:`lmwidgets.rerun` rebuilds the same forced start
 (:func:`forced_start`). A self-consistency column forks its representative sample (the one whose
@@ -21,6 +23,7 @@ tokenizer; a column whose tokens carry no ids cannot be forked on such a model.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 
 #: How much of the forced text a fork's label shows.
 LABEL_TEXT_LIMIT = 24
+#: A forked row's column in the fork's comparison: shown as it ran, not generated again (its
+#: record's ``shown_as``; an earlier run's ``--vs`` column keeps its ``previous``).
+KEPT = "kept"
 
 
 # -- what is forced ----------------------------------------------------------------------------
@@ -268,6 +274,14 @@ def reseeded(variant: Variant, result: Result) -> Variant:
     return replace(variant, settings=replace(variant.settings, seed=seed), rendered=None)
 
 
+def kept_variant(variant: Variant, result: Result) -> Variant:
+    """A column of the forked row as it ran: shown as it is, not generated again. Its result
+    is a copy, so that judging or scoring the fork's comparison leaves ``result`` as it was."""
+    kept = copy.deepcopy(result)
+    kept.record.setdefault("shown_as", KEPT)
+    return replace(reseeded(variant, result), precomputed=kept)
+
+
 def fork_variants(
     variants: Sequence[Variant],
     comparison: Comparison,
@@ -275,17 +289,28 @@ def fork_variants(
     position: Any,
     token: Any,
 ) -> list[Variant]:
-    """What a fork runs: the row of ``column`` (its dataset item's columns, each with the seed
-    it ran with) plus the fork of ``column``. ``variants`` made ``comparison`` (one per result,
-    in order), as in a live view that keeps both."""
+    """What a fork runs: the row of ``column`` (its dataset item's columns, shown as they ran:
+    :func:`kept_variant`) plus the fork of ``column``, the only column generated. ``variants``
+    made ``comparison`` (one per result, in order), as in a live view that keeps both."""
     index = column_index(comparison, column)
     if len(variants) != len(comparison.results):
         raise ForkError("The view's columns changed since this run; run the prompt again.")
+    if variants[index].precomputed is not None and _previous(comparison.results[index]):
+        raise ForkError(
+            f"Column {comparison.results[index].variant!r} is an earlier run's, shown beside "
+            "this one (--vs): fork it in that run's view, or with lmwidgets.fork(earlier, ...)."
+        )
     row = row_indices(comparison, index)
-    kept = [reseeded(variants[i], comparison.results[i]) for i in row]
+    kept = [kept_variant(variants[i], comparison.results[i]) for i in row]
     labels = [v.label for v in kept]
     fork = fork_of(variants[index], comparison.results[index], position, token, taken=labels)
     return [*kept, fork]
+
+
+def _previous(result: Result) -> bool:
+    from lmwidgets.prompting.previous import PREVIOUS
+
+    return result.record.get("shown_as") == PREVIOUS
 
 
 def recorded_variants(

@@ -139,6 +139,17 @@ def _judgeable(result: Result) -> str | None:
     return None
 
 
+def _judged_by(result: Result, spec: JudgeSpec) -> bool:
+    """Whether ``result`` is shown as it ran (a forked row's column) with a verdict of this
+    very judge: the same model, rubric, wording and settings (a fresh column has none)."""
+    judge = result.record.get("judge")
+    if not result.record.get("shown_as") or not isinstance(judge, dict):
+        return False
+    if judge.get("value") is None or judge.get("baseline"):
+        return False
+    return all(judge.get(key) == value for key, value in spec.record().items())
+
+
 def _plan(comparison: Comparison, spec: JudgeSpec) -> list[_Call]:
     """The judge calls of every column that can be judged; the others are marked unjudged."""
     results = comparison.results
@@ -153,6 +164,8 @@ def _plan(comparison: Comparison, spec: JudgeSpec) -> list[_Call]:
                 continue
             if spec.pairwise and why is None:
                 why = _judgeable(first) and "not judged: the first column did not finish"
+            if why is None and _judged_by(result, spec):
+                continue  # a forked row's column, judged as it ran: its verdict stands
             if why is not None:
                 result.record["judge"] = {**spec.record(), "value": None, "label": None}
                 result.record["judge"]["note"] = why

@@ -790,6 +790,18 @@ class _Schedule:
             self._record(batch, outcome)
 
 
+def _shown_in(result: Result, run_id: str) -> Result:
+    """A column shown as it ran. An earlier run's (``--vs``) stays that run's; a forked row's
+    joins this run (its record's ``run``; where it was generated stays in ``generated_in``),
+    so that re-running the fork's records re-runs the row and its fork together."""
+    from lmwidgets.run.fork import KEPT
+
+    if result.record.get("shown_as") == KEPT:
+        result.record.setdefault("generated_in", result.record.get("run"))
+        result.record["run"] = run_id
+    return result
+
+
 def _finish(
     variants: Sequence[Variant],
     stream: _Stream,
@@ -812,7 +824,7 @@ def _finish(
     results = []
     for index, variant in enumerate(variants):
         if variant.precomputed is not None:
-            results.append(variant.precomputed)
+            results.append(_shown_in(variant.precomputed, run_id))
             continue
         why = (failed or {}).get(index)
         outputs = stream.outputs[index] or [RowOutput(finish_reason="stopped")]

@@ -53,6 +53,28 @@ def test_a_fork_forces_the_token_and_keeps_the_prefix(run):
     assert [r.text for r in forked.results[:2]] == [r.text for r in run]  # the originals again
 
 
+def test_only_the_fork_generates_the_row_is_shown_as_it_ran(run, scripted):
+    scripted.calls.clear()
+    forked = lmwidgets.fork(run, "cot", 6, _alternative(run["cot"], 6)["id"], display=False)
+    assert [len(rows) for rows in scripted.calls] == [1]  # one row: the fork
+    kept, fork = forked.results[:2], forked[2]
+    assert [r.record["shown_as"] for r in kept] == [
+        "kept",
+        "kept",
+    ] and "shown_as" not in fork.record
+    assert all(r.record["run"] == fork.record["run"] != run[0].record["run"] for r in kept)
+    assert all(r.record["generated_in"] == run[0].record["run"] for r in kept)
+    assert all(
+        k is not r and k.tokens_detail == r.tokens_detail for k, r in zip(kept, run, strict=True)
+    )
+    assert "shown_as" not in run[0].record  # copies: the earlier comparison is as it was
+    # The speed is the fork's alone, and says what was not generated.
+    forked.seconds = 2.0  # the scripted engine takes no measurable time
+    assert forked.throughput() == (
+        f"{fork.tokens} tokens in 2.0 s · {fork.tokens / 2:.1f} tok/s · 2 columns as they ran before"
+    )
+
+
 def test_the_fork_record_says_what_was_forced(run):
     alt = _alternative(run["cot"], 3)
     fork = lmwidgets.fork(run, 1, 3, alt["text"], display=False)[2]
@@ -235,14 +257,39 @@ def test_the_views_fork_message_runs_the_fork_in_the_same_view(shell, scripted):
     assert view.can_fork
     alt = _alternative(first["cot"], 6)
     message = {"type": "fork", "index": 1, "position": 6, "token": alt}
+    scripted.calls.clear()
     view._handle_custom_msg(message, [])
     forked = shell.user_ns["lmw_f"]
     assert forked is not first and view.status == "done"
     assert forked.variants[2] == f"cot · fork at token 7 '{alt['text'].strip()}'"
     assert len(view.columns) == 3
+    assert [len(rows) for rows in scripted.calls] == [1]  # the row is shown as it ran
+    assert [c["text"] for c in view.columns[:2]] == [r.text for r in first]
+    assert not any(c["previous"] for c in view.columns)
     # a bad position: a message in the widget, the results stay
     view._handle_custom_msg({**message, "index": 2, "position": 50}, [])
     assert "must be from 0 to" in view.message and shell.user_ns["lmw_f"] is forked
+
+
+def test_an_earlier_runs_column_is_forked_in_its_own_run(shell, scripted):
+    from ipywidgets.widgets.widget import _instances as widgets
+
+    from lmwidgets.notebook.widgets import PromptView
+
+    first = "%%prompt --logprobs 3 --out lmw_a\nWhat is 7 + 8?"
+    assert shell.run_cell(first).error_in_exec is None
+    before = set(widgets)
+    second = "%%prompt --logprobs 3 --vs lmw_a --out lmw_b\nWhat is 7 + 8 exactly?"
+    assert shell.run_cell(second).error_in_exec is None
+    (view,) = [w for k, w in widgets.items() if k not in before and isinstance(w, PromptView)]
+    compared = shell.user_ns["lmw_b"]
+    index = next(i for i, r in enumerate(compared) if r.record.get("shown_as") == "previous")
+    alt = _alternative(compared[index], 2)
+    view._handle_custom_msg({"type": "fork", "index": index, "position": 2, "token": alt}, [])
+    assert "is an earlier run's" in view.message and shell.user_ns["lmw_b"] is compared
+    # From Python, the earlier comparison forks as usual (its records hold its own prompt).
+    forked = lmwidgets.fork(shell.user_ns["lmw_a"], 0, 2, alt["id"], display=False)
+    assert forked[1].prompt == shell.user_ns["lmw_a"][0].prompt
 
 
 # -- the tiny real model ------------------------------------------------------------------------
@@ -284,7 +331,8 @@ def test_a_fork_of_a_judged_comparison_is_judged_again(scripted, registry):
     alt = _alternative(judged["cot"], 6)
     forked = lmwidgets.fork(judged, "cot", 6, alt["id"], display=False)
     assert "15" not in forked[2].text
-    assert len(judge.calls) > calls  # the judge ran again, for the row and the fork
+    # The row's columns keep their verdicts (the same judge): only the fork is judged.
+    assert [len(rows) for rows in judge.calls[calls:]] == [1]
     assert [r.judge["label"] for r in forked] == ["5/5", "5/5", "1/5"]
     assert forked[2].judge["model"]["name"] == "j"
     assert forked[2].judge["rubric"] == judged[1].judge["rubric"]
