@@ -18,6 +18,7 @@ const FIELDS = /** @type {const} */ ([
   "text",
   "answer",
   "chip",
+  "answerless",
   "status",
   "stats",
   "note",

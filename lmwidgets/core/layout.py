@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmwidgets.core.axis_kinds import get_kind, with_kinds
+from lmwidgets.core.axis_kinds import all_kinds, get_kind, with_kinds
 
 #: The order the built-in axes are laid out in: with two varying, the first forms the rows
 #: (with the registered kinds: :func:`axis_order`).
@@ -237,12 +237,21 @@ def agreement_applies(results: Sequence[Any]) -> bool:
 
 
 def asks_its_own_question(item: Any) -> bool:
-    """Whether a column (variant or result) asks a question of its own: one of its coordinates
-    is of a kind whose columns ask different things (a probe's attack). Its extracted answer
-    (a canary's number, a last line) is then no answer: no chip shows it."""
-    for name, value in coordinates(item).items():
-        kind = get_kind(name.split(":", 1)[0])
-        if kind is not None and not kind.agreement and value != kind.baseline:
+    """Whether a column (variant or result) asks a question of its own: its value on a kind
+    whose columns ask different things (a probe's attack) is not the kind's baseline; a
+    column without that coordinate (a fork of an attacked column) by the kind's own data on
+    it. Its extracted answer (a canary's number, a last line) is then no answer: no chip
+    shows it."""
+    coords = coordinates(item)
+    for kind in all_kinds():
+        if kind.agreement:
+            continue
+        if kind.name in coords:
+            if coords[kind.name] != kind.baseline:
+                return True
+            continue
+        read = kind.hook("cell_value")
+        if read is not None and read(item) is not None:
             return True
     return False
 

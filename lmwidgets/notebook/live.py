@@ -242,6 +242,7 @@ class LiveView:
         variant = self.variants[index]
         row, col = self.positions[index]
         fields = {**self._static_fields(index), **kwargs}
+        fields.setdefault("answerless", asks_its_own_question(variant))
         if self.grid and col == 0 and "media" not in fields:
             fields["media"] = row_media(variant)  # decoded ones only: none before its batch
         return PromptView.column(
@@ -283,6 +284,7 @@ class LiveView:
         """Run again in the same view (a re-run with a drawn region): same columns, new text."""
         self._set_variants(variants)
         self._token_cache.clear()
+        self._stream = None  # the last run's outputs are indexed by its own columns
         self.ratings.started()
         self.widget.status = "running"
         self.widget.progress = {}

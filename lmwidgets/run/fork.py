@@ -279,6 +279,8 @@ def kept_variant(variant: Variant, result: Result) -> Variant:
     is a copy, so that judging or scoring the fork's comparison leaves ``result`` as it was."""
     kept = copy.deepcopy(result)
     kept.record.setdefault("shown_as", KEPT)
+    for own in ("rating", "preferences"):  # given in the earlier run, counted there
+        kept.record.pop(own, None)
     return replace(reseeded(variant, result), precomputed=kept)
 
 

@@ -139,13 +139,18 @@ def _judgeable(result: Result) -> str | None:
     return None
 
 
-def _judged_by(result: Result, spec: JudgeSpec) -> bool:
-    """Whether ``result`` is shown as it ran (a forked row's column) with a verdict of this
-    very judge: the same model, rubric, wording and settings (a fresh column has none)."""
+def _judged_by(result: Result, spec: JudgeSpec, first: Result) -> bool:
+    """Whether ``result`` is shown as it ran (a forked row's column, an earlier run's beside
+    this one) with a verdict of this very judge: the same model, rubric, wording and settings,
+    and pairwise against the same first column (a fresh column has none). Greedy judging
+    would give that verdict again."""
     judge = result.record.get("judge")
     if not result.record.get("shown_as") or not isinstance(judge, dict):
         return False
-    if judge.get("value") is None or judge.get("baseline"):
+    if spec.pairwise:
+        if judge.get("outcome") is None or judge.get("against") != first.variant:
+            return False
+    elif judge.get("value") is None:
         return False
     return all(judge.get(key) == value for key, value in spec.record().items())
 
@@ -164,7 +169,7 @@ def _plan(comparison: Comparison, spec: JudgeSpec) -> list[_Call]:
                 continue
             if spec.pairwise and why is None:
                 why = _judgeable(first) and "not judged: the first column did not finish"
-            if why is None and _judged_by(result, spec):
+            if why is None and _judged_by(result, spec, first):
                 continue  # a forked row's column, judged as it ran: its verdict stands
             if why is not None:
                 result.record["judge"] = {**spec.record(), "value": None, "label": None}

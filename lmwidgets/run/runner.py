@@ -796,10 +796,11 @@ def _shown_in(result: Result, run_id: str) -> Result:
     so that re-running the fork's records re-runs the row and its fork together."""
     from lmwidgets.run.fork import KEPT
 
-    if result.record.get("shown_as") == KEPT:
-        result.record.setdefault("generated_in", result.record.get("run"))
-        result.record["run"] = run_id
-    return result
+    if result.record.get("shown_as") != KEPT:
+        return result
+    record = {**result.record, "run": run_id}
+    record.setdefault("generated_in", result.record.get("run"))
+    return replace(result, record=record)  # the variant's copy stays as the fork made it
 
 
 def _finish(

@@ -243,6 +243,34 @@ def test_rerun_of_a_fork_on_a_model_without_token_probabilities(run, registry):
         lmwidgets.rerun([record])
 
 
+def test_a_pairwise_judged_fork_judges_only_the_fork(scripted, registry):
+    judge = lmwidgets.load_model(engine="scripted", name="pj", replies={"*": "Alike.\n[[tie]]"})
+    judged = lmwidgets.prompt(
+        "What is 7 + 8?",
+        model="script",
+        compare="zero-shot,cot",
+        logprobs=3,
+        judge="pj",
+        judge_pairwise=True,
+    )
+    assert judged[1].judge["outcome"] == "tie"
+    calls = len(judge.calls)
+    forked = lmwidgets.fork(judged, "cot", 6, _alternative(judged["cot"], 6)["id"], display=False)
+    assert sum(len(rows) for rows in judge.calls[calls:]) == 2  # the fork, in both orders
+    assert forked[1].judge == judged[1].judge  # the kept column's verdict stands
+    assert forked[2].judge["against"] == "zero-shot" and forked[2].judge["outcome"] == "tie"
+
+
+def test_ratings_stay_with_the_run_they_were_given_in(run):
+    from lmwidgets.run.leaderboard import _gather
+
+    run.rate("cot", "up")
+    forked = lmwidgets.fork(run, "cot", 6, _alternative(run["cot"], 6)["id"], display=False)
+    assert "rating" not in forked["cot"].record and run["cot"].record["rating"]["value"] == "up"
+    tallies, _, _ = _gather([run, forked])
+    assert sum(t.ups for t in tallies.values()) == 1  # counted once, in the run it was given in
+
+
 # -- the live view -------------------------------------------------------------------------------
 def test_the_views_fork_message_runs_the_fork_in_the_same_view(shell, scripted):
     from ipywidgets.widgets.widget import _instances as widgets
@@ -357,3 +385,7 @@ def test_a_fork_of_a_probe_column_gets_its_verdict(registry):
     assert probed["override:ignore"].probe_verdict == "followed"
     forked = lmwidgets.fork(probed, "override:ignore", 2, " cooking")  # instead of the canary
     assert [r.probe_verdict for r in forked] == [None, "followed", "held"]
+    # The fork asks the attack's question too: no answer chip, as its source has none.
+    from lmwidgets.core.layout import asks_its_own_question
+
+    assert [asks_its_own_question(r) for r in forked] == [False, True, True]

@@ -379,3 +379,19 @@ def test_a_judge_prompt_too_long_for_the_judge_is_a_note(registry):
     assert c.status == "done" and c[0].judge["label"] is None
     assert c[0].judge["note"].startswith("not judged: the judge failed")
     assert any(n.startswith("Judging ended early:") and "short" in n for n in c.notes)
+
+
+def test_an_earlier_runs_columns_keep_the_verdicts_of_the_same_judge(models):
+    judge = models.get("judge")
+    first = lmwidgets.prompt("Capital of France?", models="right,wrong", judge="judge")
+    calls = sum(len(rows) for rows in judge.calls)
+    again = lmwidgets.prompt("Capital of Spain?", models="right,wrong", judge="judge", vs=first)
+    earlier = [r for r in again if r.record.get("shown_as") == "previous"]
+    assert len(earlier) == 2 and [r.judge["label"] for r in earlier] == ["5/5", "2/5"]
+    assert sum(len(rows) for rows in judge.calls) - calls == 2  # this run's two columns only
+    # Another rubric is another judge: the earlier columns are judged by it too.
+    other = lmwidgets.prompt(
+        "Capital of Spain?", models="right,wrong", judge="judge", rubric="Is it short?", vs=first
+    )
+    assert all(r.judge["rubric"] == other[0].judge["rubric"] for r in other)
+    assert sum(len(rows) for rows in judge.calls) - calls == 6
