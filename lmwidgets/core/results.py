@@ -503,19 +503,19 @@ class Comparison:
         # Text from the response cache took no generating: counted in, it read as a speed
         # the model never had (a cached judging run said "490.6 tok/s").
         ran = [result for result in self.results if not result.record.get("shown_as")]
+        shown = len(self.results) - len(ran)
+        before = f" · {shown} column{'s' if shown > 1 else ''} as {'they' if shown > 1 else 'it'}"
+        before = f"{before} ran before" if shown else ""
         cached = sum(1 for result in ran if result.cached)
         tokens = sum(result.tokens for result in ran if not result.cached)
         if ran and cached == len(ran):
             every = sum(result.tokens for result in ran)
-            return f"{every} token{'' if every == 1 else 's'}, all from the response cache"
+            return f"{every} token{'' if every == 1 else 's'}, all from the response cache{before}"
         count = f"{tokens} token{'' if tokens == 1 else 's'}"
         speed = f"{count} in {self.seconds:.1f} s · {tokens / self.seconds:.1f} tok/s"
         if cached:
             speed += f" ({cached} of {len(ran)} cached)"
-        if len(ran) < len(self.results):
-            shown = len(self.results) - len(ran)
-            speed += f" · {shown} column{'' if shown == 1 else 's'} as {'it' if shown == 1 else 'they'} ran before"
-        return speed
+        return speed + before
 
     # Your own ratings (lmwidgets.core.ratings) ---------------------------------------------
     def rate(self, column: int | str, value: Any, *, row: int | None = None) -> None:

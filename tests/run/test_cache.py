@@ -191,6 +191,12 @@ def test_the_run_speed_leaves_cached_answers_out(scripted):
     speed = mixed.throughput()
     assert speed.startswith(f"{mixed[1].tokens} tokens in ")
     assert speed.endswith("tok/s (1 of 2 cached)")
+    # Beside an earlier run (--vs): its columns are neither generated nor cached answers.
+    beside = ask(compare="zero-shot", vs=again)
+    beside.seconds = 0.5
+    assert beside.throughput() == (
+        f"{tokens} tokens, all from the response cache · 1 column as it ran before"
+    )
 
 
 def test_a_sampled_run_without_a_seed_is_never_cached(scripted):
