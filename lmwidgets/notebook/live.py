@@ -46,6 +46,7 @@ from lmwidgets.core.answers import scored_agreement
 from lmwidgets.core.axis_kinds import all_kinds as all_axis_kinds
 from lmwidgets.core.axis_kinds import badges as axis_badges
 from lmwidgets.core.layout import _model_name, agreement_applies, asks_its_own_question, axes_of
+from lmwidgets.core.progress import batch_progress
 from lmwidgets.core.safe_text import escape_html
 from lmwidgets.errors import PromptError
 from lmwidgets.notebook.cell_info import (
@@ -57,7 +58,6 @@ from lmwidgets.notebook.cell_info import (
 )
 from lmwidgets.notebook.divergence import divergence_key, divergences, group_by_key
 from lmwidgets.notebook.live_ratings import LiveRatings
-from lmwidgets.notebook.progress import batch_progress
 from lmwidgets.notebook.token_cells import (
     _confidence,
     _decoder,

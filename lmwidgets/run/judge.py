@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lmwidgets.core.progress import batch_progress
 from lmwidgets.core.results import Comparison, Result
 from lmwidgets.core.variant import Variant
 from lmwidgets.engines.base import StopSignal
 from lmwidgets.errors import GenerationError, GenerationInterrupted, LmWidgetsError
-from lmwidgets.notebook.progress import batch_progress
 from lmwidgets.prompting.judge_format import verdict_constraint, verdict_part
 from lmwidgets.prompting.judging import (
     LARGE_JUDGE_RUN,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmwidgets.notebook.progress import batch_progress
+from lmwidgets.core.progress import batch_progress
 
 
 @pytest.mark.parametrize(
