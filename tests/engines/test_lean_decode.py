@@ -181,10 +181,15 @@ def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry
     assert torch.equal(lean_tokens, stock_tokens) and torch.equal(lean_scores, stock_scores)
 
 
-def test_the_lean_step_runs_where_only_q_k_v_measured_faster_fused(tiny_dir, registry, lean_steps):
+def test_the_lean_step_runs_where_only_q_k_v_measured_faster_fused(
+    tiny_dir, registry, lean_steps, monkeypatch
+):
     """On a CPU where fusing gate/up measured slower, the MLP runs its own layers (still lean)."""
-    from lmwidgets.engines.transformers import kernel_choice
+    from lmwidgets.engines.transformers import kernel_choice, small_ops_choice
 
+    # ATen's small operations (compiled ones: tests/engines/test_lean_ops.py), not timed here
+    tie = {"aten_us": 1.0, "compiled_us": 1.0, "agree": True, "compiled_layers": 2}
+    monkeypatch.setattr(small_ops_choice, "measure", lambda model, library: dict(tie))
     loaded = lmwidgets.load_model(str(tiny_dir), name="qkv-only", cpu_kernels="plain")
     shapes = kernel_choice._shapes(loaded.model)
     packed_faster = {s: {"plain": {1: 2.0, 4: 2.0}, "packed": {1: 1.0, 4: 1.0}} for s in shapes}

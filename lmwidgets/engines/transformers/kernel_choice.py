@@ -30,7 +30,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmwidgets.engines.transformers import cpu_kernels, fused_linear, lean_decode
+from lmwidgets.engines.transformers import (
+    cpu_kernels,
+    fused_linear,
+    lean_decode,
+    lean_ops,
+    small_ops_choice,
+)
 from lmwidgets.errors import DeviceError, InvalidArgumentError
 
 #: What ``%lm load --cpu-kernels`` takes.
@@ -56,7 +62,8 @@ MIN_ROUNDS = 2
 #: Loads that measure again after busy measurements; then the quietest one is kept for good.
 MAX_TRIES = 3
 CACHE_FILE = "cpu-kernels.json"
-_CACHE_VERSION = 3  # 2: shapes are never split between kernels; 3: sibling layers fused
+# 2: shapes are never split between kernels; 3: sibling layers fused; 4: small operations
+_CACHE_VERSION = 4
 #: The instruction-set flags that decide which kernels oneDNN and MKL use.
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
@@ -116,12 +123,15 @@ class KernelChoice:
     fusion: Fusion = field(default_factory=dict)
     fusion_timings_us: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     lean_layers: int = 0  # decoder layers given the lean decoding step
+    small_ops: str = "aten"  # the lean step's small operations: aten or compiled (measured)
+    small_ops_timings: dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> str:
         """Short, for the load summary: ``packed, fused (measured)``, ``plain (cached)``..."""
         precision = ", lower precision" if self.kernel == "bf16" else ""
         fused = ", fused" if any(self.fusion.values()) else ""
-        return f"{self.kernel}{precision}{fused} ({self.how})"
+        compiled = ", compiled small ops" if self.small_ops == "compiled" else ""
+        return f"{self.kernel}{precision}{fused}{compiled} ({self.how})"
 
     def record(self) -> dict[str, Any]:
         """What run records and benchmark tables say about it."""
@@ -133,6 +143,8 @@ class KernelChoice:
             "timings_us": self.timings_us,
             "fused": dict(self.fusion),
             "lean_decode_layers": self.lean_layers,
+            "small_ops": self.small_ops,
+            "small_ops_timings": self.small_ops_timings,
             "fusion_timings_us": self.fusion_timings_us,
             "choosing_s": self.seconds,
             "noise": self.noise,
@@ -428,18 +440,23 @@ def choose_kernels(
     cached = _cached_plan(entry)
     tries = _tries_of(entry)
     if cached is not None and (_noise_of(entry) <= NOISE_LIMIT or tries >= MAX_TRIES):
-        return _from_cache(model, entry, cached, started, cpu)
+        entry = dict(entry)
+        choice = _from_cache(model, entry, cached, started, cpu)
+        if choice.small_ops_timings.get("measured_now"):
+            _write_cache(key, entry)  # an entry from before the small operations were timed
+        return choice
     earlier = entry
     entry = _measured_entry(model, batch_sizes, timings, fusion_timings, cpu)
     if cached is not None and _noise_of(earlier) <= _noise_of(entry):
         entry = dict(earlier)  # the earlier measurement was quieter
     entry["tries"] = tries + 1
-    _write_cache(key, entry)
     plan, in_us = _cached_plan(entry) or ({}, {})
     cpu_kernels.apply_plan(model, plan)  # the model is packed already (measured)
     noise = _noise_of(entry)
     how = "measured" if noise <= NOISE_LIMIT else "measured on a busy CPU"
-    return _chosen(model, entry, (plan, in_us), how, round(noise, 2), started, cpu)
+    choice = _chosen(model, entry, (plan, in_us), how, round(noise, 2), started, cpu)
+    _write_cache(key, entry)  # with the small operations' timing _chosen added
+    return choice
 
 
 def _measured_entry(
@@ -485,15 +502,41 @@ def _chosen(
     started: float,
     cpu: dict,
 ) -> KernelChoice:
-    """Fuse the groups ``entry`` says to (the model packed per its plan already) and say so."""
+    """Fuse the groups ``entry`` says to (the model packed per its plan already), compile the
+    lean step's small operations where ``entry`` says (timing them first where it has no word
+    on them yet, added to ``entry``), and say so."""
     plan, in_us = planned
     fusion = _fusion_of(entry)
     apply_fusion(model, fusion)
+    small_ops, timings = _small_ops(model, entry)
     choice = KernelChoice(plan_kernel(plan), how, plan, in_us, _since(started), cpu)
     choice.noise = noise
     choice.fusion, choice.fusion_timings_us = fusion, dict(entry.get("fusion_timings_us", {}))
     choice.lean_layers = lean_decode.lean_layers(model)
+    choice.small_ops, choice.small_ops_timings = small_ops, timings
     return choice
+
+
+def _small_ops(model: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """("compiled" or "aten", the timing behind it): :mod:`.small_ops_choice` decides, once per
+    machine and model (kept in ``entry``); the loops are compiled on first use."""
+    if not lean_decode.lean_layers(model):
+        return "aten", {}
+    library = lean_ops.library()
+    measured = entry.get("small_ops")
+    fresh = not isinstance(measured, dict)
+    if fresh:
+        measured = (
+            small_ops_choice.measure(model, library)
+            if library is not None
+            else {"error": lean_ops.unavailable()}
+        )
+        entry["small_ops"] = measured
+    timings = {**measured, "measured_now": fresh}
+    if library is None or not small_ops_choice.decide(measured):
+        return "aten", timings
+    lean_decode.use_ops(model, library)
+    return "compiled", timings
 
 
 def _fusion_of(entry: Any) -> Fusion:

@@ -80,6 +80,8 @@ class _Parts:
         if "act_fn" in vars(mlp):
             self.slots.append((vars(mlp), "act_fn", mlp.act_fn))
         self.extra = LAYER_CLASSES[type(layer).__name__]
+        self.ops: Any = None  # the compiled small operations (lean_ops.library()), if used
+        self.silu = type(self.act_fn).__name__ in ("SiLUActivation", "SiLU")
 
     def in_place(self) -> bool:
         """Nothing replaced, no hook anywhere inside (nor a global module hook, which would
@@ -270,6 +272,12 @@ def lean_layer_forward(
     class's."""
     parts = self._lmw_parts
     qkv, gate_up = _lean_ready(parts, self, hidden_states, past_key_values, kwargs)
+    if qkv is not None and position_embeddings is not None and parts.ops is not None:
+        out = _compiled_step(
+            parts, qkv, gate_up, hidden_states, attention_mask, past_key_values, position_embeddings
+        )
+        if out is not None:
+            return out
     if qkv is None or position_embeddings is None:
         return type(self).forward(
             self,
@@ -288,6 +296,47 @@ def lean_layer_forward(
     return x + _mlp(parts, gate_up, _rms_norm(parts.post_norm, x))
 
 
+def _compiled_step(parts: _Parts, qkv, gate_up, hidden_states, mask, past_key_values, cos_sin):
+    """The lean step with its small operations compiled (:mod:`.lean_ops`), where they apply:
+    no attention mask (every row attends to the whole cache: a batch of one, or rows of one
+    length), no sliding window in reach, no per-head norms, SiLU. Else None."""
+    import torch
+
+    attn = parts.attn
+    if mask is not None or parts.head_norms is not None or not parts.silu:
+        return None
+    window = parts.extra(attn).get("sliding_window")
+    if window is not None and past_key_values.get_seq_length(attn.layer_idx) + 1 > window:
+        return None
+    from lmwidgets.engines.transformers import lean_ops
+
+    ops = parts.ops
+    rows, _, width = hidden_states.shape
+    h = hidden_states.contiguous()
+    norm = parts.input_norm
+    normed = lean_ops.rms_norm(ops, h, norm.weight, norm.variance_epsilon)
+    stacked = qkv.stacked(normed.view(rows, width))
+    head = attn.head_dim
+    n_q, n_k = qkv.sizes[0] // head, qkv.sizes[1] // head
+    cos, signed_sin = _rotary_factors(cos_sin, head // 2)
+    lean_ops.rotate_(ops, stacked, n_q + n_k, head, cos, signed_sin)
+    key = stacked[:, n_q * head : (n_q + n_k) * head].view(rows, n_k, 1, head)
+    value = stacked[:, (n_q + n_k) * head :].view(rows, n_k, 1, head)
+    key, value = past_key_values.update(key, value, attn.layer_idx)
+    out = lean_ops.attend(ops, stacked, key.contiguous(), value.contiguous(), n_q, attn.scaling)
+    attended = parts.o_proj.forward(out)
+    post = parts.post_norm
+    x, normed = lean_ops.add_rms_norm(ops, h, attended, post.weight, post.variance_epsilon)
+    if gate_up is None:
+        flat = normed.view(rows, width)
+        gate, up = parts.gate_proj.forward(flat), parts.up_proj.forward(flat)
+    else:
+        both = gate_up.stacked(normed.view(rows, width))
+        gate, up = both[:, : gate_up.sizes[0]], both[:, gate_up.sizes[0] :]
+    down = parts.down_proj.forward(lean_ops.silu_mul(ops, gate, up))
+    return torch.add(x, down.view(rows, 1, width))
+
+
 def _supported(module: Any) -> bool:
     """One of transformers' own classes in :data:`LAYER_CLASSES` (remote code often ships a
     class of the same name with another forward, even another signature)."""
@@ -304,6 +353,22 @@ def install(model: Any) -> int:
             module._lmw_parts = _Parts(module)  # marks it too
             count += 1
     return count
+
+
+def use_ops(model: Any, ops: Any) -> int:
+    """Run the small operations of ``model``'s lean layers compiled (``ops``,
+    :func:`.lean_ops.library`) or, ``ops`` None, as ATen's; returns how many layers."""
+    parts = [vars(m).get("_lmw_parts") for m in model.modules()]
+    for part in parts:
+        if part is not None:
+            part.ops = ops
+    return sum(1 for part in parts if part is not None)
+
+
+def compiled_layers(model: Any) -> int:
+    """How many layers of ``model`` have the lean step with compiled small operations."""
+    parts = [vars(m).get("_lmw_parts") for m in model.modules()]
+    return sum(1 for p in parts if p is not None and p.ops is not None)
 
 
 def remove(model: Any) -> int:
