@@ -40,19 +40,16 @@ void lmw_add_rms_norm(const float *x, const float *y, const float *weight, float
 void lmw_rotary(float *x, long rows, long row_stride, long heads, long head_dim, const float *cos,
                 const float *signed_sin) {
     long half = head_dim / 2;
-    float turned[512];
     for (long r = 0; r < rows; r++) {
         const float *c = cos + r * head_dim, *s = signed_sin + r * head_dim;
         for (long h = 0; h < heads; h++) {
             float *v = x + r * row_stride + h * head_dim;
             for (long k = 0; k < half; k++) {
-                turned[k] = v[half + k];
-                turned[half + k] = v[k];
-            }
-            for (long k = 0; k < head_dim; k++) {
-                float a = v[k] * c[k];
-                float b = turned[k] * s[k];
+                float first = v[k], second = v[half + k];
+                float a = first * c[k], b = second * s[k];
+                float p = second * c[half + k], q = first * s[half + k];
                 v[k] = a + b;
+                v[half + k] = p + q;
             }
         }
     }
