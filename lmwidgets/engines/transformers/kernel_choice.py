@@ -17,6 +17,10 @@ group kind is fused only where that measured faster at one row count and no slow
 fused group gives the numbers of its layers packed separately, bit for bit; layers the plan
 kept on PyTorch's product move to oneDNN's with it, whose last bits can differ, as any packed
 layer's can (the benchmarks check greedy answers equal to plain transformers').
+
+Last, where decoder layers took the lean decoding step, one step of the model is timed with
+its small operations as ATen's and as compiled loops (:mod:`.small_ops_choice`,
+:mod:`.lean_ops`), and the loops are kept where they were faster and agreed.
 """
 
 from __future__ import annotations
