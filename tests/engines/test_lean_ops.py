@@ -83,6 +83,26 @@ def test_attention_against_sdpa_with_grouped_heads(ops, n_q, n_kv, length):
     torch.testing.assert_close(out, expected.reshape(rows, n_q * head), **CLOSE)
 
 
+def test_attention_reads_a_cache_growing_in_place_without_copying_it(ops, monkeypatch):
+    """A growing cache hands out views of a larger buffer (rows and heads strided apart)."""
+    rows, n_q, n_kv, length, head = 2, 6, 3, 20, 64
+    buffers = [torch.randn(rows, n_kv, length + 16, head) for _ in range(2)]
+    key, value = (b[:, :, :length] for b in buffers)
+    assert not key.is_contiguous()
+    stacked = torch.randn(rows, (n_q + 2 * n_kv) * head)
+    expected = lean_ops.attend(ops, stacked, key.contiguous(), value.contiguous(), n_q, 0.125)
+    monkeypatch.setattr(torch.Tensor, "contiguous", lambda t: pytest.fail("copied the cache"))
+    assert torch.equal(lean_ops.attend(ops, stacked, key, value, n_q, 0.125), expected)
+
+
+def test_attention_refuses_shapes_it_would_read_past(ops):
+    key = torch.randn(1, 3, 5, 64)
+    with pytest.raises(ValueError, match="attend"):
+        lean_ops.attend(ops, torch.randn(2, 9 * 64), key, key, 9, 0.125)  # 2 rows, 1 cached
+    with pytest.raises(ValueError, match="attend"):
+        lean_ops.attend(ops, torch.randn(1, 8 * 64), key, key, 8, 0.125)  # 8 heads over 3
+
+
 def test_silu_mul_on_a_fused_products_halves_and_on_separate_outputs(ops):
     both = torch.randn(3, 2 * 100) * 4
     gate, up = both[:, :100], both[:, 100:]
@@ -144,20 +164,17 @@ def test_a_batch_of_one_gives_transformers_tokens(compiled):
     _scores_close(fast, slow)
 
 
-def test_rows_of_one_length_run_compiled_too(compiled):
+@pytest.mark.parametrize(
+    "rows",
+    [[[5, 9, 14, 3, 8, 21, 30], [7, 2]], [[5, 9, 14, 3], [7, 2, 11, 12], [1, 2, 3, 4]]],
+    ids=["left-padded", "one-length"],
+)
+def test_a_batch_keeps_atens_step_exactly(compiled, rows):
+    """The loops run a batch of one (what the load-time timing measured); rows of different
+    lengths need a mask besides, and a batch's attention runs on every core in ATen. So a
+    batch's numbers are those of the ATen step, bit for bit."""
     loaded, calls = compiled
-    rows = [Row([5, 9, 14, 3]), Row([7, 2, 11, 12]), Row([1, 2, 3, 4])]
-    fast, slow, taken = _with_and_without(loaded, calls, rows)
-    assert taken > 0
-    _scores_close(fast, slow)
-
-
-def test_a_left_padded_batch_keeps_atens_step_exactly(compiled):
-    """Rows of different lengths need the attention mask: the loops take no mask, so the step
-    is ATen's, and the numbers are those of the ATen step bit for bit."""
-    loaded, calls = compiled
-    rows = [Row([5, 9, 14, 3, 8, 21, 30]), Row([7, 2])]
-    fast, slow, taken = _with_and_without(loaded, calls, rows)
+    fast, slow, taken = _with_and_without(loaded, calls, [Row(ids) for ids in rows])
     assert taken == 0
     assert [(o.token_ids, o.logprobs) for o in fast] == [(o.token_ids, o.logprobs) for o in slow]
 
@@ -167,7 +184,7 @@ def test_the_measured_step_agrees_and_times_both_ways(compiled):
     lean_decode.use_ops(loaded.model, None)
     measured = small_ops_choice.measure(loaded.model, lean_ops.library())
     assert measured["agree"] is True
-    assert measured["compiled_layers"] == 2
+    assert measured["compiled_layers"] == measured["lean_layers"] == 2
     assert measured["aten_us"] > 0 and measured["compiled_us"] > 0
     assert lean_decode.compiled_layers(loaded.model) == 0  # measuring leaves ATen's step on
 
@@ -179,11 +196,13 @@ def test_the_measured_step_agrees_and_times_both_ways(compiled):
         ({"aten_us": 100.0, "compiled_us": 97.0, "agree": True, "compiled_layers": 2}, False),
         ({"aten_us": 100.0, "compiled_us": 50.0, "agree": False, "compiled_layers": 2}, False),
         ({"aten_us": 100.0, "compiled_us": 50.0, "agree": True, "compiled_layers": 0}, False),
+        ({"aten_us": 100.0, "compiled_us": 50.0, "agree": True, "compiled_layers": 1}, False),
         ({"error": "RuntimeError: no"}, False),
     ],
+    ids=["faster", "within-margin", "disagreed", "never-ran", "not-every-layer", "error"],
 )
 def test_decide_needs_agreement_a_real_run_and_the_margin(measured, chosen):
-    assert small_ops_choice.decide(measured) is chosen
+    assert small_ops_choice.decide({"lean_layers": 2, **measured}) is chosen
 
 
 def test_a_step_that_cannot_run_is_an_error_entry_not_a_crash(compiled, monkeypatch):
@@ -212,7 +231,7 @@ def _packed_and_fused(model):
 @pytest.mark.parametrize("faster", [True, False])
 def test_auto_load_records_the_choice_and_caches_it(tiny_dir, registry, monkeypatch, faster):
     measured = {"aten_us": 100.0, "compiled_us": 50.0 if faster else 99.0, "agree": True}
-    measured["compiled_layers"] = 2
+    measured.update(compiled_layers=2, lean_layers=2)
     monkeypatch.setattr(small_ops_choice, "measure", lambda model, library: dict(measured))
     model = lmwidgets.load_model(str(tiny_dir), name="a", cpu_kernels="plain").model
     shapes, groups = _packed_and_fused(model)
@@ -270,11 +289,57 @@ def test_built_once_per_machine_then_loaded(fresh_build, monkeypatch):
     assert lean_ops.library() is not None
 
 
-def test_load_summary_of_the_kernel_choice_without_a_compiler(tiny_dir, registry, monkeypatch):
+def test_without_a_compiler_atens_step_runs_and_a_later_load_measures(
+    tiny_dir, registry, monkeypatch
+):
+    library = lean_ops.library()
     monkeypatch.setattr(lean_ops, "_STATE", {"library": None, "why": "no C compiler"})
-    loaded = lmwidgets.load_model(str(tiny_dir), name="n", cpu_kernels="auto")
-    choice = loaded.cpu_kernels
-    assert choice.small_ops == "aten"
-    assert lean_decode.compiled_layers(loaded.model) == 0
-    if choice.lean_layers:
-        assert choice.small_ops_timings.get("error") == "no C compiler"
+    model = lmwidgets.load_model(str(tiny_dir), name="n", cpu_kernels="plain").model
+    shapes, groups = _packed_and_fused(model)
+    choice = kernel_choice.choose_kernels(model, "auto", timings=shapes, fusion_timings=groups)
+    assert choice.lean_layers == 2 and choice.small_ops == "aten"
+    assert choice.record()["small_ops_timings"] == {"error": "no C compiler"}
+    assert lean_decode.compiled_layers(model) == 0
+    # a compiler installed since: the next load measures (the missing one was not cached)
+    monkeypatch.setattr(lean_ops, "_STATE", {"library": library, "why": None})
+    measured = []
+    faster = {"aten_us": 2.0, "compiled_us": 1.0, "agree": True}
+    faster.update(compiled_layers=2, lean_layers=2)
+    monkeypatch.setattr(
+        small_ops_choice, "measure", lambda m, lib: measured.append(1) or dict(faster)
+    )
+    later = lmwidgets.load_model(str(tiny_dir), name="later", cpu_kernels="auto")
+    assert measured == [1] and later.cpu_kernels.how == "cached"
+    assert later.cpu_kernels.small_ops == "compiled"
+
+
+@pytest.mark.parametrize("family,compiles", [("Qwen2", True), ("Mistral", True), ("Qwen3", False)])
+def test_other_llama_family_layers(family, compiles, tmp_path, registry, monkeypatch):
+    """Qwen2's q/k/v biases and Mistral's sliding window (not in reach here) run compiled;
+    Qwen3 norms each head before rotating, which the loops do not: ATen's step, exactly."""
+    import transformers
+
+    from lmwidgets.engines.transformers.demo_models import save_pretrained, text_config
+    from tests.tiny_models import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = text_config(getattr(transformers, f"{family}Config"), tokenizer, context=256)
+    torch.manual_seed(1)
+    model = getattr(transformers, f"{family}ForCausalLM")(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, 0.2)  # biases too: a zero bias would hide a misplaced one
+    directory = save_pretrained(tmp_path / family, model.eval(), tokenizer)
+    loaded = lmwidgets.load_model(str(directory), name=family, cpu_kernels="packed")
+    lean_decode.use_ops(loaded.model, lean_ops.library())
+    calls = []
+    attend = lean_ops.attend
+    monkeypatch.setattr(lean_ops, "attend", lambda *a: (calls.append(1), attend(*a))[1])
+    fast, slow, taken = _with_and_without(loaded, calls, [Row([5, 9, 14, 3, 8])])
+    assert taken == (11 * config.num_hidden_layers if compiles else 0)
+    if compiles:
+        _scores_close(fast, slow)
+    else:
+        assert [(o.token_ids, o.logprobs) for o in fast] == [
+            (o.token_ids, o.logprobs) for o in slow
+        ]

@@ -527,17 +527,14 @@ def _small_ops(model: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if not lean_decode.lean_layers(model):
         return "aten", {}
     library = lean_ops.library()
+    if library is None:  # not kept: a later load with a compiler measures
+        return "aten", {"error": lean_ops.unavailable()}
     measured = entry.get("small_ops")
     fresh = not isinstance(measured, dict)
     if fresh:
-        measured = (
-            small_ops_choice.measure(model, library)
-            if library is not None
-            else {"error": lean_ops.unavailable()}
-        )
-        entry["small_ops"] = measured
+        measured = entry["small_ops"] = small_ops_choice.measure(model, library)
     timings = {**measured, "measured_now": fresh}
-    if library is None or not small_ops_choice.decide(measured):
+    if not small_ops_choice.decide(measured):
         return "aten", timings
     lean_decode.use_ops(model, library)
     return "compiled", timings

@@ -19,8 +19,8 @@ own forward.
 
 Where :mod:`.kernel_choice` measured them faster, the step's small operations run as compiled
 loops instead (:func:`_compiled_step`, :mod:`.lean_ops`): the same formulas in five calls a
-layer, whose sums round in another order (greedy tokens equal, the last bits of scores not). It
-takes no attention mask, so a batch of rows of different lengths keeps the ATen step above.
+layer, whose sums round in another order (greedy tokens equal, the last bits of scores not). They
+run a batch of one (the case timed); a batch keeps the ATen step above.
 """
 
 from __future__ import annotations
@@ -87,6 +87,15 @@ class _Parts:
         self.extra = LAYER_CLASSES[type(layer).__name__]
         self.ops: Any = None  # the compiled small operations (lean_ops.library()), if used
         self.silu = type(self.act_fn).__name__ in ("SiLUActivation", "SiLU")
+        kv_heads = getattr(attn.config, "num_key_value_heads", None) or 1
+        self.grouped = attn.config.num_attention_heads % kv_heads == 0
+
+    def compilable(self) -> bool:
+        """What :func:`_compiled_step` computes is this layer's: SiLU, no per-head norms,
+        grouped heads, transformers' own attention function (the plain softmax one)."""
+        implementation = self.attn.config._attn_implementation
+        plain = implementation in ("sdpa", "eager")
+        return plain and self.silu and self.grouped and self.head_norms is None
 
     def in_place(self) -> bool:
         """Nothing replaced, no hook anywhere inside (nor a global module hook, which would
@@ -303,12 +312,13 @@ def lean_layer_forward(
 
 def _compiled_step(parts: _Parts, qkv, gate_up, hidden_states, mask, past_key_values, cos_sin):
     """The lean step with its small operations compiled (:mod:`.lean_ops`), where they apply:
-    no attention mask (every row attends to the whole cache: a batch of one, or rows of one
-    length), no sliding window in reach, no per-head norms, SiLU. Else None."""
+    a batch of one (what the load-time timing measured; a batch runs its attention on every
+    core in ATen) attending to the whole cache (no mask, no sliding window in reach) with
+    transformers' own attention (sdpa or eager), no per-head norms, SiLU. Else None."""
     import torch
 
     attn = parts.attn
-    if mask is not None or parts.head_norms is not None or not parts.silu:
+    if hidden_states.shape[0] != 1 or mask is not None or not parts.compilable():
         return None
     window = parts.extra(attn).get("sliding_window")
     if window is not None and past_key_values.get_seq_length(attn.layer_idx) + 1 > window:
@@ -328,7 +338,7 @@ def _compiled_step(parts: _Parts, qkv, gate_up, hidden_states, mask, past_key_va
     key = stacked[:, n_q * head : (n_q + n_k) * head].view(rows, n_k, 1, head)
     value = stacked[:, (n_q + n_k) * head :].view(rows, n_k, 1, head)
     key, value = past_key_values.update(key, value, attn.layer_idx)
-    out = lean_ops.attend(ops, stacked, key.contiguous(), value.contiguous(), n_q, attn.scaling)
+    out = lean_ops.attend(ops, stacked, key, value, n_q, attn.scaling)
     attended = parts.o_proj.forward(out)
     post = parts.post_norm
     x, normed = lean_ops.add_rms_norm(ops, h, attended, post.weight, post.variance_epsilon)

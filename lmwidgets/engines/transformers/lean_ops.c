@@ -67,18 +67,19 @@ static float dot(const float *q, const float *k, long d) {
     return sum;
 }
 
-/* One query per row and head against the cache: softmax(q.K / sqrt) V, grouped heads.
- * q: rows x (n_q*d) with row stride q_stride; key, value: rows x n_kv x length x d;
- * out: rows x n_q x d. */
-void lmw_attend(const float *q, long q_stride, const float *key, const float *value, long rows,
-                long n_q, long n_kv, long length, long d, float scaling, float *scores,
-                float *out) {
+/* One query per row and head against the cache: softmax(q.K * scaling) V, grouped heads.
+ * q: rows x (n_q*d) with row stride q_stride; key, value: rows x n_kv x length x d, each
+ * head's length x d contiguous, heads kv_head_stride apart and rows kv_row_stride apart (a
+ * cache that grows in place hands out views of a larger buffer); out: rows x n_q x d. */
+void lmw_attend(const float *q, long q_stride, const float *key, const float *value,
+                long kv_row_stride, long kv_head_stride, long rows, long n_q, long n_kv,
+                long length, long d, float scaling, float *scores, float *out) {
     long group = n_q / n_kv;
     for (long r = 0; r < rows; r++) {
         for (long h = 0; h < n_q; h++) {
             const float *qh = q + r * q_stride + h * d;
-            const float *k = key + ((r * n_kv) + h / group) * length * d;
-            const float *v = value + ((r * n_kv) + h / group) * length * d;
+            long at = r * kv_row_stride + (h / group) * kv_head_stride;
+            const float *k = key + at, *v = value + at;
             float top = -INFINITY;
             for (long t = 0; t < length; t++) {
                 scores[t] = dot(qh, k + t * d, d) * scaling;

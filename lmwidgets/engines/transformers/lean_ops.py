@@ -36,7 +36,7 @@ _SIGNATURES = {
     "lmw_rms_norm": [_P, _P, _F, _L, _L, _P],
     "lmw_add_rms_norm": [_P, _P, _P, _F, _L, _L, _P, _P],
     "lmw_rotary": [_P, _L, _L, _L, _L, _P, _P],
-    "lmw_attend": [_P, _L, _P, _P, _L, _L, _L, _L, _L, _F, _P, _P],
+    "lmw_attend": [_P, _L, _P, _P, _L, _L, _L, _L, _L, _L, _L, _F, _P, _P],
     "lmw_silu_mul": [_P, _P, _L, _L, _L, _P],
 }
 
@@ -47,15 +47,24 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
 
 
+#: The /proc/cpuinfo lines that tell what -march=native compiles for (x86: model name and
+#: flags; Arm: implementer, part and features).
+_CPU_LINES = ("model name", "flags", "CPU implementer", "CPU part", "Features")
+
+
 def _cpu_tag() -> str:
-    """What -march=native compiles for: the CPU's model and flags."""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        text = handle.read()
-        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))]
-        return "\n".join(lines[:2])
+    """What -march=native compiles for: the machine, the CPU's model and its flags."""
     import platform
 
-    return platform.processor() or platform.machine()
+    lines = [platform.machine(), platform.processor()]
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        seen = set()
+        for line in handle:
+            key = line.partition(":")[0].strip()
+            if key in _CPU_LINES and key not in seen:  # the first core's lines
+                seen.add(key)
+                lines.append(line.strip())
+    return "\n".join(lines)
 
 
 def _library_path(compiler: str) -> Path:
@@ -104,7 +113,12 @@ def library() -> ctypes.CDLL | None:
             path = _library_path(compiler)
             if not path.exists():
                 _build(compiler, path)
-            found = _load(path)
+            try:
+                found = _load(path)
+            except OSError:  # a damaged file in the cache: build it again, once
+                path.unlink(missing_ok=True)
+                _build(compiler, path)
+                found = _load(path)
         except subprocess.CalledProcessError as error:
             why = f"compiling lean_ops.c failed: {error.stderr.decode(errors='replace')[-300:]}"
         except (OSError, subprocess.SubprocessError, AttributeError) as error:
@@ -121,6 +135,13 @@ def unavailable() -> str | None:
 
 def _ptr(tensor: Any) -> int:
     return tensor.data_ptr()
+
+
+def _empty(*shape: int) -> Any:
+    """A float32 CPU buffer for a loop to fill (whatever torch's default dtype and device)."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.float32, device="cpu")
 
 
 def rms_norm(lib: ctypes.CDLL, x: Any, weight: Any, eps: float) -> Any:
@@ -155,25 +176,33 @@ def rotate_(lib: ctypes.CDLL, stacked: Any, heads: int, head_dim: int, cos: Any,
 
 def attend(lib: ctypes.CDLL, stacked: Any, key: Any, value: Any, n_q: int, scaling: float) -> Any:
     """Each row's queries (the first ``n_q`` heads of ``stacked``) against the whole cache
-    (``key``/``value``: rows x kv heads x length x head dim, contiguous): rows x (n_q*head)."""
-    import torch
-
+    (``key``/``value``: rows x kv heads x length x head dim, each head's keys contiguous, as
+    transformers' cache and a cache growing in place hand them out): rows x (n_q*head)."""
     rows, n_kv, length, head = key.shape
-    scores = torch.empty(length)
-    out = torch.empty(rows, n_q * head)
+    if stacked.shape[0] != rows or value.shape != key.shape or n_q % n_kv:
+        raise ValueError(f"attend: queries {tuple(stacked.shape)}, keys {tuple(key.shape)}")
+    key, value = _heads_contiguous(key), _heads_contiguous(value)
+    if value.stride() != key.stride():
+        key, value = key.contiguous(), value.contiguous()
+    scores, out = _empty(length), _empty(rows, n_q * head)
     lib.lmw_attend(
-        _ptr(stacked), stacked.shape[1], _ptr(key), _ptr(value), rows, n_q, n_kv, length, head,
-        scaling, _ptr(scores), _ptr(out),
+        _ptr(stacked), stacked.shape[1], _ptr(key), _ptr(value), key.stride(0), key.stride(1),
+        rows, n_q, n_kv, length, head, scaling, _ptr(scores), _ptr(out),
     )  # fmt: skip
     return out
+
+
+def _heads_contiguous(tensor: Any) -> Any:
+    """``tensor`` (rows x heads x length x dim), copied only if a head's keys are not packed."""
+    length, dim = tensor.shape[2:]
+    packed = tensor.stride(3) == 1 and (tensor.stride(2) == dim or length == 1)
+    return tensor if packed else tensor.contiguous()
 
 
 def silu_mul(lib: ctypes.CDLL, gate: Any, up: Any) -> Any:
     """silu(gate) * up for rows x width views sharing one row stride (a fused product's
     halves, or two contiguous outputs)."""
-    import torch
-
     rows, width = gate.shape
-    out = torch.empty(rows, width)
+    out = _empty(rows, width)
     lib.lmw_silu_mul(_ptr(gate), _ptr(up), rows, gate.stride(0), width, _ptr(out))
     return out

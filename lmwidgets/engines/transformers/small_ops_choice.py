@@ -90,6 +90,7 @@ def _measured(model: Any, library: Any, rounds: int, budget: float) -> dict:
         "compiled_us": round(min(times["compiled"]) * 1e6, 1),
         "agree": agree,
         "compiled_layers": taken["calls"],
+        "lean_layers": lean_decode.lean_layers(model),
     }
 
 
@@ -97,6 +98,7 @@ def decide(measured: dict, margin: float = MARGIN) -> bool:
     """Compiled where its step ran in every lean layer, agreed and was ``margin`` faster."""
     try:
         faster = measured["compiled_us"] < (1 - margin) * measured["aten_us"]
-        return bool(measured["agree"] and measured["compiled_layers"] > 0 and faster)
+        everywhere = 0 < measured["compiled_layers"] == measured["lean_layers"]
+        return bool(measured["agree"] and everywhere and faster)
     except (KeyError, TypeError):
         return False
