@@ -44,6 +44,23 @@ def build_llama(
     return save_pretrained(directory, model, tokenizer)
 
 
+def build_family(directory: Path, family: str) -> tuple[Path, object, object]:
+    """(directory, config, tokenizer) of a random ``family`` causal LM (``Qwen2``, ``Mistral``,
+    ``Qwen3``...: transformers' ``{family}Config``/``{family}ForCausalLM``) saved there; every
+    parameter drawn N(0, 0.2), biases too (a zero bias would hide a misplaced one)."""
+    import torch
+    import transformers
+
+    tokenizer = build_tokenizer()
+    config = text_config(getattr(transformers, f"{family}Config"), tokenizer, context=256)
+    torch.manual_seed(1)
+    model = getattr(transformers, f"{family}ForCausalLM")(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, 0.2)
+    return save_pretrained(directory, model.eval(), tokenizer), config, tokenizer
+
+
 def build_lora(
     base_dir: Path,
     directory: Path,

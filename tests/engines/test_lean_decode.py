@@ -156,19 +156,9 @@ def test_the_dense_baseline_context_is_not_lean(packed, lean_steps):
 def test_other_llama_family_layers_are_lean_and_equal(family, tmp_path, registry, lean_steps):
     """Qwen2 (q/k/v with biases) and Mistral pass a sliding window to the attention; Qwen3
     norms each query and key head before rotating them."""
-    import transformers
+    from tests.tiny_models import build_family
 
-    from lmwidgets.engines.transformers.demo_models import save_pretrained, text_config
-    from tests.tiny_models import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    config = text_config(getattr(transformers, f"{family}Config"), tokenizer, context=256)
-    torch.manual_seed(1)
-    model = getattr(transformers, f"{family}ForCausalLM")(config)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0, 0.2)  # biases too: a zero bias would hide a misplaced one
-    directory = save_pretrained(tmp_path / family, model.eval(), tokenizer)
+    directory, config, tokenizer = build_family(tmp_path / family, family)
     loaded = lmwidgets.load_model(str(directory), name=family, cpu_kernels="packed")
     assert lean_decode.lean_layers(loaded.model) == config.num_hidden_layers
     rows, pad = [[5, 9, 14, 3], [7, 2]], tokenizer.pad_token_id

@@ -317,19 +317,9 @@ def test_without_a_compiler_atens_step_runs_and_a_later_load_measures(
 def test_other_llama_family_layers(family, compiles, tmp_path, registry, monkeypatch):
     """Qwen2's q/k/v biases and Mistral's sliding window (not in reach here) run compiled;
     Qwen3 norms each head before rotating, which the loops do not: ATen's step, exactly."""
-    import transformers
+    from tests.tiny_models import build_family
 
-    from lmwidgets.engines.transformers.demo_models import save_pretrained, text_config
-    from tests.tiny_models import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    config = text_config(getattr(transformers, f"{family}Config"), tokenizer, context=256)
-    torch.manual_seed(1)
-    model = getattr(transformers, f"{family}ForCausalLM")(config)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0, 0.2)  # biases too: a zero bias would hide a misplaced one
-    directory = save_pretrained(tmp_path / family, model.eval(), tokenizer)
+    directory, config, _ = build_family(tmp_path / family, family)
     loaded = lmwidgets.load_model(str(directory), name=family, cpu_kernels="packed")
     lean_decode.use_ops(loaded.model, lean_ops.library())
     calls = []

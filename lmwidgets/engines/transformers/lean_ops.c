@@ -11,16 +11,21 @@
 #include <math.h>
 #include <stddef.h>
 
+/* a . b over n (16 independent lanes, so the loop vectorizes without reordering rules) */
+static float dot(const float *a, const float *b, long n) {
+    float acc[16] = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; l++) acc[l] += a[j + l] * b[j + l];
+    float sum = 0.0f;
+    for (; j < n; j++) sum += a[j] * b[j];
+    for (int l = 0; l < 16; l++) sum += acc[l];
+    return sum;
+}
+
 /* out = weight * (x / sqrt(mean(x^2) + eps)), one row of n */
 static void rms_row(const float *x, const float *weight, float eps, long n, float *out) {
-    float acc[16] = {0};
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += x[i + j] * x[i + j];
-    float sum = 0.0f;
-    for (; i < n; i++) sum += x[i] * x[i];
-    for (int j = 0; j < 16; j++) sum += acc[j];
-    float scale = 1.0f / sqrtf(sum / (float)n + eps);
+    float scale = 1.0f / sqrtf(dot(x, x, n) / (float)n + eps);
     for (long k = 0; k < n; k++) out[k] = weight[k] * (x[k] * scale);
 }
 
@@ -53,18 +58,6 @@ void lmw_rotary(float *x, long rows, long row_stride, long heads, long head_dim,
             }
         }
     }
-}
-
-/* q . k over d (16 independent lanes, so the loop vectorizes without reordering rules) */
-static float dot(const float *q, const float *k, long d) {
-    float acc[16] = {0};
-    long j = 0;
-    for (; j + 16 <= d; j += 16)
-        for (int l = 0; l < 16; l++) acc[l] += q[j + l] * k[j + l];
-    float sum = 0.0f;
-    for (; j < d; j++) sum += q[j] * k[j];
-    for (int l = 0; l < 16; l++) sum += acc[l];
-    return sum;
 }
 
 /* One query per row and head against the cache: softmax(q.K * scaling) V, grouped heads.
