@@ -250,7 +250,10 @@ def _load(commands: _Commands) -> FlagParser:
         help="CPU, float32: the linear layers' kernels. auto (default) times packed oneDNN "
         "against plain PyTorch on this CPU at the first load (cached per CPU) and picks the "
         "faster per layer shape and batch size, and fuses q/k/v and gate/up into one product "
-        "where that is faster (same numbers); bf16 (bfloat16 weights, float32 accumulation, "
+        "where that is faster (same numbers), and runs a batch-of-one decoding step's small "
+        "operations as compiled loops where a step measured faster (last bits of scores may "
+        "differ, greedy tokens equal); packed forces packed and fused, with transformers' exact "
+        "arithmetic in between; bf16 (bfloat16 weights, float32 accumulation, "
         "native bfloat16 CPUs only) is faster but changes answers slightly.",
     )
     load.add_argument(
