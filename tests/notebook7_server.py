@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,16 +102,25 @@ def jupyter_notebook(root: Path) -> Iterator[tuple[str, str]]:
 
 
 def wait_for_idle_kernel(base: str, token: str, timeout: float = 90) -> None:
-    """Wait until the server has a kernel and every kernel is idle."""
+    """Wait until the server has a kernel and every kernel is idle.
+
+    Listing kernels while one is starting can fail with HTTP 500 (jupyter_server reads the new
+    kernel's ``last_activity`` before it is set: seen in CI); that is "not yet", not an error."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
-        kernels = json.loads(
-            urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10).read()
-        )
+        try:
+            kernels = json.loads(
+                urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10).read()
+            )
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise
+            kernels, last_error = [], error
         if kernels and all(k.get("execution_state") == "idle" for k in kernels):
             return
         time.sleep(0.5)
-    raise TimeoutError(f"no idle kernel after {timeout:.0f} s")
+    raise TimeoutError(f"no idle kernel after {timeout:.0f} s (last error: {last_error})")
 
 
 def open_notebook7(page, base: str, token: str, name: str) -> None:
