@@ -311,6 +311,9 @@ def test_without_a_compiler_atens_step_runs_and_a_later_load_measures(
     later = lmwidgets.load_model(str(tiny_dir), name="later", cpu_kernels="auto")
     assert measured == [1] and later.cpu_kernels.how == "cached"
     assert later.cpu_kernels.small_ops == "compiled"
+    monkeypatch.setattr(small_ops_choice, "measure", lambda *a: pytest.fail("measured again"))
+    third = lmwidgets.load_model(str(tiny_dir), name="third", cpu_kernels="auto")
+    assert third.cpu_kernels.small_ops == "compiled"  # the later load's timing was cached
 
 
 @pytest.mark.parametrize("family,compiles", [("Qwen2", True), ("Mistral", True), ("Qwen3", False)])

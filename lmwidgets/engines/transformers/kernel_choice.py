@@ -444,10 +444,10 @@ def choose_kernels(
     cached = _cached_plan(entry)
     tries = _tries_of(entry)
     if cached is not None and (_noise_of(entry) <= NOISE_LIMIT or tries >= MAX_TRIES):
-        entry = dict(entry)
+        entry, timed_before = dict(entry), "small_ops" in entry
         choice = _from_cache(model, entry, cached, started, cpu)
-        if choice.small_ops_timings.get("measured_now"):
-            _write_cache(key, entry)  # an entry from before the small operations were timed
+        if "small_ops" in entry and not timed_before:
+            _write_cache(key, entry)  # timed now (no compiler at the earlier loads)
         return choice
     earlier = entry
     entry = _measured_entry(model, batch_sizes, timings, fusion_timings, cpu)
@@ -530,10 +530,9 @@ def _small_ops(model: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if library is None:  # not kept: a later load with a compiler measures
         return "aten", {"error": lean_ops.unavailable()}
     measured = entry.get("small_ops")
-    fresh = not isinstance(measured, dict)
-    if fresh:
+    if not isinstance(measured, dict):
         measured = entry["small_ops"] = small_ops_choice.measure(model, library)
-    timings = {**measured, "measured_now": fresh}
+    timings = dict(measured)
     if not small_ops_choice.decide(measured):
         return "aten", timings
     lean_decode.use_ops(model, library)

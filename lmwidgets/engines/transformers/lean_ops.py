@@ -5,7 +5,7 @@ Between a Llama-family layer's matrix products a decoding step runs ~27 small AT
 of work but costs 10-20 us in a step, with the caches just flushed by the products' weights:
 about a quarter of a step of the 135M default model. Here they are five plain C loops a layer,
 compiled once per machine with the system's C compiler into the cache directory and called
-through :mod:`ctypes` (no Python headers, no torch headers: compiling takes about a second).
+through :mod:`ctypes` (no Python headers, no torch headers: compiling takes about 0.3 s).
 
 The numbers are float32 like ATen's, but sums run in another order, so the last bits of a norm
 or a softmax can differ from transformers' (as a packed product's do from PyTorch's own):
